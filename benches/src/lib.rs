@@ -1,0 +1,1 @@
+//! Benchmarks for blindmatch. The criterion benches live in `benches/`.

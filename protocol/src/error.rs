@@ -1,0 +1,144 @@
+//! The errors of the protocol crate.
+//!
+//! Two enums: [`ItemError`] for hash values a user or a list file supplies,
+//! and [`Error`] for everything else (wire values, keys, tables, vouchers).
+//! Both name what is wrong without ever carrying a secret or an item value,
+//! so they are safe to log.
+
+use crate::item::ItemType;
+
+/// A hash value could not be parsed as an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemError {
+    /// The type name is not one of `md5`, `sha1`, `sha256`, `pdq`, `bytes`.
+    #[error("unknown item type {0:?} (expected md5, sha1, sha256, pdq or bytes)")]
+    UnknownType(String),
+    /// The numeric type code on the wire is not assigned.
+    #[error("unknown item type code {0}")]
+    UnknownTypeCode(u8),
+    /// The value was empty after trimming whitespace.
+    #[error("empty {0} value")]
+    Empty(ItemType),
+    /// The hex text has an odd number of digits.
+    #[error("{item_type} value has an odd number of hex digits ({digits})")]
+    OddLength {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// How many hex digits there were.
+        digits: usize,
+    },
+    /// A character that is not a hex digit.
+    #[error("{item_type} value has a non-hex character at offset {offset}")]
+    InvalidHexCharacter {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// Byte offset of the character in the trimmed text.
+        offset: usize,
+    },
+    /// The decoded value has the wrong length for its type.
+    #[error("{item_type} value is {got} bytes, expected {expected}")]
+    WrongLength {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// What the type requires (for `bytes`: the maximum).
+        expected: &'static str,
+        /// What was given.
+        got: usize,
+    },
+}
+
+/// Every other protocol failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An item failed to parse or decode.
+    #[error(transparent)]
+    Item(#[from] ItemError),
+    /// A fixed-size wire value has the wrong length.
+    #[error("{what}: expected {expected} bytes, got {got}")]
+    Length {
+        /// The value being decoded.
+        what: &'static str,
+        /// Required length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+    /// Bytes that are not the canonical encoding of a ristretto255 element
+    /// (RFC 9496 Section 4.3.1).
+    #[error("{0}: not a canonical ristretto255 encoding")]
+    InvalidPoint(&'static str),
+    /// The identity element where a non-identity element is required.
+    #[error("{0}: the identity element is not allowed")]
+    IdentityPoint(&'static str),
+    /// Bytes that are not a canonical scalar (not reduced mod ℓ).
+    #[error("{0}: not a canonical scalar")]
+    InvalidScalar(&'static str),
+    /// A zero scalar where a non-zero one is required.
+    #[error("{0}: the zero scalar is not allowed")]
+    ZeroScalar(&'static str),
+    /// A value does not start with the expected magic bytes.
+    #[error("{0}: wrong magic bytes (not a blindmatch {0})")]
+    BadMagic(&'static str),
+    /// A protocol or format version this implementation does not speak.
+    #[error("{what}: unsupported version {version} (this implementation speaks version 1)")]
+    UnsupportedVersion {
+        /// The value being decoded.
+        what: &'static str,
+        /// The version found.
+        version: u8,
+    },
+    /// A server key file whose public key does not match its secret scalar.
+    #[error("server key: the stored public key does not match the secret scalar")]
+    KeyMismatch,
+    /// A table parameter is out of range.
+    #[error("table parameter {name} = {value} is out of range ({allowed})")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// The offending value.
+        value: u64,
+        /// The allowed range.
+        allowed: &'static str,
+    },
+    /// Associated data longer than [`crate::MAX_AD_LEN`].
+    #[error("associated data is {len} bytes, at most {max} are allowed")]
+    AssociatedDataTooLong {
+        /// Given length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A list too large for a table (more than 2^32 - 2 entries).
+    #[error("list has {0} entries, more than a table can hold")]
+    TooManyEntries(usize),
+    /// Cuckoo insertion failed for every seed tried.
+    #[error("cuckoo placement failed after {attempts} seeds (load factor too high?)")]
+    PlacementFailed {
+        /// How many seeds were tried.
+        attempts: u32,
+    },
+    /// A downloaded table does not hash to the id its manifest announced.
+    #[error("table content does not match its table id (corrupted or substituted download)")]
+    TableIdMismatch,
+    /// A table slot that a voucher needs holds no valid group element.
+    #[error("table slot {0} is not a valid non-identity ristretto255 element")]
+    InvalidSlot(u32),
+    /// A voucher is for a different table shape than the one it was given to.
+    #[error("voucher has {got} positions, the table uses k = {expected}")]
+    WrongK {
+        /// The table's k.
+        expected: usize,
+        /// The voucher's.
+        got: usize,
+    },
+    /// A voucher opened under the server's key for an item that is not on the
+    /// list at the position that opened: a forgery (for instance Q = γ·G).
+    #[error("voucher opened for an item that is not on the list at that position (forged)")]
+    ForgedMatch,
+    /// A voucher opened under the server's key but its payload is malformed:
+    /// only a malicious client produces this.
+    #[error("voucher payload is malformed ({0})")]
+    MalformedPayload(&'static str),
+}

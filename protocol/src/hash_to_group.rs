@@ -1,0 +1,100 @@
+//! Hashing items to ristretto255, exactly as RFC 9380 Appendix B says.
+//!
+//! `hash_to_ristretto255(msg) = ristretto255_map(expand_message_xmd(msg, DST, 64))`
+//! with SHA-512 (RFC 9380 Section 5.3.1) and the one-way map of RFC 9496
+//! Section 4.3.4 (`RistrettoPoint::from_uniform_bytes`). This is the same
+//! construction RFC 9497 uses for its ristretto255-SHA512 suite, which is how
+//! the conformance tests check it. It is *not* `RistrettoPoint::hash_from_bytes`,
+//! which maps SHA-512(msg) and ignores the DST.
+
+use core::num::NonZero;
+
+use curve25519_dalek::RistrettoPoint;
+use hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
+use sha2::Sha512;
+use sha2::digest::typenum::U16;
+
+use crate::item::{Item, ItemType};
+
+/// The ciphersuite identifier of RFC 9380 Appendix B for this hash.
+pub const SUITE_ID: &str = "ristretto255_XMD:SHA-512_R255MAP_RO_";
+
+/// Prefix of every item DST; the item type name follows.
+const ITEM_DST_PREFIX: &[u8] = b"blindmatch-v1/hash-to-group/ristretto255_XMD:SHA-512_R255MAP_RO_/";
+
+/// The RFC 9380 domain-separation tag for items of one type:
+/// `"blindmatch-v1/hash-to-group/ristretto255_XMD:SHA-512_R255MAP_RO_/" || type name`.
+///
+/// It names the protocol, its version, the suite and the item type, so values
+/// of different types map to independent points (RFC 9380 Section 3.1).
+pub fn item_dst(item_type: ItemType) -> Vec<u8> {
+    let mut dst = ITEM_DST_PREFIX.to_vec();
+    dst.extend_from_slice(item_type.name().as_bytes());
+    dst
+}
+
+/// `expand_message_xmd` with SHA-512 (RFC 9380 Section 5.3.1), `len` bytes.
+///
+/// The message is the concatenation of `msg_parts`. `len` must be at most
+/// 255 * 64 and the DST at most 255 bytes; every caller in this crate uses
+/// constants well inside both, so a violation is a bug here, not bad input.
+pub fn expand_message_xmd_sha512(msg_parts: &[&[u8]], dst: &[u8], out: &mut [u8]) {
+    let Some(len) = u16::try_from(out.len()).ok().and_then(NonZero::new) else {
+        unreachable!("expand_message_xmd output length must be 1..=65535");
+    };
+    let dst = [dst];
+    // RFC 9380 Section 8.9: k = 128 for ristretto255, i.e. 16 bytes.
+    let mut expander =
+        match <ExpandMsgXmd<Sha512> as ExpandMsg<U16>>::expand_message(msg_parts, &dst, len) {
+            Ok(e) => e,
+            Err(e) => unreachable!("expand_message_xmd parameters are constants: {e}"),
+        };
+    if expander.fill_bytes(out).is_err() {
+        unreachable!("expander yields exactly len bytes");
+    }
+}
+
+/// `hash_to_ristretto255(msg)` of RFC 9380 Appendix B under `dst`.
+pub fn hash_to_ristretto255(msg_parts: &[&[u8]], dst: &[u8]) -> RistrettoPoint {
+    let mut uniform = [0u8; 64];
+    expand_message_xmd_sha512(msg_parts, dst, &mut uniform);
+    RistrettoPoint::from_uniform_bytes(&uniform)
+}
+
+/// H(item): the item's value hashed under its type's DST.
+pub fn hash_item(item: &Item) -> RistrettoPoint {
+    hash_to_ristretto255(&[item.value()], &item_dst(item.item_type()))
+}
+
+/// The 64 uniform bytes behind [`hash_item`], for test vectors.
+#[cfg(feature = "test-vectors")]
+pub(crate) fn item_uniform_bytes(item: &Item) -> [u8; 64] {
+    let mut uniform = [0u8; 64];
+    expand_message_xmd_sha512(&[item.value()], &item_dst(item.item_type()), &mut uniform);
+    uniform
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_domain_separated() {
+        let v = [7u8; 32];
+        let a = hash_item(&Item::new(ItemType::Sha256, &v).unwrap());
+        let b = hash_item(&Item::new(ItemType::Pdq, &v).unwrap());
+        let c = hash_item(&Item::new(ItemType::Bytes, &v).unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(b, c);
+    }
+
+    #[test]
+    fn dst_names_protocol_version_suite_and_type() {
+        let dst = item_dst(ItemType::Pdq);
+        let dst = core::str::from_utf8(&dst).unwrap();
+        assert!(dst.starts_with("blindmatch-v1/"));
+        assert!(dst.contains(SUITE_ID));
+        assert!(dst.ends_with("/pdq"));
+    }
+}

@@ -1,0 +1,127 @@
+//! # blindmatch-protocol
+//!
+//! The cryptographic core of blindmatch: a server-output private set
+//! intersection on ristretto255 in the style of the Apple PSI system
+//! (Bhowmick, Boneh, Myers, Talwar, Tarbe, 2021). The server holds a list of
+//! hashes and a secret key α; a client holds items. For each item the server
+//! learns only whether it is on the list (and, on a match, the item and the
+//! client's associated data); the client learns nothing about the result.
+//!
+//! This crate is pure: no I/O, no async, no clock. Randomness comes in through
+//! a [`rand_core::CryptoRng`] argument. The wire format, every DST and every
+//! key derivation are written down in `papers/SPEC.md`; the security argument
+//! is in `papers/SECURITY.md`.
+//!
+//! ## The protocol, step by step
+//!
+//! **1. The server makes a key** α and publishes L = α·G.
+//!
+//! ```
+//! use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder};
+//! let key = ServerKey::generate(&mut rand::rng());
+//! # let _ = key.public_key();
+//! ```
+//!
+//! **2. The server builds a blinded cuckoo table** from its list: each entry y
+//! is stored once, as α·H(y), in one of its k candidate slots, and every other
+//! slot holds a pseudo-random element. [`TableBuilder::build`] returns the
+//! public [`BlindedTable`] and the private [`EntryIndex`].
+//!
+//! ```
+//! # use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder};
+//! # let key = ServerKey::generate(&mut rand::rng());
+//! let listed = Item::parse(ItemType::Sha256, &"ab".repeat(32))?;
+//! let built = TableBuilder::new([7u8; 32]).build(&key, vec![listed.clone()])?;
+//! let wire: Vec<u8> = built.table.encode(); // what clients download
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **3. The client** decodes and validates the table, then makes a
+//! [`Voucher`] per item. Every voucher has the same size.
+//!
+//! ```
+//! # use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder};
+//! use blindmatch_protocol::{BlindedTable, ClientTable};
+//! # let key = ServerKey::generate(&mut rand::rng());
+//! # let listed = Item::parse(ItemType::Sha256, &"ab".repeat(32))?;
+//! # let wire = TableBuilder::new([7u8; 32]).build(&key, vec![listed.clone()])?.table.encode();
+//! let client = ClientTable::new(BlindedTable::decode(&wire)?)?;
+//! let voucher = client.create_voucher(&listed, b"upload 42", &mut rand::rng())?;
+//! let bytes: Vec<u8> = voucher.encode();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **4. The server** opens each voucher with one scalar multiplication.
+//!
+//! ```
+//! # use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder, BlindedTable, ClientTable};
+//! use blindmatch_protocol::{Matcher, Voucher};
+//! # let key = ServerKey::generate(&mut rand::rng());
+//! # let listed = Item::parse(ItemType::Sha256, &"ab".repeat(32))?;
+//! # let built = TableBuilder::new([7u8; 32]).build(&key, vec![listed.clone()])?;
+//! # let client = ClientTable::new(BlindedTable::decode(&built.table.encode())?)?;
+//! # let bytes = client.create_voucher(&listed, b"upload 42", &mut rand::rng())?.encode();
+//! let matcher = Matcher::new(&key, &built.table, built.index)?;
+//! let voucher = Voucher::decode(&bytes, matcher.header().k)?;
+//! let found = matcher.open(&voucher)?.expect("listed item matches");
+//! assert_eq!(found.item, listed);
+//! assert_eq!(found.associated_data, b"upload 42");
+//!
+//! let other = Item::parse(ItemType::Sha256, &"cd".repeat(32))?;
+//! let v = client.create_voucher(&other, b"", &mut rand::rng())?;
+//! assert!(matcher.open(&v)?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Layout
+//! - [`item`]: typed hash values and their parsing.
+//! - [`hash_to_group`]: RFC 9380 hash to ristretto255.
+//! - [`key`]: the server key and its file encoding.
+//! - [`table`]: table header, positions, id, building, chunked assembly.
+//! - [`voucher`]: voucher wire format and creation (client).
+//! - [`matcher`]: voucher opening (server).
+//! - [`kdf`]: the voucher key schedule and AEAD.
+//!
+//! The `test-vectors` feature adds deterministic entry points and the interop
+//! vector generator. Never enable it in a deployed build.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod encoding;
+pub mod error;
+pub mod hash_to_group;
+pub mod item;
+pub mod kdf;
+pub mod key;
+pub mod matcher;
+pub mod table;
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
+pub mod voucher;
+
+pub use encoding::PublicKey;
+pub use error::{Error, ItemError};
+pub use item::{Item, ItemType, MAX_ITEM_LEN};
+pub use key::ServerKey;
+pub use matcher::{Match, Matcher};
+pub use table::{
+    BlindedTable, BuiltTable, EntryIndex, PROTOCOL_VERSION, TableAssembler, TableBuilder,
+    TableHeader, TableId,
+};
+pub use voucher::{ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, voucher_len};
+
+/// `slice.iter().map(f).collect()`, on all cores with the `parallel` feature.
+pub(crate) fn map_slice<T: Sync, U: Send>(
+    slice: &[T],
+    f: impl Fn(&T) -> U + Sync + Send,
+) -> Vec<U> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        slice.par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        slice.iter().map(f).collect()
+    }
+}

@@ -1,0 +1,185 @@
+//! The server's side: open vouchers with one scalar multiplication each.
+//!
+//! ```text
+//! S' = α·Q
+//! for j in 0..k: (wrap_key_j, confirm_j) = KDF(S', table_id, Q, j)
+//! the box whose confirm value matches (constant-time compare) is opened,
+//! its payload key decrypts the payload, and the item is confirmed against
+//! the server's own list at w_j.
+//! ```
+//!
+//! The last step is what stops a forged match: a client that sets Q = γ·G can
+//! make a box open for any item it likes, but it cannot make that item be on
+//! the list.
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use subtle::{Choice, ConditionallySelectable};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::item::Item;
+use crate::kdf::{KEY_LEN, SharedSecret, TAG_LEN, open};
+use crate::key::ServerKey;
+use crate::table::{BlindedTable, EntryIndex, TableHeader, TableId};
+use crate::voucher::{PAYLOAD_LEN, Voucher, decode_payload};
+
+/// A confirmed match.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The list entry the voucher was for.
+    pub item: Item,
+    /// The client's associated data.
+    pub associated_data: Vec<u8>,
+    /// The entry's index in the (deduplicated) list.
+    pub entry: u32,
+    /// Which of the k positions opened.
+    pub position: u8,
+}
+
+impl core::fmt::Debug for Match {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The match record is the one place an item may be shown, and that is
+        // done deliberately with `Item::to_hex`, not through Debug.
+        f.debug_struct("Match")
+            .field("entry", &self.entry)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server's matcher for one table.
+pub struct Matcher {
+    half_alpha: Zeroizing<Scalar>,
+    header: TableHeader,
+    id: TableId,
+    index: EntryIndex,
+}
+
+impl Matcher {
+    /// A matcher for `table`, built under `key`, with its private `index`.
+    ///
+    /// # Errors
+    /// [`Error::KeyMismatch`] if the table was built under another key, or
+    /// [`Error::Length`] if the index is not for a table of this size.
+    pub fn new(key: &ServerKey, table: &BlindedTable, index: EntryIndex) -> Result<Self, Error> {
+        if table.header().public_key != *key.public_key() {
+            return Err(Error::KeyMismatch);
+        }
+        if index.n_slots() != table.header().n_slots as usize {
+            return Err(Error::Length {
+                what: "entry index",
+                expected: table.header().n_slots as usize,
+                got: index.n_slots(),
+            });
+        }
+        Ok(Matcher {
+            half_alpha: Zeroizing::new(key.scalar() * Scalar::from(2u8).invert()),
+            header: *table.header(),
+            id: *table.id(),
+            index,
+        })
+    }
+
+    /// The table's header.
+    pub fn header(&self) -> &TableHeader {
+        &self.header
+    }
+
+    /// The table's id.
+    pub fn table_id(&self) -> &TableId {
+        &self.id
+    }
+
+    /// The private index.
+    pub fn index(&self) -> &EntryIndex {
+        &self.index
+    }
+
+    /// Opens one voucher: `Ok(Some(m))` on a match, `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// [`Error::WrongK`] for a voucher made for another k;
+    /// [`Error::MalformedPayload`] or [`Error::ForgedMatch`] for a voucher
+    /// that opened but is not an honest match (a malicious client).
+    pub fn open(&self, voucher: &Voucher) -> Result<Option<Match>, Error> {
+        self.open_batch(core::slice::from_ref(voucher))
+            .pop()
+            .unwrap_or(Ok(None))
+    }
+
+    /// Opens a batch. The k-th power work is one variable-base scalar
+    /// multiplication per voucher; the compressions of the whole batch share
+    /// one field inversion.
+    pub fn open_batch(&self, vouchers: &[Voucher]) -> Vec<Result<Option<Match>, Error>> {
+        // (α/2)·Q, doubled during batch compression: encode(α·Q).
+        let halves: Vec<RistrettoPoint> = vouchers
+            .iter()
+            .map(|v| *self.half_alpha * v.q_point())
+            .collect();
+        let shared = RistrettoPoint::double_and_compress_batch(&halves);
+        vouchers
+            .iter()
+            .zip(shared)
+            .map(|(v, s)| self.finish(v, SharedSecret::extract(s.as_bytes())))
+            .collect()
+    }
+
+    fn finish(&self, voucher: &Voucher, shared: SharedSecret) -> Result<Option<Match>, Error> {
+        if voucher.k() != self.header.k {
+            return Err(Error::WrongK {
+                expected: usize::from(self.header.k),
+                got: voucher.boxes.len(),
+            });
+        }
+        // Compare every box, in constant time, and remember the first that
+        // confirms; the branch on the result comes only after the loop.
+        let mut found = Choice::from(0);
+        let mut hit = 0u8;
+        let mut hit_key = Zeroizing::new([0u8; KEY_LEN]);
+        for (j, b) in voucher.boxes.iter().enumerate() {
+            let j = u8::try_from(j).unwrap_or(u8::MAX);
+            let keys = shared.expand(&self.id.0, voucher.q(), j);
+            let take = keys.confirms(&b.confirm) & !found;
+            hit.conditional_assign(&j, take);
+            for (dst, src) in hit_key.iter_mut().zip(keys.wrap_key.iter()) {
+                dst.conditional_assign(src, take);
+            }
+            found |= take;
+        }
+        if !bool::from(found) {
+            return Ok(None);
+        }
+
+        let b = &voucher.boxes[usize::from(hit)];
+        let mut payload_key = Zeroizing::new([0u8; KEY_LEN]);
+        payload_key.copy_from_slice(&b.wrapped[..KEY_LEN]);
+        let tag: [u8; TAG_LEN] = b.wrapped[KEY_LEN..].try_into().unwrap_or([0; TAG_LEN]);
+        if !open(&hit_key, &[], &mut payload_key[..], &tag) {
+            return Err(Error::MalformedPayload("payload key does not decrypt"));
+        }
+        let mut plain = Zeroizing::new(voucher.payload[..PAYLOAD_LEN].to_vec());
+        let tag: [u8; TAG_LEN] = voucher.payload[PAYLOAD_LEN..]
+            .try_into()
+            .unwrap_or([0; TAG_LEN]);
+        let aad = [&self.id.0[..], &voucher.q()[..]].concat();
+        if !open(&payload_key, &aad, &mut plain, &tag) {
+            return Err(Error::MalformedPayload("payload does not decrypt"));
+        }
+        let (item, associated_data) = decode_payload(&plain)?;
+
+        // Is this item on our list, at the position that opened?
+        let w = self.header.positions(&item).as_slice()[usize::from(hit)];
+        match self.index.entry_at(w) {
+            Some(entry) if self.index.entries().get(entry as usize) == Some(&item) => {
+                Ok(Some(Match {
+                    item,
+                    associated_data,
+                    entry,
+                    position: hit,
+                }))
+            }
+            _ => Err(Error::ForgedMatch),
+        }
+    }
+}

@@ -1,0 +1,718 @@
+//! The blinded cuckoo table: what the server publishes and the client blinds
+//! against.
+//!
+//! A table has `n_slots` slots of 32 bytes. Each list entry y is stored once,
+//! as the encoding of α·H(y), in one of its k candidate slots (its *positions*,
+//! a keyed hash of the typed item under the table's public seed). Every other
+//! slot holds a pseudo-random element that no one without α can tell from a
+//! real entry (SPEC.md "Table").
+
+mod cuckoo;
+
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
+
+use crate::encoding::{ELEMENT_LEN, PublicKey, array, decode_element};
+use crate::error::Error;
+use crate::hash_to_group::{hash_item, hash_to_ristretto255};
+use crate::item::Item;
+use crate::key::ServerKey;
+use crate::map_slice;
+
+/// Magic bytes that open a table header.
+pub const TABLE_MAGIC: [u8; 4] = *b"BMTB";
+/// Protocol version carried in tables and vouchers.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Length of an encoded [`TableHeader`].
+pub const HEADER_LEN: usize = 4 + 1 + 1 + 32 + 4 + ELEMENT_LEN;
+/// Length of one slot.
+pub const SLOT_LEN: usize = ELEMENT_LEN;
+/// Fewest hash choices a table may use.
+pub const MIN_K: u8 = 2;
+/// Most hash choices a table may use (one SHA-512 output gives eight).
+pub const MAX_K: u8 = 8;
+/// The k this implementation builds with; see papers/SPEC.md "Choice of k".
+pub const DEFAULT_K: u8 = 3;
+/// The load factor this implementation builds with (entries / slots).
+pub const DEFAULT_LOAD_FACTOR: f64 = 0.8;
+/// Smallest table built, so that a tiny list still hides its size within a
+/// few entries.
+pub const MIN_SLOTS: u32 = 16;
+
+const POSITIONS_LABEL: &[u8] = b"blindmatch-v1/cuckoo-positions";
+const TABLE_ID_LABEL: &[u8] = b"blindmatch-v1/table-id";
+const FILLER_KEY_SALT: &[u8] = b"blindmatch-v1/filler-key";
+const FILLER_DST: &[u8] = b"blindmatch-v1/filler/ristretto255_XMD:SHA-512_R255MAP_RO_";
+const RESEED_LABEL: &[u8] = b"blindmatch-v1/reseed";
+/// How many seeds a build tries before giving up.
+const MAX_SEEDS: u32 = 16;
+
+/// The public parameters of a table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TableHeader {
+    /// Number of hash choices (positions) per item.
+    pub k: u8,
+    /// Public seed of the position function.
+    pub seed: [u8; 32],
+    /// Number of slots.
+    pub n_slots: u32,
+    /// The server's public key L.
+    pub public_key: PublicKey,
+}
+
+impl TableHeader {
+    /// `"BMTB" || version || k || seed || I2OSP(n_slots, 4) || L`.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[..4].copy_from_slice(&TABLE_MAGIC);
+        out[4] = PROTOCOL_VERSION;
+        out[5] = self.k;
+        out[6..38].copy_from_slice(&self.seed);
+        out[38..42].copy_from_slice(&self.n_slots.to_be_bytes());
+        out[42..].copy_from_slice(&self.public_key.to_bytes());
+        out
+    }
+
+    /// Decodes and validates a header.
+    ///
+    /// # Errors
+    /// [`Error::Length`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
+    /// [`Error::InvalidParameter`] for k or n_slots out of range, or a
+    /// public-key error.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let b: [u8; HEADER_LEN] = array(bytes, "table header")?;
+        if b[..4] != TABLE_MAGIC {
+            return Err(Error::BadMagic("table header"));
+        }
+        if b[4] != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "table header",
+                version: b[4],
+            });
+        }
+        let header = TableHeader {
+            k: b[5],
+            seed: array(&b[6..38], "table seed")?,
+            n_slots: u32::from_be_bytes(array(&b[38..42], "slot count")?),
+            public_key: PublicKey::decode(&b[42..])?,
+        };
+        header.validate()?;
+        Ok(header)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if !(MIN_K..=MAX_K).contains(&self.k) {
+            return Err(Error::InvalidParameter {
+                name: "k",
+                value: u64::from(self.k),
+                allowed: "2..=8",
+            });
+        }
+        if self.n_slots == 0 {
+            return Err(Error::InvalidParameter {
+                name: "n_slots",
+                value: 0,
+                allowed: "1..=4294967295",
+            });
+        }
+        Ok(())
+    }
+
+    /// Total length of the slot array in bytes.
+    pub fn slots_len(&self) -> u64 {
+        u64::from(self.n_slots) * SLOT_LEN as u64
+    }
+
+    /// The k candidate slots of an item (SPEC.md "Cuckoo positions"):
+    ///
+    /// ```text
+    /// d   = SHA-512("blindmatch-v1/cuckoo-positions" || seed || type || len || value)
+    /// w_j = OS2IP(d[8j .. 8j+8]) mod n_slots,   j = 0 .. k-1
+    /// ```
+    ///
+    /// The modulo bias is below 2^-32 and only shifts where entries sit, which
+    /// is public anyway.
+    pub fn positions(&self, item: &Item) -> Positions {
+        positions(&self.seed, self.n_slots, self.k, item)
+    }
+}
+
+fn positions(seed: &[u8; 32], n_slots: u32, k: u8, item: &Item) -> Positions {
+    let mut encoded = Vec::with_capacity(2 + crate::item::MAX_ITEM_LEN);
+    item.encode_into(&mut encoded);
+    let d = Sha512::new()
+        .chain_update(POSITIONS_LABEL)
+        .chain_update(seed)
+        .chain_update(&encoded)
+        .finalize();
+    let mut w = [0u32; MAX_K as usize];
+    for (j, slot) in w.iter_mut().enumerate().take(usize::from(k)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&d[8 * j..8 * j + 8]);
+        // The remainder is < n_slots <= u32::MAX.
+        *slot = u32::try_from(u64::from_be_bytes(word) % u64::from(n_slots)).unwrap_or(0);
+    }
+    Positions { w, k }
+}
+
+/// An item's k candidate slots.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Positions {
+    w: [u32; MAX_K as usize],
+    k: u8,
+}
+
+impl Positions {
+    /// The positions w_0 .. w_{k-1}.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.w[..usize::from(self.k)]
+    }
+}
+
+impl AsRef<[u32]> for Positions {
+    fn as_ref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
+/// The table id: SHA-256 over the header and every slot.
+///
+/// ```text
+/// table_id = SHA-256("blindmatch-v1/table-id" || header || slot_0 || ... || slot_{n-1})
+/// ```
+///
+/// It names the exact table content: the client checks its download against
+/// it, and every voucher key is bound to it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TableId(pub [u8; 32]);
+
+/// Computes a [`TableId`] over a table streamed in pieces.
+#[derive(Clone)]
+pub struct TableIdHasher(Sha256);
+
+impl TableIdHasher {
+    /// Starts with the header.
+    pub fn new(header: &TableHeader) -> Self {
+        TableIdHasher(
+            Sha256::new()
+                .chain_update(TABLE_ID_LABEL)
+                .chain_update(header.encode()),
+        )
+    }
+
+    /// Feeds the next bytes of the slot array.
+    pub fn update(&mut self, slots: &[u8]) {
+        self.0.update(slots);
+    }
+
+    /// The id.
+    pub fn finish(self) -> TableId {
+        TableId(self.0.finalize().into())
+    }
+}
+
+/// A complete table: header, slots and id. This is what clients download.
+#[derive(Clone)]
+pub struct BlindedTable {
+    header: TableHeader,
+    slots: Vec<u8>,
+    id: TableId,
+}
+
+impl BlindedTable {
+    /// A table from its header and slot bytes; computes the id.
+    ///
+    /// Slots are not decompressed here (that costs ~4 µs each); a client
+    /// validates them all once in [`crate::ClientTable::new`].
+    ///
+    /// # Errors
+    /// [`Error::Length`] if `slots` is not exactly `n_slots * 32` bytes.
+    pub fn from_parts(header: TableHeader, slots: Vec<u8>) -> Result<Self, Error> {
+        if slots.len() as u64 != header.slots_len() {
+            return Err(Error::Length {
+                what: "table slots",
+                expected: usize::try_from(header.slots_len()).unwrap_or(usize::MAX),
+                got: slots.len(),
+            });
+        }
+        let mut hasher = TableIdHasher::new(&header);
+        hasher.update(&slots);
+        Ok(BlindedTable {
+            header,
+            slots,
+            id: hasher.finish(),
+        })
+    }
+
+    /// Decodes `header || slots` as one buffer.
+    ///
+    /// # Errors
+    /// As [`TableHeader::decode`] and [`BlindedTable::from_parts`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Length {
+                what: "table",
+                expected: HEADER_LEN,
+                got: bytes.len(),
+            });
+        }
+        let header = TableHeader::decode(&bytes[..HEADER_LEN])?;
+        Self::from_parts(header, bytes[HEADER_LEN..].to_vec())
+    }
+
+    /// `header || slots`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.slots.len());
+        out.extend_from_slice(&self.header.encode());
+        out.extend_from_slice(&self.slots);
+        out
+    }
+
+    /// The header.
+    pub fn header(&self) -> &TableHeader {
+        &self.header
+    }
+
+    /// The id.
+    pub fn id(&self) -> &TableId {
+        &self.id
+    }
+
+    /// The slot array, `n_slots * 32` bytes.
+    pub fn slots(&self) -> &[u8] {
+        &self.slots
+    }
+
+    /// One slot's bytes; `i` must be below `n_slots`.
+    pub(crate) fn slot(&self, i: u32) -> &[u8; SLOT_LEN] {
+        let start = i as usize * SLOT_LEN;
+        self.slots[start..start + SLOT_LEN]
+            .try_into()
+            .unwrap_or(&[0u8; SLOT_LEN])
+    }
+
+    /// Decodes one slot.
+    pub(crate) fn slot_element(&self, i: u32) -> Result<RistrettoPoint, Error> {
+        decode_element(self.slot(i), "table slot").map_err(|_| Error::InvalidSlot(i))
+    }
+}
+
+/// Receives a table in chunks, as a resumable download does, and checks the
+/// result against the id the manifest announced.
+pub struct TableAssembler {
+    header: TableHeader,
+    expected_id: TableId,
+    slots: Vec<u8>,
+}
+
+impl TableAssembler {
+    /// Starts a download of the table described by `header` and `expected_id`.
+    ///
+    /// `already` is what an interrupted download kept; the next chunk must
+    /// start at `already.len()`.
+    ///
+    /// # Errors
+    /// [`Error::Length`] if `already` is longer than the table or not a whole
+    /// number of slots.
+    pub fn new(header: TableHeader, expected_id: TableId, already: Vec<u8>) -> Result<Self, Error> {
+        let mut a = TableAssembler {
+            header,
+            expected_id,
+            slots: Vec::new(),
+        };
+        a.push(0, &already)?;
+        Ok(a)
+    }
+
+    /// Where the next chunk starts, in bytes from the first slot.
+    pub fn offset(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    /// Appends a chunk that starts at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `offset` is not where the download
+    /// stands, or [`Error::Length`] if the chunk runs past the table or is not
+    /// a whole number of slots.
+    pub fn push(&mut self, offset: u64, chunk: &[u8]) -> Result<(), Error> {
+        if offset != self.offset() {
+            return Err(Error::InvalidParameter {
+                name: "chunk offset",
+                value: offset,
+                allowed: "the number of bytes received so far",
+            });
+        }
+        let end = offset + chunk.len() as u64;
+        if chunk.len() % SLOT_LEN != 0 || end > self.header.slots_len() {
+            return Err(Error::Length {
+                what: "table chunk",
+                expected: usize::try_from(self.header.slots_len() - offset).unwrap_or(usize::MAX),
+                got: chunk.len(),
+            });
+        }
+        self.slots.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The finished table.
+    ///
+    /// # Errors
+    /// [`Error::Length`] if the download is incomplete, or
+    /// [`Error::TableIdMismatch`] if the content does not hash to the id.
+    pub fn finish(self) -> Result<BlindedTable, Error> {
+        let table = BlindedTable::from_parts(self.header, self.slots)?;
+        if table.id != self.expected_id {
+            return Err(Error::TableIdMismatch);
+        }
+        Ok(table)
+    }
+}
+
+/// The server's private side of a table: which entry sits in which slot.
+///
+/// The matcher uses it to confirm that a decrypted item is really on the list
+/// at the position it opened, so a client cannot forge a match.
+#[derive(Clone)]
+pub struct EntryIndex {
+    slot_entry: Vec<u32>,
+    entries: Vec<Item>,
+}
+
+impl EntryIndex {
+    /// The deduplicated entries, in the order of first appearance.
+    pub fn entries(&self) -> &[Item] {
+        &self.entries
+    }
+
+    /// The number of slots the index covers.
+    pub fn n_slots(&self) -> usize {
+        self.slot_entry.len()
+    }
+
+    /// The entry stored in `slot`, if any.
+    pub fn entry_at(&self, slot: u32) -> Option<u32> {
+        match self.slot_entry.get(slot as usize) {
+            Some(&e) if e != cuckoo::EMPTY => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The slot an entry was placed in.
+    pub fn slot_of(&self, entry: u32) -> Option<u32> {
+        self.slot_entry
+            .iter()
+            .position(|&e| e == entry)
+            .and_then(|s| u32::try_from(s).ok())
+    }
+}
+
+/// A table and its private index, as [`TableBuilder::build`] returns them.
+pub struct BuiltTable {
+    /// The public table.
+    pub table: BlindedTable,
+    /// The server's private index.
+    pub index: EntryIndex,
+}
+
+/// Builds blinded tables.
+#[derive(Clone, Debug)]
+pub struct TableBuilder {
+    k: u8,
+    load_factor: f64,
+    seed: [u8; 32],
+}
+
+impl TableBuilder {
+    /// A builder with the default k and load factor and the given initial seed
+    /// (pick it at random; it is public).
+    pub fn new(seed: [u8; 32]) -> Self {
+        TableBuilder {
+            k: DEFAULT_K,
+            load_factor: DEFAULT_LOAD_FACTOR,
+            seed,
+        }
+    }
+
+    /// Sets k.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] outside 2..=8.
+    pub fn k(mut self, k: u8) -> Result<Self, Error> {
+        if !(MIN_K..=MAX_K).contains(&k) {
+            return Err(Error::InvalidParameter {
+                name: "k",
+                value: u64::from(k),
+                allowed: "2..=8",
+            });
+        }
+        self.k = k;
+        Ok(self)
+    }
+
+    /// Sets the load factor (entries per slot).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] outside (0, 1).
+    pub fn load_factor(mut self, load_factor: f64) -> Result<Self, Error> {
+        if !(load_factor > 0.0 && load_factor < 1.0) {
+            return Err(Error::InvalidParameter {
+                name: "load factor (percent)",
+                value: (load_factor * 100.0).clamp(0.0, 1e9) as u64,
+                allowed: "strictly between 0 and 100",
+            });
+        }
+        self.load_factor = load_factor;
+        Ok(self)
+    }
+
+    /// The number of slots a list of `n` distinct entries gets.
+    pub fn slots_for(&self, n: usize) -> Result<u32, Error> {
+        let want = (n as f64 / self.load_factor)
+            .ceil()
+            .max(f64::from(MIN_SLOTS));
+        if n >= u32::MAX as usize || want >= f64::from(u32::MAX) {
+            return Err(Error::TooManyEntries(n));
+        }
+        Ok(want as u32)
+    }
+
+    /// Builds the table for `items` under `key`.
+    ///
+    /// Duplicates are collapsed (the first occurrence keeps its index).
+    /// Placement re-seeds on failure (seed' = SHA-256("blindmatch-v1/reseed" ||
+    /// seed)), so the result is a function of the key, the initial seed and
+    /// the list alone. The group work runs on all cores when the `parallel`
+    /// feature is on.
+    ///
+    /// # Errors
+    /// [`Error::TooManyEntries`], or [`Error::PlacementFailed`] if sixteen
+    /// seeds in a row failed (only at load factors near the k-ary cuckoo
+    /// threshold).
+    pub fn build(
+        &self,
+        key: &ServerKey,
+        items: impl IntoIterator<Item = Item>,
+    ) -> Result<BuiltTable, Error> {
+        let entries = dedup(items);
+        let n_slots = self.slots_for(entries.len())?;
+        let mut seed = self.seed;
+        let mut attempt = 0;
+        let slot_entry = loop {
+            let pos: Vec<Positions> =
+                map_slice(&entries, |item| positions(&seed, n_slots, self.k, item));
+            let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
+            if let Some(slots) = cuckoo::place(&pos, n_slots, walk_seed) {
+                break slots;
+            }
+            attempt += 1;
+            if attempt == MAX_SEEDS {
+                return Err(Error::PlacementFailed { attempts: attempt });
+            }
+            seed = Sha256::new()
+                .chain_update(RESEED_LABEL)
+                .chain_update(seed)
+                .finalize()
+                .into();
+        };
+
+        let header = TableHeader {
+            k: self.k,
+            seed,
+            n_slots,
+            public_key: *key.public_key(),
+        };
+        let slots = blind_slots(key, &seed, &slot_entry, &entries);
+        let table = BlindedTable::from_parts(header, slots)?;
+        Ok(BuiltTable {
+            table,
+            index: EntryIndex {
+                slot_entry,
+                entries,
+            },
+        })
+    }
+}
+
+fn dedup(items: impl IntoIterator<Item = Item>) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
+}
+
+/// The key that makes filler slots unpredictable without α:
+/// `HKDF-SHA256(salt = "blindmatch-v1/filler-key", IKM = α, info = seed)`.
+fn filler_key(key: &ServerKey, seed: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    let hk = Hkdf::<Sha256>::new(Some(FILLER_KEY_SALT), key.scalar().as_bytes());
+    if hk.expand(seed, &mut out[..]).is_err() {
+        unreachable!("32 bytes is within HKDF's limit");
+    }
+    out
+}
+
+/// Half the element stored in empty slot `i`:
+/// `hash_to_ristretto255(filler_key || I2OSP(i, 4), FILLER_DST)`; the slot
+/// holds its double, like real slots, because of the batch compression below.
+fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
+    hash_to_ristretto255(&[filler_key, &i.to_be_bytes()], FILLER_DST)
+}
+
+/// Computes every slot's bytes.
+///
+/// A real slot is α·H(y). We compute (α/2)·H(y) and let
+/// `double_and_compress_batch` double it while it compresses a whole chunk
+/// with one field inversion (~0.5 µs a point against ~4 µs for `compress`).
+fn blind_slots(key: &ServerKey, seed: &[u8; 32], slot_entry: &[u32], entries: &[Item]) -> Vec<u8> {
+    const CHUNK: usize = 1024;
+    let half_alpha = Zeroizing::new(key.scalar() * Scalar::from(2u8).invert());
+    let fkey = filler_key(key, seed);
+    let chunks: Vec<(usize, &[u32])> = slot_entry.chunks(CHUNK).enumerate().collect();
+    let encoded: Vec<Vec<CompressedRistretto>> = map_slice(&chunks, |&(c, chunk)| {
+        let halves: Vec<RistrettoPoint> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| match entries.get(e as usize) {
+                Some(item) => *half_alpha * hash_item(item),
+                None => filler_half(&fkey, u32::try_from(c * CHUNK + i).unwrap_or(u32::MAX)),
+            })
+            .collect();
+        RistrettoPoint::double_and_compress_batch(&halves)
+    });
+    let mut slots = Vec::with_capacity(slot_entry.len() * SLOT_LEN);
+    for chunk in &encoded {
+        for c in chunk {
+            slots.extend_from_slice(c.as_bytes());
+        }
+    }
+    slots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::ItemType;
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n)
+            .map(|i| Item::new(ItemType::Sha256, &Sha256::digest(i.to_be_bytes())).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_entry_sits_at_one_of_its_positions_as_alpha_h() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let list = items(200);
+        let built = TableBuilder::new([3; 32])
+            .build(&key, list.clone())
+            .unwrap();
+        let header = built.table.header();
+        for (e, item) in list.iter().enumerate() {
+            let slot = built.index.slot_of(e as u32).unwrap();
+            assert!(header.positions(item).as_slice().contains(&slot));
+            let expected = (key.scalar() * hash_item(item)).compress();
+            assert_eq!(built.table.slot(slot), expected.as_bytes());
+        }
+    }
+
+    #[test]
+    fn build_is_deterministic_and_collapses_duplicates() {
+        let key = ServerKey::from_scalar(Scalar::from(77u8));
+        let mut list = items(50);
+        list.extend(items(10));
+        let a = TableBuilder::new([9; 32])
+            .build(&key, list.clone())
+            .unwrap();
+        let b = TableBuilder::new([9; 32]).build(&key, list).unwrap();
+        assert_eq!(a.index.entries().len(), 50);
+        assert_eq!(a.table.encode(), b.table.encode());
+        assert_eq!(a.table.id(), b.table.id());
+    }
+
+    #[test]
+    fn empty_list_gives_a_table_of_fillers() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([0; 32]).build(&key, Vec::new()).unwrap();
+        assert_eq!(built.table.header().n_slots, MIN_SLOTS);
+        for i in 0..MIN_SLOTS {
+            built.table.slot_element(i).unwrap();
+            assert_eq!(built.index.entry_at(i), None);
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_rejects_bad_fields() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([1; 32]).build(&key, items(20)).unwrap();
+        let bytes = built.table.encode();
+        let back = BlindedTable::decode(&bytes).unwrap();
+        assert_eq!(back.id(), built.table.id());
+
+        let mut bad = bytes.clone();
+        bad[5] = 9;
+        assert!(matches!(
+            BlindedTable::decode(&bad),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        let mut bad = bytes.clone();
+        bad[38..42].copy_from_slice(&0u32.to_be_bytes());
+        assert!(matches!(
+            BlindedTable::decode(&bad),
+            Err(Error::InvalidParameter {
+                name: "n_slots",
+                ..
+            })
+        ));
+        let mut bad = bytes.clone();
+        bad[4] = 2;
+        assert!(matches!(
+            BlindedTable::decode(&bad),
+            Err(Error::UnsupportedVersion { .. })
+        ));
+        assert!(matches!(
+            BlindedTable::decode(&bytes[..HEADER_LEN + 31]),
+            Err(Error::Length { .. })
+        ));
+        assert!(matches!(
+            BlindedTable::decode(&bytes[..10]),
+            Err(Error::Length { .. })
+        ));
+    }
+
+    #[test]
+    fn assembler_resumes_and_checks_the_id() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([1; 32]).build(&key, items(100)).unwrap();
+        let (header, id, slots) = (
+            *built.table.header(),
+            *built.table.id(),
+            built.table.slots(),
+        );
+
+        let mut a = TableAssembler::new(header, id, slots[..320].to_vec()).unwrap();
+        assert_eq!(a.offset(), 320);
+        assert!(
+            a.push(0, &slots[..32]).is_err(),
+            "out-of-order chunk accepted"
+        );
+        assert!(
+            a.push(320, &slots[320..337]).is_err(),
+            "partial slot accepted"
+        );
+        a.push(320, &slots[320..]).unwrap();
+        assert_eq!(a.finish().unwrap().id(), &id);
+
+        let mut tampered = slots.to_vec();
+        tampered[100] ^= 1;
+        let a = TableAssembler::new(header, id, tampered).unwrap();
+        assert_eq!(a.finish().err(), Some(Error::TableIdMismatch));
+
+        let a = TableAssembler::new(header, id, slots[..64].to_vec()).unwrap();
+        assert!(matches!(a.finish(), Err(Error::Length { .. })));
+    }
+}

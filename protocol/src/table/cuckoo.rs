@@ -1,0 +1,120 @@
+//! Cuckoo placement: give every entry one of its k candidate slots.
+//!
+//! Hand-written because no maintained crate does what the protocol needs: the
+//! candidate positions are fixed by the protocol (a keyed hash the client
+//! recomputes, SPEC.md "Cuckoo positions"), there is no stash (every entry
+//! must sit in one of its own k slots or the client could not find it), and a
+//! failure must be reported so the caller re-seeds, not papered over.
+//! Crates such as `cuckoofilter` store fingerprints under their own hashing.
+//!
+//! The algorithm is the random-walk insertion of Fotakis, Pagh, Sanders and
+//! Spirakis ("Space efficient hash tables with worst case constant access
+//! time", 2005) for k >= 3, which for k = 2 is Pagh and Rodler's cuckoo
+//! hashing. It is not part of the wire protocol: any placement that puts each
+//! entry in one of its k positions is valid.
+
+/// Marks an empty slot.
+pub(crate) const EMPTY: u32 = u32::MAX;
+
+/// Evictions one insertion may cause before the build gives up on this seed.
+/// Random-walk insertion needs O(1) expected evictions below the load
+/// threshold and O(log n) with high probability; 2,000 keeps a failure at the
+/// default load factor out of reach for tables of up to 10^8 entries while
+/// bounding the work spent on a hopeless seed.
+const MAX_EVICTIONS: u32 = 2_000;
+
+/// Places entries `0..positions.len()` into `n_slots` slots.
+///
+/// `positions[e][..k]` are entry e's candidate slots. Returns, per slot, the
+/// entry in it or [`EMPTY`]; `None` if some insertion exceeded the eviction
+/// budget (the caller re-seeds).
+pub(crate) fn place<P: AsRef<[u32]>>(
+    positions: &[P],
+    n_slots: u32,
+    walk_seed: u64,
+) -> Option<Vec<u32>> {
+    let mut slots = vec![EMPTY; n_slots as usize];
+    let mut rng = SplitMix64(walk_seed);
+    for entry in 0..positions.len() {
+        let mut current = u32::try_from(entry).ok()?;
+        let mut came_from = EMPTY;
+        let mut evictions = 0;
+        'insert: loop {
+            let candidates = positions[current as usize].as_ref();
+            for &p in candidates {
+                if slots[p as usize] == EMPTY {
+                    slots[p as usize] = current;
+                    break 'insert;
+                }
+            }
+            if evictions == MAX_EVICTIONS {
+                return None;
+            }
+            evictions += 1;
+            // Evict from a random candidate, not the slot we were just pushed
+            // out of (that would undo the last step).
+            let k = candidates.len() as u64;
+            let mut pick = candidates[(rng.next() % k) as usize];
+            if pick == came_from && k > 1 {
+                let i = candidates.iter().position(|&p| p == pick).unwrap_or(0);
+                pick = candidates[(i + 1) % candidates.len()];
+            }
+            current = core::mem::replace(&mut slots[pick as usize], current);
+            came_from = pick;
+        }
+    }
+    Some(slots)
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, seedable generator for the
+/// eviction walk, which needs to be cheap and reproducible, not secret.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_positions(n: usize, k: usize, n_slots: u32, seed: u64) -> Vec<Vec<u32>> {
+        let mut rng = SplitMix64(seed);
+        (0..n)
+            .map(|_| {
+                (0..k)
+                    .map(|_| (rng.next() % u64::from(n_slots)) as u32)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_entry_lands_in_one_of_its_own_slots_exactly_once() {
+        let n_slots = 10_000;
+        let pos = random_positions(8_500, 3, n_slots, 1);
+        let slots = place(&pos, n_slots, 7).expect("placement at load 0.85, k = 3");
+        let mut seen = vec![false; pos.len()];
+        for (s, &e) in slots.iter().enumerate() {
+            if e != EMPTY {
+                assert!(pos[e as usize].contains(&(s as u32)));
+                assert!(!seen[e as usize], "entry {e} placed twice");
+                seen[e as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|&x| x), "an entry was dropped");
+    }
+
+    #[test]
+    fn impossible_placement_is_reported() {
+        // Three entries that can only go into two slots.
+        let pos = vec![vec![0u32, 1], vec![0, 1], vec![1, 0]];
+        assert!(place(&pos, 4, 1).is_none());
+    }
+}

@@ -1,0 +1,392 @@
+//! Vouchers: what a client sends for each item, and how it makes them.
+//!
+//! For item y with positions w_0 .. w_{k-1} in table T, the client draws fresh
+//! non-zero scalars β, γ and a random 32-byte payload key K, and computes
+//!
+//! ```text
+//! Q   = β·H(y) + γ·G
+//! S_j = β·T[w_j] + γ·L                       for each j
+//! (wrap_key_j, confirm_j) = KDF(S_j, table_id, Q, j)
+//! box_j   = confirm_j || AES-256-GCM(wrap_key_j, K)
+//! payload = AES-256-GCM(K, aad = table_id || Q, padded(y, ad))
+//! ```
+//!
+//! If y is on the list at w_j then T[w_j] = α·H(y), and the server's α·Q equals
+//! S_j; otherwise α·Q is independent of every S_j and no box opens. One Q and
+//! one (β, γ) serve all k positions: SECURITY.md explains why that is safe.
+//! The positions are never sent; the server tries all k boxes.
+//!
+//! The payload key is the Apple PSI design's inner key: the padded payload
+//! (about 1.1 KB) is encrypted once, not k times, and each position only
+//! wraps 32 bytes.
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
+use curve25519_dalek::ristretto::{RistrettoBasepointTable, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::encoding::{ELEMENT_LEN, array, decode_element};
+use crate::error::Error;
+use crate::hash_to_group::hash_item;
+use crate::item::{Item, ItemType, MAX_ITEM_LEN};
+use crate::kdf::{CONFIRM_LEN, KEY_LEN, SharedSecret, TAG_LEN, seal};
+use crate::table::{BlindedTable, PROTOCOL_VERSION, Positions, SLOT_LEN};
+
+/// Most associated data a voucher carries, in bytes.
+pub const MAX_AD_LEN: usize = 1024;
+/// Length of the padded payload plaintext:
+/// `type (1) || len (1) || value padded to 64 || ad_len (2) || ad padded to 1024`.
+pub const PAYLOAD_LEN: usize = 1 + 1 + MAX_ITEM_LEN + 2 + MAX_AD_LEN;
+/// Length of the encrypted payload.
+pub const PAYLOAD_CT_LEN: usize = PAYLOAD_LEN + TAG_LEN;
+/// Length of one position's box: `confirm_j || wrapped payload key || tag`.
+pub const BOX_LEN: usize = CONFIRM_LEN + KEY_LEN + TAG_LEN;
+
+/// The encoded length of a voucher for a table with `k` positions:
+/// `version (1) || Q (32) || k boxes (80 each) || payload (1108)`.
+pub const fn voucher_len(k: u8) -> usize {
+    1 + ELEMENT_LEN + k as usize * BOX_LEN + PAYLOAD_CT_LEN
+}
+
+/// One position's box.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PositionBox {
+    pub(crate) confirm: [u8; CONFIRM_LEN],
+    /// The wrapped payload key followed by its tag.
+    pub(crate) wrapped: [u8; KEY_LEN + TAG_LEN],
+}
+
+/// A voucher as sent on the wire. Its length depends only on the table's k.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Voucher {
+    q: [u8; ELEMENT_LEN],
+    q_point: RistrettoPoint,
+    pub(crate) boxes: Vec<PositionBox>,
+    pub(crate) payload: Box<[u8; PAYLOAD_CT_LEN]>,
+}
+
+impl Voucher {
+    /// The wire encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(voucher_len(self.k()));
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the wire encoding to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(PROTOCOL_VERSION);
+        out.extend_from_slice(&self.q);
+        for b in &self.boxes {
+            out.extend_from_slice(&b.confirm);
+            out.extend_from_slice(&b.wrapped);
+        }
+        out.extend_from_slice(&self.payload[..]);
+    }
+
+    /// Decodes a voucher for a table with `k` positions.
+    ///
+    /// # Errors
+    /// [`Error::Length`] unless the length is exactly [`voucher_len`]`(k)`,
+    /// [`Error::UnsupportedVersion`], or [`Error::InvalidPoint`] /
+    /// [`Error::IdentityPoint`] for Q.
+    pub fn decode(bytes: &[u8], k: u8) -> Result<Self, Error> {
+        if bytes.len() != voucher_len(k) {
+            return Err(Error::Length {
+                what: "voucher",
+                expected: voucher_len(k),
+                got: bytes.len(),
+            });
+        }
+        if bytes[0] != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "voucher",
+                version: bytes[0],
+            });
+        }
+        let q: [u8; ELEMENT_LEN] = array(&bytes[1..1 + ELEMENT_LEN], "voucher Q")?;
+        let q_point = decode_element(&q, "voucher Q")?;
+        let mut rest = &bytes[1 + ELEMENT_LEN..];
+        let mut boxes = Vec::with_capacity(usize::from(k));
+        for _ in 0..k {
+            boxes.push(PositionBox {
+                confirm: array(&rest[..CONFIRM_LEN], "voucher box")?,
+                wrapped: array(&rest[CONFIRM_LEN..BOX_LEN], "voucher box")?,
+            });
+            rest = &rest[BOX_LEN..];
+        }
+        Ok(Voucher {
+            q,
+            q_point,
+            boxes,
+            payload: Box::new(array(rest, "voucher payload")?),
+        })
+    }
+
+    /// The number of positions (the table's k).
+    pub fn k(&self) -> u8 {
+        u8::try_from(self.boxes.len()).unwrap_or(u8::MAX)
+    }
+
+    /// The encoding of Q.
+    pub fn q(&self) -> &[u8; ELEMENT_LEN] {
+        &self.q
+    }
+
+    pub(crate) fn q_point(&self) -> &RistrettoPoint {
+        &self.q_point
+    }
+}
+
+impl core::fmt::Debug for Voucher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Voucher")
+            .field("k", &self.k())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The per-voucher secrets: β, γ and the payload key. Zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct VoucherSecrets {
+    beta: Scalar,
+    gamma: Scalar,
+    payload_key: [u8; KEY_LEN],
+}
+
+impl VoucherSecrets {
+    /// Fresh secrets: β and γ uniform and non-zero, K uniform.
+    pub fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut nonzero = || loop {
+            let s = Scalar::random(rng);
+            if s != Scalar::ZERO {
+                break s;
+            }
+        };
+        let (beta, gamma) = (nonzero(), nonzero());
+        let mut payload_key = [0u8; KEY_LEN];
+        rng.fill_bytes(&mut payload_key);
+        VoucherSecrets {
+            beta,
+            gamma,
+            payload_key,
+        }
+    }
+
+    /// Fixed secrets, for test vectors only.
+    ///
+    /// # Errors
+    /// [`Error::InvalidScalar`] or [`Error::ZeroScalar`] for β or γ.
+    #[cfg(any(test, feature = "test-vectors"))]
+    pub fn from_bytes(
+        beta: [u8; 32],
+        gamma: [u8; 32],
+        payload_key: [u8; KEY_LEN],
+    ) -> Result<Self, Error> {
+        Ok(VoucherSecrets {
+            beta: crate::encoding::decode_scalar(beta, "beta")?,
+            gamma: crate::encoding::decode_scalar(gamma, "gamma")?,
+            payload_key,
+        })
+    }
+}
+
+/// Every intermediate of one voucher, for the interop vectors.
+#[derive(Default)]
+#[cfg_attr(not(feature = "test-vectors"), allow(dead_code))]
+pub(crate) struct VoucherTrace {
+    pub(crate) h: [u8; 32],
+    pub(crate) positions: Vec<u32>,
+    pub(crate) slots: Vec<[u8; 32]>,
+    pub(crate) shared: Vec<[u8; 32]>,
+    pub(crate) wrap_keys: Vec<[u8; 32]>,
+    pub(crate) payload_plain: Vec<u8>,
+}
+
+/// A table ready for voucher creation: every slot validated, and L
+/// precomputed for fixed-base multiplication.
+pub struct ClientTable {
+    table: BlindedTable,
+    l_table: RistrettoBasepointTable,
+}
+
+impl ClientTable {
+    /// Validates every slot of a table and prepares it for vouchers.
+    ///
+    /// All slots are checked up front, not lazily: if a bad slot were only
+    /// found when an item landed on it, whether a client submits would depend
+    /// on its item, and a malicious server could learn that.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSlot`] naming the first slot that is not a canonical,
+    /// non-identity element.
+    pub fn new(table: BlindedTable) -> Result<Self, Error> {
+        const CHUNK: usize = 4096;
+        let slots = table.slots();
+        let chunks: Vec<(usize, &[u8])> = slots.chunks(CHUNK * SLOT_LEN).enumerate().collect();
+        let bad = crate::map_slice(&chunks, |&(c, bytes)| {
+            bytes.chunks_exact(SLOT_LEN).enumerate().find_map(|(i, s)| {
+                let s: [u8; SLOT_LEN] = s.try_into().unwrap_or([0; SLOT_LEN]);
+                decode_element(&s, "table slot")
+                    .err()
+                    .map(|_| u32::try_from(c * CHUNK + i).unwrap_or(u32::MAX))
+            })
+        });
+        if let Some(slot) = bad.into_iter().flatten().next() {
+            return Err(Error::InvalidSlot(slot));
+        }
+        let l_table = RistrettoBasepointTable::create(table.header().public_key.point());
+        Ok(ClientTable { table, l_table })
+    }
+
+    /// The table.
+    pub fn table(&self) -> &BlindedTable {
+        &self.table
+    }
+
+    /// Makes a voucher for `item` carrying `associated_data`.
+    ///
+    /// # Errors
+    /// [`Error::AssociatedDataTooLong`] beyond [`MAX_AD_LEN`] bytes.
+    pub fn create_voucher<R: CryptoRng + ?Sized>(
+        &self,
+        item: &Item,
+        associated_data: &[u8],
+        rng: &mut R,
+    ) -> Result<Voucher, Error> {
+        loop {
+            let secrets = VoucherSecrets::random(rng);
+            match self.seal(item, associated_data, &secrets, None) {
+                // Q = identity has probability ~2^-252; draw again.
+                Err(Error::IdentityPoint(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Makes a voucher with fixed secrets. Only for test vectors: a voucher
+    /// made this way is predictable and linkable.
+    ///
+    /// # Errors
+    /// As [`ClientTable::create_voucher`], and [`Error::IdentityPoint`] if
+    /// the secrets make Q the identity.
+    #[cfg(any(test, feature = "test-vectors"))]
+    pub fn create_voucher_with(
+        &self,
+        item: &Item,
+        associated_data: &[u8],
+        secrets: &VoucherSecrets,
+    ) -> Result<Voucher, Error> {
+        self.seal(item, associated_data, secrets, None)
+    }
+
+    pub(crate) fn seal(
+        &self,
+        item: &Item,
+        associated_data: &[u8],
+        secrets: &VoucherSecrets,
+        mut trace: Option<&mut VoucherTrace>,
+    ) -> Result<Voucher, Error> {
+        if associated_data.len() > MAX_AD_LEN {
+            return Err(Error::AssociatedDataTooLong {
+                len: associated_data.len(),
+                max: MAX_AD_LEN,
+            });
+        }
+        let header = self.table.header();
+        let table_id = &self.table.id().0;
+        let positions: Positions = header.positions(item);
+        let h = hash_item(item);
+
+        // Work with β/2 and γ/2 so that one double_and_compress_batch call
+        // yields the encodings of Q and every S_j with a single inversion.
+        let half = Scalar::from(2u8).invert();
+        let beta_half = Zeroizing::new(secrets.beta * half);
+        let gamma_half = Zeroizing::new(secrets.gamma * half);
+        let gamma_l = &self.l_table * &*gamma_half;
+        let mut halves = Vec::with_capacity(1 + positions.as_slice().len());
+        halves.push(*beta_half * h + &*gamma_half * RISTRETTO_BASEPOINT_TABLE);
+        for &w in positions.as_slice() {
+            halves.push(*beta_half * self.table.slot_element(w)? + gamma_l);
+        }
+        let encoded = RistrettoPoint::double_and_compress_batch(&halves);
+        let q_point = halves[0] + halves[0];
+        halves.zeroize();
+        let q = encoded[0].to_bytes();
+        if q == [0u8; ELEMENT_LEN] {
+            return Err(Error::IdentityPoint("voucher Q"));
+        }
+
+        let mut boxes = Vec::with_capacity(encoded.len() - 1);
+        for (j, s) in encoded[1..].iter().enumerate() {
+            let j8 = u8::try_from(j).unwrap_or(u8::MAX);
+            let keys = SharedSecret::extract(s.as_bytes()).expand(table_id, &q, j8);
+            let mut wrapped = [0u8; KEY_LEN + TAG_LEN];
+            wrapped[..KEY_LEN].copy_from_slice(&secrets.payload_key);
+            let tag = seal(&keys.wrap_key, &[], &mut wrapped[..KEY_LEN]);
+            wrapped[KEY_LEN..].copy_from_slice(&tag);
+            boxes.push(PositionBox {
+                confirm: keys.confirm,
+                wrapped,
+            });
+            if let Some(t) = trace.as_deref_mut() {
+                t.positions.push(positions.as_slice()[j]);
+                t.slots.push(*self.table.slot(positions.as_slice()[j]));
+                t.shared.push(s.to_bytes());
+                t.wrap_keys.push(*keys.wrap_key);
+            }
+        }
+
+        let mut payload = Box::new([0u8; PAYLOAD_CT_LEN]);
+        encode_payload(item, associated_data, &mut payload[..PAYLOAD_LEN]);
+        if let Some(t) = trace.as_deref_mut() {
+            t.h = h.compress().to_bytes();
+            t.payload_plain = payload[..PAYLOAD_LEN].to_vec();
+        }
+        let aad = [&table_id[..], &q[..]].concat();
+        let tag = seal(&secrets.payload_key, &aad, &mut payload[..PAYLOAD_LEN]);
+        payload[PAYLOAD_LEN..].copy_from_slice(&tag);
+
+        Ok(Voucher {
+            q,
+            q_point,
+            boxes,
+            payload,
+        })
+    }
+}
+
+/// `type || len || value || 0* (to 64) || I2OSP(ad_len, 2) || ad || 0* (to 1024)`.
+fn encode_payload(item: &Item, ad: &[u8], out: &mut [u8]) {
+    out[0] = item.item_type().code();
+    out[1] = u8::try_from(item.value().len()).unwrap_or(0);
+    out[2..2 + item.value().len()].copy_from_slice(item.value());
+    let ad_at = 2 + MAX_ITEM_LEN;
+    out[ad_at..ad_at + 2].copy_from_slice(&u16::try_from(ad.len()).unwrap_or(0).to_be_bytes());
+    out[ad_at + 2..ad_at + 2 + ad.len()].copy_from_slice(ad);
+}
+
+/// Parses a payload plaintext strictly: known type, valid length, all padding
+/// zero. Only a malicious client can make a confirmed payload fail this.
+pub(crate) fn decode_payload(p: &[u8]) -> Result<(Item, Vec<u8>), Error> {
+    let item_type =
+        ItemType::from_code(p[0]).map_err(|_| Error::MalformedPayload("unknown item type"))?;
+    let len = usize::from(p[1]);
+    if len > MAX_ITEM_LEN {
+        return Err(Error::MalformedPayload("item length"));
+    }
+    let item =
+        Item::new(item_type, &p[2..2 + len]).map_err(|_| Error::MalformedPayload("item length"))?;
+    let ad_at = 2 + MAX_ITEM_LEN;
+    let ad_len = usize::from(u16::from_be_bytes([p[ad_at], p[ad_at + 1]]));
+    if ad_len > MAX_AD_LEN {
+        return Err(Error::MalformedPayload("associated data length"));
+    }
+    let item_pad = &p[2 + len..ad_at];
+    let ad_pad = &p[ad_at + 2 + ad_len..];
+    if item_pad.iter().chain(ad_pad).any(|&b| b != 0) {
+        return Err(Error::MalformedPayload("non-zero padding"));
+    }
+    Ok((item, p[ad_at + 2..ad_at + 2 + ad_len].to_vec()))
+}
