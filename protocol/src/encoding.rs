@@ -95,6 +95,7 @@ impl core::fmt::Debug for PublicKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
     use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;

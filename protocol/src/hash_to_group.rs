@@ -75,6 +75,7 @@ pub(crate) fn item_uniform_bytes(item: &Item) -> [u8; 64] {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
 

@@ -176,7 +176,7 @@ impl Item {
         if let Some(offset) = t.bytes().position(|b| !b.is_ascii_hexdigit()) {
             return Err(ItemError::InvalidHexCharacter { item_type, offset });
         }
-        if t.len() % 2 != 0 {
+        if !t.len().is_multiple_of(2) {
             return Err(ItemError::OddLength {
                 item_type,
                 digits: t.len(),
@@ -243,6 +243,7 @@ fn hex_val(b: u8) -> u8 {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
 

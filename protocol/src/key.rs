@@ -112,6 +112,7 @@ impl core::fmt::Debug for ServerKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
 

@@ -85,8 +85,6 @@
 //! The `test-vectors` feature adds deterministic entry points and the interop
 //! vector generator. Never enable it in a deployed build.
 
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
-
 pub mod encoding;
 pub mod error;
 pub mod hash_to_group;

@@ -162,7 +162,7 @@ impl Matcher {
         let tag: [u8; TAG_LEN] = voucher.payload[PAYLOAD_LEN..]
             .try_into()
             .unwrap_or([0; TAG_LEN]);
-        let aad = [&self.id.0[..], &voucher.q()[..]].concat();
+        let aad = voucher.payload_aad(&self.id.0);
         if !open(&payload_key, &aad, &mut plain, &tag) {
             return Err(Error::MalformedPayload("payload does not decrypt"));
         }
@@ -181,5 +181,116 @@ impl Matcher {
             }
             _ => Err(Error::ForgedMatch),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
+mod tests {
+    use super::*;
+    use crate::item::ItemType;
+    use crate::kdf::seal;
+    use crate::table::TableBuilder;
+    use crate::voucher::{ClientTable, PAYLOAD_CT_LEN, PositionBox, encode_payload};
+    use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+
+    fn item(i: u8) -> Item {
+        Item::new(ItemType::Sha256, &[i; 32]).unwrap()
+    }
+
+    /// A voucher made without knowing any table entry: Q = γ·G, so the
+    /// server's α·Q = γ·L, which the client can compute for every box.
+    fn forge(m: &Matcher, l: &RistrettoPoint, item: &Item) -> Voucher {
+        let gamma = Scalar::from(0xdead_beefu64);
+        let q_point = gamma * RISTRETTO_BASEPOINT_POINT;
+        let q = q_point.compress().to_bytes();
+        let s = (gamma * l).compress().to_bytes();
+        let shared = SharedSecret::extract(&s);
+        let payload_key = [5u8; KEY_LEN];
+        let boxes = (0..m.header.k)
+            .map(|j| {
+                let keys = shared.expand(&m.id.0, &q, j);
+                let mut wrapped = [0u8; KEY_LEN + TAG_LEN];
+                wrapped[..KEY_LEN].copy_from_slice(&payload_key);
+                let tag = seal(&keys.wrap_key, &[], &mut wrapped[..KEY_LEN]);
+                wrapped[KEY_LEN..].copy_from_slice(&tag);
+                PositionBox {
+                    confirm: keys.confirm,
+                    wrapped,
+                }
+            })
+            .collect();
+        let mut v = Voucher {
+            q,
+            q_point,
+            boxes,
+            payload: Box::new([0u8; PAYLOAD_CT_LEN]),
+        };
+        encode_payload(item, b"forged", &mut v.payload[..PAYLOAD_LEN]);
+        let aad = v.payload_aad(&m.id.0);
+        let tag = seal(&payload_key, &aad, &mut v.payload[..PAYLOAD_LEN]);
+        v.payload[PAYLOAD_LEN..].copy_from_slice(&tag);
+        v
+    }
+
+    fn setup() -> (ServerKey, crate::table::BuiltTable) {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([4; 32])
+            .build(&key, (0..40).map(item))
+            .unwrap();
+        (key, built)
+    }
+
+    #[test]
+    fn a_forged_voucher_for_an_unlisted_item_is_caught() {
+        let (key, built) = setup();
+        let l = *key.public_key().point();
+        let m = Matcher::new(&key, &built.table, built.index).unwrap();
+        // The forgery does open (that is the attack) ...
+        let v = forge(&m, &l, &item(200));
+        // ... but the item is not on the list, so it is refused.
+        assert_eq!(m.open(&v), Err(Error::ForgedMatch));
+    }
+
+    #[test]
+    fn a_forged_voucher_for_a_listed_item_at_the_wrong_position_is_caught() {
+        let (key, built) = setup();
+        let l = *key.public_key().point();
+        let index = built.index.clone();
+        let m = Matcher::new(&key, &built.table, built.index).unwrap();
+        // Box 0 opens in a forgery; find a listed entry that is *not* at w_0.
+        let e = (0..40u32)
+            .find(|&e| {
+                let it = &index.entries()[e as usize];
+                index.slot_of(e) != Some(m.header.positions(it).as_slice()[0])
+            })
+            .unwrap();
+        let v = forge(&m, &l, &index.entries()[e as usize]);
+        assert_eq!(m.open(&v), Err(Error::ForgedMatch));
+    }
+
+    #[test]
+    fn confirm_is_checked_before_any_decryption() {
+        let (key, built) = setup();
+        let client = ClientTable::new(built.table.clone()).unwrap();
+        let m = Matcher::new(&key, &built.table, built.index).unwrap();
+        let mut v = client
+            .create_voucher(&item(3), b"", &mut rand::rng())
+            .unwrap();
+        let hit = m.open(&v).unwrap().unwrap().position;
+        // Keep the box's (valid) ciphertext but change its confirm value: the
+        // server must not even try the AEAD.
+        v.boxes[usize::from(hit)].confirm[0] ^= 1;
+        assert_eq!(m.open(&v), Ok(None));
+    }
+
+    #[test]
+    fn matcher_refuses_a_table_built_under_another_key() {
+        let (_, built) = setup();
+        let other = ServerKey::generate(&mut rand::rng());
+        assert!(matches!(
+            Matcher::new(&other, &built.table, built.index),
+            Err(Error::KeyMismatch)
+        ));
     }
 }

@@ -37,7 +37,7 @@ pub const MAX_K: u8 = 8;
 /// The k this implementation builds with; see papers/SPEC.md "Choice of k".
 pub const DEFAULT_K: u8 = 3;
 /// The load factor this implementation builds with (entries / slots).
-pub const DEFAULT_LOAD_FACTOR: f64 = 0.8;
+pub const DEFAULT_LOAD_FACTOR: f64 = 0.85;
 /// Smallest table built, so that a tiny list still hides its size within a
 /// few entries.
 pub const MIN_SLOTS: u32 = 16;
@@ -347,7 +347,7 @@ impl TableAssembler {
             });
         }
         let end = offset + chunk.len() as u64;
-        if chunk.len() % SLOT_LEN != 0 || end > self.header.slots_len() {
+        if !chunk.len().is_multiple_of(SLOT_LEN) || end > self.header.slots_len() {
             return Err(Error::Length {
                 what: "table chunk",
                 expected: usize::try_from(self.header.slots_len() - offset).unwrap_or(usize::MAX),
@@ -454,6 +454,10 @@ impl TableBuilder {
     }
 
     /// Sets the load factor (entries per slot).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the error reports a rounded percentage"
+    )]
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] outside (0, 1).
@@ -470,6 +474,13 @@ impl TableBuilder {
     }
 
     /// The number of slots a list of `n` distinct entries gets.
+    ///
+    /// # Errors
+    /// [`Error::TooManyEntries`] if that would be 2^32 slots or more.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "`want` is checked to fit in u32 first"
+    )]
     pub fn slots_for(&self, n: usize) -> Result<u32, Error> {
         let want = (n as f64 / self.load_factor)
             .ceil()
@@ -505,7 +516,7 @@ impl TableBuilder {
             let pos: Vec<Positions> =
                 map_slice(&entries, |item| positions(&seed, n_slots, self.k, item));
             let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
-            if let Some(slots) = cuckoo::place(&pos, n_slots, walk_seed) {
+            if let Some((slots, _)) = cuckoo::place(&pos, n_slots, walk_seed) {
                 break slots;
             }
             attempt += 1;
@@ -535,6 +546,49 @@ impl TableBuilder {
             },
         })
     }
+}
+
+/// The outcome of [`trial_placement`].
+#[derive(Clone, Copy, Debug)]
+pub struct PlacementTrial {
+    /// Whether every entry found a slot with the first seed.
+    pub placed: bool,
+    /// Evictions per entry (when placed).
+    pub evictions_per_entry: f64,
+}
+
+/// Places `n` synthetic SHA-256 entries with one seed and reports how it went,
+/// without any group arithmetic: for choosing k and the load factor
+/// (`examples/cuckoo-params.rs`).
+///
+/// # Errors
+/// As [`TableBuilder::slots_for`].
+pub fn trial_placement(
+    n: usize,
+    k: u8,
+    load_factor: f64,
+    seed: [u8; 32],
+) -> Result<PlacementTrial, Error> {
+    let builder = TableBuilder::new(seed).k(k)?.load_factor(load_factor)?;
+    let n_slots = builder.slots_for(n)?;
+    let range: Vec<u64> = (0..n as u64).collect();
+    let pos: Vec<Positions> = map_slice(&range, |i| {
+        let value: [u8; 32] = Sha256::digest(i.to_be_bytes()).into();
+        let item =
+            Item::new(crate::item::ItemType::Sha256, &value).unwrap_or_else(|_| unreachable!());
+        positions(&seed, n_slots, k, &item)
+    });
+    let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
+    Ok(match cuckoo::place(&pos, n_slots, walk_seed) {
+        Some((_, ev)) => PlacementTrial {
+            placed: true,
+            evictions_per_entry: ev as f64 / n.max(1) as f64,
+        },
+        None => PlacementTrial {
+            placed: false,
+            evictions_per_entry: f64::NAN,
+        },
+    })
 }
 
 fn dedup(items: impl IntoIterator<Item = Item>) -> Vec<Item> {
@@ -594,6 +648,7 @@ fn blind_slots(key: &ServerKey, seed: &[u8; 32], slot_entry: &[u32], entries: &[
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
     use crate::item::ItemType;

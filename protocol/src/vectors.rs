@@ -1,1 +1,245 @@
-//! Placeholder, replaced below.
+//! The interop test vectors: every input, intermediate and output of a small
+//! table and a set of vouchers, as JSON.
+//!
+//! Regenerate with
+//! `cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- protocol/vectors/blindmatch-v1.json`;
+//! `tests/interop_vectors.rs` fails on any byte of difference.
+//!
+//! Everything is derived from fixed labels, so the file is a pure function of
+//! this code: α, β, γ and the payload keys are `SHA-512(label) mod ℓ` or
+//! `SHA-256(label)`, and the list is made of hashes of fixed strings.
+
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "the vector table is tiny; every index fits"
+)]
+
+use curve25519_dalek::scalar::Scalar;
+use hkdf::Hkdf;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::error::Error;
+use crate::hash_to_group::{item_dst, item_uniform_bytes};
+use crate::item::{Item, ItemType};
+use crate::kdf::VOUCHER_KDF_SALT;
+use crate::key::ServerKey;
+use crate::matcher::Matcher;
+use crate::table::{BuiltTable, TableBuilder};
+use crate::voucher::{ClientTable, MAX_AD_LEN, PAYLOAD_LEN, Voucher, VoucherSecrets, VoucherTrace};
+
+fn label_scalar(label: &str) -> Scalar {
+    Scalar::from_bytes_mod_order_wide(&Sha512::digest(label.as_bytes()).into())
+}
+
+fn label_bytes(label: &str) -> [u8; 32] {
+    Sha256::digest(label.as_bytes()).into()
+}
+
+fn h(bytes: impl AsRef<[u8]>) -> Value {
+    Value::String(hex::encode(bytes))
+}
+
+/// The i-th candidate list entry: types cycle through every [`ItemType`].
+fn candidate(i: usize) -> Item {
+    let t = ItemType::ALL[i % ItemType::ALL.len()];
+    let digest = Sha512::digest(format!("blindmatch-v1 test vector entry {i}").as_bytes());
+    let len = t.fixed_len().unwrap_or(8 + i % 40);
+    Item::new(t, &digest[..len]).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+/// Which of its positions an entry landed at.
+fn landed_at(built: &BuiltTable, entry: u32) -> Option<u8> {
+    let item = &built.index.entries()[entry as usize];
+    let slot = built.index.slot_of(entry)?;
+    let pos = built.table.header().positions(item);
+    pos.as_slice()
+        .iter()
+        .position(|&w| w == slot)
+        .and_then(|j| u8::try_from(j).ok())
+}
+
+/// Generates the vector file's text.
+///
+/// # Errors
+/// Only if the fixed inputs were somehow invalid (a bug).
+pub fn generate() -> Result<String, Error> {
+    let key = ServerKey::from_scalar(label_scalar("blindmatch-v1 test vectors: alpha"));
+    let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let builder = TableBuilder::new(seed);
+
+    // Grow the list until some entry sits at every position j < k.
+    let mut n = ItemType::ALL.len();
+    let built = loop {
+        let built = builder.build(&key, (0..n).map(candidate))?;
+        let k = built.table.header().k;
+        let covered = (0..k).all(|j| (0..n as u32).any(|e| landed_at(&built, e) == Some(j)));
+        if covered {
+            break built;
+        }
+        n += 1;
+    };
+    let header = *built.table.header();
+    let client = ClientTable::new(built.table.clone())?;
+    let matcher = Matcher::new(&key, &built.table, built.index.clone())?;
+
+    let entries: Vec<Value> = built
+        .index
+        .entries()
+        .iter()
+        .enumerate()
+        .map(|(e, item)| {
+            let e32 = e as u32;
+            json!({
+                "entry": e,
+                "type": item.item_type().name(),
+                "value": h(item.value()),
+                "slot": built.index.slot_of(e32),
+                "position": landed_at(&built, e32),
+                "positions": header.positions(item).as_slice(),
+            })
+        })
+        .collect();
+
+    // The cases: one listed entry of every type, one entry at every position,
+    // and non-matches (unlisted items; a listed value under another type).
+    let max_ad: Vec<u8> = (0..MAX_AD_LEN).map(|i| (i % 251) as u8).collect();
+    let mut cases: Vec<(String, Item, Vec<u8>)> = Vec::new();
+    for (ti, t) in ItemType::ALL.into_iter().enumerate() {
+        let (e, item) = built
+            .index
+            .entries()
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.item_type() == t)
+            .ok_or(Error::TooManyEntries(0))?;
+        let ad = match ti {
+            0 => Vec::new(),
+            2 => max_ad.clone(),
+            _ => format!("upload {ti}").into_bytes(),
+        };
+        cases.push((format!("match {t} (entry {e})"), item.clone(), ad));
+    }
+    for j in 0..header.k {
+        let e = (0..built.index.entries().len() as u32)
+            .find(|&e| landed_at(&built, e) == Some(j))
+            .ok_or(Error::TooManyEntries(0))?;
+        let item = built.index.entries()[e as usize].clone();
+        cases.push((
+            format!("match at position {j} (entry {e})"),
+            item,
+            b"position case".to_vec(),
+        ));
+    }
+    let unlisted = Item::new(
+        ItemType::Sha256,
+        &label_bytes("blindmatch-v1 test vectors: unlisted"),
+    )?;
+    cases.push(("no match: unlisted sha256".into(), unlisted, max_ad.clone()));
+    let unlisted_md5 = Item::new(
+        ItemType::Md5,
+        &label_bytes("blindmatch-v1 test vectors: unlisted md5")[..16],
+    )?;
+    cases.push((
+        "no match: unlisted md5, empty associated data".into(),
+        unlisted_md5,
+        Vec::new(),
+    ));
+    let listed_sha256 = built
+        .index
+        .entries()
+        .iter()
+        .find(|i| i.item_type() == ItemType::Sha256)
+        .ok_or(Error::TooManyEntries(0))?;
+    let as_pdq = Item::new(ItemType::Pdq, listed_sha256.value())?;
+    cases.push((
+        "no match: a listed sha256 value submitted as pdq".into(),
+        as_pdq,
+        b"domain separation".to_vec(),
+    ));
+
+    let mut out_cases = Vec::new();
+    for (ci, (name, item, ad)) in cases.into_iter().enumerate() {
+        let beta = label_scalar(&format!("blindmatch-v1 test vectors: beta {ci}"));
+        let gamma = label_scalar(&format!("blindmatch-v1 test vectors: gamma {ci}"));
+        let payload_key = label_bytes(&format!("blindmatch-v1 test vectors: payload key {ci}"));
+        let secrets = VoucherSecrets::from_bytes(beta.to_bytes(), gamma.to_bytes(), payload_key)?;
+        let mut trace = VoucherTrace::default();
+        let voucher = client.seal(&item, &ad, &secrets, Some(&mut trace))?;
+        let wire = voucher.encode();
+        let decoded = Voucher::decode(&wire, header.k)?;
+
+        let server_shared = (key.scalar() * decoded.q_point()).compress().to_bytes();
+        let result = matcher.open(&decoded)?;
+        let prks: Vec<Value> = trace
+            .shared
+            .iter()
+            .map(|s| h(Hkdf::<Sha256>::extract(Some(VOUCHER_KDF_SALT), s).0))
+            .collect();
+        let mut item_encoding = Vec::new();
+        item.encode_into(&mut item_encoding);
+        out_cases.push(json!({
+            "name": name,
+            "input": {
+                "type": item.item_type().name(),
+                "value": h(item.value()),
+                "associated_data": h(&ad),
+                "beta": h(beta.to_bytes()),
+                "gamma": h(gamma.to_bytes()),
+                "payload_key": h(payload_key),
+            },
+            "client": {
+                "item_encoding": h(&item_encoding),
+                "hash_to_group_dst": String::from_utf8_lossy(&item_dst(item.item_type())),
+                "uniform_bytes": h(item_uniform_bytes(&item)),
+                "H": h(trace.h),
+                "positions": trace.positions,
+                "table_slots": trace.slots.iter().map(h).collect::<Vec<_>>(),
+                "Q": h(voucher.q()),
+                "S": trace.shared.iter().map(h).collect::<Vec<_>>(),
+                "prk": prks,
+                "wrap_keys": trace.wrap_keys.iter().map(h).collect::<Vec<_>>(),
+                "confirms": voucher.boxes.iter().map(|b| h(b.confirm)).collect::<Vec<_>>(),
+                "wrapped_payload_keys": voucher.boxes.iter().map(|b| h(b.wrapped)).collect::<Vec<_>>(),
+                "payload_plaintext": h(&trace.payload_plain),
+                "payload_aad": h(voucher.payload_aad(&built.table.id().0)),
+                "payload_ciphertext": h(&voucher.payload[..]),
+            },
+            "voucher": h(&wire),
+            "server": {
+                "S_prime": h(server_shared),
+                "opened_position": result.as_ref().map(|m| m.position),
+                "decrypted_payload": result.as_ref().map(|_| h(&trace.payload_plain[..PAYLOAD_LEN])),
+                "match": result.as_ref().map(|m| json!({
+                    "entry": m.entry,
+                    "type": m.item.item_type().name(),
+                    "value": h(m.item.value()),
+                    "associated_data": h(&m.associated_data),
+                })),
+            },
+        }));
+    }
+
+    let doc = json!({
+        "description": "blindmatch-v1 interop vectors: see papers/SPEC.md. All byte strings are lower-case hex; scalars are 32-byte little-endian; elements are 32-byte ristretto255 encodings (RFC 9496 Section 4.3.2).",
+        "generator": "cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- protocol/vectors/blindmatch-v1.json",
+        "server_key": {
+            "alpha": h(key.scalar().to_bytes()),
+            "public_key": h(key.public_key().to_bytes()),
+            "key_file": h(&key.to_bytes()[..]),
+        },
+        "table": {
+            "k": header.k,
+            "seed": h(header.seed),
+            "n_slots": header.n_slots,
+            "header": h(header.encode()),
+            "slots": built.table.slots().chunks(32).map(h).collect::<Vec<_>>(),
+            "table_id": h(built.table.id().0),
+            "entries": entries,
+        },
+        "cases": out_cases,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    Ok(text)
+}

@@ -8,7 +8,8 @@
 //! S_j = β·T[w_j] + γ·L                       for each j
 //! (wrap_key_j, confirm_j) = KDF(S_j, table_id, Q, j)
 //! box_j   = confirm_j || AES-256-GCM(wrap_key_j, K)
-//! payload = AES-256-GCM(K, aad = table_id || Q, padded(y, ad))
+//! payload = AES-256-GCM(K, aad = table_id || version || Q || box_0 .. box_{k-1},
+//!                       padded(y, ad))
 //! ```
 //!
 //! If y is on the list at w_j then T[w_j] = α·H(y), and the server's α·Q equals
@@ -60,8 +61,8 @@ pub(crate) struct PositionBox {
 /// A voucher as sent on the wire. Its length depends only on the table's k.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Voucher {
-    q: [u8; ELEMENT_LEN],
-    q_point: RistrettoPoint,
+    pub(crate) q: [u8; ELEMENT_LEN],
+    pub(crate) q_point: RistrettoPoint,
     pub(crate) boxes: Vec<PositionBox>,
     pub(crate) payload: Box<[u8; PAYLOAD_CT_LEN]>,
 }
@@ -76,13 +77,16 @@ impl Voucher {
 
     /// Appends the wire encoding to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(PROTOCOL_VERSION);
-        out.extend_from_slice(&self.q);
-        for b in &self.boxes {
-            out.extend_from_slice(&b.confirm);
-            out.extend_from_slice(&b.wrapped);
-        }
+        out.extend_from_slice(&payload_aad_prefix(&self.q, &self.boxes));
         out.extend_from_slice(&self.payload[..]);
+    }
+
+    /// The payload's associated data: `table_id || version || Q || boxes`,
+    /// i.e. the table id followed by every voucher byte before the payload.
+    /// Binding the whole voucher makes it non-malleable: a flipped bit in any
+    /// box, even one the server's key does not open, fails the payload tag.
+    pub(crate) fn payload_aad(&self, table_id: &[u8; 32]) -> Vec<u8> {
+        [&table_id[..], &payload_aad_prefix(&self.q, &self.boxes)].concat()
     }
 
     /// Decodes a voucher for a table with `k` positions.
@@ -145,6 +149,18 @@ impl core::fmt::Debug for Voucher {
             .field("k", &self.k())
             .finish_non_exhaustive()
     }
+}
+
+/// `version || Q || box_0 || ... || box_{k-1}`.
+fn payload_aad_prefix(q: &[u8; ELEMENT_LEN], boxes: &[PositionBox]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + ELEMENT_LEN + boxes.len() * BOX_LEN + PAYLOAD_CT_LEN);
+    out.push(PROTOCOL_VERSION);
+    out.extend_from_slice(q);
+    for b in boxes {
+        out.extend_from_slice(&b.confirm);
+        out.extend_from_slice(&b.wrapped);
+    }
+    out
 }
 
 /// The per-voucher secrets: β, γ and the payload key. Zeroized on drop.
@@ -340,25 +356,29 @@ impl ClientTable {
 
         let mut payload = Box::new([0u8; PAYLOAD_CT_LEN]);
         encode_payload(item, associated_data, &mut payload[..PAYLOAD_LEN]);
-        if let Some(t) = trace.as_deref_mut() {
+        if let Some(t) = trace {
             t.h = h.compress().to_bytes();
             t.payload_plain = payload[..PAYLOAD_LEN].to_vec();
         }
-        let aad = [&table_id[..], &q[..]].concat();
-        let tag = seal(&secrets.payload_key, &aad, &mut payload[..PAYLOAD_LEN]);
-        payload[PAYLOAD_LEN..].copy_from_slice(&tag);
-
-        Ok(Voucher {
+        let mut voucher = Voucher {
             q,
             q_point,
             boxes,
             payload,
-        })
+        };
+        let aad = voucher.payload_aad(table_id);
+        let tag = seal(
+            &secrets.payload_key,
+            &aad,
+            &mut voucher.payload[..PAYLOAD_LEN],
+        );
+        voucher.payload[PAYLOAD_LEN..].copy_from_slice(&tag);
+        Ok(voucher)
     }
 }
 
 /// `type || len || value || 0* (to 64) || I2OSP(ad_len, 2) || ad || 0* (to 1024)`.
-fn encode_payload(item: &Item, ad: &[u8], out: &mut [u8]) {
+pub(crate) fn encode_payload(item: &Item, ad: &[u8], out: &mut [u8]) {
     out[0] = item.item_type().code();
     out[1] = u8::try_from(item.value().len()).unwrap_or(0);
     out[2..2 + item.value().len()].copy_from_slice(item.value());

@@ -26,15 +26,16 @@ const MAX_EVICTIONS: u32 = 2_000;
 /// Places entries `0..positions.len()` into `n_slots` slots.
 ///
 /// `positions[e][..k]` are entry e's candidate slots. Returns, per slot, the
-/// entry in it or [`EMPTY`]; `None` if some insertion exceeded the eviction
-/// budget (the caller re-seeds).
+/// entry in it or [`EMPTY`], and the total number of evictions; `None` if
+/// some insertion exceeded the eviction budget (the caller re-seeds).
 pub(crate) fn place<P: AsRef<[u32]>>(
     positions: &[P],
     n_slots: u32,
     walk_seed: u64,
-) -> Option<Vec<u32>> {
+) -> Option<(Vec<u32>, u64)> {
     let mut slots = vec![EMPTY; n_slots as usize];
     let mut rng = SplitMix64(walk_seed);
+    let mut total_evictions = 0u64;
     for entry in 0..positions.len() {
         let mut current = u32::try_from(entry).ok()?;
         let mut came_from = EMPTY;
@@ -44,6 +45,7 @@ pub(crate) fn place<P: AsRef<[u32]>>(
             for &p in candidates {
                 if slots[p as usize] == EMPTY {
                     slots[p as usize] = current;
+                    total_evictions += u64::from(evictions);
                     break 'insert;
                 }
             }
@@ -54,7 +56,7 @@ pub(crate) fn place<P: AsRef<[u32]>>(
             // Evict from a random candidate, not the slot we were just pushed
             // out of (that would undo the last step).
             let k = candidates.len() as u64;
-            let mut pick = candidates[(rng.next() % k) as usize];
+            let mut pick = candidates[usize::try_from(rng.next() % k).unwrap_or(0)];
             if pick == came_from && k > 1 {
                 let i = candidates.iter().position(|&p| p == pick).unwrap_or(0);
                 pick = candidates[(i + 1) % candidates.len()];
@@ -63,7 +65,7 @@ pub(crate) fn place<P: AsRef<[u32]>>(
             came_from = pick;
         }
     }
-    Some(slots)
+    Some((slots, total_evictions))
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny, seedable generator for the
@@ -81,6 +83,7 @@ impl SplitMix64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
 
@@ -99,7 +102,7 @@ mod tests {
     fn every_entry_lands_in_one_of_its_own_slots_exactly_once() {
         let n_slots = 10_000;
         let pos = random_positions(8_500, 3, n_slots, 1);
-        let slots = place(&pos, n_slots, 7).expect("placement at load 0.85, k = 3");
+        let (slots, _) = place(&pos, n_slots, 7).expect("placement at load 0.85, k = 3");
         let mut seen = vec![false; pos.len()];
         for (s, &e) in slots.iter().enumerate() {
             if e != EMPTY {

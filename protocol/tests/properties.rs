@@ -1,0 +1,266 @@
+//! Property tests of the whole protocol: listed items match where they
+//! landed, unlisted items never match, tampered vouchers never match and never
+//! panic, and hostile bytes never panic a decoder.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "tests fail loudly; test sizes are small"
+)]
+
+use std::sync::OnceLock;
+
+use blindmatch_protocol::{
+    BlindedTable, ClientTable, Error, Item, ItemType, MAX_AD_LEN, MAX_ITEM_LEN, Matcher, ServerKey,
+    TableBuilder, TableHeader, Voucher, voucher_len,
+};
+use proptest::prelude::*;
+use sha2::{Digest, Sha512};
+
+const LISTED: usize = 1_000;
+
+struct Fixture {
+    client: ClientTable,
+    matcher: Matcher,
+    entries: Vec<Item>,
+}
+
+/// The i-th listed item, types cycling.
+fn listed(i: usize) -> Item {
+    let t = ItemType::ALL[i % ItemType::ALL.len()];
+    let d = Sha512::digest(format!("listed {i}"));
+    Item::new(t, &d[..t.fixed_len().unwrap_or(1 + i % MAX_ITEM_LEN)]).unwrap()
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let key = ServerKey::from_scalar_bytes(
+            Sha512::digest(b"fixture key")[..32]
+                .try_into()
+                .map(|mut b: [u8; 32]| {
+                    b[31] &= 0x0f; // reduce below the group order
+                    b
+                })
+                .unwrap(),
+        )
+        .unwrap();
+        let built = TableBuilder::new([42; 32])
+            .build(&key, (0..LISTED).map(listed))
+            .unwrap();
+        let entries = built.index.entries().to_vec();
+        let client =
+            ClientTable::new(BlindedTable::decode(&built.table.encode()).unwrap()).unwrap();
+        let matcher = Matcher::new(&key, &built.table, built.index).unwrap();
+        Fixture {
+            client,
+            matcher,
+            entries,
+        }
+    })
+}
+
+fn k() -> u8 {
+    fixture().matcher.header().k
+}
+
+fn roundtrip(v: &Voucher) -> Voucher {
+    Voucher::decode(&v.encode(), k()).unwrap()
+}
+
+#[test]
+fn every_listed_entry_matches_at_the_position_it_landed() {
+    let f = fixture();
+    let header = f.matcher.header();
+    for (e, item) in f.entries.iter().enumerate() {
+        let ad = format!("entry {e}").into_bytes();
+        let v = roundtrip(
+            &f.client
+                .create_voucher(item, &ad, &mut rand::rng())
+                .unwrap(),
+        );
+        let m = f
+            .matcher
+            .open(&v)
+            .unwrap()
+            .unwrap_or_else(|| panic!("entry {e} did not match"));
+        assert_eq!(m.entry as usize, e);
+        assert_eq!(&m.item, item);
+        assert_eq!(m.associated_data, ad);
+        let slot = f.matcher.index().slot_of(e as u32).unwrap();
+        let landed = header
+            .positions(item)
+            .as_slice()
+            .iter()
+            .position(|&w| w == slot)
+            .unwrap();
+        assert_eq!(usize::from(m.position), landed, "entry {e}");
+    }
+}
+
+#[test]
+fn every_position_index_is_exercised() {
+    // The test above only means something for every j if entries landed at
+    // every j; with 1,000 entries at load 0.85 they do.
+    let f = fixture();
+    let header = f.matcher.header();
+    let mut seen = vec![false; usize::from(header.k)];
+    for (e, item) in f.entries.iter().enumerate() {
+        let slot = f.matcher.index().slot_of(e as u32).unwrap();
+        let j = header
+            .positions(item)
+            .as_slice()
+            .iter()
+            .position(|&w| w == slot)
+            .unwrap();
+        seen[j] = true;
+    }
+    assert!(seen.iter().all(|&s| s), "{seen:?}");
+}
+
+#[test]
+fn vouchers_have_one_size_whatever_the_item_and_associated_data() {
+    let f = fixture();
+    let mut rng = rand::rng();
+    let sizes: Vec<usize> = [
+        (listed(0), vec![]),
+        (listed(1), vec![1; MAX_AD_LEN]),
+        (Item::new(ItemType::Bytes, &[1]).unwrap(), vec![]),
+        (
+            Item::new(ItemType::Bytes, &[1; MAX_ITEM_LEN]).unwrap(),
+            vec![7; 100],
+        ),
+        (Item::new(ItemType::Md5, &[9; 16]).unwrap(), vec![0; 3]),
+    ]
+    .iter()
+    .map(|(item, ad)| {
+        f.client
+            .create_voucher(item, ad, &mut rng)
+            .unwrap()
+            .encode()
+            .len()
+    })
+    .collect();
+    assert!(sizes.iter().all(|&s| s == voucher_len(k())), "{sizes:?}");
+}
+
+#[test]
+fn associated_data_over_the_limit_is_refused() {
+    let f = fixture();
+    let e = f
+        .client
+        .create_voucher(&listed(0), &[0; MAX_AD_LEN + 1], &mut rand::rng());
+    assert_eq!(
+        e.err(),
+        Some(Error::AssociatedDataTooLong {
+            len: MAX_AD_LEN + 1,
+            max: MAX_AD_LEN
+        })
+    );
+}
+
+#[test]
+fn a_voucher_for_another_table_does_not_match() {
+    let f = fixture();
+    let key = ServerKey::generate(&mut rand::rng());
+    let other = TableBuilder::new([1; 32])
+        .build(&key, (0..LISTED).map(listed))
+        .unwrap();
+    let other_client = ClientTable::new(other.table).unwrap();
+    let v = other_client
+        .create_voucher(&listed(7), b"", &mut rand::rng())
+        .unwrap();
+    assert_eq!(f.matcher.open(&roundtrip(&v)), Ok(None));
+}
+
+#[test]
+fn client_refuses_a_table_with_an_invalid_slot() {
+    let f = fixture();
+    let header: TableHeader = *f.client.table().header();
+    for (bad, what) in [([0u8; 32], "identity"), ([0xff; 32], "non-canonical")] {
+        let mut slots = f.client.table().slots().to_vec();
+        slots[5 * 32..6 * 32].copy_from_slice(&bad);
+        let table = BlindedTable::from_parts(header, slots).unwrap();
+        assert_eq!(
+            ClientTable::new(table).err(),
+            Some(Error::InvalidSlot(5)),
+            "{what}"
+        );
+    }
+}
+
+fn any_item() -> impl Strategy<Value = Item> {
+    (
+        0..ItemType::ALL.len(),
+        proptest::collection::vec(any::<u8>(), 1..=MAX_ITEM_LEN),
+    )
+        .prop_map(|(t, bytes)| {
+            let t = ItemType::ALL[t];
+            let len = t.fixed_len().unwrap_or(bytes.len());
+            let mut v = bytes;
+            v.resize(len, 0xa5);
+            Item::new(t, &v).unwrap()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_unlisted_items_never_match(item in any_item(), ad in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let f = fixture();
+        prop_assume!(!f.entries.contains(&item));
+        let v = f.client.create_voucher(&item, &ad, &mut rand::rng()).unwrap();
+        prop_assert_eq!(f.matcher.open(&roundtrip(&v)), Ok(None));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn listed_items_match_with_their_associated_data(e in 0..LISTED, ad in proptest::collection::vec(any::<u8>(), 0..=MAX_AD_LEN)) {
+        let f = fixture();
+        let v = f.client.create_voucher(&f.entries[e], &ad, &mut rand::rng()).unwrap();
+        let m = f.matcher.open(&roundtrip(&v)).unwrap().unwrap();
+        prop_assert_eq!(m.entry as usize, e);
+        prop_assert_eq!(m.associated_data, ad);
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_never_matches_and_never_panics(e in 0..LISTED, bit in 0..voucher_len(3) * 8) {
+        let f = fixture();
+        let mut bytes = f.client.create_voucher(&f.entries[e], b"ad", &mut rand::rng()).unwrap().encode();
+        let bit = bit % (bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(v) = Voucher::decode(&bytes, k()) {
+            let r = f.matcher.open(&v);
+            prop_assert!(!matches!(r, Ok(Some(_))), "tampered voucher matched (bit {bit})");
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic_a_voucher_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..2 * voucher_len(3)), k in 0u8..10) {
+        if let Ok(v) = Voucher::decode(&bytes, k)
+            && k == self::k()
+        {
+            prop_assert!(!matches!(fixture().matcher.open(&v), Ok(Some(_))));
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic_a_table_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = BlindedTable::decode(&bytes);
+        let _ = TableHeader::decode(&bytes);
+    }
+
+    #[test]
+    fn hostile_item_text_never_panics(t in "\\PC{0,80}") {
+        for ty in ItemType::ALL {
+            let _ = Item::parse(ty, &t);
+        }
+        let _ = t.parse::<ItemType>();
+    }
+}
