@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::item::Item;
 use crate::kdf::{KEY_LEN, SharedSecret, TAG_LEN, open};
 use crate::key::ServerKey;
-use crate::table::{BlindedTable, EntryIndex, TableHeader, TableId};
+use crate::table::{BlindedTable, EntryIndex, Fingerprinter, TableHeader, TableId};
 use crate::voucher::{PAYLOAD_LEN, Voucher, decode_payload};
 
 /// A confirmed match.
@@ -51,6 +51,7 @@ impl core::fmt::Debug for Match {
 /// The server's matcher for one table.
 pub struct Matcher {
     half_alpha: Zeroizing<Scalar>,
+    fingerprinter: Fingerprinter,
     header: TableHeader,
     id: TableId,
     index: EntryIndex,
@@ -75,6 +76,7 @@ impl Matcher {
         }
         Ok(Matcher {
             half_alpha: Zeroizing::new(key.scalar() * Scalar::from(2u8).invert()),
+            fingerprinter: Fingerprinter::new(key),
             header: *table.header(),
             id: *table.id(),
             index,
@@ -170,15 +172,16 @@ impl Matcher {
 
         // Is this item on our list, at the position that opened?
         let w = self.header.positions(&item).as_slice()[usize::from(hit)];
-        match self.index.entry_at(w) {
-            Some(entry) if self.index.entries().get(entry as usize) == Some(&item) => {
-                Ok(Some(Match {
-                    item,
-                    associated_data,
-                    entry,
-                    position: hit,
-                }))
-            }
+        match self
+            .index
+            .confirm(w, &self.fingerprinter.fingerprint(&item))
+        {
+            Some(entry) => Ok(Some(Match {
+                item,
+                associated_data,
+                entry,
+                position: hit,
+            })),
             _ => Err(Error::ForgedMatch),
         }
     }
@@ -257,15 +260,16 @@ mod tests {
         let (key, built) = setup();
         let l = *key.public_key().point();
         let index = built.index.clone();
+        let entries = built.entries.clone();
         let m = Matcher::new(&key, &built.table, built.index).unwrap();
         // Box 0 opens in a forgery; find a listed entry that is *not* at w_0.
         let e = (0..40u32)
             .find(|&e| {
-                let it = &index.entries()[e as usize];
+                let it = &entries[e as usize];
                 index.slot_of(e) != Some(m.header.positions(it).as_slice()[0])
             })
             .unwrap();
-        let v = forge(&m, &l, &index.entries()[e as usize]);
+        let v = forge(&m, &l, &entries[e as usize]);
         assert_eq!(m.open(&v), Err(Error::ForgedMatch));
     }
 

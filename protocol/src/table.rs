@@ -36,8 +36,21 @@ pub const MIN_K: u8 = 2;
 pub const MAX_K: u8 = 8;
 /// The k this implementation builds with; see papers/SPEC.md "Choice of k".
 pub const DEFAULT_K: u8 = 3;
-/// The load factor this implementation builds with (entries / slots).
+/// The load factor this implementation builds with for [`DEFAULT_K`]
+/// (entries / slots); see [`default_load_factor`] for other k.
 pub const DEFAULT_LOAD_FACTOR: f64 = 0.85;
+
+/// The load factor the builder uses for `k` unless told otherwise: about 7
+/// points below the k-ary cuckoo threshold (0.5, 0.918, 0.977, ... for k = 2,
+/// 3, 4), measured in papers/SPEC.md Section 9.
+pub fn default_load_factor(k: u8) -> f64 {
+    match k {
+        0..=2 => 0.45,
+        3 => DEFAULT_LOAD_FACTOR,
+        4 => 0.93,
+        _ => 0.95,
+    }
+}
 /// Smallest table built, so that a tiny list still hides its size within a
 /// few entries.
 pub const MIN_SLOTS: u32 = 16;
@@ -372,57 +385,166 @@ impl TableAssembler {
     }
 }
 
+/// Magic bytes that open an encoded [`EntryIndex`].
+pub const INDEX_MAGIC: [u8; 4] = *b"BMIX";
+const FINGERPRINT_SALT: &[u8] = b"blindmatch-v1/entry-fingerprint";
+/// Length of an entry fingerprint.
+const FINGERPRINT_LEN: usize = 16;
+/// Length of one slot record in an encoded index: entry (4) and fingerprint (16).
+const INDEX_RECORD_LEN: usize = 4 + FINGERPRINT_LEN;
+
+/// Keyed fingerprints of list entries:
+/// `HKDF-Expand(HKDF-Extract("blindmatch-v1/entry-fingerprint", α), item_encoding, 16)`.
+///
+/// Keyed so that an index file, on its own, does not let anyone test guesses
+/// against the list; 128 bits so that finding an unlisted item with a listed
+/// entry's fingerprint is a second-preimage search on HMAC-SHA256.
+#[derive(Clone)]
+pub(crate) struct Fingerprinter(Hkdf<Sha256>);
+
+impl Fingerprinter {
+    pub(crate) fn new(key: &ServerKey) -> Self {
+        Fingerprinter(Hkdf::<Sha256>::new(
+            Some(FINGERPRINT_SALT),
+            key.scalar().as_bytes(),
+        ))
+    }
+
+    pub(crate) fn fingerprint(&self, item: &Item) -> [u8; FINGERPRINT_LEN] {
+        let mut encoded = Vec::with_capacity(2 + crate::item::MAX_ITEM_LEN);
+        item.encode_into(&mut encoded);
+        let mut out = [0u8; FINGERPRINT_LEN];
+        if self.0.expand(&encoded, &mut out).is_err() {
+            unreachable!("16 bytes is within HKDF's limit");
+        }
+        out
+    }
+}
+
 /// The server's private side of a table: which entry sits in which slot.
 ///
-/// The matcher uses it to confirm that a decrypted item is really on the list
-/// at the position it opened, so a client cannot forge a match.
-#[derive(Clone)]
+/// Per slot it keeps the entry number (its index in the deduplicated list) and
+/// a 16-byte keyed fingerprint of the entry's item: 20 bytes a slot, not the
+/// items themselves. The matcher uses it to confirm that a decrypted item is
+/// really the list entry at the position that opened, so a client cannot forge
+/// a match.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EntryIndex {
-    slot_entry: Vec<u32>,
-    entries: Vec<Item>,
+    entry: Vec<u32>,
+    fingerprint: Vec<[u8; FINGERPRINT_LEN]>,
 }
 
 impl EntryIndex {
-    /// The deduplicated entries, in the order of first appearance.
-    pub fn entries(&self) -> &[Item] {
-        &self.entries
-    }
-
     /// The number of slots the index covers.
     pub fn n_slots(&self) -> usize {
-        self.slot_entry.len()
+        self.entry.len()
     }
 
     /// The entry stored in `slot`, if any.
     pub fn entry_at(&self, slot: u32) -> Option<u32> {
-        match self.slot_entry.get(slot as usize) {
+        match self.entry.get(slot as usize) {
             Some(&e) if e != cuckoo::EMPTY => Some(e),
             _ => None,
         }
     }
 
-    /// The slot an entry was placed in.
+    /// The slot an entry was placed in (a linear search: for tests and tools).
     pub fn slot_of(&self, entry: u32) -> Option<u32> {
-        self.slot_entry
+        self.entry
             .iter()
             .position(|&e| e == entry)
             .and_then(|s| u32::try_from(s).ok())
     }
+
+    /// The entry in `slot` if its fingerprint is `fingerprint`.
+    pub(crate) fn confirm(&self, slot: u32, fingerprint: &[u8; FINGERPRINT_LEN]) -> Option<u32> {
+        let e = self.entry_at(slot)?;
+        (self.fingerprint.get(slot as usize) == Some(fingerprint)).then_some(e)
+    }
+
+    /// `"BMIX" || I2OSP(1, 1) || I2OSP(n_slots, 4) || per slot: I2OSP(entry, 4) || fingerprint`,
+    /// with entry `0xffffffff` for an empty slot. Server-private; not part of
+    /// the wire protocol.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.entry.len() * INDEX_RECORD_LEN);
+        out.extend_from_slice(&INDEX_MAGIC);
+        out.push(PROTOCOL_VERSION);
+        out.extend_from_slice(
+            &u32::try_from(self.entry.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        for (e, fp) in self.entry.iter().zip(&self.fingerprint) {
+            out.extend_from_slice(&e.to_be_bytes());
+            out.extend_from_slice(fp);
+        }
+        out
+    }
+
+    /// Decodes [`EntryIndex::encode`].
+    ///
+    /// # Errors
+    /// [`Error::Length`], [`Error::BadMagic`] or [`Error::UnsupportedVersion`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() < 9 {
+            return Err(Error::Length {
+                what: "entry index",
+                expected: 9,
+                got: bytes.len(),
+            });
+        }
+        if bytes[..4] != INDEX_MAGIC {
+            return Err(Error::BadMagic("entry index"));
+        }
+        if bytes[4] != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "entry index",
+                version: bytes[4],
+            });
+        }
+        let n = u32::from_be_bytes(array(&bytes[5..9], "entry index")?) as usize;
+        let body = &bytes[9..];
+        if body.len() as u64 != n as u64 * INDEX_RECORD_LEN as u64 {
+            return Err(Error::Length {
+                what: "entry index",
+                expected: 9usize.saturating_add(n.saturating_mul(INDEX_RECORD_LEN)),
+                got: bytes.len(),
+            });
+        }
+        let mut entry = Vec::with_capacity(n);
+        let mut fingerprint = Vec::with_capacity(n);
+        for rec in body.chunks_exact(INDEX_RECORD_LEN) {
+            entry.push(u32::from_be_bytes(array(&rec[..4], "entry index")?));
+            fingerprint.push(array(&rec[4..], "entry index")?);
+        }
+        Ok(EntryIndex { entry, fingerprint })
+    }
 }
 
-/// A table and its private index, as [`TableBuilder::build`] returns them.
+impl core::fmt::Debug for EntryIndex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EntryIndex")
+            .field("n_slots", &self.n_slots())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A table, its private index and the deduplicated list, as
+/// [`TableBuilder::build`] returns them.
 pub struct BuiltTable {
     /// The public table.
     pub table: BlindedTable,
     /// The server's private index.
     pub index: EntryIndex,
+    /// The list after collapsing duplicates; entry numbers index into it.
+    pub entries: Vec<Item>,
 }
 
 /// Builds blinded tables.
 #[derive(Clone, Debug)]
 pub struct TableBuilder {
     k: u8,
-    load_factor: f64,
+    load_factor: Option<f64>,
     seed: [u8; 32],
 }
 
@@ -432,12 +554,13 @@ impl TableBuilder {
     pub fn new(seed: [u8; 32]) -> Self {
         TableBuilder {
             k: DEFAULT_K,
-            load_factor: DEFAULT_LOAD_FACTOR,
+            load_factor: None,
             seed,
         }
     }
 
-    /// Sets k.
+    /// Sets k. Unless a load factor is set explicitly, the builder then uses
+    /// [`default_load_factor`]`(k)`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] outside 2..=8.
@@ -469,7 +592,7 @@ impl TableBuilder {
                 allowed: "strictly between 0 and 100",
             });
         }
-        self.load_factor = load_factor;
+        self.load_factor = Some(load_factor);
         Ok(self)
     }
 
@@ -482,9 +605,10 @@ impl TableBuilder {
         reason = "`want` is checked to fit in u32 first"
     )]
     pub fn slots_for(&self, n: usize) -> Result<u32, Error> {
-        let want = (n as f64 / self.load_factor)
-            .ceil()
-            .max(f64::from(MIN_SLOTS));
+        let load = self
+            .load_factor
+            .unwrap_or_else(|| default_load_factor(self.k));
+        let want = (n as f64 / load).ceil().max(f64::from(MIN_SLOTS));
         if n >= u32::MAX as usize || want >= f64::from(u32::MAX) {
             return Err(Error::TooManyEntries(n));
         }
@@ -538,12 +662,18 @@ impl TableBuilder {
         };
         let slots = blind_slots(key, &seed, &slot_entry, &entries);
         let table = BlindedTable::from_parts(header, slots)?;
+        let fingerprinter = Fingerprinter::new(key);
+        let fingerprint = map_slice(&slot_entry, |&e| match entries.get(e as usize) {
+            Some(item) => fingerprinter.fingerprint(item),
+            None => [0u8; FINGERPRINT_LEN],
+        });
         Ok(BuiltTable {
             table,
             index: EntryIndex {
-                slot_entry,
-                entries,
+                entry: slot_entry,
+                fingerprint,
             },
+            entries,
         })
     }
 }
@@ -660,6 +790,48 @@ mod tests {
     }
 
     #[test]
+    fn every_k_builds_with_its_default_load_factor() {
+        let key = ServerKey::generate(&mut rand::rng());
+        for k in MIN_K..=MAX_K {
+            let built = TableBuilder::new([k; 32])
+                .k(k)
+                .unwrap()
+                .build(&key, items(3000))
+                .unwrap();
+            assert_eq!(built.table.header().k, k);
+            assert!(built.table.header().n_slots >= 3000);
+        }
+    }
+
+    #[test]
+    fn index_encoding_round_trips_and_rejects_damage() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([5; 32]).build(&key, items(30)).unwrap();
+        let bytes = built.index.encode();
+        assert_eq!(EntryIndex::decode(&bytes).unwrap(), built.index);
+        assert!(matches!(
+            EntryIndex::decode(&bytes[..bytes.len() - 1]),
+            Err(Error::Length { .. })
+        ));
+        assert!(matches!(
+            EntryIndex::decode(&bytes[..3]),
+            Err(Error::Length { .. })
+        ));
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert_eq!(
+            EntryIndex::decode(&bad),
+            Err(Error::BadMagic("entry index"))
+        );
+        let mut bad = bytes;
+        bad[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            EntryIndex::decode(&bad),
+            Err(Error::Length { .. })
+        ));
+    }
+
+    #[test]
     fn every_entry_sits_at_one_of_its_positions_as_alpha_h() {
         let key = ServerKey::generate(&mut rand::rng());
         let list = items(200);
@@ -683,8 +855,9 @@ mod tests {
         let a = TableBuilder::new([9; 32])
             .build(&key, list.clone())
             .unwrap();
-        let b = TableBuilder::new([9; 32]).build(&key, list).unwrap();
-        assert_eq!(a.index.entries().len(), 50);
+        let b = TableBuilder::new([9; 32]).build(&key, list.clone()).unwrap();
+        assert_eq!(a.entries.len(), 50);
+        assert_eq!(a.entries[..], list[..50]);
         assert_eq!(a.table.encode(), b.table.encode());
         assert_eq!(a.table.id(), b.table.id());
     }

@@ -50,7 +50,7 @@ fn candidate(i: usize) -> Item {
 
 /// Which of its positions an entry landed at.
 fn landed_at(built: &BuiltTable, entry: u32) -> Option<u8> {
-    let item = &built.index.entries()[entry as usize];
+    let item = &built.entries[entry as usize];
     let slot = built.index.slot_of(entry)?;
     let pos = built.table.header().positions(item);
     pos.as_slice()
@@ -84,8 +84,7 @@ pub fn generate() -> Result<String, Error> {
     let matcher = Matcher::new(&key, &built.table, built.index.clone())?;
 
     let entries: Vec<Value> = built
-        .index
-        .entries()
+        .entries
         .iter()
         .enumerate()
         .map(|(e, item)| {
@@ -107,8 +106,7 @@ pub fn generate() -> Result<String, Error> {
     let mut cases: Vec<(String, Item, Vec<u8>)> = Vec::new();
     for (ti, t) in ItemType::ALL.into_iter().enumerate() {
         let (e, item) = built
-            .index
-            .entries()
+            .entries
             .iter()
             .enumerate()
             .find(|(_, i)| i.item_type() == t)
@@ -121,10 +119,10 @@ pub fn generate() -> Result<String, Error> {
         cases.push((format!("match {t} (entry {e})"), item.clone(), ad));
     }
     for j in 0..header.k {
-        let e = (0..built.index.entries().len() as u32)
+        let e = (0..built.entries.len() as u32)
             .find(|&e| landed_at(&built, e) == Some(j))
             .ok_or(Error::TooManyEntries(0))?;
-        let item = built.index.entries()[e as usize].clone();
+        let item = built.entries[e as usize].clone();
         cases.push((
             format!("match at position {j} (entry {e})"),
             item,
@@ -146,8 +144,7 @@ pub fn generate() -> Result<String, Error> {
         Vec::new(),
     ));
     let listed_sha256 = built
-        .index
-        .entries()
+        .entries
         .iter()
         .find(|i| i.item_type() == ItemType::Sha256)
         .ok_or(Error::TooManyEntries(0))?;

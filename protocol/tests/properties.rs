@@ -50,7 +50,7 @@ fn fixture() -> &'static Fixture {
         let built = TableBuilder::new([42; 32])
             .build(&key, (0..LISTED).map(listed))
             .unwrap();
-        let entries = built.index.entries().to_vec();
+        let entries = built.entries.clone();
         let client =
             ClientTable::new(BlindedTable::decode(&built.table.encode()).unwrap()).unwrap();
         let matcher = Matcher::new(&key, &built.table, built.index).unwrap();
