@@ -855,7 +855,9 @@ mod tests {
         let a = TableBuilder::new([9; 32])
             .build(&key, list.clone())
             .unwrap();
-        let b = TableBuilder::new([9; 32]).build(&key, list.clone()).unwrap();
+        let b = TableBuilder::new([9; 32])
+            .build(&key, list.clone())
+            .unwrap();
         assert_eq!(a.entries.len(), 50);
         assert_eq!(a.entries[..], list[..50]);
         assert_eq!(a.table.encode(), b.table.encode());
