@@ -531,6 +531,14 @@ def check_vectors(c, doc):
         slot_entry[en["slot"]] = en["entry"]
     table = (k, seed, n_slots, l_pt, slots, table_id)
 
+    # SPEC 5.4 (informative): the reference builder's filler slots.
+    filler_key = hkdf_expand(hkdf_extract(b"blindmatch-v1/filler-key", hx(sk["alpha"])), seed, 32)
+    filler_dst = b"blindmatch-v1/filler/ristretto255_XMD:SHA-512_R255MAP_RO_"
+    for i in range(n_slots):
+        if i not in slot_entry:
+            half = hash_to_ristretto255(filler_key + i.to_bytes(4, "big"), filler_dst)
+            c.eq(f"filler slot {i}", slots[i], encode(add(half, half)))
+
     for case in doc["cases"]:
         name, inp, cl = case["name"], case["input"], case["client"]
         value, ad = hx(inp["value"]), hx(inp["associated_data"])

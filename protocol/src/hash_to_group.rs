@@ -14,6 +14,7 @@ use hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
 use sha2::Sha512;
 use sha2::digest::typenum::U16;
 
+use crate::error::Error;
 use crate::item::{Item, ItemType};
 
 /// The ciphersuite identifier of RFC 9380 Appendix B for this hash.
@@ -33,31 +34,44 @@ pub fn item_dst(item_type: ItemType) -> Vec<u8> {
     dst
 }
 
-/// `expand_message_xmd` with SHA-512 (RFC 9380 Section 5.3.1), `len` bytes.
+/// `expand_message_xmd` with SHA-512 (RFC 9380 Section 5.3.1), filling `out`.
 ///
-/// The message is the concatenation of `msg_parts`. `len` must be at most
-/// 255 * 64 and the DST at most 255 bytes; every caller in this crate uses
-/// constants well inside both, so a violation is a bug here, not bad input.
-pub fn expand_message_xmd_sha512(msg_parts: &[&[u8]], dst: &[u8], out: &mut [u8]) {
+/// The message is the concatenation of `msg_parts`. A DST longer than 255
+/// bytes is first hashed as RFC 9380 Section 5.3.3 says.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] if `out` is empty or longer than 255 · 64 bytes
+/// (RFC 9380 Section 5.3.1, step 2).
+pub fn expand_message_xmd_sha512(
+    msg_parts: &[&[u8]],
+    dst: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    let bad_len = Error::InvalidParameter {
+        name: "expand_message_xmd length",
+        value: out.len() as u64,
+        allowed: "1..=16320",
+    };
     let Some(len) = u16::try_from(out.len()).ok().and_then(NonZero::new) else {
-        unreachable!("expand_message_xmd output length must be 1..=65535");
+        return Err(bad_len);
     };
     let dst = [dst];
     // RFC 9380 Section 8.9: k = 128 for ristretto255, i.e. 16 bytes.
-    let mut expander =
-        match <ExpandMsgXmd<Sha512> as ExpandMsg<U16>>::expand_message(msg_parts, &dst, len) {
-            Ok(e) => e,
-            Err(e) => unreachable!("expand_message_xmd parameters are constants: {e}"),
-        };
-    if expander.fill_bytes(out).is_err() {
-        unreachable!("expander yields exactly len bytes");
-    }
+    let Ok(mut expander) =
+        <ExpandMsgXmd<Sha512> as ExpandMsg<U16>>::expand_message(msg_parts, &dst, len)
+    else {
+        return Err(bad_len);
+    };
+    expander.fill_bytes(out).map_err(|_| bad_len)?;
+    Ok(())
 }
 
 /// `hash_to_ristretto255(msg)` of RFC 9380 Appendix B under `dst`.
 pub fn hash_to_ristretto255(msg_parts: &[&[u8]], dst: &[u8]) -> RistrettoPoint {
     let mut uniform = [0u8; 64];
-    expand_message_xmd_sha512(msg_parts, dst, &mut uniform);
+    if expand_message_xmd_sha512(msg_parts, dst, &mut uniform).is_err() {
+        unreachable!("64 bytes is a valid expand_message_xmd length");
+    }
     RistrettoPoint::from_uniform_bytes(&uniform)
 }
 
@@ -70,7 +84,11 @@ pub fn hash_item(item: &Item) -> RistrettoPoint {
 #[cfg(feature = "test-vectors")]
 pub(crate) fn item_uniform_bytes(item: &Item) -> [u8; 64] {
     let mut uniform = [0u8; 64];
-    expand_message_xmd_sha512(&[item.value()], &item_dst(item.item_type()), &mut uniform);
+    if expand_message_xmd_sha512(&[item.value()], &item_dst(item.item_type()), &mut uniform)
+        .is_err()
+    {
+        unreachable!("64 bytes is a valid expand_message_xmd length");
+    }
     uniform
 }
 
@@ -78,6 +96,15 @@ pub(crate) fn item_uniform_bytes(item: &Item) -> [u8; 64] {
 #[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_output_lengths_are_errors_not_panics() {
+        assert!(expand_message_xmd_sha512(&[b"x"], b"dst", &mut []).is_err());
+        assert!(expand_message_xmd_sha512(&[b"x"], b"dst", &mut vec![0u8; 255 * 64 + 1]).is_err());
+        assert!(expand_message_xmd_sha512(&[b"x"], b"dst", &mut vec![0u8; 255 * 64]).is_ok());
+        // A DST over 255 bytes is hashed (RFC 9380 Section 5.3.3), not refused.
+        assert!(expand_message_xmd_sha512(&[b"x"], &[b'd'; 300], &mut [0u8; 32]).is_ok());
+    }
 
     #[test]
     fn types_are_domain_separated() {
