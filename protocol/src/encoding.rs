@@ -23,6 +23,26 @@ pub(crate) fn array<const N: usize>(bytes: &[u8], what: &'static str) -> Result<
     })
 }
 
+/// Checks the `magic || version` prefix of a blindmatch file or wire value;
+/// the caller has checked that `bytes` holds at least five bytes.
+pub(crate) fn check_magic_version(
+    bytes: &[u8],
+    magic: &[u8; 4],
+    version: u8,
+    what: &'static str,
+) -> Result<(), Error> {
+    if bytes.get(..4) != Some(&magic[..]) {
+        return Err(Error::BadMagic(what));
+    }
+    match bytes.get(4) {
+        Some(&v) if v == version => Ok(()),
+        found => Err(Error::UnsupportedVersion {
+            what,
+            version: found.copied().unwrap_or(0),
+        }),
+    }
+}
+
 /// RFC 9496 Section 4.3.1 `Decode`, then a check that the element is not the
 /// identity (whose only canonical encoding is 32 zero bytes).
 pub(crate) fn decode_element(

@@ -6,7 +6,9 @@ use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::encoding::{ELEMENT_LEN, PublicKey, SCALAR_LEN, array, decode_scalar};
+use crate::encoding::{
+    ELEMENT_LEN, PublicKey, SCALAR_LEN, array, check_magic_version, decode_scalar,
+};
 use crate::error::Error;
 
 /// Magic bytes that open a key file.
@@ -81,15 +83,7 @@ impl ServerKey {
     /// [`Error::InvalidScalar`], [`Error::ZeroScalar`] or [`Error::KeyMismatch`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let bytes: Zeroizing<[u8; KEY_ENCODED_LEN]> = Zeroizing::new(array(bytes, "server key")?);
-        if bytes[..4] != KEY_MAGIC {
-            return Err(Error::BadMagic("server key"));
-        }
-        if bytes[4] != KEY_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "server key",
-                version: bytes[4],
-            });
-        }
+        check_magic_version(&bytes[..], &KEY_MAGIC, KEY_VERSION, "server key")?;
         let scalar_bytes = Zeroizing::new(array::<SCALAR_LEN>(
             &bytes[5..5 + SCALAR_LEN],
             "server key",

@@ -15,7 +15,7 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
-use crate::encoding::{ELEMENT_LEN, PublicKey, array, decode_element};
+use crate::encoding::{ELEMENT_LEN, PublicKey, array, check_magic_version, decode_element};
 use crate::error::Error;
 use crate::hash_to_group::{hash_item, hash_to_ristretto255};
 use crate::item::Item;
@@ -97,15 +97,7 @@ impl TableHeader {
     /// public-key error.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let b: [u8; HEADER_LEN] = array(bytes, "table header")?;
-        if b[..4] != TABLE_MAGIC {
-            return Err(Error::BadMagic("table header"));
-        }
-        if b[4] != PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "table header",
-                version: b[4],
-            });
-        }
+        check_magic_version(&b, &TABLE_MAGIC, PROTOCOL_VERSION, "table header")?;
         let header = TableHeader {
             k: b[5],
             seed: array(&b[6..38], "table seed")?,
@@ -493,15 +485,7 @@ impl EntryIndex {
                 got: bytes.len(),
             });
         }
-        if bytes[..4] != INDEX_MAGIC {
-            return Err(Error::BadMagic("entry index"));
-        }
-        if bytes[4] != PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "entry index",
-                version: bytes[4],
-            });
-        }
+        check_magic_version(bytes, &INDEX_MAGIC, PROTOCOL_VERSION, "entry index")?;
         let n = u32::from_be_bytes(array(&bytes[5..9], "entry index")?) as usize;
         let body = &bytes[9..];
         if body.len() as u64 != n as u64 * INDEX_RECORD_LEN as u64 {
