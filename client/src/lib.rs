@@ -1,7 +1,316 @@
-//! blindmatch client library.
+//! blindmatch client library: what an app embeds to check items against a
+//! blindmatch server.
 //!
-//! Empty until the match-service work lands. Voucher creation already lives in
-//! [`blindmatch_protocol::ClientTable`]; this crate will add the gRPC
-//! transport, table download and caching around it.
+//! 1. [`Client::connect`] to the server and fetch its [`Manifest`].
+//! 2. [`Client::table`] downloads the blinded table (resuming an interrupted
+//!    download, verifying the digest, caching it on disk by table id) and
+//!    validates it into a [`ClientTable`].
+//! 3. [`Client::check`] makes one voucher per item and submits them in
+//!    batches. The server's answer is an acknowledgement that is the same
+//!    whether anything matched or not: the client cannot learn the result.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), blindmatch_client::ClientError> {
+//! use blindmatch_client::{Client, TableCache};
+//! use blindmatch_protocol::{Item, ItemType};
+//!
+//! let mut client = Client::connect("http://127.0.0.1:50051").await?;
+//! let manifest = client.manifest().await?;
+//! let table = client.table(&manifest, &TableCache::new("/var/cache/blindmatch")).await?;
+//! let item = Item::parse(ItemType::Sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")?;
+//! let acknowledged = client.check(&manifest, &table, &[(item, b"upload 42".to_vec())]).await?;
+//! assert_eq!(acknowledged, 1);
+//! # Ok(()) }
+//! ```
+
+mod cache;
+
+use blindmatch_proto::v1::table_service_client::TableServiceClient;
+use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use blindmatch_proto::v1::{DownloadTableRequest, GetManifestRequest, SubmitRequest};
+use blindmatch_protocol::{ClientTable, Item, TableAssembler, TableHeader, TableId};
+use tonic::transport::{Channel, Endpoint};
 
 pub use blindmatch_protocol as protocol;
+pub use cache::TableCache;
+
+/// What can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server address is malformed or the connection failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The address given.
+        url: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// The server answered a call with an error status.
+    #[error("{call}: server said {}: {}", .status.code(), .status.message())]
+    Status {
+        /// The RPC.
+        call: &'static str,
+        /// The status.
+        status: tonic::Status,
+    },
+    /// The manifest or a table chunk is not valid.
+    #[error("{what}: {source}")]
+    Protocol {
+        /// What was being decoded.
+        what: &'static str,
+        /// The protocol error.
+        source: blindmatch_protocol::Error,
+    },
+    /// The manifest fields disagree with its encoded header.
+    #[error("manifest is inconsistent: {0}")]
+    BadManifest(&'static str),
+    /// The downloaded table does not hash to the manifest's table id; the
+    /// partial download was discarded.
+    #[error(
+        "downloaded table does not match its table id (corrupted in transit or on disk); discarded"
+    )]
+    CorruptTable,
+    /// A cache file could not be read or written.
+    #[error("table cache {path}: {source}")]
+    Cache {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An item or associated data could not be made into a voucher.
+    #[error(transparent)]
+    Voucher(#[from] blindmatch_protocol::Error),
+    /// An item could not be parsed.
+    #[error(transparent)]
+    Item(#[from] blindmatch_protocol::ItemError),
+}
+
+fn status(call: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
+    move |status| ClientError::Status { call, status }
+}
+
+/// The server's current table, as its manifest describes it.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// Decoded header (k, seed, slot count, public key).
+    pub header: TableHeader,
+    /// Table id, the digest the download is checked against.
+    pub table_id: TableId,
+    /// Most vouchers per submission.
+    pub max_batch: u32,
+}
+
+/// A connection to a blindmatch server.
+#[derive(Clone)]
+pub struct Client {
+    tables: TableServiceClient<Channel>,
+    vouchers: VoucherServiceClient<Channel>,
+}
+
+impl Client {
+    /// Connects to `url` (for example `http://127.0.0.1:50051`).
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`].
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let connect_err = |source| ClientError::Connect {
+            url: url.to_string(),
+            source,
+        };
+        let channel = Endpoint::from_shared(url.to_string())
+            .map_err(connect_err)?
+            .connect()
+            .await
+            .map_err(connect_err)?;
+        Ok(Self::from_channel(channel))
+    }
+
+    /// A client over an existing channel.
+    pub fn from_channel(channel: Channel) -> Self {
+        // Table chunks are 64 KiB and batches of vouchers ~1.4 KB each; the
+        // default 4 MiB limit covers both, the explicit one documents it.
+        const MAX_MESSAGE: usize = 16 << 20;
+        Client {
+            tables: TableServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE),
+            vouchers: VoucherServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
+        }
+    }
+
+    /// Fetches and checks the manifest.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`], [`ClientError::Protocol`] for a bad header,
+    /// [`ClientError::BadManifest`] if its fields disagree with the header.
+    pub async fn manifest(&mut self) -> Result<Manifest, ClientError> {
+        let m = self
+            .tables
+            .get_manifest(GetManifestRequest {})
+            .await
+            .map_err(status("GetManifest"))?
+            .into_inner();
+        let header = TableHeader::decode(&m.header).map_err(|source| ClientError::Protocol {
+            what: "manifest header",
+            source,
+        })?;
+        if u32::from(header.k) != m.k
+            || header.n_slots != m.n_slots
+            || header.seed[..] != m.seed[..]
+            || header.public_key.to_bytes()[..] != m.public_key[..]
+            || header.slots_len() != m.table_len
+            || m.protocol_version != u32::from(blindmatch_protocol::PROTOCOL_VERSION)
+        {
+            return Err(ClientError::BadManifest(
+                "fields differ from the encoded header",
+            ));
+        }
+        let table_id = TableId(
+            m.table_id
+                .as_slice()
+                .try_into()
+                .map_err(|_| ClientError::BadManifest("table id is not 32 bytes"))?,
+        );
+        if m.max_batch == 0 {
+            return Err(ClientError::BadManifest("max_batch is zero"));
+        }
+        Ok(Manifest {
+            header,
+            table_id,
+            max_batch: m.max_batch,
+        })
+    }
+
+    /// The table of `manifest`: from the cache if a verified copy is there,
+    /// otherwise downloaded (resuming a partial download), verified against
+    /// the table id, cached, and validated slot by slot.
+    ///
+    /// # Errors
+    /// [`ClientError::CorruptTable`] if the download does not match its id
+    /// (the partial file is removed so the next attempt starts clean);
+    /// [`ClientError::Status`], [`ClientError::Cache`], or
+    /// [`ClientError::Protocol`] for a table with an invalid slot.
+    pub async fn table(
+        &mut self,
+        manifest: &Manifest,
+        cache: &TableCache,
+    ) -> Result<ClientTable, ClientError> {
+        let table = match cache.load(manifest)? {
+            Some(table) => table,
+            None => self.download(manifest, cache).await?,
+        };
+        ClientTable::new(table).map_err(|source| ClientError::Protocol {
+            what: "table",
+            source,
+        })
+    }
+
+    async fn download(
+        &mut self,
+        manifest: &Manifest,
+        cache: &TableCache,
+    ) -> Result<blindmatch_protocol::BlindedTable, ClientError> {
+        let mut partial = cache.open_partial(manifest)?;
+        let mut assembler =
+            TableAssembler::new(manifest.header, manifest.table_id, partial.take_existing())
+                .map_err(|source| ClientError::Protocol {
+                    what: "cached partial table",
+                    source,
+                })?;
+        if assembler.offset() < manifest.header.slots_len() {
+            let mut stream = self
+                .tables
+                .download_table(DownloadTableRequest {
+                    table_id: manifest.table_id.0.to_vec(),
+                    offset: assembler.offset(),
+                })
+                .await
+                .map_err(status("DownloadTable"))?
+                .into_inner();
+            while let Some(chunk) = stream.message().await.map_err(status("DownloadTable"))? {
+                assembler
+                    .push(chunk.offset, &chunk.slots)
+                    .map_err(|source| ClientError::Protocol {
+                        what: "table chunk",
+                        source,
+                    })?;
+                partial.append(&chunk.slots)?;
+            }
+        }
+        partial.sync()?;
+        match assembler.finish() {
+            Ok(table) => {
+                cache.store(&table)?;
+                partial.remove()?;
+                Ok(table)
+            }
+            Err(blindmatch_protocol::Error::TableIdMismatch) => {
+                partial.remove()?;
+                Err(ClientError::CorruptTable)
+            }
+            Err(source) => Err(ClientError::Protocol {
+                what: "table download",
+                source,
+            }),
+        }
+    }
+
+    /// Submits encoded vouchers as one batch; returns the acknowledged count.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`]: InvalidArgument for a malformed voucher,
+    /// ResourceExhausted for a batch over the limit, FailedPrecondition when
+    /// the server's table changed.
+    pub async fn submit(
+        &mut self,
+        table_id: &TableId,
+        vouchers: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
+        Ok(self
+            .vouchers
+            .submit(SubmitRequest {
+                table_id: table_id.0.to_vec(),
+                vouchers,
+            })
+            .await
+            .map_err(status("Submit"))?
+            .into_inner()
+            .accepted)
+    }
+
+    /// Makes a voucher for every `(item, associated data)` and submits them in
+    /// batches of the server's maximum; returns how many were acknowledged.
+    ///
+    /// # Errors
+    /// [`ClientError::Voucher`] for associated data over 1 KiB, or as
+    /// [`Client::submit`].
+    pub async fn check(
+        &mut self,
+        manifest: &Manifest,
+        table: &ClientTable,
+        items: &[(Item, Vec<u8>)],
+    ) -> Result<usize, ClientError> {
+        let mut acknowledged = 0;
+        for batch in items.chunks(manifest.max_batch as usize) {
+            let vouchers = make_vouchers(table, batch)?;
+            acknowledged += self.submit(table.table().id(), vouchers).await? as usize;
+        }
+        Ok(acknowledged)
+    }
+}
+
+/// Encoded vouchers for a batch of items (thread-local CSPRNG: far cheaper
+/// than a system call per scalar).
+///
+/// # Errors
+/// [`ClientError::Voucher`] for associated data over 1 KiB.
+pub fn make_vouchers(
+    table: &ClientTable,
+    items: &[(Item, Vec<u8>)],
+) -> Result<Vec<Vec<u8>>, ClientError> {
+    let mut rng = rand::rng();
+    items
+        .iter()
+        .map(|(item, ad)| Ok(table.create_voucher(item, ad, &mut rng)?.encode()))
+        .collect()
+}

@@ -1,25 +1,24 @@
-//! `blindmatch-server demo`: the main job on a built-in list, in one process.
+//! `blindmatch-server demo`: the main job on a built-in list, in one command.
 //!
-//! It generates a sample list (by default 100,000 SHA-256 values plus a few
-//! known values of every item type), a key and a table, then plays the client:
-//! it downloads the table bytes, validates them and makes vouchers for a mix
-//! of listed and unlisted items. The server opens the vouchers. The output
-//! shows side by side what the client saw (acknowledgements only) and what
-//! the server learned (the matches, nothing about the rest).
-//!
-//! The transport here is a byte buffer in memory; the gRPC service replaces it
-//! when the match-service work lands, and this command will then run over
-//! loopback.
+//! In a temporary directory it writes a sample list (by default 100,000
+//! generated SHA-256 values plus known values of every item type), runs
+//! `keygen` and `build`, starts the real gRPC server on an ephemeral loopback
+//! port, and runs the real client library: fetch the manifest, download and
+//! verify the table, submit vouchers for a mix of listed and unlisted items.
+//! It then prints side by side what the client saw (acknowledgements only)
+//! and what the server recorded in its match database (the matches, and
+//! nothing about the rest).
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use blindmatch_protocol::{
-    BlindedTable, ClientTable, Item, ItemType, Matcher, ServerKey, TableBuilder, Voucher,
-    voucher_len,
-};
+use blindmatch_client::{Client, TableCache};
+use blindmatch_protocol::{Item, ItemType};
 use sha2::{Digest, Sha256};
+
+use crate::{BuildOptions, ServeConfig};
 
 /// Flags of `demo`.
 #[derive(Debug, clap::Args)]
@@ -119,110 +118,151 @@ fn sample_submissions() -> anyhow::Result<Vec<Submission>> {
 /// that were submitted.
 ///
 /// # Errors
-/// Only on an internal failure (building the table, a decode error).
-pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+/// On an internal failure (files, the server, the client).
+pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let submissions = sample_submissions()?;
-    let mut list: Vec<Item> = (0..args.entries)
-        .map(|i| {
-            Item::new(
-                ItemType::Sha256,
-                &Sha256::digest(format!("blindmatch demo entry {i}")),
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    list.extend(
-        submissions
-            .iter()
-            .filter(|s| s.listed)
-            .map(|s| s.item.clone()),
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let (list, key, table, data) = (
+        dir.path().join("list.txt"),
+        dir.path().join("server.key"),
+        dir.path().join("table.bmt"),
+        dir.path().join("data"),
     );
 
-    println!("== server: list of {} entries", list.len());
-    let key = ServerKey::generate(&mut rand::rng());
-    let mut seed = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
-    let started = Instant::now();
-    let built = TableBuilder::new(seed).build(&key, list)?;
-    let header = *built.table.header();
-    let table_bytes = built.table.encode();
+    // The operator's side: a list file, a key, a table.
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&list)?);
+    writeln!(f, "# blindmatch demo list")?;
+    for i in 0..args.entries {
+        writeln!(
+            f,
+            "sha256 {}",
+            hex::encode(Sha256::digest(format!("blindmatch demo entry {i}")))
+        )?;
+    }
+    for s in submissions.iter().filter(|s| s.listed) {
+        writeln!(f, "{} {}", s.item.item_type(), s.item.to_hex())?;
+    }
+    f.flush()?;
+    drop(f);
+    crate::keyfile::write_new(&key)?;
+    let opts = BuildOptions {
+        default_type: None,
+        k: None,
+        load_factor: None,
+        progress: false,
+    };
+    let (l, k, t) = (list.clone(), key.clone(), table.clone());
+    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &opts)).await??;
+    let header = *report.built.table.header();
     println!(
-        "   built table: {} slots, k = {}, {:.1} MB, in {:.2} s",
+        "== server: built a table of {} entries in {:.2} s: {} slots, k = {}",
+        report.built.entries.len(),
+        report.seconds,
         header.n_slots,
-        header.k,
-        table_bytes.len() as f64 / 1e6,
+        header.k
+    );
+    drop(report);
+
+    let server = crate::serve::start(ServeConfig {
+        table,
+        key,
+        data: data.clone(),
+        listen: "127.0.0.1:0".parse()?,
+        max_batch: crate::serve::DEFAULT_MAX_BATCH,
+    })
+    .await?;
+    println!("== server: listening on {}", server.url());
+
+    // The app's side: the real client library over loopback gRPC.
+    let started = Instant::now();
+    let mut client = Client::connect(&server.url()).await?;
+    let manifest = client.manifest().await?;
+    let cached = client
+        .table(&manifest, &TableCache::new(dir.path().join("cache")))
+        .await?;
+    println!(
+        "== client: downloaded, verified and validated the table ({:.1} MB) in {:.2} s",
+        header.slots_len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    let matcher = Matcher::new(&key, &built.table, built.index)?;
-
-    println!(
-        "== client: downloads {} bytes and validates every slot",
-        table_bytes.len()
-    );
-    let started = Instant::now();
-    let client = ClientTable::new(BlindedTable::decode(&table_bytes)?)?;
-    println!("   validated in {:.2} s", started.elapsed().as_secs_f64());
-
-    let mut rng = rand::rng();
-    let mut wire = Vec::new();
+    let mut saw = Vec::new();
     for s in &submissions {
-        wire.push(
-            client
-                .create_voucher(&s.item, s.associated_data.as_bytes(), &mut rng)?
-                .encode(),
-        );
+        // One submission per item, so that each acknowledgement can be shown.
+        let n = client
+            .check(
+                &manifest,
+                &cached,
+                &[(s.item.clone(), s.associated_data.clone().into_bytes())],
+            )
+            .await?;
+        saw.push(format!("ack: {n} accepted"));
     }
-    // Every voucher has one size, whatever the item and associated data.
-    if wire.iter().any(|w| w.len() != voucher_len(header.k)) {
-        bail!("voucher sizes differ");
+    if !server
+        .wait_processed(submissions.len() as u64, Duration::from_secs(30))
+        .await
+    {
+        bail!("the server did not process the vouchers within 30 s");
     }
+    let records = crate::store::read_all(&data)?;
+    server.shutdown().await?;
 
     println!();
     println!(
-        "{:<34} | {:<22} | server recorded",
+        "{:<32} | {:<15} | server recorded",
         "client submitted", "client saw"
     );
-    println!("{:-<34}-+-{:-<22}-+-{:-<40}", "", "", "");
-    let mut recorded = BTreeSet::new();
-    for (s, w) in submissions.iter().zip(&wire) {
-        let voucher = Voucher::decode(w, header.k)?;
-        let outcome = matcher.open(&voucher)?;
-        let server_view = match &outcome {
-            Some(m) => {
-                recorded.insert((m.item.item_type(), m.item.to_hex()));
-                format!(
-                    "MATCH entry {} {} {}… ad={:?}",
-                    m.entry,
-                    m.item.item_type(),
-                    &m.item.to_hex()[..12],
-                    String::from_utf8_lossy(&m.associated_data)
-                )
-            }
+    println!("{:-<32}-+-{:-<15}-+-{:-<50}", "", "", "");
+    for (s, ack) in submissions.iter().zip(&saw) {
+        let rec = records
+            .iter()
+            .find(|r| r.item_type == s.item.item_type().name() && r.item_hex == s.item.to_hex());
+        let server_view = match rec {
+            Some(r) => format!(
+                "MATCH entry {} {} {}… ad={:?}",
+                r.entry,
+                r.item_type,
+                &r.item_hex[..12],
+                String::from_utf8_lossy(&r.associated_data)
+            ),
             None => "(nothing)".to_string(),
         };
-        println!(
-            "{:<34} | {:<22} | {server_view}",
-            s.label,
-            format!("ack, {} B sent", w.len())
-        );
+        println!("{:<32} | {:<15} | {server_view}", s.label, ack);
     }
 
-    let expected: BTreeSet<_> = submissions
+    let recorded: BTreeSet<(String, String, Vec<u8>)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.item_type.clone(),
+                r.item_hex.clone(),
+                r.associated_data.clone(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, Vec<u8>)> = submissions
         .iter()
         .filter(|s| s.listed)
-        .map(|s| (s.item.item_type(), s.item.to_hex()))
+        .map(|s| {
+            (
+                s.item.item_type().name().to_string(),
+                s.item.to_hex(),
+                s.associated_data.clone().into_bytes(),
+            )
+        })
         .collect();
+    let acks_identical = saw.iter().all(|a| a == &saw[0]);
     println!();
-    let ok = recorded == expected;
+    let ok = recorded == expected && records.len() == expected.len() && acks_identical;
     if ok {
         println!(
-            "OK: the server recorded exactly the {} listed items submitted and nothing about the {} others; \
-             the client saw the same acknowledgement for all {}.",
+            "OK: the server recorded exactly the {} listed items submitted, with their associated data, and \
+             nothing about the {} others; the client saw the same acknowledgement for all {}.",
             expected.len(),
             submissions.len() - expected.len(),
             submissions.len()
         );
     } else {
-        println!("FAIL: recorded matches differ from the listed items submitted");
+        println!("FAIL: the recorded matches are not exactly the listed items submitted");
     }
     Ok(ok)
 }

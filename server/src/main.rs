@@ -1,13 +1,19 @@
 //! `blindmatch-server`: the operator's command line. Thin: it parses flags and
 //! calls the library.
 
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use blindmatch_protocol::ItemType;
+use blindmatch_server::{BuildOptions, ServeConfig};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "blindmatch-server",
     version,
-    about = "blindmatch list operator tools"
+    about = "blindmatch list operator: key, table, service, matches"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -16,17 +22,143 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole protocol on a built-in sample list and show what each
-    /// side sees. Exits 0 only if exactly the listed items submitted matched.
+    /// Write a new server key (file mode 0600; an existing file is never overwritten).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build the blinded table from a hash list.
+    Build {
+        /// The list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a `type,value` header.
+        #[arg(long)]
+        list: PathBuf,
+        /// The server key from `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the table file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Type of bare values: md5, sha1, sha256, pdq or bytes.
+        #[arg(long = "type", value_name = "TYPE")]
+        default_type: Option<ItemType>,
+        /// Hash choices per item (2..=8) [default: 3].
+        #[arg(long)]
+        k: Option<u8>,
+        /// Entries per slot, between 0 and 1 [default: 0.85 for k = 3].
+        #[arg(long)]
+        load_factor: Option<f64>,
+    },
+    /// Serve the table and receive vouchers over gRPC until SIGINT/SIGTERM.
+    Serve {
+        /// The table file from `build`.
+        #[arg(long)]
+        table: PathBuf,
+        /// The server key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// Directory for the match database.
+        #[arg(long)]
+        data: PathBuf,
+        /// Most vouchers per submission.
+        #[arg(long, default_value_t = blindmatch_server::serve::DEFAULT_MAX_BATCH)]
+        max_batch: usize,
+    },
+    /// Print the recorded matches.
+    Matches {
+        /// The data directory given to `serve`.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run everything on a built-in sample list over loopback, and show what each side saw.
+    /// Exits 0 only if exactly the listed items submitted were recorded.
     Demo(blindmatch_server::demo::DemoArgs),
 }
 
-fn main() -> std::process::ExitCode {
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Keygen { out } => blindmatch_server::keygen(&out)?,
+        Command::Build {
+            list,
+            key,
+            out,
+            default_type,
+            k,
+            load_factor,
+        } => {
+            let opts = BuildOptions {
+                default_type,
+                k,
+                load_factor,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let report = tokio::task::spawn_blocking(move || {
+                blindmatch_server::build(&list, &key, &out, &opts).map(|r| (r, out))
+            })
+            .await??;
+            let (r, out) = report;
+            let h = r.built.table.header();
+            println!(
+                "built {}: {} entries ({} duplicate lines collapsed), {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
+                out.display(),
+                r.built.entries.len(),
+                r.lines - r.built.entries.len(),
+                h.n_slots,
+                h.k,
+                r.built.table.encode().len() as f64 / 1e6,
+                r.seconds,
+                r.built.entries.len() as f64 / r.seconds.max(1e-9)
+            );
+            println!("table id {}", hex::encode(r.built.table.id().0));
+        }
+        Command::Serve {
+            table,
+            key,
+            listen,
+            data,
+            max_batch,
+        } => {
+            if max_batch == 0 {
+                anyhow::bail!("--max-batch must be at least 1");
+            }
+            blindmatch_server::serve::run(ServeConfig {
+                table,
+                key,
+                data,
+                listen,
+                max_batch,
+            })
+            .await?
+        }
+        Command::Matches { data, json } => blindmatch_server::matches(&data, json)?,
+        Command::Demo(args) => return blindmatch_server::demo::run(&args).await,
+    }
+    Ok(true)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => blindmatch_server::demo::run(&args),
+    // The demo tells its own story on stdout; keep the service's log to warnings there.
+    let default_filter = if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
     };
-    match result {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .init();
+    match run(cli).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {

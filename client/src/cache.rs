@@ -1,0 +1,152 @@
+//! The on-disk table cache: verified tables by table id, and partial
+//! downloads to resume.
+//!
+//! `<dir>/<table id hex>.table` holds a complete table (header and slots)
+//! whose id was verified; `<dir>/<table id hex>.partial` holds the slot bytes
+//! received so far. A table is only ever read back through
+//! `BlindedTable::decode`, which recomputes its id, so a damaged cache file is
+//! detected and replaced, never used.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use blindmatch_protocol::BlindedTable;
+use blindmatch_protocol::table::SLOT_LEN;
+
+use crate::{ClientError, Manifest};
+
+/// A directory of cached tables.
+#[derive(Clone, Debug)]
+pub struct TableCache {
+    dir: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
+    move |source| ClientError::Cache {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl TableCache {
+    /// A cache in `dir` (created when first written).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        TableCache { dir: dir.into() }
+    }
+
+    /// The default location: `$XDG_CACHE_HOME/blindmatch`, else
+    /// `$HOME/.cache/blindmatch`, else `./.blindmatch-cache`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d).join("blindmatch");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(h).join(".cache").join("blindmatch");
+        }
+        PathBuf::from(".blindmatch-cache")
+    }
+
+    fn path(&self, manifest: &Manifest, ext: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.{ext}", hex::encode(manifest.table_id.0)))
+    }
+
+    /// The cached table for `manifest`, if a valid one is there. A file that
+    /// does not decode to exactly that table is deleted.
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`] if the file exists but cannot be read or removed.
+    pub fn load(&self, manifest: &Manifest) -> Result<Option<BlindedTable>, ClientError> {
+        let path = self.path(manifest, "table");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        match BlindedTable::decode(&bytes) {
+            Ok(t) if *t.id() == manifest.table_id => Ok(Some(t)),
+            _ => {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a verified table (atomically: a temporary file, then rename).
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`].
+    pub fn store(&self, table: &BlindedTable) -> Result<(), ClientError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let name = hex::encode(table.id().0);
+        let path = self.dir.join(format!("{name}.table"));
+        let tmp = self.dir.join(format!("{name}.table.tmp"));
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&table.encode()).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Opens (or starts) the partial download of `manifest`'s table.
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`].
+    pub(crate) fn open_partial(&self, manifest: &Manifest) -> Result<Partial, ClientError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let path = self.path(manifest, "partial");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let mut existing = Vec::new();
+        file.read_to_end(&mut existing).map_err(io_err(&path))?;
+        // Keep whole slots only; a file longer than the table is not ours.
+        let keep = if existing.len() as u64 > manifest.header.slots_len() {
+            0
+        } else {
+            existing.len() - existing.len() % SLOT_LEN
+        };
+        if keep != existing.len() {
+            existing.truncate(keep);
+            file.set_len(keep as u64).map_err(io_err(&path))?;
+        }
+        Ok(Partial {
+            path,
+            file,
+            existing,
+        })
+    }
+}
+
+/// A partial download on disk.
+pub(crate) struct Partial {
+    path: PathBuf,
+    file: File,
+    existing: Vec<u8>,
+}
+
+impl Partial {
+    /// The bytes an earlier attempt kept.
+    pub(crate) fn take_existing(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.existing)
+    }
+
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.file.write_all(bytes).map_err(io_err(&self.path))
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<(), ClientError> {
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    pub(crate) fn remove(self) -> Result<(), ClientError> {
+        drop(self.file);
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&self.path)(e)),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `blindmatch`: check items against a blindmatch server from the command
+//! line. It prints how many vouchers were submitted and acknowledged, and
+//! nothing else: it cannot know, and is not told, whether anything matched.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use blindmatch_client::{Client, TableCache};
+use blindmatch_protocol::{Item, ItemType};
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(
+    name = "blindmatch",
+    version,
+    about = "Check items against a blindmatch server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Server {
+    /// Server address, e.g. http://127.0.0.1:50051
+    #[arg(long)]
+    server: String,
+    /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download (or resume downloading) the server's table into the cache and verify it.
+    Fetch {
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Submit a voucher for each item given.
+    Check {
+        #[command(flatten)]
+        server: Server,
+        /// A SHA-256 value (64 hex digits)
+        #[arg(long, value_name = "HEX")]
+        sha256: Vec<String>,
+        /// An MD5 value (32 hex digits)
+        #[arg(long, value_name = "HEX")]
+        md5: Vec<String>,
+        /// A SHA-1 value (40 hex digits)
+        #[arg(long, value_name = "HEX")]
+        sha1: Vec<String>,
+        /// A PDQ hash (64 hex digits), matched exactly
+        #[arg(long, value_name = "HEX")]
+        pdq: Vec<String>,
+        /// A file, submitted as the SHA-256 of its contents
+        #[arg(long, value_name = "PATH")]
+        file: Vec<PathBuf>,
+        /// Associated data sent with every item (at most 1024 bytes); the server sees it only on a match
+        #[arg(long, default_value = "")]
+        ad: String,
+    },
+}
+
+fn sha256_file(path: &PathBuf) -> anyhow::Result<Item> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("--file {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("--file {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Item::new(ItemType::Sha256, &h.finalize())?)
+}
+
+async fn connect(
+    server: &Server,
+) -> anyhow::Result<(Client, blindmatch_client::Manifest, TableCache)> {
+    let mut client = Client::connect(&server.server).await?;
+    let manifest = client.manifest().await?;
+    let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
+    Ok((client, manifest, cache))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Fetch { server } => {
+            let (mut client, manifest, cache) = connect(&server).await?;
+            let table = client.table(&manifest, &cache).await?;
+            println!(
+                "table {} verified and cached: {} slots, k = {}",
+                hex::encode(table.table().id().0),
+                manifest.header.n_slots,
+                manifest.header.k
+            );
+        }
+        Command::Check {
+            server,
+            sha256,
+            md5,
+            sha1,
+            pdq,
+            file,
+            ad,
+        } => {
+            let mut items = Vec::new();
+            for (t, flag, values) in [
+                (ItemType::Sha256, "--sha256", &sha256),
+                (ItemType::Md5, "--md5", &md5),
+                (ItemType::Sha1, "--sha1", &sha1),
+                (ItemType::Pdq, "--pdq", &pdq),
+            ] {
+                for v in values {
+                    items.push(Item::parse(t, v).context(flag)?);
+                }
+            }
+            for path in &file {
+                items.push(sha256_file(path)?);
+            }
+            if items.is_empty() {
+                anyhow::bail!("nothing to check: give --sha256, --md5, --sha1, --pdq or --file");
+            }
+            if ad.len() > blindmatch_protocol::MAX_AD_LEN {
+                anyhow::bail!(
+                    "--ad is {} bytes, at most {} are allowed",
+                    ad.len(),
+                    blindmatch_protocol::MAX_AD_LEN
+                );
+            }
+            let (mut client, manifest, cache) = connect(&server).await?;
+            let table = client.table(&manifest, &cache).await?;
+            let with_ad: Vec<(Item, Vec<u8>)> = items
+                .into_iter()
+                .map(|i| (i, ad.as_bytes().to_vec()))
+                .collect();
+            let n = client.check(&manifest, &table, &with_ad).await?;
+            println!("{n} vouchers submitted and acknowledged");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Server key files: written once with mode 0600, refused if others can read
+//! them.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use blindmatch_protocol::ServerKey;
+use zeroize::Zeroizing;
+
+/// Generates a key and writes it to `path` (mode 0600), refusing to overwrite.
+///
+/// # Errors
+/// If the file exists or cannot be written.
+pub fn write_new(path: &Path) -> anyhow::Result<ServerKey> {
+    let key = ServerKey::generate(&mut rand::rng());
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("key file {} (it is never overwritten)", path.display()))?;
+    f.write_all(&key.to_bytes()[..])
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing key file {}", path.display()))?;
+    Ok(key)
+}
+
+/// Reads a key file, refusing one that group or others may read.
+///
+/// # Errors
+/// If the file is missing, too open, or not a valid key.
+pub fn read(path: &Path) -> anyhow::Result<ServerKey> {
+    let meta = std::fs::metadata(path).with_context(|| format!("key file {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "key file {} has mode {mode:03o}: others can read it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("key file {}", path.display()))?,
+    );
+    ServerKey::from_bytes(&bytes).with_context(|| format!("key file {}", path.display()))
+}

@@ -1,0 +1,203 @@
+//! The gRPC services: table distribution and voucher submission.
+//!
+//! `Submit` validates a batch (table id, size, every voucher's encoding), hands
+//! it to the match worker, and acknowledges. The acknowledgement is
+//! `SubmitResponse { accepted: n }` for n vouchers, whatever they contain, and
+//! it is sent before any voucher is opened, so neither its bytes nor its
+//! timing depend on whether anything matched.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use blindmatch_proto::v1::table_service_server::TableService;
+use blindmatch_proto::v1::voucher_service_server::VoucherService;
+use blindmatch_proto::v1::{
+    DownloadTableRequest, GetManifestRequest, Manifest, SubmitRequest, SubmitResponse, TableChunk,
+};
+use blindmatch_protocol::table::SLOT_LEN;
+use blindmatch_protocol::{BlindedTable, PROTOCOL_VERSION, Voucher};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Slots per download chunk: 64 KiB messages.
+const CHUNK_SLOTS: usize = 2048;
+
+/// A validated submission waiting to be matched.
+pub(crate) struct Job {
+    pub(crate) submission_id: String,
+    pub(crate) received_at_ms: i64,
+    pub(crate) vouchers: Vec<Voucher>,
+}
+
+/// Why a request was refused. Mapped to a gRPC status in exactly one place
+/// (`From<ServiceError> for Status`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServiceError {
+    #[error("table id {got} is not the current table {current}: fetch the manifest again")]
+    StaleTable { got: String, current: String },
+    #[error("batch of {got} vouchers exceeds the maximum of {max}")]
+    BatchTooLarge { got: usize, max: usize },
+    #[error("voucher {index}: {source}")]
+    BadVoucher {
+        index: usize,
+        source: blindmatch_protocol::Error,
+    },
+    #[error("offset {offset} is not a multiple of 32 within the {len}-byte table")]
+    BadOffset { offset: u64, len: u64 },
+    #[error("the server is shutting down; retry")]
+    ShuttingDown,
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Status {
+        let msg = e.to_string();
+        match e {
+            ServiceError::StaleTable { .. } => Status::failed_precondition(msg),
+            ServiceError::BatchTooLarge { .. } => Status::resource_exhausted(msg),
+            ServiceError::BadVoucher { .. } | ServiceError::BadOffset { .. } => {
+                Status::invalid_argument(msg)
+            }
+            ServiceError::ShuttingDown => Status::unavailable(msg),
+        }
+    }
+}
+
+/// What the services share.
+pub(crate) struct Shared {
+    pub(crate) table: Arc<BlindedTable>,
+    pub(crate) max_batch: usize,
+    pub(crate) jobs: mpsc::Sender<Job>,
+}
+
+impl Shared {
+    fn check_table_id(&self, got: &[u8]) -> Result<(), ServiceError> {
+        if got == self.table.id().0 {
+            return Ok(());
+        }
+        Err(ServiceError::StaleTable {
+            got: hex::encode(&got[..got.len().min(32)]),
+            current: hex::encode(self.table.id().0),
+        })
+    }
+
+    pub(crate) fn manifest(&self) -> Manifest {
+        let h = self.table.header();
+        Manifest {
+            protocol_version: u32::from(PROTOCOL_VERSION),
+            table_id: self.table.id().0.to_vec(),
+            k: u32::from(h.k),
+            seed: h.seed.to_vec(),
+            n_slots: h.n_slots,
+            public_key: h.public_key.to_bytes().to_vec(),
+            header: h.encode().to_vec(),
+            table_len: h.slots_len(),
+            max_batch: u32::try_from(self.max_batch).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// `TableService`.
+pub(crate) struct Tables(pub(crate) Arc<Shared>);
+
+#[tonic::async_trait]
+impl TableService for Tables {
+    #[tracing::instrument(skip_all)]
+    async fn get_manifest(
+        &self,
+        _: Request<GetManifestRequest>,
+    ) -> Result<Response<Manifest>, Status> {
+        Ok(Response::new(self.0.manifest()))
+    }
+
+    type DownloadTableStream = Pin<Box<dyn Stream<Item = Result<TableChunk, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn download_table(
+        &self,
+        request: Request<DownloadTableRequest>,
+    ) -> Result<Response<Self::DownloadTableStream>, Status> {
+        let req = request.into_inner();
+        self.0.check_table_id(&req.table_id)?;
+        let len = self.0.table.header().slots_len();
+        if req.offset > len || !req.offset.is_multiple_of(SLOT_LEN as u64) {
+            return Err(ServiceError::BadOffset {
+                offset: req.offset,
+                len,
+            }
+            .into());
+        }
+        // A lazy iterator over the shared table: each chunk is copied only
+        // when the transport asks for it.
+        let table = Arc::clone(&self.0.table);
+        let start = usize::try_from(req.offset).unwrap_or(usize::MAX);
+        let chunks = (start..table.slots().len())
+            .step_by(CHUNK_SLOTS * SLOT_LEN)
+            .map(move |at| {
+                let end = (at + CHUNK_SLOTS * SLOT_LEN).min(table.slots().len());
+                Ok(TableChunk {
+                    offset: at as u64,
+                    slots: table.slots()[at..end].to_vec(),
+                })
+            });
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+/// `VoucherService`.
+pub(crate) struct Vouchers(pub(crate) Arc<Shared>);
+
+#[tonic::async_trait]
+impl VoucherService for Vouchers {
+    #[tracing::instrument(skip_all, fields(n))]
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let received_at_ms = crate::store::now_ms();
+        let req = request.into_inner();
+        let shared = &self.0;
+        shared.check_table_id(&req.table_id)?;
+        let n = req.vouchers.len();
+        tracing::Span::current().record("n", n);
+        if n > shared.max_batch {
+            return Err(ServiceError::BatchTooLarge {
+                got: n,
+                max: shared.max_batch,
+            }
+            .into());
+        }
+        // Decoding (one decompression each) is CPU work: off the async threads.
+        let k = shared.table.header().k;
+        let vouchers = tokio::task::spawn_blocking(move || {
+            req.vouchers
+                .iter()
+                .enumerate()
+                .map(|(index, bytes)| {
+                    Voucher::decode(bytes, k)
+                        .map_err(|source| ServiceError::BadVoucher { index, source })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|_| ServiceError::ShuttingDown)??;
+
+        let mut id = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
+        let job = Job {
+            submission_id: hex::encode(id),
+            received_at_ms,
+            vouchers,
+        };
+        // Waits when the worker is behind (back-pressure); fails only when
+        // the server is stopping.
+        shared
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| ServiceError::ShuttingDown)?;
+        Ok(Response::new(SubmitResponse {
+            accepted: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+}

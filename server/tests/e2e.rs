@@ -1,0 +1,477 @@
+//! End-to-end tests over real loopback gRPC: the server from `start`, the real
+//! client library, files written by the real `keygen` and `build`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "tests fail loudly"
+)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use blindmatch_client::{Client, ClientError, TableCache};
+use blindmatch_proto::v1::SubmitRequest;
+use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use blindmatch_protocol::{Item, ItemType};
+use blindmatch_server::{BuildOptions, ServeConfig, ServerHandle};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+/// One listed item of every type, and unlisted ones.
+fn listed() -> Vec<Item> {
+    ItemType::ALL
+        .into_iter()
+        .map(|t| {
+            let d = Sha256::digest(format!("listed {t}"));
+            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
+        })
+        .collect()
+}
+
+fn unlisted() -> Vec<Item> {
+    ItemType::ALL
+        .into_iter()
+        .map(|t| {
+            let d = Sha256::digest(format!("unlisted {t}"));
+            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
+        })
+        .collect()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    table: PathBuf,
+    key: PathBuf,
+    data: PathBuf,
+}
+
+impl Fixture {
+    /// A list of 2,000 generated entries plus [`listed`], a key, a table.
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.txt");
+        let mut f = std::fs::File::create(&list).unwrap();
+        writeln!(f, "# test list").unwrap();
+        for i in 0..2000 {
+            writeln!(f, "{}", hex::encode(Sha256::digest(format!("bulk {i}")))).unwrap();
+        }
+        for item in listed() {
+            writeln!(f, "{} {}", item.item_type(), item.to_hex()).unwrap();
+        }
+        drop(f);
+        let key = dir.path().join("server.key");
+        blindmatch_server::keygen(&key).unwrap();
+        let table = dir.path().join("table.bmt");
+        let opts = BuildOptions {
+            default_type: Some(ItemType::Sha256),
+            k: None,
+            load_factor: None,
+            progress: false,
+        };
+        blindmatch_server::build(&list, &key, &table, &opts).unwrap();
+        let data = dir.path().join("data");
+        Fixture {
+            dir,
+            table,
+            key,
+            data,
+        }
+    }
+
+    async fn start(&self) -> ServerHandle {
+        blindmatch_server::serve::start(ServeConfig {
+            table: self.table.clone(),
+            key: self.key.clone(),
+            data: self.data.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_batch: 64,
+        })
+        .await
+        .unwrap()
+    }
+
+    fn cache(&self, name: &str) -> TableCache {
+        TableCache::new(self.dir.path().join(name))
+    }
+}
+
+fn with_ad(items: &[Item], tag: &str) -> Vec<(Item, Vec<u8>)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.clone(), format!("{tag} {i}").into_bytes()))
+        .collect()
+}
+
+fn recorded(data: &Path) -> Vec<(String, String, Vec<u8>)> {
+    blindmatch_server::store::read_all(data)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.item_type, r.item_hex, r.associated_data))
+        .collect()
+}
+
+fn expected(items: &[(Item, Vec<u8>)]) -> Vec<(String, String, Vec<u8>)> {
+    items
+        .iter()
+        .map(|(i, ad)| (i.item_type().name().to_string(), i.to_hex(), ad.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_items_of_every_type_are_recorded_and_unlisted_never() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+
+    let hits = with_ad(&listed(), "hit");
+    let mut mixed = hits.clone();
+    mixed.extend(with_ad(&unlisted(), "miss"));
+    let n = client.check(&manifest, &table, &mixed).await.unwrap();
+    assert_eq!(n, mixed.len());
+    assert!(
+        server
+            .wait_processed(mixed.len() as u64, Duration::from_secs(20))
+            .await
+    );
+
+    let mut got = recorded(&fx.data);
+    got.sort();
+    let mut want = expected(&hits);
+    want.sort();
+    assert_eq!(
+        got, want,
+        "recorded matches must be exactly the listed items"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_survive_a_restart() {
+    let fx = Fixture::new();
+    let first = with_ad(&listed()[..2], "before");
+    let second = with_ad(&listed()[2..3], "after");
+
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    client.check(&manifest, &table, &first).await.unwrap();
+    // Shutdown drains: everything acknowledged is recorded before it returns.
+    server.shutdown().await.unwrap();
+    assert_eq!(recorded(&fx.data).len(), 2);
+
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    client.check(&manifest, &table, &second).await.unwrap();
+    server.shutdown().await.unwrap();
+    let mut want = expected(&first);
+    want.extend(expected(&second));
+    assert_eq!(recorded(&fx.data), want);
+}
+
+/// Writes the first `n` bytes of the server's slot array into the cache's
+/// partial file, as an interrupted download would have left it, optionally
+/// with one byte flipped.
+async fn leave_partial(
+    fx: &Fixture,
+    url: &str,
+    cache: &str,
+    n: usize,
+    flip: Option<usize>,
+) -> blindmatch_client::Manifest {
+    let mut client = Client::connect(url).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let full = client
+        .table(&manifest, &fx.cache("reference"))
+        .await
+        .unwrap();
+    let mut bytes = full.table().slots()[..n].to_vec();
+    if let Some(i) = flip {
+        bytes[i] ^= 0x40;
+    }
+    let dir = fx.dir.path().join(cache);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{}.partial", hex::encode(manifest.table_id.0))),
+        bytes,
+    )
+    .unwrap();
+    manifest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_download_resumes_from_where_it_stopped() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    // 1,000 slots and a torn half slot: the half slot is dropped, the rest kept.
+    let manifest = leave_partial(&fx, &server.url(), "resume", 32 * 1000 + 16, None).await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let table = client.table(&manifest, &fx.cache("resume")).await.unwrap();
+    assert_eq!(table.table().id(), &manifest.table_id);
+    let dir = fx.dir.path().join("resume");
+    let name = hex::encode(manifest.table_id.0);
+    assert!(
+        dir.join(format!("{name}.table")).exists(),
+        "verified table is cached"
+    );
+    assert!(
+        !dir.join(format!("{name}.partial")).exists(),
+        "partial file is removed"
+    );
+    // The next call is served from the cache.
+    client.table(&manifest, &fx.cache("resume")).await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_download_is_refused_then_fetched_clean() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let manifest = leave_partial(&fx, &server.url(), "corrupt", 32 * 500, Some(1234)).await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let err = client
+        .table(&manifest, &fx.cache("corrupt"))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, ClientError::CorruptTable), "{err}");
+    // The bad partial was discarded, so the next attempt starts clean.
+    let table = client.table(&manifest, &fx.cache("corrupt")).await.unwrap();
+    assert_eq!(table.table().id(), &manifest.table_id);
+
+    // A damaged cached table is detected and replaced, never used.
+    let cached = fx
+        .dir
+        .path()
+        .join("corrupt")
+        .join(format!("{}.table", hex::encode(manifest.table_id.0)));
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&cached, bytes).unwrap();
+    let table = client.table(&manifest, &fx.cache("corrupt")).await.unwrap();
+    assert_eq!(table.table().id(), &manifest.table_id);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acknowledgement_is_byte_identical_whatever_matched() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
+
+    let mut responses = Vec::new();
+    for items in [
+        listed(),
+        unlisted(),
+        [&listed()[..3], &unlisted()[..2]].concat(),
+    ] {
+        let vouchers = blindmatch_client::make_vouchers(&table, &with_ad(&items, "x")).unwrap();
+        let resp = raw
+            .submit(SubmitRequest {
+                table_id: manifest.table_id.0.to_vec(),
+                vouchers,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        responses.push(resp.encode_to_vec());
+    }
+    assert!(
+        responses.iter().all(|r| r == &responses[0]),
+        "{responses:?}"
+    );
+    assert!(server.wait_processed(15, Duration::from_secs(20)).await);
+    assert_eq!(
+        recorded(&fx.data).len(),
+        5 + 3,
+        "all-listed batch and 3 listed in the mixed one"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
+    let good = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "ok")).unwrap();
+
+    let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest { table_id, vouchers };
+    let id = manifest.table_id.0.to_vec();
+
+    let stale = raw
+        .submit(submit(vec![7; 32], good.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        stale.message().contains("fetch the manifest again"),
+        "{}",
+        stale.message()
+    );
+
+    let too_many = raw
+        .submit(submit(id.clone(), vec![good[0].clone(); 65]))
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        too_many.message().contains("65") && too_many.message().contains("64"),
+        "{}",
+        too_many.message()
+    );
+
+    let mut truncated = good[0].clone();
+    truncated.pop();
+    let bad = raw
+        .submit(submit(id.clone(), vec![good[0].clone(), truncated]))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().starts_with("voucher 1:"), "{}", bad.message());
+
+    let mut identity_q = good[0].clone();
+    identity_q[1..33].fill(0);
+    let bad = raw
+        .submit(submit(id.clone(), vec![identity_q]))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("identity"), "{}", bad.message());
+
+    // None of that was recorded or queued; a good submission still works.
+    let ok = raw.submit(submit(id, good)).await.unwrap().into_inner();
+    assert_eq!(ok.accepted, 1);
+    assert!(server.wait_processed(1, Duration::from_secs(20)).await);
+    assert_eq!(
+        server.processed(),
+        1,
+        "refused batches must not be processed"
+    );
+    assert_eq!(recorded(&fx.data).len(), 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_offsets_are_checked() {
+    use blindmatch_proto::v1::DownloadTableRequest;
+    use blindmatch_proto::v1::table_service_client::TableServiceClient;
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let mut raw = TableServiceClient::connect(server.url()).await.unwrap();
+    let id = manifest.table_id.0.to_vec();
+    for offset in [31, manifest.header.slots_len() + 32] {
+        let e = raw
+            .download_table(DownloadTableRequest {
+                table_id: id.clone(),
+                offset,
+            })
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "offset {offset}");
+    }
+    let e = raw
+        .download_table(DownloadTableRequest {
+            table_id: vec![1; 32],
+            offset: 0,
+        })
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_serving() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let resp = health
+        .check(HealthCheckRequest {
+            service: "blindmatch.v1.VoucherService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        resp.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[test]
+fn keygen_writes_0600_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    blindmatch_server::keygen(&key).unwrap();
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let before = std::fs::read(&key).unwrap();
+    assert!(blindmatch_server::keygen(&key).is_err());
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = blindmatch_server::keyfile::read(&key)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn build_reports_bad_lines_and_builds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    blindmatch_server::keygen(&key).unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "sha256 {}\nsha256 1234\n\nmd5 zz\n",
+            hex::encode(Sha256::digest(b"x"))
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("t");
+    let opts = BuildOptions {
+        default_type: None,
+        k: None,
+        load_factor: None,
+        progress: false,
+    };
+    let err = blindmatch_server::build(&list, &key, &out, &opts)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("2 bad line(s)"), "{err}");
+    assert!(err.contains("line 2:") && err.contains("line 4:"), "{err}");
+    assert!(!out.exists(), "a half table was written");
+}
