@@ -25,6 +25,11 @@
 
 mod cache;
 
+// Compile the README's Rust examples as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{DownloadTableRequest, GetManifestRequest, SubmitRequest};

@@ -108,11 +108,6 @@ pub use table::{
 };
 pub use voucher::{ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, voucher_len};
 
-// Compile the README's Rust example as a doctest.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
 /// `slice.iter().map(f).collect()`, on all cores with the `parallel` feature.
 pub(crate) fn map_slice<T: Sync, U: Send>(
     slice: &[T],
