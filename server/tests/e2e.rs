@@ -16,7 +16,7 @@ use std::time::Duration;
 use blindmatch_client::{Client, ClientError, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_protocol::{Item, ItemType};
+use blindmatch_protocol::{ClientTable, Item, ItemType};
 use blindmatch_server::{BuildOptions, ServeConfig, ServerHandle};
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -99,6 +99,25 @@ impl Fixture {
     }
 }
 
+async fn channel(server: &ServerHandle) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A client connected to `server`, with the manifest and the validated table.
+async fn connected(
+    fx: &Fixture,
+    server: &ServerHandle,
+) -> (Client, blindmatch_client::Manifest, ClientTable) {
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    (client, manifest, table)
+}
+
 fn with_ad(items: &[Item], tag: &str) -> Vec<(Item, Vec<u8>)> {
     items
         .iter()
@@ -126,9 +145,7 @@ fn expected(items: &[(Item, Vec<u8>)]) -> Vec<(String, String, Vec<u8>)> {
 async fn listed_items_of_every_type_are_recorded_and_unlisted_never() {
     let fx = Fixture::new();
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
-    let manifest = client.manifest().await.unwrap();
-    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let (mut client, manifest, table) = connected(&fx, &server).await;
 
     let hits = with_ad(&listed(), "hit");
     let mut mixed = hits.clone();
@@ -159,9 +176,7 @@ async fn records_survive_a_restart() {
     let second = with_ad(&listed()[2..3], "after");
 
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
-    let manifest = client.manifest().await.unwrap();
-    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let (mut client, manifest, table) = connected(&fx, &server).await;
     client.check(&manifest, &table, &first).await.unwrap();
     // Shutdown drains: everything acknowledged is recorded before it returns.
     server.shutdown().await.unwrap();
@@ -265,9 +280,7 @@ async fn a_corrupted_download_is_refused_then_fetched_clean() {
 async fn the_acknowledgement_is_byte_identical_whatever_matched() {
     let fx = Fixture::new();
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
-    let manifest = client.manifest().await.unwrap();
-    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let (_client, manifest, table) = connected(&fx, &server).await;
     let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
 
     let mut responses = Vec::new();
@@ -304,9 +317,7 @@ async fn the_acknowledgement_is_byte_identical_whatever_matched() {
 async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     let fx = Fixture::new();
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
-    let manifest = client.manifest().await.unwrap();
-    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    let (_client, manifest, table) = connected(&fx, &server).await;
     let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
     let good = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "ok")).unwrap();
 
@@ -405,11 +416,7 @@ async fn health_reports_serving() {
     use tonic_health::pb::health_client::HealthClient;
     let fx = Fixture::new();
     let server = fx.start().await;
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&server).await;
     let mut health = HealthClient::new(channel);
     let resp = health
         .check(HealthCheckRequest {
@@ -433,11 +440,7 @@ async fn reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let fx = Fixture::new();
     let server = fx.start().await;
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&server).await;
     let mut reflection = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
         host: String::new(),
