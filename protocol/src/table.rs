@@ -9,7 +9,7 @@
 
 mod cuckoo;
 
-use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256, Sha512};
@@ -616,11 +616,12 @@ impl TableBuilder {
         key: &ServerKey,
         items: impl IntoIterator<Item = Item>,
     ) -> Result<BuiltTable, Error> {
-        self.build_with_progress(key, items, &|_| {})
+        self.build_with_progress(key, items, &|_, _| {})
     }
 
-    /// [`TableBuilder::build`], calling `progress(slots_done)` as the slots
-    /// are computed (from several threads; the counts add up to `n_slots`).
+    /// [`TableBuilder::build`], calling `progress(done, n_slots)` each time
+    /// another `done` slots are computed (from several threads; the `done`
+    /// values add up to `n_slots`).
     ///
     /// # Errors
     /// As [`TableBuilder::build`].
@@ -628,17 +629,16 @@ impl TableBuilder {
         &self,
         key: &ServerKey,
         items: impl IntoIterator<Item = Item>,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<BuiltTable, Error> {
         let entries = dedup(items);
         let n_slots = self.slots_for(entries.len())?;
         let mut seed = self.seed;
         let mut attempt = 0;
         let slot_entry = loop {
-            let pos: Vec<Positions> =
-                map_slice(&entries, |item| positions(&seed, n_slots, self.k, item));
+            let pos = flat_positions(&entries, &seed, n_slots, self.k);
             let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
-            if let Some((slots, _)) = cuckoo::place(&pos, n_slots, walk_seed) {
+            if let Some((slots, _)) = cuckoo::place(&pos, usize::from(self.k), n_slots, walk_seed) {
                 break slots;
             }
             attempt += 1;
@@ -700,31 +700,57 @@ pub fn trial_placement(
     let builder = TableBuilder::new(seed).k(k)?.load_factor(load_factor)?;
     let n_slots = builder.slots_for(n)?;
     let range: Vec<u64> = (0..n as u64).collect();
-    let pos: Vec<Positions> = map_slice(&range, |i| {
+    let entries: Vec<Item> = map_slice(&range, |i| {
         let value: [u8; 32] = Sha256::digest(i.to_be_bytes()).into();
-        let item =
-            Item::new(crate::item::ItemType::Sha256, &value).unwrap_or_else(|_| unreachable!());
-        positions(&seed, n_slots, k, &item)
+        Item::new(crate::item::ItemType::Sha256, &value).unwrap_or_else(|_| unreachable!())
     });
+    let pos = flat_positions(&entries, &seed, n_slots, k);
     let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
-    Ok(match cuckoo::place(&pos, n_slots, walk_seed) {
-        Some((_, ev)) => PlacementTrial {
-            placed: true,
-            evictions_per_entry: ev as f64 / n.max(1) as f64,
+    Ok(
+        match cuckoo::place(&pos, usize::from(k), n_slots, walk_seed) {
+            Some((_, ev)) => PlacementTrial {
+                placed: true,
+                evictions_per_entry: ev as f64 / n.max(1) as f64,
+            },
+            None => PlacementTrial {
+                placed: false,
+                evictions_per_entry: f64::NAN,
+            },
         },
-        None => PlacementTrial {
-            placed: false,
-            evictions_per_entry: f64::NAN,
-        },
-    })
+    )
 }
 
+/// Collapses duplicates, keeping first occurrences in order, without cloning
+/// a single item (the set holds references: 8 bytes an entry, not 66).
 fn dedup(items: impl IntoIterator<Item = Item>) -> Vec<Item> {
-    let mut seen = std::collections::HashSet::new();
+    let mut items: Vec<Item> = items.into_iter().collect();
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        items.iter().map(|i| seen.insert(i)).collect()
+    };
+    let mut keep = keep.into_iter();
+    items.retain(|_| keep.next().unwrap_or(false));
+    items.shrink_to_fit();
     items
-        .into_iter()
-        .filter(|i| seen.insert(i.clone()))
-        .collect()
+}
+
+/// Every entry's k positions in one flat array (`k` u32s an entry).
+fn flat_positions(entries: &[Item], seed: &[u8; 32], n_slots: u32, k: u8) -> Vec<u32> {
+    let k_us = usize::from(k);
+    let mut flat = vec![0u32; entries.len() * k_us];
+    let fill = |(out, item): (&mut [u32], &Item)| {
+        out.copy_from_slice(positions(seed, n_slots, k, item).as_slice())
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        flat.par_chunks_mut(k_us)
+            .zip(entries.par_iter())
+            .for_each(fill);
+    }
+    #[cfg(not(feature = "parallel"))]
+    flat.chunks_mut(k_us).zip(entries.iter()).for_each(fill);
+    flat
 }
 
 /// The key that makes filler slots unpredictable without α:
@@ -755,13 +781,14 @@ fn blind_slots(
     seed: &[u8; 32],
     slot_entry: &[u32],
     entries: &[Item],
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Vec<u8> {
     const CHUNK: usize = 1024;
     let half_alpha = Zeroizing::new(key.scalar() * Scalar::from(2u8).invert());
     let fkey = filler_key(key, seed);
-    let chunks: Vec<(usize, &[u32])> = slot_entry.chunks(CHUNK).enumerate().collect();
-    let encoded: Vec<Vec<CompressedRistretto>> = map_slice(&chunks, |&(c, chunk)| {
+    let total = slot_entry.len() as u64;
+    // Each chunk of slots is computed straight into its place in the output.
+    let fill = |(c, (out, chunk)): (usize, (&mut [u8], &[u32]))| {
         let halves: Vec<RistrettoPoint> = chunk
             .iter()
             .enumerate()
@@ -771,15 +798,27 @@ fn blind_slots(
             })
             .collect();
         let compressed = RistrettoPoint::double_and_compress_batch(&halves);
-        progress(chunk.len() as u64);
-        compressed
-    });
-    let mut slots = Vec::with_capacity(slot_entry.len() * SLOT_LEN);
-    for chunk in &encoded {
-        for c in chunk {
-            slots.extend_from_slice(c.as_bytes());
+        for (dst, point) in out.chunks_exact_mut(SLOT_LEN).zip(&compressed) {
+            dst.copy_from_slice(point.as_bytes());
         }
+        progress(chunk.len() as u64, total);
+    };
+    let mut slots = vec![0u8; slot_entry.len() * SLOT_LEN];
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        slots
+            .par_chunks_mut(CHUNK * SLOT_LEN)
+            .zip(slot_entry.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(fill);
     }
+    #[cfg(not(feature = "parallel"))]
+    slots
+        .chunks_mut(CHUNK * SLOT_LEN)
+        .zip(slot_entry.chunks(CHUNK))
+        .enumerate()
+        .for_each(fill);
     slots
 }
 

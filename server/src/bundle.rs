@@ -30,13 +30,15 @@ pub fn write(path: &Path, table: &BlindedTable, index: &EntryIndex) -> anyhow::R
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("table file {}", path.display()))?;
-    let table = table.encode();
+    let header = table.header().encode();
     let index = index.encode();
     let mut w = std::io::BufWriter::new(tmp.as_file_mut());
     w.write_all(MAGIC)?;
     w.write_all(&[VERSION])?;
-    w.write_all(&(table.len() as u64).to_be_bytes())?;
-    w.write_all(&table)?;
+    // The table's encoding is `header || slots`; written from the parts, not copied.
+    w.write_all(&((header.len() + table.slots().len()) as u64).to_be_bytes())?;
+    w.write_all(&header)?;
+    w.write_all(table.slots())?;
     w.write_all(&(index.len() as u64).to_be_bytes())?;
     w.write_all(&index)?;
     w.flush()

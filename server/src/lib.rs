@@ -22,7 +22,6 @@ pub mod serve;
 mod service;
 pub mod store;
 
-use std::collections::HashSet;
 use std::io::BufReader;
 use std::path::Path;
 use std::time::Instant;
@@ -99,7 +98,6 @@ pub fn build(
         bail!(msg);
     }
     let lines = parsed.items.len();
-    let distinct = parsed.items.iter().collect::<HashSet<_>>().len();
 
     let mut seed = [0u8; 32];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
@@ -110,9 +108,8 @@ pub fn build(
     if let Some(l) = opts.load_factor {
         builder = builder.load_factor(l)?;
     }
-    let n_slots = builder.slots_for(distinct)?;
     let bar = if opts.progress {
-        indicatif::ProgressBar::new(u64::from(n_slots))
+        indicatif::ProgressBar::new(0)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -121,7 +118,10 @@ pub fn build(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let built = builder.build_with_progress(&key, parsed.items, &|n| bar.inc(n))?;
+    let built = builder.build_with_progress(&key, parsed.items, &|done, total| {
+        bar.set_length(total);
+        bar.inc(done);
+    })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     bundle::write(out, &built.table, &built.index)?;

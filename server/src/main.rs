@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 r.lines - r.built.entries.len(),
                 h.n_slots,
                 h.k,
-                r.built.table.encode().len() as f64 / 1e6,
+                (blindmatch_protocol::table::HEADER_LEN + r.built.table.slots().len()) as f64 / 1e6,
                 r.seconds,
                 r.built.entries.len() as f64 / r.seconds.max(1e-9)
             );

@@ -25,23 +25,26 @@ const MAX_EVICTIONS: u32 = 2_000;
 
 /// Places entries `0..positions.len()` into `n_slots` slots.
 ///
-/// `positions[e][..k]` are entry e's candidate slots. Returns, per slot, the
+/// `positions[k*e .. k*e + k]` are entry e's candidate slots (a flat array:
+/// 4k bytes an entry, not a vector each). Returns, per slot, the
 /// entry in it or [`EMPTY`], and the total number of evictions; `None` if
 /// some insertion exceeded the eviction budget (the caller re-seeds).
-pub(crate) fn place<P: AsRef<[u32]>>(
-    positions: &[P],
+pub(crate) fn place(
+    positions: &[u32],
+    k: usize,
     n_slots: u32,
     walk_seed: u64,
 ) -> Option<(Vec<u32>, u64)> {
     let mut slots = vec![EMPTY; n_slots as usize];
     let mut rng = SplitMix64(walk_seed);
     let mut total_evictions = 0u64;
-    for entry in 0..positions.len() {
+    for entry in 0..positions.len() / k {
         let mut current = u32::try_from(entry).ok()?;
         let mut came_from = EMPTY;
         let mut evictions = 0;
         'insert: loop {
-            let candidates = positions[current as usize].as_ref();
+            let at = current as usize * k;
+            let candidates = &positions[at..at + k];
             for &p in candidates {
                 if slots[p as usize] == EMPTY {
                     slots[p as usize] = current;
@@ -87,14 +90,10 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
-    fn random_positions(n: usize, k: usize, n_slots: u32, seed: u64) -> Vec<Vec<u32>> {
+    fn random_positions(n: usize, k: usize, n_slots: u32, seed: u64) -> Vec<u32> {
         let mut rng = SplitMix64(seed);
-        (0..n)
-            .map(|_| {
-                (0..k)
-                    .map(|_| (rng.next() % u64::from(n_slots)) as u32)
-                    .collect()
-            })
+        (0..n * k)
+            .map(|_| (rng.next() % u64::from(n_slots)) as u32)
             .collect()
     }
 
@@ -102,11 +101,12 @@ mod tests {
     fn every_entry_lands_in_one_of_its_own_slots_exactly_once() {
         let n_slots = 10_000;
         let pos = random_positions(8_500, 3, n_slots, 1);
-        let (slots, _) = place(&pos, n_slots, 7).expect("placement at load 0.85, k = 3");
-        let mut seen = vec![false; pos.len()];
+        let (slots, _) = place(&pos, 3, n_slots, 7).expect("placement at load 0.85, k = 3");
+        let mut seen = vec![false; pos.len() / 3];
         for (s, &e) in slots.iter().enumerate() {
             if e != EMPTY {
-                assert!(pos[e as usize].contains(&(s as u32)));
+                let e3 = e as usize * 3;
+                assert!(pos[e3..e3 + 3].contains(&(s as u32)));
                 assert!(!seen[e as usize], "entry {e} placed twice");
                 seen[e as usize] = true;
             }
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn impossible_placement_is_reported() {
         // Three entries that can only go into two slots.
-        let pos = vec![vec![0u32, 1], vec![0, 1], vec![1, 0]];
-        assert!(place(&pos, 4, 1).is_none());
+        let pos = [0u32, 1, 0, 1, 1, 0];
+        assert!(place(&pos, 2, 4, 1).is_none());
     }
 }
