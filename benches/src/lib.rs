@@ -1,1 +1,22 @@
-//! Benchmarks for blindmatch. The criterion benches live in `benches/`.
+//! Benchmarks for blindmatch.
+//!
+//! - `benches/protocol.rs`: criterion benches of the protocol core and the
+//!   primitives it is made of (`cargo bench -p blindmatch-benches`).
+//! - `blindmatch-bench` (`src/main.rs`): the whole service. It measures the
+//!   physical floor (the primitives each operation must compute) and then the
+//!   real thing in the same process run, and reports every figure as a ratio
+//!   to its floor, since the host is shared and absolute times drift.
+//!
+//! The modules here are the pieces of `blindmatch-bench`: [`machine`] (CPU,
+//! cores, backend, process memory and CPU time), [`floor`] (primitive timings),
+//! [`stats`] (percentiles) and [`chart`] (the SVG).
+
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "benchmark arithmetic on counts and times"
+)]
+
+pub mod chart;
+pub mod floor;
+pub mod machine;
+pub mod stats;

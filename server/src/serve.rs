@@ -13,7 +13,7 @@ use blindmatch_proto::v1::voucher_service_server::VoucherServiceServer;
 use blindmatch_protocol::{Matcher, voucher_len};
 use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::service::{Job, Shared, Tables, Vouchers};
 use crate::store::MatchStore;
@@ -159,16 +159,22 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             .add_service(reflection)
             .add_service(tables)
             .add_service(vouchers)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                let _ = shutdown_rx.await;
-                reporter
-                    .set_not_serving::<TableServiceServer<Tables>>()
-                    .await;
-                reporter
-                    .set_not_serving::<VoucherServiceServer<Vouchers>>()
-                    .await;
-                tracing::info!("shutting down: draining in-flight requests");
-            })
+            // serve_with_incoming ignores the builder's socket options: set
+            // TCP_NODELAY on each connection here, or small responses wait
+            // for the peer's delayed ACK (40 ms).
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async move {
+                    let _ = shutdown_rx.await;
+                    reporter
+                        .set_not_serving::<TableServiceServer<Tables>>()
+                        .await;
+                    reporter
+                        .set_not_serving::<VoucherServiceServer<Vouchers>>()
+                        .await;
+                    tracing::info!("shutting down: draining in-flight requests");
+                },
+            )
             .await
     });
     tracing::info!(%addr, table_id, "serving");

@@ -1,0 +1,66 @@
+//! What machine this is, and what a process costs (from `/proc`).
+
+/// The CPU model name from `/proc/cpuinfo`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The curve25519-dalek backend that runs here: the AVX-512 IFMA backend if
+/// it was compiled in (`.cargo/config.toml`) and the CPU has IFMA, else AVX2
+/// if the CPU has it, else the serial backend. This mirrors dalek's own
+/// run-time selection (`get_selected_backend`).
+pub fn backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        if cfg!(curve25519_dalek_backend = "avx512") && ifma {
+            return "avx512ifma";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "serial"
+}
+
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Peak resident set size of a process, in bytes (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Current resident set size, in bytes (`VmRSS`).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS:").map(|kb| kb * 1024)
+}
+
+/// User plus system CPU time of a process so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux this runs on (it is fixed by the ABI).
+    Some((utime + stime) / 100.0)
+}
