@@ -70,6 +70,10 @@ struct Args {
     /// Write the SVG chart here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Also time OpenMined PSI (P-256, from PyPI, in a virtual environment that
+    /// benches/peers/run.sh makes) and print our ratio to it.
+    #[arg(long)]
+    peers: bool,
     /// The server binary [default: blindmatch-server next to this binary].
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -399,7 +403,29 @@ async fn main() -> anyhow::Result<()> {
     let server_peak_rss = machine::peak_rss_bytes(pid).unwrap_or(0);
     drop(server);
 
-    // 5. Report.
+    // 5. Peers, in the same run.
+    let peer = if args.peers {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/run.sh");
+        let n = if args.quick {
+            ("10000", "2000")
+        } else {
+            ("50000", "10000")
+        };
+        eprintln!("peer: OpenMined PSI via {script}");
+        let out = Command::new("bash")
+            .args([script, n.0, n.1])
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("running {script}"))?;
+        if !out.status.success() {
+            bail!("{script} failed");
+        }
+        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).context("peer output")?)
+    } else {
+        None
+    };
+
+    // 6. Report.
     let best = windows
         .iter()
         .max_by(|a, b| a.vouchers_per_s.total_cmp(&b.vouchers_per_s))
@@ -458,6 +484,24 @@ async fn main() -> anyhow::Result<()> {
         })).collect::<Vec<_>>(),
         "seconds_total": round(started.elapsed().as_secs_f64(), 1),
     });
+    let mut doc = doc;
+    // Per item, one core each: our build per entry per core, and our match.
+    let build_us_per_core = cores as f64 * 1e6 / build_entries_per_s;
+    let peer_ratios = peer.as_ref().and_then(|p| {
+        let setup = p["setup_us_per_item"].as_f64()?;
+        let process = p["process_us_per_item"].as_f64()?;
+        Some((
+            setup / build_us_per_core,
+            process / server_match_us,
+            setup,
+            process,
+        ))
+    });
+    if let (Some(p), Some((b, m, _, _))) = (&peer, peer_ratios) {
+        doc["peer"] = p.clone();
+        doc["peer_build_speedup"] = json!(round(b, 2));
+        doc["peer_match_speedup"] = json!(round(m, 2));
+    }
 
     let mut md = String::new();
     md.push_str(&format!(
@@ -508,6 +552,12 @@ async fn main() -> anyhow::Result<()> {
             w.p99_us,
             w.p999_us,
             w.server_cpu_us_per_voucher
+        ));
+    }
+    if let Some((b, m, setup, process)) = peer_ratios {
+        md.push_str(&format!(
+            "\nAgainst OpenMined PSI (P-256, one thread): table build {build_us_per_core:.1} µs/entry/core against its setup {setup:.1} µs/item ({b:.2}x faster); \
+             match {server_match_us:.1} µs/voucher against its request processing {process:.1} µs/item ({m:.2}x faster).\n"
         ));
     }
     md.push_str("\n| build entries | seconds | µs/entry |\n| --- | --- | --- |\n");
