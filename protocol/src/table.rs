@@ -458,7 +458,7 @@ impl EntryIndex {
     /// with entry `0xffffffff` for an empty slot. Server-private; not part of
     /// the wire protocol.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(9 + self.entry.len() * INDEX_RECORD_LEN);
+        let mut out = Vec::with_capacity(INDEX_HEADER_LEN + self.entry.len() * INDEX_RECORD_LEN);
         out.extend_from_slice(&INDEX_MAGIC);
         out.push(PROTOCOL_VERSION);
         out.extend_from_slice(
@@ -478,30 +478,103 @@ impl EntryIndex {
     /// # Errors
     /// [`Error::Length`], [`Error::BadMagic`] or [`Error::UnsupportedVersion`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() < 9 {
+        let header: [u8; INDEX_HEADER_LEN] = bytes
+            .get(..INDEX_HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Error::Length {
+                what: "entry index",
+                expected: INDEX_HEADER_LEN,
+                got: bytes.len(),
+            })?;
+        let mut decoder = EntryIndexDecoder::new(&header, bytes.len() as u64)?;
+        decoder.push(&bytes[INDEX_HEADER_LEN..])?;
+        decoder.finish()
+    }
+}
+
+/// Length of the header of an encoded [`EntryIndex`]: magic, version, slot count.
+pub const INDEX_HEADER_LEN: usize = 9;
+
+/// Decodes an [`EntryIndex`] fed in pieces, so that a large one (235 MB at
+/// ten million entries) is never held twice while loading.
+pub struct EntryIndexDecoder {
+    n: usize,
+    pending: Vec<u8>,
+    index: EntryIndex,
+}
+
+impl EntryIndexDecoder {
+    /// Starts decoding an index whose encoding is `total_len` bytes long and
+    /// begins with `header`.
+    ///
+    /// # Errors
+    /// [`Error::BadMagic`], [`Error::UnsupportedVersion`], or [`Error::Length`]
+    /// if `total_len` is not what the header's slot count implies (checked
+    /// before anything is allocated for it).
+    pub fn new(header: &[u8; INDEX_HEADER_LEN], total_len: u64) -> Result<Self, Error> {
+        check_magic_version(header, &INDEX_MAGIC, PROTOCOL_VERSION, "entry index")?;
+        let n = u32::from_be_bytes(array(&header[5..9], "entry index")?) as usize;
+        let want = INDEX_HEADER_LEN as u64 + n as u64 * INDEX_RECORD_LEN as u64;
+        if total_len != want {
             return Err(Error::Length {
                 what: "entry index",
-                expected: 9,
-                got: bytes.len(),
+                expected: usize::try_from(want).unwrap_or(usize::MAX),
+                got: usize::try_from(total_len).unwrap_or(usize::MAX),
             });
         }
-        check_magic_version(bytes, &INDEX_MAGIC, PROTOCOL_VERSION, "entry index")?;
-        let n = u32::from_be_bytes(array(&bytes[5..9], "entry index")?) as usize;
-        let body = &bytes[9..];
-        if body.len() as u64 != n as u64 * INDEX_RECORD_LEN as u64 {
+        Ok(EntryIndexDecoder {
+            n,
+            pending: Vec::with_capacity(INDEX_RECORD_LEN),
+            index: EntryIndex {
+                entry: Vec::with_capacity(n),
+                fingerprint: Vec::with_capacity(n),
+            },
+        })
+    }
+
+    /// Feeds the next bytes after the header.
+    ///
+    /// # Errors
+    /// [`Error::Length`] if more records arrive than the header announced.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        while !bytes.is_empty() {
+            let take = (INDEX_RECORD_LEN - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == INDEX_RECORD_LEN {
+                if self.index.entry.len() == self.n {
+                    return Err(Error::Length {
+                        what: "entry index",
+                        expected: self.n,
+                        got: self.n + 1,
+                    });
+                }
+                self.index.entry.push(u32::from_be_bytes(array(
+                    &self.pending[..4],
+                    "entry index",
+                )?));
+                self.index
+                    .fingerprint
+                    .push(array(&self.pending[4..], "entry index")?);
+                self.pending.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The index.
+    ///
+    /// # Errors
+    /// [`Error::Length`] if fewer records arrived than the header announced.
+    pub fn finish(self) -> Result<EntryIndex, Error> {
+        if self.index.entry.len() != self.n || !self.pending.is_empty() {
             return Err(Error::Length {
                 what: "entry index",
-                expected: 9usize.saturating_add(n.saturating_mul(INDEX_RECORD_LEN)),
-                got: bytes.len(),
+                expected: self.n,
+                got: self.index.entry.len(),
             });
         }
-        let mut entry = Vec::with_capacity(n);
-        let mut fingerprint = Vec::with_capacity(n);
-        for rec in body.chunks_exact(INDEX_RECORD_LEN) {
-            entry.push(u32::from_be_bytes(array(&rec[..4], "entry index")?));
-            fingerprint.push(array(&rec[4..], "entry index")?);
-        }
-        Ok(EntryIndex { entry, fingerprint })
+        Ok(self.index)
     }
 }
 
@@ -874,6 +947,28 @@ mod tests {
             EntryIndex::decode(&bad),
             Err(Error::Length { .. })
         ));
+    }
+
+    #[test]
+    fn index_decodes_from_pieces_of_any_size() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([6; 32]).build(&key, items(40)).unwrap();
+        let bytes = built.index.encode();
+        let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().unwrap();
+        for piece in [1, 7, 20, 33, 1000] {
+            let mut d = EntryIndexDecoder::new(&header, bytes.len() as u64).unwrap();
+            for chunk in bytes[INDEX_HEADER_LEN..].chunks(piece) {
+                d.push(chunk).unwrap();
+            }
+            assert_eq!(d.finish().unwrap(), built.index, "pieces of {piece}");
+        }
+        // Too few records, or one too many, is an error.
+        let mut d = EntryIndexDecoder::new(&header, bytes.len() as u64).unwrap();
+        d.push(&bytes[INDEX_HEADER_LEN..bytes.len() - 1]).unwrap();
+        assert!(d.finish().is_err());
+        let mut d = EntryIndexDecoder::new(&header, bytes.len() as u64).unwrap();
+        d.push(&bytes[INDEX_HEADER_LEN..]).unwrap();
+        assert!(d.push(&[0; INDEX_RECORD_LEN]).is_err());
     }
 
     #[test]

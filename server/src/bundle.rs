@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use blindmatch_protocol::table::HEADER_LEN;
+use blindmatch_protocol::table::{EntryIndexDecoder, HEADER_LEN, INDEX_HEADER_LEN};
 use blindmatch_protocol::{BlindedTable, EntryIndex, TableHeader};
 
 const MAGIC: &[u8; 4] = b"BMTF";
@@ -110,7 +110,25 @@ pub fn read(path: &Path) -> anyhow::Result<(BlindedTable, EntryIndex)> {
     // Reuse the buffer for the slots: shift them down over the header.
     table.drain(..HEADER_LEN);
     let table = BlindedTable::from_parts(header, table).with_context(ctx)?;
-    let index = EntryIndex::decode(&part("entry index")?).with_context(ctx)?;
+    // The index is decoded as it is read, never held twice.
+    let mut len = [0u8; 8];
+    r.read_exact(&mut len)
+        .with_context(|| format!("{}: truncated before the entry index", path.display()))?;
+    let len = u64::from_be_bytes(len);
+    let mut header = [0u8; INDEX_HEADER_LEN];
+    r.read_exact(&mut header)
+        .with_context(|| format!("{}: truncated inside the entry index", path.display()))?;
+    let mut decoder = EntryIndexDecoder::new(&header, len).with_context(ctx)?;
+    let mut left = len - INDEX_HEADER_LEN as u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = usize::try_from(left.min(buf.len() as u64))?;
+        r.read_exact(&mut buf[..n])
+            .with_context(|| format!("{}: truncated inside the entry index", path.display()))?;
+        decoder.push(&buf[..n]).with_context(ctx)?;
+        left -= n as u64;
+    }
+    let index = decoder.finish().with_context(ctx)?;
     let mut rest = [0u8; 1];
     if r.read(&mut rest).with_context(ctx)? != 0 {
         bail!("{}: unexpected bytes after the entry index", path.display());
