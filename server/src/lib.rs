@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod demo;
 pub mod keyfile;
 pub mod list;
+mod pipeline;
 pub mod serve;
 mod service;
 pub mod store;

@@ -1,5 +1,5 @@
-//! Running the server: the gRPC endpoint, health and reflection, the match
-//! worker, and graceful shutdown.
+//! Running the server: the gRPC endpoint, health and reflection, the durable
+//! pipeline to the match workers, and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,16 +11,14 @@ use anyhow::Context;
 use blindmatch_proto::v1::table_service_server::TableServiceServer;
 use blindmatch_proto::v1::voucher_service_server::VoucherServiceServer;
 use blindmatch_protocol::{Matcher, voucher_len};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 
-use crate::service::{Job, Shared, Tables, Vouchers};
+use crate::service::{Shared, Tables, Vouchers};
 use crate::store::MatchStore;
 
 /// Default most vouchers per submission.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
-/// Submissions that may wait for the match workers before `Submit` waits too.
-const QUEUE_DEPTH: usize = 64;
 
 /// What `serve` needs.
 #[derive(Debug, Clone)]
@@ -120,33 +118,21 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 
     let table_id = hex::encode(table.id().0);
     let k = table.header().k;
-    let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let processed = Arc::new(AtomicU64::new(0));
     // One worker per core, each opening whole submissions: no fork-join per
     // batch (a profile under load showed ~12% of the server's CPU in the
-    // kernel's scheduler with rayon here). The store is shared; only matches
-    // write to it.
-    let jobs_rx = Arc::new(std::sync::Mutex::new(jobs_rx));
-    let matcher = Arc::new(matcher);
-    let store = Arc::new(std::sync::Mutex::new(store));
-    let workers = (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .map(|i| {
-            let (jobs, matcher, store) = (
-                Arc::clone(&jobs_rx),
-                Arc::clone(&matcher),
-                Arc::clone(&store),
-            );
-            let (processed, table_id) = (Arc::clone(&processed), table_id.clone());
-            std::thread::Builder::new()
-                .name(format!("match-worker-{i}"))
-                .spawn(move || match_worker(&jobs, &matcher, &store, &table_id, &processed))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // kernel's scheduler with rayon here).
+    let (ingest, workers) = crate::pipeline::start(
+        store,
+        Arc::new(matcher),
+        table_id.clone(),
+        Arc::clone(&processed),
+    )?;
 
     let shared = Arc::new(Shared {
         table: Arc::new(table),
         max_batch: cfg.max_batch,
-        jobs: jobs_tx,
+        ingest,
     });
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<TableServiceServer<Tables>>().await;
@@ -197,50 +183,6 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         serving,
         workers,
     })
-}
-
-/// Takes submissions from the queue, opens their vouchers and records the
-/// matches, until every sender is gone and the queue is empty.
-fn match_worker(
-    jobs: &std::sync::Mutex<mpsc::Receiver<Job>>,
-    matcher: &Matcher,
-    store: &std::sync::Mutex<MatchStore>,
-    table_id: &str,
-    processed: &AtomicU64,
-) {
-    loop {
-        // The lock is held only while waiting for the next job.
-        let job = match jobs.lock() {
-            Ok(mut rx) => rx.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(job) = job else { return };
-        let mut matches = Vec::new();
-        for (i, r) in matcher.open_batch(&job.vouchers).into_iter().enumerate() {
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            match r {
-                Ok(Some(m)) => matches.push((index, m)),
-                Ok(None) => {}
-                // A voucher that opened but is not an honest match: only a
-                // malicious client makes one. Logged without its content.
-                Err(e) => {
-                    tracing::warn!(submission = job.submission_id, voucher = index, error = %e, "rejected voucher")
-                }
-            }
-        }
-        if !matches.is_empty() {
-            let recorded = store
-                .lock()
-                .map_err(|_| anyhow::anyhow!("match store lock poisoned"))
-                .and_then(|mut s| {
-                    s.record(&job.submission_id, job.received_at_ms, table_id, &matches)
-                });
-            if let Err(e) = recorded {
-                tracing::error!(submission = job.submission_id, matches = matches.len(), error = %e, "could not record matches");
-            }
-        }
-        processed.fetch_add(job.vouchers.len() as u64, Ordering::Release);
-    }
 }
 
 /// `serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.

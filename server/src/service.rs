@@ -1,7 +1,7 @@
 //! The gRPC services: table distribution and voucher submission.
 //!
-//! `Submit` validates a batch (table id, size, every voucher's encoding), hands
-//! it to the match worker, and acknowledges. The acknowledgement is
+//! `Submit` validates a batch (table id, size, every voucher's encoding), has
+//! it stored durably (`pipeline`), and acknowledges. The acknowledgement is
 //! `SubmitResponse { accepted: n }` for n vouchers, whatever they contain, and
 //! it is sent before any voucher is opened, so neither its bytes nor its
 //! timing depend on whether anything matched.
@@ -16,19 +16,14 @@ use blindmatch_proto::v1::{
 };
 use blindmatch_protocol::table::SLOT_LEN;
 use blindmatch_protocol::{BlindedTable, PROTOCOL_VERSION, Voucher};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+
+use crate::pipeline::{Ingest, Submission};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// Slots per download chunk: 64 KiB messages.
 const CHUNK_SLOTS: usize = 2048;
-
-/// A validated submission waiting to be matched.
-pub(crate) struct Job {
-    pub(crate) submission_id: String,
-    pub(crate) received_at_ms: i64,
-    pub(crate) vouchers: Vec<Voucher>,
-}
 
 /// Why a request was refused. Mapped to a gRPC status in exactly one place
 /// (`From<ServiceError> for Status`).
@@ -47,6 +42,8 @@ pub(crate) enum ServiceError {
     BadOffset { offset: u64, len: u64 },
     #[error("the server is shutting down; retry")]
     ShuttingDown,
+    #[error("the submission could not be stored ({0}); nothing was acknowledged, retry later")]
+    NotStored(String),
 }
 
 impl From<ServiceError> for Status {
@@ -58,7 +55,7 @@ impl From<ServiceError> for Status {
             ServiceError::BadVoucher { .. } | ServiceError::BadOffset { .. } => {
                 Status::invalid_argument(msg)
             }
-            ServiceError::ShuttingDown => Status::unavailable(msg),
+            ServiceError::ShuttingDown | ServiceError::NotStored(_) => Status::unavailable(msg),
         }
     }
 }
@@ -67,7 +64,7 @@ impl From<ServiceError> for Status {
 pub(crate) struct Shared {
     pub(crate) table: Arc<BlindedTable>,
     pub(crate) max_batch: usize,
-    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) ingest: crossbeam_channel::Sender<Ingest>,
 }
 
 impl Shared {
@@ -183,18 +180,25 @@ impl VoucherService for Vouchers {
 
         let mut id = [0u8; 16];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
-        let job = Job {
-            submission_id: hex::encode(id),
-            received_at_ms,
-            vouchers,
+        let (stored_tx, stored_rx) = oneshot::channel();
+        let ingest = Ingest {
+            submission: Submission {
+                submission_id: hex::encode(id),
+                received_at_ms,
+                encoded: req.vouchers,
+                decoded: vouchers,
+            },
+            stored: stored_tx,
         };
-        // Waits when the worker is behind (back-pressure); fails only when
-        // the server is stopping.
         shared
-            .jobs
-            .send(job)
-            .await
+            .ingest
+            .send(ingest)
             .map_err(|_| ServiceError::ShuttingDown)?;
+        // Acknowledge only what is durably stored.
+        stored_rx
+            .await
+            .map_err(|_| ServiceError::ShuttingDown)?
+            .map_err(ServiceError::NotStored)?;
         Ok(Response::new(SubmitResponse {
             accepted: u32::try_from(n).unwrap_or(u32::MAX),
         }))

@@ -1,9 +1,14 @@
-//! The match store: one SQLite database in the data directory.
+//! The store: one SQLite database in the data directory.
 //!
-//! Only matches are recorded: the item, its associated data, the entry, the
-//! time and the submission they came in. A non-matching voucher leaves no
-//! trace. Writes are transactions in WAL mode with `synchronous = FULL`, so a
-//! recorded match survives a crash of the process or the machine.
+//! - `pending` holds every acknowledged voucher until it has been evaluated:
+//!   a submission is acknowledged only after its vouchers are committed here.
+//! - `matches` holds the match records: the item, its associated data, the
+//!   entry, the time and the submission they came in.
+//!
+//! Evaluating a voucher deletes its `pending` row in the same transaction
+//! that inserts its match record (if any), so after a crash every voucher is
+//! evaluated exactly once and a non-matching voucher leaves no trace. Writes
+//! are transactions in WAL mode with `synchronous = FULL`.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,7 +33,40 @@ CREATE TABLE IF NOT EXISTS matches (
     associated_data  BLOB    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS matches_by_time ON matches (received_at_ms);
+CREATE TABLE IF NOT EXISTS pending (
+    id               INTEGER PRIMARY KEY,
+    submission_id    TEXT    NOT NULL,
+    voucher_index    INTEGER NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    table_id         TEXT    NOT NULL,
+    voucher          BLOB    NOT NULL
+);
 ";
+
+/// A voucher stored but not yet evaluated.
+#[derive(Debug, Clone)]
+pub struct PendingVoucher {
+    /// Row id in `pending`.
+    pub row: i64,
+    /// The submission it came in.
+    pub submission_id: String,
+    /// Its position in the submission.
+    pub voucher_index: u32,
+    /// When the submission was received.
+    pub received_at_ms: i64,
+    /// The table it was made for (hex).
+    pub table_id: String,
+    /// The encoded voucher.
+    pub voucher: Vec<u8>,
+}
+
+/// One evaluated voucher: its pending row, and its match if it matched.
+pub struct Evaluated<'a> {
+    /// The pending row to delete.
+    pub row: i64,
+    /// The match to record.
+    pub matched: Option<(&'a PendingVoucher, &'a Match)>,
+}
 
 /// One recorded match.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -101,41 +139,90 @@ impl MatchStore {
         Ok(MatchStore { conn })
     }
 
-    /// Records the matches of one submission in one transaction.
+    /// Stores vouchers as pending, all in one transaction (one fsync for
+    /// every submission in the call: group commit), and returns them with
+    /// their row ids.
     ///
     /// # Errors
-    /// On a database error.
-    pub fn record(
-        &mut self,
-        submission_id: &str,
-        received_at_ms: i64,
-        table_id: &str,
-        matches: &[(u32, Match)],
-    ) -> anyhow::Result<()> {
-        if matches.is_empty() {
-            return Ok(());
-        }
+    /// On a database error (disk full, read-only directory); nothing is
+    /// stored then.
+    pub fn ingest(&mut self, vouchers: Vec<PendingVoucher>) -> anyhow::Result<Vec<PendingVoucher>> {
         let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(vouchers.len());
         {
             let mut stmt = tx.prepare_cached(
+                "INSERT INTO pending (submission_id, voucher_index, received_at_ms, table_id, voucher)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for mut v in vouchers {
+                stmt.execute(params![
+                    v.submission_id,
+                    v.voucher_index,
+                    v.received_at_ms,
+                    v.table_id,
+                    v.voucher
+                ])?;
+                v.row = tx.last_insert_rowid();
+                out.push(v);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Records evaluated vouchers: inserts the matches and deletes the
+    /// pending rows, in one transaction.
+    ///
+    /// # Errors
+    /// On a database error; the vouchers then stay pending and are evaluated
+    /// again after a restart.
+    pub fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for (index, m) in matches {
-                stmt.execute(params![
-                    submission_id,
-                    index,
-                    received_at_ms,
-                    table_id,
-                    m.entry,
-                    m.item.item_type().name(),
-                    m.item.to_hex(),
-                    m.associated_data,
-                ])?;
+            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
+            for e in evaluated {
+                if let Some((v, m)) = e.matched {
+                    insert.execute(params![
+                        v.submission_id,
+                        v.voucher_index,
+                        v.received_at_ms,
+                        v.table_id,
+                        m.entry,
+                        m.item.item_type().name(),
+                        m.item.to_hex(),
+                        m.associated_data,
+                    ])?;
+                }
+                delete.execute(params![e.row])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Every pending voucher, oldest first: what a restart must evaluate.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub fn pending(&self) -> anyhow::Result<Vec<PendingVoucher>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, submission_id, voucher_index, received_at_ms, table_id, voucher FROM pending ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PendingVoucher {
+                row: r.get(0)?,
+                submission_id: r.get(1)?,
+                voucher_index: r.get(2)?,
+                received_at_ms: r.get(3)?,
+                table_id: r.get(4)?,
+                voucher: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -520,3 +520,142 @@ fn build_reports_bad_lines_and_builds_nothing() {
     assert!(err.contains("line 2:") && err.contains("line 4:"), "{err}");
     assert!(!out.exists(), "a half table was written");
 }
+
+/// The real binary, killed with SIGKILL while clients submit, restarted on
+/// the same data directory: every acknowledged match is recorded exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    fn spawn(fx: &Fixture) -> (std::process::Child, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blindmatch-server"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
+            .arg("--table")
+            .arg(&fx.table)
+            .arg("--key")
+            .arg(&fx.key)
+            .arg("--data")
+            .arg(&fx.data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        (child, url)
+    }
+
+    let fx = Fixture::new();
+    let listed = listed();
+    let unlisted = unlisted();
+    let mut acknowledged = Vec::new(); // ADs of listed vouchers whose batch was acknowledged
+    let mut sent = Vec::new(); // ADs of every listed voucher sent
+    let mut batch_no = 0;
+    for round in 0..4 {
+        let (mut child, url) = spawn(&fx);
+        let mut client = Client::connect(&url).await.unwrap();
+        let manifest = client.manifest().await.unwrap();
+        let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+        // Submit batches until the kill; the kill lands at a different
+        // moment each round (after 0, 3, 6, 9 batches plus a few ms).
+        let kill_after = Duration::from_millis(2 + 7 * round);
+        let deadline = tokio::time::Instant::now() + kill_after;
+        let mut first = true;
+        loop {
+            batch_no += 1;
+            let mut items = Vec::new();
+            // 5 listed and 59 unlisted: a full batch keeps the workers busy
+            // long enough for a kill to land between acknowledgement and
+            // evaluation.
+            for (i, it) in listed
+                .iter()
+                .chain(unlisted.iter().cycle().take(59))
+                .enumerate()
+            {
+                items.push((
+                    it.clone(),
+                    format!("batch {batch_no} voucher {i}").into_bytes(),
+                ));
+            }
+            let listed_ads: Vec<Vec<u8>> = items[..listed.len()]
+                .iter()
+                .map(|(_, ad)| ad.clone())
+                .collect();
+            sent.extend(listed_ads.clone());
+            let vouchers = blindmatch_client::make_vouchers(&table, &items).unwrap();
+            let submit = client.submit(&manifest.table_id, vouchers);
+            let past = tokio::time::Instant::now() >= deadline && !first;
+            first = false;
+            if past && round % 2 == 0 {
+                // Kill the moment the acknowledgement arrives: the vouchers
+                // are stored but most likely not yet evaluated.
+                submit.await.unwrap();
+                child.kill().unwrap();
+                acknowledged.extend(listed_ads);
+                break;
+            }
+            if past {
+                // Kill while this submission is in flight.
+                let (r, ()) = tokio::join!(submit, async {
+                    tokio::time::sleep(Duration::from_micros(300)).await;
+                    child.kill().unwrap();
+                });
+                if r.is_ok() {
+                    acknowledged.extend(listed_ads);
+                }
+                break;
+            }
+            submit.await.unwrap();
+            acknowledged.extend(listed_ads);
+        }
+        child.wait().unwrap();
+    }
+
+    // A last restart evaluates whatever was stored but not yet evaluated.
+    let (mut child, _url) = spawn(&fx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let r = blindmatch_server::store::read_all(&fx.data).unwrap();
+        let done = acknowledged
+            .iter()
+            .all(|ad| r.iter().any(|m| &m.associated_data == ad));
+        if done || std::time::Instant::now() > deadline {
+            // Give a moment for anything else in flight, then read again.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            break blindmatch_server::store::read_all(&fx.data).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let recorded: Vec<Vec<u8>> = records.iter().map(|m| m.associated_data.clone()).collect();
+    let mut unique = recorded.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), recorded.len(), "a match was recorded twice");
+    for ad in &acknowledged {
+        assert!(
+            recorded.contains(ad),
+            "acknowledged match lost: {}",
+            String::from_utf8_lossy(ad)
+        );
+    }
+    for ad in &recorded {
+        assert!(sent.contains(ad), "recorded a match that was never sent");
+    }
+    assert!(
+        acknowledged.len() >= listed.len() * 4,
+        "too few acknowledged batches to mean anything"
+    );
+    eprintln!(
+        "sigkill test: {} listed vouchers sent, {} acknowledged, {} recorded, 4 kills",
+        sent.len(),
+        acknowledged.len(),
+        recorded.len()
+    );
+}
