@@ -17,7 +17,7 @@ use blindmatch_protocol::{Match, Matcher, Voucher};
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use tokio::sync::oneshot;
 
-use crate::store::{Evaluated, MatchStore, PendingVoucher};
+use crate::store::{Evaluated, MatchStore, PendingSubmission};
 
 /// Submissions stored but not yet evaluated before the writer waits (and with
 /// it, new acknowledgements): back-pressure.
@@ -40,12 +40,12 @@ pub(crate) struct Ingest {
 }
 
 struct Work {
-    items: Vec<PendingVoucher>,
+    submission: PendingSubmission,
     decoded: Vec<Voucher>,
 }
 
 struct Done {
-    items: Vec<PendingVoucher>,
+    submission: PendingSubmission,
     results: Vec<Result<Option<Match>, blindmatch_protocol::Error>>,
 }
 
@@ -89,7 +89,7 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
         let results = matcher.open_batch(&w.decoded);
         if done
             .send(Done {
-                items: w.items,
+                submission: w.submission,
                 results,
             })
             .is_err()
@@ -99,8 +99,7 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
     }
 }
 
-/// Recovery: what is still pending from before a restart, grouped back into
-/// submissions.
+/// Recovery: what is still pending from before a restart.
 fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
     let rows = match store.pending() {
         Ok(rows) => rows,
@@ -109,37 +108,30 @@ fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
             return Vec::new();
         }
     };
-    let mut out: Vec<Work> = Vec::new();
+    let mut out = Vec::new();
     let mut skipped = 0usize;
-    for row in rows {
-        if row.table_id != table_id {
-            skipped += 1;
-            continue;
-        }
-        let Ok(v) = Voucher::decode(&row.voucher, k) else {
-            skipped += 1;
-            continue;
-        };
-        match out.last_mut() {
-            Some(w)
-                if w.items
-                    .last()
-                    .is_some_and(|l| l.submission_id == row.submission_id)
-                    && w.items.len() < 1024 =>
-            {
-                w.items.push(row);
-                w.decoded.push(v);
-            }
-            _ => out.push(Work {
-                items: vec![row],
-                decoded: vec![v],
+    for submission in rows {
+        let decoded: Option<Vec<Voucher>> = (submission.table_id == table_id)
+            .then(|| {
+                submission
+                    .vouchers
+                    .iter()
+                    .map(|v| Voucher::decode(v, k).ok())
+                    .collect()
+            })
+            .flatten();
+        match decoded {
+            Some(decoded) => out.push(Work {
+                submission,
+                decoded,
             }),
+            None => skipped += 1,
         }
     }
     if skipped > 0 {
         tracing::warn!(
             skipped,
-            "pending vouchers for another table were left stored, not evaluated"
+            "pending submissions for another table were left stored, not evaluated"
         );
     }
     if !out.is_empty() {
@@ -224,26 +216,27 @@ fn writer(
 
 /// Records results: matches in, pending rows out, one transaction.
 fn complete(store: &mut MatchStore, dones: &[Done], processed: &AtomicU64) {
-    let mut evaluated = Vec::new();
+    let mut evaluated = Vec::with_capacity(dones.len());
     let mut n = 0u64;
     for d in dones {
-        for (item, r) in d.items.iter().zip(&d.results) {
+        let mut matches = Vec::new();
+        for (i, r) in d.results.iter().enumerate() {
             n += 1;
-            let matched = match r {
-                Ok(Some(m)) => Some((item, m)),
-                Ok(None) => None,
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            match r {
+                Ok(Some(m)) => matches.push((index, m)),
+                Ok(None) => {}
                 // A voucher that opened but is not an honest match: only a
                 // malicious client makes one. Logged without its content.
                 Err(e) => {
-                    tracing::warn!(submission = item.submission_id, voucher = item.voucher_index, error = %e, "rejected voucher");
-                    None
+                    tracing::warn!(submission = d.submission.submission_id, voucher = index, error = %e, "rejected voucher");
                 }
-            };
-            evaluated.push(Evaluated {
-                row: item.row,
-                matched,
-            });
+            }
         }
+        evaluated.push(Evaluated {
+            submission: &d.submission,
+            matches,
+        });
     }
     if let Err(e) = store.complete(&evaluated) {
         tracing::error!(vouchers = n, error = %e, "could not record results; the vouchers stay pending and are evaluated again after a restart");
@@ -259,35 +252,36 @@ fn store_and_dispatch(
     work: &Sender<Work>,
     table_id: &str,
 ) -> usize {
-    let mut rows = Vec::new();
-    let mut parts = Vec::with_capacity(ingests.len());
+    let mut rows = Vec::with_capacity(ingests.len());
+    let mut rest = Vec::with_capacity(ingests.len());
     for Ingest {
         submission: s,
         stored,
     } in ingests
     {
-        let n = s.encoded.len();
-        for (i, voucher) in s.encoded.into_iter().enumerate() {
-            rows.push(PendingVoucher {
-                row: 0,
-                submission_id: s.submission_id.clone(),
-                voucher_index: u32::try_from(i).unwrap_or(u32::MAX),
-                received_at_ms: s.received_at_ms,
-                table_id: table_id.to_string(),
-                voucher,
-            });
-        }
-        parts.push((n, s.decoded, stored));
+        rows.push(PendingSubmission {
+            row: 0,
+            submission_id: s.submission_id,
+            received_at_ms: s.received_at_ms,
+            table_id: table_id.to_string(),
+            vouchers: s.encoded,
+        });
+        rest.push((s.decoded, stored));
     }
     match store.ingest(rows) {
         Ok(stored_rows) => {
-            let mut stored_rows = stored_rows.into_iter();
             let mut sent = 0;
-            for (n, decoded, reply) in parts {
-                let items: Vec<PendingVoucher> = stored_rows.by_ref().take(n).collect();
+            for (submission, (decoded, reply)) in stored_rows.into_iter().zip(rest) {
                 // Stored: the handler may acknowledge now.
                 let _ = reply.send(Ok(()));
-                if !items.is_empty() && work.send(Work { items, decoded }).is_ok() {
+                if !decoded.is_empty()
+                    && work
+                        .send(Work {
+                            submission,
+                            decoded,
+                        })
+                        .is_ok()
+                {
                     sent += 1;
                 }
             }
@@ -295,7 +289,7 @@ fn store_and_dispatch(
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store submissions; they were not acknowledged");
-            for (_, _, reply) in parts {
+            for (_, reply) in rest {
                 let _ = reply.send(Err(e.to_string()));
             }
             0

@@ -36,36 +36,37 @@ CREATE INDEX IF NOT EXISTS matches_by_time ON matches (received_at_ms);
 CREATE TABLE IF NOT EXISTS pending (
     id               INTEGER PRIMARY KEY,
     submission_id    TEXT    NOT NULL,
-    voucher_index    INTEGER NOT NULL,
     received_at_ms   INTEGER NOT NULL,
     table_id         TEXT    NOT NULL,
-    voucher          BLOB    NOT NULL
+    voucher_count    INTEGER NOT NULL,
+    voucher_len      INTEGER NOT NULL,
+    vouchers         BLOB    NOT NULL
 );
 ";
 
-/// A voucher stored but not yet evaluated.
+/// A submission stored but not yet evaluated: one row, its vouchers
+/// concatenated (they all have the table's voucher length), so storing and
+/// retiring a batch of 64 costs two row operations, not 128.
 #[derive(Debug, Clone)]
-pub struct PendingVoucher {
+pub struct PendingSubmission {
     /// Row id in `pending`.
     pub row: i64,
-    /// The submission it came in.
+    /// The submission id.
     pub submission_id: String,
-    /// Its position in the submission.
-    pub voucher_index: u32,
-    /// When the submission was received.
+    /// When it was received.
     pub received_at_ms: i64,
-    /// The table it was made for (hex).
+    /// The table its vouchers were made for (hex).
     pub table_id: String,
-    /// The encoded voucher.
-    pub voucher: Vec<u8>,
+    /// The encoded vouchers.
+    pub vouchers: Vec<Vec<u8>>,
 }
 
-/// One evaluated voucher: its pending row, and its match if it matched.
+/// One evaluated submission: its pending row, and its matches by voucher index.
 pub struct Evaluated<'a> {
-    /// The pending row to delete.
-    pub row: i64,
-    /// The match to record.
-    pub matched: Option<(&'a PendingVoucher, &'a Match)>,
+    /// The submission.
+    pub submission: &'a PendingSubmission,
+    /// Its matches: (voucher index, match).
+    pub matches: Vec<(u32, &'a Match)>,
 }
 
 /// One recorded match.
@@ -139,43 +140,51 @@ impl MatchStore {
         Ok(MatchStore { conn })
     }
 
-    /// Stores vouchers as pending, all in one transaction (one fsync for
+    /// Stores submissions as pending, all in one transaction (one fsync for
     /// every submission in the call: group commit), and returns them with
     /// their row ids.
     ///
     /// # Errors
     /// On a database error (disk full, read-only directory); nothing is
     /// stored then.
-    pub fn ingest(&mut self, vouchers: Vec<PendingVoucher>) -> anyhow::Result<Vec<PendingVoucher>> {
+    pub fn ingest(
+        &mut self,
+        submissions: Vec<PendingSubmission>,
+    ) -> anyhow::Result<Vec<PendingSubmission>> {
         let tx = self.conn.transaction()?;
-        let mut out = Vec::with_capacity(vouchers.len());
+        let mut out = Vec::with_capacity(submissions.len());
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO pending (submission_id, voucher_index, received_at_ms, table_id, voucher)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for mut v in vouchers {
+            for mut s in submissions {
+                let len = s.vouchers.first().map_or(0, Vec::len);
+                if s.vouchers.iter().any(|v| v.len() != len) {
+                    anyhow::bail!("vouchers of one submission differ in length");
+                }
                 stmt.execute(params![
-                    v.submission_id,
-                    v.voucher_index,
-                    v.received_at_ms,
-                    v.table_id,
-                    v.voucher
+                    s.submission_id,
+                    s.received_at_ms,
+                    s.table_id,
+                    i64::try_from(s.vouchers.len())?,
+                    i64::try_from(len)?,
+                    s.vouchers.concat()
                 ])?;
-                v.row = tx.last_insert_rowid();
-                out.push(v);
+                s.row = tx.last_insert_rowid();
+                out.push(s);
             }
         }
         tx.commit()?;
         Ok(out)
     }
 
-    /// Records evaluated vouchers: inserts the matches and deletes the
+    /// Records evaluated submissions: inserts their matches and deletes their
     /// pending rows, in one transaction.
     ///
     /// # Errors
-    /// On a database error; the vouchers then stay pending and are evaluated
-    /// again after a restart.
+    /// On a database error; the submissions then stay pending and are
+    /// evaluated again after a restart.
     pub fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -185,44 +194,71 @@ impl MatchStore {
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
             for e in evaluated {
-                if let Some((v, m)) = e.matched {
+                let s = e.submission;
+                for (index, m) in &e.matches {
                     insert.execute(params![
-                        v.submission_id,
-                        v.voucher_index,
-                        v.received_at_ms,
-                        v.table_id,
+                        s.submission_id,
+                        index,
+                        s.received_at_ms,
+                        s.table_id,
                         m.entry,
                         m.item.item_type().name(),
                         m.item.to_hex(),
                         m.associated_data,
                     ])?;
                 }
-                delete.execute(params![e.row])?;
+                delete.execute(params![s.row])?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Every pending voucher, oldest first: what a restart must evaluate.
+    /// Every pending submission, oldest first: what a restart must evaluate.
     ///
     /// # Errors
-    /// On a database error.
-    pub fn pending(&self) -> anyhow::Result<Vec<PendingVoucher>> {
+    /// On a database error, or a row whose vouchers do not add up.
+    pub fn pending(&self) -> anyhow::Result<Vec<PendingSubmission>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, submission_id, voucher_index, received_at_ms, table_id, voucher FROM pending ORDER BY id",
+            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(PendingVoucher {
-                row: r.get(0)?,
-                submission_id: r.get(1)?,
-                voucher_index: r.get(2)?,
-                received_at_ms: r.get(3)?,
-                table_id: r.get(4)?,
-                voucher: r.get(5)?,
-            })
+            let count: i64 = r.get(4)?;
+            let len: i64 = r.get(5)?;
+            let blob: Vec<u8> = r.get(6)?;
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, count, len, blob))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (row, submission_id, received_at_ms, table_id, count, len, blob): (
+                i64,
+                String,
+                i64,
+                String,
+                i64,
+                i64,
+                Vec<u8>,
+            ) = row?;
+            let (count, len) = (usize::try_from(count)?, usize::try_from(len)?);
+            if count.checked_mul(len) != Some(blob.len()) || (count > 0 && len == 0) {
+                anyhow::bail!(
+                    "pending submission {submission_id}: {count} vouchers of {len} bytes do not fill {} bytes",
+                    blob.len()
+                );
+            }
+            out.push(PendingSubmission {
+                row,
+                submission_id,
+                received_at_ms,
+                table_id,
+                vouchers: if len == 0 {
+                    Vec::new()
+                } else {
+                    blob.chunks(len).map(<[u8]>::to_vec).collect()
+                },
+            });
+        }
+        Ok(out)
     }
 }
 
