@@ -1,12 +1,13 @@
 //! The store: one SQLite database in the data directory.
 //!
-//! - `pending` holds every acknowledged voucher until it has been evaluated:
-//!   a submission is acknowledged only after its vouchers are committed here.
+//! - `pending` holds every acknowledged submission (one row, its vouchers
+//!   concatenated) until it has been evaluated: a submission is acknowledged
+//!   only after it is committed here.
 //! - `matches` holds the match records: the item, its associated data, the
 //!   entry, the time and the submission they came in.
 //!
-//! Evaluating a voucher deletes its `pending` row in the same transaction
-//! that inserts its match record (if any), so after a crash every voucher is
+//! Evaluating a submission deletes its `pending` row in the same transaction
+//! that inserts its match records (if any), so after a crash every voucher is
 //! evaluated exactly once and a non-matching voucher leaves no trace. Writes
 //! are transactions in WAL mode with `synchronous = FULL`.
 
