@@ -178,6 +178,10 @@ impl VoucherService for Vouchers {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        if vouchers.is_empty() {
+            // Nothing to store or evaluate.
+            return Ok(Response::new(SubmitResponse { accepted: 0 }));
+        }
         let mut id = [0u8; 16];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
         let (stored_tx, stored_rx) = oneshot::channel();

@@ -364,6 +364,14 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("identity"), "{}", bad.message());
 
+    // An empty batch is acknowledged with zero and leaves nothing behind.
+    let empty = raw
+        .submit(submit(id.clone(), Vec::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(empty.accepted, 0);
+
     // None of that was recorded or queued; a good submission still works.
     let ok = raw.submit(submit(id, good)).await.unwrap().into_inner();
     assert_eq!(ok.accepted, 1);
