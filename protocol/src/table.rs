@@ -177,12 +177,6 @@ impl Positions {
     }
 }
 
-impl AsRef<[u32]> for Positions {
-    fn as_ref(&self) -> &[u32] {
-        self.as_slice()
-    }
-}
-
 /// The table id: SHA-256 over the header and every slot.
 ///
 /// ```text
