@@ -31,7 +31,7 @@ use blindmatch_benches::chart::{self, Panel};
 use blindmatch_benches::floor::Floors;
 use blindmatch_benches::machine;
 use blindmatch_benches::stats::percentile;
-use blindmatch_client::{Client, TableCache};
+use blindmatch_client::{Client, SubmissionId, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_protocol::table::HEADER_LEN;
@@ -208,6 +208,8 @@ async fn load(
                     .submit(SubmitRequest {
                         table_id: table_id.clone(),
                         vouchers,
+                        // As a real client does: the server remembers it.
+                        submission_id: SubmissionId::random().0.to_vec(),
                     })
                     .await?;
                 latencies.push(t.elapsed().as_secs_f64() * 1e6);
@@ -385,6 +387,7 @@ async fn main() -> anyhow::Result<()> {
         raw.submit(SubmitRequest {
             table_id: table_id.clone(),
             vouchers: vec![pool[i % pool.len()].clone()],
+            submission_id: SubmissionId::random().0.to_vec(),
         })
         .await?;
         single.push(t.elapsed().as_secs_f64() * 1e6);

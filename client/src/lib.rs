@@ -34,6 +34,8 @@ use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{DownloadTableRequest, GetManifestRequest, SubmitRequest};
 use blindmatch_protocol::{ClientTable, Item, TableAssembler, TableHeader, TableId};
+use std::time::Duration;
+
 use tonic::transport::{Channel, Endpoint};
 
 pub use blindmatch_protocol as protocol;
@@ -107,11 +109,47 @@ pub struct Manifest {
     pub max_batch: u32,
 }
 
+/// Whether a failed call may succeed if sent again unchanged.
+fn transient(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+    )
+}
+
+/// Names one batch of vouchers: 16 random bytes the client picks and sends
+/// again with every retry of that batch, so the server stores it once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubmissionId(pub [u8; 16]);
+
+impl SubmissionId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        let mut id = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
+        SubmissionId(id)
+    }
+}
+
+impl std::fmt::Display for SubmissionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for SubmissionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubmissionId({self})")
+    }
+}
+
 /// A connection to a blindmatch server.
 #[derive(Clone)]
 pub struct Client {
     tables: TableServiceClient<Channel>,
     vouchers: VoucherServiceClient<Channel>,
+    attempts: u32,
+    retry_delay: Duration,
 }
 
 impl Client {
@@ -140,6 +178,8 @@ impl Client {
         Client {
             tables: TableServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE),
             vouchers: VoucherServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
+            attempts: 3,
+            retry_delay: Duration::from_millis(200),
         }
     }
 
@@ -260,15 +300,50 @@ impl Client {
         }
     }
 
-    /// Submits encoded vouchers as one batch; returns the acknowledged count.
+    /// Submits encoded vouchers as one batch under a fresh random
+    /// [`SubmissionId`]; returns the acknowledged count. A failure that may
+    /// be transient (UNAVAILABLE, DEADLINE_EXCEEDED, a broken connection) is
+    /// retried with the same id, as [`Client::set_retries`] allows, so the
+    /// server stores the batch once however many tries reach it.
     ///
     /// # Errors
     /// [`ClientError::Status`]: InvalidArgument for a malformed voucher,
-    /// ResourceExhausted for a batch over the limit, FailedPrecondition when
-    /// the server's table changed.
+    /// ResourceExhausted for a batch over the limit or a full server store,
+    /// FailedPrecondition when the server's table changed, or the last
+    /// transient failure once the retries are spent.
     pub async fn submit(
         &mut self,
         table_id: &TableId,
+        vouchers: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
+        let id = SubmissionId::random();
+        let mut delay = self.retry_delay;
+        let mut attempt = 1;
+        loop {
+            match self.submit_with_id(table_id, id, vouchers.clone()).await {
+                Err(ClientError::Status { status, .. })
+                    if attempt < self.attempts && transient(&status) =>
+                {
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Submits one batch once, under the given id. Sending the same vouchers
+    /// again under the same id (within the server's dedup window, 24 h by
+    /// default) is acknowledged alike and stored once; the same id with other
+    /// vouchers gets ALREADY_EXISTS.
+    ///
+    /// # Errors
+    /// As [`Client::submit`], without the retries.
+    pub async fn submit_with_id(
+        &mut self,
+        table_id: &TableId,
+        id: SubmissionId,
         vouchers: Vec<Vec<u8>>,
     ) -> Result<u32, ClientError> {
         Ok(self
@@ -276,11 +351,20 @@ impl Client {
             .submit(SubmitRequest {
                 table_id: table_id.0.to_vec(),
                 vouchers,
+                submission_id: id.0.to_vec(),
             })
             .await
             .map_err(status("Submit"))?
             .into_inner()
             .accepted)
+    }
+
+    /// How [`Client::submit`] retries: at most `attempts` tries in all (1:
+    /// no retry), waiting `first_delay` before the second and twice as long
+    /// before each one after. The default is 3 tries from 200 ms.
+    pub fn set_retries(&mut self, attempts: u32, first_delay: Duration) {
+        self.attempts = attempts.max(1);
+        self.retry_delay = first_delay;
     }
 
     /// Makes a voucher for every `(item, associated data)` and submits them in

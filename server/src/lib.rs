@@ -31,6 +31,7 @@ use anyhow::{Context, bail};
 use blindmatch_protocol::{BuiltTable, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
+pub use pipeline::Retention;
 pub use serve::{ServeConfig, ServerHandle};
 
 /// `keygen --out PATH`.

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use blindmatch_protocol::ItemType;
-use blindmatch_server::{BuildOptions, ServeConfig};
+use std::time::Duration;
+
+use blindmatch_server::{BuildOptions, Retention, ServeConfig};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -66,6 +68,16 @@ enum Command {
         /// Most vouchers per submission.
         #[arg(long, default_value_t = blindmatch_server::serve::DEFAULT_MAX_BATCH)]
         max_batch: usize,
+        /// Delete match records older than this (e.g. `90d`, `1y`) [default: keep them].
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        retain_matches: Option<Duration>,
+        /// How long a client-chosen submission id is remembered, so that a retry is stored once.
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+        dedup_window: Duration,
+        /// Largest the match database may grow, in MiB; past it submissions are refused
+        /// (RESOURCE_EXHAUSTED), as on a full disk [default: the disk's size].
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+        max_store_mib: Option<u64>,
     },
     /// Print the recorded matches.
     Matches {
@@ -123,16 +135,21 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             listen,
             data,
             max_batch,
+            retain_matches,
+            dedup_window,
+            max_store_mib,
         } => {
             if max_batch == 0 {
                 anyhow::bail!("--max-batch must be at least 1");
             }
+            if retain_matches.is_some_and(|d| d.is_zero()) || dedup_window.is_zero() {
+                anyhow::bail!("--retain-matches and --dedup-window must be longer than zero");
+            }
             blindmatch_server::serve::run(ServeConfig {
-                table,
-                key,
-                data,
-                listen,
                 max_batch,
+                retention: Retention::new(retain_matches, dedup_window),
+                max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
+                ..ServeConfig::new(table, key, data, listen)
             })
             .await?
         }

@@ -8,35 +8,95 @@
 //! pending rows out, in one transaction. After a crash the writer first hands
 //! the workers whatever is still pending, so every acknowledged voucher is
 //! evaluated exactly once.
+//!
+//! When the store cannot write (disk full, read-only), new submissions are
+//! refused, never acknowledged; results that could not be recorded are kept
+//! and retried, so the server recovers on its own when space returns. The
+//! writer also prunes: match records past their retention, and submission
+//! ids past the dedup window.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use blindmatch_protocol::{Match, Matcher, Voucher};
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, after, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
-use crate::store::{Evaluated, MatchStore, PendingSubmission};
+use crate::store::{
+    Evaluated, Ingested, MatchStore, NewSubmission, PendingSubmission, StoreError, now_ms,
+};
 
 /// Submissions stored but not yet evaluated before the writer waits (and with
 /// it, new acknowledgements): back-pressure.
 const WORK_QUEUE: usize = 64;
 /// Most messages folded into one transaction.
 const GROUP: usize = 256;
+/// How long to wait before retrying results the store could not record.
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// How long the store keeps what it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Match records older than this are deleted; `None` keeps them forever.
+    pub matches: Option<Duration>,
+    /// Submission ids are remembered this long: a retry within it is
+    /// recognised and stored once.
+    pub dedup_window: Duration,
+    /// How often to prune.
+    pub prune_every: Duration,
+}
+
+impl Retention {
+    /// Keeps match records for `matches` (forever if `None`) and ids for
+    /// `dedup_window`, pruning four times per shortest period, at least
+    /// every minute and at most every 100 ms.
+    pub fn new(matches: Option<Duration>, dedup_window: Duration) -> Self {
+        let shortest = matches.map_or(dedup_window, |m| m.min(dedup_window));
+        Retention {
+            matches,
+            dedup_window,
+            prune_every: (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            matches: None,
+            dedup_window: Duration::from_secs(24 * 3600),
+            prune_every: Duration::from_secs(60),
+        }
+    }
+}
 
 /// A validated submission on its way to the store.
 pub(crate) struct Submission {
     pub(crate) submission_id: String,
+    /// Digest of the batch when the client chose the id (dedup), else None.
+    pub(crate) digest: Option<[u8; 32]>,
     pub(crate) received_at_ms: i64,
     pub(crate) encoded: Vec<Vec<u8>>,
     pub(crate) decoded: Vec<Voucher>,
 }
 
-/// A submission and where to say whether it was stored.
+/// Why a submission was not stored.
+#[derive(Debug, Clone)]
+pub(crate) enum Refused {
+    /// The store could not write; nothing was stored.
+    Store(StoreError),
+    /// The client's id was used before for a different batch.
+    Conflict,
+}
+
+/// A submission and where to say whether it was stored (a retry of a stored
+/// batch counts as stored).
 pub(crate) struct Ingest {
     pub(crate) submission: Submission,
-    pub(crate) stored: oneshot::Sender<Result<(), String>>,
+    pub(crate) stored: oneshot::Sender<Result<(), Refused>>,
 }
 
 struct Work {
@@ -56,6 +116,7 @@ pub(crate) fn start(
     store: MatchStore,
     matcher: Arc<Matcher>,
     table_id: String,
+    retention: Retention,
     processed: Arc<AtomicU64>,
 ) -> anyhow::Result<(Sender<Ingest>, Vec<JoinHandle<()>>)> {
     let (ingest_tx, ingest_rx) = unbounded::<Ingest>();
@@ -76,9 +137,17 @@ pub(crate) fn start(
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                writer(
-                    store, &ingest_rx, &done_rx, work_tx, &table_id, k, &processed,
-                )
+                Writer {
+                    store,
+                    work: work_tx,
+                    table_id,
+                    retention,
+                    processed,
+                    in_flight: 0,
+                    unrecorded: Vec::new(),
+                    store_failing: false,
+                }
+                .run(&ingest_rx, &done_rx, k);
             })?,
     );
     Ok((ingest_tx, threads))
@@ -87,6 +156,13 @@ pub(crate) fn start(
 fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
     for w in work {
         let results = matcher.open_batch(&w.decoded);
+        for (i, r) in results.iter().enumerate() {
+            // A voucher that opened but is not an honest match: only a
+            // malicious client makes one. Logged without its content.
+            if let Err(e) = r {
+                tracing::warn!(submission = w.submission.submission_id, voucher = i, error = %e, "rejected voucher");
+            }
+        }
         if done
             .send(Done {
                 submission: w.submission,
@@ -143,156 +219,227 @@ fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
     out
 }
 
-fn writer(
-    mut store: MatchStore,
-    ingest: &Receiver<Ingest>,
-    done: &Receiver<Done>,
+/// The thread that owns the store.
+struct Writer {
+    store: MatchStore,
     work: Sender<Work>,
-    table_id: &str,
-    k: u8,
-    processed: &AtomicU64,
-) {
-    let mut in_flight = 0usize;
-    let mut recovered: std::collections::VecDeque<Work> = recover(&store, table_id, k).into();
-    let mut ingest_open = true;
-    loop {
-        // Feed recovered work first, as the queue allows, without blocking:
-        // the workers' results must keep flowing back.
-        while let Some(w) = recovered.pop_front() {
-            match work.try_send(w) {
-                Ok(()) => in_flight += 1,
-                Err(crossbeam_channel::TrySendError::Full(w)) => {
-                    recovered.push_front(w);
-                    break;
+    table_id: String,
+    retention: Retention,
+    processed: Arc<AtomicU64>,
+    /// Work items stored and handed to the workers, not yet recorded.
+    in_flight: usize,
+    /// Results the store could not record yet: retried.
+    unrecorded: Vec<Done>,
+    /// The last write failed (log transitions, not every failure).
+    store_failing: bool,
+}
+
+impl Writer {
+    fn run(mut self, ingest: &Receiver<Ingest>, done: &Receiver<Done>, k: u8) {
+        let mut recovered: VecDeque<Work> = recover(&self.store, &self.table_id, k).into();
+        let mut ingest_open = true;
+        let prune = tick(self.retention.prune_every);
+        self.prune();
+        loop {
+            // Feed recovered work first, as the queue allows, without
+            // blocking: the workers' results must keep flowing back.
+            while let Some(w) = recovered.pop_front() {
+                match self.work.try_send(w) {
+                    Ok(()) => self.in_flight += 1,
+                    Err(crossbeam_channel::TrySendError::Full(w)) => {
+                        recovered.push_front(w);
+                        break;
+                    }
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
                 }
-                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
             }
-        }
-        let recovering = !recovered.is_empty();
-        if !ingest_open && in_flight == 0 && !recovering {
-            return;
-        }
-        // Wait for something to do; take new submissions only when recovery
-        // is finished, so that old vouchers are evaluated first.
-        let mut ingests = Vec::new();
-        let mut dones = Vec::new();
-        if ingest_open && !recovering {
+            let recovering = !recovered.is_empty();
+            if !ingest_open && self.in_flight == 0 && !recovering {
+                return;
+            }
+            // Wait for something to do. New submissions are taken only once
+            // recovery is finished, so that old vouchers are evaluated first.
+            let new_work = if ingest_open && !recovering {
+                ingest.clone()
+            } else {
+                never()
+            };
+            let retry = if self.unrecorded.is_empty() {
+                never()
+            } else {
+                after(RETRY_DELAY)
+            };
+            let mut ingests = Vec::new();
+            let mut dones = Vec::new();
+            let mut retry_due = false;
             select! {
-                recv(ingest) -> m => match m {
+                recv(new_work) -> m => match m {
                     Ok(m) => ingests.push(m),
                     Err(_) => ingest_open = false,
                 },
-                recv(done) -> m => if let Ok(m) = m { dones.push(m) },
+                recv(done) -> m => match m {
+                    Ok(m) => dones.push(m),
+                    // Every worker is gone: nothing more can be evaluated.
+                    Err(_) => return,
+                },
+                recv(prune) -> _ => self.prune(),
+                recv(retry) -> _ => retry_due = true,
             }
-        } else {
-            match done.recv() {
-                Ok(m) => dones.push(m),
-                // Every worker is gone: nothing more can be evaluated.
-                Err(_) => return,
+            while dones.len() < GROUP {
+                match done.try_recv() {
+                    Ok(m) => dones.push(m),
+                    Err(_) => break,
+                }
             }
-        }
-        while dones.len() < GROUP {
-            match done.try_recv() {
-                Ok(m) => dones.push(m),
-                Err(_) => break,
+            while ingest_open && !recovering && ingests.len() < GROUP {
+                match ingest.try_recv() {
+                    Ok(m) => ingests.push(m),
+                    Err(_) => break,
+                }
             }
-        }
-        while ingest_open && !recovering && ingests.len() < GROUP {
-            match ingest.try_recv() {
-                Ok(m) => ingests.push(m),
-                Err(_) => break,
+            if !dones.is_empty() || retry_due {
+                if !self.record(dones) && !ingest_open {
+                    // Shutting down and the store still cannot write: the
+                    // vouchers stay pending and are evaluated after a restart.
+                    tracing::error!(
+                        submissions = self.unrecorded.len(),
+                        "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
+                    );
+                    return;
+                }
             }
-        }
-
-        if !dones.is_empty() {
-            in_flight -= dones.len();
-            complete(&mut store, &dones, processed);
-        }
-        if !ingests.is_empty() {
-            in_flight += store_and_dispatch(&mut store, ingests, &work, table_id);
+            if !ingests.is_empty() {
+                self.store_and_dispatch(ingests);
+            }
         }
     }
-}
 
-/// Records results: matches in, pending rows out, one transaction.
-fn complete(store: &mut MatchStore, dones: &[Done], processed: &AtomicU64) {
-    let mut evaluated = Vec::with_capacity(dones.len());
-    let mut n = 0u64;
-    for d in dones {
-        let mut matches = Vec::new();
-        for (i, r) in d.results.iter().enumerate() {
-            n += 1;
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            match r {
-                Ok(Some(m)) => matches.push((index, m)),
-                Ok(None) => {}
-                // A voucher that opened but is not an honest match: only a
-                // malicious client makes one. Logged without its content.
-                Err(e) => {
-                    tracing::warn!(submission = d.submission.submission_id, voucher = index, error = %e, "rejected voucher");
+    /// Notes the outcome of a write, logging only changes: a full disk
+    /// under load would otherwise log every group.
+    fn note(&mut self, result: Result<(), &StoreError>) {
+        match (result, self.store_failing) {
+            (Err(e), false) => {
+                tracing::error!(error = %e, "the match store cannot write: submissions are refused (not acknowledged) until it can");
+                self.store_failing = true;
+            }
+            (Ok(()), true) => {
+                tracing::info!("the match store writes again");
+                self.store_failing = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Records results (and any left over from a failed attempt): matches
+    /// in, pending rows out, one transaction. Returns whether it succeeded.
+    fn record(&mut self, dones: Vec<Done>) -> bool {
+        let mut batch = std::mem::take(&mut self.unrecorded);
+        batch.extend(dones);
+        let mut evaluated = Vec::with_capacity(batch.len());
+        let mut n = 0u64;
+        for d in &batch {
+            n += d.results.len() as u64;
+            let matches = d
+                .results
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match r {
+                    Ok(Some(m)) => Some((u32::try_from(i).unwrap_or(u32::MAX), m)),
+                    _ => None,
+                })
+                .collect();
+            evaluated.push(Evaluated {
+                submission: &d.submission,
+                matches,
+            });
+        }
+        let result = self.store.complete(&evaluated);
+        drop(evaluated);
+        self.note(result.as_ref().map(|_| ()));
+        match result {
+            Ok(()) => {
+                self.in_flight -= batch.len();
+                self.processed.fetch_add(n, Ordering::Release);
+                true
+            }
+            Err(_) => {
+                self.unrecorded = batch;
+                false
+            }
+        }
+    }
+
+    /// Stores submissions in one transaction, answers their handlers, and
+    /// hands the newly stored vouchers to the workers.
+    fn store_and_dispatch(&mut self, ingests: Vec<Ingest>) {
+        let mut rows = Vec::with_capacity(ingests.len());
+        let mut rest = Vec::with_capacity(ingests.len());
+        for Ingest {
+            submission: s,
+            stored,
+        } in ingests
+        {
+            rows.push(NewSubmission {
+                submission: PendingSubmission {
+                    row: 0,
+                    submission_id: s.submission_id,
+                    received_at_ms: s.received_at_ms,
+                    table_id: self.table_id.clone(),
+                    vouchers: s.encoded,
+                },
+                digest: s.digest,
+            });
+            rest.push((s.decoded, stored));
+        }
+        let result = self.store.ingest(rows);
+        self.note(result.as_ref().map(|_| ()));
+        match result {
+            Ok(outcomes) => {
+                for (outcome, (decoded, reply)) in outcomes.into_iter().zip(rest) {
+                    match outcome {
+                        Ingested::Stored(submission) => {
+                            // Stored: the handler may acknowledge now.
+                            let _ = reply.send(Ok(()));
+                            if !decoded.is_empty()
+                                && self
+                                    .work
+                                    .send(Work {
+                                        submission,
+                                        decoded,
+                                    })
+                                    .is_ok()
+                            {
+                                self.in_flight += 1;
+                            }
+                        }
+                        // A retry of a stored batch: acknowledged alike.
+                        Ingested::Duplicate => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        Ingested::Conflict => {
+                            let _ = reply.send(Err(Refused::Conflict));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for (_, reply) in rest {
+                    let _ = reply.send(Err(Refused::Store(e.clone())));
                 }
             }
         }
-        evaluated.push(Evaluated {
-            submission: &d.submission,
-            matches,
-        });
     }
-    if let Err(e) = store.complete(&evaluated) {
-        tracing::error!(vouchers = n, error = %e, "could not record results; the vouchers stay pending and are evaluated again after a restart");
-    }
-    processed.fetch_add(n, Ordering::Release);
-}
 
-/// Stores submissions in one transaction, answers their handlers, and hands
-/// the stored vouchers to the workers. Returns how many work items it sent.
-fn store_and_dispatch(
-    store: &mut MatchStore,
-    ingests: Vec<Ingest>,
-    work: &Sender<Work>,
-    table_id: &str,
-) -> usize {
-    let mut rows = Vec::with_capacity(ingests.len());
-    let mut rest = Vec::with_capacity(ingests.len());
-    for Ingest {
-        submission: s,
-        stored,
-    } in ingests
-    {
-        rows.push(PendingSubmission {
-            row: 0,
-            submission_id: s.submission_id,
-            received_at_ms: s.received_at_ms,
-            table_id: table_id.to_string(),
-            vouchers: s.encoded,
-        });
-        rest.push((s.decoded, stored));
-    }
-    match store.ingest(rows) {
-        Ok(stored_rows) => {
-            let mut sent = 0;
-            for (submission, (decoded, reply)) in stored_rows.into_iter().zip(rest) {
-                // Stored: the handler may acknowledge now.
-                let _ = reply.send(Ok(()));
-                if !decoded.is_empty()
-                    && work
-                        .send(Work {
-                            submission,
-                            decoded,
-                        })
-                        .is_ok()
-                {
-                    sent += 1;
-                }
-            }
-            sent
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not store submissions; they were not acknowledged");
-            for (_, reply) in rest {
-                let _ = reply.send(Err(e.to_string()));
-            }
-            0
+    /// Deletes match records past their retention and forgets submission
+    /// ids past the dedup window.
+    fn prune(&mut self) {
+        let now = now_ms();
+        let before = |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let matches_before = self.retention.matches.map(before);
+        match self.store.prune(matches_before, before(self.retention.dedup_window)) {
+            Ok((0, _)) => {}
+            Ok((matches, _)) => tracing::info!(matches, "deleted match records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not prune the store; will try again"),
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 
 use crate::service::{Shared, Tables, Vouchers};
+use crate::pipeline::Retention;
 use crate::store::MatchStore;
 
 /// Default most vouchers per submission.
@@ -33,6 +34,26 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Most vouchers per submission.
     pub max_batch: usize,
+    /// How long match records and submission ids are kept.
+    pub retention: Retention,
+    /// Largest the match database may grow, in bytes (`None`: the disk).
+    pub max_store_bytes: Option<u64>,
+}
+
+impl ServeConfig {
+    /// A configuration with the defaults for everything but the paths and
+    /// the address.
+    pub fn new(table: PathBuf, key: PathBuf, data: PathBuf, listen: SocketAddr) -> Self {
+        ServeConfig {
+            table,
+            key,
+            data,
+            listen,
+            max_batch: DEFAULT_MAX_BATCH,
+            retention: Retention::default(),
+            max_store_bytes: None,
+        }
+    }
 }
 
 /// A running server.
@@ -110,7 +131,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         )
     })?;
     drop(key);
-    let store = MatchStore::open(&cfg.data)?;
+    let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("--listen {}", cfg.listen))?;
@@ -126,6 +147,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         store,
         Arc::new(matcher),
         table_id.clone(),
+        cfg.retention,
         Arc::clone(&processed),
     )?;
 

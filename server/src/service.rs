@@ -18,12 +18,36 @@ use blindmatch_protocol::table::SLOT_LEN;
 use blindmatch_protocol::{BlindedTable, PROTOCOL_VERSION, Voucher};
 use tokio::sync::oneshot;
 
-use crate::pipeline::{Ingest, Submission};
+use crate::pipeline::{Ingest, Refused, Submission};
+use crate::store::StoreError;
+use sha2::Digest;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// Slots per download chunk: 64 KiB messages.
 const CHUNK_SLOTS: usize = 2048;
+
+/// Length of a client-chosen submission id.
+const SUBMISSION_ID_LEN: usize = 16;
+
+/// What identifies a batch's content for dedup (SPEC Section 12):
+/// SHA-256 over a label, the table id, the count and each voucher's Q. A
+/// client reusing an id for another batch is a client bug, which this
+/// catches; hashing every ciphertext byte as well would cost ~7% of the
+/// server's CPU per voucher and catch nothing more that matters (a client
+/// that sends the same Q with other boxes under the same id only loses its
+/// own second batch).
+fn batch_digest(table_id: &[u8], vouchers: &[Vec<u8>]) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    h.update(b"blindmatch-v1/submission-digest");
+    h.update(table_id);
+    h.update(u32::try_from(vouchers.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for v in vouchers {
+        // Decoded already: at least 33 bytes, Q is bytes 1..33.
+        h.update(v.get(1..33).unwrap_or_default());
+    }
+    h.finalize().into()
+}
 
 /// Why a request was refused. Mapped to a gRPC status in exactly one place
 /// (`From<ServiceError> for Status`).
@@ -40,10 +64,16 @@ pub(crate) enum ServiceError {
     },
     #[error("offset {offset} is not a multiple of 32 within the {len}-byte table")]
     BadOffset { offset: u64, len: u64 },
+    #[error("submission_id is {0} bytes; it must be 16 random bytes, or empty")]
+    BadSubmissionId(usize),
+    #[error(
+        "submission id {0} was already used for a different batch; a new batch needs a new id"
+    )]
+    SubmissionIdReused(String),
     #[error("the server is shutting down; retry")]
     ShuttingDown,
-    #[error("the submission could not be stored ({0}); nothing was acknowledged, retry later")]
-    NotStored(String),
+    #[error("{0}; nothing was acknowledged, retry later with the same submission id")]
+    NotStored(StoreError),
 }
 
 impl From<ServiceError> for Status {
@@ -52,9 +82,11 @@ impl From<ServiceError> for Status {
         match e {
             ServiceError::StaleTable { .. } => Status::failed_precondition(msg),
             ServiceError::BatchTooLarge { .. } => Status::resource_exhausted(msg),
-            ServiceError::BadVoucher { .. } | ServiceError::BadOffset { .. } => {
-                Status::invalid_argument(msg)
-            }
+            ServiceError::BadVoucher { .. }
+            | ServiceError::BadOffset { .. }
+            | ServiceError::BadSubmissionId(_) => Status::invalid_argument(msg),
+            ServiceError::SubmissionIdReused(_) => Status::already_exists(msg),
+            ServiceError::NotStored(StoreError::Full) => Status::resource_exhausted(msg),
             ServiceError::ShuttingDown | ServiceError::NotStored(_) => Status::unavailable(msg),
         }
     }
@@ -182,12 +214,25 @@ impl VoucherService for Vouchers {
             // Nothing to store or evaluate.
             return Ok(Response::new(SubmitResponse { accepted: 0 }));
         }
-        let mut id = [0u8; 16];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
+        // The client's id makes a retry idempotent; without one the server
+        // picks an id and a retry is a new submission.
+        let (submission_id, digest) = match req.submission_id.len() {
+            SUBMISSION_ID_LEN => (
+                hex::encode(&req.submission_id),
+                Some(batch_digest(&req.table_id, &req.vouchers)),
+            ),
+            0 => {
+                let mut id = [0u8; SUBMISSION_ID_LEN];
+                rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
+                (hex::encode(id), None)
+            }
+            len => return Err(ServiceError::BadSubmissionId(len).into()),
+        };
         let (stored_tx, stored_rx) = oneshot::channel();
         let ingest = Ingest {
             submission: Submission {
-                submission_id: hex::encode(id),
+                submission_id: submission_id.clone(),
+                digest,
                 received_at_ms,
                 encoded: req.vouchers,
                 decoded: vouchers,
@@ -202,7 +247,10 @@ impl VoucherService for Vouchers {
         stored_rx
             .await
             .map_err(|_| ServiceError::ShuttingDown)?
-            .map_err(ServiceError::NotStored)?;
+            .map_err(|refused| match refused {
+                Refused::Store(e) => ServiceError::NotStored(e),
+                Refused::Conflict => ServiceError::SubmissionIdReused(submission_id),
+            })?;
         Ok(Response::new(SubmitResponse {
             accepted: u32::try_from(n).unwrap_or(u32::MAX),
         }))

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use blindmatch_client::{Client, ClientError, TableCache};
+use blindmatch_client::{Client, ClientError, SubmissionId, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_protocol::{ClientTable, Item, ItemType};
@@ -84,11 +84,13 @@ impl Fixture {
 
     async fn start(&self) -> ServerHandle {
         blindmatch_server::serve::start(ServeConfig {
-            table: self.table.clone(),
-            key: self.key.clone(),
-            data: self.data.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
             max_batch: 64,
+            ..ServeConfig::new(
+                self.table.clone(),
+                self.key.clone(),
+                self.data.clone(),
+                "127.0.0.1:0".parse().unwrap(),
+            )
         })
         .await
         .unwrap()
@@ -294,6 +296,7 @@ async fn the_acknowledgement_is_byte_identical_whatever_matched() {
             .submit(SubmitRequest {
                 table_id: manifest.table_id.0.to_vec(),
                 vouchers,
+                submission_id: SubmissionId::random().0.to_vec(),
             })
             .await
             .unwrap()
@@ -321,7 +324,11 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
     let good = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "ok")).unwrap();
 
-    let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest { table_id, vouchers };
+    let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest {
+        table_id,
+        vouchers,
+        submission_id: SubmissionId::random().0.to_vec(),
+    };
     let id = manifest.table_id.0.to_vec();
 
     let stale = raw
@@ -364,6 +371,20 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("identity"), "{}", bad.message());
 
+    let short_id = raw
+        .submit(SubmitRequest {
+            submission_id: vec![1; 15],
+            ..submit(id.clone(), good.clone())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(short_id.code(), tonic::Code::InvalidArgument);
+    assert!(
+        short_id.message().contains("submission_id is 15 bytes"),
+        "{}",
+        short_id.message()
+    );
+
     // An empty batch is acknowledged with zero and leaves nothing behind.
     let empty = raw
         .submit(submit(id.clone(), Vec::new()))
@@ -373,8 +394,25 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     assert_eq!(empty.accepted, 0);
 
     // None of that was recorded or queued; a good submission still works.
-    let ok = raw.submit(submit(id, good)).await.unwrap().into_inner();
+    let first = submit(id.clone(), good);
+    let ok = raw.submit(first.clone()).await.unwrap().into_inner();
     assert_eq!(ok.accepted, 1);
+
+    // Its id again with other vouchers: refused, and not stored.
+    let other = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[1..2], "x")).unwrap();
+    let reused = raw
+        .submit(SubmitRequest {
+            vouchers: other,
+            ..first
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists);
+    assert!(
+        reused.message().contains("already used for a different batch"),
+        "{}",
+        reused.message()
+    );
     assert!(server.wait_processed(1, Duration::from_secs(20)).await);
     assert_eq!(
         server.processed(),
@@ -382,6 +420,56 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
         "refused batches must not be processed"
     );
     assert_eq!(recorded(&fx.data).len(), 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_batch_is_stored_and_evaluated_once() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let (_client, manifest, table) = connected(&fx, &server).await;
+    let items = [&listed()[..3], &unlisted()[..3]].concat();
+    let vouchers = blindmatch_client::make_vouchers(&table, &with_ad(&items, "retry")).unwrap();
+    let request = SubmitRequest {
+        table_id: manifest.table_id.0.to_vec(),
+        vouchers,
+        submission_id: SubmissionId::random().0.to_vec(),
+    };
+    // The first copy, then five retries, three of them concurrent (a client
+    // whose acknowledgements were lost).
+    let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
+    let first = raw.submit(request.clone()).await.unwrap().into_inner();
+    let mut retries = Vec::new();
+    for _ in 0..3 {
+        let (mut raw, request) = (raw.clone(), request.clone());
+        retries.push(tokio::spawn(async move {
+            raw.submit(request).await.unwrap().into_inner()
+        }));
+    }
+    let mut responses = vec![first];
+    for r in retries {
+        responses.push(r.await.unwrap());
+    }
+    assert!(server.wait_processed(6, Duration::from_secs(20)).await);
+    for _ in 0..2 {
+        responses.push(raw.submit(request.clone()).await.unwrap().into_inner());
+    }
+    let bytes: Vec<Vec<u8>> = responses.iter().map(Message::encode_to_vec).collect();
+    assert!(bytes.iter().all(|b| b == &bytes[0]), "{responses:?}");
+    assert_eq!(responses[0].accepted, 6);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.processed(), 6, "a retry was evaluated again");
+    let records = blindmatch_server::store::read_all(&fx.data).unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.submission_id == hex::encode(&request.submission_id)),
+        "match records carry the client's submission id"
+    );
+    let stats = blindmatch_server::store::stats(&fx.data).unwrap();
+    assert_eq!((stats.pending, stats.remembered_ids), (0, 1), "{stats:?}");
     server.shutdown().await.unwrap();
 }
 
