@@ -19,4 +19,5 @@
 pub mod chart;
 pub mod floor;
 pub mod machine;
+pub mod service;
 pub mod stats;

@@ -19,9 +19,8 @@
     reason = "benchmark arithmetic on counts and times"
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use blindmatch_benches::chart::{self, Panel};
 use blindmatch_benches::floor::Floors;
-use blindmatch_benches::machine;
+use blindmatch_benches::{machine, service};
 use blindmatch_benches::stats::percentile;
 use blindmatch_client::{Client, SubmissionId, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
@@ -108,60 +107,6 @@ fn build(key: &ServerKey, n: usize) -> anyhow::Result<(blindmatch_protocol::Buil
             seconds,
         },
     ))
-}
-
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(
-    bin: &PathBuf,
-    dir: &std::path::Path,
-    batch: usize,
-) -> anyhow::Result<ServerProcess> {
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-batch",
-            &batch.max(1).to_string(),
-        ])
-        .arg("--table")
-        .arg(dir.join("table.bmt"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .arg("--data")
-        .arg(dir.join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (build it: cargo build --release -p blindmatch-server)",
-                bin.display()
-            )
-        })?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .with_context(|| format!("unexpected first line from the server: {line:?}"))?
-        .to_string();
-    Ok(ServerProcess { child, url })
 }
 
 /// One load window.
@@ -269,10 +214,7 @@ async fn main() -> anyhow::Result<()> {
         vec![1, 2, 4, 8, 16, 32]
     });
     let seconds = args.duration.unwrap_or(if args.quick { 4.0 } else { 15.0 });
-    let server_bin = match &args.server_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("blindmatch-server"),
-    };
+    let server_bin = service::server_bin(args.server_bin.as_deref())?;
     eprintln!(
         "blindmatch-bench: {} ({} cores, backend {})",
         machine::cpu_model(),
@@ -289,7 +231,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Builds: the served table, and smaller ones for the scaling curve.
-    let key = ServerKey::generate(&mut rand::rng());
+    let dir = tempfile::tempdir()?;
+    let key = blindmatch_server::keyfile::write_new(&dir.path().join("server.key"))?;
     let mut sizes: Vec<usize> = [
         10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000,
     ]
@@ -354,22 +297,9 @@ async fn main() -> anyhow::Result<()> {
     drop(matcher);
 
     // 4. The real server, over loopback.
-    let dir = tempfile::tempdir()?;
-    blindmatch_server::bundle::write(&dir.path().join("table.bmt"), &built.table, &built.index)?;
-    std::fs::write(dir.path().join("server.key.tmp"), &key.to_bytes()[..])?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.path().join("server.key.tmp"),
-            std::fs::Permissions::from_mode(0o600),
-        )?;
-        std::fs::rename(
-            dir.path().join("server.key.tmp"),
-            dir.path().join("server.key"),
-        )?;
-    }
+    service::write_table(dir.path(), &built)?;
     drop(built);
-    let server = start_server(&server_bin, dir.path(), args.batch)?;
+    let server = service::start(&server_bin, dir.path(), args.batch)?;
     let pid = server.child.id();
     let mut client = Client::connect(&server.url).await?;
     let manifest = client.manifest().await?;

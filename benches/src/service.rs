@@ -1,0 +1,86 @@
+//! The real server as a child process: what the load and timing benchmarks
+//! measure.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+
+/// A running `blindmatch-server serve`, killed when dropped.
+pub struct ServerProcess {
+    /// The child process.
+    pub child: Child,
+    /// `http://ADDR` it listens on.
+    pub url: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server binary: `given`, or `blindmatch-server` next to this binary.
+///
+/// # Errors
+/// If this binary's path is unknown.
+pub fn server_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    Ok(match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("blindmatch-server"),
+    })
+}
+
+/// Writes `dir/table.bmt` for [`start`]; `dir/server.key` must hold the key
+/// the table was built with (`blindmatch_server::keyfile::write_new`).
+///
+/// # Errors
+/// If the file cannot be written.
+pub fn write_table(dir: &Path, built: &blindmatch_protocol::BuiltTable) -> anyhow::Result<()> {
+    blindmatch_server::bundle::write(&dir.join("table.bmt"), &built.table, &built.index)
+}
+
+/// Starts `bin serve` on a free loopback port with the table and key in
+/// `dir`, a data directory under it, and batches of at most `batch`.
+///
+/// # Errors
+/// If the binary cannot be started or does not announce its address.
+pub fn start(bin: &Path, dir: &Path, batch: usize) -> anyhow::Result<ServerProcess> {
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-batch",
+            &batch.max(1).to_string(),
+        ])
+        .arg("--table")
+        .arg(dir.join("table.bmt"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (build it: cargo build --release -p blindmatch-server)",
+                bin.display()
+            )
+        })?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .with_context(|| format!("unexpected first line from the server: {line:?}"))?
+        .to_string();
+    Ok(ServerProcess { child, url })
+}
