@@ -154,6 +154,14 @@ pub(crate) fn start(
 }
 
 fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
+    // Evaluation yields the CPU to the threads that receive submissions and
+    // send acknowledgements: a match costs more to evaluate than a
+    // non-match, and that work must not slow the responses a client can time
+    // (papers/SECURITY.md, Section 7). Lowest niceness for normal threads;
+    // throughput is unchanged on a busy machine, the workers simply go last.
+    if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+        tracing::warn!(error = ?e, "could not lower the match workers' priority");
+    }
     for w in work {
         let results = matcher.open_batch(&w.decoded);
         for (i, r) in results.iter().enumerate() {
