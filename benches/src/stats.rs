@@ -102,7 +102,10 @@ mod tests {
         let c: Vec<f64> = a.iter().map(|x| x + 100.0).collect();
         let shifted = ks_two_sample(&a, &c);
         assert!((shifted.d - 0.1).abs() < 1e-9, "{shifted:?}");
-        assert!(shifted.p_value < 1e-3 && shifted.p_value > 1e-5, "{shifted:?}");
+        assert!(
+            shifted.p_value < 1e-3 && shifted.p_value > 1e-5,
+            "{shifted:?}"
+        );
         assert!((shifted.d_critical_5pct - 0.0607).abs() < 1e-3);
     }
 

@@ -112,16 +112,23 @@ impl Pools {
             Kind::NoMatch => (&self.non_matching, size),
             Kind::Smaller => (&self.non_matching, (size * 3 / 4).max(1)),
         };
-        (0..size).map(|i| pool[(at + i) % pool.len()].clone()).collect()
+        (0..size)
+            .map(|i| pool[(at + i) % pool.len()].clone())
+            .collect()
     }
+}
+
+/// Where the requests go and what they carry.
+struct Target {
+    url: String,
+    table_id: Vec<u8>,
+    pools: Arc<Pools>,
+    batch: usize,
 }
 
 /// Runs `streams` streams for `seconds` (plus one of warm-up, discarded).
 async fn run(
-    url: &str,
-    table_id: &[u8],
-    pools: &Arc<Pools>,
-    batch: usize,
+    target: &Target,
     streams: usize,
     pause: Duration,
     seconds: f64,
@@ -132,10 +139,14 @@ async fn run(
     let end = warm + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for s in 0..streams {
-        let mut client = VoucherServiceClient::connect(url.to_string())
+        let mut client = VoucherServiceClient::connect(target.url.clone())
             .await?
             .max_decoding_message_size(16 << 20);
-        let (pools, table_id) = (Arc::clone(pools), table_id.to_vec());
+        let (pools, table_id, batch) = (
+            Arc::clone(&target.pools),
+            target.table_id.clone(),
+            target.batch,
+        );
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (s as u64).wrapping_mul(0x9e37));
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
@@ -181,7 +192,11 @@ async fn run(
 }
 
 fn times(samples: &[Sample], pick: impl Fn(&Sample) -> bool) -> Vec<f64> {
-    samples.iter().filter(|s| pick(s)).map(|s| s.micros).collect()
+    samples
+        .iter()
+        .filter(|s| pick(s))
+        .map(|s| s.micros)
+        .collect()
 }
 
 fn summary(v: &[f64]) -> serde_json::Value {
@@ -289,12 +304,20 @@ async fn main() -> anyhow::Result<()> {
         .cycle()
         .take(pool_size)
         .enumerate()
-        .map(|(i, e)| Ok(table.create_voucher(e, format!("m {i}").as_bytes(), &mut rng)?.encode()))
+        .map(|(i, e)| {
+            Ok(table
+                .create_voucher(e, format!("m {i}").as_bytes(), &mut rng)?
+                .encode())
+        })
         .collect::<anyhow::Result<_>>()?;
     let non_matching = sha_items(pool_size, "timing probe")
         .iter()
         .enumerate()
-        .map(|(i, e)| Ok(table.create_voucher(e, format!("n {i}").as_bytes(), &mut rng)?.encode()))
+        .map(|(i, e)| {
+            Ok(table
+                .create_voucher(e, format!("n {i}").as_bytes(), &mut rng)?
+                .encode())
+        })
         .collect::<anyhow::Result<_>>()?;
     let pools = Arc::new(Pools {
         matching,
@@ -303,13 +326,15 @@ async fn main() -> anyhow::Result<()> {
 
     let server = service::start(&server_bin, dir.path(), args.batch)?;
     let manifest = Client::connect(&server.url).await?.manifest().await?;
-    let table_id = manifest.table_id.0.to_vec();
+    let target = Target {
+        url: server.url.clone(),
+        table_id: manifest.table_id.0.to_vec(),
+        pools,
+        batch: args.batch,
+    };
 
     let loaded = run(
-        &server.url,
-        &table_id,
-        &pools,
-        args.batch,
+        &target,
         args.concurrency,
         Duration::ZERO,
         args.duration,
@@ -318,10 +343,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("loaded run")?;
     let idle = run(
-        &server.url,
-        &table_id,
-        &pools,
-        args.batch,
+        &target,
         1,
         Duration::from_millis(args.pause_ms),
         args.duration,
@@ -337,7 +359,10 @@ async fn main() -> anyhow::Result<()> {
         &loaded,
     );
     let idle_json = report(
-        &format!("Low load: one stream, {} ms between requests", args.pause_ms),
+        &format!(
+            "Low load: one stream, {} ms between requests",
+            args.pause_ms
+        ),
         &idle,
     );
     println!("\nserver CPU over both runs: {cpu:.1} s");

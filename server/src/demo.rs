@@ -163,9 +163,13 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     drop(report);
 
-    let server =
-        crate::serve::start(ServeConfig::new(table, key, data.clone(), "127.0.0.1:0".parse()?))
-            .await?;
+    let server = crate::serve::start(ServeConfig::new(
+        table,
+        key,
+        data.clone(),
+        "127.0.0.1:0".parse()?,
+    ))
+    .await?;
     println!("== server: listening on {}", server.url());
 
     // The app's side: the real client library over loopback gRPC.

@@ -159,7 +159,9 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
     // non-match, and that work must not slow the responses a client can time
     // (papers/SECURITY.md, Section 7). Lowest niceness for normal threads;
     // throughput is unchanged on a busy machine, the workers simply go last.
-    if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
         tracing::warn!(error = ?e, "could not lower the match workers' priority");
     }
     for w in work {
@@ -305,16 +307,15 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !dones.is_empty() || retry_due {
-                if !self.record(dones) && !ingest_open {
-                    // Shutting down and the store still cannot write: the
-                    // vouchers stay pending and are evaluated after a restart.
-                    tracing::error!(
-                        submissions = self.unrecorded.len(),
-                        "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
-                    );
-                    return;
-                }
+            let recorded = (dones.is_empty() && !retry_due) || self.record(dones);
+            if !recorded && !ingest_open {
+                // Shutting down and the store still cannot write: the
+                // vouchers stay pending and are evaluated after a restart.
+                tracing::error!(
+                    submissions = self.unrecorded.len(),
+                    "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
+                );
+                return;
             }
             if !ingests.is_empty() {
                 self.store_and_dispatch(ingests);
@@ -442,11 +443,17 @@ impl Writer {
     /// ids past the dedup window.
     fn prune(&mut self) {
         let now = now_ms();
-        let before = |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let before =
+            |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let matches_before = self.retention.matches.map(before);
-        match self.store.prune(matches_before, before(self.retention.dedup_window)) {
+        match self
+            .store
+            .prune(matches_before, before(self.retention.dedup_window))
+        {
             Ok((0, _)) => {}
-            Ok((matches, _)) => tracing::info!(matches, "deleted match records past their retention"),
+            Ok((matches, _)) => {
+                tracing::info!(matches, "deleted match records past their retention")
+            }
             Err(e) => tracing::warn!(error = %e, "could not prune the store; will try again"),
         }
     }

@@ -14,8 +14,8 @@ use blindmatch_protocol::{Matcher, voucher_len};
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 
-use crate::service::{Shared, Tables, Vouchers};
 use crate::pipeline::Retention;
+use crate::service::{Shared, Tables, Vouchers};
 use crate::store::MatchStore;
 
 /// Default most vouchers per submission.

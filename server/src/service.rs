@@ -41,7 +41,11 @@ fn batch_digest(table_id: &[u8], vouchers: &[Vec<u8>]) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
     h.update(b"blindmatch-v1/submission-digest");
     h.update(table_id);
-    h.update(u32::try_from(vouchers.len()).unwrap_or(u32::MAX).to_be_bytes());
+    h.update(
+        u32::try_from(vouchers.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     for v in vouchers {
         // Decoded already: at least 33 bytes, Q is bytes 1..33.
         h.update(v.get(1..33).unwrap_or_default());
@@ -66,9 +70,7 @@ pub(crate) enum ServiceError {
     BadOffset { offset: u64, len: u64 },
     #[error("submission_id is {0} bytes; it must be 16 random bytes, or empty")]
     BadSubmissionId(usize),
-    #[error(
-        "submission id {0} was already used for a different batch; a new batch needs a new id"
-    )]
+    #[error("submission id {0} was already used for a different batch; a new batch needs a new id")]
     SubmissionIdReused(String),
     #[error("the server is shutting down; retry")]
     ShuttingDown,
