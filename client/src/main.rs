@@ -25,10 +25,10 @@ struct Cli {
 #[derive(clap::Args)]
 struct Server {
     /// Server address, e.g. http://127.0.0.1:50051
-    #[arg(long)]
+    #[arg(long, env = "BLINDMATCH_SERVER")]
     server: String,
     /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
-    #[arg(long)]
+    #[arg(long, env = "BLINDMATCH_CACHE")]
     cache: Option<PathBuf>,
 }
 

@@ -15,6 +15,7 @@
 //! `src/main.rs` only parses flags and calls these.
 
 pub mod bundle;
+pub mod config;
 pub mod demo;
 pub mod keyfile;
 pub mod list;

@@ -2,13 +2,10 @@
 //! calls the library.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use blindmatch_protocol::ItemType;
-use std::time::Duration;
-
-use blindmatch_server::{BuildOptions, Retention, ServeConfig};
+use blindmatch_server::BuildOptions;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -52,33 +49,10 @@ enum Command {
         load_factor: Option<f64>,
     },
     /// Serve the table and receive vouchers over gRPC until SIGINT/SIGTERM.
-    Serve {
-        /// The table file from `build`.
-        #[arg(long)]
-        table: PathBuf,
-        /// The server key.
-        #[arg(long)]
-        key: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        listen: SocketAddr,
-        /// Directory for the match database.
-        #[arg(long)]
-        data: PathBuf,
-        /// Most vouchers per submission.
-        #[arg(long, default_value_t = blindmatch_server::serve::DEFAULT_MAX_BATCH)]
-        max_batch: usize,
-        /// Delete match records older than this (e.g. `90d`, `1y`) [default: keep them].
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        retain_matches: Option<Duration>,
-        /// How long a client-chosen submission id is remembered, so that a retry is stored once.
-        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
-        dedup_window: Duration,
-        /// Largest the match database may grow, in MiB; past it submissions are refused
-        /// (RESOURCE_EXHAUSTED), as on a full disk [default: the disk's size].
-        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
-        max_store_mib: Option<u64>,
-    },
+    ///
+    /// Every setting is a flag, a BLINDMATCH_* environment variable or a key in the --config
+    /// TOML file, in that order of precedence.
+    Serve(blindmatch_server::config::ServeArgs),
     /// Print the recorded matches.
     Matches {
         /// The data directory given to `serve`.
@@ -129,30 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             println!("table id {}", hex::encode(r.built.table.id().0));
         }
-        Command::Serve {
-            table,
-            key,
-            listen,
-            data,
-            max_batch,
-            retain_matches,
-            dedup_window,
-            max_store_mib,
-        } => {
-            if max_batch == 0 {
-                anyhow::bail!("--max-batch must be at least 1");
-            }
-            if retain_matches.is_some_and(|d| d.is_zero()) || dedup_window.is_zero() {
-                anyhow::bail!("--retain-matches and --dedup-window must be longer than zero");
-            }
-            blindmatch_server::serve::run(ServeConfig {
-                max_batch,
-                retention: Retention::new(retain_matches, dedup_window),
-                max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
-                ..ServeConfig::new(table, key, data, listen)
-            })
-            .await?
-        }
+        Command::Serve(args) => blindmatch_server::serve::run(args.resolve()?).await?,
         Command::Matches { data, json } => blindmatch_server::matches(&data, json)?,
         Command::Demo(args) => return blindmatch_server::demo::run(&args).await,
     }

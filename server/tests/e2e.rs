@@ -904,15 +904,21 @@ struct Ledger {
 }
 
 fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
         .arg("--table")
         .arg(&fx.table)
         .arg("--key")
         .arg(&fx.key)
         .arg("--data")
-        .arg(&fx.data)
+        .arg(&fx.data);
+    spawn(cmd)
+}
+
+/// Starts the server command, returns it and the URL it announces.
+fn spawn(mut cmd: std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -923,6 +929,65 @@ fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     (child, url)
+}
+
+/// `serve` takes each setting from a flag, else its BLINDMATCH_* variable,
+/// else the --config file, else the default: seen here through the
+/// manifest's max_batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_settings_come_from_flags_then_environment_then_the_config_file() {
+    let fx = Fixture::new();
+    let config = fx.dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "table = {:?}\nkey = {:?}\ndata = {:?}\nlisten = \"127.0.0.1:0\"\nmax-batch = 10\n",
+            fx.table, fx.key, fx.data
+        ),
+    )
+    .unwrap();
+    for (flag, env, expected) in [
+        (None, None, 10),
+        (None, Some("20"), 20),
+        (Some("30"), Some("20"), 30),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
+        cmd.arg("serve")
+            .env("BLINDMATCH_CONFIG", &config)
+            .env_remove("BLINDMATCH_MAX_BATCH");
+        if let Some(f) = flag {
+            cmd.args(["--max-batch", f]);
+        }
+        if let Some(e) = env {
+            cmd.env("BLINDMATCH_MAX_BATCH", e);
+        }
+        let (mut child, url) = spawn(cmd);
+        let manifest = Client::connect(&url)
+            .await
+            .unwrap()
+            .manifest()
+            .await
+            .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            manifest.max_batch, expected,
+            "flag {flag:?}, environment {env:?}"
+        );
+    }
+    // A bad file is named, with the key at fault; nothing starts.
+    std::fs::write(&config, "max-batch = \"many\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("serve.toml") && err.contains("max-batch"),
+        "{err}"
+    );
 }
 
 /// One client of the kill harness: sends random batches (1 to 64 vouchers,

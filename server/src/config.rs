@@ -1,0 +1,225 @@
+//! `serve`'s configuration, from four layers in order of precedence: flags,
+//! `BLINDMATCH_*` environment variables, a TOML file (`--config`), and the
+//! defaults. Secrets are never values here, only paths to files holding them.
+//!
+//! The TOML file uses the flags' names without the dashes' prefix:
+//!
+//! ```toml
+//! table = "/srv/blindmatch/table.bmt"
+//! key = "/srv/blindmatch/server.key"
+//! data = "/var/lib/blindmatch"
+//! listen = "0.0.0.0:50051"
+//! max-batch = 1024
+//! retain-matches = "365d"
+//! dedup-window = "24h"
+//! max-store-mib = 10240
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::pipeline::Retention;
+use crate::serve::{DEFAULT_MAX_BATCH, ServeConfig};
+
+/// Default address to listen on.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default dedup window.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// `serve`'s flags. Each can also come from its environment variable or the
+/// config file; a flag wins over the variable, the variable over the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flag names without `--`).
+    #[arg(long, env = "BLINDMATCH_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The table file from `build`.
+    #[arg(long, env = "BLINDMATCH_TABLE", value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// The server key file (a path: the key itself is never a flag).
+    #[arg(long, env = "BLINDMATCH_KEY", value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Directory for the match database.
+    #[arg(long, env = "BLINDMATCH_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "BLINDMATCH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Most vouchers per submission [default: 1024].
+    #[arg(long, env = "BLINDMATCH_MAX_BATCH", value_name = "N")]
+    pub max_batch: Option<usize>,
+    /// Delete match records older than this (e.g. `90d`, `1y`) [default: keep them].
+    #[arg(long, env = "BLINDMATCH_RETAIN_MATCHES", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retain_matches: Option<Duration>,
+    /// How long a client-chosen submission id is remembered, so that a retry is stored once
+    /// [default: 24h].
+    #[arg(long, env = "BLINDMATCH_DEDUP_WINDOW", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub dedup_window: Option<Duration>,
+    /// Largest the match database may grow, in MiB; past it submissions are refused
+    /// (RESOURCE_EXHAUSTED), as on a full disk [default: the disk's size].
+    #[arg(long, env = "BLINDMATCH_MAX_STORE_MIB", value_name = "MIB")]
+    pub max_store_mib: Option<u64>,
+}
+
+/// The config file's contents: every field optional, unknown keys refused.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    table: Option<PathBuf>,
+    key: Option<PathBuf>,
+    data: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    max_batch: Option<usize>,
+    retain_matches: Option<String>,
+    dedup_window: Option<String>,
+    max_store_mib: Option<u64>,
+}
+
+impl FileConfig {
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// A duration from the config file, naming the key if it is malformed.
+fn file_duration(file: &Path, key: &str, value: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    value
+        .map(|v| {
+            humantime::parse_duration(v)
+                .with_context(|| format!("config file {}: {key} = {v:?}", file.display()))
+        })
+        .transpose()
+}
+
+impl ServeArgs {
+    /// Merges flags and environment (already in `self`) over the config
+    /// file over the defaults, and checks the result.
+    ///
+    /// # Errors
+    /// If the config file cannot be read or parsed (naming it, and the line
+    /// for a syntax error), a required setting is missing, or a value is out
+    /// of range.
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let (file, path) = match &self.config {
+            Some(p) => (FileConfig::read(p)?, p.clone()),
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let required = |flag: Option<PathBuf>, file: Option<PathBuf>, name: &str| {
+            flag.or(file).with_context(|| {
+                format!(
+                    "missing --{name} (or BLINDMATCH_{}, or `{name}` in the --config file)",
+                    name.to_uppercase()
+                )
+            })
+        };
+        let table = required(self.table, file.table, "table")?;
+        let key = required(self.key, file.key, "key")?;
+        let data = required(self.data, file.data, "data")?;
+        let listen = match self.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let max_batch = self
+            .max_batch
+            .or(file.max_batch)
+            .unwrap_or(DEFAULT_MAX_BATCH);
+        if max_batch == 0 {
+            bail!("max-batch must be at least 1");
+        }
+        let retain_matches = match self.retain_matches {
+            Some(d) => Some(d),
+            None => file_duration(&path, "retain-matches", file.retain_matches.as_deref())?,
+        };
+        let dedup_window = match self.dedup_window {
+            Some(d) => d,
+            None => file_duration(&path, "dedup-window", file.dedup_window.as_deref())?
+                .unwrap_or(DEFAULT_DEDUP_WINDOW),
+        };
+        if retain_matches.is_some_and(|d| d.is_zero()) || dedup_window.is_zero() {
+            bail!("retain-matches and dedup-window must be longer than zero");
+        }
+        let max_store_mib = self.max_store_mib.or(file.max_store_mib);
+        if max_store_mib == Some(0) {
+            bail!("max-store-mib must be at least 1");
+        }
+        Ok(ServeConfig {
+            max_batch,
+            retention: Retention::new(retain_matches, dedup_window),
+            max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
+            ..ServeConfig::new(table, key, data, listen)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("serve.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(
+            dir.path(),
+            "table = \"t.bmt\"\nkey = \"k.key\"\ndata = \"d\"\nmax-batch = 10\ndedup-window = \"2h\"\n",
+        );
+        let cfg = ServeArgs {
+            config: Some(config),
+            max_batch: Some(30),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.max_batch, 30, "the flag wins");
+        assert_eq!(cfg.table, PathBuf::from("t.bmt"), "the file fills in");
+        assert_eq!(cfg.retention.dedup_window, Duration::from_secs(7200));
+        assert_eq!(cfg.listen, DEFAULT_LISTEN.parse().unwrap(), "the default");
+        assert_eq!(cfg.retention.matches, None);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |text: &str| {
+            format!(
+                "{:#}",
+                ServeArgs {
+                    config: Some(write(dir.path(), text)),
+                    ..ServeArgs::default()
+                }
+                .resolve()
+                .unwrap_err()
+            )
+        };
+        let e = err("table = \"t\"\nkey = \"k\"\n");
+        assert!(
+            e.contains("missing --data") && e.contains("BLINDMATCH_DATA"),
+            "{e}"
+        );
+        let e = err("tabel = \"t\"\n");
+        assert!(e.contains("serve.toml") && e.contains("tabel"), "{e}");
+        let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\ndedup-window = \"soon\"\n");
+        assert!(e.contains("dedup-window = \"soon\""), "{e}");
+        let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\nmax-batch = 0\n");
+        assert!(e.contains("max-batch must be at least 1"), "{e}");
+        let e = err("listen = [\n");
+        assert!(e.contains("serve.toml") && e.contains("line 1"), "{e}");
+        let missing = ServeArgs {
+            config: Some(dir.path().join("nope.toml")),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{missing:#}").contains("nope.toml"));
+    }
+}
