@@ -13,6 +13,8 @@
 //! retain-matches = "365d"
 //! dedup-window = "24h"
 //! max-store-mib = 10240
+//! admin-listen = "127.0.0.1:9464"
+//! drain-timeout = "30s"
 //! ```
 
 use std::net::SocketAddr;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::pipeline::Retention;
-use crate::serve::{DEFAULT_MAX_BATCH, ServeConfig};
+use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, ServeConfig};
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -62,6 +64,13 @@ pub struct ServeArgs {
     /// (RESOURCE_EXHAUSTED), as on a full disk [default: the disk's size].
     #[arg(long, env = "BLINDMATCH_MAX_STORE_MIB", value_name = "MIB")]
     pub max_store_mib: Option<u64>,
+    /// Address for the admin listener: Prometheus `/metrics`, `/live`, `/ready` [default: none].
+    #[arg(long, env = "BLINDMATCH_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// At SIGTERM/SIGINT, how long in-flight submissions and evaluation may take before the
+    /// server exits anyway [default: 30s].
+    #[arg(long, env = "BLINDMATCH_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Option<Duration>,
 }
 
 /// The config file's contents: every field optional, unknown keys refused.
@@ -76,6 +85,8 @@ struct FileConfig {
     retain_matches: Option<String>,
     dedup_window: Option<String>,
     max_store_mib: Option<u64>,
+    admin_listen: Option<SocketAddr>,
+    drain_timeout: Option<String>,
 }
 
 impl FileConfig {
@@ -147,8 +158,15 @@ impl ServeArgs {
         if max_store_mib == Some(0) {
             bail!("max-store-mib must be at least 1");
         }
+        let drain_timeout = match self.drain_timeout {
+            Some(d) => d,
+            None => file_duration(&path, "drain-timeout", file.drain_timeout.as_deref())?
+                .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+        };
         Ok(ServeConfig {
             max_batch,
+            admin_listen: self.admin_listen.or(file.admin_listen),
+            drain_timeout,
             retention: Retention::new(retain_matches, dedup_window),
             max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
             ..ServeConfig::new(table, key, data, listen)

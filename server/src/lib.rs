@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod keyfile;
 pub mod list;
+pub mod metrics;
 mod pipeline;
 pub mod serve;
 mod service;

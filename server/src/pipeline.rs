@@ -25,6 +25,7 @@ use blindmatch_protocol::{Match, Matcher, Voucher};
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
+use crate::metrics::{Kind, Metrics};
 use crate::store::{
     Evaluated, Ingested, MatchStore, NewSubmission, PendingSubmission, StoreError, now_ms,
 };
@@ -118,17 +119,23 @@ pub(crate) fn start(
     table_id: String,
     retention: Retention,
     processed: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Sender<Ingest>, Vec<JoinHandle<()>>)> {
     let (ingest_tx, ingest_rx) = unbounded::<Ingest>();
     let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
     let (done_tx, done_rx) = unbounded::<Done>();
     let mut threads = Vec::new();
     for i in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        let (work_rx, done_tx, matcher) = (work_rx.clone(), done_tx.clone(), Arc::clone(&matcher));
+        let (work_rx, done_tx, matcher, metrics) = (
+            work_rx.clone(),
+            done_tx.clone(),
+            Arc::clone(&matcher),
+            Arc::clone(&metrics),
+        );
         threads.push(
             std::thread::Builder::new()
                 .name(format!("match-worker-{i}"))
-                .spawn(move || worker(&work_rx, &done_tx, &matcher))?,
+                .spawn(move || worker(&work_rx, &done_tx, &matcher, &metrics))?,
         );
     }
     drop((work_rx, done_tx));
@@ -143,6 +150,7 @@ pub(crate) fn start(
                     table_id,
                     retention,
                     processed,
+                    metrics,
                     in_flight: 0,
                     unrecorded: Vec::new(),
                     store_failing: false,
@@ -153,7 +161,7 @@ pub(crate) fn start(
     Ok((ingest_tx, threads))
 }
 
-fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
+fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher, metrics: &Metrics) {
     // Evaluation yields the CPU to the threads that receive submissions and
     // send acknowledgements: a match costs more to evaluate than a
     // non-match, and that work must not slow the responses a client can time
@@ -170,6 +178,7 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher) {
             // A voucher that opened but is not an honest match: only a
             // malicious client makes one. Logged without its content.
             if let Err(e) = r {
+                metrics.rejected_vouchers.inc();
                 tracing::warn!(submission = w.submission.submission_id, voucher = i, error = %e, "rejected voucher");
             }
         }
@@ -236,6 +245,7 @@ struct Writer {
     table_id: String,
     retention: Retention,
     processed: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
     /// Work items stored and handed to the workers, not yet recorded.
     in_flight: usize,
     /// Results the store could not record yet: retried.
@@ -264,6 +274,10 @@ impl Writer {
                 }
             }
             let recovering = !recovered.is_empty();
+            self.metrics.pending.set(
+                i64::try_from(self.in_flight + recovered.len() + self.unrecorded.len())
+                    .unwrap_or(i64::MAX),
+            );
             if !ingest_open && self.in_flight == 0 && !recovering {
                 return;
             }
@@ -346,6 +360,7 @@ impl Writer {
         batch.extend(dones);
         let mut evaluated = Vec::with_capacity(batch.len());
         let mut n = 0u64;
+        let mut matched = 0u64;
         for d in &batch {
             n += d.results.len() as u64;
             let matches = d
@@ -357,10 +372,12 @@ impl Writer {
                     _ => None,
                 })
                 .collect();
-            evaluated.push(Evaluated {
+            let e = Evaluated {
                 submission: &d.submission,
                 matches,
-            });
+            };
+            matched += e.matches.len() as u64;
+            evaluated.push(e);
         }
         let result = self.store.complete(&evaluated);
         drop(evaluated);
@@ -368,6 +385,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.in_flight -= batch.len();
+                self.metrics.matches.inc_by(matched);
                 self.processed.fetch_add(n, Ordering::Release);
                 true
             }
@@ -408,6 +426,10 @@ impl Writer {
                     match outcome {
                         Ingested::Stored(submission) => {
                             // Stored: the handler may acknowledge now.
+                            self.count("stored");
+                            self.metrics
+                                .vouchers
+                                .inc_by(submission.vouchers.len() as u64);
                             let _ = reply.send(Ok(()));
                             if !decoded.is_empty()
                                 && self
@@ -423,6 +445,7 @@ impl Writer {
                         }
                         // A retry of a stored batch: acknowledged alike.
                         Ingested::Duplicate => {
+                            self.count("duplicate");
                             let _ = reply.send(Ok(()));
                         }
                         Ingested::Conflict => {
@@ -437,6 +460,10 @@ impl Writer {
                 }
             }
         }
+    }
+
+    fn count(&self, kind: &'static str) {
+        self.metrics.submissions.get_or_create(&Kind { kind }).inc();
     }
 
     /// Deletes match records past their retention and forgets submission

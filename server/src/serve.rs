@@ -1,5 +1,10 @@
-//! Running the server: the gRPC endpoint, health and reflection, the durable
-//! pipeline to the match workers, and graceful shutdown.
+//! Running the server: the gRPC endpoint, health and reflection, the admin
+//! listener, the durable pipeline to the match workers, and graceful
+//! shutdown.
+//!
+//! The listeners are bound first and the table is loaded after, so a large
+//! table's loading is visible: health reports NOT_SERVING, `/ready` answers
+//! 503 and RPCs get UNAVAILABLE until it is done.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,15 +16,23 @@ use anyhow::Context;
 use blindmatch_proto::v1::table_service_server::TableServiceServer;
 use blindmatch_proto::v1::voucher_service_server::VoucherServiceServer;
 use blindmatch_protocol::{Matcher, voucher_len};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
 
+use crate::metrics::{Metrics, TableLabel};
 use crate::pipeline::Retention;
-use crate::service::{Shared, Tables, Vouchers};
+use crate::service::{ServiceState, Shared, Tables, Vouchers};
 use crate::store::MatchStore;
 
 /// Default most vouchers per submission.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
+/// Default time to drain at shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest k a table may have (SPEC Section 5.1): it bounds the voucher
+/// length before the table is loaded.
+const MAX_K: u8 = 8;
 
 /// What `serve` needs.
 #[derive(Debug, Clone)]
@@ -38,6 +51,12 @@ pub struct ServeConfig {
     pub retention: Retention,
     /// Largest the match database may grow, in bytes (`None`: the disk).
     pub max_store_bytes: Option<u64>,
+    /// Address of the admin listener (`/metrics`, `/live`, `/ready`), if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// At shutdown, how long in-flight requests and the evaluation of stored
+    /// vouchers may take before the server exits anyway (what is stored and
+    /// not yet evaluated then is evaluated after the next start).
+    pub drain_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -52,17 +71,27 @@ impl ServeConfig {
             max_batch: DEFAULT_MAX_BATCH,
             retention: Retention::default(),
             max_store_bytes: None,
+            admin_listen: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
 
+/// What loading produced: the match workers and the store writer.
+type Loaded = Vec<std::thread::JoinHandle<()>>;
+
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     processed: Arc<AtomicU64>,
-    shutdown: Option<oneshot::Sender<()>>,
-    serving: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    serving: JoinHandle<Result<(), tonic::transport::Error>>,
+    admin: Option<JoinHandle<()>>,
+    loading: Option<JoinHandle<anyhow::Result<Loaded>>>,
+    workers: Loaded,
+    drain_timeout: Duration,
 }
 
 impl ServerHandle {
@@ -74,6 +103,16 @@ impl ServerHandle {
     /// `http://ADDR`, for clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Vouchers matched (or found not to match) and recorded so far.
@@ -93,86 +132,122 @@ impl ServerHandle {
         true
     }
 
-    /// Stops accepting requests, lets in-flight ones finish, and waits until
-    /// every acknowledged voucher has been matched and recorded.
+    /// Waits until the table is loaded and the server serves.
+    ///
+    /// # Errors
+    /// If loading failed (a file cannot be read, the key does not fit the
+    /// table, the store cannot be opened); the server is stopped then.
+    pub async fn ready(&mut self) -> anyhow::Result<()> {
+        let Some(loading) = self.loading.take() else {
+            return Ok(());
+        };
+        match loading.await.context("loading task")? {
+            Ok(workers) => {
+                self.workers = workers;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.shutdown.send(true);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops accepting requests (health NOT_SERVING, `/ready` 503), lets
+    /// in-flight ones finish, and waits until every acknowledged voucher has
+    /// been evaluated and recorded, or the drain timeout passes: what is
+    /// stored and not yet evaluated then stays pending for the next start.
     ///
     /// # Errors
     /// If the server task failed.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        self.metrics.set_ready(false);
+        let _ = self.shutdown.send(true);
+        let drain = async {
+            let served = self.serving.await.context("server task")?;
+            if let Some(loading) = self.loading.take() {
+                // Stopped while loading: the pipeline, if it started, ends
+                // with the services that held its sender.
+                if let Ok(Ok(workers)) = loading.await {
+                    self.workers = workers;
+                }
+            }
+            let workers = std::mem::take(&mut self.workers);
+            tokio::task::spawn_blocking(move || workers.into_iter().try_for_each(|w| w.join()))
+                .await
+                .context("match workers")?
+                .map_err(|_| anyhow::anyhow!("a match worker panicked"))?;
+            served.context("gRPC server")
+        };
+        match tokio::time::timeout(self.drain_timeout, drain).await {
+            Ok(r) => r?,
+            Err(_) => tracing::warn!(
+                pending = self.metrics.pending.get(),
+                "drain timeout reached: exiting; submissions stored and not yet evaluated are evaluated after the next start"
+            ),
         }
-        self.serving
-            .await
-            .context("server task")?
-            .context("gRPC server")?;
-        let workers = self.workers;
-        tokio::task::spawn_blocking(move || workers.into_iter().try_for_each(|w| w.join()))
-            .await
-            .context("match workers")?
-            .map_err(|_| anyhow::anyhow!("a match worker panicked"))?;
+        if let Some(admin) = self.admin {
+            admin.abort();
+        }
         Ok(())
     }
 }
 
-/// Loads the key and table, opens the store, binds, and starts serving.
+/// Binds, starts serving, and loads the key and table; returns once the
+/// server is ready.
 ///
 /// # Errors
-/// If any file cannot be read, the key does not fit the table, or the address
-/// cannot be bound.
+/// If an address cannot be bound, or loading fails.
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
-    let key = crate::keyfile::read(&cfg.key)?;
-    let (table, index) = crate::bundle::read(&cfg.table)?;
-    let matcher = Matcher::new(&key, &table, index).with_context(|| {
-        format!(
-            "table {} and key {}",
-            cfg.table.display(),
-            cfg.key.display()
-        )
-    })?;
-    drop(key);
-    let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
+    let mut handle = start_loading(cfg).await?;
+    handle.ready().await?;
+    Ok(handle)
+}
+
+/// Binds and starts serving, and loads the key and table in the background:
+/// until [`ServerHandle::ready`], health says NOT_SERVING and RPCs get
+/// UNAVAILABLE.
+///
+/// # Errors
+/// If an address cannot be bound.
+pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("--listen {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let (shutdown, mut stopped) = watch::channel(false);
+    let (admin_addr, admin) = match cfg.admin_listen {
+        Some(a) => {
+            let mut stopped = shutdown.subscribe();
+            let (bound, task) = crate::metrics::serve_admin(a, Arc::clone(&metrics), async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await?;
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
 
-    let table_id = hex::encode(table.id().0);
-    let k = table.header().k;
-    let processed = Arc::new(AtomicU64::new(0));
-    // One worker per core, each opening whole submissions: no fork-join per
-    // batch (a profile under load showed ~12% of the server's CPU in the
-    // kernel's scheduler with rayon here).
-    let (ingest, workers) = crate::pipeline::start(
-        store,
-        Arc::new(matcher),
-        table_id.clone(),
-        cfg.retention,
-        Arc::clone(&processed),
-    )?;
-
-    let shared = Arc::new(Shared {
-        table: Arc::new(table),
-        max_batch: cfg.max_batch,
-        ingest,
+    let state = Arc::new(ServiceState {
+        ready: std::sync::OnceLock::new(),
+        metrics: Arc::clone(&metrics),
     });
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<TableServiceServer<Tables>>().await;
-    reporter
-        .set_serving::<VoucherServiceServer<Vouchers>>()
-        .await;
+    set_serving(&reporter, false).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(blindmatch_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("reflection service")?;
-    // A full batch must fit in one message, with room for framing.
-    let max_message = cfg.max_batch * (voucher_len(k) + 8) + 4096;
-    let tables = TableServiceServer::new(Tables(Arc::clone(&shared)));
-    let vouchers =
-        VoucherServiceServer::new(Vouchers(shared)).max_decoding_message_size(max_message);
+    // A full batch must fit in one message, with room for framing; the
+    // handler checks each voucher's exact length once the table is known.
+    let max_message = cfg.max_batch * (voucher_len(MAX_K) + 8) + 4096;
+    let tables = TableServiceServer::new(Tables(Arc::clone(&state)));
+    let vouchers = VoucherServiceServer::new(Vouchers(Arc::clone(&state)))
+        .max_decoding_message_size(max_message);
 
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let shutdown_reporter = reporter.clone();
     let serving = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(health)
@@ -185,26 +260,116 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 async move {
-                    let _ = shutdown_rx.await;
-                    reporter
-                        .set_not_serving::<TableServiceServer<Tables>>()
-                        .await;
-                    reporter
-                        .set_not_serving::<VoucherServiceServer<Vouchers>>()
-                        .await;
+                    let _ = stopped.wait_for(|s| *s).await;
+                    set_serving(&shutdown_reporter, false).await;
                     tracing::info!("shutting down: draining in-flight requests");
                 },
             )
             .await
     });
-    tracing::info!(%addr, table_id, "serving");
+
+    let processed = Arc::new(AtomicU64::new(0));
+    let drain_timeout = cfg.drain_timeout;
+    let loading = {
+        let (metrics, processed) = (Arc::clone(&metrics), Arc::clone(&processed));
+        let stopping = shutdown.subscribe();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let (shared, workers) =
+                tokio::task::spawn_blocking(move || load(&cfg, &metrics, processed))
+                    .await
+                    .context("loading task")??;
+            let table_id = hex::encode(shared.table.id().0);
+            if state.ready.set(shared).is_err() {
+                anyhow::bail!("the server was loaded twice");
+            }
+            if !*stopping.borrow() {
+                set_serving(&reporter, true).await;
+                state.metrics.set_ready(true);
+            }
+            tracing::info!(
+                table_id,
+                seconds = started.elapsed().as_secs_f64(),
+                "table loaded: serving"
+            );
+            Ok(workers)
+        })
+    };
+    tracing::info!(%addr, "listening; loading the table");
     Ok(ServerHandle {
         addr,
+        admin_addr,
         processed,
-        shutdown: Some(shutdown_tx),
+        metrics,
+        shutdown,
         serving,
-        workers,
+        admin,
+        loading: Some(loading),
+        workers: Vec::new(),
+        drain_timeout,
     })
+}
+
+async fn set_serving(reporter: &HealthReporter, serving: bool) {
+    if serving {
+        reporter.set_serving::<TableServiceServer<Tables>>().await;
+        reporter
+            .set_serving::<VoucherServiceServer<Vouchers>>()
+            .await;
+    } else {
+        reporter
+            .set_not_serving::<TableServiceServer<Tables>>()
+            .await;
+        reporter
+            .set_not_serving::<VoucherServiceServer<Vouchers>>()
+            .await;
+    }
+}
+
+/// Reads the key and table, opens the store and starts the pipeline.
+fn load(
+    cfg: &ServeConfig,
+    metrics: &Arc<Metrics>,
+    processed: Arc<AtomicU64>,
+) -> anyhow::Result<(Shared, Loaded)> {
+    let key = crate::keyfile::read(&cfg.key)?;
+    let (table, index) = crate::bundle::read(&cfg.table)?;
+    let matcher = Matcher::new(&key, &table, index).with_context(|| {
+        format!(
+            "table {} and key {}",
+            cfg.table.display(),
+            cfg.key.display()
+        )
+    })?;
+    drop(key);
+    let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
+    let table_id = hex::encode(table.id().0);
+    metrics
+        .table
+        .get_or_create(&TableLabel {
+            table_id: table_id.clone(),
+        })
+        .set(1);
+    metrics.table_slots.set(i64::from(table.header().n_slots));
+    // One worker per core, each opening whole submissions: no fork-join per
+    // batch (a profile under load showed ~12% of the server's CPU in the
+    // kernel's scheduler with rayon here).
+    let (ingest, workers) = crate::pipeline::start(
+        store,
+        Arc::new(matcher),
+        table_id,
+        cfg.retention,
+        processed,
+        Arc::clone(metrics),
+    )?;
+    Ok((
+        Shared {
+            table: Arc::new(table),
+            max_batch: cfg.max_batch,
+            ingest,
+        },
+        workers,
+    ))
 }
 
 /// `serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -212,12 +377,21 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 /// # Errors
 /// As [`start`], or if the server fails while running.
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
-    let handle = start(cfg).await?;
-    println!("blindmatch-server listening on {}", handle.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut handle = start_loading(cfg).await?;
+    if let Some(admin) = handle.admin_addr() {
+        tracing::info!(%admin, "admin listener: /metrics /live /ready");
+    }
+    tokio::select! {
+        r = handle.ready() => r?,
+        r = tokio::signal::ctrl_c() => { r?; return handle.shutdown().await; }
+        _ = term.recv() => return handle.shutdown().await,
+    }
+    println!("blindmatch-server listening on {}", handle.url());
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
+    tracing::info!("signal received: shutting down");
     handle.shutdown().await
 }

@@ -74,8 +74,29 @@ pub(crate) enum ServiceError {
     SubmissionIdReused(String),
     #[error("the server is shutting down; retry")]
     ShuttingDown,
+    #[error("the server is loading its table; retry shortly")]
+    Loading,
     #[error("{0}; nothing was acknowledged, retry later with the same submission id")]
     NotStored(StoreError),
+}
+
+impl ServiceError {
+    /// The metrics label of this kind of refusal.
+    fn kind(&self) -> &'static str {
+        match self {
+            ServiceError::StaleTable { .. } => "stale_table",
+            ServiceError::BatchTooLarge { .. } => "batch_too_large",
+            ServiceError::BadVoucher { .. } => "bad_voucher",
+            ServiceError::BadOffset { .. } => "bad_offset",
+            ServiceError::BadSubmissionId(_) => "bad_submission_id",
+            ServiceError::SubmissionIdReused(_) => "submission_id_reused",
+            ServiceError::ShuttingDown => "shutting_down",
+            ServiceError::Loading => "loading",
+            ServiceError::NotStored(StoreError::Full) => "store_full",
+            ServiceError::NotStored(StoreError::ReadOnly) => "store_read_only",
+            ServiceError::NotStored(StoreError::Failed(_)) => "store_failed",
+        }
+    }
 }
 
 impl From<ServiceError> for Status {
@@ -89,12 +110,33 @@ impl From<ServiceError> for Status {
             | ServiceError::BadSubmissionId(_) => Status::invalid_argument(msg),
             ServiceError::SubmissionIdReused(_) => Status::already_exists(msg),
             ServiceError::NotStored(StoreError::Full) => Status::resource_exhausted(msg),
-            ServiceError::ShuttingDown | ServiceError::NotStored(_) => Status::unavailable(msg),
+            ServiceError::ShuttingDown | ServiceError::Loading | ServiceError::NotStored(_) => {
+                Status::unavailable(msg)
+            }
         }
     }
 }
 
-/// What the services share.
+/// What the services share: the loaded table and pipeline once they are
+/// ready, and the metrics from the start.
+pub(crate) struct ServiceState {
+    pub(crate) ready: std::sync::OnceLock<Shared>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl ServiceState {
+    fn shared(&self) -> Result<&Shared, ServiceError> {
+        self.ready.get().ok_or(ServiceError::Loading)
+    }
+
+    /// Counts a refusal and turns it into its status.
+    fn refuse(&self, e: ServiceError) -> Status {
+        self.metrics.error(e.kind());
+        Status::from(e)
+    }
+}
+
+/// The loaded table and the way into the pipeline.
 pub(crate) struct Shared {
     pub(crate) table: Arc<BlindedTable>,
     pub(crate) max_batch: usize,
@@ -129,7 +171,7 @@ impl Shared {
 }
 
 /// `TableService`.
-pub(crate) struct Tables(pub(crate) Arc<Shared>);
+pub(crate) struct Tables(pub(crate) Arc<ServiceState>);
 
 #[tonic::async_trait]
 impl TableService for Tables {
@@ -138,7 +180,8 @@ impl TableService for Tables {
         &self,
         _: Request<GetManifestRequest>,
     ) -> Result<Response<Manifest>, Status> {
-        Ok(Response::new(self.0.manifest()))
+        let shared = self.0.shared().map_err(|e| self.0.refuse(e))?;
+        Ok(Response::new(shared.manifest()))
     }
 
     type DownloadTableStream = Pin<Box<dyn Stream<Item = Result<TableChunk, Status>> + Send>>;
@@ -149,18 +192,19 @@ impl TableService for Tables {
         request: Request<DownloadTableRequest>,
     ) -> Result<Response<Self::DownloadTableStream>, Status> {
         let req = request.into_inner();
-        self.0.check_table_id(&req.table_id)?;
-        let len = self.0.table.header().slots_len();
+        let refuse = |e| self.0.refuse(e);
+        let shared = self.0.shared().map_err(refuse)?;
+        shared.check_table_id(&req.table_id).map_err(refuse)?;
+        let len = shared.table.header().slots_len();
         if req.offset > len || !req.offset.is_multiple_of(SLOT_LEN as u64) {
-            return Err(ServiceError::BadOffset {
+            return Err(refuse(ServiceError::BadOffset {
                 offset: req.offset,
                 len,
-            }
-            .into());
+            }));
         }
         // A lazy iterator over the shared table: each chunk is copied only
         // when the transport asks for it.
-        let table = Arc::clone(&self.0.table);
+        let table = Arc::clone(&shared.table);
         let start = usize::try_from(req.offset).unwrap_or(usize::MAX);
         let chunks = (start..table.slots().len())
             .step_by(CHUNK_SLOTS * SLOT_LEN)
@@ -176,7 +220,7 @@ impl TableService for Tables {
 }
 
 /// `VoucherService`.
-pub(crate) struct Vouchers(pub(crate) Arc<Shared>);
+pub(crate) struct Vouchers(pub(crate) Arc<ServiceState>);
 
 #[tonic::async_trait]
 impl VoucherService for Vouchers {
@@ -185,9 +229,32 @@ impl VoucherService for Vouchers {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
+        let started = std::time::Instant::now();
+        match self.submit_inner(request.into_inner()).await {
+            Ok(accepted) => {
+                self.0
+                    .metrics
+                    .submit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(Response::new(SubmitResponse { accepted }))
+            }
+            Err(e) => {
+                self.0
+                    .metrics
+                    .submissions
+                    .get_or_create(&crate::metrics::Kind { kind: "refused" })
+                    .inc();
+                Err(self.0.refuse(e))
+            }
+        }
+    }
+}
+
+impl Vouchers {
+    /// Validates, stores and returns the count to acknowledge.
+    async fn submit_inner(&self, req: SubmitRequest) -> Result<u32, ServiceError> {
         let received_at_ms = crate::store::now_ms();
-        let req = request.into_inner();
-        let shared = &self.0;
+        let shared = self.0.shared()?;
         shared.check_table_id(&req.table_id)?;
         let n = req.vouchers.len();
         tracing::Span::current().record("n", n);
@@ -195,8 +262,7 @@ impl VoucherService for Vouchers {
             return Err(ServiceError::BatchTooLarge {
                 got: n,
                 max: shared.max_batch,
-            }
-            .into());
+            });
         }
         // Decoding validates every voucher before anything is acknowledged.
         // It costs one decompression each (~3 µs, ~0.2 ms for a batch of 64),
@@ -214,7 +280,7 @@ impl VoucherService for Vouchers {
 
         if vouchers.is_empty() {
             // Nothing to store or evaluate.
-            return Ok(Response::new(SubmitResponse { accepted: 0 }));
+            return Ok(0);
         }
         // The client's id makes a retry idempotent; without one the server
         // picks an id and a retry is a new submission.
@@ -228,7 +294,7 @@ impl VoucherService for Vouchers {
                 rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
                 (hex::encode(id), None)
             }
-            len => return Err(ServiceError::BadSubmissionId(len).into()),
+            len => return Err(ServiceError::BadSubmissionId(len)),
         };
         let (stored_tx, stored_rx) = oneshot::channel();
         let ingest = Ingest {
@@ -253,8 +319,6 @@ impl VoucherService for Vouchers {
                 Refused::Store(e) => ServiceError::NotStored(e),
                 Refused::Conflict => ServiceError::SubmissionIdReused(submission_id),
             })?;
-        Ok(Response::new(SubmitResponse {
-            accepted: u32::try_from(n).unwrap_or(u32::MAX),
-        }))
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }

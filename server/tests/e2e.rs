@@ -9,147 +9,20 @@
     reason = "tests fail loudly"
 )]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use blindmatch_client::{Client, ClientError, SubmissionId, TableCache};
+use blindmatch_client::{Client, ClientError, SubmissionId};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_protocol::{ClientTable, Item, ItemType};
-use blindmatch_server::{BuildOptions, Retention, ServeConfig, ServerHandle};
+use blindmatch_protocol::{ClientTable, Item};
+use blindmatch_server::{BuildOptions, Retention, ServeConfig};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-/// One listed item of every type, and unlisted ones.
-fn listed() -> Vec<Item> {
-    ItemType::ALL
-        .into_iter()
-        .map(|t| {
-            let d = Sha256::digest(format!("listed {t}"));
-            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
-        })
-        .collect()
-}
-
-fn unlisted() -> Vec<Item> {
-    ItemType::ALL
-        .into_iter()
-        .map(|t| {
-            let d = Sha256::digest(format!("unlisted {t}"));
-            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
-        })
-        .collect()
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    table: PathBuf,
-    key: PathBuf,
-    data: PathBuf,
-}
-
-impl Fixture {
-    /// A list of 2,000 generated entries plus [`listed`], a key, a table.
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let list = dir.path().join("list.txt");
-        let mut f = std::fs::File::create(&list).unwrap();
-        writeln!(f, "# test list").unwrap();
-        for i in 0..2000 {
-            writeln!(f, "{}", hex::encode(Sha256::digest(format!("bulk {i}")))).unwrap();
-        }
-        for item in listed() {
-            writeln!(f, "{} {}", item.item_type(), item.to_hex()).unwrap();
-        }
-        drop(f);
-        let key = dir.path().join("server.key");
-        blindmatch_server::keygen(&key).unwrap();
-        let table = dir.path().join("table.bmt");
-        let opts = BuildOptions {
-            default_type: Some(ItemType::Sha256),
-            k: None,
-            load_factor: None,
-            progress: false,
-        };
-        blindmatch_server::build(&list, &key, &table, &opts).unwrap();
-        let data = dir.path().join("data");
-        Fixture {
-            dir,
-            table,
-            key,
-            data,
-        }
-    }
-
-    async fn start(&self) -> ServerHandle {
-        self.start_with(|c| c).await.unwrap()
-    }
-
-    /// Starts a server with batches of at most 64 and whatever `configure`
-    /// changes.
-    async fn start_with(
-        &self,
-        configure: impl FnOnce(ServeConfig) -> ServeConfig,
-    ) -> anyhow::Result<ServerHandle> {
-        blindmatch_server::serve::start(configure(ServeConfig {
-            max_batch: 64,
-            ..ServeConfig::new(
-                self.table.clone(),
-                self.key.clone(),
-                self.data.clone(),
-                "127.0.0.1:0".parse().unwrap(),
-            )
-        }))
-        .await
-    }
-
-    fn cache(&self, name: &str) -> TableCache {
-        TableCache::new(self.dir.path().join(name))
-    }
-}
-
-async fn channel(server: &ServerHandle) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-/// A client connected to `server`, with the manifest and the validated table.
-async fn connected(
-    fx: &Fixture,
-    server: &ServerHandle,
-) -> (Client, blindmatch_client::Manifest, ClientTable) {
-    let mut client = Client::connect(&server.url()).await.unwrap();
-    let manifest = client.manifest().await.unwrap();
-    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
-    (client, manifest, table)
-}
-
-fn with_ad(items: &[Item], tag: &str) -> Vec<(Item, Vec<u8>)> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (it.clone(), format!("{tag} {i}").into_bytes()))
-        .collect()
-}
-
-fn recorded(data: &Path) -> Vec<(String, String, Vec<u8>)> {
-    blindmatch_server::store::read_all(data)
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.item_type, r.item_hex, r.associated_data))
-        .collect()
-}
-
-fn expected(items: &[(Item, Vec<u8>)]) -> Vec<(String, String, Vec<u8>)> {
-    items
-        .iter()
-        .map(|(i, ad)| (i.item_type().name().to_string(), i.to_hex(), ad.clone()))
-        .collect()
-}
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listed_items_of_every_type_are_recorded_and_unlisted_never() {
@@ -734,10 +607,6 @@ async fn a_full_disk_refuses_then_recovers_and_a_read_only_one_is_named() {
     drop(mount);
 }
 
-async fn client_for(server: &ServerHandle) -> Client {
-    Client::connect(&server.url()).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_offsets_are_checked() {
     use blindmatch_proto::v1::DownloadTableRequest;
@@ -901,34 +770,6 @@ struct Ledger {
     /// and the kills that left any: the window recovery must close.
     pending_at_kills: u64,
     kills_with_pending: usize,
-}
-
-fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
-        .arg("--table")
-        .arg(&fx.table)
-        .arg("--key")
-        .arg(&fx.key)
-        .arg("--data")
-        .arg(&fx.data);
-    spawn(cmd)
-}
-
-/// Starts the server command, returns it and the URL it announces.
-fn spawn(mut cmd: std::process::Command) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = cmd
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    (child, url)
 }
 
 /// `serve` takes each setting from a flag, else its BLINDMATCH_* variable,

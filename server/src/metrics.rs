@@ -1,0 +1,188 @@
+//! Prometheus metrics and the admin listener (`/metrics`, `/live`, `/ready`).
+//!
+//! Counters never carry an item, a point, a key or associated data: only
+//! counts, kinds of error, latencies, the table's public id and size. They
+//! are served on a separate listener for the operator, never to clients.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A label naming one kind of thing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    /// The kind.
+    pub kind: &'static str,
+}
+
+/// The table served.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    /// Its id, hex.
+    pub table_id: String,
+}
+
+/// Everything the server counts.
+pub struct Metrics {
+    registry: Registry,
+    /// Submissions by outcome: `stored`, `duplicate` (a retry), `refused`.
+    pub submissions: Family<Kind, Counter>,
+    /// Vouchers acknowledged.
+    pub vouchers: Counter,
+    /// Match records written.
+    pub matches: Counter,
+    /// Vouchers that opened but were malformed or forged.
+    pub rejected_vouchers: Counter,
+    /// Refused requests by kind of error.
+    pub errors: Family<Kind, Counter>,
+    /// Time from receiving a submission to acknowledging it.
+    pub submit_seconds: Histogram,
+    /// Submissions stored and not yet evaluated and recorded.
+    pub pending: Gauge,
+    /// 1 for the table served, labelled with its id.
+    pub table: Family<TableLabel, Gauge>,
+    /// Slots in the table served.
+    pub table_slots: Gauge,
+    /// Whether the server is ready: table loaded, not shutting down.
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    /// Registers every metric under the `blindmatch_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("blindmatch");
+        let m = Metrics {
+            submissions: Family::default(),
+            vouchers: Counter::default(),
+            matches: Counter::default(),
+            rejected_vouchers: Counter::default(),
+            errors: Family::default(),
+            // 100 µs to ~3 s.
+            submit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 15)),
+            pending: Gauge::default(),
+            table: Family::default(),
+            table_slots: Gauge::default(),
+            ready: AtomicBool::new(false),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "submissions",
+            "Submit calls by outcome (stored, duplicate, refused)",
+            m.submissions.clone(),
+        );
+        registry.register("vouchers", "Vouchers acknowledged", m.vouchers.clone());
+        registry.register("matches", "Match records written", m.matches.clone());
+        registry.register(
+            "rejected_vouchers",
+            "Vouchers that opened but were malformed or forged",
+            m.rejected_vouchers.clone(),
+        );
+        registry.register("errors", "Refused requests by kind", m.errors.clone());
+        registry.register(
+            "submit_duration_seconds",
+            "Time from receiving a submission to acknowledging it",
+            m.submit_seconds.clone(),
+        );
+        registry.register(
+            "pending_submissions",
+            "Submissions stored and not yet evaluated",
+            m.pending.clone(),
+        );
+        registry.register("table", "The table served (by id)", m.table.clone());
+        registry.register(
+            "table_slots",
+            "Slots in the table served",
+            m.table_slots.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a refused request.
+    pub fn error(&self, kind: &'static str) {
+        self.errors.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// Marks the server ready or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Whether the server is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `/metrics`, `/live` and `/ready` on `addr` until `shutdown`
+/// resolves; returns the address bound.
+///
+/// # Errors
+/// If the address cannot be bound.
+pub async fn serve_admin(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--admin-listen {addr}"))?;
+    let bound = listener.local_addr()?;
+    let (m1, m2) = (Arc::clone(&metrics), metrics);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m1.render(),
+                )
+            }),
+        )
+        .route("/live", get(|| async { "live\n" }))
+        .route(
+            "/ready",
+            get(move || async move {
+                if m2.is_ready() {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        );
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,278 @@
+//! Operations: health while loading and at shutdown, the admin listener's
+//! metrics, and graceful shutdown under load with the real binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use blindmatch_client::Client;
+use blindmatch_proto::v1::SubmitRequest;
+use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use blindmatch_server::ServeConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::*;
+
+/// A plain HTTP/1.0 GET: (status code, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+async fn health(url: String) -> ServingStatus {
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    client
+        .check(HealthCheckRequest {
+            service: "blindmatch.v1.VoucherService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status()
+}
+
+/// While the key and table load, health is NOT_SERVING, `/ready` is 503 and
+/// RPCs get UNAVAILABLE; then all turn. The key is read from a FIFO, so the
+/// test decides when loading can finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_the_table_loads() {
+    let fx = Fixture::new();
+    let fifo = fx.dir.path().join("key.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .args(["-m", "600"])
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut server = blindmatch_server::serve::start_loading(ServeConfig {
+        key: fifo.clone(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServeConfig::new(
+            fx.table.clone(),
+            fx.key.clone(),
+            fx.data.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let admin = server.admin_addr().unwrap();
+
+    // The key is written when `release` is used or dropped (also when an
+    // assertion fails first, so the loader never stays blocked).
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let key = std::fs::read(&fx.key).unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = released.recv();
+        std::fs::write(fifo, key)
+    });
+    assert_eq!(health(server.url()).await, ServingStatus::NotServing);
+    assert_eq!(get(admin, "/ready").await.0, 503);
+    assert_eq!(get(admin, "/live").await.0, 200);
+    let err = Client::connect(&server.url())
+        .await
+        .unwrap()
+        .manifest()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unavailable") && err.contains("loading its table"),
+        "{err}"
+    );
+
+    // The key arrives: loading completes.
+    drop(release);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), server.ready())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health(server.url()).await, ServingStatus::Serving);
+    assert_eq!(get(admin, "/ready").await.0, 200);
+    Client::connect(&server.url())
+        .await
+        .unwrap()
+        .manifest()
+        .await
+        .unwrap();
+    server.shutdown().await.unwrap();
+}
+
+/// `/metrics` counts what happened, in the Prometheus text format, and never
+/// shows an item or associated data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_from_the_admin_listener() {
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| ServeConfig {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..c
+        })
+        .await
+        .unwrap();
+    let admin = server.admin_addr().unwrap();
+    let (mut client, manifest, table) = connected(&fx, &server).await;
+    let items = [listed(), unlisted()].concat();
+    let with = with_ad(&items, "secret-ad");
+    client.check(&manifest, &table, &with).await.unwrap();
+    // A stale table id: refused and counted.
+    let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
+    let stale = raw
+        .submit(SubmitRequest {
+            table_id: vec![1; 32],
+            vouchers: Vec::new(),
+            submission_id: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
+    let n = items.len() as u64;
+    assert!(server.wait_processed(n, Duration::from_secs(20)).await);
+
+    let (status, body) = get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("blindmatch_vouchers_total"), n as f64);
+    assert_eq!(value("blindmatch_matches_total"), listed().len() as f64);
+    assert_eq!(value("blindmatch_submissions_total{kind=\"stored\"}"), 1.0);
+    assert_eq!(value("blindmatch_errors_total{kind=\"stale_table\"}"), 1.0);
+    assert_eq!(value("blindmatch_submit_duration_seconds_count"), 1.0);
+    assert_eq!(value("blindmatch_pending_submissions"), 0.0);
+    assert_eq!(
+        value("blindmatch_table_slots"),
+        f64::from(manifest.header.n_slots)
+    );
+    let table_line = format!(
+        "blindmatch_table{{table_id=\"{}\"}} 1",
+        hex::encode(manifest.table_id.0)
+    );
+    assert!(body.contains(&table_line), "{body}");
+    for (item, _) in &with {
+        assert!(!body.contains(&item.to_hex()), "an item in the metrics");
+    }
+    assert!(
+        !body.contains("secret-ad"),
+        "associated data in the metrics"
+    );
+    assert_eq!(get(admin, "/nope").await.0, 404);
+    server.shutdown().await.unwrap();
+}
+
+/// SIGTERM while clients stream submissions: the server stops taking new
+/// ones, finishes and stores those in flight, evaluates everything it
+/// acknowledged, and exits 0; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_stream_of_submissions_loses_nothing() {
+    let fx = Fixture::new();
+    let (mut child, url) = spawn_server(&fx);
+    let mut client = Client::connect(&url).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = std::sync::Arc::new(client.table(&manifest, &fx.cache("c")).await.unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..3 {
+        let (url, table, stop) = (url.clone(), table.clone(), stop.clone());
+        let table_id = manifest.table_id;
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&url).await.unwrap();
+            client.set_retries(1, Duration::ZERO);
+            let mut acked = Vec::new();
+            let mut refused = 0;
+            for b in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let items = [listed(), unlisted()].concat();
+                let with = with_ad(&items, &format!("client {c} batch {b}"));
+                let vouchers = blindmatch_client::make_vouchers(&table, &with).unwrap();
+                match client.submit(&table_id, vouchers).await {
+                    Ok(_) => acked.extend(with[..listed().len()].iter().map(|(_, ad)| ad.clone())),
+                    Err(_) => {
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+            (acked, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap().0);
+    }
+    assert!(status.success(), "exit status {status}");
+    let stats = blindmatch_server::store::stats(&fx.data).unwrap();
+    assert_eq!(
+        stats.pending, 0,
+        "everything acknowledged was evaluated before exit"
+    );
+    let recorded: Vec<Vec<u8>> = blindmatch_server::store::read_all(&fx.data)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.associated_data)
+        .collect();
+    assert!(!acked.is_empty());
+    for ad in &acked {
+        assert!(
+            recorded.contains(ad),
+            "acknowledged and lost: {}",
+            String::from_utf8_lossy(ad)
+        );
+    }
+    assert_eq!(
+        recorded.len(),
+        acked.len(),
+        "recorded what was never acknowledged"
+    );
+}

@@ -1,0 +1,175 @@
+//! What the server's integration tests share: a list, a key and a table
+//! built by the real `keygen` and `build`, servers in process or as the real
+//! binary, and the items on and off the list.
+
+#![allow(dead_code, reason = "each test crate uses a part")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use blindmatch_client::{Client, TableCache};
+use blindmatch_protocol::{ClientTable, Item, ItemType};
+use blindmatch_server::{BuildOptions, ServeConfig, ServerHandle};
+use sha2::{Digest, Sha256};
+
+/// One listed item of every type, and unlisted ones.
+pub(crate) fn listed() -> Vec<Item> {
+    ItemType::ALL
+        .into_iter()
+        .map(|t| {
+            let d = Sha256::digest(format!("listed {t}"));
+            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
+        })
+        .collect()
+}
+
+pub(crate) fn unlisted() -> Vec<Item> {
+    ItemType::ALL
+        .into_iter()
+        .map(|t| {
+            let d = Sha256::digest(format!("unlisted {t}"));
+            Item::new(t, &d[..t.fixed_len().unwrap_or(24)]).unwrap()
+        })
+        .collect()
+}
+
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) table: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) data: PathBuf,
+}
+
+impl Fixture {
+    /// A list of 2,000 generated entries plus [`listed`], a key, a table.
+    pub(crate) fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.txt");
+        let mut f = std::fs::File::create(&list).unwrap();
+        writeln!(f, "# test list").unwrap();
+        for i in 0..2000 {
+            writeln!(f, "{}", hex::encode(Sha256::digest(format!("bulk {i}")))).unwrap();
+        }
+        for item in listed() {
+            writeln!(f, "{} {}", item.item_type(), item.to_hex()).unwrap();
+        }
+        drop(f);
+        let key = dir.path().join("server.key");
+        blindmatch_server::keygen(&key).unwrap();
+        let table = dir.path().join("table.bmt");
+        let opts = BuildOptions {
+            default_type: Some(ItemType::Sha256),
+            k: None,
+            load_factor: None,
+            progress: false,
+        };
+        blindmatch_server::build(&list, &key, &table, &opts).unwrap();
+        let data = dir.path().join("data");
+        Fixture {
+            dir,
+            table,
+            key,
+            data,
+        }
+    }
+
+    pub(crate) async fn start(&self) -> ServerHandle {
+        self.start_with(|c| c).await.unwrap()
+    }
+
+    /// Starts a server with batches of at most 64 and whatever `configure`
+    /// changes.
+    pub(crate) async fn start_with(
+        &self,
+        configure: impl FnOnce(ServeConfig) -> ServeConfig,
+    ) -> anyhow::Result<ServerHandle> {
+        blindmatch_server::serve::start(configure(ServeConfig {
+            max_batch: 64,
+            ..ServeConfig::new(
+                self.table.clone(),
+                self.key.clone(),
+                self.data.clone(),
+                "127.0.0.1:0".parse().unwrap(),
+            )
+        }))
+        .await
+    }
+
+    pub(crate) fn cache(&self, name: &str) -> TableCache {
+        TableCache::new(self.dir.path().join(name))
+    }
+}
+
+pub(crate) async fn channel(server: &ServerHandle) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A client connected to `server`, with the manifest and the validated table.
+pub(crate) async fn connected(
+    fx: &Fixture,
+    server: &ServerHandle,
+) -> (Client, blindmatch_client::Manifest, ClientTable) {
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+    (client, manifest, table)
+}
+
+pub(crate) fn with_ad(items: &[Item], tag: &str) -> Vec<(Item, Vec<u8>)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.clone(), format!("{tag} {i}").into_bytes()))
+        .collect()
+}
+
+pub(crate) fn recorded(data: &Path) -> Vec<(String, String, Vec<u8>)> {
+    blindmatch_server::store::read_all(data)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.item_type, r.item_hex, r.associated_data))
+        .collect()
+}
+
+pub(crate) fn expected(items: &[(Item, Vec<u8>)]) -> Vec<(String, String, Vec<u8>)> {
+    items
+        .iter()
+        .map(|(i, ad)| (i.item_type().name().to_string(), i.to_hex(), ad.clone()))
+        .collect()
+}
+
+pub(crate) async fn client_for(server: &ServerHandle) -> Client {
+    Client::connect(&server.url()).await.unwrap()
+}
+
+pub(crate) fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
+        .arg("--table")
+        .arg(&fx.table)
+        .arg("--key")
+        .arg(&fx.key)
+        .arg("--data")
+        .arg(&fx.data);
+    spawn(cmd)
+}
+
+/// Starts the server command, returns it and the URL it announces.
+pub(crate) fn spawn(mut cmd: std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    (child, url)
+}
