@@ -113,7 +113,11 @@ pub struct Manifest {
 fn transient(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unknown
+            // The server's request timeout ("Timeout expired").
+            | tonic::Code::Cancelled
     )
 }
 
@@ -302,7 +306,8 @@ impl Client {
 
     /// Submits encoded vouchers as one batch under a fresh random
     /// [`SubmissionId`]; returns the acknowledged count. A failure that may
-    /// be transient (UNAVAILABLE, DEADLINE_EXCEEDED, a broken connection) is
+    /// be transient (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED by the server's
+    /// request timeout, a broken connection) is
     /// retried with the same id, as [`Client::set_retries`] allows, so the
     /// server stores the batch once however many tries reach it.
     ///

@@ -15,6 +15,9 @@
 //! max-store-mib = 10240
 //! admin-listen = "127.0.0.1:9464"
 //! drain-timeout = "30s"
+//! request-timeout = "30s"
+//! max-concurrent-per-connection = 64
+//! rate-limit = 50
 //! ```
 
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::pipeline::Retention;
-use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, ServeConfig};
+use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, Limits, ServeConfig};
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -71,6 +74,20 @@ pub struct ServeArgs {
     /// server exits anyway [default: 30s].
     #[arg(long, env = "BLINDMATCH_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub drain_timeout: Option<Duration>,
+    /// A request not answered within this is cancelled [default: 30s].
+    #[arg(long, env = "BLINDMATCH_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+    /// Requests served at once on one connection; more wait [default: 64].
+    #[arg(
+        long,
+        env = "BLINDMATCH_MAX_CONCURRENT_PER_CONNECTION",
+        value_name = "N"
+    )]
+    pub max_concurrent_per_connection: Option<usize>,
+    /// Submissions a second accepted from one IP address (burst as many); more get
+    /// RESOURCE_EXHAUSTED [default: no limit].
+    #[arg(long, env = "BLINDMATCH_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub rate_limit: Option<u32>,
 }
 
 /// The config file's contents: every field optional, unknown keys refused.
@@ -87,6 +104,9 @@ struct FileConfig {
     max_store_mib: Option<u64>,
     admin_listen: Option<SocketAddr>,
     drain_timeout: Option<String>,
+    request_timeout: Option<String>,
+    max_concurrent_per_connection: Option<usize>,
+    rate_limit: Option<u32>,
 }
 
 impl FileConfig {
@@ -163,10 +183,32 @@ impl ServeArgs {
             None => file_duration(&path, "drain-timeout", file.drain_timeout.as_deref())?
                 .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         };
+        let defaults = Limits::default();
+        let request_timeout = match self.request_timeout {
+            Some(d) => d,
+            None => file_duration(&path, "request-timeout", file.request_timeout.as_deref())?
+                .unwrap_or(defaults.request_timeout),
+        };
+        let max_concurrent_per_connection = self
+            .max_concurrent_per_connection
+            .or(file.max_concurrent_per_connection)
+            .unwrap_or(defaults.max_concurrent_per_connection);
+        if request_timeout.is_zero() || max_concurrent_per_connection == 0 {
+            bail!("request-timeout and max-concurrent-per-connection must be more than zero");
+        }
+        let rate_limit = match self.rate_limit.or(file.rate_limit) {
+            Some(0) => bail!("rate-limit must be at least 1 (leave it out for no limit)"),
+            r => r.and_then(std::num::NonZeroU32::new),
+        };
         Ok(ServeConfig {
             max_batch,
             admin_listen: self.admin_listen.or(file.admin_listen),
             drain_timeout,
+            limits: Limits {
+                request_timeout,
+                max_concurrent_per_connection,
+                submissions_per_second_per_ip: rate_limit,
+            },
             retention: Retention::new(retain_matches, dedup_window),
             max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
             ..ServeConfig::new(table, key, data, listen)

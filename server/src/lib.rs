@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod config;
 pub mod demo;
 pub mod keyfile;
+mod limits;
 pub mod list;
 pub mod metrics;
 mod pipeline;
@@ -34,7 +35,7 @@ use blindmatch_protocol::{BuiltTable, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
 pub use pipeline::Retention;
-pub use serve::{ServeConfig, ServerHandle};
+pub use serve::{Limits, ServeConfig, ServerHandle};
 
 /// `keygen --out PATH`.
 ///

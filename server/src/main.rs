@@ -15,6 +15,10 @@ use clap::{Parser, Subcommand};
     about = "blindmatch list operator: key, table, service, matches"
 )]
 struct Cli {
+    /// Log format on stderr: `human` or `json` (one object per line). The level comes from
+    /// RUST_LOG (default info). Logs never contain an item, a point, a key or associated data.
+    #[arg(long, global = true, env = "BLINDMATCH_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -119,14 +123,16 @@ async fn main() -> std::process::ExitCode {
     } else {
         "info"
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     match run(cli).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub submit_seconds: Histogram,
     /// Submissions stored and not yet evaluated and recorded.
     pub pending: Gauge,
+    /// Submit calls being handled right now.
+    pub in_flight: Gauge,
     /// 1 for the table served, labelled with its id.
     pub table: Family<TableLabel, Gauge>,
     /// Slots in the table served.
@@ -68,6 +70,7 @@ impl Metrics {
             // 100 µs to ~3 s.
             submit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 15)),
             pending: Gauge::default(),
+            in_flight: Gauge::default(),
             table: Family::default(),
             table_slots: Gauge::default(),
             ready: AtomicBool::new(false),
@@ -95,6 +98,11 @@ impl Metrics {
             "pending_submissions",
             "Submissions stored and not yet evaluated",
             m.pending.clone(),
+        );
+        registry.register(
+            "submissions_in_flight",
+            "Submit calls being handled",
+            m.in_flight.clone(),
         );
         registry.register("table", "The table served (by id)", m.table.clone());
         registry.register(

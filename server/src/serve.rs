@@ -57,6 +57,32 @@ pub struct ServeConfig {
     /// vouchers may take before the server exits anyway (what is stored and
     /// not yet evaluated then is evaluated after the next start).
     pub drain_timeout: Duration,
+    /// Limits on what one client can ask of the server.
+    pub limits: Limits,
+}
+
+/// Limits on requests, each configurable (`serve --help`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request not answered within this gets CANCELLED ("Timeout
+    /// expired"); a submission it cut short may still be stored, and its
+    /// retry under the same id is acknowledged without storing it twice.
+    pub request_timeout: Duration,
+    /// Requests served at once on one connection; more wait their turn.
+    pub max_concurrent_per_connection: usize,
+    /// Submissions a second accepted from one IP address (with a burst of as
+    /// many); more get RESOURCE_EXHAUSTED. `None`: no limit.
+    pub submissions_per_second_per_ip: Option<std::num::NonZeroU32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_per_connection: 64,
+            submissions_per_second_per_ip: None,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -73,6 +99,7 @@ impl ServeConfig {
             max_store_bytes: None,
             admin_listen: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 }
@@ -244,12 +271,22 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     // handler checks each voucher's exact length once the table is known.
     let max_message = cfg.max_batch * (voucher_len(MAX_K) + 8) + 4096;
     let tables = TableServiceServer::new(Tables(Arc::clone(&state)));
-    let vouchers = VoucherServiceServer::new(Vouchers(Arc::clone(&state)))
-        .max_decoding_message_size(max_message);
+    let rate_limit = crate::limits::RateLimit::new(
+        cfg.limits.submissions_per_second_per_ip,
+        Arc::clone(&metrics),
+    );
+    let vouchers = tonic::service::interceptor::InterceptedService::new(
+        VoucherServiceServer::new(Vouchers(Arc::clone(&state)))
+            .max_decoding_message_size(max_message),
+        rate_limit,
+    );
 
     let shutdown_reporter = reporter.clone();
+    let limits = cfg.limits;
     let serving = tokio::spawn(async move {
         tonic::transport::Server::builder()
+            .timeout(limits.request_timeout)
+            .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
             .add_service(health)
             .add_service(reflection)
             .add_service(tables)

@@ -27,6 +27,23 @@ use tonic::{Request, Response, Status};
 /// Slots per download chunk: 64 KiB messages.
 const CHUNK_SLOTS: usize = 2048;
 
+/// Counts a Submit call in flight for as long as it lives, also when the
+/// call is cancelled (its future dropped).
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Length of a client-chosen submission id.
 const SUBMISSION_ID_LEN: usize = 16;
 
@@ -230,6 +247,7 @@ impl VoucherService for Vouchers {
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
         let started = std::time::Instant::now();
+        let _in_flight = InFlight::new(&self.0.metrics.in_flight);
         match self.submit_inner(request.into_inner()).await {
             Ok(accepted) => {
                 self.0

@@ -14,7 +14,7 @@ use std::time::Duration;
 use blindmatch_client::Client;
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_server::ServeConfig;
+use blindmatch_server::{Limits, ServeConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -275,4 +275,130 @@ async fn sigterm_during_a_stream_of_submissions_loses_nothing() {
         acked.len(),
         "recorded what was never acknowledged"
     );
+}
+
+/// More submissions a second from one address than `--rate-limit` get
+/// RESOURCE_EXHAUSTED, are counted, and store nothing; a second later the
+/// address is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_refuses_a_flood_from_one_address() {
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| ServeConfig {
+            limits: Limits {
+                submissions_per_second_per_ip: std::num::NonZeroU32::new(3),
+                ..c.limits
+            },
+            ..c
+        })
+        .await
+        .unwrap();
+    let (mut client, manifest, table) = connected(&fx, &server).await;
+    client.set_retries(1, Duration::ZERO);
+    let one = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "r")).unwrap();
+    let (mut accepted, mut refused) = (0, 0);
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        match client.submit(&manifest.table_id, one.clone()).await {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("rate limit") && msg.contains("3 submissions a second"),
+                    "{msg}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(refused > 0, "no refusal in {elapsed:.2} s");
+    assert!(
+        accepted as f64 <= 3.0 + 3.0 * elapsed + 1.0,
+        "{accepted} accepted in {elapsed:.2} s"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client.submit(&manifest.table_id, one).await.unwrap();
+    assert!(
+        server
+            .wait_processed(accepted + 1, Duration::from_secs(20))
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.processed(),
+        accepted + 1,
+        "a refused submission was stored"
+    );
+    assert!(
+        server.metrics().render().contains(&format!(
+            "blindmatch_errors_total{{kind=\"rate_limited\"}} {refused}"
+        )),
+        "refusals counted"
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// A submission the store cannot take in time (the database is locked by
+/// another writer here) is cancelled by the request timeout, unacknowledged;
+/// it is stored once the lock goes, and its retry under the same id is
+/// acknowledged without storing it again. With one request at a time per
+/// connection, a second call on the same connection waits for the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_cancels_and_a_retry_stores_once() {
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| ServeConfig {
+            limits: Limits {
+                request_timeout: Duration::from_millis(300),
+                max_concurrent_per_connection: 1,
+                ..c.limits
+            },
+            ..c
+        })
+        .await
+        .unwrap();
+    let (client, manifest, table) = connected(&fx, &server).await;
+    let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed(), "t")).unwrap();
+    let id = blindmatch_client::SubmissionId::random();
+
+    // Another writer holds the database.
+    let lock = rusqlite::Connection::open(fx.data.join("matches.sqlite3")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (mut a, mut b) = (client.clone(), client.clone());
+    let first = tokio::spawn({
+        let batch = batch.clone();
+        async move { a.submit_with_id(&manifest.table_id, id, batch).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = blindmatch_client::make_vouchers(&table, &with_ad(&unlisted(), "u")).unwrap();
+    let second = tokio::spawn(async move { b.submit(&manifest.table_id, other).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.metrics().in_flight.get(),
+        1,
+        "the second call on the connection waits its turn"
+    );
+    let err = first.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("Timeout expired"), "{err}");
+    assert_eq!(server.processed(), 0);
+
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    // The cancelled batch was handed to the store before the timeout: it is
+    // stored now, and the retry is a duplicate.
+    let mut c = client.clone();
+    assert_eq!(
+        c.submit_with_id(&manifest.table_id, id, batch)
+            .await
+            .unwrap(),
+        u32::try_from(listed().len()).unwrap()
+    );
+    let _ = second.await.unwrap();
+    let n = (listed().len() + unlisted().len()) as u64;
+    assert!(server.wait_processed(n, Duration::from_secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.processed(), n, "stored twice");
+    assert_eq!(recorded(&fx.data).len(), listed().len());
+    server.shutdown().await.unwrap();
 }
