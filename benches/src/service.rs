@@ -51,6 +51,7 @@ pub fn start(bin: &Path, dir: &Path, batch: usize) -> anyhow::Result<ServerProce
     let mut child = Command::new(bin)
         .args([
             "serve",
+            "--plaintext",
             "--listen",
             "127.0.0.1:0",
             "--max-batch",

@@ -78,6 +78,10 @@ pub enum ClientError {
         "downloaded table does not match its table id (corrupted in transit or on disk); discarded"
     )]
     CorruptTable,
+    /// The connection settings contradict each other (TLS options for an
+    /// `http://` URL).
+    #[error("{0}")]
+    Config(String),
     /// A cache file could not be read or written.
     #[error("table cache {path}: {source}")]
     Cache {
@@ -156,21 +160,60 @@ pub struct Client {
     retry_delay: Duration,
 }
 
+/// TLS settings for [`Client::connect_with`]. An `https://` URL always uses
+/// TLS (rustls); by default it trusts the Mozilla root certificates.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Trust only this CA certificate (PEM), for a server with a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Present this certificate chain and private key (PEM) to a server that
+    /// requires client certificates (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// Expect this name in the server's certificate instead of the URL's host.
+    pub domain: Option<String>,
+}
+
 impl Client {
-    /// Connects to `url` (for example `http://127.0.0.1:50051`).
+    /// Connects to `url`: `https://host:port` over TLS with the Mozilla root
+    /// certificates, or `http://127.0.0.1:50051` in plaintext (for a server
+    /// run with `--plaintext`).
     ///
     /// # Errors
     /// [`ClientError::Connect`].
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        Self::connect_with(url, TlsOptions::default()).await
+    }
+
+    /// Connects to `url` with the given TLS settings.
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`] (including a failed TLS handshake), or
+    /// [`ClientError::Config`] for TLS settings with an `http://` URL.
+    pub async fn connect_with(url: &str, tls: TlsOptions) -> Result<Self, ClientError> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let connect_err = |source| ClientError::Connect {
             url: url.to_string(),
             source,
         };
-        let channel = Endpoint::from_shared(url.to_string())
-            .map_err(connect_err)?
-            .connect()
-            .await
-            .map_err(connect_err)?;
+        let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(connect_err)?;
+        if url.starts_with("https://") {
+            let mut config = match tls.ca_pem {
+                Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            };
+            if let Some((cert, key)) = tls.identity {
+                config = config.identity(Identity::from_pem(cert, key));
+            }
+            if let Some(domain) = tls.domain {
+                config = config.domain_name(domain);
+            }
+            endpoint = endpoint.tls_config(config).map_err(connect_err)?;
+        } else if tls.ca_pem.is_some() || tls.identity.is_some() || tls.domain.is_some() {
+            return Err(ClientError::Config(format!(
+                "TLS settings given for {url}: use an https:// URL"
+            )));
+        }
+        let channel = endpoint.connect().await.map_err(connect_err)?;
         Ok(Self::from_channel(channel))
     }
 

@@ -24,9 +24,31 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct Server {
-    /// Server address, e.g. http://127.0.0.1:50051
+    /// Server address: https://host:port (TLS), or http://127.0.0.1:50051 for a --plaintext server
     #[arg(long, env = "BLINDMATCH_SERVER")]
     server: String,
+    /// Trust only this CA certificate (PEM) [default: the Mozilla root certificates]
+    #[arg(long, env = "BLINDMATCH_CA", value_name = "PATH")]
+    ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), for a server that requires one (mutual TLS)
+    #[arg(
+        long,
+        env = "BLINDMATCH_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(
+        long,
+        env = "BLINDMATCH_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Expect this name in the server's certificate instead of the address's host
+    #[arg(long, env = "BLINDMATCH_TLS_DOMAIN", value_name = "NAME")]
+    tls_domain: Option<String>,
     /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
     #[arg(long, env = "BLINDMATCH_CACHE")]
     cache: Option<PathBuf>,
@@ -83,7 +105,18 @@ fn sha256_file(path: &PathBuf) -> anyhow::Result<Item> {
 async fn connect(
     server: &Server,
 ) -> anyhow::Result<(Client, blindmatch_client::Manifest, TableCache)> {
-    let mut client = Client::connect(&server.server).await?;
+    let read = |p: &PathBuf, what: &str| {
+        std::fs::read(p).with_context(|| format!("{what} {}", p.display()))
+    };
+    let tls = blindmatch_client::TlsOptions {
+        ca_pem: server.ca.as_ref().map(|p| read(p, "--ca")).transpose()?,
+        identity: match (&server.tls_cert, &server.tls_key) {
+            (Some(c), Some(k)) => Some((read(c, "--tls-cert")?, read(k, "--tls-key")?)),
+            _ => None,
+        },
+        domain: server.tls_domain.clone(),
+    };
+    let mut client = Client::connect_with(&server.server, tls).await?;
     let manifest = client.manifest().await?;
     let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
     Ok((client, manifest, cache))

@@ -18,6 +18,10 @@
 //! request-timeout = "30s"
 //! max-concurrent-per-connection = 64
 //! rate-limit = 50
+//! tls-cert = "/etc/blindmatch/tls/server.crt"
+//! tls-key = "/etc/blindmatch/tls/server.key"
+//! tls-client-ca = "/etc/blindmatch/tls/clients-ca.crt"   # mutual TLS
+//! # plaintext = true      # instead of the tls-* keys: no TLS, only when asked for
 //! ```
 
 use std::net::SocketAddr;
@@ -27,7 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::pipeline::Retention;
-use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, Limits, ServeConfig};
+use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, Limits, ServeConfig, TlsFiles};
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -88,6 +92,18 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED [default: no limit].
     #[arg(long, env = "BLINDMATCH_RATE_LIMIT", value_name = "PER_SECOND")]
     pub rate_limit: Option<u32>,
+    /// TLS certificate chain (PEM) for the gRPC listener.
+    #[arg(long, env = "BLINDMATCH_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM, mode 0600).
+    #[arg(long, env = "BLINDMATCH_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM): mutual TLS.
+    #[arg(long, env = "BLINDMATCH_TLS_CLIENT_CA", value_name = "PATH")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve without TLS. Never the default: without --tls-cert/--tls-key this must be given.
+    #[arg(long, env = "BLINDMATCH_PLAINTEXT")]
+    pub plaintext: bool,
 }
 
 /// The config file's contents: every field optional, unknown keys refused.
@@ -107,6 +123,10 @@ struct FileConfig {
     request_timeout: Option<String>,
     max_concurrent_per_connection: Option<usize>,
     rate_limit: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    plaintext: Option<bool>,
 }
 
 impl FileConfig {
@@ -200,7 +220,33 @@ impl ServeArgs {
             Some(0) => bail!("rate-limit must be at least 1 (leave it out for no limit)"),
             r => r.and_then(std::num::NonZeroU32::new),
         };
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+            self.tls_client_ca.or(file.tls_client_ca),
+        ) {
+            (Some(cert), Some(key), client_ca) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (None, None, Some(_)) => bail!("tls-client-ca needs tls-cert and tls-key"),
+            _ => bail!("tls-cert and tls-key go together: give both"),
+        };
+        let plaintext = self.plaintext || file.plaintext == Some(true);
+        match (&tls, plaintext) {
+            (None, false) => bail!(
+                "no TLS: give --tls-cert and --tls-key (or BLINDMATCH_TLS_*, or tls-cert and tls-key in the config file), \
+                 or --plaintext to serve without TLS (on loopback or behind a TLS-terminating proxy)"
+            ),
+            (Some(_), true) => {
+                bail!("--plaintext and TLS settings contradict each other: give one")
+            }
+            _ => {}
+        }
         Ok(ServeConfig {
+            tls,
             max_batch,
             admin_listen: self.admin_listen.or(file.admin_listen),
             drain_timeout,
@@ -231,7 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = write(
             dir.path(),
-            "table = \"t.bmt\"\nkey = \"k.key\"\ndata = \"d\"\nmax-batch = 10\ndedup-window = \"2h\"\n",
+            "table = \"t.bmt\"\nkey = \"k.key\"\ndata = \"d\"\nmax-batch = 10\ndedup-window = \"2h\"\nplaintext = true\n",
         );
         let cfg = ServeArgs {
             config: Some(config),
@@ -272,6 +318,14 @@ mod tests {
         assert!(e.contains("dedup-window = \"soon\""), "{e}");
         let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\nmax-batch = 0\n");
         assert!(e.contains("max-batch must be at least 1"), "{e}");
+        let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\n");
+        assert!(e.contains("no TLS") && e.contains("--plaintext"), "{e}");
+        let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\ntls-cert = \"c\"\n");
+        assert!(e.contains("tls-cert and tls-key go together"), "{e}");
+        let e = err(
+            "table = \"t\"\nkey = \"k\"\ndata = \"d\"\ntls-cert = \"c\"\ntls-key = \"k\"\nplaintext = true\n",
+        );
+        assert!(e.contains("contradict"), "{e}");
         let e = err("listen = [\n");
         assert!(e.contains("serve.toml") && e.contains("line 1"), "{e}");
         let missing = ServeArgs {

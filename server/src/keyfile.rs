@@ -28,20 +28,29 @@ pub fn write_new(path: &Path) -> anyhow::Result<ServerKey> {
     Ok(key)
 }
 
+/// Refuses a secret file that group or others may read.
+///
+/// # Errors
+/// If the file is missing or too open; the message names `what` and the fix.
+pub fn check_private(path: &Path, what: &str) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{what} {} has mode {mode:03o}: others can read it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads a key file, refusing one that group or others may read.
 ///
 /// # Errors
 /// If the file is missing, too open, or not a valid key.
 pub fn read(path: &Path) -> anyhow::Result<ServerKey> {
-    let meta = std::fs::metadata(path).with_context(|| format!("key file {}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "key file {} has mode {mode:03o}: others can read it; run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
+    check_private(path, "key file")?;
     let bytes = Zeroizing::new(
         std::fs::read(path).with_context(|| format!("key file {}", path.display()))?,
     );

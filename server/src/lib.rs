@@ -35,7 +35,7 @@ use blindmatch_protocol::{BuiltTable, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
 pub use pipeline::Retention;
-pub use serve::{Limits, ServeConfig, ServerHandle};
+pub use serve::{Limits, ServeConfig, ServerHandle, TlsFiles};
 
 /// `keygen --out PATH`.
 ///

@@ -56,7 +56,7 @@ enum Command {
     ///
     /// Every setting is a flag, a BLINDMATCH_* environment variable or a key in the --config
     /// TOML file, in that order of precedence.
-    Serve(blindmatch_server::config::ServeArgs),
+    Serve(Box<blindmatch_server::config::ServeArgs>),
     /// Print the recorded matches.
     Matches {
         /// The data directory given to `serve`.

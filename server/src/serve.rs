@@ -59,6 +59,40 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// Limits on what one client can ask of the server.
     pub limits: Limits,
+    /// TLS for the gRPC listener (`None`: plaintext).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files TLS needs, as PEM.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    /// The certificate's private key (mode 0600, like every secret here).
+    pub key: PathBuf,
+    /// With this CA, clients must present a certificate it issued (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// The rustls configuration tonic builds from these files.
+    ///
+    /// # Errors
+    /// If a file cannot be read, or the key file is readable by others.
+    fn server_config(&self) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |p: &PathBuf, what: &str| {
+            std::fs::read(p).with_context(|| format!("TLS {what} {}", p.display()))
+        };
+        crate::keyfile::check_private(&self.key, "TLS key")?;
+        let key = zeroize::Zeroizing::new(read(&self.key, "key")?);
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(read(&self.cert, "certificate")?, &*key));
+        if let Some(ca) = &self.client_ca {
+            config = config.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+        }
+        Ok(config)
+    }
 }
 
 /// Limits on requests, each configurable (`serve --help`).
@@ -100,6 +134,7 @@ impl ServeConfig {
             admin_listen: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -110,6 +145,7 @@ type Loaded = Vec<std::thread::JoinHandle<()>>;
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
     admin_addr: Option<SocketAddr>,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
@@ -127,9 +163,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://ADDR`, for clients.
+    /// `http://ADDR` (or `https://` with TLS), for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The admin listener's address, if there is one.
@@ -283,8 +320,18 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 
     let shutdown_reporter = reporter.clone();
     let limits = cfg.limits;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        builder = builder.tls_config(tls.server_config()?).with_context(|| {
+            format!(
+                "TLS certificate {} and key {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?;
+    }
     let serving = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        builder
             .timeout(limits.request_timeout)
             .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
             .add_service(health)
@@ -307,6 +354,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 
     let processed = Arc::new(AtomicU64::new(0));
     let drain_timeout = cfg.drain_timeout;
+    let tls = cfg.tls.is_some();
     let loading = {
         let (metrics, processed) = (Arc::clone(&metrics), Arc::clone(&processed));
         let stopping = shutdown.subscribe();
@@ -335,6 +383,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     tracing::info!(%addr, "listening; loading the table");
     Ok(ServerHandle {
         addr,
+        tls,
         admin_addr,
         processed,
         metrics,

@@ -782,7 +782,7 @@ async fn serve_settings_come_from_flags_then_environment_then_the_config_file() 
     std::fs::write(
         &config,
         format!(
-            "table = {:?}\nkey = {:?}\ndata = {:?}\nlisten = \"127.0.0.1:0\"\nmax-batch = 10\n",
+            "table = {:?}\nkey = {:?}\ndata = {:?}\nlisten = \"127.0.0.1:0\"\nmax-batch = 10\nplaintext = true\n",
             fx.table, fx.key, fx.data
         ),
     )

@@ -402,3 +402,173 @@ async fn a_request_timeout_cancels_and_a_retry_stores_once() {
     assert_eq!(recorded(&fx.data).len(), listed().len());
     server.shutdown().await.unwrap();
 }
+
+/// A CA, and certificates it issued, in PEM files under `dir`.
+struct Pki {
+    ca: Vec<u8>,
+    server_cert: std::path::PathBuf,
+    server_key: std::path::PathBuf,
+    client_ca: std::path::PathBuf,
+    client: (Vec<u8>, Vec<u8>),
+}
+
+fn pki(dir: &std::path::Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use std::os::unix::fs::PermissionsExt;
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let (server_ca, client_ca) = (ca("test server CA"), ca("test client CA"));
+    let leaf = |names: Vec<String>, issuer: &CertifiedIssuer<'_, KeyPair>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, issuer)
+            .unwrap();
+        (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+    };
+    let (cert, key) = leaf(vec!["localhost".into()], &server_ca);
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    Pki {
+        ca: server_ca.pem().into_bytes(),
+        server_cert: write("server.crt", &cert),
+        server_key: write("server.tls.key", &key),
+        client_ca: write("client-ca.crt", client_ca.pem().as_bytes()),
+        client: leaf(vec!["client".into()], &client_ca),
+    }
+}
+
+/// Mutual TLS end to end: a client with the CA and a client certificate is
+/// served and its listed item recorded; a client without a certificate, one
+/// that does not trust the server's CA, and a plaintext client are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_serves_trusted_clients_and_refuses_the_rest() {
+    use blindmatch_client::{ClientError, TlsOptions};
+    let fx = Fixture::new();
+    let pki = pki(fx.dir.path());
+    let server = fx
+        .start_with(|c| ServeConfig {
+            tls: Some(blindmatch_server::TlsFiles {
+                cert: pki.server_cert.clone(),
+                key: pki.server_key.clone(),
+                client_ca: Some(pki.client_ca.clone()),
+            }),
+            ..c
+        })
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{}", server.addr().port());
+    assert!(server.url().starts_with("https://"));
+
+    let trusted = TlsOptions {
+        ca_pem: Some(pki.ca.clone()),
+        identity: Some(pki.client.clone()),
+        domain: None,
+    };
+    let mut client = Client::connect_with(&url, trusted.clone()).await.unwrap();
+    let manifest = client.manifest().await.unwrap();
+    let table = client.table(&manifest, &fx.cache("tls")).await.unwrap();
+    let items = with_ad(&listed()[..1], "over tls");
+    assert_eq!(client.check(&manifest, &table, &items).await.unwrap(), 1);
+    assert!(server.wait_processed(1, Duration::from_secs(20)).await);
+    assert_eq!(recorded(&fx.data).len(), 1);
+
+    // Refused: no client certificate, an untrusted server CA, plaintext.
+    let refused = |r: Result<(), ClientError>, what: &str| {
+        let e = r.expect_err(what);
+        assert!(
+            matches!(e, ClientError::Connect { .. } | ClientError::Status { .. }),
+            "{what}: {e}"
+        );
+    };
+    let no_cert = TlsOptions {
+        identity: None,
+        ..trusted.clone()
+    };
+    refused(manifest_via(&url, no_cert).await, "no client certificate");
+    let wrong_ca = TlsOptions {
+        ca_pem: Some(std::fs::read(&pki.client_ca).unwrap()),
+        ..trusted
+    };
+    refused(manifest_via(&url, wrong_ca).await, "untrusted server CA");
+    let plain = format!("http://127.0.0.1:{}", server.addr().port());
+    refused(
+        manifest_via(&plain, TlsOptions::default()).await,
+        "plaintext",
+    );
+    let mismatch = Client::connect_with(
+        &plain,
+        TlsOptions {
+            ca_pem: Some(pki.ca.clone()),
+            ..TlsOptions::default()
+        },
+    )
+    .await;
+    assert!(matches!(mismatch, Err(ClientError::Config(_))));
+    server.shutdown().await.unwrap();
+}
+
+async fn manifest_via(
+    url: &str,
+    tls: blindmatch_client::TlsOptions,
+) -> Result<(), blindmatch_client::ClientError> {
+    Client::connect_with(url, tls).await?.manifest().await?;
+    Ok(())
+}
+
+/// `serve` refuses to run without TLS unless --plaintext says so, and refuses
+/// a TLS key others can read.
+#[test]
+fn serve_needs_tls_or_an_explicit_plaintext() {
+    let fx = Fixture::new();
+    let serve = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--table")
+            .arg(&fx.table)
+            .arg("--key")
+            .arg(&fx.key)
+            .arg("--data")
+            .arg(&fx.data)
+            .args(extra)
+            .env_remove("BLINDMATCH_PLAINTEXT")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = serve(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("no TLS") && err.contains("--plaintext"),
+        "{err}"
+    );
+
+    let pki = pki(fx.dir.path());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pki.server_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (cert, key) = (
+        pki.server_cert.to_str().unwrap(),
+        pki.server_key.to_str().unwrap(),
+    );
+    let (code, err) = serve(&["--tls-cert", cert, "--tls-key", key]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("TLS key") && err.contains("chmod 600"),
+        "{err}"
+    );
+}

@@ -148,13 +148,20 @@ pub(crate) async fn client_for(server: &ServerHandle) -> Client {
 
 pub(crate) fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-batch", "64"])
-        .arg("--table")
-        .arg(&fx.table)
-        .arg("--key")
-        .arg(&fx.key)
-        .arg("--data")
-        .arg(&fx.data);
+    cmd.args([
+        "serve",
+        "--plaintext",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-batch",
+        "64",
+    ])
+    .arg("--table")
+    .arg(&fx.table)
+    .arg("--key")
+    .arg(&fx.key)
+    .arg("--data")
+    .arg(&fx.data);
     spawn(cmd)
 }
 
