@@ -151,6 +151,45 @@ impl std::fmt::Debug for SubmissionId {
     }
 }
 
+impl TryFrom<blindmatch_proto::v1::Manifest> for Manifest {
+    type Error = ClientError;
+
+    /// Checks a manifest as received: its header decodes, every field agrees
+    /// with the header, the table id is 32 bytes and the batch limit is not
+    /// zero.
+    fn try_from(m: blindmatch_proto::v1::Manifest) -> Result<Self, ClientError> {
+        let header = TableHeader::decode(&m.header).map_err(|source| ClientError::Protocol {
+            what: "manifest header",
+            source,
+        })?;
+        if u32::from(header.k) != m.k
+            || header.n_slots != m.n_slots
+            || header.seed[..] != m.seed[..]
+            || header.public_key.to_bytes()[..] != m.public_key[..]
+            || header.slots_len() != m.table_len
+            || m.protocol_version != u32::from(blindmatch_protocol::PROTOCOL_VERSION)
+        {
+            return Err(ClientError::BadManifest(
+                "fields differ from the encoded header",
+            ));
+        }
+        let table_id = TableId(
+            m.table_id
+                .as_slice()
+                .try_into()
+                .map_err(|_| ClientError::BadManifest("table id is not 32 bytes"))?,
+        );
+        if m.max_batch == 0 {
+            return Err(ClientError::BadManifest("max_batch is zero"));
+        }
+        Ok(Manifest {
+            header,
+            table_id,
+            max_batch: m.max_batch,
+        })
+    }
+}
+
 /// A connection to a blindmatch server.
 #[derive(Clone)]
 pub struct Client {
@@ -242,35 +281,7 @@ impl Client {
             .await
             .map_err(status("GetManifest"))?
             .into_inner();
-        let header = TableHeader::decode(&m.header).map_err(|source| ClientError::Protocol {
-            what: "manifest header",
-            source,
-        })?;
-        if u32::from(header.k) != m.k
-            || header.n_slots != m.n_slots
-            || header.seed[..] != m.seed[..]
-            || header.public_key.to_bytes()[..] != m.public_key[..]
-            || header.slots_len() != m.table_len
-            || m.protocol_version != u32::from(blindmatch_protocol::PROTOCOL_VERSION)
-        {
-            return Err(ClientError::BadManifest(
-                "fields differ from the encoded header",
-            ));
-        }
-        let table_id = TableId(
-            m.table_id
-                .as_slice()
-                .try_into()
-                .map_err(|_| ClientError::BadManifest("table id is not 32 bytes"))?,
-        );
-        if m.max_batch == 0 {
-            return Err(ClientError::BadManifest("max_batch is zero"));
-        }
-        Ok(Manifest {
-            header,
-            table_id,
-            max_batch: m.max_batch,
-        })
+        Manifest::try_from(m)
     }
 
     /// The table of `manifest`: from the cache if a verified copy is there,

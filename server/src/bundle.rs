@@ -61,7 +61,21 @@ pub fn read(path: &Path) -> anyhow::Result<(BlindedTable, EntryIndex)> {
     let ctx = || format!("table file {}", path.display());
     let file = std::fs::File::open(path).with_context(ctx)?;
     let file_len = file.metadata().with_context(ctx)?.len();
-    let mut r = std::io::BufReader::new(file);
+    read_from(std::io::BufReader::new(file), file_len, path)
+}
+
+/// Reads a table file of `file_len` bytes from `r`; `path` names it in
+/// errors. No length field may claim more than `file_len` bytes, so a
+/// hostile file cannot make the reader allocate more than its own size.
+///
+/// # Errors
+/// If it is truncated, has bytes left over, or any part fails to decode.
+pub fn read_from(
+    mut r: impl Read,
+    file_len: u64,
+    path: &Path,
+) -> anyhow::Result<(BlindedTable, EntryIndex)> {
+    let ctx = || format!("table file {}", path.display());
     let mut head = [0u8; 5];
     r.read_exact(&mut head).with_context(|| {
         format!(
@@ -115,6 +129,14 @@ pub fn read(path: &Path) -> anyhow::Result<(BlindedTable, EntryIndex)> {
     r.read_exact(&mut len)
         .with_context(|| format!("{}: truncated before the entry index", path.display()))?;
     let len = u64::from_be_bytes(len);
+    // As for the table: the decoder reserves room for the records the index
+    // header announces, so its length must fit in the file first.
+    if len > file_len {
+        bail!(
+            "{}: the entry index claims {len} bytes, more than the file has",
+            path.display()
+        );
+    }
     let mut header = [0u8; INDEX_HEADER_LEN];
     r.read_exact(&mut header)
         .with_context(|| format!("{}: truncated inside the entry index", path.display()))?;
@@ -134,4 +156,63 @@ pub fn read(path: &Path) -> anyhow::Result<(BlindedTable, EntryIndex)> {
         bail!("{}: unexpected bytes after the entry index", path.display());
     }
     Ok((table, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder};
+
+    fn file() -> Vec<u8> {
+        let key = ServerKey::generate(&mut rand::rng());
+        let items: Vec<Item> = (0u8..20)
+            .map(|i| Item::new(ItemType::Sha256, &[i; 32]).unwrap())
+            .collect();
+        let built = TableBuilder::new([7; 32]).build(&key, items).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.bmt");
+        write(&path, &built.table, &built.index).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    /// Reads a table file from memory; only the error matters here.
+    fn read_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+        read_from(bytes, bytes.len() as u64, Path::new("t.bmt")).map(|_| ())
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let good = file();
+        assert!(read_bytes(&good).is_ok());
+        let err = |bytes: &[u8]| format!("{:#}", read_bytes(bytes).unwrap_err());
+        assert!(err(&good[..3]).contains("too short"));
+        let mut magic = good.clone();
+        magic[0] ^= 1;
+        assert!(err(&magic).contains("not a blindmatch table file"));
+        assert!(err(&good[..good.len() - 1]).contains("truncated inside the entry index"));
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(err(&extra).contains("unexpected bytes after"));
+        let mut huge_table = good.clone();
+        huge_table[5..13].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(err(&huge_table).contains("the table claims"));
+    }
+
+    /// Regression: an index whose header announces 2^32 - 1 records, with a
+    /// length field to match, made the decoder reserve ~80 GB (an abort, not
+    /// an error) before this length was checked against the file's size.
+    #[test]
+    fn an_index_claiming_more_than_the_file_is_refused_before_allocating() {
+        let good = file();
+        let table_len = u64::from_be_bytes(good[5..13].try_into().unwrap());
+        let at = 13 + usize::try_from(table_len).unwrap();
+        let mut bad = good[..at].to_vec();
+        let n = u32::MAX;
+        let claimed = INDEX_HEADER_LEN as u64 + u64::from(n) * 20;
+        bad.extend_from_slice(&claimed.to_be_bytes());
+        bad.extend_from_slice(&good[at + 8..at + 8 + 5]); // magic and version
+        bad.extend_from_slice(&n.to_be_bytes());
+        let e = format!("{:#}", read_bytes(&bad).unwrap_err());
+        assert!(e.contains("the entry index claims"), "{e}");
+    }
 }
