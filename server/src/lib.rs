@@ -103,6 +103,13 @@ pub fn build(
         bail!(msg);
     }
     let lines = parsed.items.len();
+    if lines == 0 {
+        // Almost surely the wrong file; a table of fillers alone matches nothing.
+        bail!(
+            "{}: no entries (only blank lines and comments); no table was built",
+            list_path.display()
+        );
+    }
 
     let mut seed = [0u8; 32];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
