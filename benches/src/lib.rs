@@ -18,6 +18,7 @@
 
 pub mod chart;
 pub mod floor;
+pub mod items;
 pub mod machine;
 pub mod service;
 pub mod stats;

@@ -28,16 +28,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use blindmatch_benches::chart::{self, Panel};
 use blindmatch_benches::floor::Floors;
+use blindmatch_benches::items::sha_items;
 use blindmatch_benches::stats::percentile;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, SubmissionId, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_protocol::table::HEADER_LEN;
-use blindmatch_protocol::{ClientTable, Item, ItemType, Matcher, ServerKey, TableBuilder, Voucher};
+use blindmatch_protocol::{ClientTable, Matcher, ServerKey, TableBuilder, Voucher};
 use clap::Parser;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,15 +76,6 @@ struct Args {
     /// The server binary [default: blindmatch-server next to this binary].
     #[arg(long)]
     server_bin: Option<PathBuf>,
-}
-
-fn sha_items(n: usize, salt: &str) -> Vec<Item> {
-    (0..n)
-        .map(|i| {
-            Item::new(ItemType::Sha256, &Sha256::digest(format!("{salt} {i}")))
-                .unwrap_or_else(|_| unreachable!())
-        })
-        .collect()
 }
 
 /// A built table and how long it took.

@@ -27,16 +27,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blindmatch_benches::items::sha_items;
 use blindmatch_benches::stats::{KsTest, ks_two_sample, percentile};
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, SubmissionId};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_protocol::{ClientTable, Item, ItemType, TableBuilder};
+use blindmatch_protocol::{ClientTable, TableBuilder};
 use clap::Parser;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -87,15 +87,6 @@ struct Sample {
     kind: Kind,
     previous: Option<Kind>,
     micros: f64,
-}
-
-fn sha_items(n: usize, salt: &str) -> Vec<Item> {
-    (0..n)
-        .map(|i| {
-            Item::new(ItemType::Sha256, &Sha256::digest(format!("{salt} {i}")))
-                .unwrap_or_else(|_| unreachable!())
-        })
-        .collect()
 }
 
 /// Pools of vouchers made in advance, so the load generator spends its time

@@ -107,6 +107,8 @@ pub use table::{
     TableHeader, TableId,
 };
 pub use voucher::{ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, voucher_len};
+#[cfg(feature = "fuzzing")]
+pub use voucher::{PAYLOAD_LEN, fuzz_decode_payload};
 
 /// `slice.iter().map(f).collect()`, on all cores with the `parallel` feature.
 pub(crate) fn map_slice<T: Sync, U: Send>(

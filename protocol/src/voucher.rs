@@ -387,6 +387,17 @@ pub(crate) fn encode_payload(item: &Item, ad: &[u8], out: &mut [u8]) {
     out[ad_at + 2..ad_at + 2 + ad.len()].copy_from_slice(ad);
 }
 
+/// [`decode_payload`] for the fuzz targets: a forged voucher (Q = γ·G, SPEC
+/// Section 8) lets a hostile client make the server decrypt any payload it
+/// likes, so this parser faces arbitrary bytes.
+///
+/// # Errors
+/// As the payload parse of SPEC Section 7, step 7.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_decode_payload(p: &[u8; PAYLOAD_LEN]) -> Result<(Item, Vec<u8>), Error> {
+    decode_payload(p)
+}
+
 /// Parses a payload plaintext strictly: known type, valid length, all padding
 /// zero. Only a malicious client can make a confirmed payload fail this.
 pub(crate) fn decode_payload(p: &[u8]) -> Result<(Item, Vec<u8>), Error> {

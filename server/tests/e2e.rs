@@ -462,20 +462,10 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
         .await
         .unwrap();
     let (mut client, manifest, table) = connected(&fx, &server).await;
-    let items: Vec<Item> = listed().into_iter().cycle().take(64).collect();
-    let big = blindmatch_client::make_vouchers(&table, &with_ad(&items, "big")).unwrap();
-    let id = SubmissionId::random();
-    let refused = client
-        .submit_with_id(&manifest.table_id, id, big.clone())
-        .await
-        .unwrap_err();
-    let ClientError::Status { status, .. } = &refused else {
-        panic!("{refused}")
-    };
-    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{refused}");
+    let (id, big, status) = refused_as_full(&mut client, &manifest, &table).await;
     assert!(
         status.message().contains("store is full") && status.message().contains("retry"),
-        "{refused}"
+        "{status:?}"
     );
     // What fits is still served.
     let small =
@@ -500,6 +490,27 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
     assert!(server.wait_processed(64, Duration::from_secs(20)).await);
     assert_eq!(recorded(&fx.data).len(), 2 + 64);
     server.shutdown().await.unwrap();
+}
+
+/// Submits 64 listed vouchers under a new id, which must be refused with
+/// RESOURCE_EXHAUSTED; returns the id, the batch and the status.
+async fn refused_as_full(
+    client: &mut Client,
+    manifest: &blindmatch_client::Manifest,
+    table: &ClientTable,
+) -> (SubmissionId, Vec<Vec<u8>>, tonic::Status) {
+    let items: Vec<Item> = listed().into_iter().cycle().take(64).collect();
+    let big = blindmatch_client::make_vouchers(table, &with_ad(&items, "big")).unwrap();
+    let id = SubmissionId::random();
+    let refused = client
+        .submit_with_id(&manifest.table_id, id, big.clone())
+        .await
+        .unwrap_err();
+    let ClientError::Status { status, .. } = refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    (id, big, status)
 }
 
 /// A real full disk and a real read-only file system, on a small tmpfs.
@@ -559,17 +570,7 @@ async fn a_full_disk_refuses_then_recovers_and_a_read_only_one_is_named() {
         vec![0u8; usize::try_from(free - (40 << 10)).unwrap()],
     )
     .unwrap();
-    let items: Vec<Item> = listed().into_iter().cycle().take(64).collect();
-    let big = blindmatch_client::make_vouchers(&table, &with_ad(&items, "big")).unwrap();
-    let id = SubmissionId::random();
-    let refused = client
-        .submit_with_id(&manifest.table_id, id, big.clone())
-        .await
-        .unwrap_err();
-    let ClientError::Status { status, .. } = &refused else {
-        panic!("{refused}")
-    };
-    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{refused}");
+    let (id, big, _) = refused_as_full(&mut client, &manifest, &table).await;
     // Space returns: the same batch under the same id is stored, once.
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(
