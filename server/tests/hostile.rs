@@ -283,6 +283,15 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
     .await;
     assert_eq!(huge.code(), Code::OutOfRange, "{huge:?}");
     assert!(huge.message().contains("too large"), "{huge:?}");
+    // GetManifest takes no fields: unknown ones are skipped (protobuf), but
+    // bytes that are not protobuf at all are refused.
+    let garbage = raw_call(
+        &url,
+        "/blindmatch.v1.TableService/GetManifest",
+        vec![0xff; 16],
+    )
+    .await;
+    assert_eq!(garbage.code(), Code::Internal, "{garbage:?}");
     let unknown = raw_call(&url, "/blindmatch.v1.VoucherService/Nope", Vec::new()).await;
     assert_eq!(unknown.code(), Code::Unimplemented, "{unknown:?}");
 
