@@ -281,13 +281,14 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let (shutdown, mut stopped) = watch::channel(false);
+    // The admin listener outlives the gRPC one: during the drain, `/ready`
+    // answers 503 and `/live` 200, so an orchestrator sees the server going,
+    // not gone. It stops when `shutdown` has finished.
     let (admin_addr, admin) = match cfg.admin_listen {
         Some(a) => {
-            let mut stopped = shutdown.subscribe();
-            let (bound, task) = crate::metrics::serve_admin(a, Arc::clone(&metrics), async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await?;
+            let (bound, task) =
+                crate::metrics::serve_admin(a, Arc::clone(&metrics), std::future::pending())
+                    .await?;
             (Some(bound), Some(task))
         }
         None => (None, None),

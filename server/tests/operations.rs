@@ -572,3 +572,64 @@ fn serve_needs_tls_or_an_explicit_plaintext() {
         "{err}"
     );
 }
+
+/// At shutdown `/ready` turns 503 at once while `/live` stays 200, and a
+/// submission in flight (held here by a locked database) is still stored,
+/// acknowledged and evaluated before the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_drops_at_shutdown_and_the_submission_in_flight_is_kept() {
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| ServeConfig {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..c
+        })
+        .await
+        .unwrap();
+    let admin = server.admin_addr().unwrap();
+    let (mut client, manifest, table) = connected(&fx, &server).await;
+    client.set_retries(1, Duration::ZERO);
+    let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..2], "late")).unwrap();
+
+    let lock = rusqlite::Connection::open(fx.data.join("matches.sqlite3")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let submit = tokio::spawn(async move { client.submit(&manifest.table_id, batch).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.metrics().in_flight.get() < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the submission never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(get(admin, "/ready").await.0, 200);
+
+    let stopping = tokio::spawn(server.shutdown());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(admin, "/ready").await.0 != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/ready never turned 503"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(get(admin, "/live").await.0, 200, "live while draining");
+
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    assert_eq!(
+        submit.await.unwrap().unwrap(),
+        2,
+        "the submission in flight was acknowledged"
+    );
+    stopping.await.unwrap().unwrap();
+    assert_eq!(
+        recorded(&fx.data).len(),
+        2,
+        "and evaluated before the server stopped"
+    );
+    assert_eq!(
+        blindmatch_server::store::stats(&fx.data).unwrap().pending,
+        0
+    );
+}
