@@ -30,13 +30,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::pipeline::Retention;
+use crate::pipeline::{DEFAULT_DEDUP_WINDOW, Retention};
 use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, Limits, ServeConfig, TlsFiles};
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
-/// Default dedup window.
-pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// `serve`'s flags. Each can also come from its environment variable or the
 /// config file; a flag wins over the variable, the variable over the file.
@@ -137,11 +135,20 @@ impl FileConfig {
     }
 }
 
-/// A duration from the config file, naming the key if it is malformed.
-fn file_duration(file: &Path, key: &str, value: Option<&str>) -> anyhow::Result<Option<Duration>> {
+/// A duration setting: the flag (or environment) if given, else the config
+/// file's value, parsed here so that a malformed one names its key.
+fn duration(
+    flag: Option<Duration>,
+    file: &Path,
+    key: &str,
+    value: Option<String>,
+) -> anyhow::Result<Option<Duration>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
     value
         .map(|v| {
-            humantime::parse_duration(v)
+            humantime::parse_duration(&v)
                 .with_context(|| format!("config file {}: {key} = {v:?}", file.display()))
         })
         .transpose()
@@ -182,15 +189,14 @@ impl ServeArgs {
         if max_batch == 0 {
             bail!("max-batch must be at least 1");
         }
-        let retain_matches = match self.retain_matches {
-            Some(d) => Some(d),
-            None => file_duration(&path, "retain-matches", file.retain_matches.as_deref())?,
-        };
-        let dedup_window = match self.dedup_window {
-            Some(d) => d,
-            None => file_duration(&path, "dedup-window", file.dedup_window.as_deref())?
-                .unwrap_or(DEFAULT_DEDUP_WINDOW),
-        };
+        let retain_matches = duration(
+            self.retain_matches,
+            &path,
+            "retain-matches",
+            file.retain_matches,
+        )?;
+        let dedup_window = duration(self.dedup_window, &path, "dedup-window", file.dedup_window)?
+            .unwrap_or(DEFAULT_DEDUP_WINDOW);
         if retain_matches.is_some_and(|d| d.is_zero()) || dedup_window.is_zero() {
             bail!("retain-matches and dedup-window must be longer than zero");
         }
@@ -198,17 +204,21 @@ impl ServeArgs {
         if max_store_mib == Some(0) {
             bail!("max-store-mib must be at least 1");
         }
-        let drain_timeout = match self.drain_timeout {
-            Some(d) => d,
-            None => file_duration(&path, "drain-timeout", file.drain_timeout.as_deref())?
-                .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
-        };
+        let drain_timeout = duration(
+            self.drain_timeout,
+            &path,
+            "drain-timeout",
+            file.drain_timeout,
+        )?
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
         let defaults = Limits::default();
-        let request_timeout = match self.request_timeout {
-            Some(d) => d,
-            None => file_duration(&path, "request-timeout", file.request_timeout.as_deref())?
-                .unwrap_or(defaults.request_timeout),
-        };
+        let request_timeout = duration(
+            self.request_timeout,
+            &path,
+            "request-timeout",
+            file.request_timeout,
+        )?
+        .unwrap_or(defaults.request_timeout);
         let max_concurrent_per_connection = self
             .max_concurrent_per_connection
             .or(file.max_concurrent_per_connection)

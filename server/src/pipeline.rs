@@ -64,13 +64,13 @@ impl Retention {
     }
 }
 
+/// How long submission ids are remembered unless configured otherwise.
+pub(crate) const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 impl Default for Retention {
+    /// Match records kept, ids for 24 h, pruning every minute.
     fn default() -> Self {
-        Retention {
-            matches: None,
-            dedup_window: Duration::from_secs(24 * 3600),
-            prune_every: Duration::from_secs(60),
-        }
+        Retention::new(None, DEFAULT_DEDUP_WINDOW)
     }
 }
 

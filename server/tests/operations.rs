@@ -40,6 +40,19 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A server with an admin listener, and that listener's address.
+async fn start_with_admin(fx: &Fixture) -> (blindmatch_server::ServerHandle, SocketAddr) {
+    let server = fx
+        .start_with(|c| ServeConfig {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..c
+        })
+        .await
+        .unwrap();
+    let admin = server.admin_addr().unwrap();
+    (server, admin)
+}
+
 async fn health(url: String) -> ServingStatus {
     let channel = tonic::transport::Endpoint::from_shared(url)
         .unwrap()
@@ -134,14 +147,7 @@ async fn health_is_not_serving_while_the_table_loads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_scraped_from_the_admin_listener() {
     let fx = Fixture::new();
-    let server = fx
-        .start_with(|c| ServeConfig {
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..c
-        })
-        .await
-        .unwrap();
-    let admin = server.admin_addr().unwrap();
+    let (server, admin) = start_with_admin(&fx).await;
     let (mut client, manifest, table) = connected(&fx, &server).await;
     let items = [listed(), unlisted()].concat();
     let with = with_ad(&items, "secret-ad");
@@ -579,14 +585,7 @@ fn serve_needs_tls_or_an_explicit_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_drops_at_shutdown_and_the_submission_in_flight_is_kept() {
     let fx = Fixture::new();
-    let server = fx
-        .start_with(|c| ServeConfig {
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..c
-        })
-        .await
-        .unwrap();
-    let admin = server.admin_addr().unwrap();
+    let (server, admin) = start_with_admin(&fx).await;
     let (mut client, manifest, table) = connected(&fx, &server).await;
     client.set_retries(1, Duration::ZERO);
     let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..2], "late")).unwrap();
