@@ -141,4 +141,23 @@ pub enum Error {
     /// only a malicious client produces this.
     #[error("voucher payload is malformed ({0})")]
     MalformedPayload(&'static str),
+    /// A chunk, table or delta does not hash to the digest its signed
+    /// manifest announced.
+    #[error("content does not match the signed manifest's digest (tampered or corrupted)")]
+    DigestMismatch,
+    /// A manifest's signature does not verify under the operator's key.
+    #[error("manifest signature does not verify under the pinned operator key")]
+    BadSignature,
+    /// A delta's base is not the table it is being applied to.
+    #[error("delta is for base table {expected}, not the table held ({got})")]
+    DeltaBase {
+        /// The base the delta names (hex).
+        expected: String,
+        /// The table it was applied to (hex).
+        got: String,
+    },
+    /// An incremental build cannot keep the base's slots: the list outgrew
+    /// the table, the key changed, or placement failed. Build in full.
+    #[error("cannot update the base table in place: {0}; build a new table instead")]
+    NeedsRebuild(&'static str),
 }

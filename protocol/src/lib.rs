@@ -81,26 +81,34 @@
 //! - [`voucher`]: voucher wire format and creation (client).
 //! - [`matcher`]: voucher opening (server).
 //! - [`kdf`]: the voucher key schedule and AEAD.
+//! - [`merkle`], [`manifest`], [`delta`]: a table's life: its digest, the
+//!   operator's signed statement of each version, and the changes between
+//!   versions ([`table::update`] builds the next version in place).
 //!
 //! The `test-vectors` feature adds deterministic entry points and the interop
 //! vector generator. Never enable it in a deployed build.
 
+pub mod delta;
 pub mod encoding;
 pub mod error;
 pub mod hash_to_group;
 pub mod item;
 pub mod kdf;
 pub mod key;
+pub mod manifest;
 pub mod matcher;
+pub mod merkle;
 pub mod table;
 #[cfg(feature = "test-vectors")]
 pub mod vectors;
 pub mod voucher;
 
+pub use delta::TableDelta;
 pub use encoding::PublicKey;
 pub use error::{Error, ItemError};
 pub use item::{Item, ItemType, MAX_ITEM_LEN};
 pub use key::ServerKey;
+pub use manifest::{Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest};
 pub use matcher::{Match, Matcher};
 pub use table::{
     BlindedTable, BuiltTable, EntryIndex, PROTOCOL_VERSION, TableAssembler, TableBuilder,

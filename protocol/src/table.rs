@@ -8,6 +8,11 @@
 //! real entry (SPEC.md "Table").
 
 mod cuckoo;
+mod update;
+
+pub use update::{
+    PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdatedTable, update, update_max_load,
+};
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
@@ -299,31 +304,48 @@ impl BlindedTable {
     }
 }
 
-/// Receives a table in chunks, as a resumable download does, and checks the
-/// result against the id the manifest announced.
+/// Receives a table in chunks, as a resumable download does, and checks
+/// each chunk against the signed manifest's Merkle digest as it arrives
+/// (SPEC Section 13.2), and the whole against the digest and table id.
 pub struct TableAssembler {
-    header: TableHeader,
-    expected_id: TableId,
+    manifest: crate::manifest::Manifest,
     slots: Vec<u8>,
 }
 
+/// Bytes per Merkle leaf (and download chunk).
+pub const CHUNK_LEN: usize = crate::merkle::CHUNK_SLOTS as usize * SLOT_LEN;
+
 impl TableAssembler {
-    /// Starts a download of the table described by `header` and `expected_id`.
+    /// Starts a download of the table `manifest` (already verified) names.
     ///
-    /// `already` is what an interrupted download kept; the next chunk must
-    /// start at `already.len()`.
+    /// `already` is what an interrupted download kept: whole chunks, checked
+    /// when they arrived and checked again, with the rest, by
+    /// [`TableAssembler::finish`]. The next chunk must start at its end.
     ///
     /// # Errors
     /// [`Error::Length`] if `already` is longer than the table or not a whole
-    /// number of slots.
-    pub fn new(header: TableHeader, expected_id: TableId, already: Vec<u8>) -> Result<Self, Error> {
-        let mut a = TableAssembler {
-            header,
-            expected_id,
-            slots: Vec::new(),
-        };
-        a.push(0, &already)?;
-        Ok(a)
+    /// number of chunks (see [`TableAssembler::resumable`]).
+    pub fn new(manifest: &crate::manifest::Manifest, already: Vec<u8>) -> Result<Self, Error> {
+        let len = manifest.header.slots_len();
+        if already.len() as u64 > len
+            || (already.len() as u64) < len && !already.len().is_multiple_of(CHUNK_LEN)
+        {
+            return Err(Error::Length {
+                what: "resumed table download",
+                expected: already.len() - already.len() % CHUNK_LEN,
+                got: already.len(),
+            });
+        }
+        Ok(TableAssembler {
+            manifest: *manifest,
+            slots: already,
+        })
+    }
+
+    /// How much of `len` bytes kept from an interrupted download can be
+    /// resumed from: whole chunks only.
+    pub fn resumable(len: usize) -> usize {
+        len - len % CHUNK_LEN
     }
 
     /// Where the next chunk starts, in bytes from the first slot.
@@ -331,13 +353,14 @@ impl TableAssembler {
         self.slots.len() as u64
     }
 
-    /// Appends a chunk that starts at `offset`.
+    /// Appends the chunk that starts at `offset`, after checking its Merkle
+    /// inclusion proof against the manifest's digest.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if `offset` is not where the download
-    /// stands, or [`Error::Length`] if the chunk runs past the table or is not
-    /// a whole number of slots.
-    pub fn push(&mut self, offset: u64, chunk: &[u8]) -> Result<(), Error> {
+    /// stands, [`Error::Length`] if the chunk is not a whole leaf (the last
+    /// may be short), or [`Error::DigestMismatch`] if the proof fails.
+    pub fn push(&mut self, offset: u64, chunk: &[u8], proof: &[[u8; 32]]) -> Result<(), Error> {
         if offset != self.offset() {
             return Err(Error::InvalidParameter {
                 name: "chunk offset",
@@ -345,14 +368,22 @@ impl TableAssembler {
                 allowed: "the number of bytes received so far",
             });
         }
-        let end = offset + chunk.len() as u64;
-        if !chunk.len().is_multiple_of(SLOT_LEN) || end > self.header.slots_len() {
+        let total = self.manifest.header.slots_len();
+        let want = (total - offset).min(CHUNK_LEN as u64);
+        if chunk.len() as u64 != want {
             return Err(Error::Length {
                 what: "table chunk",
-                expected: usize::try_from(self.header.slots_len() - offset).unwrap_or(usize::MAX),
+                expected: usize::try_from(want).unwrap_or(usize::MAX),
                 got: chunk.len(),
             });
         }
+        crate::merkle::verify(
+            &self.manifest.digest,
+            offset / CHUNK_LEN as u64,
+            crate::merkle::leaf_count(total),
+            chunk,
+            proof,
+        )?;
         self.slots.extend_from_slice(chunk);
         Ok(())
     }
@@ -361,10 +392,23 @@ impl TableAssembler {
     ///
     /// # Errors
     /// [`Error::Length`] if the download is incomplete, or
-    /// [`Error::TableIdMismatch`] if the content does not hash to the id.
+    /// [`Error::DigestMismatch`] / [`Error::TableIdMismatch`] if the content
+    /// is not the manifest's table.
     pub fn finish(self) -> Result<BlindedTable, Error> {
-        let table = BlindedTable::from_parts(self.header, self.slots)?;
-        if table.id != self.expected_id {
+        if crate::merkle::root(&crate::merkle::leaves(&self.slots)) != self.manifest.digest {
+            return Err(if self.offset() < self.manifest.header.slots_len() {
+                Error::Length {
+                    what: "table download",
+                    expected: usize::try_from(self.manifest.header.slots_len())
+                        .unwrap_or(usize::MAX),
+                    got: self.slots.len(),
+                }
+            } else {
+                Error::DigestMismatch
+            });
+        }
+        let table = BlindedTable::from_parts(self.manifest.header, self.slots)?;
+        if table.id != self.manifest.table_id {
             return Err(Error::TableIdMismatch);
         }
         Ok(table)
@@ -589,6 +633,8 @@ pub struct BuiltTable {
     pub index: EntryIndex,
     /// The list after collapsing duplicates; entry numbers index into it.
     pub entries: Vec<Item>,
+    /// Where each entry may move to, for later updates (operator-private).
+    pub placement: Placement,
 }
 
 /// Builds blinded tables.
@@ -702,11 +748,11 @@ impl TableBuilder {
         let n_slots = self.slots_for(entries.len())?;
         let mut seed = self.seed;
         let mut attempt = 0;
-        let slot_entry = loop {
+        let (slot_entry, pos) = loop {
             let pos = flat_positions(&entries, &seed, n_slots, self.k);
             let walk_seed = u64::from_be_bytes(array(&seed[..8], "seed")?);
             if let Some((slots, _)) = cuckoo::place(&pos, usize::from(self.k), n_slots, walk_seed) {
-                break slots;
+                break (slots, pos);
             }
             attempt += 1;
             if attempt == MAX_SEEDS {
@@ -732,6 +778,16 @@ impl TableBuilder {
             Some(item) => fingerprinter.fingerprint(item),
             None => [0u8; FINGERPRINT_LEN],
         });
+        let k_us = usize::from(self.k);
+        let mut positions = vec![cuckoo::EMPTY; slot_entry.len() * k_us];
+        for (out, &e) in positions.chunks_exact_mut(k_us).zip(&slot_entry) {
+            if e != cuckoo::EMPTY {
+                let at = e as usize * k_us;
+                out.copy_from_slice(&pos[at..at + k_us]);
+            }
+        }
+        let next_entry =
+            u32::try_from(entries.len()).map_err(|_| Error::TooManyEntries(entries.len()))?;
         Ok(BuiltTable {
             table,
             index: EntryIndex {
@@ -739,6 +795,11 @@ impl TableBuilder {
                 fingerprint,
             },
             entries,
+            placement: Placement {
+                k: self.k,
+                next_entry,
+                positions,
+            },
         })
     }
 }
@@ -836,6 +897,18 @@ fn filler_key(key: &ServerKey, seed: &[u8; 32]) -> Zeroizing<[u8; 32]> {
 /// holds its double, like real slots, because of the batch compression below.
 fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
     hash_to_ristretto255(&[filler_key, &i.to_be_bytes()], FILLER_DST)
+}
+
+/// Half the fresh filler an update to `version` puts in slot `i` when it
+/// empties it: `hash_to_ristretto255(filler_key || I2OSP(i, 4) ||
+/// I2OSP(version, 8), FILLER_DST)`. Fresh, so that a slot emptied again
+/// never returns to a value it held before (which would tell a client that
+/// kept both versions that the value in between was a real entry).
+fn filler_half_at(filler_key: &[u8; 32], i: u32, version: u64) -> RistrettoPoint {
+    hash_to_ristretto255(
+        &[filler_key, &i.to_be_bytes(), &version.to_be_bytes()],
+        FILLER_DST,
+    )
 }
 
 /// Computes every slot's bytes.
@@ -1048,35 +1121,70 @@ mod tests {
         ));
     }
 
+    fn manifest_of(t: &BlindedTable) -> crate::manifest::Manifest {
+        crate::manifest::Manifest {
+            version: 1,
+            created: 0,
+            table_id: *t.id(),
+            digest: *crate::merkle::MerkleTree::new(t.slots()).root(),
+            chunk_slots: crate::merkle::CHUNK_SLOTS,
+            header: *t.header(),
+        }
+    }
+
     #[test]
-    fn assembler_resumes_and_checks_the_id() {
+    fn assembler_checks_each_chunk_and_resumes_at_a_chunk() {
         let key = ServerKey::generate(&mut rand::rng());
-        let built = TableBuilder::new([1; 32]).build(&key, items(100)).unwrap();
-        let (header, id, slots) = (
-            *built.table.header(),
-            *built.table.id(),
-            built.table.slots(),
-        );
+        // About 2.4 chunks of slots.
+        let built = TableBuilder::new([1; 32]).build(&key, items(4200)).unwrap();
+        let m = manifest_of(&built.table);
+        let tree = crate::merkle::MerkleTree::new(built.table.slots());
+        let slots = built.table.slots();
+        let chunks: Vec<&[u8]> = slots.chunks(CHUNK_LEN).collect();
+        assert_eq!(chunks.len(), 3);
 
-        let mut a = TableAssembler::new(header, id, slots[..320].to_vec()).unwrap();
-        assert_eq!(a.offset(), 320);
+        let mut a = TableAssembler::new(&m, chunks[0].to_vec()).unwrap();
+        assert_eq!(a.offset(), CHUNK_LEN as u64);
         assert!(
-            a.push(0, &slots[..32]).is_err(),
-            "out-of-order chunk accepted"
+            a.push(0, chunks[0], tree.proof(0).unwrap()).is_err(),
+            "out of order"
         );
         assert!(
-            a.push(320, &slots[320..337]).is_err(),
-            "partial slot accepted"
+            a.push(a.offset(), &chunks[1][..64], tree.proof(1).unwrap())
+                .is_err(),
+            "short chunk"
         );
-        a.push(320, &slots[320..]).unwrap();
-        assert_eq!(a.finish().unwrap().id(), &id);
+        let mut bad = chunks[1].to_vec();
+        bad[100] ^= 1;
+        assert_eq!(
+            a.push(a.offset(), &bad, tree.proof(1).unwrap()),
+            Err(Error::DigestMismatch)
+        );
+        assert_eq!(
+            a.push(a.offset(), chunks[1], tree.proof(0).unwrap()),
+            Err(Error::DigestMismatch)
+        );
+        a.push(a.offset(), chunks[1], tree.proof(1).unwrap())
+            .unwrap();
+        a.push(a.offset(), chunks[2], tree.proof(2).unwrap())
+            .unwrap();
+        assert_eq!(a.finish().unwrap().id(), built.table.id());
 
-        let mut tampered = slots.to_vec();
-        tampered[100] ^= 1;
-        let a = TableAssembler::new(header, id, tampered).unwrap();
-        assert_eq!(a.finish().err(), Some(Error::TableIdMismatch));
+        // A damaged resumed part is caught at the end.
+        let mut damaged = chunks[0].to_vec();
+        damaged[5] ^= 1;
+        let mut a = TableAssembler::new(&m, damaged).unwrap();
+        a.push(a.offset(), chunks[1], tree.proof(1).unwrap())
+            .unwrap();
+        a.push(a.offset(), chunks[2], tree.proof(2).unwrap())
+            .unwrap();
+        assert_eq!(a.finish().err(), Some(Error::DigestMismatch));
 
-        let a = TableAssembler::new(header, id, slots[..64].to_vec()).unwrap();
+        assert!(
+            TableAssembler::new(&m, slots[..64].to_vec()).is_err(),
+            "not a whole chunk"
+        );
+        let a = TableAssembler::new(&m, chunks[0].to_vec()).unwrap();
         assert!(matches!(a.finish(), Err(Error::Length { .. })));
     }
 }
