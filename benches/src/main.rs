@@ -288,11 +288,11 @@ async fn main() -> anyhow::Result<()> {
     drop(matcher);
 
     // 4. The real server, over loopback.
-    service::write_table(dir.path(), &built)?;
+    let operator = service::write_table(dir.path(), &built)?;
     drop(built);
     let server = service::start(&server_bin, dir.path(), args.batch)?;
     let pid = server.child.id();
-    let mut client = Client::connect(&server.url).await?;
+    let mut client = Client::connect(&server.url, operator).await?;
     let manifest = client.manifest().await?;
     client
         .table(&manifest, &TableCache::new(dir.path().join("cache")))

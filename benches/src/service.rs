@@ -33,13 +33,27 @@ pub fn server_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Writes `dir/table.bmt` for [`start`]; `dir/server.key` must hold the key
+/// Writes `dir/table.bmt` for [`start`], version 1, signed by a new
+/// operator key in `dir/operator.sign`; `dir/server.key` must hold the key
 /// the table was built with (`blindmatch_server::keyfile::write_new`).
+/// Returns the operator's verifying key, for clients.
 ///
 /// # Errors
-/// If the file cannot be written.
-pub fn write_table(dir: &Path, built: &blindmatch_protocol::BuiltTable) -> anyhow::Result<()> {
-    blindmatch_server::bundle::write(&dir.join("table.bmt"), &built.table, &built.index)
+/// If a file cannot be written.
+pub fn write_table(
+    dir: &Path,
+    built: &blindmatch_protocol::BuiltTable,
+) -> anyhow::Result<blindmatch_protocol::OperatorVerifyingKey> {
+    let signing = blindmatch_server::keyfile::write_new_signing(&dir.join("operator.sign"))?;
+    blindmatch_server::bundle::write_parts(
+        &dir.join("table.bmt"),
+        &built.table,
+        &built.index,
+        &blindmatch_server::sign_version(&built.table, 1, &signing),
+        &blindmatch_server::bundle::History::default(),
+        &built.placement,
+    )?;
+    Ok(signing.verifying_key())
 }
 
 /// Starts `bin serve` on a free loopback port with the table and key in

@@ -283,7 +283,7 @@ async fn main() -> anyhow::Result<()> {
     let entries = sha_items(args.entries, "timing entry");
     let built = TableBuilder::new(table_seed).build(&key, entries.clone())?;
     let table = ClientTable::new(built.table.clone())?;
-    service::write_table(dir.path(), &built)?;
+    let operator = service::write_table(dir.path(), &built)?;
     drop(built);
 
     // Distinct vouchers, 2,048 of each kind: every matching one is a
@@ -316,7 +316,10 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let server = service::start(&server_bin, dir.path(), args.batch)?;
-    let manifest = Client::connect(&server.url).await?.manifest().await?;
+    let manifest = Client::connect(&server.url, operator)
+        .await?
+        .manifest()
+        .await?;
     let target = Target {
         url: server.url.clone(),
         table_id: manifest.table_id.0.to_vec(),

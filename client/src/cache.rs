@@ -1,18 +1,21 @@
-//! The on-disk table cache: verified tables by table id, and partial
-//! downloads to resume.
+//! The on-disk table cache: verified tables by table id, partial downloads
+//! to resume, and the newest manifest verified per operator key.
 //!
 //! `<dir>/<table id hex>.table` holds a complete table (header and slots)
-//! whose id was verified; `<dir>/<table id hex>.partial` holds the slot bytes
-//! received so far. A table is only ever read back through
+//! whose id was verified; `<dir>/<table id hex>.partial` holds the verified
+//! chunks received so far. A table is only ever read back through
 //! `BlindedTable::decode`, which recomputes its id, so a damaged cache file is
-//! detected and replaced, never used.
+//! detected and replaced, never used. `<dir>/manifest-<operator key hex>`
+//! holds the newest signed manifest verified under that key: the base for
+//! the next delta, and the record that refuses a rollback or a second table
+//! under one version number.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use blindmatch_protocol::BlindedTable;
-use blindmatch_protocol::table::SLOT_LEN;
+use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
+use blindmatch_protocol::{BlindedTable, TableAssembler, TableId};
 
 use crate::{ClientError, Manifest};
 
@@ -47,25 +50,73 @@ impl TableCache {
         PathBuf::from(".blindmatch-cache")
     }
 
-    fn path(&self, manifest: &Manifest, ext: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.{ext}", hex::encode(manifest.table_id.0)))
+    fn path(&self, id: &TableId, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", hex::encode(id.0)))
     }
 
-    /// The cached table for `manifest`, if a valid one is there. A file that
+    fn manifest_path(&self, operator: &OperatorVerifyingKey) -> PathBuf {
+        self.dir
+            .join(format!("manifest-{}", hex::encode(operator.to_bytes())))
+    }
+
+    /// The newest manifest verified under `operator`, if any. A record that
+    /// does not verify (damaged) is ignored.
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`] if it exists but cannot be read.
+    pub fn newest_manifest(
+        &self,
+        operator: &OperatorVerifyingKey,
+    ) -> Result<Option<SignedManifest>, ClientError> {
+        let path = self.manifest_path(operator);
+        match fs::read(&path) {
+            Ok(b) => Ok(SignedManifest::verify_encoded(&b, operator).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Records `current` as the newest manifest under `operator` (unless a
+    /// newer one is recorded) and removes the table of `previous` if it is
+    /// another table: a client keeps one version.
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`].
+    pub(crate) fn remember(
+        &self,
+        operator: &OperatorVerifyingKey,
+        current: &SignedManifest,
+        previous: Option<&SignedManifest>,
+    ) -> Result<(), ClientError> {
+        if previous.is_some_and(|p| p.manifest.version > current.manifest.version) {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        write_atomic(&self.manifest_path(operator), &current.encode())?;
+        if let Some(p) = previous.filter(|p| p.manifest.table_id != current.manifest.table_id) {
+            let old = self.path(&p.manifest.table_id, "table");
+            match fs::remove_file(&old) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&old)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached table with id `id`, if a valid one is there. A file that
     /// does not decode to exactly that table is deleted.
     ///
     /// # Errors
     /// [`ClientError::Cache`] if the file exists but cannot be read or removed.
-    pub fn load(&self, manifest: &Manifest) -> Result<Option<BlindedTable>, ClientError> {
-        let path = self.path(manifest, "table");
+    pub fn load(&self, id: &TableId) -> Result<Option<BlindedTable>, ClientError> {
+        let path = self.path(id, "table");
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
         match BlindedTable::decode(&bytes) {
-            Ok(t) if *t.id() == manifest.table_id => Ok(Some(t)),
+            Ok(t) if t.id() == id => Ok(Some(t)),
             _ => {
                 fs::remove_file(&path).map_err(io_err(&path))?;
                 Ok(None)
@@ -79,13 +130,7 @@ impl TableCache {
     /// [`ClientError::Cache`].
     pub fn store(&self, table: &BlindedTable) -> Result<(), ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let name = hex::encode(table.id().0);
-        let path = self.dir.join(format!("{name}.table"));
-        let tmp = self.dir.join(format!("{name}.table.tmp"));
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&table.encode()).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        write_atomic(&self.path(table.id(), "table"), &table.encode())
     }
 
     /// Opens (or starts) the partial download of `manifest`'s table.
@@ -94,7 +139,7 @@ impl TableCache {
     /// [`ClientError::Cache`].
     pub(crate) fn open_partial(&self, manifest: &Manifest) -> Result<Partial, ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let path = self.path(manifest, "partial");
+        let path = self.path(&manifest.table_id, "partial");
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -103,11 +148,12 @@ impl TableCache {
             .map_err(io_err(&path))?;
         let mut existing = Vec::new();
         file.read_to_end(&mut existing).map_err(io_err(&path))?;
-        // Keep whole slots only; a file longer than the table is not ours.
+        // Keep whole chunks only (a download resumes at a chunk); a file
+        // longer than the table is not ours.
         let keep = if existing.len() as u64 > manifest.header.slots_len() {
             0
         } else {
-            existing.len() - existing.len() % SLOT_LEN
+            TableAssembler::resumable(existing.len())
         };
         if keep != existing.len() {
             existing.truncate(keep);
@@ -119,6 +165,17 @@ impl TableCache {
             existing,
         })
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, fsync, rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// A partial download on disk.

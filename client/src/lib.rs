@@ -1,20 +1,26 @@
 //! blindmatch client library: what an app embeds to check items against a
 //! blindmatch server.
 //!
-//! 1. [`Client::connect`] to the server and fetch its [`Manifest`].
-//! 2. [`Client::table`] downloads the blinded table (resuming an interrupted
-//!    download, verifying the digest, caching it on disk by table id) and
-//!    validates it into a [`ClientTable`].
+//! 1. [`Client::connect`] to the server, pinned to the operator's verifying
+//!    key, and fetch its [`Manifest`]: refused unless the operator signed it.
+//! 2. [`Client::table`] gets the blinded table: from the cache, as a delta
+//!    from the version cached before, or in full (resuming an interrupted
+//!    download, checking every chunk against the signed digest). It refuses
+//!    a version older than one it has seen, or a second table under a
+//!    version number it has seen (one table for everyone), and validates
+//!    the table into a [`ClientTable`].
 //! 3. [`Client::check`] makes one voucher per item and submits them in
 //!    batches. The server's answer is an acknowledgement that is the same
 //!    whether anything matched or not: the client cannot learn the result.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), blindmatch_client::ClientError> {
-//! use blindmatch_client::{Client, TableCache};
+//! use blindmatch_client::{Client, TableCache, parse_operator_key};
 //! use blindmatch_protocol::{Item, ItemType};
 //!
-//! let mut client = Client::connect("http://127.0.0.1:50051").await?;
+//! // The operator publishes this key (`blindmatch-server keygen --signing`).
+//! let operator = parse_operator_key("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")?;
+//! let mut client = Client::connect("http://127.0.0.1:50051", operator).await?;
 //! let manifest = client.manifest().await?;
 //! let table = client.table(&manifest, &TableCache::new("/var/cache/blindmatch")).await?;
 //! let item = Item::parse(ItemType::Sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")?;
@@ -32,8 +38,14 @@ pub struct ReadmeDoctests;
 
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_proto::v1::{DownloadTableRequest, GetManifestRequest, SubmitRequest};
-use blindmatch_protocol::{ClientTable, Item, TableAssembler, TableHeader, TableId};
+use blindmatch_proto::v1::{
+    DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, SubmitRequest,
+};
+use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
+use blindmatch_protocol::{
+    BlindedTable, ClientTable, Item, TableAssembler, TableDelta, TableHeader, TableId,
+};
+use prost::Message;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -69,15 +81,34 @@ pub enum ClientError {
         /// The protocol error.
         source: blindmatch_protocol::Error,
     },
-    /// The manifest fields disagree with its encoded header.
+    /// The manifest fields disagree with its signed statement.
     #[error("manifest is inconsistent: {0}")]
     BadManifest(&'static str),
-    /// The downloaded table does not hash to the manifest's table id; the
-    /// partial download was discarded.
+    /// The server offered a version older than one this client has verified
+    /// before: a rollback to a list missing newer entries.
     #[error(
-        "downloaded table does not match its table id (corrupted in transit or on disk); discarded"
+        "the server offers table version {offered}, older than version {seen} seen before: refused (rollback)"
     )]
-    CorruptTable,
+    Rollback {
+        /// The version offered.
+        offered: u64,
+        /// The newest version seen.
+        seen: u64,
+    },
+    /// The server offered a different table under a version number this
+    /// client has seen: two tables signed as the same version, which is how
+    /// one user would be singled out. Both manifests are evidence.
+    #[error(
+        "the server offers table {offered} as version {version}, which was table {seen} before: two tables under one version (equivocation); refused"
+    )]
+    Equivocation {
+        /// The version number.
+        version: u64,
+        /// The table id offered now (hex).
+        offered: String,
+        /// The table id seen before (hex).
+        seen: String,
+    },
     /// The connection settings contradict each other (TLS options for an
     /// `http://` URL).
     #[error("{0}")]
@@ -102,15 +133,61 @@ fn status(call: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
     move |status| ClientError::Status { call, status }
 }
 
-/// The server's current table, as its manifest describes it.
+/// The server's current table, as the operator's signed manifest describes
+/// it (verified).
 #[derive(Clone, Debug)]
 pub struct Manifest {
     /// Decoded header (k, seed, slot count, public key).
     pub header: TableHeader,
-    /// Table id, the digest the download is checked against.
+    /// Table id: what vouchers are bound to.
     pub table_id: TableId,
-    /// Most vouchers per submission.
+    /// Version number.
+    pub version: u64,
+    /// The signed statement and its signature, as verified.
+    pub signed: SignedManifest,
+    /// Most vouchers per submission (the server's setting, not signed).
     pub max_batch: u32,
+}
+
+/// Parses an operator verifying key: 64 hex digits, or a file holding them
+/// (as `blindmatch-server keygen --signing` writes it).
+///
+/// # Errors
+/// [`ClientError::Config`] naming what is wrong.
+pub fn parse_operator_key(value: &str) -> Result<OperatorVerifyingKey, ClientError> {
+    let text = if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        value.to_string()
+    } else {
+        std::fs::read_to_string(value).map_err(|e| {
+            ClientError::Config(format!(
+                "operator key {value}: neither 64 hex digits nor a readable file ({e})"
+            ))
+        })?
+    };
+    let bytes = hex::decode(text.trim())
+        .map_err(|e| ClientError::Config(format!("operator key {value}: not hex ({e})")))?;
+    OperatorVerifyingKey::from_bytes(&bytes)
+        .map_err(|e| ClientError::Config(format!("operator key {value}: {e}")))
+}
+
+/// The manifest as JSON, for comparing what two clients were served
+/// (`blindmatch manifest --json`, `blindmatch-server manifest --json`): two
+/// clients that print the same `statement` hold the same table.
+pub fn manifest_json(signed: &SignedManifest) -> serde_json::Value {
+    let m = &signed.manifest;
+    serde_json::json!({
+        "version": m.version,
+        "created": m.created,
+        "table_id": hex::encode(m.table_id.0),
+        "digest": hex::encode(m.digest),
+        "n_slots": m.header.n_slots,
+        "k": m.header.k,
+        "seed": hex::encode(m.header.seed),
+        "public_key": hex::encode(m.header.public_key.to_bytes()),
+        "chunk_slots": m.chunk_slots,
+        "statement": hex::encode(m.encode()),
+        "signature": hex::encode(signed.signature),
+    })
 }
 
 /// Whether a failed call may succeed if sent again unchanged.
@@ -151,43 +228,78 @@ impl std::fmt::Debug for SubmissionId {
     }
 }
 
-impl TryFrom<blindmatch_proto::v1::Manifest> for Manifest {
-    type Error = ClientError;
-
-    /// Checks a manifest as received: its header decodes, every field agrees
-    /// with the header, the table id is 32 bytes and the batch limit is not
-    /// zero.
-    fn try_from(m: blindmatch_proto::v1::Manifest) -> Result<Self, ClientError> {
-        let header = TableHeader::decode(&m.header).map_err(|source| ClientError::Protocol {
-            what: "manifest header",
-            source,
-        })?;
+impl Manifest {
+    /// Checks a manifest as received: the signature over its statement
+    /// verifies under the pinned operator key, every other field agrees
+    /// with the statement, and the batch limit is not zero.
+    ///
+    /// # Errors
+    /// [`ClientError::Protocol`] (with [`blindmatch_protocol::Error::BadSignature`]
+    /// for a signature that does not verify), or [`ClientError::BadManifest`].
+    pub fn verify(
+        m: &blindmatch_proto::v1::Manifest,
+        operator: &OperatorVerifyingKey,
+    ) -> Result<Self, ClientError> {
+        let signed =
+            SignedManifest::verify(&m.statement, &m.signature, operator).map_err(|source| {
+                ClientError::Protocol {
+                    what: "manifest",
+                    source,
+                }
+            })?;
+        let s = &signed.manifest;
+        let header = s.header;
         if u32::from(header.k) != m.k
             || header.n_slots != m.n_slots
             || header.seed[..] != m.seed[..]
             || header.public_key.to_bytes()[..] != m.public_key[..]
+            || header.encode()[..] != m.header[..]
             || header.slots_len() != m.table_len
+            || s.table_id.0[..] != m.table_id[..]
+            || s.digest[..] != m.digest[..]
+            || s.version != m.version
+            || s.created != m.created
+            || s.chunk_slots != m.chunk_slots
             || m.protocol_version != u32::from(blindmatch_protocol::PROTOCOL_VERSION)
         {
             return Err(ClientError::BadManifest(
-                "fields differ from the encoded header",
+                "fields differ from the signed statement",
             ));
         }
-        let table_id = TableId(
-            m.table_id
-                .as_slice()
-                .try_into()
-                .map_err(|_| ClientError::BadManifest("table id is not 32 bytes"))?,
-        );
         if m.max_batch == 0 {
             return Err(ClientError::BadManifest("max_batch is zero"));
         }
         Ok(Manifest {
             header,
-            table_id,
+            table_id: s.table_id,
+            version: s.version,
+            signed,
             max_batch: m.max_batch,
         })
     }
+}
+
+/// How [`Client::fetch_table`] got a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// From the cache: nothing transferred.
+    Cached,
+    /// As a delta from the cached version `from`.
+    Delta {
+        /// The version it was applied to.
+        from: u64,
+        /// Changed slots received.
+        slots: usize,
+        /// Bytes of the delta messages (protobuf-encoded).
+        bytes: u64,
+    },
+    /// In full (or the rest of a partial download).
+    Full {
+        /// Bytes of the chunk messages (protobuf-encoded), proofs included.
+        bytes: u64,
+        /// Why no delta was used, if one was tried.
+        delta_refused: Option<String>,
+    },
 }
 
 /// A connection to a blindmatch server.
@@ -195,6 +307,7 @@ impl TryFrom<blindmatch_proto::v1::Manifest> for Manifest {
 pub struct Client {
     tables: TableServiceClient<Channel>,
     vouchers: VoucherServiceClient<Channel>,
+    operator: OperatorVerifyingKey,
     attempts: u32,
     retry_delay: Duration,
 }
@@ -215,12 +328,13 @@ pub struct TlsOptions {
 impl Client {
     /// Connects to `url`: `https://host:port` over TLS with the Mozilla root
     /// certificates, or `http://127.0.0.1:50051` in plaintext (for a server
-    /// run with `--plaintext`).
+    /// run with `--plaintext`). Only manifests signed by `operator` are
+    /// accepted.
     ///
     /// # Errors
     /// [`ClientError::Connect`].
-    pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        Self::connect_with(url, TlsOptions::default()).await
+    pub async fn connect(url: &str, operator: OperatorVerifyingKey) -> Result<Self, ClientError> {
+        Self::connect_with(url, operator, TlsOptions::default()).await
     }
 
     /// Connects to `url` with the given TLS settings.
@@ -228,7 +342,11 @@ impl Client {
     /// # Errors
     /// [`ClientError::Connect`] (including a failed TLS handshake), or
     /// [`ClientError::Config`] for TLS settings with an `http://` URL.
-    pub async fn connect_with(url: &str, tls: TlsOptions) -> Result<Self, ClientError> {
+    pub async fn connect_with(
+        url: &str,
+        operator: OperatorVerifyingKey,
+        tls: TlsOptions,
+    ) -> Result<Self, ClientError> {
         use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let connect_err = |source| ClientError::Connect {
             url: url.to_string(),
@@ -253,27 +371,29 @@ impl Client {
             )));
         }
         let channel = endpoint.connect().await.map_err(connect_err)?;
-        Ok(Self::from_channel(channel))
+        Ok(Self::from_channel(channel, operator))
     }
 
-    /// A client over an existing channel.
-    pub fn from_channel(channel: Channel) -> Self {
+    /// A client over an existing channel, pinned to `operator`.
+    pub fn from_channel(channel: Channel, operator: OperatorVerifyingKey) -> Self {
         // Table chunks are 64 KiB and batches of vouchers ~1.4 KB each; the
         // default 4 MiB limit covers both, the explicit one documents it.
         const MAX_MESSAGE: usize = 16 << 20;
         Client {
             tables: TableServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE),
             vouchers: VoucherServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
+            operator,
             attempts: 3,
             retry_delay: Duration::from_millis(200),
         }
     }
 
-    /// Fetches and checks the manifest.
+    /// Fetches the manifest and verifies the operator's signature on it.
     ///
     /// # Errors
-    /// [`ClientError::Status`], [`ClientError::Protocol`] for a bad header,
-    /// [`ClientError::BadManifest`] if its fields disagree with the header.
+    /// [`ClientError::Status`]; [`ClientError::Protocol`] for a signature
+    /// that does not verify or a bad statement; [`ClientError::BadManifest`]
+    /// if its fields disagree with the statement.
     pub async fn manifest(&mut self) -> Result<Manifest, ClientError> {
         let m = self
             .tables
@@ -281,45 +401,167 @@ impl Client {
             .await
             .map_err(status("GetManifest"))?
             .into_inner();
-        Manifest::try_from(m)
+        Manifest::verify(&m, &self.operator)
     }
 
-    /// The table of `manifest`: from the cache if a verified copy is there,
-    /// otherwise downloaded (resuming a partial download), verified against
-    /// the table id, cached, and validated slot by slot.
+    /// The table of `manifest`, validated slot by slot: see
+    /// [`Client::fetch_table`].
     ///
     /// # Errors
-    /// [`ClientError::CorruptTable`] if the download does not match its id
-    /// (the partial file is removed so the next attempt starts clean);
-    /// [`ClientError::Status`], [`ClientError::Cache`], or
-    /// [`ClientError::Protocol`] for a table with an invalid slot.
+    /// As [`Client::fetch_table`], or [`ClientError::Protocol`] for a table
+    /// with an invalid slot.
     pub async fn table(
         &mut self,
         manifest: &Manifest,
         cache: &TableCache,
     ) -> Result<ClientTable, ClientError> {
-        let table = match cache.load(manifest)? {
-            Some(table) => table,
-            None => self.download(manifest, cache).await?,
-        };
+        let (table, _) = self.fetch_table(manifest, cache).await?;
         ClientTable::new(table).map_err(|source| ClientError::Protocol {
             what: "table",
             source,
         })
     }
 
+    /// The table of `manifest` (verified), and how it was obtained:
+    ///
+    /// 1. The cache's record of the newest manifest verified before is
+    ///    checked first: an older version is refused
+    ///    ([`ClientError::Rollback`]), and so is another table under a
+    ///    version seen ([`ClientError::Equivocation`]).
+    /// 2. A cached copy of this table is used as is.
+    /// 3. Otherwise, if the cache holds the previous version with the same
+    ///    header, only the changed slots are fetched and applied; the result
+    ///    must hash to the manifest's digest and table id.
+    /// 4. Otherwise, or if the server has no such delta or the delta is
+    ///    refused, the table is downloaded in full, resuming a partial
+    ///    download, each chunk checked against the digest by its Merkle
+    ///    proof as it arrives.
+    ///
+    /// The verified table and manifest are then cached, and the previous
+    /// version's table removed.
+    ///
+    /// # Errors
+    /// [`ClientError::Rollback`], [`ClientError::Equivocation`],
+    /// [`ClientError::Protocol`] for a chunk or table that does not verify
+    /// (a bad chunk is never written; a complete download that does not
+    /// verify is removed), [`ClientError::Status`] or [`ClientError::Cache`].
+    pub async fn fetch_table(
+        &mut self,
+        manifest: &Manifest,
+        cache: &TableCache,
+    ) -> Result<(BlindedTable, Fetched), ClientError> {
+        let previous = cache.newest_manifest(&self.operator)?;
+        if let Some(p) = &previous {
+            let p = &p.manifest;
+            if manifest.version < p.version {
+                return Err(ClientError::Rollback {
+                    offered: manifest.version,
+                    seen: p.version,
+                });
+            }
+            if manifest.version == p.version && manifest.table_id != p.table_id {
+                return Err(ClientError::Equivocation {
+                    version: p.version,
+                    offered: hex::encode(manifest.table_id.0),
+                    seen: hex::encode(p.table_id.0),
+                });
+            }
+        }
+        if let Some(table) = cache.load(&manifest.table_id)? {
+            cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
+            return Ok((table, Fetched::Cached));
+        }
+        let mut delta_refused = None;
+        if let Some(p) = previous.filter(|p| p.manifest.header == manifest.header)
+            && let Some(base) = cache.load(&p.manifest.table_id)?
+        {
+            match self.delta(&base, manifest).await {
+                Ok((table, slots, bytes)) => {
+                    cache.store(&table)?;
+                    cache.remember(&self.operator, &manifest.signed, Some(&p))?;
+                    let fetched = Fetched::Delta {
+                        from: p.manifest.version,
+                        slots,
+                        bytes,
+                    };
+                    return Ok((table, fetched));
+                }
+                Err(e) => delta_refused = Some(e.to_string()),
+            }
+        }
+        let (table, bytes) = self.download(manifest, cache).await?;
+        let previous = cache.newest_manifest(&self.operator)?;
+        cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
+        Ok((
+            table,
+            Fetched::Full {
+                bytes,
+                delta_refused,
+            },
+        ))
+    }
+
+    /// Fetches the delta from `base` to `manifest`'s table and applies it.
+    async fn delta(
+        &mut self,
+        base: &BlindedTable,
+        manifest: &Manifest,
+    ) -> Result<(BlindedTable, usize, u64), ClientError> {
+        let mut stream = self
+            .tables
+            .download_delta(DownloadDeltaRequest {
+                from_table_id: base.id().0.to_vec(),
+                to_table_id: manifest.table_id.0.to_vec(),
+            })
+            .await
+            .map_err(status("DownloadDelta"))?
+            .into_inner();
+        let mut delta = TableDelta {
+            base: *base.id(),
+            indices: Vec::new(),
+            slots: Vec::new(),
+        };
+        let mut bytes = 0u64;
+        // A delta larger than the table is not worth receiving: stop there.
+        let limit = manifest.header.slots_len();
+        while let Some(chunk) = stream.message().await.map_err(status("DownloadDelta"))? {
+            bytes += chunk.encoded_len() as u64;
+            if bytes > limit || !chunk.indices.len().is_multiple_of(4) {
+                return Err(ClientError::BadManifest(
+                    "delta larger than the table or with a partial index",
+                ));
+            }
+            delta.indices.extend(
+                chunk
+                    .indices
+                    .chunks_exact(4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            delta.slots.extend_from_slice(&chunk.slots);
+        }
+        let slots = delta.indices.len();
+        let table = delta
+            .apply(base, &manifest.signed.manifest)
+            .map_err(|source| ClientError::Protocol {
+                what: "delta",
+                source,
+            })?;
+        Ok((table, slots, bytes))
+    }
+
+    /// Downloads (the rest of) the table, checking each chunk's proof.
     async fn download(
         &mut self,
         manifest: &Manifest,
         cache: &TableCache,
-    ) -> Result<blindmatch_protocol::BlindedTable, ClientError> {
+    ) -> Result<(BlindedTable, u64), ClientError> {
         let mut partial = cache.open_partial(manifest)?;
-        let mut assembler =
-            TableAssembler::new(manifest.header, manifest.table_id, partial.take_existing())
-                .map_err(|source| ClientError::Protocol {
-                    what: "cached partial table",
-                    source,
-                })?;
+        let mut assembler = TableAssembler::new(&manifest.signed.manifest, partial.take_existing())
+            .map_err(|source| ClientError::Protocol {
+                what: "cached partial table",
+                source,
+            })?;
+        let mut bytes = 0u64;
         if assembler.offset() < manifest.header.slots_len() {
             let mut stream = self
                 .tables
@@ -331,12 +573,21 @@ impl Client {
                 .map_err(status("DownloadTable"))?
                 .into_inner();
             while let Some(chunk) = stream.message().await.map_err(status("DownloadTable"))? {
-                assembler
-                    .push(chunk.offset, &chunk.slots)
-                    .map_err(|source| ClientError::Protocol {
+                bytes += chunk.encoded_len() as u64;
+                let proof: Vec<[u8; 32]> = chunk
+                    .proof
+                    .iter()
+                    .map(|h| h.as_slice().try_into())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ClientError::BadManifest("a proof hash is not 32 bytes"))?;
+                if let Err(source) = assembler.push(chunk.offset, &chunk.slots, &proof) {
+                    // Only verified chunks were written: a resume starts here.
+                    partial.sync()?;
+                    return Err(ClientError::Protocol {
                         what: "table chunk",
                         source,
-                    })?;
+                    });
+                }
                 partial.append(&chunk.slots)?;
             }
         }
@@ -345,16 +596,22 @@ impl Client {
             Ok(table) => {
                 cache.store(&table)?;
                 partial.remove()?;
-                Ok(table)
+                Ok((table, bytes))
             }
-            Err(blindmatch_protocol::Error::TableIdMismatch) => {
-                partial.remove()?;
-                Err(ClientError::CorruptTable)
+            Err(source) => {
+                if matches!(
+                    source,
+                    blindmatch_protocol::Error::TableIdMismatch
+                        | blindmatch_protocol::Error::DigestMismatch
+                ) {
+                    // Complete but wrong (a damaged resumed part): start over.
+                    partial.remove()?;
+                }
+                Err(ClientError::Protocol {
+                    what: "table download",
+                    source,
+                })
             }
-            Err(source) => Err(ClientError::Protocol {
-                what: "table download",
-                source,
-            }),
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use blindmatch_client::{Client, TableCache};
+use blindmatch_client::{Client, Fetched, TableCache};
 use blindmatch_protocol::{Item, ItemType};
 use clap::{Parser, Subcommand};
 use sha2::{Digest, Sha256};
@@ -27,6 +27,9 @@ struct Server {
     /// Server address: https://host:port (TLS), or http://127.0.0.1:50051 for a --plaintext server
     #[arg(long, env = "BLINDMATCH_SERVER")]
     server: String,
+    /// The list operator's verifying key (64 hex digits, or a file holding them): only tables it signed are used
+    #[arg(long, env = "BLINDMATCH_OPERATOR_KEY", value_name = "HEX|PATH")]
+    operator_key: String,
     /// Trust only this CA certificate (PEM) [default: the Mozilla root certificates]
     #[arg(long, env = "BLINDMATCH_CA", value_name = "PATH")]
     ca: Option<PathBuf>,
@@ -56,10 +59,20 @@ struct Server {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Download (or resume downloading) the server's table into the cache and verify it.
+    /// Bring the cached table up to the server's current version (a delta when the cache holds
+    /// the previous one, else a full or resumed download) and verify it.
     Fetch {
         #[command(flatten)]
         server: Server,
+    },
+    /// Print the server's current manifest, verified against the operator key. Two clients
+    /// that print the same `statement` were served the same table.
+    Manifest {
+        #[command(flatten)]
+        server: Server,
+        /// Print JSON (the signed statement, its signature and every field).
+        #[arg(long)]
+        json: bool,
     },
     /// Submit a voucher for each item given.
     Check {
@@ -116,7 +129,9 @@ async fn connect(
         },
         domain: server.tls_domain.clone(),
     };
-    let mut client = Client::connect_with(&server.server, tls).await?;
+    let operator =
+        blindmatch_client::parse_operator_key(&server.operator_key).context("--operator-key")?;
+    let mut client = Client::connect_with(&server.server, operator, tls).await?;
     let manifest = client.manifest().await?;
     let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
     Ok((client, manifest, cache))
@@ -126,13 +141,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Fetch { server } => {
             let (mut client, manifest, cache) = connect(&server).await?;
-            let table = client.table(&manifest, &cache).await?;
+            let (table, fetched) = client.fetch_table(&manifest, &cache).await?;
+            blindmatch_protocol::ClientTable::new(table).context("validating the table")?;
+            let how = match fetched {
+                Fetched::Cached => "already cached".to_string(),
+                Fetched::Delta { from, slots, bytes } => {
+                    format!(
+                        "updated from version {from} with a delta of {slots} slots ({bytes} bytes)"
+                    )
+                }
+                Fetched::Full {
+                    bytes,
+                    delta_refused,
+                } => match delta_refused {
+                    Some(why) => format!("downloaded in full ({bytes} bytes); no delta: {why}"),
+                    None => format!("downloaded ({bytes} bytes)"),
+                },
+            };
             println!(
-                "table {} verified and cached: {} slots, k = {}",
-                hex::encode(table.table().id().0),
+                "table version {} ({}) verified: {how}; {} slots, k = {}",
+                manifest.version,
+                hex::encode(manifest.table_id.0),
                 manifest.header.n_slots,
                 manifest.header.k
             );
+        }
+        Command::Manifest { server, json } => {
+            let (_, manifest, _) = connect(&server).await?;
+            let j = blindmatch_client::manifest_json(&manifest.signed);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                println!(
+                    "version {} built at {} (unix), table id {}, digest {}",
+                    manifest.version,
+                    manifest.signed.manifest.created,
+                    hex::encode(manifest.table_id.0),
+                    hex::encode(manifest.signed.manifest.digest)
+                );
+            }
         }
         Command::Check {
             server,

@@ -31,7 +31,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::pipeline::{DEFAULT_DEDUP_WINDOW, Retention};
-use crate::serve::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_BATCH, Limits, ServeConfig, TlsFiles};
+use crate::serve::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_GRACE, DEFAULT_MAX_BATCH, Limits, ServeConfig, TlsFiles,
+};
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -76,6 +78,11 @@ pub struct ServeArgs {
     /// server exits anyway [default: 30s].
     #[arg(long, env = "BLINDMATCH_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub drain_timeout: Option<Duration>,
+    /// After a reload (SIGHUP or `POST /reload` on the admin listener), how long vouchers made
+    /// for the replaced table version are still accepted and evaluated under its key; after it
+    /// that version and its key are dropped [default: 1h].
+    #[arg(long, env = "BLINDMATCH_GRACE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub grace: Option<Duration>,
     /// A request not answered within this is cancelled [default: 30s].
     #[arg(long, env = "BLINDMATCH_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
@@ -118,6 +125,7 @@ struct FileConfig {
     max_store_mib: Option<u64>,
     admin_listen: Option<SocketAddr>,
     drain_timeout: Option<String>,
+    grace: Option<String>,
     request_timeout: Option<String>,
     max_concurrent_per_connection: Option<usize>,
     rate_limit: Option<u32>,
@@ -211,6 +219,7 @@ impl ServeArgs {
             file.drain_timeout,
         )?
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        let grace = duration(self.grace, &path, "grace", file.grace)?.unwrap_or(DEFAULT_GRACE);
         let defaults = Limits::default();
         let request_timeout = duration(
             self.request_timeout,
@@ -260,6 +269,7 @@ impl ServeArgs {
             max_batch,
             admin_listen: self.admin_listen.or(file.admin_listen),
             drain_timeout,
+            grace,
             limits: Limits {
                 request_timeout,
                 max_concurrent_per_connection,

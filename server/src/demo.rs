@@ -145,21 +145,22 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     f.flush()?;
     drop(f);
     crate::keyfile::write_new(&key)?;
+    let signing_key = dir.path().join("operator.sign");
+    let operator = crate::keyfile::write_new_signing(&signing_key)?.verifying_key();
     let opts = BuildOptions {
         default_type: None,
         k: None,
         load_factor: None,
         progress: false,
+        signing_key,
+        base: None,
     };
     let (l, k, t) = (list.clone(), key.clone(), table.clone());
     let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &opts)).await??;
-    let header = *report.built.table.header();
+    let header = *report.bundle.table.header();
     println!(
-        "== server: built a table of {} entries in {:.2} s: {} slots, k = {}",
-        report.built.entries.len(),
-        report.seconds,
-        header.n_slots,
-        header.k
+        "== server: built and signed table version 1 of {} entries in {:.2} s: {} slots, k = {}",
+        report.entries, report.seconds, header.n_slots, header.k
     );
     drop(report);
 
@@ -174,13 +175,13 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
 
     // The app's side: the real client library over loopback gRPC.
     let started = Instant::now();
-    let mut client = Client::connect(&server.url()).await?;
+    let mut client = Client::connect(&server.url(), operator).await?;
     let manifest = client.manifest().await?;
     let cached = client
         .table(&manifest, &TableCache::new(dir.path().join("cache")))
         .await?;
     println!(
-        "== client: downloaded, verified and validated the table ({:.1} MB) in {:.2} s",
+        "== client: checked the operator's signature, downloaded the table ({:.1} MB) checking each chunk, validated it, in {:.2} s",
         header.slots_len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use blindmatch_protocol::ServerKey;
+use blindmatch_protocol::manifest::OperatorSigningKey;
 use zeroize::Zeroizing;
 
 /// Generates a key and writes it to `path` (mode 0600), refusing to overwrite.
@@ -16,16 +17,45 @@ use zeroize::Zeroizing;
 /// If the file exists or cannot be written.
 pub fn write_new(path: &Path) -> anyhow::Result<ServerKey> {
     let key = ServerKey::generate(&mut rand::rng());
+    write_secret(path, &key.to_bytes()[..])?;
+    Ok(key)
+}
+
+/// Generates an operator signing key and writes it to `path` (mode 0600),
+/// refusing to overwrite.
+///
+/// # Errors
+/// If the file exists or cannot be written.
+pub fn write_new_signing(path: &Path) -> anyhow::Result<OperatorSigningKey> {
+    let key = OperatorSigningKey::generate(&mut rand::rng());
+    write_secret(path, &key.encode())?;
+    Ok(key)
+}
+
+/// Reads an operator signing key file, refusing one that group or others
+/// may read.
+///
+/// # Errors
+/// If the file is missing, too open, or not a valid signing key.
+pub fn read_signing(path: &Path) -> anyhow::Result<OperatorSigningKey> {
+    check_private(path, "signing key file")?;
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("signing key file {}", path.display()))?,
+    );
+    OperatorSigningKey::decode(&bytes)
+        .with_context(|| format!("signing key file {}", path.display()))
+}
+
+fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("key file {} (it is never overwritten)", path.display()))?;
-    f.write_all(&key.to_bytes()[..])
+    f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing key file {}", path.display()))?;
-    Ok(key)
+        .with_context(|| format!("writing key file {}", path.display()))
 }
 
 /// Refuses a secret file that group or others may read.

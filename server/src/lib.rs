@@ -4,8 +4,10 @@
 //! what an operator runs:
 //!
 //! - [`keygen`]: a new server key in a 0600 file ([`keyfile`]);
+//!   [`signing_keygen`]: the operator's Ed25519 signing key;
 //! - [`build`]: a hash list ([`list`]) into a table file ([`bundle`]): the
-//!   public blinded table plus the private entry index;
+//!   public blinded table, the private entry index, the signed manifest,
+//!   and, for a version built from the previous one, the changes since;
 //! - [`serve`]: the gRPC service ([`service`]: table download, voucher
 //!   submission; plus health and reflection), a match worker, and the match
 //!   store ([`store`], SQLite);
@@ -17,6 +19,7 @@
 pub mod bundle;
 pub mod config;
 pub mod demo;
+mod generation;
 pub mod keyfile;
 mod limits;
 pub mod list;
@@ -27,13 +30,18 @@ mod service;
 pub mod store;
 
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use blindmatch_protocol::{BuiltTable, ItemType, TableBuilder};
+use blindmatch_protocol::manifest::{
+    Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest,
+};
+use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+use blindmatch_protocol::{BlindedTable, Item, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
+pub use generation::Swap;
 pub use pipeline::Retention;
 pub use serve::{Limits, ServeConfig, ServerHandle, TlsFiles};
 
@@ -48,6 +56,35 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `keygen --signing --out PATH`: the operator's Ed25519 signing key
+/// (0600), and its verifying key in hex, printed and written to
+/// `PATH.pub`, for clients to pin.
+///
+/// # Errors
+/// If either file exists or cannot be written.
+pub fn signing_keygen(out: &Path) -> anyhow::Result<OperatorVerifyingKey> {
+    let key = keyfile::write_new_signing(out)?;
+    let vk = hex::encode(key.verifying_key().to_bytes());
+    let public = public_key_path(out);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&public)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{vk}\n").as_bytes()))
+        .with_context(|| format!("verifying key file {}", public.display()))?;
+    println!("wrote operator signing key {} (mode 0600)", out.display());
+    println!("operator verifying key (clients pin it): {vk}");
+    println!("also written to {}", public.display());
+    Ok(key.verifying_key())
+}
+
+/// Where `signing_keygen` writes the verifying key of `signing_key`.
+pub fn public_key_path(signing_key: &Path) -> PathBuf {
+    let mut p = signing_key.as_os_str().to_owned();
+    p.push(".pub");
+    p.into()
+}
+
 /// Options of `build`.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -59,33 +96,71 @@ pub struct BuildOptions {
     pub load_factor: Option<f64>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// The operator's signing key, which signs the new version's manifest.
+    pub signing_key: PathBuf,
+    /// The previous version's table file: build the next version in place.
+    pub base: Option<PathBuf>,
+}
+
+/// How a version was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildKind {
+    /// A new table (first version, or no base given).
+    Full,
+    /// The next version of the base, unchanged entries in their slots.
+    Update {
+        /// Entries already in the base.
+        kept: usize,
+        /// Entries added.
+        added: usize,
+        /// Entries removed.
+        removed: usize,
+        /// Slots that differ from the base.
+        changed: usize,
+    },
+    /// A base was given but could not be kept (the reason): a new table,
+    /// which clients download in full.
+    Rebuilt(String),
 }
 
 /// What `build` did.
 pub struct BuildReport {
-    /// The table and index.
-    pub built: BuiltTable,
+    /// The file written.
+    pub bundle: bundle::Bundle,
+    /// Entries in the table.
+    pub entries: usize,
     /// Lines that held an entry, duplicates included.
     pub lines: usize,
+    /// How.
+    pub kind: BuildKind,
     /// Seconds spent building.
     pub seconds: f64,
 }
 
-/// `build --list FILE --key PATH --out PATH`: parses the whole list first
-/// and builds nothing if any line is bad.
-///
-/// # Errors
-/// Bad lines (each with its number), unreadable files, or a build failure.
-pub fn build(
-    list_path: &Path,
-    key_path: &Path,
-    out: &Path,
-    opts: &BuildOptions,
-) -> anyhow::Result<BuildReport> {
-    let key = keyfile::read(key_path)?;
+/// Signs version `version` of `table`.
+pub fn sign_version(
+    table: &BlindedTable,
+    version: u64,
+    key: &OperatorSigningKey,
+) -> SignedManifest {
+    Manifest {
+        version,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        table_id: *table.id(),
+        digest: *MerkleTree::new(table.slots()).root(),
+        chunk_slots: CHUNK_SLOTS,
+        header: *table.header(),
+    }
+    .sign(key)
+}
+
+/// Parses a list file, refusing it whole if any line is bad or it is empty.
+fn read_list(list_path: &Path, default_type: Option<ItemType>) -> anyhow::Result<Vec<Item>> {
     let file = std::fs::File::open(list_path)
         .with_context(|| format!("--list {}", list_path.display()))?;
-    let parsed = list::parse(BufReader::new(file), opts.default_type)
+    let parsed = list::parse(BufReader::new(file), default_type)
         .with_context(|| format!("reading {}", list_path.display()))?;
     if !parsed.bad.is_empty() {
         const SHOWN: usize = 20;
@@ -102,13 +177,104 @@ pub fn build(
         }
         bail!(msg);
     }
-    let lines = parsed.items.len();
-    if lines == 0 {
+    if parsed.items.is_empty() {
         // Almost surely the wrong file; a table of fillers alone matches nothing.
         bail!(
             "{}: no entries (only blank lines and comments); no table was built",
             list_path.display()
         );
+    }
+    Ok(parsed.items)
+}
+
+/// `build --list FILE --key PATH --signing-key PATH --out PATH [--base PATH]`:
+/// parses the whole list first and builds nothing if any line is bad.
+///
+/// With a base, the new version keeps every entry of the base that is
+/// still listed in its slot (SPEC Section 13.1) and its history of changes
+/// grows by this version's; if that is impossible (the list outgrew the
+/// table, or the key changed: a rotation) a new table is built, and the
+/// report says why.
+///
+/// # Errors
+/// Bad lines (each with its number), unreadable files, or a build failure.
+pub fn build(
+    list_path: &Path,
+    key_path: &Path,
+    out: &Path,
+    opts: &BuildOptions,
+) -> anyhow::Result<BuildReport> {
+    let key = keyfile::read(key_path)?;
+    let signing = keyfile::read_signing(&opts.signing_key)?;
+    let items = read_list(list_path, opts.default_type)?;
+    let lines = items.len();
+    let base = match &opts.base {
+        Some(b) => Some(bundle::read(b, true).with_context(|| format!("--base {}", b.display()))?),
+        None => None,
+    };
+    let started = Instant::now();
+    let mut rebuilt = None;
+    if let Some(base) = &base {
+        let k = base.table.header().k;
+        if opts.k.is_some_and(|want| want != k) {
+            bail!(
+                "--k {} differs from the base table's k = {k}: build without --base",
+                opts.k.unwrap_or(k)
+            );
+        }
+        let placement = base
+            .placement
+            .as_ref()
+            .context("the base has no placement")?;
+        let version = base.manifest.manifest.version + 1;
+        let max_load = opts.load_factor.map_or_else(
+            || blindmatch_protocol::table::update_max_load(k),
+            |l| l + blindmatch_protocol::table::UPDATE_LOAD_MARGIN,
+        );
+        match blindmatch_protocol::table::update(
+            &key,
+            &base.table,
+            &base.index,
+            placement,
+            items.clone(),
+            version,
+            max_load,
+        ) {
+            Ok(u) => {
+                let history = bundle::History::next(
+                    base.manifest.manifest.version,
+                    *base.table.id(),
+                    &base.history,
+                    &u.changed,
+                    base.table.header().n_slots,
+                );
+                let manifest = sign_version(&u.table, version, &signing);
+                let kind = BuildKind::Update {
+                    kept: u.kept,
+                    added: u.added,
+                    removed: u.removed,
+                    changed: u.changed.len(),
+                };
+                let bundle = bundle::Bundle {
+                    table: u.table,
+                    index: u.index,
+                    manifest,
+                    history,
+                    placement: Some(u.placement),
+                };
+                let seconds = started.elapsed().as_secs_f64();
+                bundle::write(out, &bundle)?;
+                return Ok(BuildReport {
+                    bundle,
+                    entries: u.kept + u.added,
+                    lines,
+                    kind,
+                    seconds,
+                });
+            }
+            Err(blindmatch_protocol::Error::NeedsRebuild(why)) => rebuilt = Some(why.to_string()),
+            Err(e) => return Err(e.into()),
+        }
     }
 
     let mut seed = [0u8; 32];
@@ -129,17 +295,28 @@ pub fn build(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} slots, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let built = builder.build_with_progress(&key, parsed.items, &|done, total| {
+    let built = builder.build_with_progress(&key, items, &|done, total| {
         bar.set_length(total);
         bar.inc(done);
     })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    bundle::write(out, &built.table, &built.index)?;
+    let version = base.as_ref().map_or(1, |b| b.manifest.manifest.version + 1);
+    let manifest = sign_version(&built.table, version, &signing);
+    let entries = built.entries.len();
+    let bundle = bundle::Bundle {
+        table: built.table,
+        index: built.index,
+        manifest,
+        history: bundle::History::default(),
+        placement: Some(built.placement),
+    };
+    bundle::write(out, &bundle)?;
     Ok(BuildReport {
-        built,
+        bundle,
+        entries,
         lines,
+        kind: rebuilt.map_or(BuildKind::Full, BuildKind::Rebuilt),
         seconds,
     })
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use blindmatch_protocol::ItemType;
-use blindmatch_server::BuildOptions;
+use blindmatch_server::{BuildKind, BuildOptions};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -25,20 +25,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a new server key (file mode 0600; an existing file is never overwritten).
+    /// Write a new key (file mode 0600; an existing file is never overwritten): the server's
+    /// blinding key, or with --signing the operator's Ed25519 signing key (its verifying key,
+    /// which clients pin, is printed and written to OUT.pub).
     Keygen {
         /// Where to write the key.
         #[arg(long)]
         out: PathBuf,
+        /// Make the operator's signing key instead of a blinding key.
+        #[arg(long)]
+        signing: bool,
     },
-    /// Build the blinded table from a hash list.
+    /// Build and sign a version of the blinded table from a hash list. With --base, build the
+    /// next version of that table in place: entries still listed keep their slots, so clients
+    /// holding it catch up with a small delta.
     Build {
-        /// The list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a `type,value` header.
+        /// The complete list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a `type,value` header.
         #[arg(long)]
         list: PathBuf,
-        /// The server key from `keygen`.
+        /// The server's blinding key from `keygen`.
         #[arg(long)]
         key: PathBuf,
+        /// The operator's signing key from `keygen --signing`.
+        #[arg(long, value_name = "PATH")]
+        signing_key: PathBuf,
+        /// The previous version's table file: the new version keeps its slots (a new table is
+        /// built instead, and the output says why, if the list outgrew it or the key changed).
+        #[arg(long, value_name = "PATH")]
+        base: Option<PathBuf>,
         /// Where to write the table file.
         #[arg(long)]
         out: PathBuf,
@@ -57,6 +71,16 @@ enum Command {
     /// Every setting is a flag, a BLINDMATCH_* environment variable or a key in the --config
     /// TOML file, in that order of precedence.
     Serve(Box<blindmatch_server::config::ServeArgs>),
+    /// Print a table file's signed manifest, for anyone to compare with what clients were
+    /// served (`blindmatch manifest --json`).
+    Manifest {
+        /// The table file.
+        #[arg(long)]
+        table: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the recorded matches.
     Matches {
         /// The data directory given to `serve`.
@@ -73,10 +97,36 @@ enum Command {
 
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Keygen { out } => blindmatch_server::keygen(&out)?,
+        Command::Keygen { out, signing } => {
+            if signing {
+                blindmatch_server::signing_keygen(&out)?;
+            } else {
+                blindmatch_server::keygen(&out)?;
+            }
+        }
+        Command::Manifest { table, json } => {
+            let bundle = blindmatch_server::bundle::read(&table, false)?;
+            let j = blindmatch_client::manifest_json(&bundle.manifest);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                let m = &bundle.manifest.manifest;
+                println!(
+                    "version {} built at {} (unix), table id {}, digest {}, {} slots; deltas from {} earlier version(s)",
+                    m.version,
+                    m.created,
+                    hex::encode(m.table_id.0),
+                    hex::encode(m.digest),
+                    m.header.n_slots,
+                    bundle.history.0.len()
+                );
+            }
+        }
         Command::Build {
             list,
             key,
+            signing_key,
+            base,
             out,
             default_type,
             k,
@@ -87,25 +137,53 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 k,
                 load_factor,
                 progress: std::io::stderr().is_terminal(),
+                signing_key,
+                base,
             };
             let report = tokio::task::spawn_blocking(move || {
                 blindmatch_server::build(&list, &key, &out, &opts).map(|r| (r, out))
             })
             .await??;
             let (r, out) = report;
-            let h = r.built.table.header();
-            println!(
-                "built {}: {} entries ({} duplicate lines collapsed), {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
-                out.display(),
-                r.built.entries.len(),
-                r.lines - r.built.entries.len(),
-                h.n_slots,
-                h.k,
-                (blindmatch_protocol::table::HEADER_LEN + r.built.table.slots().len()) as f64 / 1e6,
-                r.seconds,
-                r.built.entries.len() as f64 / r.seconds.max(1e-9)
-            );
-            println!("table id {}", hex::encode(r.built.table.id().0));
+            let table = &r.bundle.table;
+            let h = table.header();
+            let m = &r.bundle.manifest.manifest;
+            match &r.kind {
+                BuildKind::Update {
+                    kept,
+                    added,
+                    removed,
+                    changed,
+                } => println!(
+                    "built {} version {} from version {}: {kept} entries kept, {added} added, {removed} removed; {changed} of {} slots changed, in {:.1} s",
+                    out.display(),
+                    m.version,
+                    m.version - 1,
+                    h.n_slots,
+                    r.seconds
+                ),
+                kind => {
+                    if let BuildKind::Rebuilt(why) = kind {
+                        println!(
+                            "the base could not be kept ({why}): built a new table; clients download it in full"
+                        );
+                    }
+                    println!(
+                        "built {} version {}: {} entries ({} duplicate lines collapsed), {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
+                        out.display(),
+                        m.version,
+                        r.entries,
+                        r.lines - r.entries,
+                        h.n_slots,
+                        h.k,
+                        (blindmatch_protocol::table::HEADER_LEN + table.slots().len()) as f64 / 1e6,
+                        r.seconds,
+                        r.entries as f64 / r.seconds.max(1e-9)
+                    );
+                }
+            }
+            println!("table id {}", hex::encode(table.id().0));
+            println!("digest   {}", hex::encode(m.digest));
         }
         Command::Serve(args) => blindmatch_server::serve::run(args.resolve()?).await?,
         Command::Matches { data, json } => blindmatch_server::matches(&data, json)?,

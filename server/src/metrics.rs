@@ -49,10 +49,12 @@ pub struct Metrics {
     pub pending: Gauge,
     /// Submit calls being handled right now.
     pub in_flight: Gauge,
-    /// 1 for the table served, labelled with its id.
+    /// Table versions by id: 1 served, 2 accepted during a grace period, 0 retired.
     pub table: Family<TableLabel, Gauge>,
     /// Slots in the table served.
     pub table_slots: Gauge,
+    /// Version number of the table served.
+    pub table_version: Gauge,
     /// Whether the server is ready: table loaded, not shutting down.
     ready: AtomicBool,
 }
@@ -73,6 +75,7 @@ impl Metrics {
             in_flight: Gauge::default(),
             table: Family::default(),
             table_slots: Gauge::default(),
+            table_version: Gauge::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -104,7 +107,16 @@ impl Metrics {
             "Submit calls being handled",
             m.in_flight.clone(),
         );
-        registry.register("table", "The table served (by id)", m.table.clone());
+        registry.register(
+            "table",
+            "Table versions by id: 1 served, 2 still accepted (grace period), 0 retired",
+            m.table.clone(),
+        );
+        registry.register(
+            "table_version",
+            "Version number of the table served",
+            m.table_version.clone(),
+        );
         registry.register(
             "table_slots",
             "Slots in the table served",
@@ -143,18 +155,27 @@ impl Default for Metrics {
     }
 }
 
+/// What `POST /reload` calls: reloads the table and says what happened.
+pub type ReloadFn = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Serves `/metrics`, `/live` and `/ready` on `addr` until `shutdown`
-/// resolves; returns the address bound.
+/// resolves, and `POST /reload` if `reload` is given; returns the address
+/// bound.
 ///
 /// # Errors
 /// If the address cannot be bound.
 pub async fn serve_admin(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    reload: Option<ReloadFn>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::http::{StatusCode, header};
-    use axum::routing::get;
+    use axum::routing::{get, post};
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("--admin-listen {addr}"))?;
@@ -184,6 +205,27 @@ pub async fn serve_admin(
                 }
             }),
         );
+    let app = match reload {
+        Some(reload) => app.route(
+            "/reload",
+            post(move || async move {
+                match reload().await {
+                    Ok(what) => (StatusCode::OK, format!("{what}\n")),
+                    Err(e) => {
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            "reload failed; the current version stays"
+                        );
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("reload failed: {e:#}\n"),
+                        )
+                    }
+                }
+            }),
+        ),
+        None => app,
+    };
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

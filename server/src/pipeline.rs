@@ -22,6 +22,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use blindmatch_protocol::{Match, Matcher, Voucher};
+
+use crate::generation::{Generation, Generations};
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
@@ -82,6 +84,9 @@ pub(crate) struct Submission {
     pub(crate) received_at_ms: i64,
     pub(crate) encoded: Vec<Vec<u8>>,
     pub(crate) decoded: Vec<Voucher>,
+    /// The version the vouchers were made for: evaluated against it even if
+    /// it is replaced meanwhile.
+    pub(crate) generation: Arc<Generation>,
 }
 
 /// Why a submission was not stored.
@@ -103,6 +108,7 @@ pub(crate) struct Ingest {
 struct Work {
     submission: PendingSubmission,
     decoded: Vec<Voucher>,
+    matcher: Arc<Matcher>,
 }
 
 struct Done {
@@ -115,8 +121,7 @@ struct Done {
 /// stored work is evaluated.
 pub(crate) fn start(
     store: MatchStore,
-    matcher: Arc<Matcher>,
-    table_id: String,
+    generations: Arc<Generations>,
     retention: Retention,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
@@ -126,20 +131,14 @@ pub(crate) fn start(
     let (done_tx, done_rx) = unbounded::<Done>();
     let mut threads = Vec::new();
     for i in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        let (work_rx, done_tx, matcher, metrics) = (
-            work_rx.clone(),
-            done_tx.clone(),
-            Arc::clone(&matcher),
-            Arc::clone(&metrics),
-        );
+        let (work_rx, done_tx, metrics) = (work_rx.clone(), done_tx.clone(), Arc::clone(&metrics));
         threads.push(
             std::thread::Builder::new()
                 .name(format!("match-worker-{i}"))
-                .spawn(move || worker(&work_rx, &done_tx, &matcher, &metrics))?,
+                .spawn(move || worker(&work_rx, &done_tx, &metrics))?,
         );
     }
     drop((work_rx, done_tx));
-    let k = matcher.header().k;
     threads.push(
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -147,7 +146,6 @@ pub(crate) fn start(
                 Writer {
                     store,
                     work: work_tx,
-                    table_id,
                     retention,
                     processed,
                     metrics,
@@ -155,13 +153,13 @@ pub(crate) fn start(
                     unrecorded: Vec::new(),
                     store_failing: false,
                 }
-                .run(&ingest_rx, &done_rx, k);
+                .run(&ingest_rx, &done_rx, &generations);
             })?,
     );
     Ok((ingest_tx, threads))
 }
 
-fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher, metrics: &Metrics) {
+fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
     // Evaluation yields the CPU to the threads that receive submissions and
     // send acknowledgements: a match costs more to evaluate than a
     // non-match, and that work must not slow the responses a client can time
@@ -173,7 +171,7 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher, metrics
         tracing::warn!(error = ?e, "could not lower the match workers' priority");
     }
     for w in work {
-        let results = matcher.open_batch(&w.decoded);
+        let results = w.matcher.open_batch(&w.decoded);
         for (i, r) in results.iter().enumerate() {
             // A voucher that opened but is not an honest match: only a
             // malicious client makes one. Logged without its content.
@@ -194,8 +192,9 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, matcher: &Matcher, metrics
     }
 }
 
-/// Recovery: what is still pending from before a restart.
-fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
+/// Recovery: what is still pending from before a restart, for the versions
+/// held. Submissions for a version not held stay stored (and pending).
+fn recover(store: &MatchStore, generations: &Generations) -> Vec<Work> {
     let rows = match store.pending() {
         Ok(rows) => rows,
         Err(e) => {
@@ -206,19 +205,21 @@ fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
     let mut out = Vec::new();
     let mut skipped = 0usize;
     for submission in rows {
-        let decoded: Option<Vec<Voucher>> = (submission.table_id == table_id)
-            .then(|| {
-                submission
-                    .vouchers
-                    .iter()
-                    .map(|v| Voucher::decode(v, k).ok())
-                    .collect()
-            })
-            .flatten();
+        let Some(generation) = generations.by_hex(&submission.table_id) else {
+            skipped += 1;
+            continue;
+        };
+        let k = generation.table.header().k;
+        let decoded: Option<Vec<Voucher>> = submission
+            .vouchers
+            .iter()
+            .map(|v| Voucher::decode(v, k).ok())
+            .collect();
         match decoded {
             Some(decoded) => out.push(Work {
                 submission,
                 decoded,
+                matcher: Arc::clone(&generation.matcher),
             }),
             None => skipped += 1,
         }
@@ -226,7 +227,7 @@ fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
     if skipped > 0 {
         tracing::warn!(
             skipped,
-            "pending submissions for another table were left stored, not evaluated"
+            "pending submissions for a table version not loaded were left stored, not evaluated: start the server once with that version's table and key to evaluate them"
         );
     }
     if !out.is_empty() {
@@ -242,7 +243,6 @@ fn recover(store: &MatchStore, table_id: &str, k: u8) -> Vec<Work> {
 struct Writer {
     store: MatchStore,
     work: Sender<Work>,
-    table_id: String,
     retention: Retention,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
@@ -255,8 +255,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, ingest: &Receiver<Ingest>, done: &Receiver<Done>, k: u8) {
-        let mut recovered: VecDeque<Work> = recover(&self.store, &self.table_id, k).into();
+    fn run(mut self, ingest: &Receiver<Ingest>, done: &Receiver<Done>, generations: &Generations) {
+        let mut recovered: VecDeque<Work> = recover(&self.store, generations).into();
         let mut ingest_open = true;
         let prune = tick(self.retention.prune_every);
         self.prune();
@@ -411,18 +411,18 @@ impl Writer {
                     row: 0,
                     submission_id: s.submission_id,
                     received_at_ms: s.received_at_ms,
-                    table_id: self.table_id.clone(),
+                    table_id: s.generation.id_hex.clone(),
                     vouchers: s.encoded,
                 },
                 digest: s.digest,
             });
-            rest.push((s.decoded, stored));
+            rest.push((s.decoded, Arc::clone(&s.generation.matcher), stored));
         }
         let result = self.store.ingest(rows);
         self.note(result.as_ref().map(|_| ()));
         match result {
             Ok(outcomes) => {
-                for (outcome, (decoded, reply)) in outcomes.into_iter().zip(rest) {
+                for (outcome, (decoded, matcher, reply)) in outcomes.into_iter().zip(rest) {
                     match outcome {
                         Ingested::Stored(submission) => {
                             // Stored: the handler may acknowledge now.
@@ -437,6 +437,7 @@ impl Writer {
                                     .send(Work {
                                         submission,
                                         decoded,
+                                        matcher,
                                     })
                                     .is_ok()
                             {
@@ -455,7 +456,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                for (_, reply) in rest {
+                for (_, _, reply) in rest {
                     let _ = reply.send(Err(Refused::Store(e.clone())));
                 }
             }

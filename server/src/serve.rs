@@ -5,6 +5,12 @@
 //! The listeners are bound first and the table is loaded after, so a large
 //! table's loading is visible: health reports NOT_SERVING, `/ready` answers
 //! 503 and RPCs get UNAVAILABLE until it is done.
+//!
+//! A new version of the table is picked up without a restart
+//! ([`ServerHandle::reload`]: SIGHUP, or `POST /reload` on the admin
+//! listener): the table and key files are read again, new clients get the
+//! new manifest, and the replaced version keeps being accepted for the
+//! grace period (`generation`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +21,13 @@ use std::time::Duration;
 use anyhow::Context;
 use blindmatch_proto::v1::table_service_server::TableServiceServer;
 use blindmatch_proto::v1::voucher_service_server::VoucherServiceServer;
-use blindmatch_protocol::{Matcher, voucher_len};
+use blindmatch_protocol::voucher_len;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
+use crate::generation::{Generation, Generations, Swap};
 use crate::metrics::{Metrics, TableLabel};
 use crate::pipeline::Retention;
 use crate::service::{ServiceState, Shared, Tables, Vouchers};
@@ -30,6 +37,8 @@ use crate::store::MatchStore;
 pub const DEFAULT_MAX_BATCH: usize = 1024;
 /// Default time to drain at shutdown.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a replaced version of the table is still accepted.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 /// The largest k a table may have (SPEC Section 5.1): it bounds the voucher
 /// length before the table is loaded.
 const MAX_K: u8 = 8;
@@ -61,6 +70,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// TLS for the gRPC listener (`None`: plaintext).
     pub tls: Option<TlsFiles>,
+    /// After a reload, how long vouchers made for the replaced version are
+    /// still accepted (and evaluated against it, under its key).
+    pub grace: Duration,
 }
 
 /// The files TLS needs, as PEM.
@@ -135,6 +147,7 @@ impl ServeConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: Limits::default(),
             tls: None,
+            grace: DEFAULT_GRACE,
         }
     }
 }
@@ -145,6 +158,7 @@ type Loaded = Vec<std::thread::JoinHandle<()>>;
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    reloader: Arc<Reloader>,
     tls: bool,
     admin_addr: Option<SocketAddr>,
     processed: Arc<AtomicU64>,
@@ -172,6 +186,18 @@ impl ServerHandle {
     /// The admin listener's address, if there is one.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Reads the table and key files again and, if they hold a newer
+    /// version, makes it current; the replaced version is accepted for the
+    /// grace period. Submissions in flight are unaffected.
+    ///
+    /// # Errors
+    /// If the server is still loading, the files cannot be read or do not
+    /// belong together, or they hold an older version; the version served
+    /// is unchanged then.
+    pub async fn reload(&self) -> anyhow::Result<Swap> {
+        self.reloader.reload().await
     }
 
     /// The server's metrics.
@@ -281,23 +307,39 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let (shutdown, mut stopped) = watch::channel(false);
+    let state = Arc::new(ServiceState {
+        ready: std::sync::OnceLock::new(),
+        metrics: Arc::clone(&metrics),
+    });
+    let reloader = Arc::new(Reloader {
+        state: Arc::downgrade(&state),
+        table: cfg.table.clone(),
+        key: cfg.key.clone(),
+        grace: cfg.grace,
+        one_at_a_time: tokio::sync::Mutex::new(()),
+    });
     // The admin listener outlives the gRPC one: during the drain, `/ready`
     // answers 503 and `/live` 200, so an orchestrator sees the server going,
     // not gone. It stops when `shutdown` has finished.
     let (admin_addr, admin) = match cfg.admin_listen {
         Some(a) => {
-            let (bound, task) =
-                crate::metrics::serve_admin(a, Arc::clone(&metrics), std::future::pending())
-                    .await?;
+            let r = Arc::clone(&reloader);
+            let reload: crate::metrics::ReloadFn = Arc::new(move || {
+                let r = Arc::clone(&r);
+                Box::pin(async move { r.reload().await.map(|s| s.to_string()) })
+            });
+            let (bound, task) = crate::metrics::serve_admin(
+                a,
+                Arc::clone(&metrics),
+                Some(reload),
+                std::future::pending(),
+            )
+            .await?;
             (Some(bound), Some(task))
         }
         None => (None, None),
     };
 
-    let state = Arc::new(ServiceState {
-        ready: std::sync::OnceLock::new(),
-        metrics: Arc::clone(&metrics),
-    });
     let (reporter, health) = tonic_health::server::health_reporter();
     set_serving(&reporter, false).await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -365,7 +407,14 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
                 tokio::task::spawn_blocking(move || load(&cfg, &metrics, processed))
                     .await
                     .context("loading task")??;
-            let table_id = hex::encode(shared.table.id().0);
+            let current = shared.generations.current();
+            let (table_id, version) = (current.id_hex.clone(), current.version());
+            drop(current);
+            tokio::spawn(retire(
+                Arc::clone(&shared.generations),
+                Arc::clone(&state.metrics),
+                stopping.clone(),
+            ));
             if state.ready.set(shared).is_err() {
                 anyhow::bail!("the server was loaded twice");
             }
@@ -375,6 +424,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             }
             tracing::info!(
                 table_id,
+                version,
                 seconds = started.elapsed().as_secs_f64(),
                 "table loaded: serving"
             );
@@ -384,6 +434,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     tracing::info!(%addr, "listening; loading the table");
     Ok(ServerHandle {
         addr,
+        reloader,
         tls,
         admin_addr,
         processed,
@@ -419,44 +470,132 @@ fn load(
     metrics: &Arc<Metrics>,
     processed: Arc<AtomicU64>,
 ) -> anyhow::Result<(Shared, Loaded)> {
-    let key = crate::keyfile::read(&cfg.key)?;
-    let (table, index) = crate::bundle::read(&cfg.table)?;
-    let matcher = Matcher::new(&key, &table, index).with_context(|| {
-        format!(
-            "table {} and key {}",
-            cfg.table.display(),
-            cfg.key.display()
-        )
-    })?;
-    drop(key);
+    let generation = Generation::load(&cfg.table, &cfg.key)?;
     let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
-    let table_id = hex::encode(table.id().0);
-    metrics
-        .table
-        .get_or_create(&TableLabel {
-            table_id: table_id.clone(),
-        })
-        .set(1);
-    metrics.table_slots.set(i64::from(table.header().n_slots));
+    show_table(metrics, &generation, 1);
+    let generations = Arc::new(Generations::new(generation));
     // One worker per core, each opening whole submissions: no fork-join per
     // batch (a profile under load showed ~12% of the server's CPU in the
     // kernel's scheduler with rayon here).
     let (ingest, workers) = crate::pipeline::start(
         store,
-        Arc::new(matcher),
-        table_id,
+        Arc::clone(&generations),
         cfg.retention,
         processed,
         Arc::clone(metrics),
     )?;
     Ok((
         Shared {
-            table: Arc::new(table),
+            generations,
             max_batch: cfg.max_batch,
             ingest,
         },
         workers,
     ))
+}
+
+/// Sets the `table` gauge of a version: 1 current, 2 accepted during its
+/// grace period, 0 no longer accepted.
+fn show_table(metrics: &Metrics, g: &Generation, state: i64) {
+    metrics
+        .table
+        .get_or_create(&TableLabel {
+            table_id: g.id_hex.clone(),
+        })
+        .set(state);
+    if state == 1 {
+        metrics.table_slots.set(i64::from(g.table.header().n_slots));
+        metrics
+            .table_version
+            .set(i64::try_from(g.version()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Reloads the table files on request (SIGHUP, `POST /reload`).
+struct Reloader {
+    /// Weak: the services' references are what keep the pipeline's intake
+    /// open, and shutdown waits for them to go.
+    state: std::sync::Weak<ServiceState>,
+    table: PathBuf,
+    key: PathBuf,
+    grace: Duration,
+    /// Two reloads at once would race to install.
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    async fn reload(&self) -> anyhow::Result<Swap> {
+        let _one = self.one_at_a_time.lock().await;
+        let Some(state) = self.state.upgrade() else {
+            anyhow::bail!("the server is shutting down");
+        };
+        let Some(shared) = state.ready.get() else {
+            anyhow::bail!("the server is still loading its table");
+        };
+        let (table, key) = (self.table.clone(), self.key.clone());
+        let next = tokio::task::spawn_blocking(move || Generation::load(&table, &key))
+            .await
+            .context("reload task")??;
+        let previous = shared.generations.current();
+        let new_id = next.id_hex.clone();
+        let swap = shared.generations.install(next, self.grace)?;
+        if let Swap::Swapped { from, to, rotated } = &swap {
+            let metrics = &state.metrics;
+            if let Some(g) = shared.generations.by_hex(&new_id) {
+                show_table(metrics, &g, 1);
+            }
+            show_table(metrics, &previous, 2);
+            tracing::info!(
+                from,
+                to,
+                rotated,
+                table_id = new_id,
+                grace_seconds = self.grace.as_secs_f64(),
+                "new table version serving; the previous one is accepted for the grace period"
+            );
+        }
+        Ok(swap)
+    }
+}
+
+impl std::fmt::Display for Swap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Swap::Unchanged { version } => write!(f, "unchanged: version {version} is served"),
+            Swap::Swapped { from, to, rotated } => write!(
+                f,
+                "swapped: version {to} is served; version {from} is accepted for the grace period{}",
+                if *rotated { " (key rotated)" } else { "" }
+            ),
+        }
+    }
+}
+
+/// Drops replaced versions when their grace period ends, until shutdown.
+async fn retire(
+    generations: Arc<Generations>,
+    metrics: Arc<Metrics>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        let wait = generations
+            .next_expiry()
+            .map_or(Duration::from_secs(1), |t| {
+                t.saturating_duration_since(std::time::Instant::now())
+                    .min(Duration::from_secs(1))
+            });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.changed() => return,
+        }
+        for g in generations.expire() {
+            show_table(&metrics, &g, 0);
+            tracing::info!(
+                version = g.version(),
+                "grace period over: vouchers for this version are refused, and its key is dropped once those accepted are evaluated"
+            );
+        }
+    }
 }
 
 /// `serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -465,6 +604,9 @@ fn load(
 /// As [`start`], or if the server fails while running.
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Installed before loading, so an early SIGHUP does not kill the server
+    // (the default action); it is acted on once loading is done.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut handle = start_loading(cfg).await?;
     if let Some(admin) = handle.admin_addr() {
         tracing::info!(%admin, "admin listener: /metrics /live /ready");
@@ -475,9 +617,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         _ = term.recv() => return handle.shutdown().await,
     }
     println!("blindmatch-server listening on {}", handle.url());
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; break; }
+            _ = term.recv() => break,
+            _ = hup.recv() => match handle.reload().await {
+                Ok(swap) => tracing::info!(%swap, "SIGHUP: reloaded"),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "SIGHUP: reload failed; the current version stays"),
+            },
+        }
     }
     tracing::info!("signal received: shutting down");
     handle.shutdown().await

@@ -12,20 +12,22 @@ use std::sync::Arc;
 use blindmatch_proto::v1::table_service_server::TableService;
 use blindmatch_proto::v1::voucher_service_server::VoucherService;
 use blindmatch_proto::v1::{
-    DownloadTableRequest, GetManifestRequest, Manifest, SubmitRequest, SubmitResponse, TableChunk,
+    DeltaChunk, DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, Manifest,
+    SubmitRequest, SubmitResponse, TableChunk,
 };
-use blindmatch_protocol::table::SLOT_LEN;
-use blindmatch_protocol::{BlindedTable, PROTOCOL_VERSION, Voucher};
+use blindmatch_protocol::table::{CHUNK_LEN, SLOT_LEN};
+use blindmatch_protocol::{PROTOCOL_VERSION, Voucher};
 use tokio::sync::oneshot;
 
+use crate::generation::{Generation, Generations};
 use crate::pipeline::{Ingest, Refused, Submission};
 use crate::store::StoreError;
 use sha2::Digest;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-/// Slots per download chunk: 64 KiB messages.
-const CHUNK_SLOTS: usize = 2048;
+/// Changed slots per delta message: 72 KiB messages.
+const DELTA_SLOTS: usize = 2048;
 
 /// Counts a Submit call in flight for as long as it lives, also when the
 /// call is cancelled (its future dropped).
@@ -76,6 +78,10 @@ fn batch_digest(table_id: &[u8], vouchers: &[Vec<u8>]) -> [u8; 32] {
 pub(crate) enum ServiceError {
     #[error("table id {got} is not the current table {current}: fetch the manifest again")]
     StaleTable { got: String, current: String },
+    #[error(
+        "no delta from table {from} to the current table (too old, or another table): download the full table"
+    )]
+    NoDelta { from: String },
     #[error("batch of {got} vouchers exceeds the maximum of {max}")]
     BatchTooLarge { got: usize, max: usize },
     #[error("voucher {index}: {source}")]
@@ -83,8 +89,10 @@ pub(crate) enum ServiceError {
         index: usize,
         source: blindmatch_protocol::Error,
     },
-    #[error("offset {offset} is not a multiple of 32 within the {len}-byte table")]
-    BadOffset { offset: u64, len: u64 },
+    #[error(
+        "offset {offset} is not a multiple of the {chunk}-byte chunk within the {len}-byte table"
+    )]
+    BadOffset { offset: u64, len: u64, chunk: usize },
     #[error("submission_id is {0} bytes; it must be 16 random bytes, or empty")]
     BadSubmissionId(usize),
     #[error("submission id {0} was already used for a different batch; a new batch needs a new id")]
@@ -102,6 +110,7 @@ impl ServiceError {
     fn kind(&self) -> &'static str {
         match self {
             ServiceError::StaleTable { .. } => "stale_table",
+            ServiceError::NoDelta { .. } => "no_delta",
             ServiceError::BatchTooLarge { .. } => "batch_too_large",
             ServiceError::BadVoucher { .. } => "bad_voucher",
             ServiceError::BadOffset { .. } => "bad_offset",
@@ -121,6 +130,7 @@ impl From<ServiceError> for Status {
         let msg = e.to_string();
         match e {
             ServiceError::StaleTable { .. } => Status::failed_precondition(msg),
+            ServiceError::NoDelta { .. } => Status::not_found(msg),
             ServiceError::BatchTooLarge { .. } => Status::resource_exhausted(msg),
             ServiceError::BadVoucher { .. }
             | ServiceError::BadOffset { .. }
@@ -153,29 +163,35 @@ impl ServiceState {
     }
 }
 
-/// The loaded table and the way into the pipeline.
+/// The loaded versions and the way into the pipeline.
 pub(crate) struct Shared {
-    pub(crate) table: Arc<BlindedTable>,
+    pub(crate) generations: Arc<Generations>,
     pub(crate) max_batch: usize,
     pub(crate) ingest: crossbeam_channel::Sender<Ingest>,
 }
 
+fn short_hex(id: &[u8]) -> String {
+    hex::encode(&id[..id.len().min(32)])
+}
+
 impl Shared {
-    fn check_table_id(&self, got: &[u8]) -> Result<(), ServiceError> {
-        if got == self.table.id().0 {
-            return Ok(());
-        }
-        Err(ServiceError::StaleTable {
-            got: hex::encode(&got[..got.len().min(32)]),
-            current: hex::encode(self.table.id().0),
-        })
+    /// The version a client names, if it still accepts vouchers.
+    fn generation(&self, id: &[u8]) -> Result<Arc<Generation>, ServiceError> {
+        self.generations
+            .accepting(id)
+            .ok_or_else(|| ServiceError::StaleTable {
+                got: short_hex(id),
+                current: self.generations.current().id_hex.clone(),
+            })
     }
 
     pub(crate) fn manifest(&self) -> Manifest {
-        let h = self.table.header();
+        let g = self.generations.current();
+        let m = &g.manifest.manifest;
+        let h = g.table.header();
         Manifest {
             protocol_version: u32::from(PROTOCOL_VERSION),
-            table_id: self.table.id().0.to_vec(),
+            table_id: g.table.id().0.to_vec(),
             k: u32::from(h.k),
             seed: h.seed.to_vec(),
             n_slots: h.n_slots,
@@ -183,6 +199,12 @@ impl Shared {
             header: h.encode().to_vec(),
             table_len: h.slots_len(),
             max_batch: u32::try_from(self.max_batch).unwrap_or(u32::MAX),
+            version: m.version,
+            created: m.created,
+            digest: m.digest.to_vec(),
+            chunk_slots: m.chunk_slots,
+            statement: m.encode().to_vec(),
+            signature: g.manifest.signature.to_vec(),
         }
     }
 }
@@ -211,27 +233,83 @@ impl TableService for Tables {
         let req = request.into_inner();
         let refuse = |e| self.0.refuse(e);
         let shared = self.0.shared().map_err(refuse)?;
-        shared.check_table_id(&req.table_id).map_err(refuse)?;
-        let len = shared.table.header().slots_len();
-        if req.offset > len || !req.offset.is_multiple_of(SLOT_LEN as u64) {
+        let generation = shared.generation(&req.table_id).map_err(refuse)?;
+        let len = generation.table.header().slots_len();
+        if req.offset > len || !req.offset.is_multiple_of(CHUNK_LEN as u64) {
             return Err(refuse(ServiceError::BadOffset {
                 offset: req.offset,
                 len,
+                chunk: CHUNK_LEN,
             }));
         }
-        // A lazy iterator over the shared table: each chunk is copied only
-        // when the transport asks for it.
-        let table = Arc::clone(&shared.table);
+        // A lazy iterator over the shared version: each chunk is copied only
+        // when the transport asks for it. Chunks are the Merkle leaves, each
+        // sent with its audit path.
         let start = usize::try_from(req.offset).unwrap_or(usize::MAX);
-        let chunks = (start..table.slots().len())
-            .step_by(CHUNK_SLOTS * SLOT_LEN)
-            .map(move |at| {
-                let end = (at + CHUNK_SLOTS * SLOT_LEN).min(table.slots().len());
-                Ok(TableChunk {
-                    offset: at as u64,
-                    slots: table.slots()[at..end].to_vec(),
-                })
-            });
+        let end = generation.table.slots().len();
+        let chunks = (start..end).step_by(CHUNK_LEN).map(move |at| {
+            let slots = generation.table.slots();
+            let proof = generation
+                .tree
+                .proof((at / CHUNK_LEN) as u64)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.to_vec())
+                .collect();
+            Ok(TableChunk {
+                offset: at as u64,
+                slots: slots[at..(at + CHUNK_LEN).min(slots.len())].to_vec(),
+                proof,
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    type DownloadDeltaStream = Pin<Box<dyn Stream<Item = Result<DeltaChunk, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn download_delta(
+        &self,
+        request: Request<DownloadDeltaRequest>,
+    ) -> Result<Response<Self::DownloadDeltaStream>, Status> {
+        let req = request.into_inner();
+        let refuse = |e| self.0.refuse(e);
+        let shared = self.0.shared().map_err(refuse)?;
+        let current = shared.generations.current();
+        if current.table.id().0[..] != req.to_table_id[..] {
+            return Err(refuse(ServiceError::StaleTable {
+                got: short_hex(&req.to_table_id),
+                current: current.id_hex.clone(),
+            }));
+        }
+        let from: [u8; 32] = req.from_table_id.as_slice().try_into().map_err(|_| {
+            refuse(ServiceError::NoDelta {
+                from: short_hex(&req.from_table_id),
+            })
+        })?;
+        let changed = match current.history.since(&blindmatch_protocol::TableId(from)) {
+            Some(since) => since.changed.clone(),
+            None => {
+                return Err(refuse(ServiceError::NoDelta {
+                    from: hex::encode(from),
+                }));
+            }
+        };
+        let messages: Vec<Vec<u32>> = changed.chunks(DELTA_SLOTS).map(<[u32]>::to_vec).collect();
+        let table = Arc::clone(&current.table);
+        let chunks = messages.into_iter().map(move |indices| {
+            let slots = table.slots();
+            let mut out = DeltaChunk {
+                indices: Vec::with_capacity(indices.len() * 4),
+                slots: Vec::with_capacity(indices.len() * SLOT_LEN),
+            };
+            for i in indices {
+                let at = i as usize * SLOT_LEN;
+                out.indices.extend_from_slice(&i.to_be_bytes());
+                out.slots.extend_from_slice(&slots[at..at + SLOT_LEN]);
+            }
+            Ok(out)
+        });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 }
@@ -273,7 +351,7 @@ impl Vouchers {
     async fn submit_inner(&self, req: SubmitRequest) -> Result<u32, ServiceError> {
         let received_at_ms = crate::store::now_ms();
         let shared = self.0.shared()?;
-        shared.check_table_id(&req.table_id)?;
+        let generation = shared.generation(&req.table_id)?;
         let n = req.vouchers.len();
         tracing::Span::current().record("n", n);
         if n > shared.max_batch {
@@ -285,7 +363,7 @@ impl Vouchers {
         // Decoding validates every voucher before anything is acknowledged.
         // It costs one decompression each (~3 µs, ~0.2 ms for a batch of 64),
         // done inline: a hand-off to a blocking thread cost more than that.
-        let k = shared.table.header().k;
+        let k = generation.table.header().k;
         let vouchers = req
             .vouchers
             .iter()
@@ -322,6 +400,7 @@ impl Vouchers {
                 received_at_ms,
                 encoded: req.vouchers,
                 decoded: vouchers,
+                generation,
             },
             stored: stored_tx,
         };

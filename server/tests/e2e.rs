@@ -12,9 +12,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use blindmatch_client::{Client, ClientError, SubmissionId};
+use blindmatch_client::{Client, ClientError, Fetched, SubmissionId};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use blindmatch_protocol::table::CHUNK_LEN;
 use blindmatch_protocol::{ClientTable, Item};
 use blindmatch_server::{BuildOptions, Retention, ServeConfig};
 use prost::Message;
@@ -66,7 +67,7 @@ async fn records_survive_a_restart() {
     assert_eq!(recorded(&fx.data).len(), 2);
 
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     client.check(&manifest, &table, &second).await.unwrap();
     server.shutdown().await.unwrap();
     let mut want = expected(&first);
@@ -84,7 +85,7 @@ async fn leave_partial(
     n: usize,
     flip: Option<usize>,
 ) -> blindmatch_client::Manifest {
-    let mut client = Client::connect(url).await.unwrap();
+    let mut client = Client::connect(url, fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let full = client
         .table(&manifest, &fx.cache("reference"))
@@ -108,9 +109,22 @@ async fn leave_partial(
 async fn an_interrupted_download_resumes_from_where_it_stopped() {
     let fx = Fixture::new();
     let server = fx.start().await;
-    // 1,000 slots and a torn half slot: the half slot is dropped, the rest kept.
-    let manifest = leave_partial(&fx, &server.url(), "resume", 32 * 1000 + 16, None).await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
+    // One whole chunk and part of the next: the part is dropped, the chunk
+    // kept, and the download resumes at the second chunk.
+    let manifest = leave_partial(&fx, &server.url(), "resume", CHUNK_LEN + 1000, None).await;
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
+    let (_, fetched) = client
+        .fetch_table(&manifest, &fx.cache("resume"))
+        .await
+        .unwrap();
+    let Fetched::Full { bytes, .. } = fetched else {
+        panic!("{fetched:?}")
+    };
+    let rest = manifest.header.slots_len() - CHUNK_LEN as u64;
+    assert!(
+        bytes > rest && bytes < rest + 1024,
+        "resumed: {bytes} bytes for {rest}"
+    );
     let table = client.table(&manifest, &fx.cache("resume")).await.unwrap();
     assert_eq!(table.table().id(), &manifest.table_id);
     let dir = fx.dir.path().join("resume");
@@ -132,14 +146,24 @@ async fn an_interrupted_download_resumes_from_where_it_stopped() {
 async fn a_corrupted_download_is_refused_then_fetched_clean() {
     let fx = Fixture::new();
     let server = fx.start().await;
-    let manifest = leave_partial(&fx, &server.url(), "corrupt", 32 * 500, Some(1234)).await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
+    // A kept chunk damaged on disk: found when the whole is checked.
+    let manifest = leave_partial(&fx, &server.url(), "corrupt", CHUNK_LEN, Some(1234)).await;
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     let err = client
         .table(&manifest, &fx.cache("corrupt"))
         .await
         .err()
         .unwrap();
-    assert!(matches!(err, ClientError::CorruptTable), "{err}");
+    assert!(
+        matches!(
+            err,
+            ClientError::Protocol {
+                source: blindmatch_protocol::Error::DigestMismatch,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // The bad partial was discarded, so the next attempt starts clean.
     let table = client.table(&manifest, &fx.cache("corrupt")).await.unwrap();
     assert_eq!(table.table().id(), &manifest.table_id);
@@ -481,7 +505,7 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
 
     // Room again (a larger limit): the refused batch, same id, goes in.
     let server = fx.start().await;
-    let accepted = client_for(&server)
+    let accepted = client_for(&fx, &server)
         .await
         .submit_with_id(&manifest.table_id, id, big)
         .await
@@ -614,7 +638,7 @@ async fn download_offsets_are_checked() {
     use blindmatch_proto::v1::table_service_client::TableServiceClient;
     let fx = Fixture::new();
     let server = fx.start().await;
-    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let mut raw = TableServiceClient::connect(server.url()).await.unwrap();
     let id = manifest.table_id.0.to_vec();
@@ -737,11 +761,15 @@ fn build_reports_bad_lines_and_builds_nothing() {
     )
     .unwrap();
     let out = dir.path().join("t");
+    let signing = dir.path().join("op.sign");
+    blindmatch_server::keyfile::write_new_signing(&signing).unwrap();
     let opts = BuildOptions {
         default_type: None,
         k: None,
         load_factor: None,
         progress: false,
+        signing_key: signing,
+        base: None,
     };
     let err = blindmatch_server::build(&list, &key, &out, &opts)
         .err()
@@ -804,7 +832,7 @@ async fn serve_settings_come_from_flags_then_environment_then_the_config_file() 
             cmd.env("BLINDMATCH_MAX_BATCH", e);
         }
         let (mut child, url) = spawn(cmd);
-        let manifest = Client::connect(&url)
+        let manifest = Client::connect(&url, fx.operator)
             .await
             .unwrap()
             .manifest()
@@ -837,6 +865,7 @@ async fn serve_settings_come_from_flags_then_environment_then_the_config_file() 
 /// batch again as if its acknowledgement had been lost.
 async fn harness_client(
     url: String,
+    operator: blindmatch_protocol::OperatorVerifyingKey,
     table: std::sync::Arc<ClientTable>,
     table_id: blindmatch_protocol::TableId,
     ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
@@ -845,7 +874,7 @@ async fn harness_client(
 ) {
     use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let Ok(mut client) = Client::connect(&url).await else {
+    let Ok(mut client) = Client::connect(&url, operator).await else {
         return;
     };
     let (listed, unlisted) = (listed(), unlisted());
@@ -932,7 +961,7 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
     let mut table = None;
     for round in 0..=rounds {
         let (mut child, url) = spawn_server(&fx);
-        let mut client = Client::connect(&url).await.unwrap();
+        let mut client = Client::connect(&url, fx.operator).await.unwrap();
         let manifest = client.manifest().await.unwrap();
         let t = match &table {
             Some(t) => Arc::clone(t),
@@ -980,6 +1009,7 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
             .map(|c| {
                 tokio::spawn(harness_client(
                     url.clone(),
+                    fx.operator,
                     Arc::clone(&t),
                     manifest.table_id,
                     Arc::clone(&ledger),

@@ -226,22 +226,22 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
             "fetch the manifest again",
         ),
         (
-            "offset not a slot boundary",
+            "offset not a chunk boundary",
             DownloadTableRequest {
                 table_id: id.clone(),
-                offset: 31,
+                offset: 32,
             },
             Code::InvalidArgument,
-            "not a multiple of 32",
+            "not a multiple of the 65536-byte chunk",
         ),
         (
             "offset past the end",
             DownloadTableRequest {
                 table_id: id.clone(),
-                offset: len + 32,
+                offset: len + 65536,
             },
             Code::InvalidArgument,
-            "not a multiple of 32 within",
+            "chunk within",
         ),
         (
             "offset u64::MAX",
@@ -255,6 +255,53 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
     ];
     for (what, request, code, fragment) in downloads {
         let status = tables.download_table(request).await.expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {}", status.message());
+        assert!(
+            status.message().contains(fragment),
+            "{what}: {}",
+            status.message()
+        );
+    }
+
+    // Deltas: from an unknown or malformed id, or to a table not current.
+    let deltas = [
+        (
+            "delta from an unknown table",
+            vec![7u8; 32],
+            id.clone(),
+            Code::NotFound,
+            "download the full table",
+        ),
+        (
+            "delta from a 3-byte id",
+            vec![7u8; 3],
+            id.clone(),
+            Code::NotFound,
+            "no delta from table 070707",
+        ),
+        (
+            "delta from the current table to itself",
+            id.clone(),
+            id.clone(),
+            Code::NotFound,
+            "no delta",
+        ),
+        (
+            "delta to a stale table",
+            id.clone(),
+            vec![1u8; 32],
+            Code::FailedPrecondition,
+            "fetch the manifest again",
+        ),
+    ];
+    for (what, from, to, code, fragment) in deltas {
+        let status = tables
+            .download_delta(blindmatch_proto::v1::DownloadDeltaRequest {
+                from_table_id: from,
+                to_table_id: to,
+            })
+            .await
+            .expect_err(what);
         assert_eq!(status.code(), code, "{what}: {}", status.message());
         assert!(
             status.message().contains(fragment),
@@ -396,7 +443,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         (
             "truncated table file",
             write("cut.bmt", &table[..table.len() / 2], 0o600),
-            "more than the file has",
+            "truncated inside",
         ),
         (
             "trailing bytes",
@@ -432,6 +479,8 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
             list.as_os_str(),
             "--key".as_ref(),
             fx.key.as_os_str(),
+            "--signing-key".as_ref(),
+            fx.signing_key.as_os_str(),
             "--out".as_ref(),
             out.as_os_str(),
         ]);
@@ -447,7 +496,16 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         0o600,
     );
     let k9 = dir.join("k9.bmt");
-    let flags: [(&[&str], &str); 6] = [
+    let open_signing = write("open.sign", &std::fs::read(&fx.signing_key).unwrap(), 0o644);
+    let garbage_signing = write("garbage.sign", b"BMSG\x01not a key", 0o600);
+    let not_a_table = write("not-a-table.bmt", b"hello", 0o600);
+    let (open_s, garbage_s, not_t, table_s) = (
+        open_signing.to_str().unwrap().to_string(),
+        garbage_signing.to_str().unwrap().to_string(),
+        not_a_table.to_str().unwrap().to_string(),
+        fx.table.to_str().unwrap().to_string(),
+    );
+    let flags: [(&[&str], &str); 11] = [
         (
             &["serve", "--max-batch", "0"],
             "max-batch must be at least 1",
@@ -459,6 +517,17 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         ),
         (&["serve", "--dedup-window", "soon"], "--dedup-window"),
         (&["build", "--k", "9"], "k"),
+        (&["build", "--signing-key", &open_s], "others can read it"),
+        (&["build", "--signing-key", &garbage_s], "signing key"),
+        (&["build", "--base", &not_t], "not a blindmatch table file"),
+        (
+            &["build", "--base", &table_s, "--k", "4"],
+            "differs from the base table's k = 3",
+        ),
+        (
+            &["build", "--signing-key", "/nonexistent/op.sign"],
+            "signing key file /nonexistent/op.sign",
+        ),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, fragment) in flags {
@@ -483,6 +552,9 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
                 "--out".as_ref(),
                 k9.as_os_str(),
             ]);
+            if !args.contains(&"--signing-key") {
+                full.extend(["--signing-key".as_ref(), fx.signing_key.as_os_str()]);
+            }
         }
         let (code, err) = run(&full);
         assert_eq!(code, Some(2), "{args:?}: {err}");

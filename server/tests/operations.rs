@@ -108,7 +108,7 @@ async fn health_is_not_serving_while_the_table_loads() {
     assert_eq!(health(server.url()).await, ServingStatus::NotServing);
     assert_eq!(get(admin, "/ready").await.0, 503);
     assert_eq!(get(admin, "/live").await.0, 200);
-    let err = Client::connect(&server.url())
+    let err = Client::connect(&server.url(), fx.operator)
         .await
         .unwrap()
         .manifest()
@@ -133,7 +133,7 @@ async fn health_is_not_serving_while_the_table_loads() {
         .unwrap();
     assert_eq!(health(server.url()).await, ServingStatus::Serving);
     assert_eq!(get(admin, "/ready").await.0, 200);
-    Client::connect(&server.url())
+    Client::connect(&server.url(), fx.operator)
         .await
         .unwrap()
         .manifest()
@@ -211,16 +211,16 @@ async fn metrics_are_scraped_from_the_admin_listener() {
 async fn sigterm_during_a_stream_of_submissions_loses_nothing() {
     let fx = Fixture::new();
     let (mut child, url) = spawn_server(&fx);
-    let mut client = Client::connect(&url).await.unwrap();
+    let mut client = Client::connect(&url, fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let table = std::sync::Arc::new(client.table(&manifest, &fx.cache("c")).await.unwrap());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for c in 0..3 {
         let (url, table, stop) = (url.clone(), table.clone(), stop.clone());
-        let table_id = manifest.table_id;
+        let (table_id, operator) = (manifest.table_id, fx.operator);
         tasks.push(tokio::spawn(async move {
-            let mut client = Client::connect(&url).await.unwrap();
+            let mut client = Client::connect(&url, operator).await.unwrap();
             client.set_retries(1, Duration::ZERO);
             let mut acked = Vec::new();
             let mut refused = 0;
@@ -481,7 +481,9 @@ async fn mutual_tls_serves_trusted_clients_and_refuses_the_rest() {
         identity: Some(pki.client.clone()),
         domain: None,
     };
-    let mut client = Client::connect_with(&url, trusted.clone()).await.unwrap();
+    let mut client = Client::connect_with(&url, fx.operator, trusted.clone())
+        .await
+        .unwrap();
     let manifest = client.manifest().await.unwrap();
     let table = client.table(&manifest, &fx.cache("tls")).await.unwrap();
     let items = with_ad(&listed()[..1], "over tls");
@@ -501,19 +503,26 @@ async fn mutual_tls_serves_trusted_clients_and_refuses_the_rest() {
         identity: None,
         ..trusted.clone()
     };
-    refused(manifest_via(&url, no_cert).await, "no client certificate");
+    refused(
+        manifest_via(&url, fx.operator, no_cert).await,
+        "no client certificate",
+    );
     let wrong_ca = TlsOptions {
         ca_pem: Some(std::fs::read(&pki.client_ca).unwrap()),
         ..trusted
     };
-    refused(manifest_via(&url, wrong_ca).await, "untrusted server CA");
+    refused(
+        manifest_via(&url, fx.operator, wrong_ca).await,
+        "untrusted server CA",
+    );
     let plain = format!("http://127.0.0.1:{}", server.addr().port());
     refused(
-        manifest_via(&plain, TlsOptions::default()).await,
+        manifest_via(&plain, fx.operator, TlsOptions::default()).await,
         "plaintext",
     );
     let mismatch = Client::connect_with(
         &plain,
+        fx.operator,
         TlsOptions {
             ca_pem: Some(pki.ca.clone()),
             ..TlsOptions::default()
@@ -526,9 +535,13 @@ async fn mutual_tls_serves_trusted_clients_and_refuses_the_rest() {
 
 async fn manifest_via(
     url: &str,
+    operator: blindmatch_protocol::OperatorVerifyingKey,
     tls: blindmatch_client::TlsOptions,
 ) -> Result<(), blindmatch_client::ClientError> {
-    Client::connect_with(url, tls).await?.manifest().await?;
+    Client::connect_with(url, operator, tls)
+        .await?
+        .manifest()
+        .await?;
     Ok(())
 }
 

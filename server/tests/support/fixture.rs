@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use blindmatch_client::{Client, TableCache};
-use blindmatch_protocol::{ClientTable, Item, ItemType};
+use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey};
 use blindmatch_server::{BuildOptions, ServeConfig, ServerHandle};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +37,8 @@ pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) table: PathBuf,
     pub(crate) key: PathBuf,
+    pub(crate) signing_key: PathBuf,
+    pub(crate) operator: OperatorVerifyingKey,
     pub(crate) data: PathBuf,
 }
 
@@ -56,19 +58,17 @@ impl Fixture {
         drop(f);
         let key = dir.path().join("server.key");
         blindmatch_server::keygen(&key).unwrap();
+        let signing_key = dir.path().join("operator.sign");
+        let operator = blindmatch_server::signing_keygen(&signing_key).unwrap();
         let table = dir.path().join("table.bmt");
-        let opts = BuildOptions {
-            default_type: Some(ItemType::Sha256),
-            k: None,
-            load_factor: None,
-            progress: false,
-        };
-        blindmatch_server::build(&list, &key, &table, &opts).unwrap();
+        blindmatch_server::build(&list, &key, &table, &build_options(&signing_key, None)).unwrap();
         let data = dir.path().join("data");
         Fixture {
             dir,
             table,
             key,
+            signing_key,
+            operator,
             data,
         }
     }
@@ -100,6 +100,18 @@ impl Fixture {
     }
 }
 
+/// Build options for a sha256 list signed with `signing_key`.
+pub(crate) fn build_options(signing_key: &Path, base: Option<PathBuf>) -> BuildOptions {
+    BuildOptions {
+        default_type: Some(ItemType::Sha256),
+        k: None,
+        load_factor: None,
+        progress: false,
+        signing_key: signing_key.to_path_buf(),
+        base,
+    }
+}
+
 pub(crate) async fn channel(server: &ServerHandle) -> tonic::transport::Channel {
     tonic::transport::Endpoint::from_shared(server.url())
         .unwrap()
@@ -113,7 +125,7 @@ pub(crate) async fn connected(
     fx: &Fixture,
     server: &ServerHandle,
 ) -> (Client, blindmatch_client::Manifest, ClientTable) {
-    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
     (client, manifest, table)
@@ -142,8 +154,8 @@ pub(crate) fn expected(items: &[(Item, Vec<u8>)]) -> Vec<(String, String, Vec<u8
         .collect()
 }
 
-pub(crate) async fn client_for(server: &ServerHandle) -> Client {
-    Client::connect(&server.url()).await.unwrap()
+pub(crate) async fn client_for(fx: &Fixture, server: &ServerHandle) -> Client {
+    Client::connect(&server.url(), fx.operator).await.unwrap()
 }
 
 pub(crate) fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
