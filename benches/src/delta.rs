@@ -84,7 +84,10 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (_, how) = client.fetch_table(&m1, &cache).await?;
     let full_fetch = started.elapsed().as_secs_f64();
-    let Fetched::Full { bytes: full_bytes, .. } = how else {
+    let Fetched::Full {
+        bytes: full_bytes, ..
+    } = how
+    else {
         anyhow::bail!("version 1 was not downloaded in full: {how:?}");
     };
 
@@ -146,14 +149,24 @@ async fn main() -> anyhow::Result<()> {
     else {
         anyhow::bail!("version 2 did not come as a delta: {how:?}");
     };
-    anyhow::ensure!(slots == changed, "the delta has {slots} slots, {changed} changed");
-    anyhow::ensure!(by_delta.encode() == v2.table.encode(), "delta result differs from version 2");
+    anyhow::ensure!(
+        slots == changed,
+        "the delta has {slots} slots, {changed} changed"
+    );
+    anyhow::ensure!(
+        by_delta.encode() == v2.table.encode(),
+        "delta result differs from version 2"
+    );
 
     let floor = changed * SLOT_LEN;
     let ratio = delta_bytes as f64 / floor.max(1) as f64;
     println!("\nbytes received by the client:");
-    println!("  full download of version 1: {full_bytes:>12} B  ({full_fetch:.2} s, proofs included)");
-    println!("  delta 1 -> 2:               {delta_bytes:>12} B  ({delta_fetch:.3} s, applied and verified)");
+    println!(
+        "  full download of version 1: {full_bytes:>12} B  ({full_fetch:.2} s, proofs included)"
+    );
+    println!(
+        "  delta 1 -> 2:               {delta_bytes:>12} B  ({delta_fetch:.3} s, applied and verified)"
+    );
     println!("  changed slots' own size:    {floor:>12} B  (the floor: {changed} x 32)");
     println!(
         "  delta / floor = {ratio:.3} (target <= 2);  full / delta = {:.0}x",

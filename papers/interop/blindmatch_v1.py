@@ -6,7 +6,9 @@ It shares no code with the Rust crates: ristretto255 (RFC 9496), expand_message_
 NIST SP 800-38D) are implemented here in plain Python, checked first against the published
 vectors in protocol/tests/data/, and then used to recompute every value of
 protocol/vectors/blindmatch-v1.json: the key file, the table header, id and entries, and
-for every case each client intermediate, the voucher bytes, and the server's opening.
+for every case each client intermediate, the voucher bytes, and the server's opening; and
+(SPEC Section 13) the Merkle digest and audit paths, a version built in place and its delta,
+and the Ed25519-signed manifest (RFC 8032, on the same curve arithmetic).
 
 Usage: python3 papers/interop/blindmatch_v1.py [VECTORS_JSON]
 Exit status 0 and a final "N passed, 0 failed" line when everything agrees.
@@ -580,6 +582,174 @@ def check_vectors(c, doc):
             c.eq(f"{name}: bit flip at {offset} does not match", tampered != "match", True)
 
 
+# ---------------------------------------------------------------------------
+# Ed25519 (RFC 8032 Section 5.1), on the same curve arithmetic, for manifests
+# ---------------------------------------------------------------------------
+
+def ed_decode(b):
+    """RFC 8032 Section 5.1.3; None on failure."""
+    if len(b) != 32:
+        return None
+    n = int.from_bytes(b, "little")
+    sign, y = n >> 255, n & ((1 << 255) - 1)
+    if y >= P:
+        return None
+    u, v = (y * y - 1) % P, (D * y * y + 1) % P
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    if v * x * x % P == (-u) % P:
+        x = x * SQRT_M1 % P
+    if v * x * x % P != u:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = P - x
+    return (x, y, 1, x * y % P)
+
+
+def ed_encode(pt):
+    x, y, z, _ = pt
+    zi = pow(z, P - 2, P)
+    x, y = x * zi % P, y * zi % P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+ED_B = ed_decode(bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666"))
+
+
+def ed_public_key(seed):
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+    return ed_encode(mul(a, ED_B))
+
+
+def ed_verify(public, message, sig):
+    a_pt, r_pt = ed_decode(public), ed_decode(sig[:32])
+    s = int.from_bytes(sig[32:], "little")
+    if a_pt is None or r_pt is None or s >= L_ORDER:
+        return False
+    k = int.from_bytes(hashlib.sha512(sig[:32] + public + message).digest(), "little")
+    return ed_encode(mul(s, ED_B)) == ed_encode(add(r_pt, mul(k, a_pt)))
+
+
+# ---------------------------------------------------------------------------
+# SPEC 13: Merkle digest, versions built in place, deltas, signed manifests
+# ---------------------------------------------------------------------------
+
+def leaf_hash(chunk):
+    return hashlib.sha256(b"\x00" + chunk).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def mth(leaves):  # RFC 9162 Section 2.1.1
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def table_digest(slots, chunk_slots):
+    data = b"".join(slots)
+    step = chunk_slots * 32
+    return mth([leaf_hash(data[i:i + step]) for i in range(0, len(data), step)])
+
+
+def verify_inclusion(root, index, size, leaf, path):  # RFC 9162 Section 2.1.3.2
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while fn & 1 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def check_lifecycle(c, doc):
+    lc = doc["lifecycle"]
+    sk, t = doc["server_key"], doc["table"]
+    alpha = int.from_bytes(hx(sk["alpha"]), "little")
+    k, seed, n_slots = t["k"], hx(t["seed"]), t["n_slots"]
+    hdr = hx(t["header"])
+
+    # Merkle tree over several chunks: leaves, root, every audit path.
+    m = lc["merkle"]
+    slots = [hashlib.sha256(b"blindmatch-v1 merkle vector" + i.to_bytes(4, "big")).digest()
+             for i in range(m["n_slots"])]
+    data, step = b"".join(slots), m["chunk_slots"] * 32
+    chunks = [data[i:i + step] for i in range(0, len(data), step)]
+    leaves = [leaf_hash(ch) for ch in chunks]
+    c.eq("merkle: leaf hashes", leaves, [hx(x) for x in m["leaf_hashes"]])
+    root = mth(leaves)
+    c.eq("merkle: root", root, hx(m["root"]))
+    for ap in m["audit_paths"]:
+        i, path = ap["leaf"], [hx(x) for x in ap["path"]]
+        c.eq(f"merkle: leaf {i} path verifies", verify_inclusion(root, i, len(leaves), leaves[i], path), True)
+        c.eq(f"merkle: leaf {i} path fails for another chunk",
+             verify_inclusion(root, i, len(leaves), leaf_hash(chunks[i][:-1] + b"\x00"), path), False)
+
+    # Version 2: apply the delta, check each changed slot, the id and the digest.
+    u = lc["update"]
+    v1 = [hx(s) for s in t["slots"]]
+    v2 = list(v1)
+    filler_key = hkdf_expand(hkdf_extract(b"blindmatch-v1/filler-key", hx(sk["alpha"])), seed, 32)
+    filler_dst = b"blindmatch-v1/filler/ristretto255_XMD:SHA-512_R255MAP_RO_"
+    removed_slot = next(en["slot"] for en in t["entries"] if en["entry"] == u["removed"]["entry"])
+    changed = set()
+    for ch in u["delta"]:
+        i = ch["slot"]
+        changed.add(i)
+        c.eq(f"update: slot {i} before", v1[i], hx(ch["before"]))
+        v2[i] = hx(ch["after"])
+        occ = ch["occupant"]
+        if occ is None:
+            half = hash_to_ristretto255(filler_key + i.to_bytes(4, "big") + u["version"].to_bytes(8, "big"),
+                                        filler_dst)
+            c.eq(f"update: slot {i} holds a fresh filler for version {u['version']}", v2[i], encode(add(half, half)))
+        else:
+            value = hx(occ["value"])
+            c.eq(f"update: slot {i} is a position of its entry", i in positions(seed, n_slots, k, occ["type"], value), True)
+            c.eq(f"update: slot {i} holds alpha*H(entry {occ['entry']})", v2[i],
+                 encode(mul(alpha, h_item(occ["type"], value))))
+    c.eq("update: the removed entry's slot changed", removed_slot in changed, True)
+    for a in u["added"]:
+        w = positions(seed, n_slots, k, a["type"], hx(a["value"]))
+        want = encode(mul(alpha, h_item(a["type"], hx(a["value"]))))
+        c.eq(f"update: added entry {a['entry']} is in one of its slots", any(v2[j] == want for j in w), True)
+    table_id = hashlib.sha256(b"blindmatch-v1/table-id" + hdr + b"".join(v2)).digest()
+    c.eq("update: table id", table_id, hx(u["table_id"]))
+    digest = table_digest(v2, m["chunk_slots"])
+    c.eq("update: digest", digest, hx(u["digest"]))
+
+    # The signed manifest of version 2.
+    mf = lc["manifest"]
+    public = ed_public_key(hx(mf["signing_key_seed"]))
+    c.eq("manifest: verifying key", public, hx(mf["verifying_key"]))
+    statement = (b"BMMF\x01" + mf["version"].to_bytes(8, "big") + mf["created"].to_bytes(8, "big")
+                 + table_id + digest + m["chunk_slots"].to_bytes(4, "big") + hdr)
+    c.eq("manifest: statement", statement, hx(mf["statement"]))
+    message = mf["signed_message_prefix"].encode() + statement
+    sig = hx(mf["signature"])
+    c.eq("manifest: signature verifies", ed_verify(public, message, sig), True)
+    bad = bytearray(statement)
+    bad[20] ^= 1
+    c.eq("manifest: a changed statement does not verify",
+         ed_verify(public, mf["signed_message_prefix"].encode() + bytes(bad), sig), False)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
@@ -587,7 +757,9 @@ def main():
     c = Checker()
     check_primitives(c, os.path.join(root, "protocol", "tests", "data"))
     with open(path) as f:
-        check_vectors(c, json.load(f))
+        doc = json.load(f)
+    check_vectors(c, doc)
+    check_lifecycle(c, doc)
     print(f"interop: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

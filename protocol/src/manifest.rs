@@ -198,6 +198,13 @@ impl OperatorSigningKey {
         OperatorSigningKey(SigningKey::from_bytes(&seed))
     }
 
+    /// The key of a fixed 32-byte seed (RFC 8032 Section 5.1.5): for the
+    /// test vectors.
+    #[cfg(any(test, feature = "test-vectors"))]
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        OperatorSigningKey(SigningKey::from_bytes(&seed))
+    }
+
     /// The key whose public half clients pin.
     pub fn verifying_key(&self) -> OperatorVerifyingKey {
         OperatorVerifyingKey(self.0.verifying_key())

@@ -217,6 +217,8 @@ pub fn generate() -> Result<String, Error> {
         }));
     }
 
+    let lifecycle = lifecycle(&key, &built, n)?;
+
     let doc = json!({
         "description": "blindmatch-v1 interop vectors: see papers/SPEC.md. All byte strings are lower-case hex; scalars are 32-byte little-endian; elements are 32-byte ristretto255 encodings (RFC 9496 Section 4.3.2).",
         "generator": "cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- protocol/vectors/blindmatch-v1.json",
@@ -235,8 +237,120 @@ pub fn generate() -> Result<String, Error> {
             "entries": entries,
         },
         "cases": out_cases,
+        "lifecycle": lifecycle,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     Ok(text)
+}
+
+/// SPEC Section 13: the next version of the vector table (entry 0 removed,
+/// one entry added), its delta, its Merkle digest and signed manifest; and
+/// a Merkle tree over several chunks with audit paths.
+fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error> {
+    use crate::manifest::{Manifest, OperatorSigningKey};
+    use crate::merkle::{CHUNK_SLOTS, MerkleTree, leaf_count, leaves};
+    use crate::table::update;
+
+    let header = *v1.table.header();
+    let attempt = |extra: usize| {
+        let added: Vec<Item> = (n..n + extra).map(candidate).collect();
+        let list: Vec<Item> = v1.entries[1..].iter().chain(&added).cloned().collect();
+        update(key, &v1.table, &v1.index, &v1.placement, list, 2, 0.95).map(|v2| (added, v2))
+    };
+    // Prefer a delta that shows a fresh filler and a moved entry, then one
+    // with a fresh filler.
+    let score = |v2: &crate::table::UpdatedTable| {
+        let filler = v2.changed.iter().any(|&s| v2.index.entry_at(s).is_none());
+        let moved = v2
+            .changed
+            .iter()
+            .any(|&s| v2.index.entry_at(s).is_some_and(|e| (e as usize) < n));
+        u8::from(filler) + 2 * u8::from(moved)
+    };
+    let mut chosen = attempt(1)?;
+    for extra in 2..=6 {
+        if let Ok(next) = attempt(extra)
+            && score(&next.1) > score(&chosen.1)
+        {
+            chosen = next;
+        }
+    }
+    let (added, v2) = chosen;
+    let changed: Vec<Value> = v2
+        .changed
+        .iter()
+        .map(|&s| {
+            let occupant = v2.index.entry_at(s).map(|e| {
+                // Entry numbers: base entries keep theirs, added ones follow.
+                let item = match (e as usize).checked_sub(n) {
+                    Some(a) => &added[a],
+                    None => &v1.entries[e as usize],
+                };
+                json!({"entry": e, "type": item.item_type().name(), "value": h(item.value())})
+            });
+            json!({
+                "slot": s,
+                "before": h(v1.table.slot(s)),
+                "after": h(v2.table.slot(s)),
+                "occupant": occupant,
+            })
+        })
+        .collect();
+
+    let operator =
+        OperatorSigningKey::from_seed(label_bytes("blindmatch-v1 test vectors: operator key"));
+    let manifest = Manifest {
+        version: 2,
+        created: 1_790_000_000,
+        table_id: *v2.table.id(),
+        digest: *MerkleTree::new(v2.table.slots()).root(),
+        chunk_slots: CHUNK_SLOTS,
+        header,
+    };
+    let signed = manifest.sign(&operator);
+
+    // A slot array of five chunks and a bit: slot i = SHA-256(label || I2OSP(i, 4)).
+    let n_slots = 5 * CHUNK_SLOTS + 7;
+    let slots: Vec<u8> = (0..n_slots)
+        .flat_map(|i| {
+            Sha256::new()
+                .chain_update(b"blindmatch-v1 merkle vector")
+                .chain_update(i.to_be_bytes())
+                .finalize()
+        })
+        .collect();
+    let tree = MerkleTree::new(&slots);
+    let size = leaf_count(slots.len() as u64);
+    let paths: Vec<Value> = (0..size)
+        .map(|i| json!({"leaf": i, "path": tree.proof(i).unwrap_or_default().iter().map(h).collect::<Vec<_>>()}))
+        .collect();
+
+    Ok(json!({
+        "description": "SPEC Section 13. `update`: version 2 of the table above, built in place from the list without entry 0 and with the entries `added`; `delta` is every slot that changed (a freed slot holds a fresh filler for version 2, SPEC 5.4). `manifest`: its signed statement. `merkle`: a tree over n_slots slots, slot i = SHA-256(\"blindmatch-v1 merkle vector\" || I2OSP(i, 4)).",
+        "update": {
+            "version": 2,
+            "removed": {"entry": 0, "type": v1.entries[0].item_type().name(), "value": h(v1.entries[0].value())},
+            "added": added.iter().enumerate().map(|(a, item)| json!({"entry": n + a, "type": item.item_type().name(), "value": h(item.value())})).collect::<Vec<_>>(),
+            "delta": changed,
+            "table_id": h(v2.table.id().0),
+            "digest": h(manifest.digest),
+        },
+        "manifest": {
+            "signing_key_seed": h(label_bytes("blindmatch-v1 test vectors: operator key")),
+            "verifying_key": h(operator.verifying_key().to_bytes()),
+            "version": manifest.version,
+            "created": manifest.created,
+            "statement": h(manifest.encode()),
+            "signed_message_prefix": "blindmatch-v1/manifest",
+            "signature": h(signed.signature),
+        },
+        "merkle": {
+            "chunk_slots": CHUNK_SLOTS,
+            "n_slots": n_slots,
+            "leaf_hashes": leaves(&slots).iter().map(h).collect::<Vec<_>>(),
+            "root": h(tree.root()),
+            "audit_paths": paths,
+        },
+    }))
 }

@@ -83,6 +83,23 @@ pub struct ServeArgs {
     /// that version and its key are dropped [default: 1h].
     #[arg(long, env = "BLINDMATCH_GRACE", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub grace: Option<Duration>,
+    /// After a restart during a grace period: the replaced version's table file, accepted for
+    /// --grace from the start so that its pending submissions are evaluated (with --previous-key).
+    #[arg(
+        long,
+        env = "BLINDMATCH_PREVIOUS_TABLE",
+        value_name = "PATH",
+        requires = "previous_key"
+    )]
+    pub previous_table: Option<PathBuf>,
+    /// The replaced version's key file (with --previous-table).
+    #[arg(
+        long,
+        env = "BLINDMATCH_PREVIOUS_KEY",
+        value_name = "PATH",
+        requires = "previous_table"
+    )]
+    pub previous_key: Option<PathBuf>,
     /// A request not answered within this is cancelled [default: 30s].
     #[arg(long, env = "BLINDMATCH_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
@@ -126,6 +143,8 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     drain_timeout: Option<String>,
     grace: Option<String>,
+    previous_table: Option<PathBuf>,
+    previous_key: Option<PathBuf>,
     request_timeout: Option<String>,
     max_concurrent_per_connection: Option<usize>,
     rate_limit: Option<u32>,
@@ -220,6 +239,14 @@ impl ServeArgs {
         )?
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
         let grace = duration(self.grace, &path, "grace", file.grace)?.unwrap_or(DEFAULT_GRACE);
+        let previous = match (
+            self.previous_table.or(file.previous_table),
+            self.previous_key.or(file.previous_key),
+        ) {
+            (Some(t), Some(k)) => Some((t, k)),
+            (None, None) => None,
+            _ => bail!("previous-table and previous-key go together: give both"),
+        };
         let defaults = Limits::default();
         let request_timeout = duration(
             self.request_timeout,
@@ -270,6 +297,7 @@ impl ServeArgs {
             admin_listen: self.admin_listen.or(file.admin_listen),
             drain_timeout,
             grace,
+            previous,
             limits: Limits {
                 request_timeout,
                 max_concurrent_per_connection,

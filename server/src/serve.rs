@@ -73,6 +73,10 @@ pub struct ServeConfig {
     /// After a reload, how long vouchers made for the replaced version are
     /// still accepted (and evaluated against it, under its key).
     pub grace: Duration,
+    /// The version replaced before a restart (table file, key file): loaded
+    /// as if just replaced, accepted for `grace` from the start, so that its
+    /// submissions still pending are evaluated under its key.
+    pub previous: Option<(PathBuf, PathBuf)>,
 }
 
 /// The files TLS needs, as PEM.
@@ -148,6 +152,7 @@ impl ServeConfig {
             limits: Limits::default(),
             tls: None,
             grace: DEFAULT_GRACE,
+            previous: None,
         }
     }
 }
@@ -473,7 +478,29 @@ fn load(
     let generation = Generation::load(&cfg.table, &cfg.key)?;
     let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
     show_table(metrics, &generation, 1);
-    let generations = Arc::new(Generations::new(generation));
+    let generations = match &cfg.previous {
+        None => Generations::new(generation),
+        Some((table, key)) => {
+            let previous = Generation::load(table, key).context("--previous-table")?;
+            show_table(metrics, &previous, 2);
+            let (from, to) = (previous.version(), generation.version());
+            let g = Generations::new(previous);
+            match g.install(generation, cfg.grace)? {
+                Swap::Swapped { .. } => {
+                    tracing::info!(
+                        from,
+                        to,
+                        "previous version loaded: accepted for the grace period"
+                    );
+                }
+                Swap::Unchanged { .. } => {
+                    anyhow::bail!("--previous-table holds the same table as --table")
+                }
+            }
+            g
+        }
+    };
+    let generations = Arc::new(generations);
     // One worker per core, each opening whole submissions: no fork-join per
     // batch (a profile under load showed ~12% of the server's CPU in the
     // kernel's scheduler with rayon here).

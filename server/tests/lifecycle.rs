@@ -824,3 +824,80 @@ async fn sighup_swaps_the_real_binary_and_manifest_json_matches_what_clients_see
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Stores a submission for `table_id` as acknowledged and not yet evaluated,
+/// as a server killed right after acknowledging it leaves it.
+fn leave_pending(data: &Path, table_id: &blindmatch_protocol::TableId, vouchers: Vec<Vec<u8>>) {
+    let mut store = blindmatch_server::store::MatchStore::open(data, None).unwrap();
+    let out = store
+        .ingest(vec![blindmatch_server::store::NewSubmission {
+            submission: blindmatch_server::store::PendingSubmission {
+                row: 0,
+                submission_id: "0123456789abcdef0123456789abcdef".into(),
+                received_at_ms: blindmatch_server::store::now_ms(),
+                table_id: hex::encode(table_id.0),
+                vouchers,
+            },
+            digest: None,
+        }])
+        .unwrap();
+    assert_eq!(out.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_during_the_grace_period_evaluates_the_previous_versions_pending_work() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut client = client_for(&fx, &server).await;
+    let v1 = client.manifest().await.unwrap();
+    let t1 = client.table(&v1, &fx.cache("c")).await.unwrap();
+    server.shutdown().await.unwrap();
+    let v1_table = fx.dir.path().join("v1.bmt");
+    let v1_key = fx.dir.path().join("v1.key");
+    std::fs::copy(&fx.table, &v1_table).unwrap();
+    std::fs::copy(&fx.key, &v1_key).unwrap();
+
+    // Rotated to version 2 (new key) while a v1 submission was pending.
+    let vouchers =
+        blindmatch_client::make_vouchers(&t1, &[(listed()[0].clone(), b"pending for v1".to_vec())])
+            .unwrap();
+    leave_pending(&fx.data, &v1.table_id, vouchers);
+    let key2 = fx.dir.path().join("server2.key");
+    blindmatch_server::keygen(&key2).unwrap();
+    let list = fx.dir.path().join("v2.txt");
+    write_list(&list, 0..2000, &listed());
+    let next = fx.dir.path().join("v2.bmt");
+    build_next(&fx, &list, &key2, &next);
+    publish(&key2, &fx.key);
+    publish(&next, &fx.table);
+
+    // Without the previous version the submission stays pending, unevaluated.
+    let server = fx.start().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.processed(), 0);
+    server.shutdown().await.unwrap();
+    assert_eq!(
+        blindmatch_server::store::stats(&fx.data).unwrap().pending,
+        1
+    );
+    assert!(recorded(&fx.data).is_empty());
+
+    // With it, the submission is evaluated under the old key.
+    let server = fx
+        .start_with(|c| blindmatch_server::ServeConfig {
+            previous: Some((v1_table.clone(), v1_key.clone())),
+            ..c
+        })
+        .await
+        .unwrap();
+    assert!(server.wait_processed(1, Duration::from_secs(10)).await);
+    let mut client = client_for(&fx, &server).await;
+    assert_eq!(client.manifest().await.unwrap().version, 2);
+    server.shutdown().await.unwrap();
+    assert_eq!(
+        blindmatch_server::store::stats(&fx.data).unwrap().pending,
+        0
+    );
+    let ads: Vec<Vec<u8>> = recorded(&fx.data).into_iter().map(|r| r.2).collect();
+    assert_eq!(ads, vec![b"pending for v1".to_vec()]);
+}
