@@ -5,9 +5,11 @@
 //! `keygen` and `build`, starts the real gRPC server on an ephemeral loopback
 //! port, and runs the real client library: fetch the manifest, download and
 //! verify the table, submit vouchers for a mix of listed and unlisted items.
-//! It then prints side by side what the client saw (acknowledgements only)
-//! and what the server recorded in its match database (the matches, and
-//! nothing about the rest).
+//! Then "day 2": the operator builds version 2 of the table in place with
+//! one more entry, the server swaps to it without a restart, the client
+//! catches up with a delta and checks two more items. It prints side by
+//! side what the client saw (acknowledgements only) and what the server
+//! recorded in its match database (the matches, and nothing about the rest).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -34,16 +36,19 @@ struct Submission {
     item: Item,
     listed: bool,
     associated_data: String,
+    /// Listed (or checked) from version 2 on.
+    day2: bool,
 }
 
 fn sample_submissions() -> anyhow::Result<Vec<Submission>> {
     let mut out = Vec::new();
-    let mut add = |label, t, hex: &str, listed, ad: &str| -> anyhow::Result<()> {
+    let mut add = |label: &'static str, t, hex: &str, listed, ad: &str| -> anyhow::Result<()> {
         out.push(Submission {
             label,
             item: Item::parse(t, hex).with_context(|| format!("built-in sample {label}"))?,
             listed,
             associated_data: ad.to_string(),
+            day2: label.contains("day 2"),
         });
         Ok(())
     };
@@ -111,7 +116,46 @@ fn sample_submissions() -> anyhow::Result<Vec<Submission>> {
         false,
         "upload 2004 / user 99",
     )?;
+    // SHA-256 of "abc": put on the list on day 2.
+    add(
+        "sha256 (listed on day 2)",
+        ItemType::Sha256,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        true,
+        "upload 3001 / user 17",
+    )?;
+    add(
+        "sha1 (unlisted, day 2)",
+        ItemType::Sha1,
+        "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+        false,
+        "upload 3002 / user 42",
+    )?;
     Ok(out)
+}
+
+/// Writes the demo list: `entries` generated SHA-256 values and the listed
+/// samples (those listed on day 2 only if `day2`).
+fn write_list(
+    path: &std::path::Path,
+    entries: usize,
+    submissions: &[Submission],
+    day2: bool,
+) -> anyhow::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(f, "# blindmatch demo list")?;
+    for i in 0..entries {
+        writeln!(
+            f,
+            "sha256 {}",
+            hex::encode(Sha256::digest(format!("blindmatch demo entry {i}")))
+        )?;
+    }
+    for s in submissions.iter().filter(|s| s.listed && (day2 || !s.day2)) {
+        writeln!(f, "{} {}", s.item.item_type(), s.item.to_hex())?;
+    }
+    f.flush()?;
+    Ok(())
 }
 
 /// Runs the demo; `Ok(true)` if the server recorded exactly the listed items
@@ -129,21 +173,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         dir.path().join("data"),
     );
 
-    // The operator's side: a list file, a key, a table.
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&list)?);
-    writeln!(f, "# blindmatch demo list")?;
-    for i in 0..args.entries {
-        writeln!(
-            f,
-            "sha256 {}",
-            hex::encode(Sha256::digest(format!("blindmatch demo entry {i}")))
-        )?;
-    }
-    for s in submissions.iter().filter(|s| s.listed) {
-        writeln!(f, "{} {}", s.item.item_type(), s.item.to_hex())?;
-    }
-    f.flush()?;
-    drop(f);
+    // The operator's side: a list file, two keys, a table.
+    write_list(&list, args.entries, &submissions, false)?;
     crate::keyfile::write_new(&key)?;
     let signing_key = dir.path().join("operator.sign");
     let operator = crate::keyfile::write_new_signing(&signing_key)?.verifying_key();
@@ -155,8 +186,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         signing_key,
         base: None,
     };
-    let (l, k, t) = (list.clone(), key.clone(), table.clone());
-    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &opts)).await??;
+    let (l, k, t, o) = (list.clone(), key.clone(), table.clone(), opts.clone());
+    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
     let header = *report.bundle.table.header();
     println!(
         "== server: built and signed table version 1 of {} entries in {:.2} s: {} slots, k = {}",
@@ -165,8 +196,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     drop(report);
 
     let server = crate::serve::start(ServeConfig::new(
-        table,
-        key,
+        table.clone(),
+        key.clone(),
         data.clone(),
         "127.0.0.1:0".parse()?,
     ))
@@ -177,17 +208,62 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
     let mut client = Client::connect(&server.url(), operator).await?;
     let manifest = client.manifest().await?;
-    let cached = client
-        .table(&manifest, &TableCache::new(dir.path().join("cache")))
-        .await?;
+    let cache = TableCache::new(dir.path().join("cache"));
+    let cached = client.table(&manifest, &cache).await?;
     println!(
         "== client: checked the operator's signature, downloaded the table ({:.1} MB) checking each chunk, validated it, in {:.2} s",
         header.slots_len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
     let mut saw = Vec::new();
-    for s in &submissions {
+    for s in submissions.iter().filter(|s| !s.day2) {
         // One submission per item, so that each acknowledgement can be shown.
+        let n = client
+            .check(
+                &manifest,
+                &cached,
+                &[(s.item.clone(), s.associated_data.clone().into_bytes())],
+            )
+            .await?;
+        saw.push(format!("ack: {n} accepted"));
+    }
+
+    // Day 2: version 2, built in place from version 1, swapped in while
+    // serving; the client catches up with only the changed slots.
+    write_list(&list, args.entries, &submissions, true)?;
+    let next = dir.path().join("table.next");
+    let (l, k, t, o) = (
+        list.clone(),
+        key.clone(),
+        next.clone(),
+        BuildOptions {
+            base: Some(table.clone()),
+            ..opts
+        },
+    );
+    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
+    std::fs::rename(&next, &table).context("publishing version 2")?;
+    let swap = server.reload().await?;
+    if let crate::BuildKind::Update { added, changed, .. } = report.kind {
+        println!(
+            "== server: day 2: built version 2 in place ({added} entry added, {changed} slot{} changed) and {swap}",
+            if changed == 1 { "" } else { "s" }
+        );
+    }
+    let manifest = client.manifest().await?;
+    let (table2, fetched) = client.fetch_table(&manifest, &cache).await?;
+    if let blindmatch_client::Fetched::Delta { slots, bytes, .. } = fetched {
+        println!(
+            "== client: caught up to version {} with a delta of {slots} slot{} ({bytes} bytes, against {:.1} MB in full), verified against the signed digest",
+            manifest.version,
+            if slots == 1 { "" } else { "s" },
+            header.slots_len() as f64 / 1e6
+        );
+    } else {
+        bail!("version 2 did not arrive as a delta: {fetched:?}");
+    }
+    let cached = blindmatch_protocol::ClientTable::new(table2)?;
+    for s in submissions.iter().filter(|s| s.day2) {
         let n = client
             .check(
                 &manifest,
