@@ -49,7 +49,7 @@ pub struct Metrics {
     pub pending: Gauge,
     /// Submit calls being handled right now.
     pub in_flight: Gauge,
-    /// Table versions by id: 1 served, 2 accepted during a grace period, 0 retired.
+    /// Table versions held, by id: 1 served, 2 accepted during a grace period.
     pub table: Family<TableLabel, Gauge>,
     /// Slots in the table served.
     pub table_slots: Gauge,
@@ -109,7 +109,7 @@ impl Metrics {
         );
         registry.register(
             "table",
-            "Table versions by id: 1 served, 2 still accepted (grace period), 0 retired",
+            "Table versions held, by id: 1 served, 2 still accepted (grace period)",
             m.table.clone(),
         );
         registry.register(

@@ -522,14 +522,17 @@ fn load(
 }
 
 /// Sets the `table` gauge of a version: 1 current, 2 accepted during its
-/// grace period, 0 no longer accepted.
+/// grace period; 0 removes it (no longer accepted), so that a year of daily
+/// versions does not leave a year of series behind.
 fn show_table(metrics: &Metrics, g: &Generation, state: i64) {
-    metrics
-        .table
-        .get_or_create(&TableLabel {
-            table_id: g.id_hex.clone(),
-        })
-        .set(state);
+    let label = TableLabel {
+        table_id: g.id_hex.clone(),
+    };
+    if state == 0 {
+        metrics.table.remove(&label);
+        return;
+    }
+    metrics.table.get_or_create(&label).set(state);
     if state == 1 {
         metrics.table_slots.set(i64::from(g.table.header().n_slots));
         metrics

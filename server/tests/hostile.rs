@@ -505,7 +505,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         not_a_table.to_str().unwrap().to_string(),
         fx.table.to_str().unwrap().to_string(),
     );
-    let flags: [(&[&str], &str); 11] = [
+    let flags: [(&[&str], &str); 13] = [
         (
             &["serve", "--max-batch", "0"],
             "max-batch must be at least 1",
@@ -517,6 +517,8 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         ),
         (&["serve", "--dedup-window", "soon"], "--dedup-window"),
         (&["build", "--k", "9"], "k"),
+        (&["serve", "--previous-table", &table_s], "--previous-key"),
+        (&["serve", "--grace", "a while"], "--grace"),
         (&["build", "--signing-key", &open_s], "others can read it"),
         (&["build", "--signing-key", &garbage_s], "signing key"),
         (&["build", "--base", &not_t], "not a blindmatch table file"),

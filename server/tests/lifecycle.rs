@@ -682,7 +682,7 @@ async fn a_swap_under_continuous_load_refuses_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_new_after() {
     let fx = Fixture::new();
-    let grace = Duration::from_millis(1500);
+    let grace = Duration::from_secs(3);
     let server = fx
         .start_with(|c| blindmatch_server::ServeConfig { grace, ..c })
         .await
@@ -743,11 +743,7 @@ async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_n
     // After the grace period the old version, and its key, are gone.
     let old_id = hex::encode(v1.table_id.0);
     let deadline = std::time::Instant::now() + grace + Duration::from_secs(5);
-    while !server
-        .metrics()
-        .render()
-        .contains(&format!("table_id=\"{old_id}\"}} 0"))
-    {
+    while server.metrics().render().contains(&old_id) {
         assert!(
             std::time::Instant::now() < deadline,
             "the old version was not retired"
