@@ -639,7 +639,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut handle = start_loading(cfg).await?;
     if let Some(admin) = handle.admin_addr() {
-        tracing::info!(%admin, "admin listener: /metrics /live /ready");
+        tracing::info!(%admin, "admin listener: /metrics /live /ready, POST /reload");
     }
     tokio::select! {
         r = handle.ready() => r?,
