@@ -22,8 +22,8 @@ use anyhow::Context;
 use blindmatch_benches::items::sha_items;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, Fetched, TableCache};
-use blindmatch_protocol::TableBuilder;
 use blindmatch_protocol::table::{SLOT_LEN, update, update_max_load};
+use blindmatch_protocol::{ClientTable, TableBuilder};
 use blindmatch_server::bundle::History;
 use clap::Parser;
 use serde_json::json;
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let mut client = Client::connect(&server.url, operator).await?;
     let m1 = client.manifest().await?;
     let started = Instant::now();
-    let (_, how) = client.fetch_table(&m1, &cache).await?;
+    let (t1, how) = client.fetch_table(&m1, &cache).await?;
     let full_fetch = started.elapsed().as_secs_f64();
     let Fetched::Full {
         bytes: full_bytes, ..
@@ -90,6 +90,9 @@ async fn main() -> anyhow::Result<()> {
     else {
         anyhow::bail!("version 1 was not downloaded in full: {how:?}");
     };
+    let started = Instant::now();
+    let c1 = ClientTable::new(t1)?;
+    let full_validate = started.elapsed().as_secs_f64();
 
     // Version 2, in place.
     let mut next = items[args.remove..].to_vec();
@@ -123,6 +126,8 @@ async fn main() -> anyhow::Result<()> {
         v2.removed,
         changed as f64 / (v2.added + v2.removed).max(1) as f64
     );
+    let pid = server.child.id();
+    let rss_before = machine::rss_bytes(pid).unwrap_or(0);
     let status = std::process::Command::new("kill")
         .args(["-HUP", &server.child.id().to_string()])
         .status()
@@ -138,9 +143,16 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
+    // Both versions are held during the grace period.
+    let rss_grace = machine::rss_bytes(pid).unwrap_or(0);
+
+    // What an app holding version 1 does: refresh it. The delta is fetched,
+    // applied, checked against the signed digest, and only its slots are
+    // validated.
     let started = Instant::now();
-    let (by_delta, how) = client.fetch_table(&m2, &cache).await?;
+    let (c2, how) = client.refresh(&c1, &m2, &cache).await?;
     let delta_fetch = started.elapsed().as_secs_f64();
+    let by_delta = c2.table();
     let Fetched::Delta {
         slots,
         bytes: delta_bytes,
@@ -165,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         "  full download of version 1: {full_bytes:>12} B  ({full_fetch:.2} s, proofs included)"
     );
     println!(
-        "  delta 1 -> 2:               {delta_bytes:>12} B  ({delta_fetch:.3} s, applied and verified)"
+        "  delta 1 -> 2:               {delta_bytes:>12} B  ({delta_fetch:.3} s, refresh: applied, verified, changed slots validated)"
     );
     println!("  changed slots' own size:    {floor:>12} B  (the floor: {changed} x 32)");
     println!(
@@ -176,6 +188,14 @@ async fn main() -> anyhow::Result<()> {
         "  build: full {full_build:.1} s, update {update_build:.2} s ({:.0}x faster)",
         full_build / update_build.max(1e-9)
     );
+    println!(
+        "  server resident set: {:.0} MiB serving version 1; {:.0} MiB holding both during the grace period",
+        rss_before as f64 / 1048576.0,
+        rss_grace as f64 / 1048576.0
+    );
+    println!(
+        "  client: validating a whole table {full_validate:.2} s; refreshing by delta (fetch, apply, digest, validate the changed slots) {delta_fetch:.3} s"
+    );
 
     let out = json!({
         "machine": {"cpu": machine::cpu_model(), "cores": machine::cores(), "backend": machine::backend()},
@@ -184,8 +204,9 @@ async fn main() -> anyhow::Result<()> {
         "changed_per_change": changed as f64 / (v2.added + v2.removed).max(1) as f64,
         "bytes": {"full": full_bytes, "delta": delta_bytes, "floor": floor},
         "delta_over_floor": ratio,
+        "server_rss_bytes": {"serving_v1": rss_before, "grace_both": rss_grace},
         "full_over_delta": full_bytes as f64 / delta_bytes.max(1) as f64,
-        "seconds": {"full_build": full_build, "update_build": update_build, "full_fetch": full_fetch, "delta_fetch": delta_fetch},
+        "seconds": {"full_build": full_build, "update_build": update_build, "full_fetch": full_fetch, "full_validate": full_validate, "delta_refresh": delta_fetch},
     });
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")

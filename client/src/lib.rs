@@ -9,6 +9,8 @@
 //!    a version older than one it has seen, or a second table under a
 //!    version number it has seen (one table for everyone), and validates
 //!    the table into a [`ClientTable`].
+//!    Later, [`Client::refresh`] brings a table the app holds up to the
+//!    current version with a delta, validating only the changed slots.
 //! 3. [`Client::check`] makes one voucher per item and submits them in
 //!    batches. The server's answer is an acknowledgement that is the same
 //!    whether anything matched or not: the client cannot learn the result.
@@ -286,7 +288,7 @@ pub enum Fetched {
     Cached,
     /// As a delta from the cached version `from`.
     Delta {
-        /// The version it was applied to.
+        /// The version it was applied to (0 if the cache has no record of it).
         from: u64,
         /// Changed slots received.
         slots: usize,
@@ -450,23 +452,7 @@ impl Client {
         manifest: &Manifest,
         cache: &TableCache,
     ) -> Result<(BlindedTable, Fetched), ClientError> {
-        let previous = cache.newest_manifest(&self.operator)?;
-        if let Some(p) = &previous {
-            let p = &p.manifest;
-            if manifest.version < p.version {
-                return Err(ClientError::Rollback {
-                    offered: manifest.version,
-                    seen: p.version,
-                });
-            }
-            if manifest.version == p.version && manifest.table_id != p.table_id {
-                return Err(ClientError::Equivocation {
-                    version: p.version,
-                    offered: hex::encode(manifest.table_id.0),
-                    seen: hex::encode(p.table_id.0),
-                });
-            }
-        }
+        let previous = self.check_history(manifest, cache)?;
         if let Some(table) = cache.load(&manifest.table_id)? {
             cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
             return Ok((table, Fetched::Cached));
@@ -475,7 +461,7 @@ impl Client {
         if let Some(p) = previous.filter(|p| p.manifest.header == manifest.header)
             && let Some(base) = cache.load(&p.manifest.table_id)?
         {
-            match self.delta(&base, manifest).await {
+            match self.delta_table(&base, manifest).await {
                 Ok((table, slots, bytes)) => {
                     cache.store(&table)?;
                     cache.remember(&self.operator, &manifest.signed, Some(&p))?;
@@ -501,12 +487,112 @@ impl Client {
         ))
     }
 
-    /// Fetches the delta from `base` to `manifest`'s table and applies it.
-    async fn delta(
+    /// Brings a table the app holds up to `manifest`'s version: as
+    /// [`Client::fetch_table`], but the delta is applied to `current` in
+    /// memory and only the changed slots are validated (the rest were when
+    /// `current` was made), instead of all of them: for a daily update of a
+    /// million-entry table, milliseconds instead of seconds. Falls back to
+    /// [`Client::table`] when no delta applies.
+    ///
+    /// # Errors
+    /// As [`Client::table`].
+    pub async fn refresh(
+        &mut self,
+        current: &ClientTable,
+        manifest: &Manifest,
+        cache: &TableCache,
+    ) -> Result<(ClientTable, Fetched), ClientError> {
+        let previous = self.check_history(manifest, cache)?;
+        let held = current.table();
+        if *held.id() == manifest.table_id {
+            return Ok((current.clone(), Fetched::Cached));
+        }
+        let mut delta_refused = None;
+        if *held.header() == manifest.header {
+            match self.delta(held, manifest).await.and_then(|(delta, bytes)| {
+                current
+                    .updated(&delta, &manifest.signed.manifest)
+                    .map(|t| (t, delta.indices.len(), bytes))
+                    .map_err(|source| ClientError::Protocol {
+                        what: "delta",
+                        source,
+                    })
+            }) {
+                Ok((table, slots, bytes)) => {
+                    cache.store(table.table())?;
+                    cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
+                    let from = previous
+                        .filter(|p| p.manifest.table_id == *held.id())
+                        .map_or(0, |p| p.manifest.version);
+                    return Ok((table, Fetched::Delta { from, slots, bytes }));
+                }
+                Err(e) => delta_refused = Some(e.to_string()),
+            }
+        }
+        let (table, fetched) = self.fetch_table(manifest, cache).await?;
+        let fetched = match fetched {
+            Fetched::Full { bytes, .. } => Fetched::Full {
+                bytes,
+                delta_refused,
+            },
+            other => other,
+        };
+        let table = ClientTable::new(table).map_err(|source| ClientError::Protocol {
+            what: "table",
+            source,
+        })?;
+        Ok((table, fetched))
+    }
+
+    /// Refuses a manifest older than the newest verified before, or another
+    /// table under a version seen; returns that newest manifest.
+    fn check_history(
+        &self,
+        manifest: &Manifest,
+        cache: &TableCache,
+    ) -> Result<Option<SignedManifest>, ClientError> {
+        let previous = cache.newest_manifest(&self.operator)?;
+        if let Some(p) = &previous {
+            let p = &p.manifest;
+            if manifest.version < p.version {
+                return Err(ClientError::Rollback {
+                    offered: manifest.version,
+                    seen: p.version,
+                });
+            }
+            if manifest.version == p.version && manifest.table_id != p.table_id {
+                return Err(ClientError::Equivocation {
+                    version: p.version,
+                    offered: hex::encode(manifest.table_id.0),
+                    seen: hex::encode(p.table_id.0),
+                });
+            }
+        }
+        Ok(previous)
+    }
+
+    /// Fetches and applies the delta from `base` to `manifest`'s table.
+    async fn delta_table(
         &mut self,
         base: &BlindedTable,
         manifest: &Manifest,
     ) -> Result<(BlindedTable, usize, u64), ClientError> {
+        let (delta, bytes) = self.delta(base, manifest).await?;
+        let table = delta
+            .apply(base, &manifest.signed.manifest)
+            .map_err(|source| ClientError::Protocol {
+                what: "delta",
+                source,
+            })?;
+        Ok((table, delta.indices.len(), bytes))
+    }
+
+    /// Fetches the delta from `base` to `manifest`'s table.
+    async fn delta(
+        &mut self,
+        base: &BlindedTable,
+        manifest: &Manifest,
+    ) -> Result<(TableDelta, u64), ClientError> {
         let mut stream = self
             .tables
             .download_delta(DownloadDeltaRequest {
@@ -539,14 +625,7 @@ impl Client {
             );
             delta.slots.extend_from_slice(&chunk.slots);
         }
-        let slots = delta.indices.len();
-        let table = delta
-            .apply(base, &manifest.signed.manifest)
-            .map_err(|source| ClientError::Protocol {
-                what: "delta",
-                source,
-            })?;
-        Ok((table, slots, bytes))
+        Ok((delta, bytes))
     }
 
     /// Downloads (the rest of) the table, checking each chunk's proof.

@@ -223,5 +223,21 @@ mod tests {
         assert_eq!(bad.apply(&v1.table, &m2).err(), Some(Error::DigestMismatch));
         // Applied to the wrong base (v2 itself).
         assert!(delta.apply(&v2.table, &m2).is_err());
+
+        // A client holding a validated v1 validates only the changed slots.
+        let c1 = crate::ClientTable::new(v1.table.clone()).unwrap();
+        let c2 = c1.updated(&delta, &m2).unwrap();
+        assert_eq!(c2.table().encode(), v2.table.encode());
+        // A signed version whose changed slot is not a valid element (what
+        // a malicious operator could sign) is refused, naming the slot.
+        let mut bad_slots = v2.table.slots().to_vec();
+        let i = delta.indices[0];
+        bad_slots[i as usize * 32..i as usize * 32 + 32].copy_from_slice(&[0xff; 32]);
+        let bad_table = BlindedTable::from_parts(*v2.table.header(), bad_slots).unwrap();
+        let bad_delta = TableDelta::of_slots(*v1.table.id(), &bad_table, &delta.indices).unwrap();
+        assert_eq!(
+            c1.updated(&bad_delta, &manifest(&bad_table, 2)).err(),
+            Some(Error::InvalidSlot(i))
+        );
     }
 }

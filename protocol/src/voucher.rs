@@ -222,6 +222,7 @@ pub(crate) struct VoucherTrace {
 
 /// A table ready for voucher creation: every slot validated, and L
 /// precomputed for fixed-base multiplication.
+#[derive(Clone)]
 pub struct ClientTable {
     table: BlindedTable,
     l_table: RistrettoBasepointTable,
@@ -254,6 +255,34 @@ impl ClientTable {
         }
         let l_table = RistrettoBasepointTable::create(table.header().public_key.point());
         Ok(ClientTable { table, l_table })
+    }
+
+    /// The next version of this table: `delta` applied and checked against
+    /// the new version's (verified) manifest, and only the changed slots
+    /// validated, since every other slot was validated when this one was
+    /// made (SPEC Section 13.4). A daily delta of a million-entry table is
+    /// validated in microseconds instead of the seconds [`ClientTable::new`]
+    /// takes.
+    ///
+    /// # Errors
+    /// As [`TableDelta::apply`], or [`Error::InvalidSlot`] for a changed slot
+    /// that is not a valid element.
+    ///
+    /// [`TableDelta::apply`]: crate::TableDelta::apply
+    pub fn updated(
+        &self,
+        delta: &crate::TableDelta,
+        manifest: &crate::manifest::Manifest,
+    ) -> Result<Self, Error> {
+        let table = delta.apply(&self.table, manifest)?;
+        for &i in &delta.indices {
+            table.slot_element(i)?;
+        }
+        // Same header, so the same public key L.
+        Ok(ClientTable {
+            table,
+            l_table: self.l_table.clone(),
+        })
     }
 
     /// The table.

@@ -251,10 +251,10 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         );
     }
     let manifest = client.manifest().await?;
-    let (table2, fetched) = client.fetch_table(&manifest, &cache).await?;
+    let (cached, fetched) = client.refresh(&cached, &manifest, &cache).await?;
     if let blindmatch_client::Fetched::Delta { slots, bytes, .. } = fetched {
         println!(
-            "== client: caught up to version {} with a delta of {slots} slot{} ({bytes} bytes, against {:.1} MB in full), verified against the signed digest",
+            "== client: caught up to version {} with a delta of {slots} slot{} ({bytes} bytes, against {:.1} MB in full), verified against the signed digest, only those slots validated",
             manifest.version,
             if slots == 1 { "" } else { "s" },
             header.slots_len() as f64 / 1e6
@@ -262,7 +262,6 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     } else {
         bail!("version 2 did not arrive as a delta: {fetched:?}");
     }
-    let cached = blindmatch_protocol::ClientTable::new(table2)?;
     for s in submissions.iter().filter(|s| s.day2) {
         let n = client
             .check(

@@ -93,6 +93,8 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
     );
     // A second client stays at version 1 for a while.
     client.fetch_table(&v1, &fx.cache("c")).await.unwrap();
+    // An app keeps its validated table in memory.
+    let held = client.table(&v1, &fx.cache("e")).await.unwrap();
 
     // Version 2: 50 bulk entries removed, 60 added, the listed ones kept.
     let added = new_items("added in v2", 60);
@@ -152,6 +154,14 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
         full.encode(),
         "delta result differs from the full download"
     );
+    let (refreshed, how) = client.refresh(&held, &v2, &fx.cache("e")).await.unwrap();
+    assert!(matches!(how, Fetched::Delta { from: 1, .. }), "{how:?}");
+    assert_eq!(refreshed.table().encode(), full.encode());
+    let (same, how) = client
+        .refresh(&refreshed, &v2, &fx.cache("e"))
+        .await
+        .unwrap();
+    assert_eq!((same.table().id(), how), (&v2.table_id, Fetched::Cached));
     assert!(
         bytes * 10 < full_bytes,
         "delta {bytes} B, full {full_bytes} B"
@@ -622,9 +632,12 @@ async fn a_swap_under_continuous_load_refuses_and_loses_nothing() {
         Swap::Swapped { from: 1, to: 2, .. }
     ));
     let v2 = client.manifest().await.unwrap();
-    let (t2, how) = client.fetch_table(&v2, &fx.cache("v1")).await.unwrap();
-    assert!(matches!(how, Fetched::Delta { .. }), "{how:?}");
-    let t2 = Arc::new(blindmatch_protocol::ClientTable::new(t2).unwrap());
+    // The client holding version 1 refreshes it: only the changed slots
+    // are fetched and validated.
+    let held = switching.read().unwrap().1.clone();
+    let (t2, how) = client.refresh(&held, &v2, &fx.cache("v1")).await.unwrap();
+    assert!(matches!(how, Fetched::Delta { from: 1, .. }), "{how:?}");
+    let t2 = Arc::new(t2);
     *switching.write().unwrap() = (v2, t2, added);
     tokio::time::sleep(Duration::from_millis(400)).await;
     stop.store(true, Ordering::Release);
