@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 
 use blindmatch_protocol::manifest::Manifest;
 use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
-use blindmatch_protocol::{BlindedTable, Item, ItemType, ServerKey, TableBuilder, TableDelta};
+use blindmatch_protocol::{ClientTable, Item, ItemType, ServerKey, TableBuilder, TableDelta};
 use libfuzzer_sys::fuzz_target;
 
-fn base() -> &'static (BlindedTable, Manifest) {
-    static BASE: OnceLock<(BlindedTable, Manifest)> = OnceLock::new();
+fn base() -> &'static (ClientTable, Manifest) {
+    static BASE: OnceLock<(ClientTable, Manifest)> = OnceLock::new();
     BASE.get_or_init(|| {
         // Seeded: a crash replays on the same table.
         let key = ServerKey::generate(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
@@ -25,12 +25,13 @@ fn base() -> &'static (BlindedTable, Manifest) {
             chunk_slots: CHUNK_SLOTS,
             header: *t.header(),
         };
-        (t, m)
+        (ClientTable::new(t).expect("a valid table"), m)
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (table, manifest) = base();
+    let (client, manifest) = base();
+    let table = client.table();
     let n = data.first().map_or(0, |&b| usize::from(b) % 8);
     let rest = data.get(1..).unwrap_or_default();
     let (idx, slots) = rest.split_at((n * 4).min(rest.len()));
@@ -41,5 +42,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(t) = delta.apply(table, manifest) {
         assert_eq!(t.id(), &manifest.table_id);
+    }
+    // The client's path: apply, check, validate the changed slots.
+    if let Ok(c) = client.updated(&delta, manifest) {
+        assert_eq!(c.table().id(), &manifest.table_id);
     }
 });
