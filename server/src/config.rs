@@ -92,6 +92,10 @@ pub struct ServeArgs {
         requires = "previous_key"
     )]
     pub previous_table: Option<PathBuf>,
+    /// The operator's verifying key (64 hex digits, or a file holding them): a table whose
+    /// manifest it did not sign is refused at start and at reload, as clients would refuse it.
+    #[arg(long, env = "BLINDMATCH_OPERATOR_KEY", value_name = "HEX|PATH")]
+    pub operator_key: Option<String>,
     /// The replaced version's key file (with --previous-table).
     #[arg(
         long,
@@ -145,6 +149,7 @@ struct FileConfig {
     grace: Option<String>,
     previous_table: Option<PathBuf>,
     previous_key: Option<PathBuf>,
+    operator_key: Option<String>,
     request_timeout: Option<String>,
     max_concurrent_per_connection: Option<usize>,
     rate_limit: Option<u32>,
@@ -247,6 +252,13 @@ impl ServeArgs {
             (None, None) => None,
             _ => bail!("previous-table and previous-key go together: give both"),
         };
+        let operator_key = match self.operator_key.or(file.operator_key) {
+            Some(v) => Some(
+                blindmatch_client::parse_operator_key(&v)
+                    .map_err(|e| anyhow::anyhow!("operator-key: {e}"))?,
+            ),
+            None => None,
+        };
         let defaults = Limits::default();
         let request_timeout = duration(
             self.request_timeout,
@@ -298,6 +310,7 @@ impl ServeArgs {
             drain_timeout,
             grace,
             previous,
+            operator_key,
             limits: Limits {
                 request_timeout,
                 max_concurrent_per_connection,

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use blindmatch_protocol::manifest::SignedManifest;
+use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
 use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::{BlindedTable, Matcher};
 
@@ -31,10 +31,24 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    /// Reads a table file and its key and checks they belong together.
-    pub(crate) fn load(table: &Path, key: &Path) -> anyhow::Result<Self> {
+    /// Reads a table file and its key and checks they belong together, and,
+    /// given the operator's verifying key, that the operator signed the
+    /// table's manifest (a table clients would refuse is never served).
+    pub(crate) fn load(
+        table: &Path,
+        key: &Path,
+        operator: Option<&OperatorVerifyingKey>,
+    ) -> anyhow::Result<Self> {
         let key_value = crate::keyfile::read(key)?;
         let bundle = crate::bundle::read(table, false)?;
+        if let Some(op) = operator {
+            SignedManifest::verify_encoded(&bundle.manifest.encode(), op).with_context(|| {
+                format!(
+                    "table file {}: its manifest is not signed by the operator key given (--operator-key); clients pinned to that key would refuse it",
+                    table.display()
+                )
+            })?;
+        }
         let matcher = Matcher::new(&key_value, &bundle.table, bundle.index)
             .with_context(|| format!("table {} and key {}", table.display(), key.display()))?;
         drop(key_value);

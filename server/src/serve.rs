@@ -77,6 +77,9 @@ pub struct ServeConfig {
     /// as if just replaced, accepted for `grace` from the start, so that its
     /// submissions still pending are evaluated under its key.
     pub previous: Option<(PathBuf, PathBuf)>,
+    /// The operator's verifying key: if given, a table file whose manifest
+    /// it did not sign is refused at start and at reload.
+    pub operator_key: Option<blindmatch_protocol::OperatorVerifyingKey>,
 }
 
 /// The files TLS needs, as PEM.
@@ -153,6 +156,7 @@ impl ServeConfig {
             tls: None,
             grace: DEFAULT_GRACE,
             previous: None,
+            operator_key: None,
         }
     }
 }
@@ -321,6 +325,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         table: cfg.table.clone(),
         key: cfg.key.clone(),
         grace: cfg.grace,
+        operator: cfg.operator_key,
         one_at_a_time: tokio::sync::Mutex::new(()),
     });
     // The admin listener outlives the gRPC one: during the drain, `/ready`
@@ -475,13 +480,14 @@ fn load(
     metrics: &Arc<Metrics>,
     processed: Arc<AtomicU64>,
 ) -> anyhow::Result<(Shared, Loaded)> {
-    let generation = Generation::load(&cfg.table, &cfg.key)?;
+    let operator = cfg.operator_key.as_ref();
+    let generation = Generation::load(&cfg.table, &cfg.key, operator)?;
     let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
     show_table(metrics, &generation, 1);
     let generations = match &cfg.previous {
         None => Generations::new(generation),
         Some((table, key)) => {
-            let previous = Generation::load(table, key).context("--previous-table")?;
+            let previous = Generation::load(table, key, operator).context("--previous-table")?;
             show_table(metrics, &previous, 2);
             let (from, to) = (previous.version(), generation.version());
             let g = Generations::new(previous);
@@ -549,6 +555,7 @@ struct Reloader {
     table: PathBuf,
     key: PathBuf,
     grace: Duration,
+    operator: Option<blindmatch_protocol::OperatorVerifyingKey>,
     /// Two reloads at once would race to install.
     one_at_a_time: tokio::sync::Mutex<()>,
 }
@@ -562,10 +569,11 @@ impl Reloader {
         let Some(shared) = state.ready.get() else {
             anyhow::bail!("the server is still loading its table");
         };
-        let (table, key) = (self.table.clone(), self.key.clone());
-        let next = tokio::task::spawn_blocking(move || Generation::load(&table, &key))
-            .await
-            .context("reload task")??;
+        let (table, key, operator) = (self.table.clone(), self.key.clone(), self.operator);
+        let next =
+            tokio::task::spawn_blocking(move || Generation::load(&table, &key, operator.as_ref()))
+                .await
+                .context("reload task")??;
         let previous = shared.generations.current();
         let new_id = next.id_hex.clone();
         let swap = shared.generations.install(next, self.grace)?;

@@ -505,7 +505,8 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         not_a_table.to_str().unwrap().to_string(),
         fx.table.to_str().unwrap().to_string(),
     );
-    let flags: [(&[&str], &str); 13] = [
+    let stranger = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let flags: [(&[&str], &str); 15] = [
         (
             &["serve", "--max-batch", "0"],
             "max-batch must be at least 1",
@@ -519,6 +520,11 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         (&["build", "--k", "9"], "k"),
         (&["serve", "--previous-table", &table_s], "--previous-key"),
         (&["serve", "--grace", "a while"], "--grace"),
+        (
+            &["serve", "--operator-key", stranger],
+            "not signed by the operator key given",
+        ),
+        (&["serve", "--operator-key", "cafe"], "operator-key"),
         (&["build", "--signing-key", &open_s], "others can read it"),
         (&["build", "--signing-key", &garbage_s], "signing key"),
         (&["build", "--base", &not_t], "not a blindmatch table file"),

@@ -910,3 +910,39 @@ async fn a_restart_during_the_grace_period_evaluates_the_previous_versions_pendi
     let ads: Vec<Vec<u8>> = recorded(&fx.data).into_iter().map(|r| r.2).collect();
     assert_eq!(ads, vec![b"pending for v1".to_vec()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_given_the_operator_key_refuses_a_table_the_operator_did_not_sign() {
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| blindmatch_server::ServeConfig {
+            operator_key: Some(fx.operator),
+            ..c
+        })
+        .await
+        .unwrap();
+    // Version 2 signed with another key: clients would refuse it, so the
+    // server refuses to swap to it and keeps serving version 1.
+    let other = fx.dir.path().join("other.sign");
+    blindmatch_server::keyfile::write_new_signing(&other).unwrap();
+    let list = fx.dir.path().join("v2.txt");
+    write_list(&list, 0..1999, &listed());
+    let next = fx.dir.path().join("v2.bmt");
+    blindmatch_server::build(
+        &list,
+        &fx.key,
+        &next,
+        &build_options(&other, Some(fx.table.clone())),
+    )
+    .unwrap();
+    publish(&next, &fx.table);
+    let err = server.reload().await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not signed by the operator key"),
+        "{err:#}"
+    );
+    let mut client = client_for(&fx, &server).await;
+    let m = client.manifest().await.unwrap();
+    assert_eq!(m.version, 1);
+    server.shutdown().await.unwrap();
+}
