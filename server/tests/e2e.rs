@@ -783,6 +783,8 @@ fn build_reports_bad_lines_and_builds_nothing() {
 /// What the kill harness knows about one batch it sent.
 struct Sent {
     id: SubmissionId,
+    /// The table version the vouchers were made for: a retry names it.
+    table_id: blindmatch_protocol::TableId,
     vouchers: Vec<Vec<u8>>,
     /// Associated data of its listed vouchers (each unique in the run).
     listed: Vec<Vec<u8>>,
@@ -904,6 +906,7 @@ async fn harness_client(
             let mut l = ledger.lock().unwrap();
             l.batches.push(Sent {
                 id,
+                table_id,
                 vouchers: vouchers.clone(),
                 listed: listed_ads,
                 acknowledged: false,
@@ -958,16 +961,61 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
 
     let fx = Fixture::new();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let mut table = None;
+    // Halfway, the key is rotated and version 2 published; from then on each
+    // start is also given version 1 (--previous-*), and clients keep sending
+    // vouchers made for either version, so kills land with pending work for
+    // both keys.
+    let swap_round = if rounds >= 2 { rounds / 2 } else { u64::MAX };
+    let (v1_table, v1_key) = (fx.dir.path().join("v1.bmt"), fx.dir.path().join("v1.key"));
+    let mut tables: Vec<(Arc<ClientTable>, blindmatch_protocol::TableId)> = Vec::new();
     for round in 0..=rounds {
-        let (mut child, url) = spawn_server(&fx);
+        if round == swap_round {
+            std::fs::copy(&fx.table, &v1_table).unwrap();
+            std::fs::copy(&fx.key, &v1_key).unwrap();
+            let key2 = fx.dir.path().join("server2.key");
+            blindmatch_server::keygen(&key2).unwrap();
+            let list = fx.dir.path().join("v2.txt");
+            let mut text = String::new();
+            for i in 0..2100 {
+                text.push_str(&format!(
+                    "sha256 {}\n",
+                    hex::encode(Sha256::digest(format!("bulk {i}")))
+                ));
+            }
+            for item in listed() {
+                text.push_str(&format!("{} {}\n", item.item_type(), item.to_hex()));
+            }
+            std::fs::write(&list, text).unwrap();
+            let next = fx.dir.path().join("v2.bmt");
+            blindmatch_server::build(
+                &list,
+                &key2,
+                &next,
+                &build_options(&fx.signing_key, Some(fx.table.clone())),
+            )
+            .unwrap();
+            std::fs::rename(&key2, &fx.key).unwrap();
+            std::fs::rename(&next, &fx.table).unwrap();
+        }
+        let (mut child, url) = if round >= swap_round {
+            spawn_server_with(
+                &fx,
+                &[
+                    "--previous-table".as_ref(),
+                    v1_table.as_os_str(),
+                    "--previous-key".as_ref(),
+                    v1_key.as_os_str(),
+                ],
+            )
+        } else {
+            spawn_server(&fx)
+        };
         let mut client = Client::connect(&url, fx.operator).await.unwrap();
         let manifest = client.manifest().await.unwrap();
-        let t = match &table {
-            Some(t) => Arc::clone(t),
-            None => Arc::new(client.table(&manifest, &fx.cache("cache")).await.unwrap()),
-        };
-        table = Some(Arc::clone(&t));
+        if tables.last().is_none_or(|(_, id)| *id != manifest.table_id) {
+            let t = client.table(&manifest, &fx.cache("cache")).await.unwrap();
+            tables.push((Arc::new(t), manifest.table_id));
+        }
         // Retry about half of the batches whose fate is unknown, with their
         // ids; the others stay in doubt for good.
         let in_doubt: Vec<usize> = {
@@ -978,12 +1026,13 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
         };
         for i in in_doubt {
             if rng.random_bool(0.5) {
-                let (id, vouchers) = {
+                let (id, table_id, vouchers) = {
                     let l = ledger.lock().unwrap();
-                    (l.batches[i].id, l.batches[i].vouchers.clone())
+                    let b = &l.batches[i];
+                    (b.id, b.table_id, b.vouchers.clone())
                 };
                 client
-                    .submit_with_id(&manifest.table_id, id, vouchers)
+                    .submit_with_id(&table_id, id, vouchers)
                     .await
                     .unwrap();
                 let mut l = ledger.lock().unwrap();
@@ -1007,11 +1056,13 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
         }
         let tasks: Vec<_> = (0..clients)
             .map(|c| {
+                // After the swap, clients alternate between the versions.
+                let (t, table_id) = &tables[(c as usize + round as usize) % tables.len()];
                 tokio::spawn(harness_client(
                     url.clone(),
                     fx.operator,
-                    Arc::clone(&t),
-                    manifest.table_id,
+                    Arc::clone(t),
+                    *table_id,
                     Arc::clone(&ledger),
                     format!("round {round} client {c}"),
                     rng.random(),
@@ -1073,7 +1124,7 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
         .collect();
     let strangers = recorded.keys().filter(|ad| !sent.contains(*ad)).count();
     eprintln!(
-        "sigkill harness: {} kills ({} left {} submissions acknowledged but not evaluated), {clients} clients; {} batches sent, {acked_batches} acknowledged \
+        "sigkill harness: {} kills ({} left {} submissions acknowledged but not evaluated), {clients} clients, a key rotation and swap at round {swap_round}; {} batches sent, {acked_batches} acknowledged \
          ({acked_vouchers} vouchers, {acked_listed} of them listed), {} retried, \
          {doubtful} never acknowledged ({doubtful_stored} of them stored whole); \
          {} matches recorded; lost {lost}, duplicated {duplicates}, partial {partial}, unexpected {strangers}",

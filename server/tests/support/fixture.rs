@@ -159,6 +159,14 @@ pub(crate) async fn client_for(fx: &Fixture, server: &ServerHandle) -> Client {
 }
 
 pub(crate) fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
+    spawn_server_with(fx, &[])
+}
+
+/// [`spawn_server`] with more flags.
+pub(crate) fn spawn_server_with(
+    fx: &Fixture,
+    extra: &[&std::ffi::OsStr],
+) -> (std::process::Child, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
     cmd.args([
         "serve",
@@ -173,7 +181,8 @@ pub(crate) fn spawn_server(fx: &Fixture) -> (std::process::Child, String) {
     .arg("--key")
     .arg(&fx.key)
     .arg("--data")
-    .arg(&fx.data);
+    .arg(&fx.data)
+    .args(extra);
     spawn(cmd)
 }
 
