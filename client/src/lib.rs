@@ -97,6 +97,19 @@ pub enum ClientError {
         /// The newest version seen.
         seen: u64,
     },
+    /// The server's current manifest is older than the bound set with
+    /// [`Client::set_max_age`]: the list may have stopped being updated.
+    #[error(
+        "the server's table version {version} was built {age_seconds} s ago, more than the {max_seconds} s allowed: refused (stale list)"
+    )]
+    TooOld {
+        /// Its version.
+        version: u64,
+        /// Its age.
+        age_seconds: u64,
+        /// The bound.
+        max_seconds: u64,
+    },
     /// The server offered a different table under a version number this
     /// client has seen: two tables signed as the same version, which is how
     /// one user would be singled out. Both manifests are evidence.
@@ -281,6 +294,31 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// Refuses a manifest built more than `max_age` before `now`.
+    ///
+    /// # Errors
+    /// [`ClientError::TooOld`].
+    pub fn check_age(
+        &self,
+        max_age: Duration,
+        now: std::time::SystemTime,
+    ) -> Result<(), ClientError> {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let age = now.saturating_sub(self.signed.manifest.created);
+        if age > max_age.as_secs() {
+            return Err(ClientError::TooOld {
+                version: self.version,
+                age_seconds: age,
+                max_seconds: max_age.as_secs(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// How [`Client::fetch_table`] got a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fetched {
@@ -312,6 +350,7 @@ pub struct Client {
     operator: OperatorVerifyingKey,
     attempts: u32,
     retry_delay: Duration,
+    max_age: Option<Duration>,
 }
 
 /// TLS settings for [`Client::connect_with`]. An `https://` URL always uses
@@ -387,6 +426,7 @@ impl Client {
             operator,
             attempts: 3,
             retry_delay: Duration::from_millis(200),
+            max_age: None,
         }
     }
 
@@ -403,7 +443,19 @@ impl Client {
             .await
             .map_err(status("GetManifest"))?
             .into_inner();
-        Manifest::verify(&m, &self.operator)
+        let manifest = Manifest::verify(&m, &self.operator)?;
+        if let Some(max_age) = self.max_age {
+            manifest.check_age(max_age, std::time::SystemTime::now())?;
+        }
+        Ok(manifest)
+    }
+
+    /// Refuses manifests built more than `max_age` ago (`None`, the
+    /// default: no bound). A server can keep serving an old version (never
+    /// one older than the client has seen); this bounds how old. Set it
+    /// above the operator's update interval.
+    pub fn set_max_age(&mut self, max_age: Option<Duration>) {
+        self.max_age = max_age;
     }
 
     /// The table of `manifest`, validated slot by slot: see
@@ -797,4 +849,55 @@ pub fn make_vouchers(
         .iter()
         .map(|(item, ad)| Ok(table.create_voucher(item, ad, &mut rng)?.encode()))
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use blindmatch_protocol::manifest::{Manifest as Statement, OperatorSigningKey};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn manifest_built_at(created: u64) -> Manifest {
+        let key = blindmatch_protocol::ServerKey::generate(&mut rand::rng());
+        let header = TableHeader {
+            k: 3,
+            seed: [1; 32],
+            n_slots: 100,
+            public_key: *key.public_key(),
+        };
+        let signed = Statement {
+            version: 4,
+            created,
+            table_id: TableId([2; 32]),
+            digest: [3; 32],
+            chunk_slots: blindmatch_protocol::merkle::CHUNK_SLOTS,
+            header,
+        }
+        .sign(&OperatorSigningKey::generate(&mut rand::rng()));
+        Manifest {
+            header,
+            table_id: TableId([2; 32]),
+            version: 4,
+            signed,
+            max_batch: 64,
+        }
+    }
+
+    #[test]
+    fn a_manifest_older_than_the_bound_is_refused() {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let day = Duration::from_secs(86_400);
+        assert!(manifest_built_at(secs - 3600).check_age(day, now).is_ok());
+        // A clock a little behind the builder's is not an error.
+        assert!(manifest_built_at(secs + 60).check_age(day, now).is_ok());
+        let err = manifest_built_at(secs - 3 * 86_400)
+            .check_age(day, now)
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::TooOld { version: 4, age_seconds, max_seconds: 86_400 } if age_seconds >= 3 * 86_400),
+            "{err}"
+        );
+    }
 }

@@ -52,6 +52,10 @@ struct Server {
     /// Expect this name in the server's certificate instead of the address's host
     #[arg(long, env = "BLINDMATCH_TLS_DOMAIN", value_name = "NAME")]
     tls_domain: Option<String>,
+    /// Refuse a table built longer ago than this (e.g. `3d`): the list may have stopped being
+    /// updated [default: no bound]
+    #[arg(long, env = "BLINDMATCH_MAX_TABLE_AGE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_table_age: Option<std::time::Duration>,
     /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
     #[arg(long, env = "BLINDMATCH_CACHE")]
     cache: Option<PathBuf>,
@@ -132,6 +136,7 @@ async fn connect(
     let operator =
         blindmatch_client::parse_operator_key(&server.operator_key).context("--operator-key")?;
     let mut client = Client::connect_with(&server.server, operator, tls).await?;
+    client.set_max_age(server.max_table_age);
     let manifest = client.manifest().await?;
     let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
     Ok((client, manifest, cache))
