@@ -22,7 +22,7 @@ use anyhow::Context;
 use blindmatch_benches::items::sha_items;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, Fetched, TableCache};
-use blindmatch_protocol::table::{SLOT_LEN, update, update_max_load};
+use blindmatch_protocol::table::{SLOT_LEN, update_max_load, update_with_decoys};
 use blindmatch_protocol::{ClientTable, TableBuilder};
 use blindmatch_server::bundle::History;
 use clap::Parser;
@@ -43,6 +43,9 @@ struct Args {
     /// Entries of version 1 removed in version 2.
     #[arg(long, default_value_t = 0)]
     remove: usize,
+    /// Empty slots given a fresh filler besides the real changes (`build --decoys`).
+    #[arg(long, default_value_t = 0)]
+    decoys: u32,
     /// The server binary [default: blindmatch-server next to this one].
     #[arg(long)]
     server: Option<PathBuf>,
@@ -98,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let mut next = items[args.remove..].to_vec();
     next.extend(sha_items(args.add, "added"));
     let started = Instant::now();
-    let v2 = update(
+    let v2 = update_with_decoys(
         &key,
         &v1.table,
         &v1.index,
@@ -106,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         next,
         2,
         update_max_load(v1.table.header().k),
+        args.decoys,
     )?;
     let update_build = started.elapsed().as_secs_f64();
     let signing = blindmatch_server::keyfile::read_signing(&dir.path().join("operator.sign"))?;
@@ -120,10 +124,11 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let changed = v2.changed.len();
     println!(
-        "version 2: {} kept, {} added, {} removed; {changed} slots changed ({:.2} per change); built in {update_build:.2} s",
+        "version 2: {} kept, {} added, {} removed, {} decoys; {changed} slots changed ({:.2} per change); built in {update_build:.2} s",
         v2.kept,
         v2.added,
         v2.removed,
+        args.decoys,
         changed as f64 / (v2.added + v2.removed).max(1) as f64
     );
     let pid = server.child.id();
@@ -188,6 +193,11 @@ async fn main() -> anyhow::Result<()> {
         "  build: full {full_build:.1} s, update {update_build:.2} s ({:.0}x faster)",
         full_build / update_build.max(1e-9)
     );
+    let k = f64::from(v1.table.header().k);
+    let ratio_touched = f64::from(n_slots) / (k * changed as f64).max(1.0);
+    println!(
+        "  a client testing whether an update touched an item it holds: likelihood ratio ~ n_slots / (k x changed) = {ratio_touched:.1}"
+    );
     println!(
         "  server resident set: {:.0} MiB serving version 1; {:.0} MiB holding both during the grace period",
         rss_before as f64 / 1048576.0,
@@ -199,11 +209,12 @@ async fn main() -> anyhow::Result<()> {
 
     let out = json!({
         "machine": {"cpu": machine::cpu_model(), "cores": machine::cores(), "backend": machine::backend()},
-        "entries": args.entries, "added": v2.added, "removed": v2.removed, "n_slots": n_slots,
+        "entries": args.entries, "added": v2.added, "removed": v2.removed, "decoys": args.decoys, "n_slots": n_slots,
         "changed_slots": changed,
         "changed_per_change": changed as f64 / (v2.added + v2.removed).max(1) as f64,
         "bytes": {"full": full_bytes, "delta": delta_bytes, "floor": floor},
         "delta_over_floor": ratio,
+        "touched_likelihood_ratio": ratio_touched,
         "server_rss_bytes": {"serving_v1": rss_before, "grace_both": rss_grace},
         "full_over_delta": full_bytes as f64 / delta_bytes.max(1) as f64,
         "seconds": {"full_build": full_build, "update_build": update_build, "full_fetch": full_fetch, "full_validate": full_validate, "delta_refresh": delta_fetch},

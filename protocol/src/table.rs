@@ -12,6 +12,7 @@ mod update;
 
 pub use update::{
     PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdatedTable, update, update_max_load,
+    update_with_decoys,
 };
 
 use curve25519_dalek::ristretto::RistrettoPoint;

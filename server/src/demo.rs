@@ -185,6 +185,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         progress: false,
         signing_key,
         base: None,
+        decoys: 0,
     };
     let (l, k, t, o) = (list.clone(), key.clone(), table.clone(), opts.clone());
     let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;

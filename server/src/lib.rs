@@ -100,6 +100,9 @@ pub struct BuildOptions {
     pub signing_key: PathBuf,
     /// The previous version's table file: build the next version in place.
     pub base: Option<PathBuf>,
+    /// With a base: empty slots given a fresh filler besides the real
+    /// changes, to blur which slots those touched (SECURITY.md 6.1).
+    pub decoys: u32,
 }
 
 /// How a version was built.
@@ -231,7 +234,7 @@ pub fn build(
             || blindmatch_protocol::table::update_max_load(k),
             |l| l + blindmatch_protocol::table::UPDATE_LOAD_MARGIN,
         );
-        match blindmatch_protocol::table::update(
+        match blindmatch_protocol::table::update_with_decoys(
             &key,
             &base.table,
             &base.index,
@@ -239,6 +242,7 @@ pub fn build(
             items.clone(),
             version,
             max_load,
+            opts.decoys,
         ) {
             Ok(u) => {
                 let history = bundle::History::next(

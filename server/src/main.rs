@@ -53,6 +53,10 @@ enum Command {
         /// built instead, and the output says why, if the list outgrew it or the key changed).
         #[arg(long, value_name = "PATH")]
         base: Option<PathBuf>,
+        /// With --base: also give N random empty slots a fresh filler, so that the slots a real
+        /// change touched are harder to tell (papers/SECURITY.md 6.1); each costs 36 bytes of delta.
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "base")]
+        decoys: u32,
         /// Where to write the table file.
         #[arg(long)]
         out: PathBuf,
@@ -127,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             key,
             signing_key,
             base,
+            decoys,
             out,
             default_type,
             k,
@@ -139,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 progress: std::io::stderr().is_terminal(),
                 signing_key,
                 base,
+                decoys,
             };
             let report = tokio::task::spawn_blocking(move || {
                 blindmatch_server::build(&list, &key, &out, &opts).map(|r| (r, out))

@@ -770,6 +770,7 @@ fn build_reports_bad_lines_and_builds_nothing() {
         progress: false,
         signing_key: signing,
         base: None,
+        decoys: 0,
     };
     let err = blindmatch_server::build(&list, &key, &out, &opts)
         .err()

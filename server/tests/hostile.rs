@@ -506,7 +506,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         fx.table.to_str().unwrap().to_string(),
     );
     let stranger = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    let flags: [(&[&str], &str); 15] = [
+    let flags: [(&[&str], &str); 16] = [
         (
             &["serve", "--max-batch", "0"],
             "max-batch must be at least 1",
@@ -525,6 +525,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
             "not signed by the operator key given",
         ),
         (&["serve", "--operator-key", "cafe"], "operator-key"),
+        (&["build", "--decoys", "5"], "--base"),
         (&["build", "--signing-key", &open_s], "others can read it"),
         (&["build", "--signing-key", &garbage_s], "signing key"),
         (&["build", "--base", &not_t], "not a blindmatch table file"),

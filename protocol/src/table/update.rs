@@ -29,6 +29,40 @@ pub(crate) const PLACEMENT_HEADER_LEN: usize = 4 + 1 + 1 + 4 + 4;
 /// must be rebuilt larger: 4 points, still ~3 below the k = 3 threshold.
 pub const UPDATE_LOAD_MARGIN: f64 = 0.04;
 
+/// Empty slots, unchanged by the update, chosen by a keyed hash of the
+/// version: at most `want` of them.
+fn pick_decoys(fkey: &[u8; 32], version: u64, want: u32, now: &[u32], before: &[u32]) -> Vec<u32> {
+    use sha2::{Digest, Sha256};
+    let candidates = now
+        .iter()
+        .zip(before)
+        .filter(|&(&a, &b)| a == EMPTY && b == EMPTY)
+        .count();
+    let want = (want as usize).min(candidates);
+    let n = now.len() as u64;
+    let mut picked = std::collections::BTreeSet::new();
+    let mut counter = 0u32;
+    while picked.len() < want && n > 0 {
+        let d = Sha256::new()
+            .chain_update(fkey)
+            .chain_update(b"blindmatch-v1/decoys")
+            .chain_update(version.to_be_bytes())
+            .chain_update(counter.to_be_bytes())
+            .finalize();
+        counter = counter.wrapping_add(1);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&d[..8]);
+        let s = u64::from_be_bytes(word) % n;
+        if let (Ok(i), Ok(slot)) = (usize::try_from(s), u32::try_from(s))
+            && now[i] == EMPTY
+            && before[i] == EMPTY
+        {
+            picked.insert(slot);
+        }
+    }
+    picked.into_iter().collect()
+}
+
 /// The most entries per slot [`update`] accepts for a table of `k` before a
 /// rebuild is needed: the build's load factor plus [`UPDATE_LOAD_MARGIN`].
 pub fn update_max_load(k: u8) -> f64 {
@@ -163,6 +197,31 @@ pub fn update(
     version: u64,
     max_load: f64,
 ) -> Result<UpdatedTable, Error> {
+    update_with_decoys(key, base, index, placement, items, version, max_load, 0)
+}
+
+/// [`update`], and also gives `decoys` empty slots that nothing else changed
+/// a fresh filler. Without α a refreshed filler cannot be told from an entry
+/// added or removed, so decoys blur which slots a real change touched
+/// (papers/SECURITY.md Section 6.1): they cost 36 bytes each in the delta.
+/// The slots are chosen by a keyed hash of the version
+/// (`SHA-256(filler_key || "blindmatch-v1/decoys" || I2OSP(version, 8) ||
+/// I2OSP(counter, 4))`), so clients cannot predict them. At most the
+/// number of such empty slots are refreshed.
+///
+/// # Errors
+/// As [`update`].
+#[allow(clippy::too_many_arguments, reason = "update's arguments and one more")]
+pub fn update_with_decoys(
+    key: &ServerKey,
+    base: &BlindedTable,
+    index: &EntryIndex,
+    placement: &Placement,
+    items: impl IntoIterator<Item = Item>,
+    version: u64,
+    max_load: f64,
+    decoys: u32,
+) -> Result<UpdatedTable, Error> {
     let header = *base.header();
     if header.public_key != *key.public_key() {
         return Err(Error::NeedsRebuild("the key is not the base table's key"));
@@ -247,7 +306,7 @@ pub fn update(
             *o = u32::try_from(s).unwrap_or(EMPTY);
         }
     }
-    let changed: Vec<u32> = (0..n)
+    let mut changed: Vec<u32> = (0..n)
         .filter(|&s| entry[s] != index.entry[s])
         .filter_map(|s| u32::try_from(s).ok())
         .collect();
@@ -256,6 +315,10 @@ pub fn update(
     // fillers are computed, halved and batch-compressed as in a full build.
     let half_alpha = Zeroizing::new(key.scalar() * Scalar::from(2u8).invert());
     let fkey = filler_key(key, &header.seed);
+    if decoys > 0 {
+        changed.extend(pick_decoys(&fkey, version, decoys, &entry, &index.entry));
+        changed.sort_unstable();
+    }
     let mut new_slots = base.slots().to_vec();
     let mut to_compute: Vec<u32> = Vec::new();
     for &s in &changed {
@@ -483,6 +546,84 @@ mod tests {
         .unwrap();
         assert!(same.changed.is_empty());
         assert_eq!(same.table.id(), v1.table.id());
+    }
+
+    #[test]
+    fn decoys_refresh_unchanged_empty_slots_and_nothing_else() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let v1 = TableBuilder::new([8; 32])
+            .build(&key, items(0..2000))
+            .unwrap();
+        let list = || items(5..2010);
+        let plain = update(&key, &v1.table, &v1.index, &v1.placement, list(), 2, 0.9).unwrap();
+        let with = update_with_decoys(
+            &key,
+            &v1.table,
+            &v1.index,
+            &v1.placement,
+            list(),
+            2,
+            0.9,
+            50,
+        )
+        .unwrap();
+        assert_eq!(with.changed.len(), plain.changed.len() + 50);
+        assert_eq!(with.index, plain.index, "decoys move no entry");
+        let decoys: Vec<u32> = with
+            .changed
+            .iter()
+            .copied()
+            .filter(|s| !plain.changed.contains(s))
+            .collect();
+        for &s in &decoys {
+            assert_eq!((v1.index.entry_at(s), with.index.entry_at(s)), (None, None));
+            assert_ne!(with.table.slot(s), v1.table.slot(s));
+            with.table.slot_element(s).unwrap();
+        }
+        // The delta is exactly the changed slots, and the choice is keyed:
+        // another key picks other slots.
+        assert_eq!(
+            TableDelta::between(&v1.table, &with.table).unwrap().indices,
+            with.changed
+        );
+        let other = ServerKey::generate(&mut rand::rng());
+        let v1b = TableBuilder::new([8; 32])
+            .build(&other, items(0..2000))
+            .unwrap();
+        let withb = update_with_decoys(
+            &other,
+            &v1b.table,
+            &v1b.index,
+            &v1b.placement,
+            list(),
+            2,
+            0.9,
+            50,
+        )
+        .unwrap();
+        let decoys_b: Vec<u32> = withb
+            .changed
+            .iter()
+            .copied()
+            .filter(|s| !plain.changed.contains(s))
+            .collect();
+        assert_ne!(decoys, decoys_b);
+        // More decoys than empty slots: all of them, no hang.
+        let all = update_with_decoys(
+            &key,
+            &v1.table,
+            &v1.index,
+            &v1.placement,
+            list(),
+            2,
+            0.9,
+            u32::MAX,
+        )
+        .unwrap();
+        let empty = (0..v1.table.header().n_slots)
+            .filter(|&s| v1.index.entry_at(s).is_none() && all.index.entry_at(s).is_none())
+            .count();
+        assert_eq!(all.changed.len(), plain.changed.len() + empty);
     }
 
     #[test]

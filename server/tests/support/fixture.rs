@@ -109,6 +109,7 @@ pub(crate) fn build_options(signing_key: &Path, base: Option<PathBuf>) -> BuildO
         progress: false,
         signing_key: signing_key.to_path_buf(),
         base,
+        decoys: 0,
     }
 }
 
