@@ -1,6 +1,6 @@
 //! The voucher key schedule (SPEC.md, "Key schedule") and the AEAD calls.
 //!
-//! For position j the shared element S_j (client: β·T[w_j] + γ·L; server:
+//! For position j the shared element S_j (client: β·T\[w_j\] + γ·L; server:
 //! α·Q) goes through HKDF-SHA256 (RFC 5869):
 //!
 //! ```text

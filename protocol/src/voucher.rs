@@ -12,7 +12,7 @@
 //!                       padded(y, ad))
 //! ```
 //!
-//! If y is on the list at w_j then T[w_j] = α·H(y), and the server's α·Q equals
+//! If y is on the list at w_j then T\[w_j\] = α·H(y), and the server's α·Q equals
 //! S_j; otherwise α·Q is independent of every S_j and no box opens. One Q and
 //! one (β, γ) serve all k positions: SECURITY.md explains why that is safe.
 //! The positions are never sent; the server tries all k boxes.

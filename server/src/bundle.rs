@@ -209,7 +209,7 @@ pub fn write(path: &Path, bundle: &Bundle) -> anyhow::Result<()> {
     )
 }
 
-/// [`write`] from borrowed parts.
+/// [`write()`] from borrowed parts.
 ///
 /// # Errors
 /// On I/O failure.

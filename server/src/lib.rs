@@ -8,10 +8,10 @@
 //! - [`build`]: a hash list ([`list`]) into a table file ([`bundle`]): the
 //!   public blinded table, the private entry index, the signed manifest,
 //!   and, for a version built from the previous one, the changes since;
-//! - [`serve`]: the gRPC service ([`service`]: table download, voucher
+//! - [`serve`]: the gRPC service (`service`: table download, voucher
 //!   submission; plus health and reflection), a match worker, and the match
 //!   store ([`store`], SQLite);
-//! - [`matches`]: the recorded matches;
+//! - [`matches()`]: the recorded matches;
 //! - [`demo`]: all of it on a built-in list, over loopback.
 //!
 //! `src/main.rs` only parses flags and calls these.
