@@ -22,7 +22,7 @@ use anyhow::Context;
 use blindmatch_benches::items::sha_items;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, Fetched, TableCache};
-use blindmatch_protocol::table::{SLOT_LEN, update_max_load, update_with_decoys};
+use blindmatch_protocol::table::{SLOT_LEN, UpdateOptions, update};
 use blindmatch_protocol::{ClientTable, TableBuilder};
 use blindmatch_server::bundle::History;
 use clap::Parser;
@@ -101,16 +101,11 @@ async fn main() -> anyhow::Result<()> {
     let mut next = items[args.remove..].to_vec();
     next.extend(sha_items(args.add, "added"));
     let started = Instant::now();
-    let v2 = update_with_decoys(
-        &key,
-        &v1.table,
-        &v1.index,
-        &v1.placement,
-        next,
-        2,
-        update_max_load(v1.table.header().k),
-        args.decoys,
-    )?;
+    let opts = UpdateOptions {
+        decoys: args.decoys,
+        ..UpdateOptions::new(2, v1.table.header().k)
+    };
+    let v2 = update(&key, (&v1).into(), next, &opts)?;
     let update_build = started.elapsed().as_secs_f64();
     let signing = blindmatch_server::keyfile::read_signing(&dir.path().join("operator.sign"))?;
     let history = History::next(1, *v1.table.id(), &History::default(), &v2.changed, n_slots);

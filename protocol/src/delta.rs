@@ -146,7 +146,7 @@ mod tests {
     use super::*;
     use crate::item::{Item, ItemType};
     use crate::merkle::{CHUNK_SLOTS, MerkleTree};
-    use crate::table::{TableBuilder, update};
+    use crate::table::{TableBuilder, UpdateOptions, update};
     use crate::{ServerKey, TableId};
 
     fn items(range: core::ops::Range<u32>) -> Vec<Item> {
@@ -176,12 +176,13 @@ mod tests {
             .unwrap();
         let v2 = update(
             &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
+            (&v1).into(),
             items(10..5100),
-            2,
-            0.9,
+            &UpdateOptions {
+                version: 2,
+                max_load: 0.9,
+                decoys: 0,
+            },
         )
         .unwrap();
         let m2 = manifest(&v2.table, 2);

@@ -11,8 +11,8 @@ mod cuckoo;
 mod update;
 
 pub use update::{
-    PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdatedTable, update, update_max_load,
-    update_with_decoys,
+    Base, PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdateOptions, UpdatedTable, update,
+    update_max_load,
 };
 
 use curve25519_dalek::ristretto::RistrettoPoint;

@@ -250,13 +250,18 @@ pub fn generate() -> Result<String, Error> {
 fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error> {
     use crate::manifest::{Manifest, OperatorSigningKey};
     use crate::merkle::{CHUNK_SLOTS, MerkleTree, leaf_count, leaves};
-    use crate::table::update;
+    use crate::table::{UpdateOptions, update};
 
     let header = *v1.table.header();
     let attempt = |extra: usize| {
         let added: Vec<Item> = (n..n + extra).map(candidate).collect();
         let list: Vec<Item> = v1.entries[1..].iter().chain(&added).cloned().collect();
-        update(key, &v1.table, &v1.index, &v1.placement, list, 2, 0.95).map(|v2| (added, v2))
+        let opts = UpdateOptions {
+            version: 2,
+            max_load: 0.95,
+            decoys: 0,
+        };
+        update(key, v1.into(), list, &opts).map(|v2| (added, v2))
     };
     // Prefer a delta that shows a fresh filler and a moved entry, then one
     // with a fresh filler.

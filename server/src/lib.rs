@@ -38,6 +38,7 @@ use blindmatch_protocol::manifest::{
     Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest,
 };
 use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+use blindmatch_protocol::table::{Base, UpdateOptions};
 use blindmatch_protocol::{BlindedTable, Item, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
@@ -230,20 +231,17 @@ pub fn build(
             .as_ref()
             .context("the base has no placement")?;
         let version = base.manifest.manifest.version + 1;
-        let max_load = opts.load_factor.map_or_else(
-            || blindmatch_protocol::table::update_max_load(k),
-            |l| l + blindmatch_protocol::table::UPDATE_LOAD_MARGIN,
-        );
-        match blindmatch_protocol::table::update_with_decoys(
-            &key,
-            &base.table,
-            &base.index,
+        let mut update_opts = UpdateOptions::new(version, k);
+        if let Some(l) = opts.load_factor {
+            update_opts.max_load = l + blindmatch_protocol::table::UPDATE_LOAD_MARGIN;
+        }
+        update_opts.decoys = opts.decoys;
+        let from = Base {
+            table: &base.table,
+            index: &base.index,
             placement,
-            items.clone(),
-            version,
-            max_load,
-            opts.decoys,
-        ) {
+        };
+        match blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts) {
             Ok(u) => {
                 let history = bundle::History::next(
                     base.manifest.manifest.version,

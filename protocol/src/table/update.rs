@@ -173,55 +173,99 @@ pub struct UpdatedTable {
     pub removed: usize,
 }
 
-/// Builds version `version` of a table from its base and the complete new
+/// The version an update starts from: its table, private index and
+/// placement, which always travel together.
+#[derive(Clone, Copy)]
+pub struct Base<'a> {
+    /// The public table.
+    pub table: &'a BlindedTable,
+    /// Its private index.
+    pub index: &'a EntryIndex,
+    /// Its placement.
+    pub placement: &'a Placement,
+}
+
+impl<'a> From<&'a super::BuiltTable> for Base<'a> {
+    fn from(b: &'a super::BuiltTable) -> Self {
+        Base {
+            table: &b.table,
+            index: &b.index,
+            placement: &b.placement,
+        }
+    }
+}
+
+impl<'a> From<&'a UpdatedTable> for Base<'a> {
+    fn from(u: &'a UpdatedTable) -> Self {
+        Base {
+            table: &u.table,
+            index: &u.index,
+            placement: &u.placement,
+        }
+    }
+}
+
+/// How [`update`] builds the next version.
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateOptions {
+    /// The new version's number (fresh fillers are drawn for it).
+    pub version: u64,
+    /// The most entries per slot the table may hold before a rebuild is
+    /// needed; [`update_max_load`] by default.
+    pub max_load: f64,
+    /// Empty slots that nothing else changed to give a fresh filler as
+    /// well. Without α a refreshed filler cannot be told from an entry added
+    /// or removed, so decoys blur which slots a real change touched
+    /// (papers/SECURITY.md Section 6.1); they cost 36 bytes each in the
+    /// delta. They are chosen by a keyed hash of the version
+    /// (`SHA-256(filler_key || "blindmatch-v1/decoys" || I2OSP(version, 8) ||
+    /// I2OSP(counter, 4))`), so clients cannot predict them; at most the
+    /// number of such empty slots are refreshed.
+    pub decoys: u32,
+}
+
+impl UpdateOptions {
+    /// Version `version` of a table of `k`, with the default capacity and
+    /// no decoys.
+    pub fn new(version: u64, k: u8) -> Self {
+        UpdateOptions {
+            version,
+            max_load: update_max_load(k),
+            decoys: 0,
+        }
+    }
+}
+
+/// Builds the next version of a table from its base and the complete new
 /// list.
 ///
 /// Entries of `items` already in the base stay in their slots; base entries
-/// not in `items` leave their slot to a fresh filler (drawn for `version`);
-/// new entries are inserted along the shortest eviction path, which may move
-/// a few existing entries to another of their positions. Which
-/// entries are in the base is decided by the keyed fingerprints of the
-/// index, so the base's list is not needed.
+/// not in `items` leave their slot to a fresh filler (drawn for the new
+/// version); new entries are inserted along the shortest eviction path,
+/// which may move a few existing entries to another of their positions.
+/// Which entries are in the base is decided by the keyed fingerprints of
+/// the index, so the base's list is not needed.
 ///
 /// # Errors
 /// [`Error::NeedsRebuild`] if the key is not the base's, the list has grown
-/// past the base's capacity (its load factor plus [`UPDATE_LOAD_MARGIN`]), or
-/// an insertion fails; [`Error::InvalidParameter`] if the placement does not
-/// fit the base.
+/// past `max_load`, or an insertion fails; [`Error::InvalidParameter`] if
+/// the placement does not fit the base.
 pub fn update(
     key: &ServerKey,
-    base: &BlindedTable,
-    index: &EntryIndex,
-    placement: &Placement,
+    base: Base<'_>,
     items: impl IntoIterator<Item = Item>,
-    version: u64,
-    max_load: f64,
+    opts: &UpdateOptions,
 ) -> Result<UpdatedTable, Error> {
-    update_with_decoys(key, base, index, placement, items, version, max_load, 0)
-}
-
-/// [`update`], and also gives `decoys` empty slots that nothing else changed
-/// a fresh filler. Without α a refreshed filler cannot be told from an entry
-/// added or removed, so decoys blur which slots a real change touched
-/// (papers/SECURITY.md Section 6.1): they cost 36 bytes each in the delta.
-/// The slots are chosen by a keyed hash of the version
-/// (`SHA-256(filler_key || "blindmatch-v1/decoys" || I2OSP(version, 8) ||
-/// I2OSP(counter, 4))`), so clients cannot predict them. At most the
-/// number of such empty slots are refreshed.
-///
-/// # Errors
-/// As [`update`].
-#[allow(clippy::too_many_arguments, reason = "update's arguments and one more")]
-pub fn update_with_decoys(
-    key: &ServerKey,
-    base: &BlindedTable,
-    index: &EntryIndex,
-    placement: &Placement,
-    items: impl IntoIterator<Item = Item>,
-    version: u64,
-    max_load: f64,
-    decoys: u32,
-) -> Result<UpdatedTable, Error> {
+    let Base {
+        table: base,
+        index,
+        placement,
+    } = base;
+    let UpdateOptions {
+        version,
+        max_load,
+        decoys,
+    } = *opts;
     let header = *base.header();
     if header.public_key != *key.public_key() {
         return Err(Error::NeedsRebuild("the key is not the base table's key"));
@@ -388,6 +432,14 @@ mod tests {
             .collect()
     }
 
+    fn opts(version: u64, max_load: f64) -> UpdateOptions {
+        UpdateOptions {
+            version,
+            max_load,
+            decoys: 0,
+        }
+    }
+
     fn matches(table: &BlindedTable, matcher: &Matcher, item: &Item) -> bool {
         let client = ClientTable::new(table.clone()).unwrap();
         let v = client.create_voucher(item, b"", &mut rand::rng()).unwrap();
@@ -403,12 +455,9 @@ mod tests {
         // v2: 200 removed (0..200), 150 added (3000..3150).
         let v2 = update(
             &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
+            (&v1).into(),
             items(200..3150),
-            2,
-            update_max_load(3),
+            &opts(2, update_max_load(3)),
         )
         .unwrap();
         assert_eq!((v2.kept, v2.added, v2.removed), (2800, 150, 200));
@@ -456,16 +505,7 @@ mod tests {
         let v1 = TableBuilder::new([5; 32])
             .build(&key, items(0..100))
             .unwrap();
-        let v2 = update(
-            &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
-            items(1..100),
-            2,
-            0.9,
-        )
-        .unwrap();
+        let v2 = update(&key, (&v1).into(), items(1..100), &opts(2, 0.9)).unwrap();
         assert_eq!(v2.removed, 1);
         let freed = v1.index.slot_of(0).unwrap();
         assert!(v2.changed.contains(&freed));
@@ -475,26 +515,8 @@ mod tests {
         assert_ne!(v2.table.slot(freed), v1.table.slot(freed));
         // Add it back (it may land elsewhere), remove it again: the freed
         // slot never repeats an earlier value.
-        let v3 = update(
-            &key,
-            &v2.table,
-            &v2.index,
-            &v2.placement,
-            items(0..100),
-            3,
-            0.9,
-        )
-        .unwrap();
-        let v4 = update(
-            &key,
-            &v3.table,
-            &v3.index,
-            &v3.placement,
-            items(1..100),
-            4,
-            0.9,
-        )
-        .unwrap();
+        let v3 = update(&key, (&v2).into(), items(0..100), &opts(3, 0.9)).unwrap();
+        let v4 = update(&key, (&v3).into(), items(1..100), &opts(4, 0.9)).unwrap();
         let freed4 = v3.index.slot_of(100).unwrap();
         let seen = [
             v1.table.slot(freed4),
@@ -514,36 +536,16 @@ mod tests {
             .unwrap();
         let grown = update(
             &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
+            (&v1).into(),
             items(0..1100),
-            2,
-            update_max_load(3),
+            &opts(2, update_max_load(3)),
         );
         assert!(matches!(grown.err(), Some(Error::NeedsRebuild(_))));
         let other = ServerKey::generate(&mut rand::rng());
-        let rotated = update(
-            &other,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
-            items(0..10),
-            2,
-            0.9,
-        );
+        let rotated = update(&other, (&v1).into(), items(0..10), &opts(2, 0.9));
         assert!(matches!(rotated.err(), Some(Error::NeedsRebuild(_))));
         // Nothing changed: an empty delta.
-        let same = update(
-            &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
-            items(0..1000),
-            2,
-            0.9,
-        )
-        .unwrap();
+        let same = update(&key, (&v1).into(), items(0..1000), &opts(2, 0.9)).unwrap();
         assert!(same.changed.is_empty());
         assert_eq!(same.table.id(), v1.table.id());
     }
@@ -555,16 +557,15 @@ mod tests {
             .build(&key, items(0..2000))
             .unwrap();
         let list = || items(5..2010);
-        let plain = update(&key, &v1.table, &v1.index, &v1.placement, list(), 2, 0.9).unwrap();
-        let with = update_with_decoys(
+        let plain = update(&key, (&v1).into(), list(), &opts(2, 0.9)).unwrap();
+        let with = update(
             &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
+            (&v1).into(),
             list(),
-            2,
-            0.9,
-            50,
+            &UpdateOptions {
+                decoys: 50,
+                ..opts(2, 0.9)
+            },
         )
         .unwrap();
         assert_eq!(with.changed.len(), plain.changed.len() + 50);
@@ -590,15 +591,14 @@ mod tests {
         let v1b = TableBuilder::new([8; 32])
             .build(&other, items(0..2000))
             .unwrap();
-        let withb = update_with_decoys(
+        let withb = update(
             &other,
-            &v1b.table,
-            &v1b.index,
-            &v1b.placement,
+            (&v1b).into(),
             list(),
-            2,
-            0.9,
-            50,
+            &UpdateOptions {
+                decoys: 50,
+                ..opts(2, 0.9)
+            },
         )
         .unwrap();
         let decoys_b: Vec<u32> = withb
@@ -609,15 +609,14 @@ mod tests {
             .collect();
         assert_ne!(decoys, decoys_b);
         // More decoys than empty slots: all of them, no hang.
-        let all = update_with_decoys(
+        let all = update(
             &key,
-            &v1.table,
-            &v1.index,
-            &v1.placement,
+            (&v1).into(),
             list(),
-            2,
-            0.9,
-            u32::MAX,
+            &UpdateOptions {
+                decoys: u32::MAX,
+                ..opts(2, 0.9)
+            },
         )
         .unwrap();
         let empty = (0..v1.table.header().n_slots)
