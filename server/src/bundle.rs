@@ -266,10 +266,19 @@ pub fn write_parts(
 /// # Errors
 /// If the file is missing, truncated, or any part fails to decode or check.
 pub fn read(path: &Path, placement: bool) -> anyhow::Result<Bundle> {
+    read_with_tree(path, placement).map(|(bundle, _)| bundle)
+}
+
+/// [`read`], also returning the Merkle tree built to check the digest, for
+/// a server that hands out its proofs (built once, not twice).
+///
+/// # Errors
+/// As [`read`].
+pub(crate) fn read_with_tree(path: &Path, placement: bool) -> anyhow::Result<(Bundle, MerkleTree)> {
     let ctx = || format!("table file {}", path.display());
     let file = std::fs::File::open(path).with_context(ctx)?;
     let file_len = file.metadata().with_context(ctx)?.len();
-    read_from(std::io::BufReader::new(file), file_len, path, placement)
+    parse(std::io::BufReader::new(file), file_len, path, placement)
 }
 
 /// Reads a table file of `file_len` bytes from `r`; `path` names it in
@@ -280,11 +289,20 @@ pub fn read(path: &Path, placement: bool) -> anyhow::Result<Bundle> {
 /// If it is truncated, has bytes left over, lacks a part, or any part fails
 /// to decode, or the manifest does not describe the table.
 pub fn read_from(
-    mut r: impl Read,
+    r: impl Read,
     file_len: u64,
     path: &Path,
     want_placement: bool,
 ) -> anyhow::Result<Bundle> {
+    parse(r, file_len, path, want_placement).map(|(bundle, _)| bundle)
+}
+
+fn parse(
+    mut r: impl Read,
+    file_len: u64,
+    path: &Path,
+    want_placement: bool,
+) -> anyhow::Result<(Bundle, MerkleTree)> {
     let p = path.display();
     let ctx = || format!("table file {p}");
     let mut head = [0u8; 5];
@@ -383,16 +401,18 @@ pub fn read_from(
     if m.table_id != *table.id() || m.header != *table.header() {
         bail!("{p}: the manifest names another table (table id or header differ)");
     }
-    if m.digest != *MerkleTree::new(table.slots()).root() {
+    let tree = MerkleTree::new(table.slots());
+    if m.digest != *tree.root() {
         bail!("{p}: the table does not hash to its manifest's digest");
     }
-    Ok(Bundle {
+    let bundle = Bundle {
         table,
         index,
         manifest,
         history,
         placement,
-    })
+    };
+    Ok((bundle, tree))
 }
 
 /// Decodes the index as it is read, never holding it twice.

@@ -40,7 +40,7 @@ impl Generation {
         operator: Option<&OperatorVerifyingKey>,
     ) -> anyhow::Result<Self> {
         let key_value = crate::keyfile::read(key)?;
-        let bundle = crate::bundle::read(table, false)?;
+        let (bundle, tree) = crate::bundle::read_with_tree(table, false)?;
         if let Some(op) = operator {
             SignedManifest::verify_encoded(&bundle.manifest.encode(), op).with_context(|| {
                 format!(
@@ -52,7 +52,6 @@ impl Generation {
         let matcher = Matcher::new(&key_value, &bundle.table, bundle.index)
             .with_context(|| format!("table {} and key {}", table.display(), key.display()))?;
         drop(key_value);
-        let tree = MerkleTree::new(bundle.table.slots());
         Ok(Generation {
             id_hex: hex::encode(bundle.table.id().0),
             table: Arc::new(bundle.table),
