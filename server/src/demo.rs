@@ -134,6 +134,23 @@ fn sample_submissions() -> anyhow::Result<Vec<Submission>> {
     Ok(out)
 }
 
+/// Submits each item on its own, so that each acknowledgement can be shown;
+/// returns what the client saw for each.
+async fn check_each(
+    client: &mut Client,
+    manifest: &blindmatch_client::Manifest,
+    table: &blindmatch_protocol::ClientTable,
+    submissions: impl Iterator<Item = &Submission>,
+) -> anyhow::Result<Vec<String>> {
+    let mut saw = Vec::new();
+    for s in submissions {
+        let item = [(s.item.clone(), s.associated_data.clone().into_bytes())];
+        let n = client.check(manifest, table, &item).await?;
+        saw.push(format!("ack: {n} accepted"));
+    }
+    Ok(saw)
+}
+
 /// Writes the demo list: `entries` generated SHA-256 values and the listed
 /// samples (those listed on day 2 only if `day2`).
 fn write_list(
@@ -216,18 +233,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         header.slots_len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    let mut saw = Vec::new();
-    for s in submissions.iter().filter(|s| !s.day2) {
-        // One submission per item, so that each acknowledgement can be shown.
-        let n = client
-            .check(
-                &manifest,
-                &cached,
-                &[(s.item.clone(), s.associated_data.clone().into_bytes())],
-            )
-            .await?;
-        saw.push(format!("ack: {n} accepted"));
-    }
+    let day1 = submissions.iter().filter(|s| !s.day2);
+    let mut saw = check_each(&mut client, &manifest, &cached, day1).await?;
 
     // Day 2: version 2, built in place from version 1, swapped in while
     // serving; the client catches up with only the changed slots.
@@ -263,16 +270,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     } else {
         bail!("version 2 did not arrive as a delta: {fetched:?}");
     }
-    for s in submissions.iter().filter(|s| s.day2) {
-        let n = client
-            .check(
-                &manifest,
-                &cached,
-                &[(s.item.clone(), s.associated_data.clone().into_bytes())],
-            )
-            .await?;
-        saw.push(format!("ack: {n} accepted"));
-    }
+    let day2 = submissions.iter().filter(|s| s.day2);
+    saw.extend(check_each(&mut client, &manifest, &cached, day2).await?);
     if !server
         .wait_processed(submissions.len() as u64, Duration::from_secs(30))
         .await

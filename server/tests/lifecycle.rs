@@ -444,54 +444,20 @@ async fn a_rollback_or_a_second_table_under_one_version_is_refused() {
     let v1_file = fx.dir.path().join("v1.bmt");
     std::fs::copy(&fx.table, &v1_file).unwrap();
 
-    let server = fx.start().await;
-    let mut client = client_for(&fx, &server).await;
-    let v1 = client.manifest().await.unwrap();
-    client.table(&v1, &fx.cache("c")).await.unwrap();
-    server.shutdown().await.unwrap();
-
-    let server = fx
-        .start_with(|c| blindmatch_server::ServeConfig {
-            table: other.clone(),
-            ..c
-        })
-        .await
-        .unwrap();
-    let mut client = client_for(&fx, &server).await;
-    let split = client.manifest().await.unwrap();
-    let err = client.table(&split, &fx.cache("c")).await.err().unwrap();
+    fetch_served(&fx, &fx.table).await.unwrap();
+    let err = fetch_served(&fx, &other).await.unwrap_err();
     assert!(
         matches!(err, ClientError::Equivocation { version: 1, .. }),
         "{err}"
     );
-    server.shutdown().await.unwrap();
 
     // Version 2, then the server goes back to version 1.
     let list = fx.dir.path().join("v2.txt");
     write_list(&list, 0..1999, &listed());
     let v2_file = fx.dir.path().join("v2.bmt");
     build_next(&fx, &list, &fx.key, &v2_file);
-    let server = fx
-        .start_with(|c| blindmatch_server::ServeConfig {
-            table: v2_file.clone(),
-            ..c
-        })
-        .await
-        .unwrap();
-    let mut client = client_for(&fx, &server).await;
-    let v2 = client.manifest().await.unwrap();
-    client.table(&v2, &fx.cache("c")).await.unwrap();
-    server.shutdown().await.unwrap();
-    let server = fx
-        .start_with(|c| blindmatch_server::ServeConfig {
-            table: v1_file.clone(),
-            ..c
-        })
-        .await
-        .unwrap();
-    let mut client = client_for(&fx, &server).await;
-    let old = client.manifest().await.unwrap();
-    let err = client.table(&old, &fx.cache("c")).await.err().unwrap();
+    fetch_served(&fx, &v2_file).await.unwrap();
+    let err = fetch_served(&fx, &v1_file).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -515,7 +481,22 @@ async fn a_rollback_or_a_second_table_under_one_version_is_refused() {
     let e = server2.reload().await.unwrap_err();
     assert!(format!("{e:#}").contains("not newer"), "{e:#}");
     server2.shutdown().await.unwrap();
+}
+
+/// Serves `table` and has the client with cache "c" fetch it.
+async fn fetch_served(fx: &Fixture, table: &Path) -> Result<(), ClientError> {
+    let server = fx
+        .start_with(|c| blindmatch_server::ServeConfig {
+            table: table.to_path_buf(),
+            ..c
+        })
+        .await
+        .unwrap();
+    let mut client = client_for(fx, &server).await;
+    let manifest = client.manifest().await.unwrap();
+    let fetched = client.table(&manifest, &fx.cache("c")).await.map(|_| ());
     server.shutdown().await.unwrap();
+    fetched
 }
 
 /// The acknowledged listed vouchers of one load client, by associated data.

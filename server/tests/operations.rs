@@ -86,12 +86,7 @@ async fn health_is_not_serving_while_the_table_loads() {
     let mut server = blindmatch_server::serve::start_loading(ServeConfig {
         key: fifo.clone(),
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServeConfig::new(
-            fx.table.clone(),
-            fx.key.clone(),
-            fx.data.clone(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
+        ..fx.config()
     })
     .await
     .unwrap();

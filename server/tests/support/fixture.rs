@@ -85,14 +85,19 @@ impl Fixture {
     ) -> anyhow::Result<ServerHandle> {
         blindmatch_server::serve::start(configure(ServeConfig {
             max_batch: 64,
-            ..ServeConfig::new(
-                self.table.clone(),
-                self.key.clone(),
-                self.data.clone(),
-                "127.0.0.1:0".parse().unwrap(),
-            )
+            ..self.config()
         }))
         .await
+    }
+
+    /// The defaults, with this fixture's files and a free loopback port.
+    pub(crate) fn config(&self) -> ServeConfig {
+        ServeConfig::new(
+            self.table.clone(),
+            self.key.clone(),
+            self.data.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
     }
 
     pub(crate) fn cache(&self, name: &str) -> TableCache {
