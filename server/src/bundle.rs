@@ -89,7 +89,12 @@ impl History {
 
     /// The record for the version with table id `id`.
     pub fn since(&self, id: &TableId) -> Option<&Since> {
-        self.0.iter().find(|s| s.table_id == *id)
+        self.position(id).map(|at| &self.0[at])
+    }
+
+    /// Where the record for the version with table id `id` is.
+    pub fn position(&self, id: &TableId) -> Option<usize> {
+        self.0.iter().position(|s| s.table_id == *id)
     }
 
     fn encode(&self) -> Vec<u8> {

@@ -287,23 +287,26 @@ impl TableService for Tables {
                 from: short_hex(&req.from_table_id),
             })
         })?;
-        let changed = match current.history.since(&blindmatch_protocol::TableId(from)) {
-            Some(since) => since.changed.clone(),
-            None => {
-                return Err(refuse(ServiceError::NoDelta {
-                    from: hex::encode(from),
-                }));
-            }
+        let Some(at) = current
+            .history
+            .position(&blindmatch_protocol::TableId(from))
+        else {
+            return Err(refuse(ServiceError::NoDelta {
+                from: hex::encode(from),
+            }));
         };
-        let messages: Vec<Vec<u32>> = changed.chunks(DELTA_SLOTS).map(<[u32]>::to_vec).collect();
-        let table = Arc::clone(&current.table);
-        let chunks = messages.into_iter().map(move |indices| {
-            let slots = table.slots();
+        // Lazy, like the table download: each message is built from the
+        // shared version when the transport asks for it, nothing copied first.
+        let len = current.history.0[at].changed.len();
+        let chunks = (0..len).step_by(DELTA_SLOTS).map(move |start| {
+            let changed = &current.history.0[at].changed;
+            let indices = &changed[start..(start + DELTA_SLOTS).min(len)];
+            let slots = current.table.slots();
             let mut out = DeltaChunk {
                 indices: Vec::with_capacity(indices.len() * 4),
                 slots: Vec::with_capacity(indices.len() * SLOT_LEN),
             };
-            for i in indices {
+            for &i in indices {
                 let at = i as usize * SLOT_LEN;
                 out.indices.extend_from_slice(&i.to_be_bytes());
                 out.slots.extend_from_slice(&slots[at..at + SLOT_LEN]);
