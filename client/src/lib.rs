@@ -505,18 +505,19 @@ impl Client {
         cache: &TableCache,
     ) -> Result<(BlindedTable, Fetched), ClientError> {
         let previous = self.check_history(manifest, cache)?;
-        if let Some(table) = cache.load(&manifest.table_id)? {
-            cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
+        if let Some(table) = self.cached(manifest, cache, previous.as_ref())? {
             return Ok((table, Fetched::Cached));
         }
         let mut delta_refused = None;
-        if let Some(p) = previous.filter(|p| p.manifest.header == manifest.header)
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| p.manifest.header == manifest.header)
             && let Some(base) = cache.load(&p.manifest.table_id)?
         {
             match self.delta_table(&base, manifest).await {
                 Ok((table, slots, bytes)) => {
                     cache.store(&table)?;
-                    cache.remember(&self.operator, &manifest.signed, Some(&p))?;
+                    cache.remember(&self.operator, &manifest.signed, Some(p))?;
                     let fetched = Fetched::Delta {
                         from: p.manifest.version,
                         slots,
@@ -527,9 +528,36 @@ impl Client {
                 Err(e) => delta_refused = Some(e.to_string()),
             }
         }
+        self.full(manifest, cache, previous.as_ref(), delta_refused)
+            .await
+    }
+
+    /// The cached copy of `manifest`'s table, if there is a valid one (and
+    /// the manifest is recorded as the newest).
+    fn cached(
+        &self,
+        manifest: &Manifest,
+        cache: &TableCache,
+        previous: Option<&SignedManifest>,
+    ) -> Result<Option<BlindedTable>, ClientError> {
+        let table = cache.load(&manifest.table_id)?;
+        if table.is_some() {
+            cache.remember(&self.operator, &manifest.signed, previous)?;
+        }
+        Ok(table)
+    }
+
+    /// Downloads the table in full (or the rest of it), and records the
+    /// manifest as the newest.
+    async fn full(
+        &mut self,
+        manifest: &Manifest,
+        cache: &TableCache,
+        previous: Option<&SignedManifest>,
+        delta_refused: Option<String>,
+    ) -> Result<(BlindedTable, Fetched), ClientError> {
         let (table, bytes) = self.download(manifest, cache).await?;
-        let previous = cache.newest_manifest(&self.operator)?;
-        cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
+        cache.remember(&self.operator, &manifest.signed, previous)?;
         Ok((
             table,
             Fetched::Full {
@@ -544,7 +572,7 @@ impl Client {
     /// memory and only the changed slots are validated (the rest were when
     /// `current` was made), instead of all of them: for a daily update of a
     /// million-entry table, milliseconds instead of seconds. Falls back to
-    /// [`Client::table`] when no delta applies.
+    /// the cached copy, or a full download, when no delta applies.
     ///
     /// # Errors
     /// As [`Client::table`].
@@ -581,13 +609,14 @@ impl Client {
                 Err(e) => delta_refused = Some(e.to_string()),
             }
         }
-        let (table, fetched) = self.fetch_table(manifest, cache).await?;
-        let fetched = match fetched {
-            Fetched::Full { bytes, .. } => Fetched::Full {
-                bytes,
-                delta_refused,
-            },
-            other => other,
+        // No delta from the table held: the cache's copy, or a full download
+        // (not another delta attempt from the cache's older copy).
+        let (table, fetched) = match self.cached(manifest, cache, previous.as_ref())? {
+            Some(table) => (table, Fetched::Cached),
+            None => {
+                self.full(manifest, cache, previous.as_ref(), delta_refused)
+                    .await?
+            }
         };
         let table = ClientTable::new(table).map_err(|source| ClientError::Protocol {
             what: "table",
