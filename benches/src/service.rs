@@ -62,6 +62,19 @@ pub fn write_table(
 /// # Errors
 /// If the binary cannot be started or does not announce its address.
 pub fn start(bin: &Path, dir: &Path, batch: usize) -> anyhow::Result<ServerProcess> {
+    start_with(bin, dir, batch, &[])
+}
+
+/// [`start`] with more `serve` flags (`extra`), e.g. `--max-inflight-mib 64`.
+///
+/// # Errors
+/// As [`start`].
+pub fn start_with(
+    bin: &Path,
+    dir: &Path,
+    batch: usize,
+    extra: &[String],
+) -> anyhow::Result<ServerProcess> {
     let mut child = Command::new(bin)
         .args([
             "serve",
@@ -77,6 +90,7 @@ pub fn start(bin: &Path, dir: &Path, batch: usize) -> anyhow::Result<ServerProce
         .arg(dir.join("server.key"))
         .arg("--data")
         .arg(dir.join("data"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::item::Item;
-use crate::kdf::{KEY_LEN, SharedSecret, TAG_LEN, open};
+use crate::item::ItemType;
+use crate::kdf::{KEY_LEN, SharedSecret, TAG_LEN, open_balanced};
 use crate::key::ServerKey;
 use crate::table::{BlindedTable, EntryIndex, Fingerprinter, TableHeader, TableId};
 use crate::voucher::{PAYLOAD_LEN, Voucher, decode_payload};
@@ -55,6 +56,9 @@ pub struct Matcher {
     header: TableHeader,
     id: TableId,
     index: EntryIndex,
+    /// Looked up in place of an item when a payload does not parse (every
+    /// non-matching voucher), so that the lookup costs the same.
+    stand_in: Item,
 }
 
 impl Matcher {
@@ -80,6 +84,7 @@ impl Matcher {
             header: *table.header(),
             id: *table.id(),
             index,
+            stand_in: Item::new(ItemType::Sha256, &[0u8; 32])?,
         })
     }
 
@@ -127,6 +132,11 @@ impl Matcher {
             .collect()
     }
 
+    /// Opens one voucher with the same work whatever it holds: every box is
+    /// tried, both AEAD openings and the payload parse run, and the list is
+    /// consulted, on every voucher; what came out is looked at only at the
+    /// end. A match is allowed to be learnt by the server, but the time its
+    /// evaluation takes must not tell the client anything (SECURITY 7.1).
     fn finish(&self, voucher: &Voucher, shared: SharedSecret) -> Result<Option<Match>, Error> {
         if voucher.k() != self.header.k {
             return Err(Error::WrongK {
@@ -135,7 +145,7 @@ impl Matcher {
             });
         }
         // Compare every box, in constant time, and remember the first that
-        // confirms; the branch on the result comes only after the loop.
+        // confirms (box 0, with the all-zero key, when none does).
         let mut found = Choice::from(0);
         let mut hit = 0u8;
         let mut hit_key = Zeroizing::new([0u8; KEY_LEN]);
@@ -149,33 +159,43 @@ impl Matcher {
             }
             found |= take;
         }
-        if !bool::from(found) {
-            return Ok(None);
-        }
 
+        // Unwrap the payload key, then open the payload under it; with no
+        // confirmed box both fail, at the same cost.
         let b = &voucher.boxes[usize::from(hit)];
         let mut payload_key = Zeroizing::new([0u8; KEY_LEN]);
         payload_key.copy_from_slice(&b.wrapped[..KEY_LEN]);
         let tag: [u8; TAG_LEN] = b.wrapped[KEY_LEN..].try_into().unwrap_or([0; TAG_LEN]);
-        if !open(&hit_key, &[], &mut payload_key[..], &tag) {
-            return Err(Error::MalformedPayload("payload key does not decrypt"));
-        }
+        let key_opened = open_balanced(&hit_key, &[], &mut payload_key[..], &tag);
         let mut plain = Zeroizing::new(voucher.payload[..PAYLOAD_LEN].to_vec());
         let tag: [u8; TAG_LEN] = voucher.payload[PAYLOAD_LEN..]
             .try_into()
             .unwrap_or([0; TAG_LEN]);
         let aad = voucher.payload_aad(&self.id.0);
-        if !open(&payload_key, &aad, &mut plain, &tag) {
+        let payload_opened = open_balanced(&payload_key, &aad, &mut plain, &tag);
+
+        // Parse, and consult the list at the position that opened: on every
+        // voucher, with a stand-in item when the bytes do not parse.
+        let parsed = decode_payload(&plain);
+        let item = parsed.as_ref().map_or(&self.stand_in, |(item, _)| item);
+        let w = self.header.positions(item).as_slice()[usize::from(hit)];
+        let entry = self.index.confirm(w, &self.fingerprinter.fingerprint(item));
+        #[cfg(test)]
+        crate::kdf::work::LOOKUPS.with(|n| n.set(n.get() + 1));
+
+        // Only now look at what came out.
+        if !bool::from(found) {
+            return Ok(None);
+        }
+        if !bool::from(key_opened) {
+            return Err(Error::MalformedPayload("payload key does not decrypt"));
+        }
+        if !bool::from(payload_opened) {
             return Err(Error::MalformedPayload("payload does not decrypt"));
         }
-        let (item, associated_data) = decode_payload(&plain)?;
-
+        let (item, associated_data) = parsed?;
         // Is this item on our list, at the position that opened?
-        let w = self.header.positions(&item).as_slice()[usize::from(hit)];
-        match self
-            .index
-            .confirm(w, &self.fingerprinter.fingerprint(&item))
-        {
+        match entry {
             Some(entry) => Ok(Some(Match {
                 item,
                 associated_data,
@@ -286,6 +306,32 @@ mod tests {
         // server must not even try the AEAD.
         v.boxes[usize::from(hit)].confirm[0] ^= 1;
         assert_eq!(m.open(&v), Ok(None));
+    }
+
+    #[test]
+    fn every_voucher_costs_the_same_work_matching_or_not() {
+        let (key, built) = setup();
+        let client = ClientTable::new(built.table.clone()).unwrap();
+        let m = Matcher::new(&key, &built.table, built.index).unwrap();
+        let listed = client
+            .create_voucher(&item(3), b"ad", &mut rand::rng())
+            .unwrap();
+        let unlisted = client
+            .create_voucher(&item(203), b"ad", &mut rand::rng())
+            .unwrap();
+        let mut tampered = listed.clone();
+        tampered.payload[0] ^= 1;
+        let (r, openings, lookups) = crate::kdf::work::count(|| m.open(&listed));
+        assert!(r.unwrap().is_some());
+        assert_eq!((openings, lookups), (2, 1), "a match: key, payload, lookup");
+        for (what, v) in [("non-matching", &unlisted), ("tampered", &tampered)] {
+            let (_, o, l) = crate::kdf::work::count(|| m.open(v));
+            assert_eq!(
+                (o, l),
+                (openings, lookups),
+                "a {what} voucher does the same work"
+            );
+        }
     }
 
     #[test]

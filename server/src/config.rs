@@ -18,6 +18,11 @@
 //! request-timeout = "30s"
 //! max-concurrent-per-connection = 64
 //! rate-limit = 50
+//! max-inflight-mib = 128
+//! max-connections = 1024
+//! max-connections-per-client = 32
+//! idle-timeout = "60s"
+//! body-timeout = "10s"
 //! tls-cert = "/etc/blindmatch/tls/server.crt"
 //! tls-key = "/etc/blindmatch/tls/server.key"
 //! tls-client-ca = "/etc/blindmatch/tls/clients-ca.crt"   # mutual TLS
@@ -118,6 +123,26 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED [default: no limit].
     #[arg(long, env = "BLINDMATCH_RATE_LIMIT", value_name = "PER_SECOND")]
     pub rate_limit: Option<u32>,
+    /// Memory that submissions in flight may hold, from receipt until their results are
+    /// recorded, in MiB; one client may hold at most half (less when more are active). A
+    /// submission that does not fit is refused at once (RESOURCE_EXHAUSTED, retryable)
+    /// [default: 128].
+    #[arg(long, env = "BLINDMATCH_MAX_INFLIGHT_MIB", value_name = "MIB")]
+    pub max_inflight_mib: Option<usize>,
+    /// Open connections in total; more are closed at once [default: 1024].
+    #[arg(long, env = "BLINDMATCH_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address (IPv6: one /64) [default: 32].
+    #[arg(long, env = "BLINDMATCH_MAX_CONNECTIONS_PER_CLIENT", value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
+    /// A connection with no traffic either way for this long is closed; longer than
+    /// --request-timeout [default: 60s].
+    #[arg(long, env = "BLINDMATCH_IDLE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// A request's body must arrive within this of its headers (slow senders are cut off)
+    /// [default: 10s].
+    #[arg(long, env = "BLINDMATCH_BODY_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub body_timeout: Option<Duration>,
     /// TLS certificate chain (PEM) for the gRPC listener.
     #[arg(long, env = "BLINDMATCH_TLS_CERT", value_name = "PATH")]
     pub tls_cert: Option<PathBuf>,
@@ -153,6 +178,11 @@ struct FileConfig {
     request_timeout: Option<String>,
     max_concurrent_per_connection: Option<usize>,
     rate_limit: Option<u32>,
+    max_inflight_mib: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    idle_timeout: Option<String>,
+    body_timeout: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
@@ -278,6 +308,43 @@ impl ServeArgs {
             Some(0) => bail!("rate-limit must be at least 1 (leave it out for no limit)"),
             r => r.and_then(std::num::NonZeroU32::new),
         };
+        let max_inflight_mib = self
+            .max_inflight_mib
+            .or(file.max_inflight_mib)
+            .unwrap_or(defaults.max_inflight_bytes >> 20);
+        // Two maximal submissions at least: one per source is always allowed.
+        let two_max = 2 * crate::serve::max_submission_charge(max_batch);
+        if max_inflight_mib.saturating_mul(1 << 20) < two_max {
+            bail!(
+                "max-inflight-mib {max_inflight_mib} is below what two of the largest submissions need at max-batch {max_batch} ({} MiB): raise it, or lower max-batch",
+                two_max.div_ceil(1 << 20)
+            );
+        }
+        let max_total = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.connections.max_total);
+        let max_per_source = self
+            .max_connections_per_client
+            .or(file.max_connections_per_client)
+            .unwrap_or(defaults.connections.max_per_source);
+        if max_total == 0 || max_per_source == 0 {
+            bail!("max-connections and max-connections-per-client must be at least 1");
+        }
+        let idle_timeout = duration(self.idle_timeout, &path, "idle-timeout", file.idle_timeout)?
+            .unwrap_or(defaults.connections.idle_timeout);
+        if idle_timeout <= request_timeout {
+            bail!(
+                "idle-timeout ({}) must be longer than request-timeout ({}): a call waiting for its answer would look idle",
+                humantime::format_duration(idle_timeout),
+                humantime::format_duration(request_timeout)
+            );
+        }
+        let body_timeout = duration(self.body_timeout, &path, "body-timeout", file.body_timeout)?
+            .unwrap_or(defaults.body_timeout);
+        if body_timeout.is_zero() {
+            bail!("body-timeout must be longer than zero");
+        }
         let tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -315,6 +382,13 @@ impl ServeArgs {
                 request_timeout,
                 max_concurrent_per_connection,
                 submissions_per_second_per_ip: rate_limit,
+                max_inflight_bytes: max_inflight_mib.saturating_mul(1 << 20),
+                connections: crate::ConnectionLimits {
+                    max_total,
+                    max_per_source,
+                    idle_timeout,
+                },
+                body_timeout,
             },
             retention: Retention::new(retain_matches, dedup_window),
             max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),

@@ -16,8 +16,10 @@
 //!
 //! `src/main.rs` only parses flags and calls these.
 
+mod admission;
 pub mod bundle;
 pub mod config;
+mod connections;
 pub mod demo;
 mod generation;
 pub mod keyfile;
@@ -42,6 +44,7 @@ use blindmatch_protocol::table::{Base, UpdateOptions};
 use blindmatch_protocol::{BlindedTable, Item, ItemType, TableBuilder};
 
 pub use blindmatch_protocol as protocol;
+pub use connections::ConnectionLimits;
 pub use generation::Swap;
 pub use pipeline::Retention;
 pub use serve::{Limits, ServeConfig, ServerHandle, TlsFiles};

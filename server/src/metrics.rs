@@ -49,6 +49,10 @@ pub struct Metrics {
     pub pending: Gauge,
     /// Submit calls being handled right now.
     pub in_flight: Gauge,
+    /// Bytes of the in-flight budget held by submissions (`--max-inflight-mib`).
+    pub inflight_bytes: Gauge,
+    /// Open client connections.
+    pub connections: Gauge,
     /// Table versions held, by id: 1 served, 2 accepted during a grace period.
     pub table: Family<TableLabel, Gauge>,
     /// Slots in the table served.
@@ -73,6 +77,8 @@ impl Metrics {
             submit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 15)),
             pending: Gauge::default(),
             in_flight: Gauge::default(),
+            inflight_bytes: Gauge::default(),
+            connections: Gauge::default(),
             table: Family::default(),
             table_slots: Gauge::default(),
             table_version: Gauge::default(),
@@ -106,6 +112,16 @@ impl Metrics {
             "submissions_in_flight",
             "Submit calls being handled",
             m.in_flight.clone(),
+        );
+        registry.register(
+            "inflight_budget_bytes",
+            "Bytes of the in-flight memory budget held by submissions, from receipt until recorded",
+            m.inflight_bytes.clone(),
+        );
+        registry.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
         );
         registry.register(
             "table",

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use blindmatch_protocol::{Match, Matcher, Voucher};
 
+use crate::admission::{Reservation, Source};
 use crate::generation::{Generation, Generations};
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
@@ -32,11 +33,18 @@ use crate::store::{
     Evaluated, Ingested, MatchStore, NewSubmission, PendingSubmission, StoreError, now_ms,
 };
 
-/// Submissions stored but not yet evaluated before the writer waits (and with
-/// it, new acknowledgements): back-pressure.
-const WORK_QUEUE: usize = 64;
+/// Submissions handed to the workers at a time, per worker. The rest wait in
+/// the writer's fair queue, so that the order in which they are evaluated is
+/// decided there (round robin between sources), not by arrival. What bounds
+/// the submissions stored and not yet evaluated is the in-flight budget:
+/// each holds its reservation until its results are recorded.
+const WORK_PER_WORKER: usize = 2;
 /// Most messages folded into one transaction.
 const GROUP: usize = 256;
+/// How often recorded results become match records. A shorter period makes
+/// match records visible sooner; what a client could learn from the harvest's
+/// cost is the number of matches (everyone's) per period.
+const HARVEST_EVERY: Duration = Duration::from_millis(250);
 /// How long to wait before retrying results the store could not record.
 const RETRY_DELAY: Duration = Duration::from_millis(250);
 
@@ -87,6 +95,8 @@ pub(crate) struct Submission {
     /// The version the vouchers were made for: evaluated against it even if
     /// it is replaced meanwhile.
     pub(crate) generation: Arc<Generation>,
+    /// Its share of the in-flight budget, released once it is recorded.
+    pub(crate) reservation: Option<Reservation>,
 }
 
 /// Why a submission was not stored.
@@ -109,11 +119,50 @@ struct Work {
     submission: PendingSubmission,
     decoded: Vec<Voucher>,
     matcher: Arc<Matcher>,
+    reservation: Option<Reservation>,
 }
 
 struct Done {
     submission: PendingSubmission,
     results: Vec<Result<Option<Match>, blindmatch_protocol::Error>>,
+    /// Released when the results are recorded.
+    _reservation: Option<Reservation>,
+}
+
+/// Stored submissions waiting for a worker, one queue per source, taken
+/// round robin: a source that floods the server waits behind itself, not in
+/// front of everyone else.
+#[derive(Default)]
+struct FairQueue {
+    by_source: std::collections::HashMap<Option<Source>, VecDeque<Work>>,
+    /// Sources with work, in the order they are served next.
+    turn: VecDeque<Option<Source>>,
+    len: usize,
+}
+
+impl FairQueue {
+    fn push(&mut self, w: Work) {
+        let source = w.reservation.as_ref().and_then(Reservation::source);
+        let queue = self.by_source.entry(source).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(source);
+        }
+        queue.push_back(w);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<Work> {
+        let source = self.turn.pop_front()?;
+        let queue = self.by_source.get_mut(&source)?;
+        let w = queue.pop_front();
+        if queue.is_empty() {
+            self.by_source.remove(&source);
+        } else {
+            self.turn.push_back(source);
+        }
+        self.len -= usize::from(w.is_some());
+        w
+    }
 }
 
 /// Starts the writer and the workers; returns where to send submissions and
@@ -127,10 +176,11 @@ pub(crate) fn start(
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Sender<Ingest>, Vec<JoinHandle<()>>)> {
     let (ingest_tx, ingest_rx) = unbounded::<Ingest>();
-    let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (work_tx, work_rx) = bounded::<Work>(WORK_PER_WORKER * workers);
     let (done_tx, done_rx) = unbounded::<Done>();
     let mut threads = Vec::new();
-    for i in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+    for i in 0..workers {
         let (work_rx, done_tx, metrics) = (work_rx.clone(), done_tx.clone(), Arc::clone(&metrics));
         threads.push(
             std::thread::Builder::new()
@@ -150,6 +200,7 @@ pub(crate) fn start(
                     processed,
                     metrics,
                     in_flight: 0,
+                    queued: FairQueue::default(),
                     unrecorded: Vec::new(),
                     store_failing: false,
                 }
@@ -184,6 +235,7 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
             .send(Done {
                 submission: w.submission,
                 results,
+                _reservation: w.reservation,
             })
             .is_err()
         {
@@ -220,6 +272,7 @@ fn recover(store: &MatchStore, generations: &Generations) -> Vec<Work> {
                 submission,
                 decoded,
                 matcher: Arc::clone(&generation.matcher),
+                reservation: None,
             }),
             None => skipped += 1,
         }
@@ -246,8 +299,11 @@ struct Writer {
     retention: Retention,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
-    /// Work items stored and handed to the workers, not yet recorded.
+    /// Work items stored and not yet recorded: queued, with the workers, or
+    /// evaluated and waiting to be recorded.
     in_flight: usize,
+    /// Stored work not yet handed to the workers.
+    queued: FairQueue,
     /// Results the store could not record yet: retried.
     unrecorded: Vec<Done>,
     /// The last write failed (log transitions, not every failure).
@@ -259,26 +315,36 @@ impl Writer {
         let mut recovered: VecDeque<Work> = recover(&self.store, generations).into();
         let mut ingest_open = true;
         let prune = tick(self.retention.prune_every);
+        let harvest = tick(HARVEST_EVERY);
+        // Submissions evaluated before a restart, not yet harvested.
+        self.harvest();
         self.prune();
         loop {
-            // Feed recovered work first, as the queue allows, without
-            // blocking: the workers' results must keep flowing back.
-            while let Some(w) = recovered.pop_front() {
-                match self.work.try_send(w) {
-                    Ok(()) => self.in_flight += 1,
-                    Err(crossbeam_channel::TrySendError::Full(w)) => {
-                        recovered.push_front(w);
-                        break;
+            // Feed the workers as their queue allows, without blocking (the
+            // workers' results must keep flowing back): recovered work first,
+            // then new work, round robin between sources. Only the writer
+            // sends, so a queue that is not full takes the next item.
+            while !self.work.is_full() {
+                let next = match recovered.pop_front() {
+                    Some(w) => {
+                        self.in_flight += 1;
+                        Some(w)
                     }
-                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
+                    None => self.queued.pop(),
+                };
+                let Some(w) = next else { break };
+                if self.work.try_send(w).is_err() {
+                    // Every worker is gone.
+                    return;
                 }
             }
             let recovering = !recovered.is_empty();
-            self.metrics.pending.set(
-                i64::try_from(self.in_flight + recovered.len() + self.unrecorded.len())
-                    .unwrap_or(i64::MAX),
-            );
+            // Results not yet recorded are still in `in_flight`.
+            self.metrics
+                .pending
+                .set(i64::try_from(self.in_flight + recovered.len()).unwrap_or(i64::MAX));
             if !ingest_open && self.in_flight == 0 && !recovering {
+                self.harvest();
                 return;
             }
             // Wait for something to do. New submissions are taken only once
@@ -307,6 +373,7 @@ impl Writer {
                     Err(_) => return,
                 },
                 recv(prune) -> _ => self.prune(),
+                recv(harvest) -> _ => self.harvest(),
                 recv(retry) -> _ => retry_due = true,
             }
             while dones.len() < GROUP {
@@ -353,16 +420,14 @@ impl Writer {
         }
     }
 
-    /// Records results (and any left over from a failed attempt): matches
-    /// in, pending rows out, one transaction. Returns whether it succeeded.
+    /// Records results (and any left over from a failed attempt): each
+    /// submission's vouchers replaced by its fixed-size results, one
+    /// transaction. Returns whether it succeeded.
     fn record(&mut self, dones: Vec<Done>) -> bool {
         let mut batch = std::mem::take(&mut self.unrecorded);
         batch.extend(dones);
         let mut evaluated = Vec::with_capacity(batch.len());
-        let mut n = 0u64;
-        let mut matched = 0u64;
         for d in &batch {
-            n += d.results.len() as u64;
             let matches = d
                 .results
                 .iter()
@@ -374,9 +439,9 @@ impl Writer {
                 .collect();
             let e = Evaluated {
                 submission: &d.submission,
+                vouchers: d.results.len(),
                 matches,
             };
-            matched += e.matches.len() as u64;
             evaluated.push(e);
         }
         let result = self.store.complete(&evaluated);
@@ -385,8 +450,6 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.in_flight -= batch.len();
-                self.metrics.matches.inc_by(matched);
-                self.processed.fetch_add(n, Ordering::Release);
                 true
             }
             Err(_) => {
@@ -416,31 +479,38 @@ impl Writer {
                 },
                 digest: s.digest,
             });
-            rest.push((s.decoded, Arc::clone(&s.generation.matcher), stored));
+            rest.push((
+                s.decoded,
+                Arc::clone(&s.generation.matcher),
+                s.reservation,
+                stored,
+            ));
         }
         let result = self.store.ingest(rows);
         self.note(result.as_ref().map(|_| ()));
         match result {
             Ok(outcomes) => {
-                for (outcome, (decoded, matcher, reply)) in outcomes.into_iter().zip(rest) {
+                for (outcome, (decoded, matcher, reservation, reply)) in
+                    outcomes.into_iter().zip(rest)
+                {
                     match outcome {
-                        Ingested::Stored(submission) => {
+                        Ingested::Stored(mut submission) => {
                             // Stored: the handler may acknowledge now.
                             self.count("stored");
                             self.metrics
                                 .vouchers
                                 .inc_by(submission.vouchers.len() as u64);
                             let _ = reply.send(Ok(()));
-                            if !decoded.is_empty()
-                                && self
-                                    .work
-                                    .send(Work {
-                                        submission,
-                                        decoded,
-                                        matcher,
-                                    })
-                                    .is_ok()
-                            {
+                            // The encoded vouchers are on disk; the workers
+                            // need only the decoded ones.
+                            submission.vouchers = Vec::new();
+                            if !decoded.is_empty() {
+                                self.queued.push(Work {
+                                    submission,
+                                    decoded,
+                                    matcher,
+                                    reservation,
+                                });
                                 self.in_flight += 1;
                             }
                         }
@@ -456,7 +526,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                for (_, _, reply) in rest {
+                for (_, _, _, reply) in rest {
                     let _ = reply.send(Err(Refused::Store(e.clone())));
                 }
             }
@@ -465,6 +535,21 @@ impl Writer {
 
     fn count(&self, kind: &'static str) {
         self.metrics.submissions.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// Moves recorded results into match records (`MatchStore::harvest`).
+    /// Runs on its own timer, so when it runs and what the write right after
+    /// an evaluation costs do not depend on what matched.
+    fn harvest(&mut self) {
+        match self.store.harvest() {
+            Ok((vouchers, matches)) => {
+                self.metrics.matches.inc_by(matches);
+                self.processed.fetch_add(vouchers, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not harvest evaluated submissions; will try again");
+            }
+        }
     }
 
     /// Deletes match records past their retention and forgets submission

@@ -114,19 +114,34 @@ impl TlsFiles {
     }
 }
 
-/// Limits on requests, each configurable (`serve --help`).
+/// Limits on what clients can make the server hold, each configurable
+/// (`serve --help`; README, "Limits and sizing").
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// A request not answered within this gets CANCELLED ("Timeout
     /// expired"); a submission it cut short may still be stored, and its
     /// retry under the same id is acknowledged without storing it twice.
     pub request_timeout: Duration,
-    /// Requests served at once on one connection; more wait their turn.
+    /// Concurrent calls (HTTP/2 streams) on one connection: advertised to
+    /// the client as SETTINGS_MAX_CONCURRENT_STREAMS, and enforced.
     pub max_concurrent_per_connection: usize,
     /// Submissions a second accepted from one IP address (with a burst of as
     /// many); more get RESOURCE_EXHAUSTED. `None`: no limit.
     pub submissions_per_second_per_ip: Option<std::num::NonZeroU32>,
+    /// Memory that submissions may hold from receipt until their results are
+    /// recorded, in bytes; one source may hold at most half of it (less
+    /// when more sources are active). A submission that does not fit is
+    /// refused at once with RESOURCE_EXHAUSTED, before its body is read.
+    pub max_inflight_bytes: usize,
+    /// Open connections, and open connections from one client address (an
+    /// IPv6 /64), idle timeout.
+    pub connections: crate::ConnectionLimits,
+    /// A request's body must have arrived within this of its headers.
+    pub body_timeout: Duration,
 }
+
+/// Default in-flight budget: 128 MiB, safe on a machine of 1 GiB.
+pub const DEFAULT_MAX_INFLIGHT_MIB: usize = 128;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -134,9 +149,26 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_concurrent_per_connection: 64,
             submissions_per_second_per_ip: None,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_MIB << 20,
+            connections: crate::ConnectionLimits {
+                max_total: 1024,
+                max_per_source: 32,
+                idle_timeout: Duration::from_secs(60),
+            },
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
+
+/// HTTP/2 receive windows: what a client may send before the server reads
+/// it. They bound what hyper buffers per connection (the connection window)
+/// whatever the client does; 64 KiB per stream still lets a maximal batch
+/// arrive in about 22 round trips.
+const STREAM_WINDOW: u32 = 64 << 10;
+const CONNECTION_WINDOW: u32 = 256 << 10;
+/// Largest header list a client may send: gRPC's headers are a few hundred
+/// bytes.
+const MAX_HEADER_LIST: u32 = 16 << 10;
 
 impl ServeConfig {
     /// A configuration with the defaults for everything but the paths and
@@ -357,9 +389,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("reflection service")?;
-    // A full batch must fit in one message, with room for framing; the
-    // handler checks each voucher's exact length once the table is known.
-    let max_message = cfg.max_batch * (voucher_len(MAX_K) + 8) + 4096;
+    let max_message = max_message(cfg.max_batch);
     let tables = TableServiceServer::new(Tables(Arc::clone(&state)));
     let rate_limit = crate::limits::RateLimit::new(
         cfg.limits.submissions_per_second_per_ip,
@@ -373,6 +403,16 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 
     let shutdown_reporter = reporter.clone();
     let limits = cfg.limits;
+    let admission = crate::admission::AdmissionLayer(crate::admission::Admission {
+        budget: crate::admission::Budget::new(
+            limits.max_inflight_bytes,
+            max_submission_charge(cfg.max_batch),
+            Arc::clone(&metrics),
+        ),
+        body_timeout: limits.body_timeout,
+        metrics: Arc::clone(&metrics),
+    });
+    let connections = crate::connections::Limited::new(limits.connections, Arc::clone(&metrics));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &cfg.tls {
         builder = builder.tls_config(tls.server_config()?).with_context(|| {
@@ -384,9 +424,15 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         })?;
     }
     let serving = tokio::spawn(async move {
+        let streams = u32::try_from(limits.max_concurrent_per_connection).unwrap_or(u32::MAX);
         builder
             .timeout(limits.request_timeout)
             .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
+            .max_concurrent_streams(streams)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .http2_max_header_list_size(MAX_HEADER_LIST)
+            .layer(admission)
             .add_service(health)
             .add_service(reflection)
             .add_service(tables)
@@ -395,7 +441,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             // TCP_NODELAY on each connection here, or small responses wait
             // for the peer's delayed ACK (40 ms).
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                connections.incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
                 async move {
                     let _ = stopped.wait_for(|s| *s).await;
                     set_serving(&shutdown_reporter, false).await;
@@ -525,6 +571,21 @@ fn load(
         },
         workers,
     ))
+}
+
+/// The largest message `Submit` accepts: a full batch of the longest
+/// vouchers (k = 8), with room for framing. The handler checks each
+/// voucher's exact length once the table is known.
+fn max_message(max_batch: usize) -> usize {
+    max_batch
+        .saturating_mul(voucher_len(MAX_K) + 8)
+        .saturating_add(4096)
+}
+
+/// What the largest submission at `max_batch` is charged of the in-flight
+/// budget.
+pub(crate) fn max_submission_charge(max_batch: usize) -> usize {
+    crate::admission::Budget::charge(max_message(max_batch))
 }
 
 /// Sets the `table` gauge of a version: 1 current, 2 accepted during its

@@ -329,7 +329,13 @@ impl VoucherService for Vouchers {
     ) -> Result<Response<SubmitResponse>, Status> {
         let started = std::time::Instant::now();
         let _in_flight = InFlight::new(&self.0.metrics.in_flight);
-        match self.submit_inner(request.into_inner()).await {
+        // The memory the admission layer reserved for this submission, before
+        // its body was read: held until its results are recorded.
+        let reservation = request
+            .extensions()
+            .get::<crate::admission::ReservationSlot>()
+            .and_then(crate::admission::ReservationSlot::take);
+        match self.submit_inner(request.into_inner(), reservation).await {
             Ok(accepted) => {
                 self.0
                     .metrics
@@ -351,7 +357,11 @@ impl VoucherService for Vouchers {
 
 impl Vouchers {
     /// Validates, stores and returns the count to acknowledge.
-    async fn submit_inner(&self, req: SubmitRequest) -> Result<u32, ServiceError> {
+    async fn submit_inner(
+        &self,
+        req: SubmitRequest,
+        reservation: Option<crate::admission::Reservation>,
+    ) -> Result<u32, ServiceError> {
         let received_at_ms = crate::store::now_ms();
         let shared = self.0.shared()?;
         let generation = shared.generation(&req.table_id)?;
@@ -404,6 +414,7 @@ impl Vouchers {
                 encoded: req.vouchers,
                 decoded: vouchers,
                 generation,
+                reservation,
             },
             stored: stored_tx,
         };

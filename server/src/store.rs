@@ -9,23 +9,42 @@
 //! - `submissions` remembers the id and digest of every submission a client
 //!   named, for the dedup window, so that a retried batch is stored once.
 //!
-//! Evaluating a submission deletes its `pending` row in the same transaction
-//! that inserts its match records (if any), so after a crash every voucher is
-//! evaluated exactly once and a non-matching voucher leaves no trace. Writes
-//! are transactions in WAL mode with `synchronous = FULL`.
+//! Recording results takes two steps, so that what is written right after a
+//! submission is evaluated does not depend on how many of its vouchers
+//! matched (papers/SECURITY.md, Section 7.1):
+//!
+//! 1. [`MatchStore::complete`]: one `UPDATE` per submission replaces its
+//!    vouchers with its *results*, [`RESULT_LEN`] bytes per voucher whether
+//!    it matched (the match record) or not (zeros). Same statements, same
+//!    bytes, for a batch of n vouchers whatever they held.
+//! 2. [`MatchStore::harvest`], on a timer that nothing a client does moves:
+//!    the match records of every evaluated submission go into `matches` and
+//!    its row is deleted, in one transaction.
+//!
+//! After a crash, a submission not yet evaluated is evaluated (once), and
+//! one evaluated is harvested (once). A non-matching voucher leaves no trace
+//! once harvested. Writes are transactions in WAL mode with
+//! `synchronous = FULL`.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use blindmatch_protocol::Match;
+use blindmatch_protocol::{Item, ItemType, MAX_AD_LEN, MAX_ITEM_LEN, Match};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "matches.sqlite3";
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`). Version 2
+/// added `pending.results`; a version-1 database is migrated at open.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Bytes of one voucher's result: `matched (1) || entry (4, big-endian) ||
+/// position (1) || item type code (1) || item length (1) || item (64) ||
+/// associated data length (2, big-endian) || associated data (1024)`, all
+/// zero for a voucher that did not match.
+pub const RESULT_LEN: usize = 1 + 4 + 1 + 1 + 1 + MAX_ITEM_LEN + 2 + MAX_AD_LEN;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS matches (
@@ -47,7 +66,8 @@ CREATE TABLE IF NOT EXISTS pending (
     table_id         TEXT    NOT NULL,
     voucher_count    INTEGER NOT NULL,
     voucher_len      INTEGER NOT NULL,
-    vouchers         BLOB    NOT NULL
+    vouchers         BLOB    NOT NULL,
+    results          BLOB
 );
 CREATE TABLE IF NOT EXISTS submissions (
     submission_id    TEXT    PRIMARY KEY,
@@ -140,6 +160,8 @@ pub struct PendingSubmission {
 pub struct Evaluated<'a> {
     /// The submission.
     pub submission: &'a PendingSubmission,
+    /// How many vouchers it had.
+    pub vouchers: usize,
     /// Its matches: (voucher index, match).
     pub matches: Vec<(u32, &'a Match)>,
 }
@@ -235,6 +257,12 @@ impl MatchStore {
         conn.pragma_update(None, "secure_delete", "FAST")
             .with_context(context)?;
         conn.execute_batch(SCHEMA).with_context(context)?;
+        if version == 1 {
+            // Version 1 had no results column: its pending rows are all
+            // unevaluated, which is what NULL means.
+            conn.execute_batch("ALTER TABLE pending ADD COLUMN results BLOB")
+                .with_context(|| format!("{}: migrating schema 1 to 2", context()))?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .with_context(context)?;
         if let Some(max) = max_bytes {
@@ -337,8 +365,10 @@ impl MatchStore {
         Ok((matches, ids))
     }
 
-    /// Records evaluated submissions: inserts their matches and deletes their
-    /// pending rows, in one transaction.
+    /// Records evaluated submissions: each one's vouchers are replaced by
+    /// its results, [`RESULT_LEN`] bytes per voucher matched or not, one
+    /// statement per submission, all in one transaction. The match records
+    /// reach `matches` at the next [`MatchStore::harvest`].
     ///
     /// # Errors
     /// On a database error; the submissions then stay pending and are
@@ -346,39 +376,93 @@ impl MatchStore {
     pub fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            let mut record = tx.prepare_cached(
+                "UPDATE pending SET vouchers = x'', results = ?2 WHERE id = ?1 AND results IS NULL",
             )?;
-            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
             for e in evaluated {
-                let s = e.submission;
-                for (index, m) in &e.matches {
-                    insert.execute(params![
-                        s.submission_id,
-                        index,
-                        s.received_at_ms,
-                        s.table_id,
-                        m.entry,
-                        m.item.item_type().name(),
-                        m.item.to_hex(),
-                        m.associated_data,
-                    ])?;
-                }
-                delete.execute(params![s.row])?;
+                record.execute(params![e.submission.row, encode_results(e)])?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Every pending submission, oldest first: what a restart must evaluate.
+    /// Moves the match records of every evaluated submission into `matches`
+    /// and deletes their rows, in one transaction. Returns (vouchers
+    /// harvested, match records written).
+    ///
+    /// # Errors
+    /// On a database error, or a row whose results do not parse; nothing
+    /// is changed then.
+    pub fn harvest(&mut self) -> Result<(u64, u64), StoreError> {
+        let tx = self.conn.transaction()?;
+        let (mut vouchers, mut matches) = (0u64, 0u64);
+        {
+            let mut rows = tx.prepare_cached(
+                "SELECT id, submission_id, received_at_ms, table_id, results FROM pending
+                 WHERE results IS NOT NULL ORDER BY id",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
+            let evaluated = rows
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (row, submission_id, received_at_ms, table_id, results) in evaluated {
+                if results.len() % RESULT_LEN != 0 {
+                    return Err(StoreError::Failed(format!(
+                        "submission {submission_id}: results of {} bytes are not whole records",
+                        results.len()
+                    )));
+                }
+                for (index, record) in results.chunks_exact(RESULT_LEN).enumerate() {
+                    vouchers += 1;
+                    let Some(m) = decode_result(record).map_err(|e| {
+                        StoreError::Failed(format!(
+                            "submission {submission_id}, voucher {index}: {e}"
+                        ))
+                    })?
+                    else {
+                        continue;
+                    };
+                    insert.execute(params![
+                        submission_id,
+                        u32::try_from(index).unwrap_or(u32::MAX),
+                        received_at_ms,
+                        table_id,
+                        m.entry,
+                        m.item.item_type().name(),
+                        m.item.to_hex(),
+                        m.associated_data,
+                    ])?;
+                    matches += 1;
+                }
+                delete.execute(params![row])?;
+            }
+        }
+        tx.commit()?;
+        Ok((vouchers, matches))
+    }
+
+    /// Every submission not yet evaluated, oldest first: what a restart must
+    /// evaluate.
     ///
     /// # Errors
     /// On a database error, or a row whose vouchers do not add up.
     pub fn pending(&self) -> anyhow::Result<Vec<PendingSubmission>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending ORDER BY id",
+            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending
+             WHERE results IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             let count: i64 = r.get(4)?;
@@ -418,6 +502,52 @@ impl MatchStore {
         }
         Ok(out)
     }
+}
+
+/// One submission's results, [`RESULT_LEN`] bytes per voucher.
+fn encode_results(e: &Evaluated<'_>) -> Vec<u8> {
+    let n = e.vouchers;
+    let mut out = vec![0u8; n * RESULT_LEN];
+    for (index, m) in &e.matches {
+        let Some(r) = out.chunks_exact_mut(RESULT_LEN).nth(*index as usize) else {
+            continue;
+        };
+        let value = m.item.value();
+        let ad = &m.associated_data;
+        r[0] = 1;
+        r[1..5].copy_from_slice(&m.entry.to_be_bytes());
+        r[5] = m.position;
+        r[6] = m.item.item_type().code();
+        r[7] = u8::try_from(value.len()).unwrap_or(u8::MAX);
+        r[8..8 + value.len()].copy_from_slice(value);
+        let at = 8 + MAX_ITEM_LEN;
+        r[at..at + 2].copy_from_slice(&u16::try_from(ad.len()).unwrap_or(u16::MAX).to_be_bytes());
+        r[at + 2..at + 2 + ad.len().min(MAX_AD_LEN)]
+            .copy_from_slice(&ad[..ad.len().min(MAX_AD_LEN)]);
+    }
+    out
+}
+
+/// A voucher's result: its match, or `None`.
+fn decode_result(r: &[u8]) -> Result<Option<Match>, String> {
+    if r[0] == 0 {
+        return Ok(None);
+    }
+    let entry = u32::from_be_bytes([r[1], r[2], r[3], r[4]]);
+    let item_type = ItemType::from_code(r[6]).map_err(|e| e.to_string())?;
+    let len = usize::from(r[7]).min(MAX_ITEM_LEN);
+    let item = Item::new(item_type, &r[8..8 + len]).map_err(|e| e.to_string())?;
+    let at = 8 + MAX_ITEM_LEN;
+    let ad_len = usize::from(u16::from_be_bytes([r[at], r[at + 1]]));
+    if ad_len > MAX_AD_LEN {
+        return Err(format!("associated data length {ad_len}"));
+    }
+    Ok(Some(Match {
+        item,
+        associated_data: r[at + 2..at + 2 + ad_len].to_vec(),
+        entry,
+        position: r[5],
+    }))
 }
 
 fn read_only(dir: &Path) -> anyhow::Result<Connection> {

@@ -76,7 +76,7 @@ async fn raw_call(url: &str, path: &'static str, body: Vec<u8>) -> tonic::Status
     grpc.ready().await.unwrap();
     grpc.unary::<Vec<u8>, Vec<u8>, Raw>(
         tonic::Request::new(body),
-        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        http::uri::PathAndQuery::from_static(path),
         Raw,
     )
     .await
