@@ -9,7 +9,8 @@
 //!
 //! The modules here are the pieces of `blindmatch-bench`: [`machine`] (CPU,
 //! cores, backend, process memory and CPU time), [`floor`] (primitive timings),
-//! [`stats`] (percentiles) and [`chart`] (the SVG).
+//! [`stats`] (percentiles), [`chart`] (the SVG) and [`submit`] (retrying a
+//! submission the server refused for memory).
 
 #![allow(
     clippy::cast_possible_truncation,
@@ -22,3 +23,4 @@ pub mod items;
 pub mod machine;
 pub mod service;
 pub mod stats;
+pub mod submit;

@@ -30,6 +30,7 @@ use blindmatch_benches::chart::{self, Panel};
 use blindmatch_benches::floor::Floors;
 use blindmatch_benches::items::sha_items;
 use blindmatch_benches::stats::percentile;
+use blindmatch_benches::submit::submit_admitted;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, SubmissionId, TableCache};
 use blindmatch_proto::v1::SubmitRequest;
@@ -103,6 +104,8 @@ fn build(key: &ServerKey, n: usize) -> anyhow::Result<(blindmatch_protocol::Buil
 /// One load window.
 struct Window {
     concurrency: usize,
+    /// Tries refused for memory (and sent again after the server's hint).
+    refused: u64,
     vouchers_per_s: f64,
     submissions_per_s: f64,
     p50_us: f64,
@@ -122,6 +125,7 @@ async fn load(
 ) -> anyhow::Result<Window> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let cpu0 = machine::cpu_seconds(pid).unwrap_or(0.0);
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -129,8 +133,13 @@ async fn load(
         let mut client = VoucherServiceClient::connect(url.to_string())
             .await?
             .max_decoding_message_size(16 << 20);
-        let (stop, sent, pool, table_id) =
-            (stop.clone(), sent.clone(), pool.clone(), table_id.to_vec());
+        let (stop, sent, refused, pool, table_id) = (
+            stop.clone(),
+            sent.clone(),
+            refused.clone(),
+            pool.clone(),
+            table_id.to_vec(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut at = (c * 7919 * batch) % pool.len();
@@ -140,16 +149,20 @@ async fn load(
                     .collect();
                 at = (at + batch) % pool.len();
                 let t = Instant::now();
-                let r = client
-                    .submit(SubmitRequest {
+                let r = submit_admitted(
+                    &mut client,
+                    SubmitRequest {
                         table_id: table_id.clone(),
                         vouchers,
                         // As a real client does: the server remembers it.
                         submission_id: SubmissionId::random().0.to_vec(),
-                    })
-                    .await?;
+                    },
+                )
+                .await?;
+                // Refused tries included: what a client waits.
                 latencies.push(t.elapsed().as_secs_f64() * 1e6);
-                sent.fetch_add(u64::from(r.into_inner().accepted), Ordering::Relaxed);
+                refused.fetch_add(u64::from(r.refused), Ordering::Relaxed);
+                sent.fetch_add(u64::from(r.response.accepted), Ordering::Relaxed);
             }
             Ok::<_, tonic::Status>(latencies)
         }));
@@ -160,22 +173,27 @@ async fn load(
     for t in tasks {
         latencies.extend(t.await??);
     }
-    let elapsed = t0.elapsed().as_secs_f64();
     let vouchers = sent.load(Ordering::Relaxed) as f64;
-    // Let the server finish what it acknowledged (its queue holds at most 64
-    // submissions), so that its CPU time covers exactly these vouchers.
+    // Let the server finish what it acknowledged (what it holds stored and
+    // not yet evaluated is bounded by its in-flight budget), so that its CPU
+    // time covers exactly these vouchers, and the rate counts evaluated
+    // vouchers, not acknowledgements that ran ahead.
     let mut last = machine::cpu_seconds(pid).unwrap_or(0.0);
+    let mut idle_since = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let now = machine::cpu_seconds(pid).unwrap_or(0.0);
-        if now - last < 0.02 {
+        if now - last < 0.01 {
             break;
         }
         last = now;
+        idle_since = Instant::now();
     }
+    let elapsed = idle_since.duration_since(t0).as_secs_f64();
     let cpu = machine::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     Ok(Window {
         concurrency,
+        refused: refused.load(Ordering::Relaxed),
         vouchers_per_s: vouchers / elapsed,
         submissions_per_s: latencies.len() as f64 / elapsed,
         p50_us: percentile(&latencies, 50.0),
@@ -319,8 +337,8 @@ async fn main() -> anyhow::Result<()> {
     for &c in &concurrency {
         let w = load(&server.url, pid, &table_id, &pool, args.batch, c, seconds).await?;
         eprintln!(
-            "concurrency {c}: {:.0} vouchers/s, p50 {:.0} µs, p99 {:.0} µs, server {:.2} CPU-µs/voucher",
-            w.vouchers_per_s, w.p50_us, w.p99_us, w.server_cpu_us_per_voucher
+            "concurrency {c}: {:.0} vouchers/s, p50 {:.0} µs, p99 {:.0} µs, server {:.2} CPU-µs/voucher, {} tries refused for memory",
+            w.vouchers_per_s, w.p50_us, w.p99_us, w.server_cpu_us_per_voucher, w.refused
         );
         windows.push(w);
     }
@@ -405,6 +423,7 @@ async fn main() -> anyhow::Result<()> {
             "latency_p99_us": round(w.p99_us, 0),
             "latency_p999_us": round(w.p999_us, 0),
             "server_cpu_us_per_voucher": round(w.server_cpu_us_per_voucher, 2),
+            "tries_refused_for_memory": w.refused,
         })).collect::<Vec<_>>(),
         "seconds_total": round(started.elapsed().as_secs_f64(), 1),
     });
@@ -465,17 +484,18 @@ async fn main() -> anyhow::Result<()> {
         build_peak_rss as f64 / 1048576.0,
         server_peak_rss as f64 / 1048576.0
     ));
-    md.push_str("| concurrency | vouchers/s | submissions/s | p50 | p99 | p99.9 | server CPU µs/voucher |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("| concurrency | vouchers/s | submissions/s | p50 | p99 | p99.9 | server CPU µs/voucher | tries refused for memory |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for w in &windows {
         md.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} |\n",
+            "| {} | {:.0} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {} |\n",
             w.concurrency,
             w.vouchers_per_s,
             w.submissions_per_s,
             w.p50_us,
             w.p99_us,
             w.p999_us,
-            w.server_cpu_us_per_voucher
+            w.server_cpu_us_per_voucher,
+            w.refused
         ));
     }
     if let Some((b, m, setup, process)) = peer_ratios {

@@ -217,6 +217,62 @@ fn transient(status: &tonic::Status) -> bool {
     )
 }
 
+/// The server's hint, with a refusal it means to be retried (a full memory
+/// budget): `grpc-retry-pushback-ms` (gRFC A6). A refusal without it (a
+/// batch over the limit, a full store) is final.
+fn pushback(status: &tonic::Status) -> Option<Duration> {
+    if status.code() != tonic::Code::ResourceExhausted {
+        return None;
+    }
+    let ms: u64 = status
+        .metadata()
+        .get("grpc-retry-pushback-ms")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// How long to wait before trying a failed call again, if at all: a call
+/// may be tried `attempts` times in all, waiting the server's pushback, or
+/// `delay` doubling from one try to the next, with up to a quarter more at
+/// random so that many clients refused together do not come back together.
+struct Backoff {
+    attempt: u32,
+    attempts: u32,
+    delay: Duration,
+}
+
+impl Backoff {
+    fn new(attempts: u32, first_delay: Duration) -> Self {
+        Backoff {
+            attempt: 1,
+            attempts,
+            delay: first_delay,
+        }
+    }
+
+    fn retry(&mut self, error: &ClientError) -> Option<Duration> {
+        let ClientError::Status { status, .. } = error else {
+            return None;
+        };
+        if self.attempt >= self.attempts {
+            return None;
+        }
+        let wait = match pushback(status) {
+            Some(hint) => hint.max(self.delay),
+            None if transient(status) => self.delay,
+            None => return None,
+        };
+        self.attempt += 1;
+        self.delay = self.delay.saturating_mul(2);
+        let quarter = u64::try_from(wait.as_millis() / 4).unwrap_or(u64::MAX);
+        let jitter = rand::RngExt::random_range(&mut rand::rng(), 0..=quarter);
+        Some(wait + Duration::from_millis(jitter))
+    }
+}
+
 /// Names one batch of vouchers: 16 random bytes the client picks and sends
 /// again with every retry of that batch, so the server stores it once.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -424,7 +480,7 @@ impl Client {
             tables: TableServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE),
             vouchers: VoucherServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
             operator,
-            attempts: 3,
+            attempts: 5,
             retry_delay: Duration::from_millis(200),
             max_age: None,
         }
@@ -437,12 +493,22 @@ impl Client {
     /// that does not verify or a bad statement; [`ClientError::BadManifest`]
     /// if its fields disagree with the statement.
     pub async fn manifest(&mut self) -> Result<Manifest, ClientError> {
-        let m = self
-            .tables
-            .get_manifest(GetManifestRequest {})
-            .await
-            .map_err(status("GetManifest"))?
-            .into_inner();
+        let mut backoff = Backoff::new(self.attempts, self.retry_delay);
+        let m = loop {
+            match self
+                .tables
+                .get_manifest(GetManifestRequest {})
+                .await
+                .map_err(status("GetManifest"))
+            {
+                Ok(m) => break m.into_inner(),
+                Err(e) => match backoff.retry(&e) {
+                    // UNAVAILABLE right after a start: the table is loading.
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+            }
+        };
         let manifest = Manifest::verify(&m, &self.operator)?;
         if let Some(max_age) = self.max_age {
             manifest.check_age(max_age, std::time::SystemTime::now())?;
@@ -722,33 +788,22 @@ impl Client {
                 source,
             })?;
         let mut bytes = 0u64;
-        if assembler.offset() < manifest.header.slots_len() {
-            let mut stream = self
-                .tables
-                .download_table(DownloadTableRequest {
-                    table_id: manifest.table_id.0.to_vec(),
-                    offset: assembler.offset(),
-                })
-                .await
-                .map_err(status("DownloadTable"))?
-                .into_inner();
-            while let Some(chunk) = stream.message().await.map_err(status("DownloadTable"))? {
-                bytes += chunk.encoded_len() as u64;
-                let proof: Vec<[u8; 32]> = chunk
-                    .proof
-                    .iter()
-                    .map(|h| h.as_slice().try_into())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| ClientError::BadManifest("a proof hash is not 32 bytes"))?;
-                if let Err(source) = assembler.push(chunk.offset, &chunk.slots, &proof) {
-                    // Only verified chunks were written: a resume starts here.
-                    partial.sync()?;
-                    return Err(ClientError::Protocol {
-                        what: "table chunk",
-                        source,
-                    });
-                }
-                partial.append(&chunk.slots)?;
+        let mut backoff = Backoff::new(self.attempts, self.retry_delay);
+        while assembler.offset() < manifest.header.slots_len() {
+            // A transient failure, at the start or midway, resumes from the
+            // last verified chunk.
+            let streamed = self
+                .download_from(manifest, &mut assembler, &mut partial, &mut bytes)
+                .await;
+            match streamed {
+                Ok(()) => break,
+                Err(e) => match backoff.retry(&e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => {
+                        partial.sync()?;
+                        return Err(e);
+                    }
+                },
             }
         }
         partial.sync()?;
@@ -775,12 +830,52 @@ impl Client {
         }
     }
 
+    /// One `DownloadTable` call from the assembler's offset: every chunk
+    /// verified before it is kept.
+    async fn download_from(
+        &mut self,
+        manifest: &Manifest,
+        assembler: &mut TableAssembler,
+        partial: &mut cache::Partial,
+        bytes: &mut u64,
+    ) -> Result<(), ClientError> {
+        let mut stream = self
+            .tables
+            .download_table(DownloadTableRequest {
+                table_id: manifest.table_id.0.to_vec(),
+                offset: assembler.offset(),
+            })
+            .await
+            .map_err(status("DownloadTable"))?
+            .into_inner();
+        while let Some(chunk) = stream.message().await.map_err(status("DownloadTable"))? {
+            *bytes += chunk.encoded_len() as u64;
+            let proof: Vec<[u8; 32]> = chunk
+                .proof
+                .iter()
+                .map(|h| h.as_slice().try_into())
+                .collect::<Result<_, _>>()
+                .map_err(|_| ClientError::BadManifest("a proof hash is not 32 bytes"))?;
+            if let Err(source) = assembler.push(chunk.offset, &chunk.slots, &proof) {
+                // Only verified chunks were written: a resume starts here.
+                partial.sync()?;
+                return Err(ClientError::Protocol {
+                    what: "table chunk",
+                    source,
+                });
+            }
+            partial.append(&chunk.slots)?;
+        }
+        Ok(())
+    }
+
     /// Submits encoded vouchers as one batch under a fresh random
     /// [`SubmissionId`]; returns the acknowledged count. A failure that may
     /// be transient (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED by the server's
-    /// request timeout, a broken connection) is
-    /// retried with the same id, as [`Client::set_retries`] allows, so the
-    /// server stores the batch once however many tries reach it.
+    /// request timeout, a broken connection, RESOURCE_EXHAUSTED with the
+    /// server's retry hint when its memory budget is full) is retried with
+    /// the same id, as [`Client::set_retries`] allows, so the server stores
+    /// the batch once however many tries reach it.
     ///
     /// # Errors
     /// [`ClientError::Status`]: InvalidArgument for a malformed voucher,
@@ -793,18 +888,14 @@ impl Client {
         vouchers: Vec<Vec<u8>>,
     ) -> Result<u32, ClientError> {
         let id = SubmissionId::random();
-        let mut delay = self.retry_delay;
-        let mut attempt = 1;
+        let mut backoff = Backoff::new(self.attempts, self.retry_delay);
         loop {
             match self.submit_with_id(table_id, id, vouchers.clone()).await {
-                Err(ClientError::Status { status, .. })
-                    if attempt < self.attempts && transient(&status) =>
-                {
-                    tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
-                r => return r,
+                Err(e) => match backoff.retry(&e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+                ok => return ok,
             }
         }
     }
@@ -835,9 +926,13 @@ impl Client {
             .accepted)
     }
 
-    /// How [`Client::submit`] retries: at most `attempts` tries in all (1:
-    /// no retry), waiting `first_delay` before the second and twice as long
-    /// before each one after. The default is 3 tries from 200 ms.
+    /// How calls are retried ([`Client::submit`], [`Client::manifest`] and
+    /// the table download): at most `attempts` tries in all (1: no retry),
+    /// waiting `first_delay` before the second and twice as long before each
+    /// one after (or the server's hint, if longer), plus up to a quarter at
+    /// random. The default is 5 tries from 200 ms: about 3 s in all, enough
+    /// for a server that has just started to load a table of a few million
+    /// entries.
     pub fn set_retries(&mut self, attempts: u32, first_delay: Duration) {
         self.attempts = attempts.max(1);
         self.retry_delay = first_delay;

@@ -167,7 +167,9 @@ mod tests {
         // AEAD applies on a right one: seal, then XOR the keystream back out.
         let key = [7u8; KEY_LEN];
         for len in [0usize, 1, 16, 32, 33, 1092] {
-            let plain: Vec<u8> = (0..len).map(|i| u8::try_from(i * 31 % 251).unwrap()).collect();
+            let plain: Vec<u8> = (0..len)
+                .map(|i| u8::try_from(i * 31 % 251).unwrap())
+                .collect();
             let mut ct = plain.clone();
             let _ = seal(&key, b"aad", &mut ct);
             let mut back = ct.clone();

@@ -56,9 +56,6 @@ pub struct Matcher {
     header: TableHeader,
     id: TableId,
     index: EntryIndex,
-    /// Looked up in place of an item when a payload does not parse (every
-    /// non-matching voucher), so that the lookup costs the same.
-    stand_in: Item,
 }
 
 impl Matcher {
@@ -84,7 +81,6 @@ impl Matcher {
             header: *table.header(),
             id: *table.id(),
             index,
-            stand_in: Item::new(ItemType::Sha256, &[0u8; 32])?,
         })
     }
 
@@ -175,9 +171,16 @@ impl Matcher {
         let payload_opened = open_balanced(&payload_key, &aad, &mut plain, &tag);
 
         // Parse, and consult the list at the position that opened: on every
-        // voucher, with a stand-in item when the bytes do not parse.
+        // voucher. When the bytes do not parse (every non-matching voucher),
+        // a stand-in made of them is looked up instead, so that it lands on
+        // a slot as random as a real item's (a fixed stand-in would always
+        // hit the same cached slot).
         let parsed = decode_payload(&plain);
-        let item = parsed.as_ref().map_or(&self.stand_in, |(item, _)| item);
+        let stand_in = Item::new(ItemType::Sha256, &plain[2..34]);
+        let item = match (&parsed, &stand_in) {
+            (Ok((item, _)), _) | (_, Ok(item)) => item,
+            (Err(_), Err(_)) => return Err(Error::MalformedPayload("item length")),
+        };
         let w = self.header.positions(item).as_slice()[usize::from(hit)];
         let entry = self.index.confirm(w, &self.fingerprinter.fingerprint(item));
         #[cfg(test)]

@@ -384,11 +384,17 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 
     let (reporter, health) = tonic_health::server::health_reporter();
     set_serving(&reporter, false).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(blindmatch_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection service")?;
+    // Reflection in both versions: grpcurl and Postman speak v1, Python's
+    // grpcio-reflection, older grpcurl and Evans only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(blindmatch_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("reflection service (v1alpha)")?;
+    let reflection = reflection().build_v1().context("reflection service")?;
     let max_message = max_message(cfg.max_batch);
     let tables = TableServiceServer::new(Tables(Arc::clone(&state)));
     let rate_limit = crate::limits::RateLimit::new(
@@ -435,6 +441,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             .layer(admission)
             .add_service(health)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(tables)
             .add_service(vouchers)
             // serve_with_incoming ignores the builder's socket options: set

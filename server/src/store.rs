@@ -604,3 +604,139 @@ pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(store: &mut MatchStore, id: &str, n: usize) -> PendingSubmission {
+        let out = store
+            .ingest(vec![NewSubmission {
+                submission: PendingSubmission {
+                    row: 0,
+                    submission_id: id.into(),
+                    received_at_ms: now_ms(),
+                    table_id: "t".into(),
+                    vouchers: vec![vec![7u8; 1397]; n],
+                },
+                digest: None,
+            }])
+            .unwrap();
+        match out.into_iter().next() {
+            Some(Ingested::Stored(s)) => s,
+            _ => panic!("not stored"),
+        }
+    }
+
+    fn a_match(i: u8) -> Match {
+        Match {
+            item: Item::new(ItemType::Sha256, &[i; 32]).unwrap(),
+            associated_data: vec![i; 100 + usize::from(i)],
+            entry: u32::from(i) * 1000,
+            position: i % 3,
+        }
+    }
+
+    /// What `complete` leaves in a row: the same bytes whether none or all
+    /// of its vouchers matched; the harvest then writes exactly the matches.
+    #[test]
+    fn results_have_one_size_whatever_matched_and_are_harvested_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MatchStore::open(dir.path(), None).unwrap();
+        let none = submission(&mut store, "none", 3);
+        let all = submission(&mut store, "all", 3);
+        let matches: Vec<Match> = (1..=3).map(a_match).collect();
+        store
+            .complete(&[
+                Evaluated {
+                    submission: &none,
+                    vouchers: 3,
+                    matches: Vec::new(),
+                },
+                Evaluated {
+                    submission: &all,
+                    vouchers: 3,
+                    matches: matches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| (u32::try_from(i).unwrap(), m))
+                        .collect(),
+                },
+            ])
+            .unwrap();
+        let sizes: Vec<(i64, i64)> = store
+            .conn
+            .prepare("SELECT length(vouchers), length(results) FROM pending ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(sizes, vec![(0, 3 * RESULT_LEN as i64); 2]);
+        // Not yet match records; nothing left to evaluate.
+        assert!(read_all(dir.path()).unwrap().is_empty());
+        assert!(store.pending().unwrap().is_empty());
+        assert_eq!(store.harvest().unwrap(), (6, 3));
+        assert_eq!(store.harvest().unwrap(), (0, 0), "harvested once");
+        let records = read_all(dir.path()).unwrap();
+        assert_eq!(records.len(), 3);
+        for (r, m) in records.iter().zip(&matches) {
+            assert_eq!(r.submission_id, "all");
+            assert_eq!(r.entry, m.entry);
+            assert_eq!(r.item_hex, m.item.to_hex());
+            assert_eq!(r.associated_data, m.associated_data);
+        }
+        assert_eq!(stats(dir.path()).unwrap().pending, 0);
+    }
+
+    /// A submission recorded twice (a retried transaction) keeps its first
+    /// results.
+    #[test]
+    fn results_are_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MatchStore::open(dir.path(), None).unwrap();
+        let s = submission(&mut store, "s", 1);
+        let m = a_match(1);
+        let matched = Evaluated {
+            submission: &s,
+            vouchers: 1,
+            matches: vec![(0, &m)],
+        };
+        store.complete(&[matched]).unwrap();
+        let unmatched = Evaluated {
+            submission: &s,
+            vouchers: 1,
+            matches: Vec::new(),
+        };
+        store.complete(&[unmatched]).unwrap();
+        assert_eq!(store.harvest().unwrap(), (1, 1));
+    }
+
+    /// A version-1 database (no results column) is migrated at open; its
+    /// pending submissions are still to be evaluated.
+    #[test]
+    fn a_version_1_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(&SCHEMA.replace(",\n    results          BLOB", ""))
+                .unwrap();
+            conn.execute(
+                "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers)
+                 VALUES ('old', 1, 't', 1, 4, x'01020304')",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let store = MatchStore::open(dir.path(), None).unwrap();
+        let pending = store.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].vouchers, vec![vec![1, 2, 3, 4]]);
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+}
