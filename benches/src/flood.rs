@@ -44,7 +44,6 @@ use blindmatch_proto::v1::{GetManifestRequest, SubmitRequest};
 use blindmatch_protocol::{ClientTable, TableBuilder};
 use clap::Parser;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 use tonic::transport::Endpoint;
 
 #[derive(Parser, Debug)]
@@ -69,7 +68,8 @@ struct Args {
     /// Slow senders (slow-POST), held open by the flooding source.
     #[arg(long, default_value_t = 0)]
     slow: usize,
-    /// Idle TCP connections (never a byte), held open by the flooding source.
+    /// Idle HTTP/2 connections (nothing after the handshake), held open from
+    /// the slow senders' address.
     #[arg(long, default_value_t = 0)]
     idle: usize,
     /// Seconds of flood.
@@ -340,22 +340,15 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::ne
     socket.connect(to).await
 }
 
-/// Holds a TCP connection that never sends a byte; returns how long until
-/// the server closed it (`None`: still open at `end`, or refused).
+/// Holds an HTTP/2 connection that, once its handshake is done, never sends
+/// another byte; returns how long until the server closed it (`None`: still
+/// open at `end`, or refused).
 async fn idle_connection(server: SocketAddr, from: IpAddr, end: Instant) -> Option<f64> {
-    let mut stream = connect_from(from, server).await.ok()?;
+    let stream = connect_from(from, server).await.ok()?;
     let started = Instant::now();
-    let mut buf = [0u8; 1024];
-    let closed = async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
+    let (_client, conn) = h2::client::handshake::<_, bytes::Bytes>(stream).await.ok()?;
     tokio::select! {
-        () = closed => Some(started.elapsed().as_secs_f64()),
+        _ = conn => Some(started.elapsed().as_secs_f64()),
         () = tokio::time::sleep(end.saturating_duration_since(Instant::now())) => None,
     }
 }

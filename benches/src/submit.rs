@@ -30,8 +30,11 @@ pub async fn submit_admitted(
 ) -> Result<Admitted, tonic::Status> {
     let mut refused = 0;
     loop {
+        // The copy for this try is made before the clock starts: the time is
+        // the server's and the transport's, not the client's memcpy.
+        let attempt = req.clone();
         let t = Instant::now();
-        match client.submit(req.clone()).await {
+        match client.submit(attempt).await {
             Ok(r) => {
                 return Ok(Admitted {
                     response: r.into_inner(),
