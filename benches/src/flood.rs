@@ -346,7 +346,7 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::ne
 async fn idle_connection(server: SocketAddr, from: IpAddr, end: Instant) -> Option<f64> {
     let stream = connect_from(from, server).await.ok()?;
     let started = Instant::now();
-    let (_client, conn) = h2::client::handshake::<_, bytes::Bytes>(stream).await.ok()?;
+    let (_client, conn) = h2::client::handshake::<_>(stream).await.ok()?;
     tokio::select! {
         _ = conn => Some(started.elapsed().as_secs_f64()),
         () = tokio::time::sleep(end.saturating_duration_since(Instant::now())) => None,

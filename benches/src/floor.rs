@@ -115,13 +115,19 @@ impl Floors {
     }
 
     /// The server's floor per voucher: decompress Q, one variable-base
-    /// multiplication, a share of batch compression, the KDF, one AEAD open.
+    /// multiplication, a share of batch compression, the KDF, one AEAD open,
+    /// and the payload's opening, which every voucher does since evaluation
+    /// is constant-work (SECURITY 7): one GHASH and one CTR pass over the
+    /// payload, what sealing it costs. The list lookup that every voucher
+    /// also does (its positions and a keyed fingerprint, two short hashes)
+    /// is left out.
     pub fn server_us(&self) -> f64 {
         self.decompress_us
             + self.varbase_mul_us
             + self.batch_compress_us
             + self.kdf_us
             + self.aead_open_us
+            + self.aead_seal_payload_us
     }
 
     /// The builder's floor per entry: hash to the group, one variable-base

@@ -4,10 +4,14 @@
 //! `Submit` handlers, stores all that are waiting in one transaction (group
 //! commit: one fsync shared by concurrent submissions), and only then lets the
 //! handlers acknowledge. It hands the stored vouchers to the **workers** (one
-//! per core), which open them, and records their results: match records in and
-//! pending rows out, in one transaction. After a crash the writer first hands
-//! the workers whatever is still pending, so every acknowledged voucher is
-//! evaluated exactly once.
+//! per core, round robin between sources), which open them with the same work
+//! whatever they hold. Every 250 ms, on a timer of its own (the *harvest*), it
+//! records all results since the last: match records in and pending rows out,
+//! in one transaction, so that no write follows any one submission's
+//! evaluation (papers/SECURITY.md, Section 7). After a crash the writer first
+//! hands the workers whatever is still pending (a submission evaluated but not
+//! yet harvested is among it), so every acknowledged voucher is evaluated and
+//! recorded exactly once.
 //!
 //! When the store cannot write (disk full, read-only), new submissions are
 //! refused, never acknowledged; results that could not be recorded are kept
@@ -25,7 +29,7 @@ use blindmatch_protocol::{Match, Matcher, Voucher};
 
 use crate::admission::{Reservation, Source};
 use crate::generation::{Generation, Generations};
-use crossbeam_channel::{Receiver, Sender, after, bounded, never, select, tick, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
 use crate::metrics::{Kind, Metrics};
@@ -41,12 +45,14 @@ use crate::store::{
 const WORK_PER_WORKER: usize = 2;
 /// Most messages folded into one transaction.
 const GROUP: usize = 256;
-/// How often recorded results become match records. A shorter period makes
-/// match records visible sooner; what a client could learn from the harvest's
-/// cost is the number of matches (everyone's) per period.
+/// How often evaluated submissions are recorded (the harvest): their match
+/// records in and their pending rows out, in one transaction for all of
+/// them. On a timer that nothing a client does moves, so that no write
+/// follows a submission's evaluation: what a client could learn from the
+/// harvest's cost is the number of matches (everyone's) per period. A
+/// shorter period makes match records visible sooner. Results the store
+/// cannot record are kept and tried again at the next harvest.
 const HARVEST_EVERY: Duration = Duration::from_millis(250);
-/// How long to wait before retrying results the store could not record.
-const RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// How long the store keeps what it keeps.
 #[derive(Debug, Clone, Copy)]
@@ -201,7 +207,7 @@ pub(crate) fn start(
                     metrics,
                     in_flight: 0,
                     queued: FairQueue::default(),
-                    unrecorded: Vec::new(),
+                    evaluated: Vec::new(),
                     store_failing: false,
                 }
                 .run(&ingest_rx, &done_rx, &generations);
@@ -304,8 +310,9 @@ struct Writer {
     in_flight: usize,
     /// Stored work not yet handed to the workers.
     queued: FairQueue,
-    /// Results the store could not record yet: retried.
-    unrecorded: Vec<Done>,
+    /// Evaluated, waiting for the next harvest (or for the store to write
+    /// again).
+    evaluated: Vec<Done>,
     /// The last write failed (log transitions, not every failure).
     store_failing: bool,
 }
@@ -316,8 +323,6 @@ impl Writer {
         let mut ingest_open = true;
         let prune = tick(self.retention.prune_every);
         let harvest = tick(HARVEST_EVERY);
-        // Submissions evaluated before a restart, not yet harvested.
-        self.harvest();
         self.prune();
         loop {
             // Feed the workers as their queue allows, without blocking (the
@@ -343,8 +348,16 @@ impl Writer {
             self.metrics
                 .pending
                 .set(i64::try_from(self.in_flight + recovered.len()).unwrap_or(i64::MAX));
-            if !ingest_open && self.in_flight == 0 && !recovering {
-                self.harvest();
+            if !ingest_open && !recovering && self.in_flight == self.evaluated.len() {
+                // Everything stored is evaluated: record it and stop.
+                if !self.record() {
+                    // The store still cannot write: the vouchers stay
+                    // pending and are evaluated after a restart.
+                    tracing::error!(
+                        submissions = self.evaluated.len(),
+                        "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
+                    );
+                }
                 return;
             }
             // Wait for something to do. New submissions are taken only once
@@ -354,49 +367,30 @@ impl Writer {
             } else {
                 never()
             };
-            let retry = if self.unrecorded.is_empty() {
-                never()
-            } else {
-                after(RETRY_DELAY)
-            };
             let mut ingests = Vec::new();
-            let mut dones = Vec::new();
-            let mut retry_due = false;
             select! {
                 recv(new_work) -> m => match m {
                     Ok(m) => ingests.push(m),
                     Err(_) => ingest_open = false,
                 },
                 recv(done) -> m => match m {
-                    Ok(m) => dones.push(m),
+                    Ok(m) => self.evaluated.push(m),
                     // Every worker is gone: nothing more can be evaluated.
                     Err(_) => return,
                 },
                 recv(prune) -> _ => self.prune(),
-                recv(harvest) -> _ => self.harvest(),
-                recv(retry) -> _ => retry_due = true,
-            }
-            while dones.len() < GROUP {
-                match done.try_recv() {
-                    Ok(m) => dones.push(m),
-                    Err(_) => break,
+                recv(harvest) -> _ => {
+                    self.record();
                 }
+            }
+            while let Ok(m) = done.try_recv() {
+                self.evaluated.push(m);
             }
             while ingest_open && !recovering && ingests.len() < GROUP {
                 match ingest.try_recv() {
                     Ok(m) => ingests.push(m),
                     Err(_) => break,
                 }
-            }
-            let recorded = (dones.is_empty() && !retry_due) || self.record(dones);
-            if !recorded && !ingest_open {
-                // Shutting down and the store still cannot write: the
-                // vouchers stay pending and are evaluated after a restart.
-                tracing::error!(
-                    submissions = self.unrecorded.len(),
-                    "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
-                );
-                return;
             }
             if !ingests.is_empty() {
                 self.store_and_dispatch(ingests);
@@ -420,15 +414,19 @@ impl Writer {
         }
     }
 
-    /// Records results (and any left over from a failed attempt): each
-    /// submission's vouchers replaced by its fixed-size results, one
-    /// transaction. Returns whether it succeeded.
-    fn record(&mut self, dones: Vec<Done>) -> bool {
-        let mut batch = std::mem::take(&mut self.unrecorded);
-        batch.extend(dones);
+    /// The harvest: records every submission evaluated since the last one
+    /// (and any the store could not take then): match records in, pending
+    /// rows out, one transaction. Returns whether it succeeded.
+    fn record(&mut self) -> bool {
+        if self.evaluated.is_empty() {
+            return true;
+        }
+        let batch = std::mem::take(&mut self.evaluated);
         let mut evaluated = Vec::with_capacity(batch.len());
+        let (mut vouchers, mut matched) = (0u64, 0u64);
         for d in &batch {
-            let matches = d
+            vouchers += d.results.len() as u64;
+            let matches: Vec<_> = d
                 .results
                 .iter()
                 .enumerate()
@@ -437,12 +435,11 @@ impl Writer {
                     _ => None,
                 })
                 .collect();
-            let e = Evaluated {
+            matched += matches.len() as u64;
+            evaluated.push(Evaluated {
                 submission: &d.submission,
-                vouchers: d.results.len(),
                 matches,
-            };
-            evaluated.push(e);
+            });
         }
         let result = self.store.complete(&evaluated);
         drop(evaluated);
@@ -450,10 +447,13 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.in_flight -= batch.len();
+                self.metrics.matches.inc_by(matched);
+                self.processed.fetch_add(vouchers, Ordering::Release);
+                // Dropping the batch releases its reservations.
                 true
             }
             Err(_) => {
-                self.unrecorded = batch;
+                self.evaluated = batch;
                 false
             }
         }
@@ -535,21 +535,6 @@ impl Writer {
 
     fn count(&self, kind: &'static str) {
         self.metrics.submissions.get_or_create(&Kind { kind }).inc();
-    }
-
-    /// Moves recorded results into match records (`MatchStore::harvest`).
-    /// Runs on its own timer, so when it runs and what the write right after
-    /// an evaluation costs do not depend on what matched.
-    fn harvest(&mut self) {
-        match self.store.harvest() {
-            Ok((vouchers, matches)) => {
-                self.metrics.matches.inc_by(matches);
-                self.processed.fetch_add(vouchers, Ordering::Release);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not harvest evaluated submissions; will try again");
-            }
-        }
     }
 
     /// Deletes match records past their retention and forgets submission

@@ -342,6 +342,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
 /// # Errors
 /// If an address cannot be bound.
 pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
+    raise_file_limit(cfg.limits.connections.max_total);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("--listen {}", cfg.listen))?;
@@ -509,6 +510,25 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         workers: Vec::new(),
         drain_timeout,
     })
+}
+
+/// Raises the soft limit on open files so that `--max-connections` is what
+/// bounds connections, not the process's default (1024 under systemd, whose
+/// hard limit is far higher); says so if the hard limit is too low.
+fn raise_file_limit(max_connections: usize) {
+    // The store, the table files, the listeners and a margin.
+    let want = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    match rlimit::increase_nofile_limit(want) {
+        Ok(got) if got < want => tracing::warn!(
+            open_files = got,
+            max_connections,
+            "the open-file limit is below --max-connections: connections past it are refused by the kernel (raise LimitNOFILE)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
 }
 
 async fn set_serving(reporter: &HealthReporter, serving: bool) {

@@ -9,42 +9,25 @@
 //! - `submissions` remembers the id and digest of every submission a client
 //!   named, for the dedup window, so that a retried batch is stored once.
 //!
-//! Recording results takes two steps, so that what is written right after a
-//! submission is evaluated does not depend on how many of its vouchers
-//! matched (papers/SECURITY.md, Section 7.1):
-//!
-//! 1. [`MatchStore::complete`]: one `UPDATE` per submission replaces its
-//!    vouchers with its *results*, [`RESULT_LEN`] bytes per voucher whether
-//!    it matched (the match record) or not (zeros). Same statements, same
-//!    bytes, for a batch of n vouchers whatever they held.
-//! 2. [`MatchStore::harvest`], on a timer that nothing a client does moves:
-//!    the match records of every evaluated submission go into `matches` and
-//!    its row is deleted, in one transaction.
-//!
-//! After a crash, a submission not yet evaluated is evaluated (once), and
-//! one evaluated is harvested (once). A non-matching voucher leaves no trace
-//! once harvested. Writes are transactions in WAL mode with
-//! `synchronous = FULL`.
+//! Recording a submission's results deletes its `pending` row in the same
+//! transaction that inserts its match records (if any), so after a crash
+//! every voucher is evaluated and recorded exactly once and a non-matching
+//! voucher leaves no trace. The pipeline records on a timer, many
+//! submissions at a time (the harvest), never right after one is evaluated.
+//! Writes are transactions in WAL mode with `synchronous = FULL`.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use blindmatch_protocol::{Item, ItemType, MAX_AD_LEN, MAX_ITEM_LEN, Match};
+use blindmatch_protocol::Match;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "matches.sqlite3";
 
-/// The schema version this code writes (`PRAGMA user_version`). Version 2
-/// added `pending.results`; a version-1 database is migrated at open.
-const SCHEMA_VERSION: i64 = 2;
-
-/// Bytes of one voucher's result: `matched (1) || entry (4, big-endian) ||
-/// position (1) || item type code (1) || item length (1) || item (64) ||
-/// associated data length (2, big-endian) || associated data (1024)`, all
-/// zero for a voucher that did not match.
-pub const RESULT_LEN: usize = 1 + 4 + 1 + 1 + 1 + MAX_ITEM_LEN + 2 + MAX_AD_LEN;
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS matches (
@@ -66,8 +49,7 @@ CREATE TABLE IF NOT EXISTS pending (
     table_id         TEXT    NOT NULL,
     voucher_count    INTEGER NOT NULL,
     voucher_len      INTEGER NOT NULL,
-    vouchers         BLOB    NOT NULL,
-    results          BLOB
+    vouchers         BLOB    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS submissions (
     submission_id    TEXT    PRIMARY KEY,
@@ -160,8 +142,6 @@ pub struct PendingSubmission {
 pub struct Evaluated<'a> {
     /// The submission.
     pub submission: &'a PendingSubmission,
-    /// How many vouchers it had.
-    pub vouchers: usize,
     /// Its matches: (voucher index, match).
     pub matches: Vec<(u32, &'a Match)>,
 }
@@ -257,12 +237,6 @@ impl MatchStore {
         conn.pragma_update(None, "secure_delete", "FAST")
             .with_context(context)?;
         conn.execute_batch(SCHEMA).with_context(context)?;
-        if version == 1 {
-            // Version 1 had no results column: its pending rows are all
-            // unevaluated, which is what NULL means.
-            conn.execute_batch("ALTER TABLE pending ADD COLUMN results BLOB")
-                .with_context(|| format!("{}: migrating schema 1 to 2", context()))?;
-        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .with_context(context)?;
         if let Some(max) = max_bytes {
@@ -365,10 +339,8 @@ impl MatchStore {
         Ok((matches, ids))
     }
 
-    /// Records evaluated submissions: each one's vouchers are replaced by
-    /// its results, [`RESULT_LEN`] bytes per voucher matched or not, one
-    /// statement per submission, all in one transaction. The match records
-    /// reach `matches` at the next [`MatchStore::harvest`].
+    /// Records evaluated submissions: inserts their matches and deletes their
+    /// pending rows, in one transaction.
     ///
     /// # Errors
     /// On a database error; the submissions then stay pending and are
@@ -376,93 +348,39 @@ impl MatchStore {
     pub fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
-            let mut record = tx.prepare_cached(
-                "UPDATE pending SET vouchers = x'', results = ?2 WHERE id = ?1 AND results IS NULL",
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
+            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
             for e in evaluated {
-                record.execute(params![e.submission.row, encode_results(e)])?;
+                let s = e.submission;
+                for (index, m) in &e.matches {
+                    insert.execute(params![
+                        s.submission_id,
+                        index,
+                        s.received_at_ms,
+                        s.table_id,
+                        m.entry,
+                        m.item.item_type().name(),
+                        m.item.to_hex(),
+                        m.associated_data,
+                    ])?;
+                }
+                delete.execute(params![s.row])?;
             }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Moves the match records of every evaluated submission into `matches`
-    /// and deletes their rows, in one transaction. Returns (vouchers
-    /// harvested, match records written).
-    ///
-    /// # Errors
-    /// On a database error, or a row whose results do not parse; nothing
-    /// is changed then.
-    pub fn harvest(&mut self) -> Result<(u64, u64), StoreError> {
-        let tx = self.conn.transaction()?;
-        let (mut vouchers, mut matches) = (0u64, 0u64);
-        {
-            let mut rows = tx.prepare_cached(
-                "SELECT id, submission_id, received_at_ms, table_id, results FROM pending
-                 WHERE results IS NOT NULL ORDER BY id",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
-            let evaluated = rows
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (row, submission_id, received_at_ms, table_id, results) in evaluated {
-                if results.len() % RESULT_LEN != 0 {
-                    return Err(StoreError::Failed(format!(
-                        "submission {submission_id}: results of {} bytes are not whole records",
-                        results.len()
-                    )));
-                }
-                for (index, record) in results.chunks_exact(RESULT_LEN).enumerate() {
-                    vouchers += 1;
-                    let Some(m) = decode_result(record).map_err(|e| {
-                        StoreError::Failed(format!(
-                            "submission {submission_id}, voucher {index}: {e}"
-                        ))
-                    })?
-                    else {
-                        continue;
-                    };
-                    insert.execute(params![
-                        submission_id,
-                        u32::try_from(index).unwrap_or(u32::MAX),
-                        received_at_ms,
-                        table_id,
-                        m.entry,
-                        m.item.item_type().name(),
-                        m.item.to_hex(),
-                        m.associated_data,
-                    ])?;
-                    matches += 1;
-                }
-                delete.execute(params![row])?;
-            }
-        }
-        tx.commit()?;
-        Ok((vouchers, matches))
-    }
-
-    /// Every submission not yet evaluated, oldest first: what a restart must
-    /// evaluate.
+    /// Every pending submission, oldest first: what a restart must evaluate.
     ///
     /// # Errors
     /// On a database error, or a row whose vouchers do not add up.
     pub fn pending(&self) -> anyhow::Result<Vec<PendingSubmission>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending
-             WHERE results IS NULL ORDER BY id",
+            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             let count: i64 = r.get(4)?;
@@ -502,52 +420,6 @@ impl MatchStore {
         }
         Ok(out)
     }
-}
-
-/// One submission's results, [`RESULT_LEN`] bytes per voucher.
-fn encode_results(e: &Evaluated<'_>) -> Vec<u8> {
-    let n = e.vouchers;
-    let mut out = vec![0u8; n * RESULT_LEN];
-    for (index, m) in &e.matches {
-        let Some(r) = out.chunks_exact_mut(RESULT_LEN).nth(*index as usize) else {
-            continue;
-        };
-        let value = m.item.value();
-        let ad = &m.associated_data;
-        r[0] = 1;
-        r[1..5].copy_from_slice(&m.entry.to_be_bytes());
-        r[5] = m.position;
-        r[6] = m.item.item_type().code();
-        r[7] = u8::try_from(value.len()).unwrap_or(u8::MAX);
-        r[8..8 + value.len()].copy_from_slice(value);
-        let at = 8 + MAX_ITEM_LEN;
-        r[at..at + 2].copy_from_slice(&u16::try_from(ad.len()).unwrap_or(u16::MAX).to_be_bytes());
-        r[at + 2..at + 2 + ad.len().min(MAX_AD_LEN)]
-            .copy_from_slice(&ad[..ad.len().min(MAX_AD_LEN)]);
-    }
-    out
-}
-
-/// A voucher's result: its match, or `None`.
-fn decode_result(r: &[u8]) -> Result<Option<Match>, String> {
-    if r[0] == 0 {
-        return Ok(None);
-    }
-    let entry = u32::from_be_bytes([r[1], r[2], r[3], r[4]]);
-    let item_type = ItemType::from_code(r[6]).map_err(|e| e.to_string())?;
-    let len = usize::from(r[7]).min(MAX_ITEM_LEN);
-    let item = Item::new(item_type, &r[8..8 + len]).map_err(|e| e.to_string())?;
-    let at = 8 + MAX_ITEM_LEN;
-    let ad_len = usize::from(u16::from_be_bytes([r[at], r[at + 1]]));
-    if ad_len > MAX_AD_LEN {
-        return Err(format!("associated data length {ad_len}"));
-    }
-    Ok(Some(Match {
-        item,
-        associated_data: r[at + 2..at + 2 + ad_len].to_vec(),
-        entry,
-        position: r[5],
-    }))
 }
 
 fn read_only(dir: &Path) -> anyhow::Result<Connection> {
@@ -608,6 +480,7 @@ pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blindmatch_protocol::{Item, ItemType};
 
     fn submission(store: &mut MatchStore, id: &str, n: usize) -> PendingSubmission {
         let out = store
@@ -628,34 +501,32 @@ mod tests {
         }
     }
 
-    fn a_match(i: u8) -> Match {
-        Match {
-            item: Item::new(ItemType::Sha256, &[i; 32]).unwrap(),
-            associated_data: vec![i; 100 + usize::from(i)],
-            entry: u32::from(i) * 1000,
-            position: i % 3,
-        }
-    }
-
-    /// What `complete` leaves in a row: the same bytes whether none or all
-    /// of its vouchers matched; the harvest then writes exactly the matches.
+    /// One harvest records submissions with and without matches: exactly
+    /// their matches, and no pending row left; a restart has nothing to
+    /// evaluate again.
     #[test]
-    fn results_have_one_size_whatever_matched_and_are_harvested_once() {
+    fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = MatchStore::open(dir.path(), None).unwrap();
         let none = submission(&mut store, "none", 3);
         let all = submission(&mut store, "all", 3);
-        let matches: Vec<Match> = (1..=3).map(a_match).collect();
+        let matches: Vec<Match> = (1..=3u8)
+            .map(|i| Match {
+                item: Item::new(ItemType::Sha256, &[i; 32]).unwrap(),
+                associated_data: vec![i; 100],
+                entry: u32::from(i) * 1000,
+                position: i % 3,
+            })
+            .collect();
+        assert_eq!(store.pending().unwrap().len(), 2);
         store
             .complete(&[
                 Evaluated {
                     submission: &none,
-                    vouchers: 3,
                     matches: Vec::new(),
                 },
                 Evaluated {
                     submission: &all,
-                    vouchers: 3,
                     matches: matches
                         .iter()
                         .enumerate()
@@ -664,79 +535,15 @@ mod tests {
                 },
             ])
             .unwrap();
-        let sizes: Vec<(i64, i64)> = store
-            .conn
-            .prepare("SELECT length(vouchers), length(results) FROM pending ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(sizes, vec![(0, 3 * RESULT_LEN as i64); 2]);
-        // Not yet match records; nothing left to evaluate.
-        assert!(read_all(dir.path()).unwrap().is_empty());
-        assert!(store.pending().unwrap().is_empty());
-        assert_eq!(store.harvest().unwrap(), (6, 3));
-        assert_eq!(store.harvest().unwrap(), (0, 0), "harvested once");
         let records = read_all(dir.path()).unwrap();
         assert_eq!(records.len(), 3);
         for (r, m) in records.iter().zip(&matches) {
-            assert_eq!(r.submission_id, "all");
-            assert_eq!(r.entry, m.entry);
-            assert_eq!(r.item_hex, m.item.to_hex());
-            assert_eq!(r.associated_data, m.associated_data);
+            assert_eq!(
+                (r.submission_id.as_str(), r.entry, &r.associated_data),
+                ("all", m.entry, &m.associated_data)
+            );
         }
+        assert!(store.pending().unwrap().is_empty());
         assert_eq!(stats(dir.path()).unwrap().pending, 0);
-    }
-
-    /// A submission recorded twice (a retried transaction) keeps its first
-    /// results.
-    #[test]
-    fn results_are_recorded_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = MatchStore::open(dir.path(), None).unwrap();
-        let s = submission(&mut store, "s", 1);
-        let m = a_match(1);
-        let matched = Evaluated {
-            submission: &s,
-            vouchers: 1,
-            matches: vec![(0, &m)],
-        };
-        store.complete(&[matched]).unwrap();
-        let unmatched = Evaluated {
-            submission: &s,
-            vouchers: 1,
-            matches: Vec::new(),
-        };
-        store.complete(&[unmatched]).unwrap();
-        assert_eq!(store.harvest().unwrap(), (1, 1));
-    }
-
-    /// A version-1 database (no results column) is migrated at open; its
-    /// pending submissions are still to be evaluated.
-    #[test]
-    fn a_version_1_database_is_migrated() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-            conn.execute_batch(&SCHEMA.replace(",\n    results          BLOB", ""))
-                .unwrap();
-            conn.execute(
-                "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers)
-                 VALUES ('old', 1, 't', 1, 4, x'01020304')",
-                [],
-            )
-            .unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-        }
-        let store = MatchStore::open(dir.path(), None).unwrap();
-        let pending = store.pending().unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].vouchers, vec![vec![1, 2, 3, 4]]);
-        let version: i64 = store
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
     }
 }
