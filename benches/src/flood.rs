@@ -191,6 +191,19 @@ async fn flood_connection(
     }
 }
 
+/// The headers of a `Submit` call.
+fn submit_request(server: SocketAddr) -> http::Request<()> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{server}/blindmatch.v1.VoucherService/Submit"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap_or_default()
+}
+
 /// One `Submit` over raw HTTP/2: `Ok((status, message))` for an answered
 /// call (the gRPC code's name, and its grpc-message), `Err` when the
 /// connection failed.
@@ -203,17 +216,8 @@ async fn submit_raw(
         .ready()
         .await
         .map_err(|_| "connection closed".to_string())?;
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "http://{server}/blindmatch.v1.VoucherService/Submit"
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .map_err(|e| e.to_string())?;
     let (response, mut body) = client
-        .send_request(request, false)
+        .send_request(submit_request(server), false)
         .map_err(|_| "connection closed".to_string())?;
     // Refused early, the stream is reset under us: that is an answer.
     let _ = body.send_data(message, true);
@@ -282,16 +286,7 @@ async fn slow_sender(
         let Ok(mut client) = client.ready().await else {
             continue;
         };
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(format!(
-                "http://{server}/blindmatch.v1.VoucherService/Submit"
-            ))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(())
-            .unwrap_or_default();
-        let Ok((response, mut body)) = client.send_request(request, false) else {
+        let Ok((response, mut body)) = client.send_request(submit_request(server), false) else {
             continue;
         };
         report.opened.fetch_add(1, Ordering::Relaxed);

@@ -42,6 +42,8 @@ use crate::metrics::Metrics;
 
 /// The path of the one call whose body is under the budget.
 pub(crate) const SUBMIT_PATH: &str = "/blindmatch.v1.VoucherService/Submit";
+/// The paths of gRPC reflection (v1 and v1alpha).
+const REFLECTION_PREFIX: &str = "/grpc.reflection.";
 /// Most bytes the body of any other call may have (they are all a few
 /// bytes: a manifest request, a table id and an offset, a health check).
 pub(crate) const CHEAP_BODY_LIMIT: usize = 64 << 10;
@@ -87,11 +89,11 @@ impl Source {
         }
     }
 
-    /// The source of a request: its client certificate, else its address.
-    fn of<B>(request: &http::Request<B>) -> Option<Self> {
+    /// The source of a request, from its extensions: its client
+    /// certificate, else its address.
+    fn of(ext: &http::Extensions) -> Option<Self> {
         use sha2::Digest;
         use tonic::transport::server::TlsConnectInfo;
-        let ext = request.extensions();
         if let Some(tls) = ext.get::<TlsConnectInfo<TcpConnectInfo>>() {
             if let Some(leaf) = tls.peer_certs().as_deref().and_then(|c| c.first()) {
                 return Some(Source::Certificate(sha2::Sha256::digest(leaf).into()));
@@ -311,30 +313,28 @@ where
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let a = &self.admission;
-        let mode = if request.uri().path() == SUBMIT_PATH {
+        let path = request.uri().path();
+        // Reflection is the one call whose request is a stream a tool may
+        // keep open (an interactive session): no body deadline for it.
+        let deadline = (!path.starts_with(REFLECTION_PREFIX)).then_some(a.body_timeout);
+        let (mut parts, body) = request.into_parts();
+        let mode = if parts.uri.path() == SUBMIT_PATH {
             let slot = ReservationSlot::default();
-            let source = Source::of(&request);
-            let (mut parts, body) = request.into_parts();
             parts.extensions.insert(slot.clone());
-            let body = AdmittedBody::new(
-                body,
-                Mode::Submit {
-                    budget: Arc::clone(&a.budget),
-                    source,
-                    slot,
-                    prefix: Vec::with_capacity(PREFIX_LEN),
-                },
-                a,
-            );
-            return self.inner.call(http::Request::from_parts(
-                parts,
-                tonic::body::Body::new(body),
-            ));
+            Mode::Submit {
+                budget: Arc::clone(&a.budget),
+                source: Source::of(&parts.extensions),
+                slot,
+                prefix: Vec::with_capacity(PREFIX_LEN),
+            }
         } else {
             Mode::Cheap { read: 0 }
         };
-        let body = request.map(|b| tonic::body::Body::new(AdmittedBody::new(b, mode, a)));
-        self.inner.call(body)
+        let body = AdmittedBody::new(body, mode, deadline, &a.metrics);
+        self.inner.call(http::Request::from_parts(
+            parts,
+            tonic::body::Body::new(body),
+        ))
     }
 }
 
@@ -358,20 +358,24 @@ enum Mode {
 struct AdmittedBody {
     inner: tonic::body::Body,
     mode: Mode,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
+    /// When the body must be complete, and the timeout it came from.
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
     metrics: Arc<Metrics>,
     failed: bool,
 }
 
 impl AdmittedBody {
-    fn new(inner: tonic::body::Body, mode: Mode, a: &Admission) -> Self {
+    fn new(
+        inner: tonic::body::Body,
+        mode: Mode,
+        timeout: Option<Duration>,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
         AdmittedBody {
             inner,
             mode,
-            deadline: Box::pin(tokio::time::sleep(a.body_timeout)),
-            timeout: a.body_timeout,
-            metrics: Arc::clone(&a.metrics),
+            deadline: timeout.map(|t| (Box::pin(tokio::time::sleep(t)), t)),
+            metrics: Arc::clone(metrics),
             failed: false,
         }
     }
@@ -440,12 +444,15 @@ impl Body for AdmittedBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
-                ready!(this.deadline.as_mut().poll(cx));
+                let Some((deadline, timeout)) = &mut this.deadline else {
+                    return Poll::Pending;
+                };
+                ready!(deadline.as_mut().poll(cx));
                 this.failed = true;
                 this.metrics.error("slow_body");
                 Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
                     "request body not received within {}",
-                    humantime::format_duration(this.timeout)
+                    humantime::format_duration(*timeout)
                 )))))
             }
             Poll::Ready(Some(Ok(frame))) => {

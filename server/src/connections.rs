@@ -89,7 +89,7 @@ impl Limited {
         let idle = self.limits.idle_timeout;
         Some(LimitedConn {
             inner: stream,
-            _guard: Guard {
+            guard: Guard {
                 limited: Arc::clone(self),
                 source,
             },
@@ -140,7 +140,7 @@ impl Drop for Guard {
 /// An admitted connection: the socket, its place, and its idle timer.
 pub(crate) struct LimitedConn {
     inner: TcpStream,
-    _guard: Guard,
+    guard: Guard,
     idle: Duration,
     /// The last time a byte went either way.
     last: Instant,
@@ -186,7 +186,7 @@ impl AsyncRead for LimitedConn {
                 // hyper always has a read pending on a connection, so this
                 // is where an idle one is noticed.
                 if let Err(e) = self.check_idle(cx) {
-                    self._guard.limited.metrics.error("idle_timeout");
+                    self.guard.limited.metrics.error("idle_timeout");
                     return Poll::Ready(Err(e));
                 }
                 Poll::Pending

@@ -138,36 +138,40 @@ struct Done {
 /// Stored submissions waiting for a worker, one queue per source, taken
 /// round robin: a source that floods the server waits behind itself, not in
 /// front of everyone else.
-#[derive(Default)]
-struct FairQueue {
-    by_source: std::collections::HashMap<Option<Source>, VecDeque<Work>>,
+struct FairQueue<T> {
+    by_source: std::collections::HashMap<Option<Source>, VecDeque<T>>,
     /// Sources with work, in the order they are served next.
     turn: VecDeque<Option<Source>>,
-    len: usize,
 }
 
-impl FairQueue {
-    fn push(&mut self, w: Work) {
-        let source = w.reservation.as_ref().and_then(Reservation::source);
+impl<T> Default for FairQueue<T> {
+    fn default() -> Self {
+        FairQueue {
+            by_source: std::collections::HashMap::new(),
+            turn: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> FairQueue<T> {
+    fn push(&mut self, source: Option<Source>, item: T) {
         let queue = self.by_source.entry(source).or_default();
         if queue.is_empty() {
             self.turn.push_back(source);
         }
-        queue.push_back(w);
-        self.len += 1;
+        queue.push_back(item);
     }
 
-    fn pop(&mut self) -> Option<Work> {
+    fn pop(&mut self) -> Option<T> {
         let source = self.turn.pop_front()?;
         let queue = self.by_source.get_mut(&source)?;
-        let w = queue.pop_front();
+        let item = queue.pop_front();
         if queue.is_empty() {
             self.by_source.remove(&source);
         } else {
             self.turn.push_back(source);
         }
-        self.len -= usize::from(w.is_some());
-        w
+        item
     }
 }
 
@@ -309,7 +313,7 @@ struct Writer {
     /// evaluated and waiting to be recorded.
     in_flight: usize,
     /// Stored work not yet handed to the workers.
-    queued: FairQueue,
+    queued: FairQueue<Work>,
     /// Evaluated, waiting for the next harvest (or for the store to write
     /// again).
     evaluated: Vec<Done>,
@@ -505,12 +509,16 @@ impl Writer {
                             // need only the decoded ones.
                             submission.vouchers = Vec::new();
                             if !decoded.is_empty() {
-                                self.queued.push(Work {
-                                    submission,
-                                    decoded,
-                                    matcher,
-                                    reservation,
-                                });
+                                let source = reservation.as_ref().and_then(Reservation::source);
+                                self.queued.push(
+                                    source,
+                                    Work {
+                                        submission,
+                                        decoded,
+                                        matcher,
+                                        reservation,
+                                    },
+                                );
                                 self.in_flight += 1;
                             }
                         }
@@ -554,5 +562,25 @@ impl Writer {
             }
             Err(e) => tracing::warn!(error = %e, "could not prune the store; will try again"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fair_queue_serves_sources_in_turn() {
+        let a = Some(Source::address("10.0.0.1".parse().unwrap()));
+        let b = Some(Source::address("10.0.0.2".parse().unwrap()));
+        let mut q = FairQueue::default();
+        for i in 0..4 {
+            q.push(a, format!("a{i}"));
+        }
+        q.push(b, "b0".to_string());
+        q.push(None, "recovered".to_string());
+        q.push(b, "b1".to_string());
+        let order: Vec<String> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, ["a0", "b0", "recovered", "a1", "b1", "a2", "a3"]);
     }
 }

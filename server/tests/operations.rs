@@ -71,8 +71,9 @@ async fn health(url: String) -> ServingStatus {
 }
 
 /// While the key and table load, health is NOT_SERVING, `/ready` is 503 and
-/// RPCs get UNAVAILABLE; then all turn. The key is read from a FIFO, so the
-/// test decides when loading can finish.
+/// RPCs get UNAVAILABLE, which the client retries with backoff; then all
+/// turn. The key is read from a FIFO, so the test decides when loading can
+/// finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_while_the_table_loads() {
     let fx = Fixture::new();
@@ -103,17 +104,18 @@ async fn health_is_not_serving_while_the_table_loads() {
     assert_eq!(health(server.url()).await, ServingStatus::NotServing);
     assert_eq!(get(admin, "/ready").await.0, 503);
     assert_eq!(get(admin, "/live").await.0, 200);
-    let err = Client::connect(&server.url(), fx.operator)
-        .await
-        .unwrap()
-        .manifest()
-        .await
-        .unwrap_err()
-        .to_string();
+    let mut once = Client::connect(&server.url(), fx.operator).await.unwrap();
+    once.set_retries(1, Duration::ZERO);
+    let err = once.manifest().await.unwrap_err().to_string();
     assert!(
         err.contains("unavailable") && err.contains("loading its table"),
         "{err}"
     );
+    // A client that retries (the default) rides out the loading.
+    let mut patient = Client::connect(&server.url(), fx.operator).await.unwrap();
+    let waiting = tokio::spawn(async move { patient.manifest().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "still retrying while loading");
 
     // The key arrives: loading completes.
     drop(release);
@@ -128,12 +130,10 @@ async fn health_is_not_serving_while_the_table_loads() {
         .unwrap();
     assert_eq!(health(server.url()).await, ServingStatus::Serving);
     assert_eq!(get(admin, "/ready").await.0, 200);
-    Client::connect(&server.url(), fx.operator)
+    waiting
         .await
         .unwrap()
-        .manifest()
-        .await
-        .unwrap();
+        .expect("the retried GetManifest succeeds once loaded");
     server.shutdown().await.unwrap();
 }
 
