@@ -382,7 +382,7 @@ async fn honest(
         out.manifest_ms.push(t.elapsed().as_secs_f64() * 1e3);
         count(&mut out.manifest, &r);
         let mut req = request.clone();
-        req.submission_id = SubmissionId::random().0.to_vec();
+        req.submission_id = { SubmissionId::random(&mut rand::rng()) }.0.to_vec();
         let t = Instant::now();
         let r = vouchers.submit(req).await;
         out.submit_ms.push(t.elapsed().as_secs_f64() * 1e3);

@@ -155,7 +155,7 @@ async fn load(
                         table_id: table_id.clone(),
                         vouchers,
                         // As a real client does: the server remembers it.
-                        submission_id: SubmissionId::random().0.to_vec(),
+                        submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
                     },
                 )
                 .await?;
@@ -326,7 +326,7 @@ async fn main() -> anyhow::Result<()> {
         raw.submit(SubmitRequest {
             table_id: table_id.clone(),
             vouchers: vec![pool[i % pool.len()].clone()],
-            submission_id: SubmissionId::random().0.to_vec(),
+            submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
         })
         .await?;
         single.push(t.elapsed().as_secs_f64() * 1e6);

@@ -158,12 +158,13 @@ async fn run(
                 // A try refused for memory (decided before the body is read,
                 // so whatever it holds) is sent again; the accepted try is
                 // the sample.
+                let submission_id = { SubmissionId::random(&mut rand::rng()) }.0.to_vec();
                 let admitted = submit_admitted(
                     &mut client,
                     SubmitRequest {
                         table_id: table_id.clone(),
                         vouchers,
-                        submission_id: SubmissionId::random().0.to_vec(),
+                        submission_id,
                     },
                 )
                 .await?;

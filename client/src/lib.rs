@@ -38,6 +38,7 @@ mod cache;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+use blindmatch_client_core::{DeltaDownload, History, VerifiedManifest};
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{
@@ -52,6 +53,8 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
+pub use blindmatch_client_core as core;
+pub use blindmatch_client_core::SubmissionId;
 pub use blindmatch_protocol as protocol;
 pub use cache::TableCache;
 
@@ -144,6 +147,46 @@ pub enum ClientError {
     Item(#[from] blindmatch_protocol::ItemError),
 }
 
+impl From<blindmatch_client_core::Error> for ClientError {
+    fn from(e: blindmatch_client_core::Error) -> Self {
+        use blindmatch_client_core::Error as E;
+        match e {
+            E::BadSignature => ClientError::Protocol {
+                what: "manifest",
+                source: blindmatch_protocol::Error::BadSignature,
+            },
+            E::Rollback { offered, seen } => ClientError::Rollback { offered, seen },
+            E::Equivocation {
+                version,
+                offered,
+                seen,
+            } => ClientError::Equivocation {
+                version,
+                offered,
+                seen,
+            },
+            E::TooOld {
+                version,
+                age_seconds,
+                max_seconds,
+            } => ClientError::TooOld {
+                version,
+                age_seconds,
+                max_seconds,
+            },
+            E::Invalid { what, source } => ClientError::Protocol { what, source },
+            E::Malformed(what) => ClientError::BadManifest(what),
+            E::History(source) => ClientError::Protocol {
+                what: "manifest history",
+                source,
+            },
+            E::Input(e) => ClientError::Voucher(e),
+            // The core's enum is non-exhaustive: a new refusal is still one.
+            e => ClientError::Config(e.to_string()),
+        }
+    }
+}
+
 fn status(call: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
     move |status| ClientError::Status { call, status }
 }
@@ -205,97 +248,25 @@ pub fn manifest_json(signed: &SignedManifest) -> serde_json::Value {
     })
 }
 
-/// Whether a failed call may succeed if sent again unchanged.
-fn transient(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unknown
-            // The server's request timeout ("Timeout expired").
-            | tonic::Code::Cancelled
-    )
-}
-
-/// The server's hint, with a refusal it means to be retried (a full memory
-/// budget): `grpc-retry-pushback-ms` (gRFC A6). A refusal without it (a
-/// batch over the limit, a full store) is final.
-fn pushback(status: &tonic::Status) -> Option<Duration> {
-    if status.code() != tonic::Code::ResourceExhausted {
-        return None;
-    }
-    let ms: u64 = status
-        .metadata()
-        .get("grpc-retry-pushback-ms")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(Duration::from_millis(ms))
-}
-
-/// How long to wait before trying a failed call again, if at all: a call
-/// may be tried `attempts` times in all, waiting the server's pushback, or
-/// `delay` doubling from one try to the next, with up to a quarter more at
-/// random so that many clients refused together do not come back together.
-struct Backoff {
-    attempt: u32,
-    attempts: u32,
-    delay: Duration,
-}
+/// The core's retry rule ([`blindmatch_client_core::Backoff`]) over tonic
+/// statuses.
+struct Backoff(blindmatch_client_core::Backoff);
 
 impl Backoff {
     fn new(attempts: u32, first_delay: Duration) -> Self {
-        Backoff {
-            attempt: 1,
-            attempts,
-            delay: first_delay,
-        }
+        Backoff(blindmatch_client_core::Backoff::new(attempts, first_delay))
     }
 
     fn retry(&mut self, error: &ClientError) -> Option<Duration> {
         let ClientError::Status { status, .. } = error else {
             return None;
         };
-        if self.attempt >= self.attempts {
-            return None;
-        }
-        let wait = match pushback(status) {
-            Some(hint) => hint.max(self.delay),
-            None if transient(status) => self.delay,
-            None => return None,
-        };
-        self.attempt += 1;
-        self.delay = self.delay.saturating_mul(2);
-        let quarter = u64::try_from(wait.as_millis() / 4).unwrap_or(u64::MAX);
-        let jitter = rand::RngExt::random_range(&mut rand::rng(), 0..=quarter);
-        Some(wait + Duration::from_millis(jitter))
-    }
-}
-
-/// Names one batch of vouchers: 16 random bytes the client picks and sends
-/// again with every retry of that batch, so the server stores it once.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubmissionId(pub [u8; 16]);
-
-impl SubmissionId {
-    /// A fresh random id.
-    pub fn random() -> Self {
-        let mut id = [0u8; 16];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
-        SubmissionId(id)
-    }
-}
-
-impl std::fmt::Display for SubmissionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl std::fmt::Debug for SubmissionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SubmissionId({self})")
+        let code = u32::try_from(i32::from(status.code())).unwrap_or(u32::MAX);
+        let pushback = status
+            .metadata()
+            .get("grpc-retry-pushback-ms")
+            .and_then(|v| v.to_str().ok());
+        self.0.retry(code.into(), pushback, &mut rand::rng())
     }
 }
 
@@ -311,13 +282,8 @@ impl Manifest {
         m: &blindmatch_proto::v1::Manifest,
         operator: &OperatorVerifyingKey,
     ) -> Result<Self, ClientError> {
-        let signed =
-            SignedManifest::verify(&m.statement, &m.signature, operator).map_err(|source| {
-                ClientError::Protocol {
-                    what: "manifest",
-                    source,
-                }
-            })?;
+        let verified = VerifiedManifest::verify(&m.statement, &m.signature, operator)?;
+        let signed = *verified.signed();
         let s = &signed.manifest;
         let header = s.header;
         if u32::from(header.k) != m.k
@@ -363,14 +329,7 @@ impl Manifest {
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let age = now.saturating_sub(self.signed.manifest.created);
-        if age > max_age.as_secs() {
-            return Err(ClientError::TooOld {
-                version: self.version,
-                age_seconds: age,
-                max_seconds: max_age.as_secs(),
-            });
-        }
+        VerifiedManifest::from_signed(self.signed).check_age(max_age.as_secs(), now)?;
         Ok(())
     }
 }
@@ -699,22 +658,11 @@ impl Client {
         cache: &TableCache,
     ) -> Result<Option<SignedManifest>, ClientError> {
         let previous = cache.newest_manifest(&self.operator)?;
+        let mut history = History::new(self.operator);
         if let Some(p) = &previous {
-            let p = &p.manifest;
-            if manifest.version < p.version {
-                return Err(ClientError::Rollback {
-                    offered: manifest.version,
-                    seen: p.version,
-                });
-            }
-            if manifest.version == p.version && manifest.table_id != p.table_id {
-                return Err(ClientError::Equivocation {
-                    version: p.version,
-                    offered: hex::encode(manifest.table_id.0),
-                    seen: hex::encode(p.table_id.0),
-                });
-            }
+            history.record(&VerifiedManifest::from_signed(*p));
         }
+        history.check(&VerifiedManifest::from_signed(manifest.signed))?;
         Ok(previous)
     }
 
@@ -749,30 +697,14 @@ impl Client {
             .await
             .map_err(status("DownloadDelta"))?
             .into_inner();
-        let mut delta = TableDelta {
-            base: *base.id(),
-            indices: Vec::new(),
-            slots: Vec::new(),
-        };
+        let mut delta =
+            DeltaDownload::for_base(*base.id(), &VerifiedManifest::from_signed(manifest.signed));
         let mut bytes = 0u64;
-        // A delta larger than the table is not worth receiving: stop there.
-        let limit = manifest.header.slots_len();
         while let Some(chunk) = stream.message().await.map_err(status("DownloadDelta"))? {
             bytes += chunk.encoded_len() as u64;
-            if bytes > limit || !chunk.indices.len().is_multiple_of(4) {
-                return Err(ClientError::BadManifest(
-                    "delta larger than the table or with a partial index",
-                ));
-            }
-            delta.indices.extend(
-                chunk
-                    .indices
-                    .chunks_exact(4)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
-            );
-            delta.slots.extend_from_slice(&chunk.slots);
+            delta.push(&chunk.indices, &chunk.slots)?;
         }
-        Ok((delta, bytes))
+        Ok((delta.into_delta(), bytes))
     }
 
     /// Downloads (the rest of) the table, checking each chunk's proof.
@@ -887,7 +819,7 @@ impl Client {
         table_id: &TableId,
         vouchers: Vec<Vec<u8>>,
     ) -> Result<u32, ClientError> {
-        let id = SubmissionId::random();
+        let id = SubmissionId::random(&mut rand::rng());
         let mut backoff = Backoff::new(self.attempts, self.retry_delay);
         loop {
             match self.submit_with_id(table_id, id, vouchers.clone()).await {

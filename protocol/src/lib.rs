@@ -114,7 +114,9 @@ pub use table::{
     BlindedTable, BuiltTable, EntryIndex, PROTOCOL_VERSION, TableAssembler, TableBuilder,
     TableHeader, TableId,
 };
-pub use voucher::{ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, voucher_len};
+pub use voucher::{
+    ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, submission_digest, voucher_len,
+};
 #[cfg(feature = "fuzzing")]
 pub use voucher::{PAYLOAD_LEN, fuzz_decode_payload};
 

@@ -50,6 +50,33 @@ pub const fn voucher_len(k: u8) -> usize {
     1 + ELEMENT_LEN + k as usize * BOX_LEN + PAYLOAD_CT_LEN
 }
 
+/// What identifies a batch's content for retries (SPEC Section 12.3):
+///
+/// ```text
+/// SHA-256("blindmatch-v1/submission-digest" || table_id || I2OSP(n, 4) || Q_1 || ... || Q_n)
+/// ```
+///
+/// A server stores a batch sent again under the same submission id once if
+/// this digest is the same, and refuses it (ALREADY_EXISTS) if not. Only Q
+/// is hashed: a client reusing an id for another batch is a client bug,
+/// which this catches; hashing every ciphertext byte as well would cost the
+/// server ~7% of its CPU per voucher and catch nothing more that matters.
+pub fn submission_digest(table_id: &crate::TableId, vouchers: &[Voucher]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"blindmatch-v1/submission-digest");
+    h.update(table_id.0);
+    h.update(
+        u32::try_from(vouchers.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for v in vouchers {
+        h.update(v.q());
+    }
+    h.finalize().into()
+}
+
 /// One position's box.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct PositionBox {

@@ -22,7 +22,6 @@ use tokio::sync::oneshot;
 use crate::generation::{Generation, Generations};
 use crate::pipeline::{Ingest, Refused, Submission};
 use crate::store::StoreError;
-use sha2::Digest;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -48,29 +47,6 @@ impl Drop for InFlight<'_> {
 
 /// Length of a client-chosen submission id.
 const SUBMISSION_ID_LEN: usize = 16;
-
-/// What identifies a batch's content for dedup (SPEC Section 12):
-/// SHA-256 over a label, the table id, the count and each voucher's Q. A
-/// client reusing an id for another batch is a client bug, which this
-/// catches; hashing every ciphertext byte as well would cost ~7% of the
-/// server's CPU per voucher and catch nothing more that matters (a client
-/// that sends the same Q with other boxes under the same id only loses its
-/// own second batch).
-fn batch_digest(table_id: &[u8], vouchers: &[Vec<u8>]) -> [u8; 32] {
-    let mut h = sha2::Sha256::new();
-    h.update(b"blindmatch-v1/submission-digest");
-    h.update(table_id);
-    h.update(
-        u32::try_from(vouchers.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    for v in vouchers {
-        // Decoded already: at least 33 bytes, Q is bytes 1..33.
-        h.update(v.get(1..33).unwrap_or_default());
-    }
-    h.finalize().into()
-}
 
 /// Why a request was refused. Mapped to a gRPC status in exactly one place
 /// (`From<ServiceError> for Status`).
@@ -396,7 +372,10 @@ impl Vouchers {
         let (submission_id, digest) = match req.submission_id.len() {
             SUBMISSION_ID_LEN => (
                 hex::encode(&req.submission_id),
-                Some(batch_digest(&req.table_id, &req.vouchers)),
+                Some(blindmatch_protocol::submission_digest(
+                    generation.table.id(),
+                    &vouchers,
+                )),
             ),
             0 => {
                 let mut id = [0u8; SUBMISSION_ID_LEN];

@@ -201,7 +201,7 @@ async fn the_acknowledgement_is_byte_identical_whatever_matched() {
             .submit(SubmitRequest {
                 table_id: manifest.table_id.0.to_vec(),
                 vouchers,
-                submission_id: SubmissionId::random().0.to_vec(),
+                submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
             })
             .await
             .unwrap()
@@ -232,7 +232,7 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest {
         table_id,
         vouchers,
-        submission_id: SubmissionId::random().0.to_vec(),
+        submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
     };
     let id = manifest.table_id.0.to_vec();
 
@@ -340,7 +340,7 @@ async fn a_retried_batch_is_stored_and_evaluated_once() {
     let request = SubmitRequest {
         table_id: manifest.table_id.0.to_vec(),
         vouchers,
-        submission_id: SubmissionId::random().0.to_vec(),
+        submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
     };
     // The first copy, then five retries, three of them concurrent (a client
     // whose acknowledgements were lost).
@@ -525,7 +525,7 @@ async fn refused_as_full(
 ) -> (SubmissionId, Vec<Vec<u8>>, tonic::Status) {
     let items: Vec<Item> = listed().into_iter().cycle().take(64).collect();
     let big = blindmatch_client::make_vouchers(table, &with_ad(&items, "big")).unwrap();
-    let id = SubmissionId::random();
+    let id = SubmissionId::random(&mut rand::rng());
     let refused = client
         .submit_with_id(&manifest.table_id, id, big.clone())
         .await
@@ -916,7 +916,7 @@ async fn harness_client(
             .map(|(_, ad)| ad.clone())
             .collect();
         let vouchers = blindmatch_client::make_vouchers(&table, &items).unwrap();
-        let id = SubmissionId::random();
+        let id = SubmissionId::random(&mut rand::rng());
         let at = {
             let mut l = ledger.lock().unwrap();
             l.batches.push(Sent {

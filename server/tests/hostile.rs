@@ -99,9 +99,9 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
     let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest {
         table_id,
         vouchers,
-        submission_id: SubmissionId::random().0.to_vec(),
+        submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
     };
-    let reused = SubmissionId::random().0.to_vec();
+    let reused = { SubmissionId::random(&mut rand::rng()) }.0.to_vec();
 
     // (what, request, code, message fragment)
     let cases: Vec<(&str, SubmitRequest, Code, &str)> = vec![

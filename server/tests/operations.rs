@@ -361,7 +361,7 @@ async fn a_request_timeout_cancels_and_a_retry_stores_once() {
         .unwrap();
     let (client, manifest, table) = connected(&fx, &server).await;
     let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed(), "t")).unwrap();
-    let id = blindmatch_client::SubmissionId::random();
+    let id = blindmatch_client::SubmissionId::random(&mut rand::rng());
 
     // Another writer holds the database.
     let lock = rusqlite::Connection::open(fx.data.join("matches.sqlite3")).unwrap();

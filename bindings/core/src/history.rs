@@ -1,0 +1,207 @@
+//! Manifests: the operator's signed statement of a table version, and the
+//! client's memory of the newest one it verified (SPEC Section 13.3).
+
+use blindmatch_protocol::manifest::{
+    Manifest as Statement, OperatorVerifyingKey, SIGNATURE_LEN, SignedManifest,
+};
+use blindmatch_protocol::{TableHeader, TableId};
+
+use crate::Error;
+
+/// A manifest whose signature verified under the pinned operator key.
+///
+/// Only the signed statement is trusted: a `GetManifest` response repeats
+/// its fields (k, seed, table id, ...) for convenience, and a client that
+/// used those copies would trust what nobody signed. Everything here comes
+/// from the statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedManifest {
+    signed: SignedManifest,
+}
+
+impl VerifiedManifest {
+    /// Verifies the Ed25519 signature over `statement` under `operator`
+    /// (SPEC Section 13.3) and decodes it.
+    ///
+    /// # Errors
+    /// [`Error::BadSignature`], or [`Error::Invalid`] for a statement that
+    /// is signed but malformed (wrong length, magic or version).
+    pub fn verify(
+        statement: &[u8],
+        signature: &[u8],
+        operator: &OperatorVerifyingKey,
+    ) -> Result<Self, Error> {
+        SignedManifest::verify(statement, signature, operator)
+            .map(|signed| VerifiedManifest { signed })
+            .map_err(|e| match e {
+                blindmatch_protocol::Error::BadSignature => Error::BadSignature,
+                e => Error::Invalid {
+                    what: "manifest",
+                    source: e,
+                },
+            })
+    }
+
+    /// A manifest verified before, as the protocol crate holds it.
+    pub fn from_signed(signed: SignedManifest) -> Self {
+        VerifiedManifest { signed }
+    }
+
+    /// The statement and signature.
+    pub fn signed(&self) -> &SignedManifest {
+        &self.signed
+    }
+
+    /// The decoded statement.
+    pub fn statement(&self) -> &Statement {
+        &self.signed.manifest
+    }
+
+    /// The version number (1 for a first build, +1 for each update).
+    pub fn version(&self) -> u64 {
+        self.signed.manifest.version
+    }
+
+    /// When the table was built, in seconds since the Unix epoch.
+    pub fn created(&self) -> u64 {
+        self.signed.manifest.created
+    }
+
+    /// The table id: what vouchers are bound to.
+    pub fn table_id(&self) -> &TableId {
+        &self.signed.manifest.table_id
+    }
+
+    /// The Merkle root over the table's chunks.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.signed.manifest.digest
+    }
+
+    /// The table's public parameters.
+    pub fn header(&self) -> &TableHeader {
+        &self.signed.manifest.header
+    }
+
+    /// The encoded statement, as signed.
+    pub fn statement_bytes(&self) -> Vec<u8> {
+        self.signed.manifest.encode().to_vec()
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> [u8; SIGNATURE_LEN] {
+        self.signed.signature
+    }
+
+    /// Refuses a manifest built more than `max_age_seconds` before
+    /// `now_unix_seconds` (the app reads its own clock). A server may keep
+    /// serving an old version, never one older than the client has seen;
+    /// this bounds how old. Set it above the operator's update interval. A
+    /// clock behind the builder's is not an error.
+    ///
+    /// # Errors
+    /// [`Error::TooOld`].
+    pub fn check_age(&self, max_age_seconds: u64, now_unix_seconds: u64) -> Result<(), Error> {
+        let age = now_unix_seconds.saturating_sub(self.created());
+        if age > max_age_seconds {
+            return Err(Error::TooOld {
+                version: self.version(),
+                age_seconds: age,
+                max_seconds: max_age_seconds,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The newest manifest a client verified under one operator key: what
+/// refuses a rollback and an equivocation (SPEC Section 13.3), and the base
+/// for the next delta. The app persists [`History::encode`] where it keeps
+/// its state and, if it can, syncs it between one user's devices.
+#[derive(Clone, Debug)]
+pub struct History {
+    operator: OperatorVerifyingKey,
+    newest: Option<SignedManifest>,
+}
+
+impl History {
+    /// An empty history pinned to `operator`.
+    pub fn new(operator: OperatorVerifyingKey) -> Self {
+        History {
+            operator,
+            newest: None,
+        }
+    }
+
+    /// A history saved by [`History::encode`]. An empty record is an empty
+    /// history.
+    ///
+    /// # Errors
+    /// [`Error::History`] if the record does not verify under `operator`
+    /// (damaged, or another operator's).
+    pub fn restore(operator: OperatorVerifyingKey, saved: &[u8]) -> Result<Self, Error> {
+        if saved.is_empty() {
+            return Ok(Self::new(operator));
+        }
+        let newest = SignedManifest::verify_encoded(saved, &operator).map_err(Error::History)?;
+        Ok(History {
+            operator,
+            newest: Some(newest),
+        })
+    }
+
+    /// The record to persist: the newest manifest's statement and
+    /// signature (empty if none). It holds nothing secret.
+    pub fn encode(&self) -> Vec<u8> {
+        self.newest
+            .as_ref()
+            .map_or_else(Vec::new, SignedManifest::encode)
+    }
+
+    /// The operator key this history is pinned to.
+    pub fn operator(&self) -> &OperatorVerifyingKey {
+        &self.operator
+    }
+
+    /// The newest manifest recorded.
+    pub fn newest(&self) -> Option<VerifiedManifest> {
+        self.newest.map(VerifiedManifest::from_signed)
+    }
+
+    /// Refuses `offered` if it is older than the newest manifest recorded,
+    /// or another table under the same version number.
+    ///
+    /// # Errors
+    /// [`Error::Rollback`] or [`Error::Equivocation`].
+    pub fn check(&self, offered: &VerifiedManifest) -> Result<(), Error> {
+        let Some(seen) = &self.newest else {
+            return Ok(());
+        };
+        let seen = &seen.manifest;
+        if offered.version() < seen.version {
+            return Err(Error::Rollback {
+                offered: offered.version(),
+                seen: seen.version,
+            });
+        }
+        if offered.version() == seen.version && *offered.table_id() != seen.table_id {
+            return Err(Error::Equivocation {
+                version: seen.version,
+                offered: hex::encode(offered.table_id().0),
+                seen: hex::encode(seen.table_id.0),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `manifest` as the newest, once its table is in hand, unless
+    /// a newer one is recorded. Call [`History::check`] first.
+    pub fn record(&mut self, manifest: &VerifiedManifest) {
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|n| n.manifest.version <= manifest.version())
+        {
+            self.newest = Some(manifest.signed);
+        }
+    }
+}

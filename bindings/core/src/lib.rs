@@ -1,0 +1,76 @@
+//! # blindmatch-client-core
+//!
+//! The blindmatch client without I/O: everything a client decides, and none
+//! of how it talks. No network, no files, no clock, no threads of its own
+//! (unless the `parallel` feature validates tables on all cores). The app
+//! keeps its own gRPC stack (tonic, grpc-kotlin, grpc-swift, grpcio, Connect
+//! or gRPC-Web) and hands this crate the bytes it received; this crate says
+//! whether to trust them and what to send next. The Rust client
+//! (`blindmatch-client`) is this crate over tonic, and every language
+//! binding under `bindings/` is a thin layer over it, so that they all
+//! refuse the same things for the same reasons.
+//!
+//! The flow, with the RPC of `proto/blindmatch/v1/blindmatch.proto` each step
+//! answers:
+//!
+//! 1. `GetManifest` → [`VerifiedManifest::verify`] checks the operator's
+//!    signature over the statement (SPEC Section 13.3); every other field
+//!    of the response is a convenience copy and is not used. [`History`]
+//!    then refuses a rollback or a second table under one version number;
+//!    the app persists [`History::encode`] between runs.
+//! 2. `DownloadTable` → [`TableDownload`] checks each chunk against the
+//!    signed digest as it arrives (SPEC Section 13.2) and resumes from what
+//!    an interrupted download kept. Or `DownloadDelta` → [`DeltaDownload`]
+//!    brings the table held up to the new version (SPEC Section 13.4).
+//! 3. `Submit` ← [`Submission::new`] makes one voucher per item (SPEC
+//!    Section 6) under a fresh [`SubmissionId`], with the batch's digest
+//!    (SPEC Section 12.3); [`Backoff`] says whether and when a failed call
+//!    may be sent again, unchanged.
+//!
+//! ```
+//! # use blindmatch_protocol::{ServerKey, TableBuilder, OperatorSigningKey, Manifest};
+//! # use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+//! use blindmatch_client_core::{History, Submission, TableDownload, VerifiedManifest};
+//! use blindmatch_protocol::{Item, ItemType};
+//! # let key = ServerKey::generate(&mut rand::rng());
+//! # let operator = OperatorSigningKey::generate(&mut rand::rng());
+//! # let item = Item::parse(ItemType::Sha256, &"ab".repeat(32))?;
+//! # let built = TableBuilder::new([7u8; 32]).build(&key, vec![item.clone()])?;
+//! # let tree = MerkleTree::new(built.table.slots());
+//! # let signed = Manifest { version: 1, created: 0, table_id: *built.table.id(),
+//! #     digest: *tree.root(), chunk_slots: CHUNK_SLOTS, header: *built.table.header() }
+//! #     .sign(&operator);
+//! # let (statement, signature) = (signed.manifest.encode(), signed.signature);
+//! # let chunks = vec![(0u64, built.table.slots().to_vec(), tree.proof(0).unwrap().to_vec())];
+//! let operator_key = operator.verifying_key(); // pinned in the app
+//! let mut history = History::new(operator_key);
+//!
+//! // GetManifest: trust only the signed statement.
+//! let manifest = VerifiedManifest::verify(&statement, &signature, history.operator())?;
+//! history.check(&manifest)?;
+//!
+//! // DownloadTable: every chunk is checked as it arrives.
+//! let mut download = TableDownload::new(&manifest);
+//! for (offset, slots, proof) in chunks {
+//!     download.push(offset, &slots, &proof)?;
+//! }
+//! let table = download.finish()?;
+//! history.record(&manifest);
+//!
+//! // Submit: one voucher per item, the same size whatever it holds.
+//! let batch = Submission::new(&table, &[(item, b"upload 42".to_vec())], &mut rand::rng())?;
+//! assert_eq!(batch.vouchers.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod download;
+mod error;
+mod history;
+mod submit;
+
+pub use blindmatch_protocol as protocol;
+pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
+pub use download::{DeltaDownload, TableDownload, open_table};
+pub use error::Error;
+pub use history::{History, VerifiedManifest};
+pub use submit::{Backoff, GrpcCode, Submission, SubmissionId};

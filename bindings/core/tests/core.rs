@@ -1,0 +1,420 @@
+//! The client core against the interop vectors and against a real table,
+//! matcher and signing key: what every binding relies on.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "tests fail loudly; test sizes are small"
+)]
+
+use std::time::Duration;
+
+use blindmatch_client_core::{
+    Backoff, DeltaDownload, Error, GrpcCode, History, Submission, TableDownload, VerifiedManifest,
+    open_table,
+};
+use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey};
+use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+use blindmatch_protocol::table::CHUNK_LEN;
+use blindmatch_protocol::{
+    BlindedTable, BuiltTable, ClientTable, Item, ItemType, Matcher, ServerKey, TableBuilder,
+    TableHeader, Voucher,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn vectors() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../protocol/vectors/blindmatch-v1.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn unhex(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+/// The vectors' version-1 table, and version 2's manifest (SPEC 13).
+fn vector_tables(v: &Value) -> (ClientTable, VerifiedManifest, History) {
+    let t = &v["table"];
+    let mut encoded = unhex(&t["header"]);
+    for s in t["slots"].as_array().unwrap() {
+        encoded.extend(unhex(s));
+    }
+    let table = BlindedTable::decode(&encoded).unwrap();
+    assert_eq!(table.id().0.to_vec(), unhex(&t["table_id"]), "table id");
+    let m = &v["lifecycle"]["manifest"];
+    let key =
+        blindmatch_protocol::OperatorVerifyingKey::from_bytes(&unhex(&m["verifying_key"])).unwrap();
+    let manifest =
+        VerifiedManifest::verify(&unhex(&m["statement"]), &unhex(&m["signature"]), &key).unwrap();
+    (
+        ClientTable::new(table).unwrap(),
+        manifest,
+        History::new(key),
+    )
+}
+
+#[test]
+fn the_vectors_manifest_verifies_and_says_what_it_signed() {
+    let v = vectors();
+    let (_, manifest, history) = vector_tables(&v);
+    let update = &v["lifecycle"]["update"];
+    assert_eq!(manifest.version(), 2);
+    assert_eq!(manifest.created(), 1_790_000_000);
+    assert_eq!(manifest.table_id().0.to_vec(), unhex(&update["table_id"]));
+    assert_eq!(manifest.digest().to_vec(), unhex(&update["digest"]));
+    assert_eq!(
+        manifest.statement_bytes(),
+        unhex(&v["lifecycle"]["manifest"]["statement"])
+    );
+
+    let m = &v["lifecycle"]["manifest"];
+    let (statement, signature) = (unhex(&m["statement"]), unhex(&m["signature"]));
+    let mut tampered = statement.clone();
+    tampered[12] ^= 1; // the version number
+    assert_eq!(
+        VerifiedManifest::verify(&tampered, &signature, history.operator()),
+        Err(Error::BadSignature)
+    );
+    let other = OperatorSigningKey::generate(&mut rand::rng()).verifying_key();
+    assert_eq!(
+        VerifiedManifest::verify(&statement, &signature, &other),
+        Err(Error::BadSignature)
+    );
+    assert!(matches!(
+        VerifiedManifest::verify(&statement, &signature[..63], history.operator()),
+        Err(Error::Invalid {
+            what: "manifest",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_vectors_delta_gives_version_two() {
+    let v = vectors();
+    let (v1, manifest, _) = vector_tables(&v);
+    let mut delta = DeltaDownload::new(&v1, &manifest);
+    for d in v["lifecycle"]["update"]["delta"].as_array().unwrap() {
+        let slot = d["slot"].as_u64().unwrap() as u32;
+        let at = slot as usize * 32;
+        assert_eq!(
+            v1.table().slots()[at..at + 32].to_vec(),
+            unhex(&d["before"])
+        );
+        delta
+            .push(&slot.to_be_bytes(), &unhex(&d["after"]))
+            .unwrap();
+    }
+    let v2 = delta.finish(&v1, &manifest).unwrap();
+    assert_eq!(v2.table().id(), manifest.table_id());
+
+    // Any other slot content is refused, and the table held is unchanged.
+    let mut bad = DeltaDownload::new(&v1, &manifest);
+    let d = &v["lifecycle"]["update"]["delta"][0];
+    let mut after = unhex(&d["after"]);
+    after[0] ^= 2;
+    let slot = d["slot"].as_u64().unwrap() as u32;
+    bad.push(&slot.to_be_bytes(), &after).unwrap();
+    assert!(matches!(
+        bad.finish(&v1, &manifest),
+        Err(Error::Invalid { what: "delta", .. })
+    ));
+    let mut cut = DeltaDownload::new(&v1, &manifest);
+    assert_eq!(
+        cut.push(&[0, 0, 1], &[]),
+        Err(Error::Malformed("a delta chunk has a partial slot index"))
+    );
+    let mut huge = DeltaDownload::new(&v1, &manifest);
+    assert!(matches!(
+        huge.push(&[], &vec![0; 33 * 32]),
+        Err(Error::Malformed(_))
+    ));
+}
+
+struct Fixture {
+    key: ServerKey,
+    operator: OperatorSigningKey,
+    built: BuiltTable,
+    listed: Vec<Item>,
+}
+
+fn item(i: u32) -> Item {
+    Item::new(ItemType::Sha256, &Sha256::digest(i.to_be_bytes())).unwrap()
+}
+
+/// A table of several Merkle chunks.
+fn fixture() -> Fixture {
+    let key = ServerKey::generate(&mut rand::rng());
+    let listed: Vec<Item> = (0..5000).map(item).collect();
+    let built = TableBuilder::new([9; 32])
+        .build(&key, listed.clone())
+        .unwrap();
+    assert!(built.table.slots().len() > 2 * CHUNK_LEN);
+    Fixture {
+        key,
+        operator: OperatorSigningKey::generate(&mut rand::rng()),
+        built,
+        listed,
+    }
+}
+
+fn sign(f: &Fixture, version: u64, table: &BlindedTable) -> VerifiedManifest {
+    let signed = Manifest {
+        version,
+        created: 1_800_000_000,
+        table_id: *table.id(),
+        digest: *MerkleTree::new(table.slots()).root(),
+        chunk_slots: CHUNK_SLOTS,
+        header: *table.header(),
+    }
+    .sign(&f.operator);
+    VerifiedManifest::verify(
+        &signed.manifest.encode(),
+        &signed.signature,
+        &f.operator.verifying_key(),
+    )
+    .unwrap()
+}
+
+/// `(offset, slots, proof)` of every chunk, as `DownloadTable` streams them.
+fn chunks(table: &BlindedTable) -> Vec<(u64, Vec<u8>, Vec<Vec<u8>>)> {
+    let tree = MerkleTree::new(table.slots());
+    table
+        .slots()
+        .chunks(CHUNK_LEN)
+        .enumerate()
+        .map(|(i, c)| {
+            let proof = tree.proof(i as u64).unwrap().iter().map(|h| h.to_vec());
+            ((i * CHUNK_LEN) as u64, c.to_vec(), proof.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn a_download_checks_every_chunk_and_resumes_from_the_last_good_one() {
+    let f = fixture();
+    let manifest = sign(&f, 1, &f.built.table);
+    let chunks = chunks(&f.built.table);
+    let mut download = TableDownload::new(&manifest);
+    let mut kept = Vec::new();
+    let (o, s, p) = &chunks[0];
+    download.push(*o, s, p).unwrap();
+    kept.extend_from_slice(s);
+
+    // A flipped byte, a wrong proof, a chunk out of place, a short hash.
+    let (o, s, p) = &chunks[1];
+    let mut flipped = s.clone();
+    flipped[100] ^= 1;
+    for (offset, slots, proof) in [
+        (*o, flipped, p.clone()),
+        (*o, s.clone(), chunks[2].2.clone()),
+        (*o + 32, s.clone(), p.clone()),
+    ] {
+        assert!(
+            matches!(
+                download.push(offset, &slots, &proof),
+                Err(Error::Invalid {
+                    what: "table chunk",
+                    ..
+                })
+            ),
+            "offset {offset}"
+        );
+        assert_eq!(
+            download.offset(),
+            CHUNK_LEN as u64,
+            "nothing refused is kept"
+        );
+    }
+    assert_eq!(
+        download.push(*o, s, &[vec![0u8; 31]]),
+        Err(Error::Malformed("a proof hash is not 32 bytes"))
+    );
+    assert!(!download.is_complete(&manifest));
+    assert!(matches!(
+        TableDownload::resume(&manifest, kept.clone())
+            .unwrap()
+            .finish(),
+        Err(Error::Invalid {
+            what: "table download",
+            ..
+        })
+    ));
+
+    // Resume after a restart from what was kept (and half a chunk more).
+    kept.extend_from_slice(&s[..100]);
+    let mut resumed = TableDownload::resume(&manifest, kept).unwrap();
+    assert_eq!(resumed.offset(), CHUNK_LEN as u64);
+    for (o, s, p) in &chunks[1..] {
+        resumed.push(*o, s, p).unwrap();
+    }
+    assert!(resumed.is_complete(&manifest));
+    let table = resumed.finish().unwrap();
+    assert_eq!(table.table().id(), &f.built.table.id().clone());
+
+    // A saved copy opens only as its own table.
+    let saved = table.table().encode();
+    assert!(open_table(&saved, &manifest).is_ok());
+    let mut damaged = saved.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert!(open_table(&damaged, &manifest).is_err());
+    assert!(TableDownload::resume(&manifest, vec![0; saved.len()]).is_err());
+}
+
+#[test]
+fn history_refuses_rollback_and_equivocation_and_survives_a_restart() {
+    let f = fixture();
+    let v1 = sign(&f, 1, &f.built.table);
+    let other = TableBuilder::new([10; 32])
+        .build(&f.key, f.listed[..10].to_vec())
+        .unwrap();
+    let v1_other = sign(&f, 1, &other.table);
+    let v2 = sign(&f, 2, &other.table);
+
+    let mut history = History::new(f.operator.verifying_key());
+    assert!(history.newest().is_none());
+    assert!(history.encode().is_empty());
+    history.check(&v1).unwrap();
+    history.record(&v1);
+    assert!(matches!(
+        history.check(&v1_other),
+        Err(Error::Equivocation { version: 1, .. })
+    ));
+    history.check(&v2).unwrap();
+    history.record(&v2);
+    history.record(&v1); // an older one never replaces the newest
+    assert_eq!(
+        history.check(&v1),
+        Err(Error::Rollback {
+            offered: 1,
+            seen: 2
+        })
+    );
+
+    let saved = history.encode();
+    let restored = History::restore(f.operator.verifying_key(), &saved).unwrap();
+    assert_eq!(restored.newest(), Some(v2.clone()));
+    assert!(restored.check(&v1).is_err());
+    assert!(
+        History::restore(f.operator.verifying_key(), &[])
+            .unwrap()
+            .newest()
+            .is_none()
+    );
+    let mut damaged = saved.clone();
+    damaged[20] ^= 1;
+    assert!(matches!(
+        History::restore(f.operator.verifying_key(), &damaged),
+        Err(Error::History(_))
+    ));
+    let stranger = OperatorSigningKey::generate(&mut rand::rng()).verifying_key();
+    assert!(History::restore(stranger, &saved).is_err());
+
+    assert!(v2.check_age(86_400, 1_800_000_000 + 86_400).is_ok());
+    assert!(v2.check_age(86_400, 1_700_000_000).is_ok());
+    assert!(matches!(
+        v2.check_age(86_400, 1_800_000_000 + 86_401),
+        Err(Error::TooOld {
+            version: 2,
+            age_seconds: 86_401,
+            max_seconds: 86_400
+        })
+    ));
+}
+
+#[test]
+fn a_submission_opens_on_the_server_and_carries_its_digest() {
+    let f = fixture();
+    let table = ClientTable::new(f.built.table.clone()).unwrap();
+    let unlisted = item(1_000_000);
+    let items = vec![
+        (f.listed[17].clone(), b"upload 17".to_vec()),
+        (unlisted, b"upload x".to_vec()),
+        (f.listed[4999].clone(), Vec::new()),
+    ];
+    let batch = Submission::new(&table, &items, &mut rand::rng()).unwrap();
+    assert_eq!(batch.table_id, *f.built.table.id());
+    let again = Submission::new(&table, &items, &mut rand::rng()).unwrap();
+    assert_ne!(batch.id, again.id, "a fresh id per batch");
+    assert_ne!(batch.vouchers, again.vouchers, "fresh blinds per voucher");
+
+    // SPEC 12.3, computed here independently.
+    let mut h = Sha256::new();
+    h.update(b"blindmatch-v1/submission-digest");
+    h.update(batch.table_id.0);
+    h.update(3u32.to_be_bytes());
+    for v in &batch.vouchers {
+        h.update(&v[1..33]);
+    }
+    assert_eq!(batch.digest, <[u8; 32]>::from(h.finalize()));
+
+    let header: &TableHeader = f.built.table.header();
+    let len = blindmatch_protocol::voucher_len(header.k);
+    assert!(batch.vouchers.iter().all(|v| v.len() == len));
+    let matcher = Matcher::new(&f.key, &f.built.table, f.built.index.clone()).unwrap();
+    let opened: Vec<_> = batch
+        .vouchers
+        .iter()
+        .map(|v| {
+            matcher
+                .open(&Voucher::decode(v, header.k).unwrap())
+                .unwrap()
+        })
+        .collect();
+    let first = opened[0].as_ref().expect("listed item matches");
+    assert_eq!(
+        (first.entry, &first.associated_data[..]),
+        (17, &b"upload 17"[..])
+    );
+    assert!(opened[1].is_none(), "an unlisted item never matches");
+    assert_eq!(opened[2].as_ref().map(|m| m.entry), Some(4999));
+
+    let too_long = vec![(f.listed[0].clone(), vec![0u8; 1025])];
+    assert!(matches!(
+        Submission::new(&table, &too_long, &mut rand::rng()),
+        Err(Error::Input(_))
+    ));
+}
+
+#[test]
+fn backoff_retries_what_may_pass_and_stops() {
+    let rng = &mut rand::rng();
+    let mut b = Backoff::new(3, Duration::from_millis(100));
+    let first = b.retry(GrpcCode::Unavailable, None, rng).unwrap();
+    assert!((100..=125).contains(&first.as_millis()), "{first:?}");
+    let second = b.retry(GrpcCode::from(4), None, rng).unwrap();
+    assert!((200..=250).contains(&second.as_millis()), "{second:?}");
+    assert_eq!(
+        b.retry(GrpcCode::Unavailable, None, rng),
+        None,
+        "3 tries in all"
+    );
+
+    let mut b = Backoff::new(5, Duration::from_millis(100));
+    assert_eq!(
+        b.retry(GrpcCode::ResourceExhausted, None, rng),
+        None,
+        "no hint: final"
+    );
+    assert_eq!(
+        b.retry(GrpcCode::ResourceExhausted, Some("soon"), rng),
+        None
+    );
+    let hinted = b
+        .retry(GrpcCode::ResourceExhausted, Some("700"), rng)
+        .unwrap();
+    assert!((700..=875).contains(&hinted.as_millis()), "{hinted:?}");
+    for final_code in [0, 3, 5, 6, 7, 9, 13, 16] {
+        assert_eq!(b.retry(GrpcCode::from(final_code), None, rng), None);
+    }
+    assert_eq!(
+        Backoff::new(1, Duration::ZERO).retry(GrpcCode::Unavailable, None, rng),
+        None
+    );
+}

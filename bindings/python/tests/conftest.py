@@ -1,0 +1,70 @@
+"""A real blindmatch server per test module (bindings/testkit/server.sh),
+and gRPC stubs generated from the repository's .proto with grpcio-tools."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+TESTKIT = ROOT / "bindings" / "testkit" / "server.sh"
+PROTO = ROOT / "proto" / "proto" / "blindmatch" / "v1"
+
+
+def pytest_configure(config):
+    out = pathlib.Path(tempfile.mkdtemp(prefix="blindmatch-stubs-"))
+    from grpc_tools import protoc
+
+    code = protoc.main(
+        [
+            "protoc",
+            f"-I{PROTO}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            str(PROTO / "blindmatch.proto"),
+        ]
+    )
+    if code != 0:
+        raise RuntimeError(f"grpc_tools.protoc failed ({code})")
+    sys.path.insert(0, str(out))
+    sys.path.insert(0, str(ROOT / "bindings" / "python" / "examples"))
+
+
+class Server:
+    def __init__(self, path):
+        self.dir = path
+        subprocess.run([TESTKIT, "start", path], check=True)
+        self.url = (path / "url").read_text().strip()
+        self.operator_hex = (path / "operator.sign.pub").read_text().strip()
+
+    def listed(self, name="listed.txt"):
+        """The listed test items, as (type, hex)."""
+        lines = (self.dir / name).read_text().split("\n")
+        return [tuple(line.split()) for line in lines if line]
+
+    def publish(self):
+        subprocess.run([TESTKIT, "publish", self.dir], check=True)
+
+    def matches(self, n):
+        out = subprocess.run(
+            [TESTKIT, "matches", self.dir, str(n)], check=True, capture_output=True
+        ).stdout
+        return json.loads(out)
+
+    def stop(self):
+        subprocess.run([TESTKIT, "stop", self.dir], check=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("server"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def vectors():
+    return json.loads((ROOT / "protocol" / "vectors" / "blindmatch-v1.json").read_text())

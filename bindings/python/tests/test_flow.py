@@ -1,0 +1,115 @@
+"""The Python binding against a real server: what it submits is opened by
+the Rust matcher, listed items are recorded with their associated data,
+unlisted ones never are, and a delta brings a held table to version 2."""
+
+import hashlib
+import time
+
+import grpc
+import pytest
+
+import blindmatch
+import check  # examples/check.py: the flow the README shows
+
+
+def item(kind, hex_value, ad=b""):
+    t = getattr(blindmatch.ItemType, kind.upper())
+    return blindmatch.ItemToCheck(
+        item_type=t, value=blindmatch.item_from_hex(t, hex_value), associated_data=ad
+    )
+
+
+def unlisted(n):
+    return [
+        item("sha256", hashlib.sha256(f"unlisted-{i}".encode()).hexdigest(), b"no")
+        for i in range(n)
+    ]
+
+
+def test_listed_items_are_recorded_with_their_data_and_unlisted_never(server):
+    operator = blindmatch.OperatorKey.from_hex(server.operator_hex)
+    history = blindmatch.History(operator)
+    listed = server.listed()
+    items = [item(k, v, f"py-{i}".encode()) for i, (k, v) in enumerate(listed)]
+    items += unlisted(70)  # more than one batch of 64
+    with grpc.insecure_channel(server.url.removeprefix("http://")) as channel:
+        manifest, max_batch, table = check.fetch_table(channel, history)
+        assert manifest.version() == 1
+        assert max_batch == 64
+        assert check.submit(channel, table, items, max_batch) == len(items)
+    matches = server.matches(len(listed))
+    got = sorted((m["item_type"], m["item_hex"], m["associated_data"]) for m in matches)
+    want = sorted((k, v, f"py-{i}") for i, (k, v) in enumerate(listed))
+    assert got == want
+    # The saved history refuses nothing new, and restores.
+    again = blindmatch.History.restore(operator, history.encode())
+    assert again.newest().version() == 1
+
+
+def test_a_retried_batch_is_stored_once(server):
+    operator = blindmatch.OperatorKey.from_hex(server.operator_hex)
+    with grpc.insecure_channel(server.url.removeprefix("http://")) as channel:
+        _, _, table = check.fetch_table(channel, blindmatch.History(operator))
+        kind, value = server.listed()[0]
+        batch = table.submission([item(kind, value, b"twice")])
+        stub = check.rpc.VoucherServiceStub(channel)
+        request = check.pb.SubmitRequest(
+            table_id=batch.table_id, vouchers=batch.vouchers, submission_id=batch.id
+        )
+        assert stub.Submit(request).accepted == 1
+        assert stub.Submit(request).accepted == 1
+        other = table.submission([item(kind, value, b"other")])
+        request.vouchers[:] = other.vouchers
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Submit(request)
+        assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    twice = [m for m in server.matches(1) if m["associated_data"] == "twice"]
+    assert len(twice) == 1
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory):
+    from conftest import Server
+
+    s = Server(tmp_path_factory.mktemp("delta"))
+    yield s
+    s.stop()
+
+
+def test_a_delta_brings_the_table_to_version_2_and_old_versions_are_refused(
+    fresh_server,
+):
+    server = fresh_server
+    operator = blindmatch.OperatorKey.from_hex(server.operator_hex)
+    history = blindmatch.History(operator)
+    target = server.url.removeprefix("http://")
+    with grpc.insecure_channel(target) as channel:
+        v1, _, held = check.fetch_table(channel, history)
+        server.publish()
+        for _ in range(100):
+            response = check.rpc.TableServiceStub(channel).GetManifest(
+                check.pb.GetManifestRequest()
+            )
+            if response.version == 2:
+                break
+            time.sleep(0.1)
+        manifest = blindmatch.Manifest.verify(response.statement, response.signature, operator)
+        delta = blindmatch.DeltaDownload(held, manifest)
+        stub = check.rpc.TableServiceStub(channel)
+        request = check.pb.DownloadDeltaRequest(
+            from_table_id=held.table_id(), to_table_id=manifest.table_id()
+        )
+        for chunk in stub.DownloadDelta(request):
+            delta.push(chunk.indices, chunk.slots)
+        v2 = delta.finish()
+        assert v2.table_id() == manifest.table_id()
+        with pytest.raises(blindmatch.BlindmatchError.State):
+            delta.finish()
+        history.check(manifest)
+        history.record(manifest)
+        with pytest.raises(blindmatch.BlindmatchError.Rollback) as e:
+            history.check(v1)
+        assert (e.value.offered, e.value.seen) == (1, 2)
+        (kind, value), = server.listed("listed-v2.txt")
+        assert check.submit(channel, v2, [item(kind, value, b"new in v2")], 64) == 1
+    assert [m["associated_data"] for m in server.matches(1)] == ["new in v2"]

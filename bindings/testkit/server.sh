@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A real blindmatch server for the language bindings' tests, one per test
+# run, in a scratch directory:
+#
+#   server.sh start DIR     keys, a list of 5,000+ entries (3 Merkle chunks),
+#                           table version 1 and version 2 (built in place),
+#                           then `serve --plaintext` on a free loopback port.
+#                           Writes DIR/url, DIR/operator.pub, DIR/listed.txt
+#                           (`TYPE HEX` of the listed test items),
+#                           DIR/listed-v2.txt (listed only in version 2).
+#   server.sh publish DIR   swaps to version 2 (SIGHUP): the delta test.
+#   server.sh matches DIR N waits until N matches are recorded (at most 20 s,
+#                           then 1 s more for any extra) and prints them as
+#                           JSON, one per line.
+#   server.sh stop DIR      stops the server (SIGTERM, then SIGKILL).
+#
+# BLINDMATCH_BIN names the directory of the release binaries (default
+# target/release of this checkout).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${BLINDMATCH_BIN:-$here/../../target/release}"
+server="$bin/blindmatch-server"
+cmd="${1:?usage: server.sh start|publish|matches|stop DIR}"
+dir="${2:?usage: server.sh $cmd DIR}"
+
+die() { echo "testkit/server.sh: $*" >&2; exit 1; }
+[ -x "$server" ] || die "$server is missing: cargo build --release -p blindmatch-server"
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  cd "$dir"
+  "$server" keygen --out server.key >/dev/null
+  "$server" keygen --signing --out operator.sign >/dev/null
+  sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
+  {
+    for i in 0 1 2 3 4; do echo "sha256 $(sha "listed-$i")"; done
+    echo "md5 $(printf '%s' listed-md5 | md5sum | cut -c1-32)"
+  } > listed.txt
+  echo "sha256 $(sha listed-in-v2)" > listed-v2.txt
+  # Fillers: 4-byte `bytes` items, enough for three Merkle chunks.
+  for i in $(seq 1 5000); do printf 'bytes %08x\n' "$i"; done > fillers.txt
+  cat listed.txt fillers.txt > list-v1.txt
+  # Version 2: one filler removed, one item added.
+  { cat listed.txt listed-v2.txt; tail -n +2 fillers.txt; } > list-v2.txt
+  "$server" build --list list-v1.txt --key server.key --signing-key operator.sign \
+    --out table.bmt >/dev/null
+  "$server" build --list list-v2.txt --key server.key --signing-key operator.sign \
+    --base table.bmt --out table.v2 >/dev/null
+  RUST_LOG=warn "$server" serve --plaintext --listen 127.0.0.1:0 --table table.bmt \
+    --key server.key --data data --operator-key operator.sign.pub --max-batch 64 \
+    > serve.out 2> serve.err &
+  echo $! > pid
+  for _ in $(seq 1 200); do
+    url="$(grep -o 'http://[0-9.:]*' serve.out | head -1 || true)"
+    [ -n "$url" ] && break
+    kill -0 "$(cat pid)" 2>/dev/null || die "the server exited: $(cat serve.err)"
+    sleep 0.05
+  done
+  [ -n "$url" ] || die "the server printed no address in 10 s"
+  echo "$url" > url
+  ;;
+publish)
+  cd "$dir"
+  mv table.v2 table.bmt
+  kill -HUP "$(cat pid)"
+  ;;
+matches)
+  want="${3:?usage: server.sh matches DIR N}"
+  cd "$dir"
+  count() { "$server" matches --data data --json 2>/dev/null | grep -c '"entry"' || true; }
+  for _ in $(seq 1 200); do
+    [ "$(count)" -ge "$want" ] && break
+    sleep 0.1
+  done
+  sleep 1
+  "$server" matches --data data --json
+  ;;
+stop)
+  cd "$dir"
+  [ -f pid ] || exit 0
+  pid="$(cat pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f pid
+  ;;
+*) die "unknown command $cmd" ;;
+esac

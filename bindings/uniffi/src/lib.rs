@@ -1,0 +1,563 @@
+//! # blindmatch-uniffi
+//!
+//! The blindmatch client core ([`blindmatch_client_core`]) for Kotlin, Swift
+//! and Python, through uniffi's proc macros: one interface, three
+//! languages. This layer only adapts types: bytes in and out, objects for
+//! state, one error enum. Every decision is the core's, so a Kotlin app and
+//! a Python script refuse the same manifest for the same reason.
+//!
+//! Objects are shared (`Arc`) across the boundary, so the ones with state
+//! that a step consumes ([`TableDownload`], [`DeltaDownload`]) keep it behind
+//! a mutex and answer [`BlindmatchError::State`] when used after finishing.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use blindmatch_client_core as core;
+
+uniffi::setup_scaffolding!("blindmatch");
+
+/// Why a call was refused. Each variant is an exception class (Python), a
+/// subclass of the sealed `BlindmatchException` (Kotlin) or an enum case
+/// (Swift). Messages never contain an item, a key or associated data.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum BlindmatchError {
+    /// The manifest's signature does not verify under the pinned operator key.
+    #[error("manifest signature does not verify under the pinned operator key")]
+    BadSignature,
+    /// A version older than one verified before (a rollback).
+    #[error("table version {offered} is older than version {seen} seen before: refused (rollback)")]
+    Rollback {
+        /// The version offered.
+        offered: u64,
+        /// The newest version seen.
+        seen: u64,
+    },
+    /// Another table under a version number seen before (equivocation).
+    #[error(
+        "table {offered} offered as version {version}, which was table {seen} before: refused (equivocation)"
+    )]
+    Equivocation {
+        /// The version number.
+        version: u64,
+        /// The table id offered (hex).
+        offered: String,
+        /// The table id seen before (hex).
+        seen: String,
+    },
+    /// The manifest is older than the app allows.
+    #[error(
+        "table version {version} was built {age_seconds} s ago, more than {max_seconds} s: refused"
+    )]
+    TooOld {
+        /// Its version.
+        version: u64,
+        /// Its age.
+        age_seconds: u64,
+        /// The bound.
+        max_seconds: u64,
+    },
+    /// A chunk, table, delta or statement is not what the signed manifest
+    /// describes; nothing of it was kept.
+    #[error("{message}")]
+    Invalid {
+        /// What was checked and why it failed.
+        message: String,
+    },
+    /// A message is malformed (a proof hash not 32 bytes, a cut delta index,
+    /// a delta larger than the table).
+    #[error("{message}")]
+    Malformed {
+        /// What is wrong.
+        message: String,
+    },
+    /// An item, an operator key or associated data the app gave is not
+    /// usable (bad hex, wrong length, associated data over 1 KiB).
+    #[error("{message}")]
+    Input {
+        /// What is wrong.
+        message: String,
+    },
+    /// The saved history does not verify under the operator key.
+    #[error("{message}")]
+    History {
+        /// Why.
+        message: String,
+    },
+    /// An object was used after the step that consumes it (a download
+    /// finished twice).
+    #[error("{message}")]
+    State {
+        /// What was done out of order.
+        message: String,
+    },
+}
+
+impl From<core::Error> for BlindmatchError {
+    fn from(e: core::Error) -> Self {
+        let message = e.to_string();
+        match e {
+            core::Error::BadSignature => BlindmatchError::BadSignature,
+            core::Error::Rollback { offered, seen } => BlindmatchError::Rollback { offered, seen },
+            core::Error::Equivocation {
+                version,
+                offered,
+                seen,
+            } => BlindmatchError::Equivocation {
+                version,
+                offered,
+                seen,
+            },
+            core::Error::TooOld {
+                version,
+                age_seconds,
+                max_seconds,
+            } => BlindmatchError::TooOld {
+                version,
+                age_seconds,
+                max_seconds,
+            },
+            core::Error::Malformed(_) => BlindmatchError::Malformed { message },
+            core::Error::Input(_) => BlindmatchError::Input { message },
+            core::Error::History(_) => BlindmatchError::History { message },
+            _ => BlindmatchError::Invalid { message },
+        }
+    }
+}
+
+fn input(e: impl std::fmt::Display) -> BlindmatchError {
+    BlindmatchError::Input {
+        message: e.to_string(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic cannot happen while the lock is held (the core does not
+    // panic), and a poisoned state would still be consistent: take it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn finished(what: &str) -> BlindmatchError {
+    BlindmatchError::State {
+        message: format!("this {what} is finished: start a new one"),
+    }
+}
+
+/// The kinds of hash an item can be (SPEC Section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum ItemType {
+    /// MD5, 16 bytes.
+    Md5,
+    /// SHA-1, 20 bytes.
+    Sha1,
+    /// SHA-256, 32 bytes.
+    Sha256,
+    /// PDQ, 32 bytes, matched exactly.
+    Pdq,
+    /// 1 to 64 opaque bytes: any other hash.
+    Bytes,
+}
+
+impl From<ItemType> for core::ItemType {
+    fn from(t: ItemType) -> Self {
+        match t {
+            ItemType::Md5 => core::ItemType::Md5,
+            ItemType::Sha1 => core::ItemType::Sha1,
+            ItemType::Sha256 => core::ItemType::Sha256,
+            ItemType::Pdq => core::ItemType::Pdq,
+            ItemType::Bytes => core::ItemType::Bytes,
+        }
+    }
+}
+
+/// One item to check: its hash and what the server records with it if it
+/// is on the list (at most 1 KiB; the server sees it only on a match).
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct ItemToCheck {
+    /// The kind of hash.
+    pub item_type: ItemType,
+    /// The hash value.
+    pub value: Vec<u8>,
+    /// Associated data, at most 1,024 bytes.
+    pub associated_data: Vec<u8>,
+}
+
+/// One `SubmitRequest`: send these fields as they are, and the same again
+/// on every retry, so the server stores the batch once.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Submission {
+    /// `submission_id`: 16 random bytes.
+    pub id: Vec<u8>,
+    /// `table_id`: the table the vouchers are bound to.
+    pub table_id: Vec<u8>,
+    /// `vouchers`, each of the same length.
+    pub vouchers: Vec<Vec<u8>>,
+    /// The batch's digest (SPEC 12.3), to log instead of its content.
+    pub digest: Vec<u8>,
+}
+
+/// The operator's Ed25519 verifying key, pinned in the app.
+#[derive(uniffi::Object)]
+pub struct OperatorKey(blindmatch_protocol::OperatorVerifyingKey);
+
+#[uniffi::export]
+impl OperatorKey {
+    /// From 64 hex digits, as `blindmatch-server keygen --signing` prints it.
+    #[uniffi::constructor]
+    pub fn from_hex(hex: String) -> Result<Arc<Self>, BlindmatchError> {
+        let bytes =
+            hex::decode(hex.trim()).map_err(|e| input(format!("operator key: not hex ({e})")))?;
+        Self::from_bytes(bytes)
+    }
+
+    /// From its 32 bytes.
+    #[uniffi::constructor]
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
+        blindmatch_protocol::OperatorVerifyingKey::from_bytes(&bytes)
+            .map(|k| Arc::new(OperatorKey(k)))
+            .map_err(input)
+    }
+
+    /// Its 32 bytes, in hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+}
+
+/// A manifest whose signature verified under the operator key. Only the
+/// signed statement is used: the other fields of a `GetManifest` response
+/// are copies nobody signed.
+#[derive(uniffi::Object)]
+pub struct Manifest(core::VerifiedManifest);
+
+#[uniffi::export]
+impl Manifest {
+    /// Verifies `Manifest.signature` over `Manifest.statement`.
+    ///
+    /// Raises `BadSignature`, or `Invalid` for a malformed statement.
+    #[uniffi::constructor]
+    pub fn verify(
+        statement: Vec<u8>,
+        signature: Vec<u8>,
+        operator: Arc<OperatorKey>,
+    ) -> Result<Arc<Self>, BlindmatchError> {
+        Ok(Arc::new(Manifest(core::VerifiedManifest::verify(
+            &statement,
+            &signature,
+            &operator.0,
+        )?)))
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.0.version()
+    }
+
+    /// When the table was built (seconds since the Unix epoch).
+    pub fn created(&self) -> u64 {
+        self.0.created()
+    }
+
+    /// The table id (32 bytes): `DownloadTableRequest.table_id`.
+    pub fn table_id(&self) -> Vec<u8> {
+        self.0.table_id().0.to_vec()
+    }
+
+    /// The Merkle root over the table's chunks.
+    pub fn digest(&self) -> Vec<u8> {
+        self.0.digest().to_vec()
+    }
+
+    /// Positions per item (k).
+    pub fn k(&self) -> u8 {
+        self.0.header().k
+    }
+
+    /// Slots in the table.
+    pub fn n_slots(&self) -> u32 {
+        self.0.header().n_slots
+    }
+
+    /// Bytes of slots to download.
+    pub fn table_len(&self) -> u64 {
+        self.0.header().slots_len()
+    }
+
+    /// The signed statement.
+    pub fn statement(&self) -> Vec<u8> {
+        self.0.statement_bytes()
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> Vec<u8> {
+        self.0.signature().to_vec()
+    }
+
+    /// Raises `TooOld` if the table was built more than `max_age_seconds`
+    /// before `now_unix_seconds`.
+    pub fn check_age(
+        &self,
+        max_age_seconds: u64,
+        now_unix_seconds: u64,
+    ) -> Result<(), BlindmatchError> {
+        Ok(self.0.check_age(max_age_seconds, now_unix_seconds)?)
+    }
+}
+
+/// The newest manifest verified: refuses rollbacks and equivocation.
+/// Persist [`History::encode`] and restore it at the next start.
+#[derive(uniffi::Object)]
+pub struct History(Mutex<core::History>);
+
+#[uniffi::export]
+impl History {
+    /// An empty history pinned to `operator`.
+    #[uniffi::constructor]
+    pub fn new(operator: Arc<OperatorKey>) -> Arc<Self> {
+        Arc::new(History(Mutex::new(core::History::new(operator.0))))
+    }
+
+    /// A history saved with `encode()` (empty bytes: an empty history).
+    /// Raises `History` if it does not verify under `operator`.
+    #[uniffi::constructor]
+    pub fn restore(
+        operator: Arc<OperatorKey>,
+        saved: Vec<u8>,
+    ) -> Result<Arc<Self>, BlindmatchError> {
+        Ok(Arc::new(History(Mutex::new(core::History::restore(
+            operator.0, &saved,
+        )?))))
+    }
+
+    /// The record to persist (nothing secret in it).
+    pub fn encode(&self) -> Vec<u8> {
+        lock(&self.0).encode()
+    }
+
+    /// The operator key this history is pinned to.
+    pub fn operator(&self) -> Arc<OperatorKey> {
+        Arc::new(OperatorKey(*lock(&self.0).operator()))
+    }
+
+    /// Raises `Rollback` or `Equivocation` if `manifest` must be refused.
+    pub fn check(&self, manifest: Arc<Manifest>) -> Result<(), BlindmatchError> {
+        Ok(lock(&self.0).check(&manifest.0)?)
+    }
+
+    /// Records `manifest` as the newest (once its table is in hand).
+    pub fn record(&self, manifest: Arc<Manifest>) {
+        lock(&self.0).record(&manifest.0);
+    }
+
+    /// The newest manifest recorded, if any.
+    pub fn newest(&self) -> Option<Arc<Manifest>> {
+        lock(&self.0).newest().map(|m| Arc::new(Manifest(m)))
+    }
+}
+
+/// A validated table, ready to make vouchers.
+#[derive(uniffi::Object)]
+pub struct Table(blindmatch_protocol::ClientTable);
+
+#[uniffi::export]
+impl Table {
+    /// A table the app saved with `encode()`, checked to be `manifest`'s
+    /// table and validated. Raises `Invalid` for a damaged or stale copy.
+    #[uniffi::constructor]
+    pub fn open(saved: Vec<u8>, manifest: Arc<Manifest>) -> Result<Arc<Self>, BlindmatchError> {
+        Ok(Arc::new(Table(core::open_table(&saved, &manifest.0)?)))
+    }
+
+    /// A table validated slot by slot but checked against no signed
+    /// manifest: vouchers made with it are only as safe as where its bytes
+    /// came from (whoever made the table can open them). For test vectors,
+    /// and tables the app verified some other way; an app uses
+    /// `TableDownload`, `DeltaDownload` or `open`.
+    #[uniffi::constructor]
+    pub fn open_unverified(encoded: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
+        let table = blindmatch_protocol::BlindedTable::decode(&encoded)
+            .and_then(blindmatch_protocol::ClientTable::new)
+            .map_err(|e| BlindmatchError::Invalid {
+                message: format!("table: {e}"),
+            })?;
+        Ok(Arc::new(Table(table)))
+    }
+
+    /// The encoding to save (header and slots; public).
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.table().encode()
+    }
+
+    /// The table id.
+    pub fn table_id(&self) -> Vec<u8> {
+        self.0.table().id().0.to_vec()
+    }
+
+    /// The length of every voucher made for this table.
+    pub fn voucher_len(&self) -> u32 {
+        u32::try_from(blindmatch_protocol::voucher_len(self.0.table().header().k))
+            .unwrap_or(u32::MAX)
+    }
+
+    /// One voucher per item, under a fresh submission id. Split items into
+    /// batches of the manifest response's `max_batch` first. Raises `Input`
+    /// for a hash of the wrong length or associated data over 1 KiB.
+    pub fn submission(&self, items: Vec<ItemToCheck>) -> Result<Submission, BlindmatchError> {
+        let items = items
+            .into_iter()
+            .map(|i| {
+                blindmatch_protocol::Item::new(i.item_type.into(), &i.value)
+                    .map(|item| (item, i.associated_data))
+                    .map_err(input)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let s = core::Submission::new(&self.0, &items, &mut rand::rng())?;
+        Ok(Submission {
+            id: s.id.0.to_vec(),
+            table_id: s.table_id.0.to_vec(),
+            vouchers: s.vouchers,
+            digest: s.digest.to_vec(),
+        })
+    }
+}
+
+/// A `DownloadTable` in progress: each chunk checked as it arrives.
+#[derive(uniffi::Object)]
+pub struct TableDownload(Mutex<Option<core::TableDownload>>);
+
+#[uniffi::export]
+impl TableDownload {
+    /// Starts the download of `manifest`'s table from offset 0.
+    #[uniffi::constructor]
+    pub fn new(manifest: Arc<Manifest>) -> Arc<Self> {
+        Arc::new(TableDownload(Mutex::new(Some(core::TableDownload::new(
+            &manifest.0,
+        )))))
+    }
+
+    /// Resumes from the slots of the chunks accepted before (whole chunks
+    /// are kept, the rest dropped).
+    #[uniffi::constructor]
+    pub fn resume(manifest: Arc<Manifest>, kept: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
+        Ok(Arc::new(TableDownload(Mutex::new(Some(
+            core::TableDownload::resume(&manifest.0, kept)?,
+        )))))
+    }
+
+    /// The offset to request next.
+    pub fn offset(&self) -> Result<u64, BlindmatchError> {
+        let d = lock(&self.0);
+        d.as_ref()
+            .map(core::TableDownload::offset)
+            .ok_or_else(|| finished("download"))
+    }
+
+    /// Checks and keeps one `TableChunk`. Raises `Invalid` (nothing kept;
+    /// request again from `offset()`) or `Malformed`.
+    pub fn push(
+        &self,
+        offset: u64,
+        slots: Vec<u8>,
+        proof: Vec<Vec<u8>>,
+    ) -> Result<(), BlindmatchError> {
+        let mut d = lock(&self.0);
+        let d = d.as_mut().ok_or_else(|| finished("download"))?;
+        Ok(d.push(offset, &slots, &proof)?)
+    }
+
+    /// The validated table, once every chunk is in. Raises `Invalid`.
+    pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
+        let d = lock(&self.0).take().ok_or_else(|| finished("download"))?;
+        Ok(Arc::new(Table(d.finish()?)))
+    }
+}
+
+/// A `DownloadDelta` in progress: the slots that changed from a table held.
+#[derive(uniffi::Object)]
+pub struct DeltaDownload {
+    held: Arc<Table>,
+    to: Arc<Manifest>,
+    delta: Mutex<Option<core::DeltaDownload>>,
+}
+
+#[uniffi::export]
+impl DeltaDownload {
+    /// Starts receiving the delta from `held` to `to`'s table: request it
+    /// with `from_table_id = held.table_id()`, `to_table_id = to.table_id()`.
+    #[uniffi::constructor]
+    pub fn new(held: Arc<Table>, to: Arc<Manifest>) -> Arc<Self> {
+        let delta = core::DeltaDownload::new(&held.0, &to.0);
+        Arc::new(DeltaDownload {
+            held,
+            to,
+            delta: Mutex::new(Some(delta)),
+        })
+    }
+
+    /// Adds one `DeltaChunk`. Raises `Malformed`.
+    pub fn push(&self, indices: Vec<u8>, slots: Vec<u8>) -> Result<(), BlindmatchError> {
+        let mut d = lock(&self.delta);
+        let d = d.as_mut().ok_or_else(|| finished("delta"))?;
+        Ok(d.push(&indices, &slots)?)
+    }
+
+    /// The new table, checked against the new manifest. Raises `Invalid`
+    /// (keep the table held, download in full instead).
+    pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
+        let d = lock(&self.delta).take().ok_or_else(|| finished("delta"))?;
+        Ok(Arc::new(Table(d.finish(&self.held.0, &self.to.0)?)))
+    }
+}
+
+/// When to send a failed call again, unchanged (the core's rule: transient
+/// codes, and RESOURCE_EXHAUSTED only with `grpc-retry-pushback-ms`).
+#[derive(uniffi::Object)]
+pub struct Backoff(Mutex<core::Backoff>);
+
+#[uniffi::export]
+impl Backoff {
+    /// At most `attempts` tries, waiting `first_delay_ms` before the second.
+    #[uniffi::constructor]
+    pub fn new(attempts: u32, first_delay_ms: u64) -> Arc<Self> {
+        Arc::new(Backoff(Mutex::new(core::Backoff::new(
+            attempts,
+            Duration::from_millis(first_delay_ms),
+        ))))
+    }
+
+    /// After a failure with gRPC status `code` and the server's
+    /// `grpc-retry-pushback-ms` value: milliseconds to wait, or none to
+    /// give up.
+    pub fn retry(&self, code: u32, pushback_ms: Option<String>) -> Option<u64> {
+        lock(&self.0)
+            .retry(code.into(), pushback_ms.as_deref(), &mut rand::rng())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Parses a hash given as hex (`md5`, `sha1`, `sha256`, `pdq`, `bytes`),
+/// for apps that hold hashes as text. Raises `Input`.
+#[uniffi::export]
+pub fn item_from_hex(item_type: ItemType, hex: String) -> Result<Vec<u8>, BlindmatchError> {
+    blindmatch_protocol::Item::parse(item_type.into(), &hex)
+        .map(|i| i.value().to_vec())
+        .map_err(input)
+}
+
+/// The table id of an encoded table (header and slots), without validating
+/// it: for checking a saved copy or a test vector.
+#[uniffi::export]
+pub fn table_id_of(encoded: Vec<u8>) -> Result<Vec<u8>, BlindmatchError> {
+    blindmatch_protocol::BlindedTable::decode(&encoded)
+        .map(|t| t.id().0.to_vec())
+        .map_err(|e| BlindmatchError::Invalid {
+            message: format!("table: {e}"),
+        })
+}
+
+/// The protocol version this library speaks (`Manifest.protocol_version`).
+#[uniffi::export]
+pub fn protocol_version() -> u32 {
+    u32::from(blindmatch_protocol::PROTOCOL_VERSION)
+}
