@@ -60,43 +60,43 @@ pub enum BlindmatchError {
     },
     /// A chunk, table, delta or statement is not what the signed manifest
     /// describes; nothing of it was kept.
-    #[error("{message}")]
+    #[error("{reason}")]
     Invalid {
         /// What was checked and why it failed.
-        message: String,
+        reason: String,
     },
     /// A message is malformed (a proof hash not 32 bytes, a cut delta index,
     /// a delta larger than the table).
-    #[error("{message}")]
+    #[error("{reason}")]
     Malformed {
         /// What is wrong.
-        message: String,
+        reason: String,
     },
     /// An item, an operator key or associated data the app gave is not
     /// usable (bad hex, wrong length, associated data over 1 KiB).
-    #[error("{message}")]
+    #[error("{reason}")]
     Input {
         /// What is wrong.
-        message: String,
+        reason: String,
     },
     /// The saved history does not verify under the operator key.
-    #[error("{message}")]
+    #[error("{reason}")]
     History {
         /// Why.
-        message: String,
+        reason: String,
     },
     /// An object was used after the step that consumes it (a download
     /// finished twice).
-    #[error("{message}")]
+    #[error("{reason}")]
     State {
         /// What was done out of order.
-        message: String,
+        reason: String,
     },
 }
 
 impl From<core::Error> for BlindmatchError {
     fn from(e: core::Error) -> Self {
-        let message = e.to_string();
+        let reason = e.to_string();
         match e {
             core::Error::BadSignature => BlindmatchError::BadSignature,
             core::Error::Rollback { offered, seen } => BlindmatchError::Rollback { offered, seen },
@@ -118,17 +118,17 @@ impl From<core::Error> for BlindmatchError {
                 age_seconds,
                 max_seconds,
             },
-            core::Error::Malformed(_) => BlindmatchError::Malformed { message },
-            core::Error::Input(_) => BlindmatchError::Input { message },
-            core::Error::History(_) => BlindmatchError::History { message },
-            _ => BlindmatchError::Invalid { message },
+            core::Error::Malformed(_) => BlindmatchError::Malformed { reason },
+            core::Error::Input(_) => BlindmatchError::Input { reason },
+            core::Error::History(_) => BlindmatchError::History { reason },
+            _ => BlindmatchError::Invalid { reason },
         }
     }
 }
 
 fn input(e: impl std::fmt::Display) -> BlindmatchError {
     BlindmatchError::Input {
-        message: e.to_string(),
+        reason: e.to_string(),
     }
 }
 
@@ -140,7 +140,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn finished(what: &str) -> BlindmatchError {
     BlindmatchError::State {
-        message: format!("this {what} is finished: start a new one"),
+        reason: format!("this {what} is finished: start a new one"),
     }
 }
 
@@ -379,7 +379,7 @@ impl Table {
         let table = blindmatch_protocol::BlindedTable::decode(&encoded)
             .and_then(blindmatch_protocol::ClientTable::new)
             .map_err(|e| BlindmatchError::Invalid {
-                message: format!("table: {e}"),
+                reason: format!("table: {e}"),
             })?;
         Ok(Arc::new(Table(table)))
     }
@@ -552,7 +552,7 @@ pub fn table_id_of(encoded: Vec<u8>) -> Result<Vec<u8>, BlindmatchError> {
     blindmatch_protocol::BlindedTable::decode(&encoded)
         .map(|t| t.id().0.to_vec())
         .map_err(|e| BlindmatchError::Invalid {
-            message: format!("table: {e}"),
+            reason: format!("table: {e}"),
         })
 }
 

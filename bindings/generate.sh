@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerates the binding sources this repository commits, from the
+# library as built now:
+#   bindings/swift/Sources/Blindmatch/Blindmatch.swift      (uniffi)
+#   bindings/swift/Sources/BlindmatchFFI/BlindmatchFFI.h     (uniffi)
+#   bindings/swift/Sources/BlindmatchFFI/module.modulemap    (uniffi)
+#
+#   generate.sh           rewrite them
+#   generate.sh --check   fail, naming each file, if any differs (CI: a
+#                         change to the interface without regenerating)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.."
+check="${1:-}"
+cargo build --quiet --profile dist -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
+cargo build --quiet -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$root/target/debug/uniffi-bindgen" generate --no-format \
+  --library "$root/target/dist/libblindmatch_uniffi.so" --language swift --out-dir "$out/swift" >/dev/null
+mkdir -p "$out/tree/swift/Sources/Blindmatch" "$out/tree/swift/Sources/BlindmatchFFI"
+cp "$out/swift/Blindmatch.swift" "$out/tree/swift/Sources/Blindmatch/"
+cp "$out/swift/BlindmatchFFI.h" "$out/tree/swift/Sources/BlindmatchFFI/"
+cp "$out/swift/BlindmatchFFI.modulemap" "$out/tree/swift/Sources/BlindmatchFFI/module.modulemap"
+
+status=0
+for f in swift/Sources/Blindmatch/Blindmatch.swift swift/Sources/BlindmatchFFI/BlindmatchFFI.h \
+         swift/Sources/BlindmatchFFI/module.modulemap; do
+  if [ "$check" = "--check" ]; then
+    if ! cmp -s "$out/tree/$f" "$here/$f"; then
+      echo "generated: bindings/$f is not what the interface generates now: run bindings/generate.sh" >&2
+      status=1
+    fi
+  else
+    mkdir -p "$(dirname "$here/$f")"
+    cp "$out/tree/$f" "$here/$f"
+  fi
+done
+[ "$check" = "--check" ] && [ $status -eq 0 ] && echo "generated: swift sources match the interface"
+exit $status

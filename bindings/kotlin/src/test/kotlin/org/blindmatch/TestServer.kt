@@ -1,0 +1,49 @@
+package org.blindmatch
+
+import java.io.File
+import java.nio.file.Files
+
+/** A real server from bindings/testkit/server.sh, in a scratch directory. */
+class TestServer : AutoCloseable {
+    val root = File(System.getProperty("blindmatch.root")).canonicalFile
+    private val script = File(root, "bindings/testkit/server.sh").path
+    val dir: File = Files.createTempDirectory("blindmatch-kotlin").toFile()
+
+    init {
+        run("start")
+    }
+
+    val target: String = File(dir, "url").readText().trim().removePrefix("http://")
+    val operator: OperatorKey = OperatorKey.fromHex(File(dir, "operator.sign.pub").readText().trim())
+
+    /** The listed test items, as (type, hex). */
+    fun listed(name: String = "listed.txt"): List<Pair<String, String>> =
+        File(dir, name).readLines().filter { it.isNotBlank() }.map {
+            val (t, v) = it.split(" ")
+            t to v
+        }
+
+    fun publish() = run("publish")
+
+    /** The recorded matches as (item_hex, associated_data), once [n] are in. */
+    fun matches(n: Int): List<Pair<String, String>> {
+        val json = run("matches", n.toString())
+        val hex = Regex("\"item_hex\": \"([0-9a-f]+)\"").findAll(json).map { it.groupValues[1] }.toList()
+        val ad = Regex("\"associated_data\": \"([^\"]*)\"").findAll(json).map { it.groupValues[1] }.toList()
+        check(hex.size == ad.size) { "unexpected matches output: $json" }
+        return hex.zip(ad)
+    }
+
+    private fun run(vararg args: String): String {
+        val p = ProcessBuilder(listOf(script, args[0], dir.path) + args.drop(1))
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        val out = p.inputStream.bufferedReader().readText()
+        check(p.waitFor() == 0) { "server.sh ${args.joinToString(" ")} failed" }
+        return out
+    }
+
+    override fun close() {
+        run("stop")
+    }
+}
