@@ -1,0 +1,666 @@
+//! # blindmatch-ffi
+//!
+//! The client core ([`blindmatch_client_core`]) behind a C ABI, for C, C++,
+//! Go (cgo) and C# (P/Invoke). `include/blindmatch.h` is generated from
+//! this file by cbindgen and committed; `tests/header.rs` fails when they
+//! drift.
+//!
+//! Conventions, the same for every function:
+//! - Objects are opaque pointers made by a `bm_*_new`/`open`/`verify`/
+//!   `finish` function and released by their `bm_*_free` (NULL is fine).
+//! - Fallible functions return a [`BmStatus`]; on failure the output
+//!   pointer is left untouched and [`bm_last_error`] holds a message for the
+//!   calling thread (no item, key or associated data is ever in it).
+//! - Buffers are `(pointer, length)`; a NULL pointer with length 0 is an
+//!   empty buffer. A function that writes a variable-length result takes a
+//!   capacity and returns the length needed, writing only if it fits.
+//! - Nothing here panics across the boundary: a panic (a bug) is caught and
+//!   reported as [`BmStatus::Internal`].
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use blindmatch_client_core as core;
+use blindmatch_protocol::{BlindedTable, ClientTable, Item, ItemType, OperatorVerifyingKey};
+
+/// What a call returned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BmStatus {
+    /// Success.
+    Ok = 0,
+    /// The manifest's signature does not verify under the operator key.
+    BadSignature = 1,
+    /// A version older than one verified before.
+    Rollback = 2,
+    /// Another table under a version number seen before.
+    Equivocation = 3,
+    /// The manifest is older than the app allows.
+    TooOld = 4,
+    /// A chunk, table, delta or statement is not what the manifest says.
+    Invalid = 5,
+    /// A message is malformed before any cryptography.
+    Malformed = 6,
+    /// An item, key or associated data given by the app is not usable.
+    Input = 7,
+    /// A saved history does not verify under the operator key.
+    History = 8,
+    /// A required pointer was NULL.
+    Null = 9,
+    /// An output buffer is too small; the length needed was returned.
+    BufferTooSmall = 10,
+    /// A bug: a panic was caught at the boundary.
+    Internal = 11,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn fail(status: BmStatus, message: impl Into<String>) -> BmStatus {
+    LAST_ERROR.with(|e| *e.borrow_mut() = message.into());
+    status
+}
+
+fn from_core(e: &core::Error) -> BmStatus {
+    let status = match e {
+        core::Error::BadSignature => BmStatus::BadSignature,
+        core::Error::Rollback { .. } => BmStatus::Rollback,
+        core::Error::Equivocation { .. } => BmStatus::Equivocation,
+        core::Error::TooOld { .. } => BmStatus::TooOld,
+        core::Error::Malformed(_) => BmStatus::Malformed,
+        core::Error::Input(_) => BmStatus::Input,
+        core::Error::History(_) => BmStatus::History,
+        _ => BmStatus::Invalid,
+    };
+    fail(status, e.to_string())
+}
+
+/// Runs `f`, turning its error or a panic into a status.
+fn guard(f: impl FnOnce() -> Result<(), BmStatus>) -> BmStatus {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => BmStatus::Ok,
+        Ok(Err(status)) => status,
+        Err(_) => fail(
+            BmStatus::Internal,
+            "internal error (a bug): please report it",
+        ),
+    }
+}
+
+/// `(ptr, len)` as a slice.
+///
+/// # Safety
+/// `ptr` is NULL with `len` 0, or valid for reading `len` bytes.
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], BmStatus> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(fail(BmStatus::Null, "a buffer pointer is NULL"))
+        };
+    }
+    // SAFETY: the caller's contract, stated in the header.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A shared reference to an object made by this library.
+///
+/// # Safety
+/// `ptr` is NULL or a live object of type `T` from this library.
+unsafe fn object<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, BmStatus> {
+    // SAFETY: the caller's contract.
+    unsafe { ptr.as_ref() }.ok_or_else(|| fail(BmStatus::Null, format!("{what} is NULL")))
+}
+
+/// An exclusive reference to an object made by this library.
+///
+/// # Safety
+/// As [`object`], and not used by another thread meanwhile.
+unsafe fn object_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, BmStatus> {
+    // SAFETY: the caller's contract.
+    unsafe { ptr.as_mut() }.ok_or_else(|| fail(BmStatus::Null, format!("{what} is NULL")))
+}
+
+/// Writes a new object to `*out`.
+///
+/// # Safety
+/// `out` is NULL or valid for writing a pointer.
+unsafe fn put<T>(out: *mut *mut T, value: T) -> Result<(), BmStatus> {
+    if out.is_null() {
+        return Err(fail(BmStatus::Null, "the output pointer is NULL"));
+    }
+    // SAFETY: checked non-NULL; the caller's contract for the rest.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+    Ok(())
+}
+
+/// Copies `value` to `(out, cap)` if it fits; returns its length.
+///
+/// # Safety
+/// `out` is NULL or valid for writing `cap` bytes.
+unsafe fn write_out(value: &[u8], out: *mut u8, cap: usize) -> usize {
+    if !out.is_null() && cap >= value.len() {
+        // SAFETY: checked non-NULL and large enough; the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), out, value.len()) };
+    }
+    value.len()
+}
+
+/// Frees an object made by this library.
+///
+/// # Safety
+/// `ptr` is NULL or an object from this library not freed before.
+unsafe fn free<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: made by Box::into_raw in `put`, freed once.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+}
+
+fn operator_key(bytes: &[u8]) -> Result<OperatorVerifyingKey, BmStatus> {
+    OperatorVerifyingKey::from_bytes(bytes).map_err(|e| fail(BmStatus::Input, e.to_string()))
+}
+
+/// The message of the last failure on this thread, NUL-terminated, copied
+/// to `(out, cap)` if it fits; returns its length with the NUL.
+///
+/// # Safety
+/// `out` is NULL or valid for writing `cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_last_error(out: *mut c_char, cap: usize) -> usize {
+    LAST_ERROR.with(|e| {
+        let mut message = e.borrow().clone().into_bytes();
+        message.retain(|&b| b != 0);
+        message.push(0);
+        // SAFETY: the caller's contract.
+        unsafe { write_out(&message, out.cast(), cap) }
+    })
+}
+
+/// A manifest whose signature verified.
+pub struct BmManifest(core::VerifiedManifest);
+
+/// Verifies `signature` over `statement` under the 32-byte operator key and
+/// writes the manifest to `*out`.
+///
+/// # Safety
+/// Buffers as the conventions say; `out` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_verify(
+    statement: *const u8,
+    statement_len: usize,
+    signature: *const u8,
+    signature_len: usize,
+    operator_key_bytes: *const u8,
+    operator_key_len: usize,
+    out: *mut *mut BmManifest,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract, for each buffer.
+        let (statement, signature, key) = unsafe {
+            (
+                bytes(statement, statement_len)?,
+                bytes(signature, signature_len)?,
+                bytes(operator_key_bytes, operator_key_len)?,
+            )
+        };
+        let m = core::VerifiedManifest::verify(statement, signature, &operator_key(key)?)
+            .map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmManifest(m)) }
+    })
+}
+
+/// The manifest's version number (0 for NULL).
+///
+/// # Safety
+/// `m` is NULL or a live manifest.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_version(m: *const BmManifest) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { m.as_ref() }.map_or(0, |m| m.0.version())
+}
+
+/// Writes the manifest's 32-byte table id to `out`.
+///
+/// # Safety
+/// `m` is NULL or a live manifest; `out` valid for writing 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_table_id(m: *const BmManifest, out: *mut u8) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let m = unsafe { object(m, "manifest")? };
+        // SAFETY: the caller's contract.
+        unsafe { write_out(&m.0.table_id().0, out, 32) };
+        Ok(())
+    })
+}
+
+/// Frees a manifest.
+///
+/// # Safety
+/// `m` is NULL or a manifest not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_free(m: *mut BmManifest) {
+    // SAFETY: the caller's contract.
+    unsafe { free(m) }
+}
+
+/// The newest manifest verified, against rollback and equivocation.
+pub struct BmHistory(core::History);
+
+/// A history pinned to the 32-byte operator key, restored from `saved`
+/// (what [`bm_history_encode`] wrote; empty for a new history).
+///
+/// # Safety
+/// Buffers as the conventions say; `out` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_new(
+    operator_key_bytes: *const u8,
+    operator_key_len: usize,
+    saved: *const u8,
+    saved_len: usize,
+    out: *mut *mut BmHistory,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract, for each buffer.
+        let (key, saved) = unsafe {
+            (
+                bytes(operator_key_bytes, operator_key_len)?,
+                bytes(saved, saved_len)?,
+            )
+        };
+        let h = core::History::restore(operator_key(key)?, saved).map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmHistory(h)) }
+    })
+}
+
+/// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused.
+///
+/// # Safety
+/// `h` and `m` are NULL or live objects.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_check(h: *const BmHistory, m: *const BmManifest) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (h, m) = unsafe { (object(h, "history")?, object(m, "manifest")?) };
+        h.0.check(&m.0).map_err(|e| from_core(&e))
+    })
+}
+
+/// Records `m` as the newest manifest (once its table is in hand).
+///
+/// # Safety
+/// `h` and `m` are NULL or live objects; `h` not used by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_record(h: *mut BmHistory, m: *const BmManifest) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (h, m) = unsafe { (object_mut(h, "history")?, object(m, "manifest")?) };
+        h.0.record(&m.0);
+        Ok(())
+    })
+}
+
+/// The record to persist, copied to `(out, cap)` if it fits; returns its
+/// length (0 for an empty history or NULL).
+///
+/// # Safety
+/// `h` is NULL or a live history; `out` NULL or valid for `cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_encode(h: *const BmHistory, out: *mut u8, cap: usize) -> usize {
+    // SAFETY: the caller's contract.
+    match unsafe { h.as_ref() } {
+        // SAFETY: the caller's contract.
+        Some(h) => unsafe { write_out(&h.0.encode(), out, cap) },
+        None => 0,
+    }
+}
+
+/// Frees a history.
+///
+/// # Safety
+/// `h` is NULL or a history not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_free(h: *mut BmHistory) {
+    // SAFETY: the caller's contract.
+    unsafe { free(h) }
+}
+
+/// A validated table.
+pub struct BmTable(ClientTable);
+
+/// A saved table (header and slots), checked to be `m`'s table and
+/// validated.
+///
+/// # Safety
+/// Buffers as the conventions say; `m` NULL or live; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_open(
+    saved: *const u8,
+    saved_len: usize,
+    m: *const BmManifest,
+    out: *mut *mut BmTable,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (saved, m) = unsafe { (bytes(saved, saved_len)?, object(m, "manifest")?) };
+        let t = core::open_table(saved, &m.0).map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmTable(t)) }
+    })
+}
+
+/// A table validated slot by slot but checked against no signed manifest:
+/// only for test vectors and tables verified some other way (whoever made
+/// the table can open vouchers made with it).
+///
+/// # Safety
+/// Buffers as the conventions say; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_open_unverified(
+    encoded: *const u8,
+    encoded_len: usize,
+    out: *mut *mut BmTable,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let encoded = unsafe { bytes(encoded, encoded_len)? };
+        let t = BlindedTable::decode(encoded)
+            .and_then(ClientTable::new)
+            .map_err(|e| fail(BmStatus::Invalid, format!("table: {e}")))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmTable(t)) }
+    })
+}
+
+/// Writes the table's 32-byte id to `out`.
+///
+/// # Safety
+/// `t` is NULL or a live table; `out` valid for writing 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_id(t: *const BmTable, out: *mut u8) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let t = unsafe { object(t, "table")? };
+        // SAFETY: the caller's contract.
+        unsafe { write_out(&t.0.table().id().0, out, 32) };
+        Ok(())
+    })
+}
+
+/// The length of every voucher made for this table (0 for NULL).
+///
+/// # Safety
+/// `t` is NULL or a live table.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_voucher_len(t: *const BmTable) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { t.as_ref() }.map_or(0, |t| {
+        blindmatch_protocol::voucher_len(t.0.table().header().k)
+    })
+}
+
+/// Makes one voucher for the item `(item_type, value)` (item types: 1 MD5,
+/// 2 SHA-1, 3 SHA-256, 4 PDQ, 5 bytes, as SPEC Section 3 numbers them)
+/// carrying `ad` (at most 1,024 bytes), into `out`, which must hold
+/// [`bm_table_voucher_len`] bytes.
+///
+/// # Safety
+/// `t` NULL or live; buffers as the conventions say.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_voucher(
+    t: *const BmTable,
+    item_type: u8,
+    value: *const u8,
+    value_len: usize,
+    ad: *const u8,
+    ad_len: usize,
+    out: *mut u8,
+    cap: usize,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (t, value, ad) = unsafe {
+            (
+                object(t, "table")?,
+                bytes(value, value_len)?,
+                bytes(ad, ad_len)?,
+            )
+        };
+        let item_type =
+            ItemType::from_code(item_type).map_err(|e| fail(BmStatus::Input, e.to_string()))?;
+        let item = Item::new(item_type, value).map_err(|e| fail(BmStatus::Input, e.to_string()))?;
+        let voucher =
+            t.0.create_voucher(&item, ad, &mut rand::rng())
+                .map_err(|e| fail(BmStatus::Input, e.to_string()))?
+                .encode();
+        if out.is_null() || cap < voucher.len() {
+            return Err(fail(
+                BmStatus::BufferTooSmall,
+                format!("a voucher needs {} bytes", voucher.len()),
+            ));
+        }
+        // SAFETY: the caller's contract; checked large enough.
+        unsafe { write_out(&voucher, out, cap) };
+        Ok(())
+    })
+}
+
+/// Frees a table.
+///
+/// # Safety
+/// `t` is NULL or a table not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_table_free(t: *mut BmTable) {
+    // SAFETY: the caller's contract.
+    unsafe { free(t) }
+}
+
+/// Writes a fresh random 16-byte submission id to `out`: send it with a
+/// batch and again with every retry of that batch.
+///
+/// # Safety
+/// `out` valid for writing 16 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_submission_id(out: *mut u8) -> BmStatus {
+    guard(|| {
+        if out.is_null() {
+            return Err(fail(BmStatus::Null, "the output pointer is NULL"));
+        }
+        let id = core::SubmissionId::random(&mut rand::rng());
+        // SAFETY: the caller's contract.
+        unsafe { write_out(&id.0, out, 16) };
+        Ok(())
+    })
+}
+
+/// A `DownloadTable` in progress.
+pub struct BmDownload(Option<core::TableDownload>);
+
+/// Starts the download of `m`'s table from offset 0.
+///
+/// # Safety
+/// `m` NULL or live; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_download_new(
+    m: *const BmManifest,
+    out: *mut *mut BmDownload,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let m = unsafe { object(m, "manifest")? };
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmDownload(Some(core::TableDownload::new(&m.0)))) }
+    })
+}
+
+/// The offset to request next (0 for NULL or a finished download).
+///
+/// # Safety
+/// `d` is NULL or a live download.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_download_offset(d: *const BmDownload) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { d.as_ref() }
+        .and_then(|d| d.0.as_ref())
+        .map_or(0, core::TableDownload::offset)
+}
+
+/// Checks and keeps one `TableChunk`: its `offset`, `slots`, and `proof`
+/// as its hashes concatenated (32 bytes each).
+///
+/// # Safety
+/// `d` NULL or live, not shared with another thread; buffers as said.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_download_push(
+    d: *mut BmDownload,
+    offset: u64,
+    slots: *const u8,
+    slots_len: usize,
+    proof: *const u8,
+    proof_len: usize,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (d, slots, proof) = unsafe {
+            (
+                object_mut(d, "download")?,
+                bytes(slots, slots_len)?,
+                bytes(proof, proof_len)?,
+            )
+        };
+        let d =
+            d.0.as_mut()
+                .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        if !proof.len().is_multiple_of(32) {
+            return Err(fail(BmStatus::Malformed, "a proof hash is not 32 bytes"));
+        }
+        let hashes: Vec<&[u8]> = proof.chunks_exact(32).collect();
+        d.push(offset, slots, &hashes).map_err(|e| from_core(&e))
+    })
+}
+
+/// The validated table, once every chunk is in; the download is finished
+/// either way (free it still).
+///
+/// # Safety
+/// `d` NULL or live, not shared; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_download_finish(
+    d: *mut BmDownload,
+    out: *mut *mut BmTable,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let d = unsafe { object_mut(d, "download")? };
+        let d =
+            d.0.take()
+                .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        let t = d.finish().map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmTable(t)) }
+    })
+}
+
+/// Frees a download.
+///
+/// # Safety
+/// `d` is NULL or a download not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_download_free(d: *mut BmDownload) {
+    // SAFETY: the caller's contract.
+    unsafe { free(d) }
+}
+
+/// A `DownloadDelta` in progress.
+pub struct BmDelta(Option<core::DeltaDownload>);
+
+/// Starts receiving the delta from `held` to `to`'s table.
+///
+/// # Safety
+/// `held`, `to` NULL or live; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_delta_new(
+    held: *const BmTable,
+    to: *const BmManifest,
+    out: *mut *mut BmDelta,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (held, to) = unsafe { (object(held, "table")?, object(to, "manifest")?) };
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmDelta(Some(core::DeltaDownload::new(&held.0, &to.0)))) }
+    })
+}
+
+/// Adds one `DeltaChunk` (`indices`: 4-byte big-endian slot numbers).
+///
+/// # Safety
+/// `d` NULL or live, not shared; buffers as said.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_delta_push(
+    d: *mut BmDelta,
+    indices: *const u8,
+    indices_len: usize,
+    slots: *const u8,
+    slots_len: usize,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (d, indices, slots) = unsafe {
+            (
+                object_mut(d, "delta")?,
+                bytes(indices, indices_len)?,
+                bytes(slots, slots_len)?,
+            )
+        };
+        d.0.as_mut()
+            .ok_or_else(|| fail(BmStatus::Input, "this delta is finished"))?
+            .push(indices, slots)
+            .map_err(|e| from_core(&e))
+    })
+}
+
+/// The new table: `held` with the delta applied, checked against `to`;
+/// the delta is finished either way (free it still).
+///
+/// # Safety
+/// All NULL or live, `d` not shared; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_delta_finish(
+    d: *mut BmDelta,
+    held: *const BmTable,
+    to: *const BmManifest,
+    out: *mut *mut BmTable,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (d, held, to) = unsafe {
+            (
+                object_mut(d, "delta")?,
+                object(held, "table")?,
+                object(to, "manifest")?,
+            )
+        };
+        let d =
+            d.0.take()
+                .ok_or_else(|| fail(BmStatus::Input, "this delta is finished"))?;
+        let t = d.finish(&held.0, &to.0).map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmTable(t)) }
+    })
+}
+
+/// Frees a delta.
+///
+/// # Safety
+/// `d` is NULL or a delta not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_delta_free(d: *mut BmDelta) {
+    // SAFETY: the caller's contract.
+    unsafe { free(d) }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The C binding: the header is checked against the source (cargo test), the
+# library built, and tests/test.c compiled with the system C compiler
+# (-Wall -Wextra -Werror, C11) and run against it, under valgrind's memcheck
+# when it is installed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+work="$root/target/bindings/c"
+mkdir -p "$work"
+cargo build --quiet --profile dist -p blindmatch-ffi --manifest-path "$root/Cargo.toml"
+python3 - "$root/protocol/vectors/blindmatch-v1.json" > "$work/vectors.h" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+m, u, t = v["lifecycle"]["manifest"], v["lifecycle"]["update"], v["table"]
+print("/* From protocol/vectors/blindmatch-v1.json, by bindings/c/test.sh. */")
+for name, value in [("STATEMENT", m["statement"]), ("SIGNATURE", m["signature"]),
+                    ("VERIFYING_KEY", m["verifying_key"]), ("V2_TABLE_ID", u["table_id"]),
+                    ("V1_TABLE_ID", t["table_id"]), ("V1_TABLE", t["header"] + "".join(t["slots"]))]:
+    print(f'#define VECTOR_{name} "{value}"')
+print(f"#define VECTOR_DELTA_LEN {len(u['delta'])}")
+print("static const uint32_t VECTOR_DELTA_SLOTS[] = {%s};" % ", ".join(str(d["slot"]) for d in u["delta"]))
+print("static const char *VECTOR_DELTA_AFTER[] = {%s};" % ", ".join('"%s"' % d["after"] for d in u["delta"]))
+PY
+cc -std=c11 -Wall -Wextra -Werror -I "$here/include" -I "$work" "$here/tests/test.c" \
+  -L "$root/target/dist" -lblindmatch -Wl,-rpath,"$root/target/dist" -o "$work/test"
+if command -v valgrind >/dev/null; then
+  # rayon's global pool keeps its threads to exit: "possibly lost", not leaks.
+  valgrind --quiet --error-exitcode=1 --leak-check=full --show-leak-kinds=definite \
+    --errors-for-leak-kinds=definite "$work/test"
+else
+  echo "c: valgrind is not installed; running without memcheck" >&2
+  "$work/test"
+fi

@@ -1,0 +1,147 @@
+/* The C binding, compiled with the system C compiler: what it reproduces of
+ * protocol/vectors/blindmatch-v1.json (test.sh writes vectors.h from it), and
+ * how it refuses bad input: a status and a message, never a crash. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blindmatch.h"
+#include "vectors.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      char why[256] = "";                                                          \
+      bm_last_error(why, sizeof why);                                              \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__,      \
+              __LINE__, #cond, why);                                               \
+      failures++;                                                                  \
+    }                                                                              \
+  } while (0)
+
+static size_t unhex(const char *hex, uint8_t *out) {
+  size_t n = strlen(hex) / 2;
+  for (size_t i = 0; i < n; i++) {
+    unsigned int b;
+    sscanf(hex + 2 * i, "%2x", &b);
+    out[i] = (uint8_t)b;
+  }
+  return n;
+}
+
+int main(void) {
+  uint8_t statement[512], signature[64], key[32], id[32], want[32];
+  size_t statement_len = unhex(VECTOR_STATEMENT, statement);
+  unhex(VECTOR_SIGNATURE, signature);
+  unhex(VECTOR_VERIFYING_KEY, key);
+
+  /* The manifest verifies and says what it signed. */
+  struct BmManifest *manifest = NULL;
+  CHECK(bm_manifest_verify(statement, statement_len, signature, 64, key, 32, &manifest) ==
+        BM_STATUS_OK);
+  CHECK(bm_manifest_version(manifest) == 2);
+  CHECK(bm_manifest_table_id(manifest, id) == BM_STATUS_OK);
+  unhex(VECTOR_V2_TABLE_ID, want);
+  CHECK(memcmp(id, want, 32) == 0);
+
+  /* A flipped bit, another key, a short signature. */
+  struct BmManifest *refused = NULL;
+  statement[12] ^= 1;
+  CHECK(bm_manifest_verify(statement, statement_len, signature, 64, key, 32, &refused) ==
+        BM_STATUS_BAD_SIGNATURE);
+  statement[12] ^= 1;
+  uint8_t base_point[32] = {0x58};
+  memset(base_point + 1, 0x66, 31);
+  CHECK(bm_manifest_verify(statement, statement_len, signature, 64, base_point, 32, &refused) ==
+        BM_STATUS_BAD_SIGNATURE);
+  CHECK(bm_manifest_verify(statement, statement_len, signature, 63, key, 32, &refused) ==
+        BM_STATUS_INVALID);
+  CHECK(bm_manifest_verify(statement, statement_len, signature, 64, key, 31, &refused) ==
+        BM_STATUS_INPUT);
+  CHECK(bm_manifest_verify(NULL, 5, signature, 64, key, 32, &refused) == BM_STATUS_NULL);
+  CHECK(refused == NULL);
+  char message[256];
+  CHECK(bm_last_error(message, sizeof message) > 1 && strstr(message, "NULL") != NULL);
+
+  /* Version 1's table id, and the delta to version 2. */
+  static uint8_t v1[4096];
+  size_t v1_len = unhex(VECTOR_V1_TABLE, v1);
+  struct BmTable *held = NULL, *v2 = NULL;
+  CHECK(bm_table_open_unverified(v1, v1_len, &held) == BM_STATUS_OK);
+  CHECK(bm_table_id(held, id) == BM_STATUS_OK);
+  unhex(VECTOR_V1_TABLE_ID, want);
+  CHECK(memcmp(id, want, 32) == 0);
+  struct BmDelta *delta = NULL;
+  CHECK(bm_delta_new(held, manifest, &delta) == BM_STATUS_OK);
+  for (size_t i = 0; i < VECTOR_DELTA_LEN; i++) {
+    uint32_t s = VECTOR_DELTA_SLOTS[i];
+    uint8_t index[4] = {(uint8_t)(s >> 24), (uint8_t)(s >> 16), (uint8_t)(s >> 8), (uint8_t)s};
+    uint8_t after[32];
+    unhex(VECTOR_DELTA_AFTER[i], after);
+    CHECK(bm_delta_push(delta, index, 4, after, 32) == BM_STATUS_OK);
+  }
+  CHECK(bm_delta_finish(delta, held, manifest, &v2) == BM_STATUS_OK);
+  CHECK(bm_table_id(v2, id) == BM_STATUS_OK);
+  unhex(VECTOR_V2_TABLE_ID, want);
+  CHECK(memcmp(id, want, 32) == 0);
+  CHECK(bm_delta_finish(delta, held, manifest, &v2) == BM_STATUS_INPUT);
+  CHECK(bm_delta_push(delta, (const uint8_t *)"abc", 3, NULL, 0) == BM_STATUS_INPUT);
+  bm_delta_free(delta);
+
+  /* Vouchers: one length for all; bad items and data refused. */
+  size_t len = bm_table_voucher_len(v2);
+  CHECK(len == 1 + 32 + 3 * 80 + 1108);
+  uint8_t *voucher = malloc(len);
+  uint8_t md5[16] = {1}, ad[1025] = {0};
+  CHECK(bm_table_voucher(v2, 1, md5, 16, ad, 1024, voucher, len) == BM_STATUS_OK);
+  CHECK(voucher[0] == 1);
+  CHECK(bm_table_voucher(v2, 1, md5, 15, NULL, 0, voucher, len) == BM_STATUS_INPUT);
+  CHECK(bm_table_voucher(v2, 9, md5, 16, NULL, 0, voucher, len) == BM_STATUS_INPUT);
+  CHECK(bm_table_voucher(v2, 1, md5, 16, ad, 1025, voucher, len) == BM_STATUS_INPUT);
+  CHECK(bm_table_voucher(v2, 1, md5, 16, NULL, 0, voucher, len - 1) ==
+        BM_STATUS_BUFFER_TOO_SMALL);
+  free(voucher);
+  uint8_t sid[16] = {0}, zero[16] = {0};
+  CHECK(bm_submission_id(sid) == BM_STATUS_OK && memcmp(sid, zero, 16) != 0);
+
+  /* History: record, persist, restore, refuse damage. */
+  struct BmHistory *history = NULL, *restored = NULL;
+  CHECK(bm_history_new(key, 32, NULL, 0, &history) == BM_STATUS_OK);
+  CHECK(bm_history_encode(history, NULL, 0) == 0);
+  CHECK(bm_history_check(history, manifest) == BM_STATUS_OK);
+  CHECK(bm_history_record(history, manifest) == BM_STATUS_OK);
+  uint8_t saved[512];
+  size_t saved_len = bm_history_encode(history, saved, sizeof saved);
+  CHECK(saved_len == statement_len + 64);
+  CHECK(bm_history_new(key, 32, saved, saved_len, &restored) == BM_STATUS_OK);
+  CHECK(bm_history_check(restored, manifest) == BM_STATUS_OK);
+  saved[20] ^= 1;
+  struct BmHistory *damaged = NULL;
+  CHECK(bm_history_new(key, 32, saved, saved_len, &damaged) == BM_STATUS_HISTORY);
+
+  /* A download refuses a chunk that is not the table's. */
+  struct BmDownload *download = NULL;
+  struct BmTable *none = NULL;
+  CHECK(bm_download_new(manifest, &download) == BM_STATUS_OK);
+  CHECK(bm_download_push(download, 0, v1 + 74, 16 * 32, NULL, 0) == BM_STATUS_INVALID);
+  CHECK(bm_download_push(download, 0, v1 + 74, 16 * 32, v1, 31) == BM_STATUS_MALFORMED);
+  CHECK(bm_download_offset(download) == 0);
+  CHECK(bm_download_finish(download, &none) == BM_STATUS_INVALID);
+  CHECK(none == NULL);
+  bm_download_free(download);
+
+  bm_history_free(history);
+  bm_history_free(restored);
+  bm_table_free(held);
+  bm_table_free(v2);
+  bm_manifest_free(manifest);
+  bm_manifest_free(NULL);
+  if (failures) {
+    fprintf(stderr, "c: %d checks failed\n", failures);
+    return 1;
+  }
+  printf("c: all checks passed\n");
+  return 0;
+}
