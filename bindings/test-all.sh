@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every language binding's tests (.ci/run calls this): Python (wheel + pytest
-# against a real server), Kotlin/JVM (Maven + JUnit against a real server), C
+# against a real server), Kotlin/JVM (Maven + JUnit against a real server),
+# JavaScript (WebAssembly, npm package, node --test against a real server), C
 # (cc + the vectors), and the check that the committed Swift sources are what
 # the interface generates. A language whose toolchain is missing is skipped
 # and named, loudly, with the reason; the last line totals what ran.
@@ -18,7 +19,7 @@ run() { # name, count-regex, command...
   "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   local n
-  n="$(grep -oE "$pattern" "$out" | tail -1 | grep -oE '^[0-9]+' || true)"
+  n="$(grep -oE "$pattern" "$out" | tail -1 | grep -oE '[0-9]+' | tail -1 || true)"
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + ${n:-1}))
     echo "bindings: $name: ${n:-1} passed"
@@ -39,6 +40,11 @@ if command -v mvn >/dev/null && command -v java >/dev/null; then
   run kotlin '[0-9]+ tests passed' "$here/kotlin/test.sh"
 else
   skip kotlin "Maven and a JDK 17 are needed (mvn, java not found)"
+fi
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  run js 'pass [0-9]+' "$here/js/test.sh"
+else
+  skip js "Node.js 20 and npm are needed (node, npm not found)"
 fi
 if command -v cc >/dev/null; then
   run c 'all checks passed' "$here/c/test.sh"

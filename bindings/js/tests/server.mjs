@@ -1,0 +1,35 @@
+// A real server from bindings/testkit/server.sh, in a scratch directory.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = process.env.BLINDMATCH_ROOT;
+if (!ROOT) throw new Error("BLINDMATCH_ROOT is not set (bindings/js/test.sh sets it)");
+const script = join(ROOT, "bindings/testkit/server.sh");
+
+export class TestServer {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), "blindmatch-js-"));
+    this.run("start");
+    this.target = readFileSync(join(this.dir, "url"), "utf8").trim().replace(/^http:\/\//, "");
+    this.operatorHex = readFileSync(join(this.dir, "operator.sign.pub"), "utf8").trim();
+  }
+  run(cmd, ...args) {
+    return execFileSync(script, [cmd, this.dir, ...args], { stdio: ["ignore", "pipe", "inherit"] }).toString();
+  }
+  /** The listed test items, as [type, hex]. */
+  listed(name = "listed.txt") {
+    return readFileSync(join(this.dir, name), "utf8").split("\n").filter(Boolean).map((l) => l.split(" "));
+  }
+  publish() {
+    this.run("publish");
+  }
+  /** The recorded matches, once `n` are in. */
+  matches(n) {
+    return JSON.parse(this.run("matches", String(n)));
+  }
+  stop() {
+    this.run("stop");
+  }
+}

@@ -1,0 +1,487 @@
+//! # blindmatch-wasm
+//!
+//! The blindmatch client core ([`blindmatch_client_core`]) for JavaScript
+//! and TypeScript, in WebAssembly through wasm-bindgen, for browsers and
+//! Node. The same objects as the Kotlin, Swift and Python bindings, with
+//! JavaScript names; bytes are `Uint8Array`s, versions and offsets are
+//! numbers (exact: both stay far below 2^53).
+//!
+//! A refusal is thrown as an `Error` whose `name` is `"BlindmatchError"` and
+//! whose `kind` says which: `"BadSignature"`, `"Rollback"` (with `offered`
+//! and `seen`), `"Equivocation"`, `"TooOld"`, `"Invalid"`, `"Malformed"`,
+//! `"Input"`, `"History"` or `"State"`. Its message never holds an item, a
+//! key or associated data.
+//!
+//! Randomness: rand's thread-local generator (ChaCha12), seeded from
+//! `crypto.getRandomValues` through getrandom.
+
+use blindmatch_client_core as core;
+use blindmatch_protocol::{BlindedTable, ClientTable, Item, ItemType};
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+/// A JavaScript `Error` named `BlindmatchError`, with `kind` and the
+/// variant's fields.
+fn error(kind: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("BlindmatchError");
+    let obj: &JsValue = e.as_ref();
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(obj, &"kind".into(), &kind.into());
+    for (k, v) in fields {
+        let _ = Reflect::set(obj, &(*k).into(), v);
+    }
+    e.into()
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "versions and offsets stay below 2^53"
+)]
+fn num(v: u64) -> f64 {
+    v as f64
+}
+
+fn from_core(e: core::Error) -> JsValue {
+    let message = e.to_string();
+    match e {
+        core::Error::BadSignature => error("BadSignature", &message, &[]),
+        core::Error::Rollback { offered, seen } => error(
+            "Rollback",
+            &message,
+            &[("offered", num(offered).into()), ("seen", num(seen).into())],
+        ),
+        core::Error::Equivocation { version, .. } => error(
+            "Equivocation",
+            &message,
+            &[("version", num(version).into())],
+        ),
+        core::Error::TooOld { .. } => error("TooOld", &message, &[]),
+        core::Error::Malformed(_) => error("Malformed", &message, &[]),
+        core::Error::Input(_) => error("Input", &message, &[]),
+        core::Error::History(_) => error("History", &message, &[]),
+        _ => error("Invalid", &message, &[]),
+    }
+}
+
+fn input(e: impl std::fmt::Display) -> JsValue {
+    error("Input", &e.to_string(), &[])
+}
+
+fn finished(what: &str) -> JsValue {
+    error(
+        "State",
+        &format!("this {what} is finished: start a new one"),
+        &[],
+    )
+}
+
+/// `offset` from JavaScript: a whole number from 0.
+fn offset_arg(offset: f64) -> Result<u64, JsValue> {
+    if offset.is_finite() && offset >= 0.0 && offset.fract() == 0.0 && offset < 9.0e15 {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked"
+        )]
+        Ok(offset as u64)
+    } else {
+        Err(error(
+            "Malformed",
+            "a chunk offset is not a whole number",
+            &[],
+        ))
+    }
+}
+
+/// The operator's Ed25519 verifying key, pinned in the app.
+#[wasm_bindgen]
+pub struct OperatorKey(blindmatch_protocol::OperatorVerifyingKey);
+
+#[wasm_bindgen]
+impl OperatorKey {
+    /// From 64 hex digits, as `blindmatch-server keygen --signing` prints it.
+    #[wasm_bindgen(js_name = fromHex)]
+    pub fn from_hex(hex: &str) -> Result<OperatorKey, JsValue> {
+        let bytes =
+            hex::decode(hex.trim()).map_err(|e| input(format!("operator key: not hex ({e})")))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// From its 32 bytes.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<OperatorKey, JsValue> {
+        blindmatch_protocol::OperatorVerifyingKey::from_bytes(bytes)
+            .map(OperatorKey)
+            .map_err(input)
+    }
+
+    /// Its 32 bytes, in hex.
+    #[wasm_bindgen(js_name = toHex)]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+}
+
+/// A manifest whose signature verified; only the signed statement is used.
+#[wasm_bindgen]
+pub struct Manifest(core::VerifiedManifest);
+
+#[wasm_bindgen]
+impl Manifest {
+    /// Verifies `signature` over `statement` (a `GetManifest` response's
+    /// fields). Throws `BadSignature`, or `Invalid` for a bad statement.
+    pub fn verify(
+        statement: &[u8],
+        signature: &[u8],
+        operator: &OperatorKey,
+    ) -> Result<Manifest, JsValue> {
+        core::VerifiedManifest::verify(statement, signature, &operator.0)
+            .map(Manifest)
+            .map_err(from_core)
+    }
+
+    /// The version number.
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> f64 {
+        num(self.0.version())
+    }
+
+    /// When the table was built (seconds since the Unix epoch).
+    #[wasm_bindgen(getter)]
+    pub fn created(&self) -> f64 {
+        num(self.0.created())
+    }
+
+    /// The table id (32 bytes).
+    #[wasm_bindgen(getter, js_name = tableId)]
+    pub fn table_id(&self) -> Vec<u8> {
+        self.0.table_id().0.to_vec()
+    }
+
+    /// The Merkle root over the table's chunks.
+    #[wasm_bindgen(getter)]
+    pub fn digest(&self) -> Vec<u8> {
+        self.0.digest().to_vec()
+    }
+
+    /// Positions per item (k).
+    #[wasm_bindgen(getter)]
+    pub fn k(&self) -> u8 {
+        self.0.header().k
+    }
+
+    /// Slots in the table.
+    #[wasm_bindgen(getter, js_name = nSlots)]
+    pub fn n_slots(&self) -> u32 {
+        self.0.header().n_slots
+    }
+
+    /// The signed statement.
+    #[wasm_bindgen(getter)]
+    pub fn statement(&self) -> Vec<u8> {
+        self.0.statement_bytes()
+    }
+
+    /// The signature.
+    #[wasm_bindgen(getter)]
+    pub fn signature(&self) -> Vec<u8> {
+        self.0.signature().to_vec()
+    }
+
+    /// Throws `TooOld` if the table was built more than `maxAgeSeconds`
+    /// before `nowSeconds` (`Date.now() / 1000`).
+    #[wasm_bindgen(js_name = checkAge)]
+    pub fn check_age(&self, max_age_seconds: f64, now_seconds: f64) -> Result<(), JsValue> {
+        let whole = |s: f64| offset_arg(s.floor().max(0.0));
+        self.0
+            .check_age(whole(max_age_seconds)?, whole(now_seconds)?)
+            .map_err(from_core)
+    }
+}
+
+/// The newest manifest verified: refuses rollbacks and equivocation.
+/// Persist `encode()` (in IndexedDB, say) and `restore` it.
+#[wasm_bindgen]
+pub struct History(core::History);
+
+#[wasm_bindgen]
+impl History {
+    /// An empty history pinned to `operator`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(operator: &OperatorKey) -> History {
+        History(core::History::new(operator.0))
+    }
+
+    /// A history saved with `encode()`; throws `History` if it does not
+    /// verify under `operator`.
+    pub fn restore(operator: &OperatorKey, saved: &[u8]) -> Result<History, JsValue> {
+        core::History::restore(operator.0, saved)
+            .map(History)
+            .map_err(from_core)
+    }
+
+    /// The record to persist (nothing secret in it).
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    /// The operator key this history is pinned to.
+    pub fn operator(&self) -> OperatorKey {
+        OperatorKey(*self.0.operator())
+    }
+
+    /// Throws `Rollback` or `Equivocation` if `manifest` must be refused.
+    pub fn check(&self, manifest: &Manifest) -> Result<(), JsValue> {
+        self.0.check(&manifest.0).map_err(from_core)
+    }
+
+    /// Records `manifest` as the newest (once its table is in hand).
+    pub fn record(&mut self, manifest: &Manifest) {
+        self.0.record(&manifest.0);
+    }
+
+    /// The newest version recorded, or undefined.
+    #[wasm_bindgen(getter, js_name = newestVersion)]
+    pub fn newest_version(&self) -> Option<f64> {
+        self.0.newest().map(|m| num(m.version()))
+    }
+}
+
+/// A validated table, ready to make vouchers.
+#[wasm_bindgen]
+pub struct Table(ClientTable);
+
+#[wasm_bindgen]
+impl Table {
+    /// A table saved with `encode()`, checked to be `manifest`'s table and
+    /// validated. Throws `Invalid` for a damaged or stale copy.
+    pub fn open(saved: &[u8], manifest: &Manifest) -> Result<Table, JsValue> {
+        core::open_table(saved, &manifest.0)
+            .map(Table)
+            .map_err(from_core)
+    }
+
+    /// A table validated but checked against no signed manifest: only for
+    /// test vectors and tables verified some other way (whoever made the
+    /// table can open vouchers made with it).
+    #[wasm_bindgen(js_name = openUnverified)]
+    pub fn open_unverified(encoded: &[u8]) -> Result<Table, JsValue> {
+        BlindedTable::decode(encoded)
+            .and_then(ClientTable::new)
+            .map(Table)
+            .map_err(|e| error("Invalid", &format!("table: {e}"), &[]))
+    }
+
+    /// The encoding to save (header and slots; public).
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.table().encode()
+    }
+
+    /// The table id.
+    #[wasm_bindgen(getter, js_name = tableId)]
+    pub fn table_id(&self) -> Vec<u8> {
+        self.0.table().id().0.to_vec()
+    }
+
+    /// The length of every voucher made for this table.
+    #[wasm_bindgen(getter, js_name = voucherLen)]
+    pub fn voucher_len(&self) -> usize {
+        blindmatch_protocol::voucher_len(self.0.table().header().k)
+    }
+
+    /// A new batch of items to submit together.
+    pub fn batch(&self) -> Batch {
+        Batch { items: Vec::new() }
+    }
+
+    /// One voucher per item of `batch`, under a fresh submission id. Throws
+    /// `Input` for associated data over 1 KiB.
+    pub fn submission(&self, batch: &Batch) -> Result<Submission, JsValue> {
+        core::Submission::new(&self.0, &batch.items, &mut rand::rng())
+            .map(Submission)
+            .map_err(from_core)
+    }
+}
+
+/// Items to submit in one `SubmitRequest` (at most the manifest response's
+/// `maxBatch`).
+#[wasm_bindgen]
+pub struct Batch {
+    items: Vec<(Item, Vec<u8>)>,
+}
+
+#[wasm_bindgen]
+impl Batch {
+    /// Adds an item: its type (`"md5"`, `"sha1"`, `"sha256"`, `"pdq"`,
+    /// `"bytes"`), its hash value, and associated data (at most 1,024 bytes;
+    /// the server sees it only on a match). Throws `Input`.
+    pub fn add(
+        &mut self,
+        item_type: &str,
+        value: &[u8],
+        associated_data: &[u8],
+    ) -> Result<(), JsValue> {
+        let t: ItemType = item_type.parse().map_err(input)?;
+        let item = Item::new(t, value).map_err(input)?;
+        self.items.push((item, associated_data.to_vec()));
+        Ok(())
+    }
+
+    /// How many items it holds.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// One `SubmitRequest`: send its fields as they are, and the same again on
+/// every retry, so the server stores the batch once.
+#[wasm_bindgen]
+pub struct Submission(core::Submission);
+
+#[wasm_bindgen]
+impl Submission {
+    /// `submission_id`: 16 random bytes.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> Vec<u8> {
+        self.0.id.0.to_vec()
+    }
+
+    /// `table_id`.
+    #[wasm_bindgen(getter, js_name = tableId)]
+    pub fn table_id(&self) -> Vec<u8> {
+        self.0.table_id.0.to_vec()
+    }
+
+    /// `vouchers`: an array of `Uint8Array`s, all of one length.
+    #[wasm_bindgen(getter)]
+    pub fn vouchers(&self) -> Array {
+        self.0
+            .vouchers
+            .iter()
+            .map(|v| JsValue::from(Uint8Array::from(v.as_slice())))
+            .collect()
+    }
+
+    /// The batch's digest (SPEC 12.3), to log instead of its content.
+    #[wasm_bindgen(getter)]
+    pub fn digest(&self) -> Vec<u8> {
+        self.0.digest.to_vec()
+    }
+}
+
+/// A `DownloadTable` in progress: each chunk checked as it arrives.
+#[wasm_bindgen]
+pub struct TableDownload(Option<core::TableDownload>);
+
+#[wasm_bindgen]
+impl TableDownload {
+    /// Starts the download of `manifest`'s table from offset 0.
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest: &Manifest) -> TableDownload {
+        TableDownload(Some(core::TableDownload::new(&manifest.0)))
+    }
+
+    /// Resumes from the slots of the chunks accepted before.
+    pub fn resume(manifest: &Manifest, kept: Vec<u8>) -> Result<TableDownload, JsValue> {
+        core::TableDownload::resume(&manifest.0, kept)
+            .map(|d| TableDownload(Some(d)))
+            .map_err(from_core)
+    }
+
+    /// The offset to request next.
+    #[wasm_bindgen(getter)]
+    pub fn offset(&self) -> Result<f64, JsValue> {
+        self.0
+            .as_ref()
+            .map(|d| num(d.offset()))
+            .ok_or_else(|| finished("download"))
+    }
+
+    /// Checks and keeps one `TableChunk` (`proof`: an array of 32-byte
+    /// `Uint8Array`s). Throws `Invalid` (nothing kept) or `Malformed`.
+    pub fn push(&mut self, offset: f64, slots: &[u8], proof: Array) -> Result<(), JsValue> {
+        let d = self.0.as_mut().ok_or_else(|| finished("download"))?;
+        let proof: Vec<Vec<u8>> = proof.iter().map(|h| Uint8Array::new(&h).to_vec()).collect();
+        d.push(offset_arg(offset)?, slots, &proof)
+            .map_err(from_core)
+    }
+
+    /// The validated table, once every chunk is in. Throws `Invalid`.
+    pub fn finish(&mut self) -> Result<Table, JsValue> {
+        let d = self.0.take().ok_or_else(|| finished("download"))?;
+        d.finish().map(Table).map_err(from_core)
+    }
+}
+
+/// A `DownloadDelta` in progress: the slots changed from a table held.
+#[wasm_bindgen]
+pub struct DeltaDownload(Option<core::DeltaDownload>);
+
+#[wasm_bindgen]
+impl DeltaDownload {
+    /// Starts receiving the delta from `held` to `to`'s table.
+    #[wasm_bindgen(constructor)]
+    pub fn new(held: &Table, to: &Manifest) -> DeltaDownload {
+        DeltaDownload(Some(core::DeltaDownload::new(&held.0, &to.0)))
+    }
+
+    /// Adds one `DeltaChunk`. Throws `Malformed`.
+    pub fn push(&mut self, indices: &[u8], slots: &[u8]) -> Result<(), JsValue> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| finished("delta"))?
+            .push(indices, slots)
+            .map_err(from_core)
+    }
+
+    /// The new table, checked against `to`. Throws `Invalid`: keep the
+    /// table held and download in full instead.
+    pub fn finish(&mut self, held: &Table, to: &Manifest) -> Result<Table, JsValue> {
+        let d = self.0.take().ok_or_else(|| finished("delta"))?;
+        d.finish(&held.0, &to.0).map(Table).map_err(from_core)
+    }
+}
+
+/// When to send a failed call again, unchanged.
+#[wasm_bindgen]
+pub struct Backoff(core::Backoff);
+
+#[wasm_bindgen]
+impl Backoff {
+    /// At most `attempts` tries, waiting `firstDelayMs` before the second.
+    #[wasm_bindgen(constructor)]
+    pub fn new(attempts: u32, first_delay_ms: u32) -> Backoff {
+        Backoff(core::Backoff::new(
+            attempts,
+            std::time::Duration::from_millis(u64::from(first_delay_ms)),
+        ))
+    }
+
+    /// After a failure with gRPC status `code` and the server's
+    /// `grpc-retry-pushback-ms` value (or undefined): milliseconds to wait,
+    /// or undefined to give up.
+    pub fn retry(&mut self, code: u32, pushback_ms: Option<String>) -> Option<f64> {
+        self.0
+            .retry(code.into(), pushback_ms.as_deref(), &mut rand::rng())
+            .map(|d| num(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    }
+}
+
+/// Parses a hash given as hex; throws `Input`.
+#[wasm_bindgen(js_name = itemFromHex)]
+pub fn item_from_hex(item_type: &str, hex: &str) -> Result<Vec<u8>, JsValue> {
+    let t: ItemType = item_type.parse().map_err(input)?;
+    Item::parse(t, hex)
+        .map(|i| i.value().to_vec())
+        .map_err(input)
+}
+
+/// The table id of an encoded table, without validating it.
+#[wasm_bindgen(js_name = tableIdOf)]
+pub fn table_id_of(encoded: &[u8]) -> Result<Vec<u8>, JsValue> {
+    BlindedTable::decode(encoded)
+        .map(|t| t.id().0.to_vec())
+        .map_err(|e| error("Invalid", &format!("table: {e}"), &[]))
+}
