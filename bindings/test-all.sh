@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every language binding's tests (.ci/run calls this): Python (wheel + pytest
 # against a real server), Kotlin/JVM (Maven + JUnit against a real server),
-# JavaScript (WebAssembly, npm package, node --test against a real server), C
+# JavaScript (WebAssembly, npm package, node --test against a real server), a
+# real browser (Chromium via Playwright, gRPC-Web), C
 # (cc + the vectors), and the check that the committed Swift sources are what
 # the interface generates. A language whose toolchain is missing is skipped
 # and named, loudly, with the reason; the last line totals what ran.
@@ -43,6 +44,7 @@ else
 fi
 if command -v node >/dev/null && command -v npm >/dev/null; then
   run js 'pass [0-9]+' "$here/js/test.sh"
+  run browser 'pass [0-9]+' "$here/js/browser/test.sh"
 else
   skip js "Node.js 20 and npm are needed (node, npm not found)"
 fi

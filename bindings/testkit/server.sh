@@ -15,7 +15,8 @@
 #   server.sh stop DIR      stops the server (SIGTERM, then SIGKILL).
 #
 # BLINDMATCH_BIN names the directory of the release binaries (default
-# target/release of this checkout).
+# target/release of this checkout); BLINDMATCH_SERVE_ARGS adds arguments to
+# `serve` (the browser test: --grpc-web-origin).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${BLINDMATCH_BIN:-$here/../../target/release}"
@@ -49,7 +50,7 @@ start)
     --base table.bmt --out table.v2 >/dev/null
   RUST_LOG=warn "$server" serve --plaintext --listen 127.0.0.1:0 --table table.bmt \
     --key server.key --data data --operator-key operator.sign.pub --max-batch 64 \
-    > serve.out 2> serve.err &
+    ${BLINDMATCH_SERVE_ARGS:-} > serve.out 2> serve.err &
   echo $! > pid
   for _ in $(seq 1 200); do
     url="$(grep -o 'http://[0-9.:]*' serve.out | head -1 || true)"

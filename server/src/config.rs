@@ -155,6 +155,15 @@ pub struct ServeArgs {
     /// Serve without TLS. Never the default: without --tls-cert/--tls-key this must be given.
     #[arg(long, env = "BLINDMATCH_PLAINTEXT")]
     pub plaintext: bool,
+    /// Also speak gRPC-Web (and HTTP/1.1), for browsers, to pages from this origin
+    /// (`https://app.example`; repeat for more; `*` for any). Off unless given.
+    #[arg(
+        long = "grpc-web-origin",
+        env = "BLINDMATCH_GRPC_WEB_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub grpc_web_origins: Vec<String>,
 }
 
 /// The config file's contents: every field optional, unknown keys refused.
@@ -187,6 +196,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     plaintext: Option<bool>,
+    grpc_web_origins: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -370,9 +380,23 @@ impl ServeArgs {
             }
             _ => {}
         }
+        let grpc_web_origins = if self.grpc_web_origins.is_empty() {
+            file.grpc_web_origins.unwrap_or_default()
+        } else {
+            self.grpc_web_origins
+        };
+        for origin in &grpc_web_origins {
+            let scheme = origin.starts_with("http://") || origin.starts_with("https://");
+            if !(origin == "*" || scheme && http::HeaderValue::from_str(origin).is_ok()) {
+                bail!(
+                    "grpc-web-origin {origin:?}: give an origin such as https://app.example (scheme, host, port; no path), or *"
+                );
+            }
+        }
         Ok(ServeConfig {
             tls,
             max_batch,
+            grpc_web_origins,
             admin_listen: self.admin_listen.or(file.admin_listen),
             drain_timeout,
             grace,
@@ -461,6 +485,20 @@ mod tests {
             "table = \"t\"\nkey = \"k\"\ndata = \"d\"\ntls-cert = \"c\"\ntls-key = \"k\"\nplaintext = true\n",
         );
         assert!(e.contains("contradict"), "{e}");
+        let e = err(
+            "table = \"t\"\nkey = \"k\"\ndata = \"d\"\nplaintext = true\ngrpc-web-origins = [\"app.example\"]\n",
+        );
+        assert!(e.contains("grpc-web-origin \"app.example\""), "{e}");
+        let ok = ServeArgs {
+            config: Some(write(
+                dir.path(),
+                "table = \"t\"\nkey = \"k\"\ndata = \"d\"\nplaintext = true\ngrpc-web-origins = [\"https://app.example\", \"*\"]\n",
+            )),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(ok.grpc_web_origins, ["https://app.example", "*"]);
         let e = err("listen = [\n");
         assert!(e.contains("serve.toml") && e.contains("line 1"), "{e}");
         let missing = ServeArgs {

@@ -80,6 +80,50 @@ pub struct ServeConfig {
     /// The operator's verifying key: if given, a table file whose manifest
     /// it did not sign is refused at start and at reload.
     pub operator_key: Option<blindmatch_protocol::OperatorVerifyingKey>,
+    /// Browser origins allowed to call over gRPC-Web (`*`: any); empty,
+    /// the default: no gRPC-Web and no HTTP/1.1.
+    pub grpc_web_origins: Vec<String>,
+}
+
+/// gRPC-Web for browsers (tonic-web), behind CORS for the given origins:
+/// what a page needs to call the service with Connect's or grpc-web's
+/// transport. The request body framing is gRPC's, so the memory budget
+/// (admission) applies unchanged; over HTTP/1.1 the HTTP/2 stream limits
+/// do not, and the connection limits and timeouts still do.
+fn grpc_web_layers(
+    origins: &[String],
+) -> Option<(tower_http::cors::CorsLayer, tonic_web::GrpcWebLayer)> {
+    use http::header::{HeaderName, HeaderValue};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Validated by the configuration.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let names = |names: &[&'static str]| -> Vec<HeaderName> {
+        names.iter().map(|n| HeaderName::from_static(n)).collect()
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([http::Method::POST])
+        .allow_headers(names(&[
+            "content-type",
+            "x-grpc-web",
+            "x-user-agent",
+            "grpc-timeout",
+        ]))
+        .expose_headers(names(&[
+            "grpc-status",
+            "grpc-message",
+            "grpc-status-details-bin",
+            "grpc-retry-pushback-ms",
+        ]))
+        .max_age(Duration::from_secs(24 * 3600));
+    Some((cors, tonic_web::GrpcWebLayer::new()))
 }
 
 /// The files TLS needs, as PEM.
@@ -189,6 +233,7 @@ impl ServeConfig {
             grace: DEFAULT_GRACE,
             previous: None,
             operator_key: None,
+            grpc_web_origins: Vec::new(),
         }
     }
 }
@@ -420,7 +465,11 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         metrics: Arc::clone(&metrics),
     });
     let connections = crate::connections::Limited::new(limits.connections, Arc::clone(&metrics));
-    let mut builder = tonic::transport::Server::builder();
+    let grpc_web = grpc_web_layers(&cfg.grpc_web_origins);
+    if grpc_web.is_some() {
+        tracing::info!(origins = ?cfg.grpc_web_origins, "gRPC-Web and HTTP/1.1 on, for these browser origins");
+    }
+    let mut builder = tonic::transport::Server::builder().accept_http1(grpc_web.is_some());
     if let Some(tls) = &cfg.tls {
         builder = builder.tls_config(tls.server_config()?).with_context(|| {
             format!(
@@ -439,6 +488,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .http2_max_header_list_size(MAX_HEADER_LIST)
+            .layer(tower::util::option_layer(grpc_web))
             .layer(admission)
             .add_service(health)
             .add_service(reflection)

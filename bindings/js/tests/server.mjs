@@ -9,14 +9,16 @@ if (!ROOT) throw new Error("BLINDMATCH_ROOT is not set (bindings/js/test.sh sets
 const script = join(ROOT, "bindings/testkit/server.sh");
 
 export class TestServer {
-  constructor() {
+  constructor(serveArgs = "") {
     this.dir = mkdtempSync(join(tmpdir(), "blindmatch-js-"));
+    this.env = { ...process.env, BLINDMATCH_SERVE_ARGS: serveArgs };
     this.run("start");
     this.target = readFileSync(join(this.dir, "url"), "utf8").trim().replace(/^http:\/\//, "");
     this.operatorHex = readFileSync(join(this.dir, "operator.sign.pub"), "utf8").trim();
   }
   run(cmd, ...args) {
-    return execFileSync(script, [cmd, this.dir, ...args], { stdio: ["ignore", "pipe", "inherit"] }).toString();
+    const options = { stdio: ["ignore", "pipe", "inherit"], env: this.env };
+    return execFileSync(script, [cmd, this.dir, ...args], options).toString();
   }
   /** The listed test items, as [type, hex]. */
   listed(name = "listed.txt") {

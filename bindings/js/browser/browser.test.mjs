@@ -1,0 +1,69 @@
+// A real browser: Debian's Chromium, headless, driven by Playwright. The page
+// (bindings/js/browser) hashes a picked file with WebCrypto, makes its voucher
+// in WebAssembly and submits it over gRPC-Web to a real server run with
+// --grpc-web-origin. A listed file is recorded with its note, an unlisted one
+// is not; the screenshot is kept in target/bindings/js/browser.png.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+import { TestServer } from "./server.mjs";
+
+const dist = process.env.BLINDMATCH_PAGE;
+const screenshot = process.env.BLINDMATCH_SCREENSHOT;
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+let page, browser, server, web;
+
+before(async () => {
+  // The page's own origin: a static server on a free loopback port.
+  web = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname.replace(/^\/$/, "/index.html");
+    try {
+      const body = readFileSync(join(dist, path.replace(/\.\./g, "")));
+      res.writeHead(200, { "content-type": types[extname(path)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => web.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${web.address().port}`;
+  server = new TestServer(`--grpc-web-origin ${origin}`);
+  browser = await chromium.launch({
+    executablePath: process.env.BLINDMATCH_CHROMIUM ?? "/usr/bin/chromium",
+    // As root, without a user namespace sandbox; no network beyond loopback.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage();
+  page.on("console", (m) => console.log(`page: ${m.text()}`));
+  await page.goto(`${origin}/index.html?server=http://${server.target}&operator=${server.operatorHex}`);
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("verified"), null, { timeout: 30000 });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+  web?.close();
+});
+
+async function check(name, content, note) {
+  await page.setInputFiles("#file", { name, mimeType: "image/jpeg", buffer: Buffer.from(content) });
+  await page.fill("#ad", note);
+  await page.click("#check");
+  await page.waitForFunction((n) => document.getElementById("status").textContent.startsWith(`${n}: `), name, { timeout: 30000 });
+  return page.textContent("#status");
+}
+
+test("a listed file is recorded with its note, an unlisted one is not", async () => {
+  // bindings/testkit lists SHA-256("listed-0").
+  assert.equal(await check("holiday.jpg", "listed-0", "browser: listed"), "holiday.jpg: acknowledged (1 voucher)");
+  assert.equal(await check("cat.jpg", "not on any list", "browser: unlisted"), "cat.jpg: acknowledged (1 voucher)");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  const matches = server.matches(1);
+  assert.deepEqual(matches.map((m) => m.associated_data), ["browser: listed"]);
+  assert.equal(matches[0].item_type, "sha256");
+});
