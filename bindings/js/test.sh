@@ -21,9 +21,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
   cargo install --quiet wasm-bindgen-cli --version "=$want"
 fi
 
-cargo build --quiet --locked --target wasm32-unknown-unknown --profile dist -p blindmatch-wasm \
+cargo build --quiet --locked --target wasm32-unknown-unknown --profile dist-wasm -p blindmatch-wasm \
   --manifest-path "$root/Cargo.toml"
-wasm="$root/target/wasm32-unknown-unknown/dist/blindmatch_wasm.wasm"
+wasm="$root/target/wasm32-unknown-unknown/dist-wasm/blindmatch_wasm.wasm"
 rm -rf "$work" && mkdir -p "$work/package"
 wasm-bindgen --target nodejs --out-dir "$work/package/node" "$wasm"
 wasm-bindgen --target web --out-dir "$work/package/web" "$wasm"
