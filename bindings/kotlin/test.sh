@@ -20,7 +20,7 @@ mvn --batch-mode --no-transfer-progress -q verify \
   -Duniffi.generated="$work/generated" -Duniffi.native="$work/native" \
   -Dmaven.repo.local="${BLINDMATCH_M2:-$HOME/.m2/repository}"
 jar="$here/target/blindmatch-0.1.0.jar"
-unzip -l "$jar" | grep -q 'linux-x86-64/libblindmatch_uniffi.so' \
+jar tf "$jar" | grep -qx 'linux-x86-64/libblindmatch_uniffi.so' \
   || { echo "kotlin: the jar does not carry the native library" >&2; exit 1; }
 ran="$(cat "$here"/target/surefire-reports/TEST-*.xml | grep -o '<testsuite [^>]*' | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*' | awk '{ s += $1 } END { print s + 0 }')"
 [ "${ran:-0}" -gt 0 ] || { echo "kotlin: no tests ran" >&2; exit 1; }
