@@ -12,12 +12,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
 check="${1:-}"
-cargo build --quiet --profile dist -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
-cargo build --quiet -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$root/target/debug/uniffi-bindgen" generate --no-format \
-  --library "$root/target/dist/libblindmatch_uniffi.so" --language swift --out-dir "$out/swift" >/dev/null
+"$here/uniffi/generate.sh" swift "$out/swift"
 mkdir -p "$out/tree/swift/Sources/Blindmatch" "$out/tree/swift/Sources/BlindmatchFFI"
 cp "$out/swift/Blindmatch.swift" "$out/tree/swift/Sources/Blindmatch/"
 cp "$out/swift/BlindmatchFFI.h" "$out/tree/swift/Sources/BlindmatchFFI/"

@@ -8,12 +8,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 work="$root/target/bindings/kotlin"
-cargo build --quiet --profile dist -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
-cargo build --quiet -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
-lib="$root/target/dist/libblindmatch_uniffi.so"
 rm -rf "$work" && mkdir -p "$work/generated" "$work/native/linux-x86-64"
-"$root/target/debug/uniffi-bindgen" generate --no-format --library "$lib" \
-  --language kotlin --out-dir "$work/generated" >/dev/null
+"$here/../uniffi/generate.sh" kotlin "$work/generated"
+lib="$root/target/dist/libblindmatch_uniffi.so"
 cp "$lib" "$work/native/linux-x86-64/"
 cd "$here"
 mvn --batch-mode --no-transfer-progress -q verify \

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# uniffi's sources for one language, from the library as built now:
+#   bindings/uniffi/generate.sh LANGUAGE OUT_DIR     (kotlin, swift, python)
+# Builds the library (profile dist: target/dist/libblindmatch_uniffi.so) and
+# the generator at the same uniffi version, then generates into OUT_DIR.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+language="${1:?usage: generate.sh LANGUAGE OUT_DIR}"
+out="${2:?usage: generate.sh LANGUAGE OUT_DIR}"
+cargo build --quiet --profile dist -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
+cargo build --quiet -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
+"$root/target/debug/uniffi-bindgen" generate --no-format \
+  --library "$root/target/dist/libblindmatch_uniffi.so" --language "$language" --out-dir "$out" >/dev/null
