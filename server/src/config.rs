@@ -7,7 +7,10 @@
 //! ```toml
 //! table = "/srv/blindmatch/table.bmt"
 //! key = "/srv/blindmatch/server.key"
-//! data = "/var/lib/blindmatch"
+//! data = "/var/lib/blindmatch"        # SQLite, the default; or, for replicas:
+//! # store = "postgres://blindmatch@db.internal/blindmatch?sslmode=require"
+//! # store-password-file = "/etc/blindmatch/db-password"
+//! # lease = "10s"
 //! listen = "0.0.0.0:50051"
 //! max-batch = 1024
 //! retain-matches = "365d"
@@ -39,6 +42,7 @@ use crate::pipeline::{DEFAULT_DEDUP_WINDOW, Retention};
 use crate::serve::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_GRACE, DEFAULT_MAX_BATCH, Limits, ServeConfig, TlsFiles,
 };
+use crate::store::Location;
 
 /// Default address to listen on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -56,9 +60,25 @@ pub struct ServeArgs {
     /// The server key file (a path: the key itself is never a flag).
     #[arg(long, env = "BLINDMATCH_KEY", value_name = "PATH")]
     pub key: Option<PathBuf>,
-    /// Directory for the match database.
-    #[arg(long, env = "BLINDMATCH_DATA", value_name = "DIR")]
+    /// Directory for the match database (SQLite, one server).
+    #[arg(
+        long,
+        env = "BLINDMATCH_DATA",
+        value_name = "DIR",
+        conflicts_with = "store"
+    )]
     pub data: Option<PathBuf>,
+    /// The store shared by replicas: postgres://USER@HOST[:PORT]/DB[?sslmode=require]
+    /// (or sqlite:DIR, as --data). Its password, if any, goes in --store-password-file.
+    #[arg(long, env = "BLINDMATCH_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// File holding the PostgreSQL password (mode 0600).
+    #[arg(long, env = "BLINDMATCH_STORE_PASSWORD_FILE", value_name = "PATH")]
+    pub store_password_file: Option<PathBuf>,
+    /// How long a replica's claim on pending work outlives its last heartbeat
+    /// before other replicas take the work over [default: 10s].
+    #[arg(long, env = "BLINDMATCH_LEASE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub lease: Option<Duration>,
     /// Address to listen on [default: 127.0.0.1:50051].
     #[arg(long, env = "BLINDMATCH_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -173,6 +193,9 @@ struct FileConfig {
     table: Option<PathBuf>,
     key: Option<PathBuf>,
     data: Option<PathBuf>,
+    store: Option<String>,
+    store_password_file: Option<PathBuf>,
+    lease: Option<String>,
     listen: Option<SocketAddr>,
     max_batch: Option<usize>,
     retain_matches: Option<String>,
@@ -249,7 +272,38 @@ impl ServeArgs {
         };
         let table = required(self.table, file.table, "table")?;
         let key = required(self.key, file.key, "key")?;
-        let data = required(self.data, file.data, "data")?;
+        let store = match (self.data, self.store, file.data, file.store) {
+            (Some(dir), None, ..) => Location::Sqlite(dir),
+            (None, Some(url), ..) => {
+                Location::parse(&url, None).map_err(|e| anyhow::anyhow!("--store {e}"))?
+            }
+            (None, None, Some(_), Some(_)) => bail!(
+                "config file {}: data and store contradict each other: give one",
+                path.display()
+            ),
+            (None, None, Some(dir), None) => Location::Sqlite(dir),
+            (None, None, None, Some(url)) => Location::parse(&url, None)
+                .map_err(|e| anyhow::anyhow!("config file {}: store = {e}", path.display()))?,
+            (None, None, None, None) => bail!(
+                "missing --data DIR (SQLite) or --store URL (PostgreSQL) (or BLINDMATCH_DATA / BLINDMATCH_STORE, or `data` / `store` in the --config file)"
+            ),
+            (Some(_), Some(_), ..) => bail!("--data and --store contradict each other: give one"),
+        };
+        let password_file = self.store_password_file.or(file.store_password_file);
+        let store = match (store, password_file) {
+            (Location::Postgres { url, .. }, password_file) => {
+                Location::Postgres { url, password_file }
+            }
+            (Location::Sqlite(_), Some(_)) => {
+                bail!("store-password-file is for a PostgreSQL --store, not SQLite")
+            }
+            (sqlite, None) => sqlite,
+        };
+        let lease = duration(self.lease, &path, "lease", file.lease)?
+            .unwrap_or(crate::store::DEFAULT_LEASE);
+        if lease < Duration::from_secs(1) {
+            bail!("lease must be at least 1s: four heartbeats per lease must fit in it");
+        }
         let listen = match self.listen.or(file.listen) {
             Some(a) => a,
             None => DEFAULT_LISTEN.parse()?,
@@ -416,7 +470,9 @@ impl ServeArgs {
             },
             retention: Retention::new(retain_matches, dedup_window),
             max_store_bytes: max_store_mib.map(|m| m.saturating_mul(1 << 20)),
-            ..ServeConfig::new(table, key, data, listen)
+            store,
+            lease,
+            ..ServeConfig::new(table, key, PathBuf::new(), listen)
         })
     }
 }

@@ -143,6 +143,16 @@ impl Generations {
             .map(Arc::clone)
     }
 
+    /// Every version held, current first: whose pending work this replica
+    /// can evaluate.
+    pub(crate) fn held(&self) -> Vec<Arc<Generation>> {
+        let s = self.read();
+        std::iter::once(&s.current)
+            .chain(s.retiring.iter().map(|(g, _)| g))
+            .map(Arc::clone)
+            .collect()
+    }
+
     /// Makes `next` current; the version it replaces is accepted for `grace`.
     ///
     /// # Errors

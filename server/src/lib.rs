@@ -326,12 +326,12 @@ pub fn build(
     })
 }
 
-/// `matches --data DIR [--json]`.
+/// `matches (--data DIR | --store URL) [--json]`.
 ///
 /// # Errors
-/// If the database cannot be read.
-pub fn matches(data: &Path, json: bool) -> anyhow::Result<()> {
-    let records = store::read_all(data)?;
+/// If the store cannot be read.
+pub fn matches(store: &store::Location, json: bool) -> anyhow::Result<()> {
+    let records = store::read_matches(store)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(());

@@ -85,11 +85,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the recorded matches.
+    /// Print the recorded matches (of every replica, for a shared store).
     Matches {
-        /// The data directory given to `serve`.
-        #[arg(long)]
-        data: PathBuf,
+        /// The data directory given to `serve` (SQLite).
+        #[arg(
+            long,
+            env = "BLINDMATCH_DATA",
+            required_unless_present = "store",
+            conflicts_with = "store"
+        )]
+        data: Option<PathBuf>,
+        /// The store given to `serve`: postgres://USER@HOST/DB (or sqlite:DIR).
+        #[arg(long, env = "BLINDMATCH_STORE", value_name = "URL")]
+        store: Option<String>,
+        /// File holding the PostgreSQL password (mode 0600).
+        #[arg(long, env = "BLINDMATCH_STORE_PASSWORD_FILE", value_name = "PATH")]
+        store_password_file: Option<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -192,7 +203,22 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             println!("digest   {}", hex::encode(m.digest));
         }
         Command::Serve(args) => blindmatch_server::serve::run(args.resolve()?).await?,
-        Command::Matches { data, json } => blindmatch_server::matches(&data, json)?,
+        Command::Matches {
+            data,
+            store,
+            store_password_file,
+            json,
+        } => {
+            let location = match (data, store) {
+                (Some(dir), _) => blindmatch_server::store::Location::Sqlite(dir),
+                (None, Some(url)) => {
+                    blindmatch_server::store::Location::parse(&url, store_password_file)
+                        .map_err(|e| anyhow::anyhow!("--store {e}"))?
+                }
+                (None, None) => anyhow::bail!("give --data DIR or --store URL"),
+            };
+            blindmatch_server::matches(&location, json)?;
+        }
         Command::Demo(args) => return blindmatch_server::demo::run(&args).await,
     }
     Ok(true)

@@ -45,8 +45,10 @@ pub struct Metrics {
     pub errors: Family<Kind, Counter>,
     /// Time from receiving a submission to acknowledging it.
     pub submit_seconds: Histogram,
-    /// Submissions stored and not yet evaluated and recorded.
+    /// Submissions this replica holds, stored and not yet recorded.
     pub pending: Gauge,
+    /// Submissions pending in the whole store, every replica's.
+    pub store_pending: Gauge,
     /// Submit calls being handled right now.
     pub in_flight: Gauge,
     /// Bytes of the in-flight budget held by submissions (`--max-inflight-mib`).
@@ -76,6 +78,7 @@ impl Metrics {
             // 100 µs to ~3 s.
             submit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 15)),
             pending: Gauge::default(),
+            store_pending: Gauge::default(),
             in_flight: Gauge::default(),
             inflight_bytes: Gauge::default(),
             connections: Gauge::default(),
@@ -105,8 +108,13 @@ impl Metrics {
         );
         registry.register(
             "pending_submissions",
-            "Submissions stored and not yet evaluated",
+            "Submissions this replica holds, stored and not yet evaluated and recorded",
             m.pending.clone(),
+        );
+        registry.register(
+            "store_pending_submissions",
+            "Submissions pending in the whole store (every replica's), read at each heartbeat",
+            m.store_pending.clone(),
         );
         registry.register(
             "submissions_in_flight",

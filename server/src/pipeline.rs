@@ -2,24 +2,29 @@
 //!
 //! One **writer** thread owns the store. It takes submissions from the
 //! `Submit` handlers, stores all that are waiting in one transaction (group
-//! commit: one fsync shared by concurrent submissions), and only then lets the
-//! handlers acknowledge. It hands the stored vouchers to the **workers** (one
-//! per core, round robin between sources), which open them with the same work
-//! whatever they hold. Every 250 ms, on a timer of its own (the *harvest*), it
-//! records all results since the last: match records in and pending rows out,
-//! in one transaction, so that no write follows any one submission's
-//! evaluation (papers/SECURITY.md, Section 7). After a crash the writer first
-//! hands the workers whatever is still pending (a submission evaluated but not
-//! yet harvested is among it), so every acknowledged voucher is evaluated and
-//! recorded exactly once.
+//! commit: one flush shared by concurrent submissions), and only then lets
+//! the handlers acknowledge. It hands the stored vouchers to the **workers**
+//! (one per core, round robin between sources), which open them with the
+//! same work whatever they hold. Every 250 ms, on a timer of its own (the
+//! *harvest*), it records all results since the last: match records in and
+//! pending rows out, in one transaction, so that no write follows any one
+//! submission's evaluation (papers/SECURITY.md, Section 7).
 //!
-//! When the store cannot write (disk full, read-only), new submissions are
-//! refused, never acknowledged; results that could not be recorded are kept
-//! and retried, so the server recovers on its own when space returns. The
+//! What this replica stores it claims; it renews its claims with a heartbeat
+//! (four per lease) and, twice per lease, claims the pending work nobody
+//! live holds: at start, what it or an earlier process left (a submission
+//! evaluated but not yet harvested is among it); with several replicas on
+//! one PostgreSQL store, the work of a replica that died. Claimed work is
+//! evaluated in turn with the sources, so every acknowledged voucher is
+//! evaluated, and the store records it exactly once (`store`).
+//!
+//! When the store cannot write (disk full, read-only, database down), new
+//! submissions are refused, never acknowledged; results that could not be
+//! recorded are kept and retried, so the server recovers on its own. The
 //! writer also prunes: match records past their retention, and submission
-//! ids past the dedup window.
+//! ids past the dedup window (one replica at a time).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -34,7 +39,7 @@ use tokio::sync::oneshot;
 
 use crate::metrics::{Kind, Metrics};
 use crate::store::{
-    Evaluated, Ingested, MatchStore, NewSubmission, PendingSubmission, StoreError, now_ms,
+    Evaluated, Ingested, NewSubmission, PendingSubmission, Published, Store, StoreError, now_ms,
 };
 
 /// Submissions handed to the workers at a time, per worker. The rest wait in
@@ -121,6 +126,22 @@ pub(crate) struct Ingest {
     pub(crate) stored: oneshot::Sender<Result<(), Refused>>,
 }
 
+/// What the rest of the server asks of the store, through the writer that
+/// owns it.
+pub(crate) enum Control {
+    /// Record a version as published ([`Store::publish`]); the answer is
+    /// every version recorded, newest first.
+    Publish {
+        table_id: String,
+        version: u64,
+        reply: oneshot::Sender<Result<Vec<Published>, StoreError>>,
+    },
+    /// Every version recorded, newest first.
+    Versions {
+        reply: oneshot::Sender<Result<Vec<Published>, StoreError>>,
+    },
+}
+
 struct Work {
     submission: PendingSubmission,
     decoded: Vec<Voucher>,
@@ -175,17 +196,25 @@ impl<T> FairQueue<T> {
     }
 }
 
+/// Where to send submissions and requests for the store.
+pub(crate) struct Pipeline {
+    pub(crate) ingest: Sender<Ingest>,
+    pub(crate) control: Sender<Control>,
+}
+
 /// Starts the writer and the workers; returns where to send submissions and
-/// the threads to join. The threads end once every sender is dropped and all
-/// stored work is evaluated.
+/// the threads to join. The threads end once every submission sender is
+/// dropped and all work this replica holds is evaluated and recorded.
 pub(crate) fn start(
-    store: MatchStore,
+    store: Box<dyn Store>,
+    lease: Duration,
     generations: Arc<Generations>,
     retention: Retention,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
-) -> anyhow::Result<(Sender<Ingest>, Vec<JoinHandle<()>>)> {
+) -> anyhow::Result<(Pipeline, Vec<JoinHandle<()>>)> {
     let (ingest_tx, ingest_rx) = unbounded::<Ingest>();
+    let (control_tx, control_rx) = unbounded::<Control>();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (work_tx, work_rx) = bounded::<Work>(WORK_PER_WORKER * workers);
     let (done_tx, done_rx) = unbounded::<Done>();
@@ -207,18 +236,34 @@ pub(crate) fn start(
                     store,
                     work: work_tx,
                     retention,
+                    lease,
+                    claim_batch: CLAIM_PER_WORKER * workers,
                     processed,
                     metrics,
+                    generations,
                     in_flight: 0,
                     queued: FairQueue::default(),
                     evaluated: Vec::new(),
                     store_failing: false,
+                    more_to_claim: true,
+                    unheld_logged: false,
                 }
-                .run(&ingest_rx, &done_rx, &generations);
+                .run(&ingest_rx, &control_rx, &done_rx);
             })?,
     );
-    Ok((ingest_tx, threads))
+    Ok((
+        Pipeline {
+            ingest: ingest_tx,
+            control: control_tx,
+        },
+        threads,
+    ))
 }
+
+/// Pending submissions claimed at a time, per worker: enough to keep the
+/// workers busy between claims, few enough that replicas taking over a
+/// dead one's work share it.
+const CLAIM_PER_WORKER: usize = 8;
 
 fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
     // Evaluation yields the CPU to the threads that receive submissions and
@@ -254,106 +299,69 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
     }
 }
 
-/// Recovery: what is still pending from before a restart, for the versions
-/// held. Submissions for a version not held stay stored (and pending).
-fn recover(store: &MatchStore, generations: &Generations) -> Vec<Work> {
-    let rows = match store.pending() {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read pending vouchers; they stay stored");
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    let mut skipped = 0usize;
-    for submission in rows {
-        let Some(generation) = generations.by_hex(&submission.table_id) else {
-            skipped += 1;
-            continue;
-        };
-        let k = generation.table.header().k;
-        let decoded: Option<Vec<Voucher>> = submission
-            .vouchers
-            .iter()
-            .map(|v| Voucher::decode(v, k).ok())
-            .collect();
-        match decoded {
-            Some(decoded) => out.push(Work {
-                submission,
-                decoded,
-                matcher: Arc::clone(&generation.matcher),
-                reservation: None,
-            }),
-            None => skipped += 1,
-        }
-    }
-    if skipped > 0 {
-        tracing::warn!(
-            skipped,
-            "pending submissions for a table version not loaded were left stored, not evaluated: start the server once with that version's table and key to evaluate them"
-        );
-    }
-    if !out.is_empty() {
-        tracing::info!(
-            submissions = out.len(),
-            "evaluating vouchers acknowledged before the restart"
-        );
-    }
-    out
-}
-
 /// The thread that owns the store.
 struct Writer {
-    store: MatchStore,
+    store: Box<dyn Store>,
     work: Sender<Work>,
     retention: Retention,
+    lease: Duration,
+    claim_batch: usize,
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
-    /// Work items stored and not yet recorded: queued, with the workers, or
+    generations: Arc<Generations>,
+    /// Work items held and not yet recorded: queued, with the workers, or
     /// evaluated and waiting to be recorded.
     in_flight: usize,
-    /// Stored work not yet handed to the workers.
+    /// Held work not yet handed to the workers.
     queued: FairQueue<Work>,
     /// Evaluated, waiting for the next harvest (or for the store to write
     /// again).
     evaluated: Vec<Done>,
     /// The last write failed (log transitions, not every failure).
     store_failing: bool,
+    /// The last claim took as much as it asked for: claim again soon.
+    more_to_claim: bool,
+    /// Whether the claim found work for versions not held, already said.
+    unheld_logged: bool,
 }
 
 impl Writer {
-    fn run(mut self, ingest: &Receiver<Ingest>, done: &Receiver<Done>, generations: &Generations) {
-        let mut recovered: VecDeque<Work> = recover(&self.store, generations).into();
+    fn run(
+        mut self,
+        ingest: &Receiver<Ingest>,
+        control: &Receiver<Control>,
+        done: &Receiver<Done>,
+    ) {
         let mut ingest_open = true;
         let prune = tick(self.retention.prune_every);
         let harvest = tick(HARVEST_EVERY);
+        // Four heartbeats per lease; a claim of orphaned work twice per lease
+        // (no claim can lapse sooner than a lease after its last beat).
+        let beat = tick(self.lease / 4);
+        let claim = tick(self.lease / 2);
+        let mut control_open = true;
         self.prune();
         loop {
+            if ingest_open && self.more_to_claim && self.in_flight < 2 * self.claim_batch {
+                self.claim();
+            }
             // Feed the workers as their queue allows, without blocking (the
-            // workers' results must keep flowing back): recovered work first,
-            // then new work, round robin between sources. Only the writer
-            // sends, so a queue that is not full takes the next item.
+            // workers' results must keep flowing back), round robin between
+            // sources. Only the writer sends, so a queue that is not full
+            // takes the next item.
             while !self.work.is_full() {
-                let next = match recovered.pop_front() {
-                    Some(w) => {
-                        self.in_flight += 1;
-                        Some(w)
-                    }
-                    None => self.queued.pop(),
-                };
-                let Some(w) = next else { break };
+                let Some(w) = self.queued.pop() else { break };
                 if self.work.try_send(w).is_err() {
                     // Every worker is gone.
                     return;
                 }
             }
-            let recovering = !recovered.is_empty();
             // Results not yet recorded are still in `in_flight`.
             self.metrics
                 .pending
-                .set(i64::try_from(self.in_flight + recovered.len()).unwrap_or(i64::MAX));
-            if !ingest_open && !recovering && self.in_flight == self.evaluated.len() {
-                // Everything stored is evaluated: record it and stop.
+                .set(i64::try_from(self.in_flight).unwrap_or(i64::MAX));
+            if !ingest_open && self.in_flight == self.evaluated.len() {
+                // Everything held is evaluated: record it and stop.
                 if !self.record() {
                     // The store still cannot write: the vouchers stay
                     // pending and are evaluated after a restart.
@@ -362,12 +370,15 @@ impl Writer {
                         "results not recorded at shutdown; those submissions stay pending and are evaluated after a restart"
                     );
                 }
+                // What this replica still holds is free for the others now.
+                if let Err(e) = self.store.leave() {
+                    tracing::warn!(error = %e, "could not end this replica's claims; they end with the lease");
+                }
                 return;
             }
-            // Wait for something to do. New submissions are taken only once
-            // recovery is finished, so that old vouchers are evaluated first.
-            let new_work = if ingest_open && !recovering {
-                ingest.clone()
+            let new_work = if ingest_open { ingest.clone() } else { never() };
+            let requests = if control_open {
+                control.clone()
             } else {
                 never()
             };
@@ -382,15 +393,21 @@ impl Writer {
                     // Every worker is gone: nothing more can be evaluated.
                     Err(_) => return,
                 },
+                recv(requests) -> m => match m {
+                    Ok(m) => self.control(m),
+                    Err(_) => control_open = false,
+                },
                 recv(prune) -> _ => self.prune(),
                 recv(harvest) -> _ => {
                     self.record();
                 }
+                recv(beat) -> _ => self.heartbeat(),
+                recv(claim) -> _ => self.more_to_claim = true,
             }
             while let Ok(m) = done.try_recv() {
                 self.evaluated.push(m);
             }
-            while ingest_open && !recovering && ingests.len() < GROUP {
+            while ingest_open && ingests.len() < GROUP {
                 match ingest.try_recv() {
                     Ok(m) => ingests.push(m),
                     Err(_) => break,
@@ -418,6 +435,104 @@ impl Writer {
         }
     }
 
+    fn control(&mut self, request: Control) {
+        match request {
+            Control::Publish {
+                table_id,
+                version,
+                reply,
+            } => {
+                let _ = reply.send(self.store.publish(&table_id, version));
+            }
+            Control::Versions { reply } => {
+                let _ = reply.send(self.store.versions());
+            }
+        }
+    }
+
+    /// Renews this replica's claims, and reads the pending work of the
+    /// whole store for the metrics.
+    fn heartbeat(&mut self) {
+        let beat = self.store.heartbeat();
+        self.note(beat.as_ref().map(|_| ()));
+        if beat.is_ok()
+            && let Ok(n) = self.store.pending()
+        {
+            self.metrics
+                .store_pending
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Claims pending work nobody live holds, for the versions held, and
+    /// queues it (as a source of its own, served in turn with the others).
+    fn claim(&mut self) {
+        self.more_to_claim = false;
+        let held = self.generations.held();
+        let tables: Vec<String> = held.iter().map(|g| g.id_hex.clone()).collect();
+        let claimed = match self.store.claim(&tables, self.claim_batch) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim pending work; will try again");
+                return;
+            }
+        };
+        self.more_to_claim = claimed.len() == self.claim_batch;
+        let mut undecodable = 0usize;
+        let n = claimed.len();
+        for mut submission in claimed {
+            let Some(generation) = held.iter().find(|g| g.id_hex == submission.table_id) else {
+                continue;
+            };
+            let k = generation.table.header().k;
+            let decoded: Option<Vec<Voucher>> = submission
+                .vouchers
+                .iter()
+                .map(|v| Voucher::decode(v, k).ok())
+                .collect();
+            let Some(decoded) = decoded else {
+                // Stored by a server that checked every voucher: only a
+                // damaged store gets here. It stays pending.
+                undecodable += 1;
+                continue;
+            };
+            submission.vouchers = Vec::new();
+            self.queued.push(
+                None,
+                Work {
+                    submission,
+                    decoded,
+                    matcher: Arc::clone(&generation.matcher),
+                    reservation: None,
+                },
+            );
+            self.in_flight += 1;
+        }
+        if n > 0 {
+            tracing::info!(
+                submissions = n,
+                "evaluating pending work no live replica holds (acknowledged before a restart or by a replica that stopped)"
+            );
+        }
+        if undecodable > 0 {
+            tracing::error!(
+                submissions = undecodable,
+                "claimed pending submissions whose vouchers do not decode for their table; they stay stored"
+            );
+        }
+        if !self.unheld_logged
+            && let Ok(stats) = self.store.stats()
+            && stats.pending > self.in_flight as u64
+            && n == 0
+        {
+            tracing::debug!(
+                pending = stats.pending,
+                "pending submissions remain in the store for other replicas or for a table version not loaded here"
+            );
+            self.unheld_logged = true;
+        }
+    }
+
     /// The harvest: records every submission evaluated since the last one
     /// (and any the store could not take then): match records in, pending
     /// rows out, one transaction. Returns whether it succeeded.
@@ -427,9 +542,7 @@ impl Writer {
         }
         let batch = std::mem::take(&mut self.evaluated);
         let mut evaluated = Vec::with_capacity(batch.len());
-        let (mut vouchers, mut matched) = (0u64, 0u64);
         for d in &batch {
-            vouchers += d.results.len() as u64;
             let matches: Vec<_> = d
                 .results
                 .iter()
@@ -439,17 +552,34 @@ impl Writer {
                     _ => None,
                 })
                 .collect();
-            matched += matches.len() as u64;
             evaluated.push(Evaluated {
                 submission: &d.submission,
                 matches,
             });
         }
         let result = self.store.complete(&evaluated);
-        drop(evaluated);
         self.note(result.as_ref().map(|_| ()));
         match result {
-            Ok(()) => {
+            Ok(recorded) => {
+                let recorded: HashSet<i64> = recorded.into_iter().collect();
+                let (mut vouchers, mut matched, mut taken) = (0u64, 0u64, 0usize);
+                for (d, e) in batch.iter().zip(&evaluated) {
+                    if recorded.contains(&e.submission.row) {
+                        vouchers += d.results.len() as u64;
+                        matched += e.matches.len() as u64;
+                    } else {
+                        taken += 1;
+                    }
+                }
+                drop(evaluated);
+                if taken > 0 {
+                    // Another replica presumed this one dead (its heartbeat
+                    // lapsed) and recorded them first: dropped here.
+                    tracing::warn!(
+                        submissions = taken,
+                        "results dropped: another replica recorded these submissions first"
+                    );
+                }
                 self.in_flight -= batch.len();
                 self.metrics.matches.inc_by(matched);
                 self.processed.fetch_add(vouchers, Ordering::Release);
@@ -457,6 +587,7 @@ impl Writer {
                 true
             }
             Err(_) => {
+                drop(evaluated);
                 self.evaluated = batch;
                 false
             }
@@ -505,8 +636,8 @@ impl Writer {
                                 .vouchers
                                 .inc_by(submission.vouchers.len() as u64);
                             let _ = reply.send(Ok(()));
-                            // The encoded vouchers are on disk; the workers
-                            // need only the decoded ones.
+                            // The encoded vouchers are in the store; the
+                            // workers need only the decoded ones.
                             submission.vouchers = Vec::new();
                             if !decoded.is_empty() {
                                 let source = reservation.as_ref().and_then(Reservation::source);
@@ -546,7 +677,7 @@ impl Writer {
     }
 
     /// Deletes match records past their retention and forgets submission
-    /// ids past the dedup window.
+    /// ids past the dedup window, unless another replica is doing it.
     fn prune(&mut self) {
         let now = now_ms();
         let before =
@@ -556,10 +687,13 @@ impl Writer {
             .store
             .prune(matches_before, before(self.retention.dedup_window))
         {
-            Ok((0, _)) => {}
-            Ok((matches, _)) => {
-                tracing::info!(matches, "deleted match records past their retention")
+            Ok(Some(p)) if p.matches > 0 => {
+                tracing::info!(
+                    matches = p.matches,
+                    "deleted match records past their retention"
+                );
             }
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not prune the store; will try again"),
         }
     }

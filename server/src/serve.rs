@@ -29,9 +29,9 @@ use tonic_health::server::HealthReporter;
 
 use crate::generation::{Generation, Generations, Swap};
 use crate::metrics::{Metrics, TableLabel};
-use crate::pipeline::Retention;
+use crate::pipeline::{Control, Retention};
 use crate::service::{ServiceState, Shared, Tables, Vouchers};
-use crate::store::MatchStore;
+use crate::store::Published;
 
 /// Default most vouchers per submission.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
@@ -50,8 +50,11 @@ pub struct ServeConfig {
     pub table: PathBuf,
     /// The key file from `keygen`.
     pub key: PathBuf,
-    /// The data directory (match database).
-    pub data: PathBuf,
+    /// The store: a data directory (SQLite) or a PostgreSQL database
+    /// shared by replicas.
+    pub store: crate::store::Location,
+    /// How long this replica's claims outlive its last heartbeat.
+    pub lease: Duration,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// Most vouchers per submission.
@@ -216,12 +219,13 @@ const MAX_HEADER_LIST: u32 = 16 << 10;
 
 impl ServeConfig {
     /// A configuration with the defaults for everything but the paths and
-    /// the address.
+    /// the address, on the SQLite store in `data`.
     pub fn new(table: PathBuf, key: PathBuf, data: PathBuf, listen: SocketAddr) -> Self {
         ServeConfig {
             table,
             key,
-            data,
+            store: crate::store::Location::Sqlite(data),
+            lease: crate::store::DEFAULT_LEASE,
             listen,
             max_batch: DEFAULT_MAX_BATCH,
             retention: Retention::default(),
@@ -514,6 +518,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
     let tls = cfg.tls.is_some();
     let loading = {
         let (metrics, processed) = (Arc::clone(&metrics), Arc::clone(&processed));
+        let follower = Arc::clone(&reloader);
         let stopping = shutdown.subscribe();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
@@ -527,6 +532,12 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
             tokio::spawn(retire(
                 Arc::clone(&shared.generations),
                 Arc::clone(&state.metrics),
+                stopping.clone(),
+            ));
+            tokio::spawn(follow_store(
+                Arc::clone(&follower),
+                Arc::clone(&state),
+                reporter.clone(),
                 stopping.clone(),
             ));
             if state.ready.set(shared).is_err() {
@@ -605,8 +616,27 @@ fn load(
 ) -> anyhow::Result<(Shared, Loaded)> {
     let operator = cfg.operator_key.as_ref();
     let generation = Generation::load(&cfg.table, &cfg.key, operator)?;
-    let store = MatchStore::open(&cfg.data, cfg.max_store_bytes)?;
+    let replica = crate::store::Replica::new(cfg.lease);
+    let replica_id = replica.id.clone();
+    let mut store = crate::store::open(&cfg.store, replica, cfg.max_store_bytes)?;
+    tracing::info!(store = %cfg.store, replica = replica_id, "store open");
+    // Serving a version publishes it: the first replica to serve it records
+    // when, and every replica ends the grace period of the version it
+    // replaced at that time plus the grace.
+    let versions = store
+        .publish(&generation.id_hex, generation.version())
+        .with_context(|| format!("recording version {} in the store", generation.version()))?;
+    if let Some(newest) = versions.first()
+        && newest.version > generation.version()
+    {
+        tracing::warn!(
+            serving = generation.version(),
+            store = newest.version,
+            "the store's current table version is newer than this replica's table file: not ready until the files hold it (then SIGHUP or POST /reload, or wait: the replica checks every few seconds)"
+        );
+    }
     show_table(metrics, &generation, 1);
+    let grace = grace_left(&versions, &generation.id_hex, cfg.grace);
     let generations = match &cfg.previous {
         None => Generations::new(generation),
         Some((table, key)) => {
@@ -614,7 +644,7 @@ fn load(
             show_table(metrics, &previous, 2);
             let (from, to) = (previous.version(), generation.version());
             let g = Generations::new(previous);
-            match g.install(generation, cfg.grace)? {
+            match g.install(generation, grace)? {
                 Swap::Swapped { .. } => {
                     tracing::info!(
                         from,
@@ -633,8 +663,9 @@ fn load(
     // One worker per core, each opening whole submissions: no fork-join per
     // batch (a profile under load showed ~12% of the server's CPU in the
     // kernel's scheduler with rayon here).
-    let (ingest, workers) = crate::pipeline::start(
+    let (pipeline, workers) = crate::pipeline::start(
         store,
+        cfg.lease,
         Arc::clone(&generations),
         cfg.retention,
         processed,
@@ -644,7 +675,8 @@ fn load(
         Shared {
             generations,
             max_batch: cfg.max_batch,
-            ingest,
+            ingest: pipeline.ingest,
+            control: pipeline.control,
         },
         workers,
     ))
@@ -714,7 +746,24 @@ impl Reloader {
                 .context("reload task")??;
         let previous = shared.generations.current();
         let new_id = next.id_hex.clone();
-        let swap = shared.generations.install(next, self.grace)?;
+        if new_id == previous.id_hex {
+            return Ok(Swap::Unchanged {
+                version: previous.version(),
+            });
+        }
+        if next.version() <= previous.version() {
+            anyhow::bail!(
+                "the table file holds version {}, not newer than the version {} served: not swapped",
+                next.version(),
+                previous.version()
+            );
+        }
+        // Recorded in the store first: the replaced version's grace period
+        // ends at the same moment on every replica.
+        let versions = publish(shared, &new_id, next.version()).await?;
+        let swap = shared
+            .generations
+            .install(next, grace_left(&versions, &new_id, self.grace))?;
         if let Swap::Swapped { from, to, rotated } = &swap {
             let metrics = &state.metrics;
             if let Some(g) = shared.generations.by_hex(&new_id) {
@@ -731,6 +780,118 @@ impl Reloader {
             );
         }
         Ok(swap)
+    }
+}
+
+/// What is left of the grace period of the version `successor` replaced:
+/// `grace` from when the store recorded `successor`, so that every replica
+/// ends it together.
+fn grace_left(versions: &[Published], successor: &str, grace: Duration) -> Duration {
+    let Some(p) = versions.iter().find(|p| p.table_id == successor) else {
+        return grace;
+    };
+    let elapsed = crate::store::now_ms().saturating_sub(p.published_at_ms);
+    grace.saturating_sub(Duration::from_millis(u64::try_from(elapsed).unwrap_or(0)))
+}
+
+/// Asks the store, through the pipeline's writer, to record a version.
+async fn publish(shared: &Shared, table_id: &str, version: u64) -> anyhow::Result<Vec<Published>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    shared
+        .control
+        .send(Control::Publish {
+            table_id: table_id.to_owned(),
+            version,
+            reply,
+        })
+        .map_err(|_| anyhow::anyhow!("the store is closed (shutting down)"))?;
+    answer
+        .await
+        .context("the store's writer stopped")?
+        .with_context(|| format!("recording version {version} in the store"))
+}
+
+/// The versions the store records, newest first.
+async fn store_versions(shared: &Shared) -> anyhow::Result<Vec<Published>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    shared
+        .control
+        .send(Control::Versions { reply })
+        .map_err(|_| anyhow::anyhow!("the store is closed (shutting down)"))?;
+    Ok(answer.await.context("the store's writer stopped")??)
+}
+
+/// How often a replica reads the store's current version, on average.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps this replica on the store's current version: every ~2 s (with
+/// jitter, so replicas do not ask in step), reads the newest version
+/// recorded; if it is newer than the one served, reloads the table files,
+/// and while they do not hold it, reports not ready (health NOT_SERVING,
+/// `/ready` 503), so that a load balancer sends clients to replicas that
+/// serve it rather than let them see an older version (which clients
+/// refuse as a rollback). With one server on SQLite this never fires.
+async fn follow_store(
+    reloader: Arc<Reloader>,
+    state: Arc<ServiceState>,
+    reporter: HealthReporter,
+    mut stopping: watch::Receiver<bool>,
+) {
+    use rand::RngExt;
+    let mut behind_logged: Option<u64> = None;
+    let mut ready = true;
+    loop {
+        let wait = FOLLOW_EVERY.mul_f64(rand::rng().random_range(0.75..1.25));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.changed() => return,
+        }
+        let Some(shared) = state.ready.get() else {
+            continue;
+        };
+        let newest = match store_versions(shared).await {
+            Ok(v) => v.into_iter().next(),
+            Err(e) => {
+                tracing::debug!(
+                    error = format!("{e:#}"),
+                    "could not read the store's versions"
+                );
+                continue;
+            }
+        };
+        let current = shared.generations.current();
+        let behind = newest
+            .as_ref()
+            .filter(|n| n.version > current.version() && n.table_id != current.id_hex);
+        let caught_up = match behind {
+            None => true,
+            Some(n) => match reloader.reload().await {
+                Ok(Swap::Swapped { to, .. }) => {
+                    tracing::info!(
+                        version = to,
+                        "following the store: new table version loaded"
+                    );
+                    behind_logged = None;
+                    to >= n.version
+                }
+                Ok(Swap::Unchanged { .. }) | Err(_) => {
+                    if behind_logged != Some(n.version) {
+                        tracing::warn!(
+                            serving = current.version(),
+                            store = n.version,
+                            "another replica serves a newer table version than this replica's files hold: not ready until they do"
+                        );
+                        behind_logged = Some(n.version);
+                    }
+                    false
+                }
+            },
+        };
+        if caught_up != ready && !*stopping.borrow() {
+            ready = caught_up;
+            set_serving(&reporter, ready).await;
+            state.metrics.set_ready(ready);
+        }
     }
 }
 

@@ -97,6 +97,7 @@ impl ServiceError {
             ServiceError::NotStored(StoreError::Full) => "store_full",
             ServiceError::NotStored(StoreError::ReadOnly) => "store_read_only",
             ServiceError::NotStored(StoreError::Failed(_)) => "store_failed",
+            ServiceError::NotStored(StoreError::Unreachable(_)) => "store_unreachable",
         }
     }
 }
@@ -144,6 +145,8 @@ pub(crate) struct Shared {
     pub(crate) generations: Arc<Generations>,
     pub(crate) max_batch: usize,
     pub(crate) ingest: crossbeam_channel::Sender<Ingest>,
+    /// Requests for the store (published versions), through its writer.
+    pub(crate) control: crossbeam_channel::Sender<crate::pipeline::Control>,
 }
 
 fn short_hex(id: &[u8]) -> String {

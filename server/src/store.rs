@@ -1,66 +1,52 @@
-//! The store: one SQLite database in the data directory.
+//! The store: where acknowledged submissions wait to be evaluated, where
+//! match records are kept, and what every replica of the server agrees on.
 //!
-//! - `pending` holds every acknowledged submission (one row, its vouchers
-//!   concatenated) until it has been evaluated: a submission is acknowledged
-//!   only after it is committed here.
-//! - `matches` holds the match records: the item, its associated data, the
-//!   entry, the time and the submission they came in. They are kept for the
-//!   configured retention (forever by default).
-//! - `submissions` remembers the id and digest of every submission a client
-//!   named, for the dedup window, so that a retried batch is stored once.
+//! One interface, [`Store`], with two backends:
 //!
-//! Recording a submission's results deletes its `pending` row in the same
-//! transaction that inserts its match records (if any), so after a crash
-//! every voucher is evaluated and recorded exactly once and a non-matching
-//! voucher leaves no trace. The pipeline records on a timer, many
-//! submissions at a time (the harvest), never right after one is evaluated.
-//! Writes are transactions in WAL mode with `synchronous = FULL`.
+//! - [`sqlite`]: one SQLite database in the data directory (`--data DIR`),
+//!   the default. It belongs to one server process at a time.
+//! - [`postgres`]: one PostgreSQL database (`--store postgres://…`) shared by
+//!   any number of replicas.
+//!
+//! Both keep the same tables and give the same guarantees, which the
+//! conformance suite (`server/tests/store.rs`) checks case by case on each:
+//!
+//! - **Acknowledged means durable.** [`Store::ingest`] returns only after
+//!   the transaction holding the submissions has committed; a submission is
+//!   acknowledged only then.
+//! - **Retries are stored once.** A client-chosen id is remembered (with the
+//!   digest of its batch) for the dedup window, across replicas: the same id
+//!   and digest is [`Ingested::Duplicate`], another digest
+//!   [`Ingested::Conflict`].
+//! - **Evaluated and recorded exactly once.** Each pending submission is
+//!   *claimed* by one replica: the one that stored it, or, once that
+//!   replica's heartbeat has lapsed for the lease, whichever replica
+//!   [`Store::claim`]s it first (`FOR UPDATE SKIP LOCKED` in PostgreSQL).
+//!   [`Store::complete`] deletes the pending row and inserts its match
+//!   records in one transaction, and inserts them only if the row was still
+//!   there: a submission two replicas evaluated (one presumed dead, then
+//!   back) is recorded by the first to finish, and the other's results are
+//!   dropped. A non-matching voucher leaves no trace.
+//! - **One pruner at a time.** Retention and id pruning take a lock (an
+//!   advisory lock in PostgreSQL); a replica that does not get it skips.
+//! - **One table version.** [`Store::publish`] records a version (table id,
+//!   version number, time) the first time any replica serves it; every
+//!   replica reads the newest and the time each was replaced, so all serve
+//!   the same current version and end a grace period at the same moment.
 
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod postgres;
+pub mod sqlite;
 
-use anyhow::Context;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use blindmatch_protocol::Match;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-/// File name of the database in the data directory.
-pub const DB_FILE: &str = "matches.sqlite3";
+pub use sqlite::{DB_FILE, SqliteStore, read_all, stats};
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS matches (
-    id               INTEGER PRIMARY KEY,
-    submission_id    TEXT    NOT NULL,
-    voucher_index    INTEGER NOT NULL,
-    received_at_ms   INTEGER NOT NULL,
-    table_id         TEXT    NOT NULL,
-    entry            INTEGER NOT NULL,
-    item_type        TEXT    NOT NULL,
-    item_hex         TEXT    NOT NULL,
-    associated_data  BLOB    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS matches_by_time ON matches (received_at_ms);
-CREATE TABLE IF NOT EXISTS pending (
-    id               INTEGER PRIMARY KEY,
-    submission_id    TEXT    NOT NULL,
-    received_at_ms   INTEGER NOT NULL,
-    table_id         TEXT    NOT NULL,
-    voucher_count    INTEGER NOT NULL,
-    voucher_len      INTEGER NOT NULL,
-    vouchers         BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    submission_id    TEXT    PRIMARY KEY,
-    digest           BLOB    NOT NULL,
-    received_at_ms   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS submissions_by_time ON submissions (received_at_ms);
-";
-
-/// Why the store could not write. The service turns these into statuses:
-/// `Full` is RESOURCE_EXHAUSTED, the others UNAVAILABLE.
+/// Why the store could not do what was asked. The service turns these into
+/// statuses: `Full` is RESOURCE_EXHAUSTED, the others UNAVAILABLE; none is
+/// ever an acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The disk is full, or the database reached `--max-store-mib`.
@@ -69,19 +55,265 @@ pub enum StoreError {
     /// The data directory or database is read-only.
     #[error("the match store is read-only")]
     ReadOnly,
+    /// The database cannot be reached (PostgreSQL down, restarting, or a
+    /// network in between): the operation may be retried.
+    #[error("the match store is unreachable: {0}")]
+    Unreachable(String),
     /// Any other database or I/O failure.
     #[error("the match store failed: {0}")]
     Failed(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DiskFull) => StoreError::Full,
-            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
-            _ => StoreError::Failed(e.to_string()),
+/// Where the store is: `--data DIR` (SQLite) or `--store URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database in this data directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// A libpq connection URL (`postgres://user@host:port/db?sslmode=require`),
+        /// without a password: secrets are never settings.
+        url: String,
+        /// The file holding the database password (mode 0600), if it takes one.
+        password_file: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for Location {
+    /// The URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// A SQLite path, or a PostgreSQL URL with any password masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres { url, .. } => f.write_str(&postgres::redact(url)),
         }
     }
+}
+
+impl Location {
+    /// Reads `--store`: a `postgres://` or `postgresql://` URL, or
+    /// `sqlite:DIR` for the default backend.
+    ///
+    /// # Errors
+    /// If the value is neither, or the URL is malformed or holds a password.
+    pub fn parse(value: &str, password_file: Option<PathBuf>) -> Result<Self, String> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            postgres::check_url(value)?;
+            Ok(Location::Postgres {
+                url: value.to_owned(),
+                password_file,
+            })
+        } else if let Some(dir) = value.strip_prefix("sqlite:") {
+            if dir.is_empty() {
+                return Err("sqlite: needs a data directory (sqlite:/var/lib/blindmatch)".into());
+            }
+            Ok(Location::Sqlite(PathBuf::from(dir)))
+        } else {
+            Err(format!(
+                "{:?} is not a store: give postgres://USER@HOST/DB, or sqlite:DIR (or --data DIR)",
+                postgres::redact(value)
+            ))
+        }
+    }
+}
+
+/// Who is writing: one server process. Its claims on pending work last while
+/// its heartbeat is younger than `lease`.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// Unique to this process: host, process id and a random suffix.
+    pub id: String,
+    /// How long a claim outlives the last heartbeat; after it, another
+    /// replica may take the work over. The server beats four times per lease.
+    pub lease: Duration,
+}
+
+/// Default lease: long enough that a busy replica's heartbeat never lapses,
+/// short enough that a dead replica's work is taken over within seconds.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+impl Replica {
+    /// A new identity for this process, with `lease`.
+    pub fn new(lease: Duration) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "replica".into());
+        let suffix: u32 = rand::random();
+        Replica {
+            id: format!("{host}-{}-{suffix:08x}", std::process::id()),
+            lease,
+        }
+    }
+}
+
+/// Opens the store at `location` for writing, as `replica`.
+///
+/// # Errors
+/// If it cannot be opened or reached, or was written by a newer version.
+pub fn open(
+    location: &Location,
+    replica: Replica,
+    max_bytes: Option<u64>,
+) -> anyhow::Result<Box<dyn Store>> {
+    Ok(match location {
+        Location::Sqlite(dir) => Box::new(SqliteStore::open(dir, max_bytes, replica)?),
+        Location::Postgres { url, password_file } => {
+            if max_bytes.is_some() {
+                anyhow::bail!(
+                    "--max-store-mib applies to the SQLite store only: size a PostgreSQL database with its own quotas"
+                );
+            }
+            Box::new(postgres::PgStore::open(
+                url,
+                password_file.as_deref(),
+                replica,
+            )?)
+        }
+    })
+}
+
+/// Reads every recorded match at `location`, oldest first, without writing
+/// (`matches`).
+///
+/// # Errors
+/// If the store cannot be read.
+pub fn read_matches(location: &Location) -> anyhow::Result<Vec<MatchRecord>> {
+    match location {
+        Location::Sqlite(dir) => read_all(dir),
+        Location::Postgres { url, password_file } => {
+            postgres::read_all(url, password_file.as_deref())
+        }
+    }
+}
+
+/// Row counts of the store at `location`, read without writing.
+///
+/// # Errors
+/// If the store cannot be read.
+pub fn read_stats(location: &Location) -> anyhow::Result<StoreStats> {
+    match location {
+        Location::Sqlite(dir) => stats(dir),
+        Location::Postgres { url, password_file } => postgres::stats(url, password_file.as_deref()),
+    }
+}
+
+/// The store, as the pipeline's writer thread uses it. Every method is one
+/// transaction: it happened entirely, or (on an error) not at all.
+pub trait Store: Send {
+    /// Stores submissions as pending, claimed by this replica, all in one
+    /// transaction (group commit: one flush for every submission in the
+    /// call). A submission whose client-chosen id was stored before, by any
+    /// replica, is not stored again: it comes back as
+    /// [`Ingested::Duplicate`] (same digest) or [`Ingested::Conflict`].
+    ///
+    /// # Errors
+    /// On a database error; nothing is stored then.
+    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError>;
+
+    /// Records evaluated submissions: deletes their pending rows and inserts
+    /// the match records of those whose row was still pending, in one
+    /// transaction. Returns the rows recorded by this call; the others had
+    /// been recorded already (by another replica that took them over).
+    ///
+    /// # Errors
+    /// On a database error; nothing is recorded then, and the submissions
+    /// stay pending.
+    fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<Vec<i64>, StoreError>;
+
+    /// Claims up to `limit` pending submissions for the tables in `tables`
+    /// (hex ids) that no live replica holds: those of replicas whose
+    /// heartbeat is older than their lease, or gone. Oldest first. This
+    /// replica's own claims are never returned.
+    ///
+    /// # Errors
+    /// On a database error; nothing is claimed then.
+    fn claim(
+        &mut self,
+        tables: &[String],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError>;
+
+    /// Renews this replica's claims (its heartbeat).
+    ///
+    /// # Errors
+    /// On a database error.
+    fn heartbeat(&mut self) -> Result<(), StoreError>;
+
+    /// Ends this replica's claims at once (a clean shutdown): what it still
+    /// holds pending can be claimed by others without waiting for the lease.
+    ///
+    /// # Errors
+    /// On a database error; the claims then end with the lease.
+    fn leave(&mut self) -> Result<(), StoreError>;
+
+    /// Deletes match records received before `matches_before` (if given),
+    /// and forgets submission ids received before `ids_before` unless their
+    /// submission is still pending. Returns `None` if another replica is
+    /// pruning now (nothing was done).
+    ///
+    /// # Errors
+    /// On a database error; nothing is deleted then.
+    fn prune(
+        &mut self,
+        matches_before: Option<i64>,
+        ids_before: i64,
+    ) -> Result<Option<Pruned>, StoreError>;
+
+    /// Records that `table_id` (hex) at `version` is published, at the
+    /// database's current time, unless it was recorded before; returns
+    /// every version recorded, newest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn publish(&mut self, table_id: &str, version: u64) -> Result<Vec<Published>, StoreError>;
+
+    /// Every version recorded, newest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn versions(&mut self) -> Result<Vec<Published>, StoreError>;
+
+    /// Row counts of the whole store (every replica's work).
+    ///
+    /// # Errors
+    /// On a database error.
+    fn stats(&mut self) -> Result<StoreStats, StoreError>;
+
+    /// Submissions pending in the whole store (every replica's): cheaper
+    /// than [`Store::stats`], for the metrics.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn pending(&mut self) -> Result<u64, StoreError>;
+}
+
+/// What one prune deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Match records past their retention.
+    pub matches: usize,
+    /// Submission ids past the dedup window.
+    pub ids: usize,
+}
+
+/// One published table version, as the store recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The table id (hex).
+    pub table_id: String,
+    /// Its version number (from its manifest).
+    pub version: u64,
+    /// When a replica first served it, milliseconds since the Unix epoch
+    /// (the database's clock for PostgreSQL).
+    pub published_at_ms: i64,
 }
 
 /// A submission to store, and the digest that identifies its content when
@@ -115,10 +347,9 @@ pub struct StoreStats {
     pub remembered_ids: u64,
     /// Match records.
     pub matches: u64,
-    /// Database pages in use or free.
-    pub page_count: u64,
-    /// Free pages (reused before the file grows).
-    pub freelist_count: u64,
+    /// Bytes the database takes (file pages in use for SQLite, relation
+    /// sizes for PostgreSQL).
+    pub bytes_in_use: u64,
 }
 
 /// A submission stored but not yet evaluated: one row, its vouchers
@@ -136,6 +367,61 @@ pub struct PendingSubmission {
     pub table_id: String,
     /// The encoded vouchers.
     pub vouchers: Vec<Vec<u8>>,
+}
+
+impl PendingSubmission {
+    /// The vouchers as one buffer and their common length.
+    ///
+    /// # Errors
+    /// If they differ in length.
+    pub(crate) fn concat(&self) -> Result<(Vec<u8>, usize), StoreError> {
+        let len = self.vouchers.first().map_or(0, Vec::len);
+        if self.vouchers.iter().any(|v| v.len() != len) {
+            return Err(StoreError::Failed(
+                "vouchers of one submission differ in length".into(),
+            ));
+        }
+        Ok((self.vouchers.concat(), len))
+    }
+
+    /// Splits a stored row back into its vouchers.
+    ///
+    /// # Errors
+    /// If `count` vouchers of `len` bytes do not fill `blob`.
+    pub(crate) fn from_row(
+        row: i64,
+        submission_id: String,
+        received_at_ms: i64,
+        table_id: String,
+        count: i64,
+        len: i64,
+        blob: &[u8],
+    ) -> Result<Self, StoreError> {
+        let bad = || {
+            StoreError::Failed(format!(
+                "pending submission {submission_id}: {count} vouchers of {len} bytes do not fill {} bytes",
+                blob.len()
+            ))
+        };
+        let (count, len) = (
+            usize::try_from(count).map_err(|_| bad())?,
+            usize::try_from(len).map_err(|_| bad())?,
+        );
+        if count.checked_mul(len) != Some(blob.len()) || (count > 0 && len == 0) {
+            return Err(bad());
+        }
+        Ok(PendingSubmission {
+            row,
+            submission_id,
+            received_at_ms,
+            table_id,
+            vouchers: if len == 0 {
+                Vec::new()
+            } else {
+                blob.chunks(len).map(<[u8]>::to_vec).collect()
+            },
+        })
+    }
 }
 
 /// One evaluated submission: its pending row, and its matches by voucher index.
@@ -177,8 +463,7 @@ fn serialize_ad<S: serde::Serializer>(ad: &[u8], s: S) -> Result<S::Ok, S::Error
 impl MatchRecord {
     /// The receive time as RFC 3339 (UTC, milliseconds).
     pub fn received_at(&self) -> String {
-        let t = UNIX_EPOCH
-            + std::time::Duration::from_millis(u64::try_from(self.received_at_ms).unwrap_or(0));
+        let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(self.received_at_ms).unwrap_or(0));
         humantime::format_rfc3339_millis(t).to_string()
     }
 }
@@ -190,360 +475,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The writable store.
-pub struct MatchStore {
-    conn: Connection,
-}
-
-fn db_path(dir: &Path) -> PathBuf {
-    dir.join(DB_FILE)
-}
-
-impl MatchStore {
-    /// Opens (creating if needed) the store in `dir`. With `max_bytes`, the
-    /// database refuses to grow past that size (`PRAGMA max_page_count`): a
-    /// write that would need more fails as [`StoreError::Full`], exactly as
-    /// on a full disk, and succeeds again once evaluated submissions have
-    /// freed their pages.
-    ///
-    /// # Errors
-    /// If the directory or database cannot be created or opened, or was
-    /// written by a newer version.
-    pub fn open(dir: &Path, max_bytes: Option<u64>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("data directory {}", dir.display()))?;
-        let path = db_path(dir);
-        let context = || format!("match database {}", path.display());
-        let conn = Connection::open(&path).with_context(context)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .with_context(context)?;
-        if version > SCHEMA_VERSION {
-            anyhow::bail!(
-                "match database {} has schema version {version}, newer than this server's {SCHEMA_VERSION}",
-                path.display()
-            );
-        }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .with_context(context)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .with_context(context)?;
-        // After a checkpoint, truncate the write-ahead log back to 64 MiB: a
-        // burst must not leave a large file behind.
-        conn.pragma_update(None, "journal_size_limit", 64 << 20)
-            .with_context(context)?;
-        // Deleted rows (evaluated vouchers are user data) are zeroed in their
-        // page, at no extra I/O.
-        conn.pragma_update(None, "secure_delete", "FAST")
-            .with_context(context)?;
-        conn.execute_batch(SCHEMA).with_context(context)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .with_context(context)?;
-        if let Some(max) = max_bytes {
-            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            let pages = i64::try_from(max).unwrap_or(i64::MAX) / page.max(1);
-            conn.pragma_update(None, "max_page_count", pages.max(1))?;
-        }
-        Ok(MatchStore { conn })
-    }
-
-    /// Stores submissions as pending, all in one transaction (one fsync for
-    /// every submission in the call: group commit). A submission whose
-    /// client-chosen id was stored before is not stored again: it comes back
-    /// as [`Ingested::Duplicate`] (same digest) or [`Ingested::Conflict`].
-    ///
-    /// # Errors
-    /// On a database error (disk full, read-only directory); nothing is
-    /// stored then.
-    pub fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError> {
-        let tx = self.conn.transaction()?;
-        let mut out = Vec::with_capacity(submissions.len());
-        {
-            let mut remember = tx.prepare_cached(
-                "INSERT INTO submissions (submission_id, digest, received_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            let mut known =
-                tx.prepare_cached("SELECT digest FROM submissions WHERE submission_id = ?1")?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for NewSubmission {
-                submission: mut s,
-                digest,
-            } in submissions
-            {
-                if let Some(digest) = digest {
-                    let new = remember.execute(params![
-                        s.submission_id,
-                        &digest[..],
-                        s.received_at_ms
-                    ])? == 1;
-                    if !new {
-                        let stored: Option<Vec<u8>> = known
-                            .query_row(params![s.submission_id], |r| r.get(0))
-                            .optional()?;
-                        out.push(if stored.as_deref() == Some(&digest[..]) {
-                            Ingested::Duplicate
-                        } else {
-                            Ingested::Conflict
-                        });
-                        continue;
-                    }
-                }
-                let len = s.vouchers.first().map_or(0, Vec::len);
-                if s.vouchers.iter().any(|v| v.len() != len) {
-                    return Err(StoreError::Failed(
-                        "vouchers of one submission differ in length".into(),
-                    ));
-                }
-                stmt.execute(params![
-                    s.submission_id,
-                    s.received_at_ms,
-                    s.table_id,
-                    i64::try_from(s.vouchers.len()).unwrap_or(i64::MAX),
-                    i64::try_from(len).unwrap_or(i64::MAX),
-                    s.vouchers.concat()
-                ])?;
-                s.row = tx.last_insert_rowid();
-                out.push(Ingested::Stored(s));
-            }
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Deletes match records received before `matches_before` (if given),
-    /// and forgets submission ids received before `ids_before` unless their
-    /// submission is still pending. Returns (matches, ids) deleted.
-    ///
-    /// # Errors
-    /// On a database error; nothing is deleted then.
-    pub fn prune(
-        &mut self,
-        matches_before: Option<i64>,
-        ids_before: i64,
-    ) -> Result<(usize, usize), StoreError> {
-        let tx = self.conn.transaction()?;
-        let matches = match matches_before {
-            Some(t) => tx.execute("DELETE FROM matches WHERE received_at_ms < ?1", [t])?,
-            None => 0,
-        };
-        let ids = tx.execute(
-            "DELETE FROM submissions WHERE received_at_ms < ?1
-             AND submission_id NOT IN (SELECT submission_id FROM pending)",
-            [ids_before],
-        )?;
-        tx.commit()?;
-        Ok((matches, ids))
-    }
-
-    /// Records evaluated submissions: inserts their matches and deletes their
-    /// pending rows, in one transaction.
-    ///
-    /// # Errors
-    /// On a database error; the submissions then stay pending and are
-    /// evaluated again after a restart.
-    pub fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
-            for e in evaluated {
-                let s = e.submission;
-                for (index, m) in &e.matches {
-                    insert.execute(params![
-                        s.submission_id,
-                        index,
-                        s.received_at_ms,
-                        s.table_id,
-                        m.entry,
-                        m.item.item_type().name(),
-                        m.item.to_hex(),
-                        m.associated_data,
-                    ])?;
-                }
-                delete.execute(params![s.row])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Every pending submission, oldest first: what a restart must evaluate.
-    ///
-    /// # Errors
-    /// On a database error, or a row whose vouchers do not add up.
-    pub fn pending(&self) -> anyhow::Result<Vec<PendingSubmission>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers FROM pending ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let count: i64 = r.get(4)?;
-            let len: i64 = r.get(5)?;
-            let blob: Vec<u8> = r.get(6)?;
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, count, len, blob))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (row, submission_id, received_at_ms, table_id, count, len, blob): (
-                i64,
-                String,
-                i64,
-                String,
-                i64,
-                i64,
-                Vec<u8>,
-            ) = row?;
-            let (count, len) = (usize::try_from(count)?, usize::try_from(len)?);
-            if count.checked_mul(len) != Some(blob.len()) || (count > 0 && len == 0) {
-                anyhow::bail!(
-                    "pending submission {submission_id}: {count} vouchers of {len} bytes do not fill {} bytes",
-                    blob.len()
-                );
-            }
-            out.push(PendingSubmission {
-                row,
-                submission_id,
-                received_at_ms,
-                table_id,
-                vouchers: if len == 0 {
-                    Vec::new()
-                } else {
-                    blob.chunks(len).map(<[u8]>::to_vec).collect()
-                },
-            });
-        }
-        Ok(out)
-    }
-}
-
-fn read_only(dir: &Path) -> anyhow::Result<Connection> {
-    let path = db_path(dir);
-    Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).with_context(|| {
-        format!(
-            "match database {} (has `serve` run with this --data?)",
-            path.display()
-        )
-    })
-}
-
-/// Row counts and size of the store in `dir`, read without writing.
-///
-/// # Errors
-/// If there is no database in `dir` or it cannot be read.
-pub fn stats(dir: &Path) -> anyhow::Result<StoreStats> {
-    let conn = read_only(dir)?;
-    let count = |sql: &str| -> anyhow::Result<u64> {
-        let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    };
-    Ok(StoreStats {
-        pending: count("SELECT count(*) FROM pending")?,
-        remembered_ids: count("SELECT count(*) FROM submissions")?,
-        matches: count("SELECT count(*) FROM matches")?,
-        page_count: count("PRAGMA page_count")?,
-        freelist_count: count("PRAGMA freelist_count")?,
-    })
-}
-
-/// Reads every recorded match, oldest first, without writing to the store.
-///
-/// # Errors
-/// If there is no database in `dir` or it cannot be read.
-pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
-    let conn = read_only(dir)?;
-    let mut stmt = conn.prepare(
-        "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data
-         FROM matches ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(MatchRecord {
-            id: r.get(0)?,
-            submission_id: r.get(1)?,
-            voucher_index: r.get(2)?,
-            received_at_ms: r.get(3)?,
-            table_id: r.get(4)?,
-            entry: r.get(5)?,
-            item_type: r.get(6)?,
-            item_hex: r.get(7)?,
-            associated_data: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use blindmatch_protocol::{Item, ItemType};
-
-    fn submission(store: &mut MatchStore, id: &str, n: usize) -> PendingSubmission {
-        let out = store
-            .ingest(vec![NewSubmission {
-                submission: PendingSubmission {
-                    row: 0,
-                    submission_id: id.into(),
-                    received_at_ms: now_ms(),
-                    table_id: "t".into(),
-                    vouchers: vec![vec![7u8; 1397]; n],
-                },
-                digest: None,
-            }])
-            .unwrap();
-        match out.into_iter().next() {
-            Some(Ingested::Stored(s)) => s,
-            _ => panic!("not stored"),
-        }
-    }
-
-    /// One harvest records submissions with and without matches: exactly
-    /// their matches, and no pending row left; a restart has nothing to
-    /// evaluate again.
-    #[test]
-    fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = MatchStore::open(dir.path(), None).unwrap();
-        let none = submission(&mut store, "none", 3);
-        let all = submission(&mut store, "all", 3);
-        let matches: Vec<Match> = (1..=3u8)
-            .map(|i| Match {
-                item: Item::new(ItemType::Sha256, &[i; 32]).unwrap(),
-                associated_data: vec![i; 100],
-                entry: u32::from(i) * 1000,
-                position: i % 3,
-            })
-            .collect();
-        assert_eq!(store.pending().unwrap().len(), 2);
-        store
-            .complete(&[
-                Evaluated {
-                    submission: &none,
-                    matches: Vec::new(),
-                },
-                Evaluated {
-                    submission: &all,
-                    matches: matches
-                        .iter()
-                        .enumerate()
-                        .map(|(i, m)| (u32::try_from(i).unwrap(), m))
-                        .collect(),
-                },
-            ])
-            .unwrap();
-        let records = read_all(dir.path()).unwrap();
-        assert_eq!(records.len(), 3);
-        for (r, m) in records.iter().zip(&matches) {
-            assert_eq!(
-                (r.submission_id.as_str(), r.entry, &r.associated_data),
-                ("all", m.entry, &m.associated_data)
-            );
-        }
-        assert!(store.pending().unwrap().is_empty());
-        assert_eq!(stats(dir.path()).unwrap().pending, 0);
-    }
+/// A duration in milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -472,7 +472,7 @@ async fn a_rollback_or_a_second_table_under_one_version_is_refused() {
     std::fs::copy(&v2_file, &fx.table).unwrap();
     let server2 = fx
         .start_with(|c| blindmatch_server::ServeConfig {
-            data: fx.dir.path().join("data2"),
+            store: blindmatch_server::store::Location::Sqlite(fx.dir.path().join("data2")),
             ..c
         })
         .await
@@ -818,7 +818,13 @@ async fn sighup_swaps_the_real_binary_and_manifest_json_matches_what_clients_see
 /// Stores a submission for `table_id` as acknowledged and not yet evaluated,
 /// as a server killed right after acknowledging it leaves it.
 fn leave_pending(data: &Path, table_id: &blindmatch_protocol::TableId, vouchers: Vec<Vec<u8>>) {
-    let mut store = blindmatch_server::store::MatchStore::open(data, None).unwrap();
+    use blindmatch_server::store::Store as _;
+    let mut store = blindmatch_server::store::SqliteStore::open(
+        data,
+        None,
+        blindmatch_server::store::Replica::new(blindmatch_server::store::DEFAULT_LEASE),
+    )
+    .unwrap();
     let out = store
         .ingest(vec![blindmatch_server::store::NewSubmission {
             submission: blindmatch_server::store::PendingSubmission {

@@ -1,0 +1,944 @@
+//! The PostgreSQL store: one database shared by any number of replicas of
+//! the server (`serve --store postgres://…`).
+//!
+//! The tables are those of the SQLite store, in a schema of their own
+//! (`blindmatch`), with the claim of each pending submission and the
+//! replicas' heartbeats as the parts that matter here:
+//!
+//! - A replica stores a submission claimed by itself and evaluates it from
+//!   memory. It renews its heartbeat four times per lease; a replica whose
+//!   heartbeat is older than the lease is presumed dead, and the others
+//!   claim its pending work with `FOR UPDATE SKIP LOCKED`, so two live
+//!   replicas never claim the same row, and a replica killed mid-evaluation
+//!   leaves its work to the others.
+//! - Recording is one statement: it deletes the pending rows and inserts
+//!   the match records of exactly the rows it deleted. A row two replicas
+//!   evaluated (the lease ran out on a replica that was only slow) is
+//!   deleted once, by whichever commits first; the other deletes nothing
+//!   and so inserts nothing.
+//! - Times that replicas compare (heartbeats, published versions) are the
+//!   database's clock, so the replicas' clocks need not agree.
+//! - Every session runs with `synchronous_commit = on` whatever the
+//!   database's default: an acknowledgement waits for the WAL flush.
+//!
+//! The driver is tokio-postgres with a deadpool pool, on a runtime of the
+//! store's own (one thread): the pipeline's writer is a plain thread and
+//! waits for each operation, and `matches` and the tests can read the store
+//! from anywhere. Each operation has a deadline; a database that does not
+//! answer is [`StoreError::Unreachable`], never an acknowledgement.
+//!
+//! TLS: `sslmode=require` (or libpq's `verify-ca` / `verify-full`, which
+//! mean the same here) connects over rustls and verifies the server's
+//! certificate and name against the Mozilla roots, or against the CA file
+//! in `sslrootcert=PATH`. Unlike libpq, `require` always verifies; without
+//! an `sslmode`, or with `disable` or `prefer`, the connection is plaintext
+//! (for a database on the same host or a private network).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+
+use super::{
+    Evaluated, Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Replica,
+    Store, StoreError, StoreStats, millis,
+};
+
+/// The schema, one migration per version (`blindmatch.schema_version`).
+/// A database of a newer version is refused.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE blindmatch.matches (
+    id               BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    submission_id    TEXT    NOT NULL,
+    voucher_index    INTEGER NOT NULL,
+    received_at_ms   BIGINT  NOT NULL,
+    table_id         TEXT    NOT NULL,
+    entry            BIGINT  NOT NULL,
+    item_type        TEXT    NOT NULL,
+    item_hex         TEXT    NOT NULL,
+    associated_data  BYTEA   NOT NULL
+);
+CREATE INDEX matches_by_time ON blindmatch.matches (received_at_ms);
+CREATE TABLE blindmatch.pending (
+    id               BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    submission_id    TEXT    NOT NULL,
+    received_at_ms   BIGINT  NOT NULL,
+    table_id         TEXT    NOT NULL,
+    voucher_count    INTEGER NOT NULL,
+    voucher_len      INTEGER NOT NULL,
+    vouchers         BYTEA   NOT NULL,
+    claimed_by       TEXT
+);
+-- Vouchers are ciphertext: compressing them costs CPU and saves nothing.
+ALTER TABLE blindmatch.pending ALTER COLUMN vouchers SET STORAGE EXTERNAL;
+CREATE INDEX pending_by_claim ON blindmatch.pending (claimed_by);
+CREATE INDEX pending_by_submission ON blindmatch.pending (submission_id);
+CREATE TABLE blindmatch.submissions (
+    submission_id    TEXT    PRIMARY KEY,
+    digest           BYTEA   NOT NULL,
+    received_at_ms   BIGINT  NOT NULL
+);
+CREATE INDEX submissions_by_time ON blindmatch.submissions (received_at_ms);
+CREATE TABLE blindmatch.replicas (
+    replica_id       TEXT    PRIMARY KEY,
+    started_ms       BIGINT  NOT NULL,
+    heartbeat_ms     BIGINT  NOT NULL
+);
+CREATE TABLE blindmatch.versions (
+    table_id         TEXT    PRIMARY KEY,
+    version          BIGINT  NOT NULL,
+    published_at_ms  BIGINT  NOT NULL
+);
+"];
+
+/// The schema version this code writes.
+#[allow(clippy::cast_possible_truncation, reason = "a handful of migrations")]
+pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The database's clock, in milliseconds since the Unix epoch.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// Advisory lock keys (two int4): ours, then what it guards.
+const LOCK_SPACE: i32 = 0x626d_7463; // "bmtc"
+const LOCK_MIGRATE: i32 = 1;
+const LOCK_PRUNE: i32 = 2;
+
+/// Longest any one operation may take before the store counts as
+/// unreachable. A harvest of a full in-flight budget writes well under this.
+const DEADLINE: Duration = Duration::from_secs(15);
+/// Connections per replica: the writer, the claim and version checks, a
+/// spare.
+const POOL_SIZE: usize = 4;
+/// Replicas silent this long are forgotten (their claims had lapsed long
+/// before).
+const FORGET_REPLICAS_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// A URL with its password masked, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    // postgres://user:secret@host/...
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    // ...?password=secret
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***".to_owned()
+                } else {
+                    kv.to_owned()
+                }
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+/// What the URL asks for beyond what tokio-postgres reads: TLS, and the CA
+/// to verify the server with. libpq's names, so an operator's URL works
+/// unchanged.
+struct Parsed {
+    config: tokio_postgres::Config,
+    tls: bool,
+    ca: Option<std::path::PathBuf>,
+}
+
+fn parse(url: &str) -> Result<Parsed, String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut tls, mut ca, mut rest) = (false, None, Vec::new());
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("sslmode", mode)) => match mode {
+                "disable" | "allow" | "prefer" => tls = false,
+                "require" | "verify-ca" | "verify-full" => tls = true,
+                other => {
+                    return Err(format!(
+                        "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+                    ));
+                }
+            },
+            Some(("sslrootcert", path)) => ca = Some(std::path::PathBuf::from(path)),
+            _ => rest.push(kv),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| format!("{}: {e}", redact(&url)))?;
+    if config.get_hosts().is_empty() {
+        return Err(format!("{}: names no host", redact(&url)));
+    }
+    config.ssl_mode(if tls {
+        tokio_postgres::config::SslMode::Require
+    } else {
+        tokio_postgres::config::SslMode::Disable
+    });
+    if config.get_application_name().is_none() {
+        config.application_name("blindmatch-server");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    // Acknowledged means durable, whatever the database's default.
+    let options = match config.get_options() {
+        Some(o) => format!("{o} -c synchronous_commit=on"),
+        None => "-c synchronous_commit=on".to_owned(),
+    };
+    config.options(&options);
+    Ok(Parsed { config, tls, ca })
+}
+
+/// Checks a `--store` URL without connecting: well formed, and without a
+/// password (it belongs in a file, `--store-password-file`, like every
+/// secret here: a URL is seen in `ps`, the environment and shell history).
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    let parsed = parse(url)?;
+    if parsed.config.get_password().is_some() {
+        return Err(format!(
+            "{}: the URL holds a password; put it in a file (mode 0600) and give --store-password-file",
+            redact(url)
+        ));
+    }
+    Ok(())
+}
+
+fn tls_config(ca: Option<&std::path::Path>) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("sslrootcert {}", path.display()))?
+            {
+                roots
+                    .add(cert.with_context(|| format!("sslrootcert {}", path.display()))?)
+                    .with_context(|| format!("sslrootcert {}", path.display()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let text = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        match e.code() {
+            Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => {
+                StoreError::Full
+            }
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => StoreError::ReadOnly,
+            Some(c)
+                if *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::CONNECTION_FAILURE
+                    || *c == SqlState::CONNECTION_EXCEPTION
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                StoreError::Unreachable(text)
+            }
+            Some(_) => StoreError::Failed(text),
+            // No SQLSTATE: the connection itself failed.
+            None => StoreError::Unreachable(text),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError::Unreachable(other.to_string()),
+        }
+    }
+}
+
+/// A pool on a runtime of its own.
+struct Pg {
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    /// The URL without its password, for errors.
+    shown: String,
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed where this may be
+        // dropped (inside another runtime); its connections just close.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Pg {
+    fn connect(url: &str, password_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Parsed {
+            mut config,
+            tls,
+            ca,
+        } = parse(url).map_err(|e| anyhow::anyhow!("--store {e}"))?;
+        if let Some(path) = password_file {
+            crate::keyfile::check_private(path, "store password file")?;
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("store password file {}", path.display()))?,
+            );
+            // tokio-postgres keeps its own copy for reconnecting.
+            config.password(text.trim_end_matches(['\r', '\n']));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("store-postgres")
+            .enable_all()
+            .build()
+            .context("the PostgreSQL store's runtime")?;
+        let manager_config = ManagerConfig {
+            // A connection that died (a database restart) is noticed here;
+            // one that died unnoticed fails its next statement, which the
+            // caller retries.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if tls {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca.as_deref())?);
+            Manager::from_config(config, tls, manager_config)
+        } else {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        };
+        let pool = {
+            // The pool's timers need the runtime.
+            let _in = runtime.enter();
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(DEADLINE))
+                .create_timeout(Some(Duration::from_secs(5)))
+                .recycle_timeout(Some(Duration::from_secs(5)))
+                .build()
+                .context("the PostgreSQL pool")?
+        };
+        Ok(Pg {
+            runtime: Some(runtime),
+            pool,
+            shown: redact(url),
+        })
+    }
+
+    /// Runs `op` on the store's runtime with a pool connection, within the
+    /// deadline, and waits for it. Callable from any thread, async or not.
+    fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pool) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(rt) = &self.runtime else {
+            return Err(StoreError::Failed("the store is closed".into()));
+        };
+        let fut = op(self.pool.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let out = tokio::time::timeout(DEADLINE, fut)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unreachable(format!(
+                        "no answer within {}s",
+                        DEADLINE.as_secs()
+                    )))
+                });
+            let _ = tx.send(out);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Failed("the store's runtime stopped".into())))
+    }
+
+    /// Creates the schema or migrates it, under an advisory lock so that
+    /// replicas starting together do it once.
+    fn migrate(&self) -> anyhow::Result<()> {
+        let shown = self.shown.clone();
+        let from = self
+            .run(|pool| async move {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await?;
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)",
+                    &[&LOCK_SPACE, &LOCK_MIGRATE],
+                )
+                .await?;
+                tx.batch_execute(
+                    "CREATE SCHEMA IF NOT EXISTS blindmatch;
+                     CREATE TABLE IF NOT EXISTS blindmatch.schema_version (version INTEGER NOT NULL)",
+                )
+                .await?;
+                let version: i32 = tx
+                    .query_opt("SELECT version FROM blindmatch.schema_version", &[])
+                    .await?
+                    .map_or(0, |r| r.get(0));
+                if version > SCHEMA_VERSION {
+                    return Ok(Err(version));
+                }
+                for sql in &MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
+                    tx.batch_execute(sql).await?;
+                }
+                tx.execute("DELETE FROM blindmatch.schema_version", &[]).await?;
+                tx.execute(
+                    "INSERT INTO blindmatch.schema_version (version) VALUES ($1)",
+                    &[&SCHEMA_VERSION],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(version))
+            })
+            .with_context(|| format!("PostgreSQL store {shown}"))?;
+        match from {
+            Err(newer) => anyhow::bail!(
+                "PostgreSQL store {}: schema version {newer} is newer than this server's {SCHEMA_VERSION}: run the newer server",
+                self.shown
+            ),
+            Ok(0) => {
+                tracing::info!(store = self.shown, "PostgreSQL store created");
+                Ok(())
+            }
+            Ok(v) if v < SCHEMA_VERSION => {
+                tracing::info!(from = v, to = SCHEMA_VERSION, "store schema migrated");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// For readers: the schema must exist and not be newer than this code.
+    fn check_schema(&self) -> anyhow::Result<()> {
+        let version = self
+            .run(|pool| async move {
+                let client = pool.get().await?;
+                let exists: bool = client
+                    .query_one(
+                        "SELECT to_regclass('blindmatch.schema_version') IS NOT NULL",
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                if !exists {
+                    return Ok(None);
+                }
+                Ok(client
+                    .query_opt("SELECT version FROM blindmatch.schema_version", &[])
+                    .await?
+                    .map(|r| r.get::<_, i32>(0)))
+            })
+            .with_context(|| format!("PostgreSQL store {}", self.shown))?;
+        match version {
+            None => anyhow::bail!(
+                "PostgreSQL store {}: no blindmatch schema (has `serve` run with this --store?)",
+                self.shown
+            ),
+            Some(v) if v > SCHEMA_VERSION => anyhow::bail!(
+                "PostgreSQL store {}: schema version {v} is newer than this server's {SCHEMA_VERSION}",
+                self.shown
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// The writable PostgreSQL store of one replica.
+pub struct PgStore {
+    pg: Pg,
+    replica: Replica,
+}
+
+impl PgStore {
+    /// Connects, creates or migrates the schema, and registers `replica`.
+    ///
+    /// # Errors
+    /// If the URL is invalid, the database cannot be reached, or its schema
+    /// is newer than this code.
+    pub fn open(
+        url: &str,
+        password_file: Option<&std::path::Path>,
+        replica: Replica,
+    ) -> anyhow::Result<Self> {
+        let pg = Pg::connect(url, password_file)?;
+        pg.migrate()?;
+        let mut store = PgStore { pg, replica };
+        store
+            .heartbeat()
+            .with_context(|| format!("PostgreSQL store {}", store.pg.shown))?;
+        Ok(store)
+    }
+
+    /// The replica this store writes as.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+}
+
+fn to_i32(n: usize) -> Result<i32, StoreError> {
+    i32::try_from(n).map_err(|_| StoreError::Failed(format!("{n} does not fit a column")))
+}
+
+/// One submission's parameters, owned (they cross to the store's runtime).
+struct Row {
+    submission: PendingSubmission,
+    digest: Option<Vec<u8>>,
+    blob: Vec<u8>,
+    count: i32,
+    len: i32,
+}
+
+impl Store for PgStore {
+    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError> {
+        let rows = submissions
+            .into_iter()
+            .map(|n| {
+                let (blob, len) = n.submission.concat()?;
+                Ok(Row {
+                    count: to_i32(n.submission.vouchers.len())?,
+                    len: to_i32(len)?,
+                    blob,
+                    digest: n.digest.map(|d| d.to_vec()),
+                    submission: n.submission,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let replica = self.replica.id.clone();
+        self.pg.run(|pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            // One statement per submission, all sent before the first answer
+            // (tokio-postgres pipelines them): one round trip for the group.
+            let named = tx
+                .prepare_cached(
+                    "WITH fresh AS (
+                         INSERT INTO blindmatch.submissions (submission_id, digest, received_at_ms)
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
+                     INSERT INTO blindmatch.pending
+                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
+                     SELECT $1, $3, $4, $5, $6, $7, $8 FROM fresh RETURNING id",
+                )
+                .await?;
+            let unnamed = tx
+                .prepare_cached(
+                    "INSERT INTO blindmatch.pending
+                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .await?;
+            let params: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> = rows
+                .iter()
+                .map(|r| {
+                    let s = &r.submission;
+                    let mut p: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                        vec![&s.submission_id];
+                    if let Some(d) = &r.digest {
+                        p.push(d);
+                    }
+                    p.extend([
+                        &s.received_at_ms as &(dyn tokio_postgres::types::ToSql + Sync),
+                        &s.table_id,
+                        &r.count,
+                        &r.len,
+                        &r.blob,
+                        &replica,
+                    ]);
+                    p
+                })
+                .collect();
+            let ids = futures_util::future::try_join_all(rows.iter().zip(&params).map(|(r, p)| {
+                let stmt = if r.digest.is_some() { &named } else { &unnamed };
+                tx.query_opt(stmt, p)
+            }))
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (r, id) in rows.into_iter().zip(ids) {
+                match (id, r.digest) {
+                    (Some(id), _) => {
+                        let mut s = r.submission;
+                        s.row = id.get(0);
+                        out.push(Ingested::Stored(s));
+                    }
+                    (None, Some(digest)) => {
+                        // Seen before (by any replica, or earlier in this
+                        // group): a retry if the content is the same.
+                        let stored: Option<Vec<u8>> = tx
+                            .query_opt(
+                                "SELECT digest FROM blindmatch.submissions WHERE submission_id = $1",
+                                &[&r.submission.submission_id],
+                            )
+                            .await?
+                            .map(|row| row.get(0));
+                        out.push(if stored == Some(digest) {
+                            Ingested::Duplicate
+                        } else {
+                            Ingested::Conflict
+                        });
+                    }
+                    (None, None) => {
+                        return Err(StoreError::Failed("an insert returned no row".into()));
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
+    fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<Vec<i64>, StoreError> {
+        if evaluated.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<i64> = evaluated.iter().map(|e| e.submission.row).collect();
+        let (mut of, mut index, mut entry) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut kind, mut item, mut ad) = (Vec::new(), Vec::new(), Vec::new());
+        for e in evaluated {
+            for (i, m) in &e.matches {
+                of.push(e.submission.row);
+                index.push(i64::from(*i));
+                entry.push(i64::from(m.entry));
+                kind.push(m.item.item_type().name().to_owned());
+                item.push(m.item.to_hex());
+                ad.push(m.associated_data.clone());
+            }
+        }
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            // One statement, so one implicit transaction and one round trip
+            // per harvest: the rows deleted are exactly those whose matches
+            // are inserted.
+            let stmt = client
+                .prepare_cached(
+                    "WITH done AS (
+                         DELETE FROM blindmatch.pending WHERE id = ANY($1)
+                         RETURNING id, submission_id, received_at_ms, table_id),
+                     recorded AS (
+                         INSERT INTO blindmatch.matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
+                         SELECT d.submission_id, m.voucher_index::integer, d.received_at_ms, d.table_id, m.entry, m.item_type, m.item_hex, m.associated_data
+                         FROM done d
+                         JOIN UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::bytea[])
+                              AS m(row_id, voucher_index, entry, item_type, item_hex, associated_data)
+                           ON m.row_id = d.id
+                         ORDER BY d.id, m.voucher_index)
+                     SELECT id FROM done",
+                )
+                .await?;
+            Ok(client
+                .query(&stmt, &[&rows, &of, &index, &entry, &kind, &item, &ad])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    fn claim(
+        &mut self,
+        tables: &[String],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError> {
+        let (replica, lease) = (self.replica.id.clone(), millis(self.replica.lease));
+        let (tables, limit) = (tables.to_vec(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "WITH orphans AS (
+                         SELECT p.id FROM blindmatch.pending p
+                         WHERE p.table_id = ANY($2)
+                           AND p.claimed_by IS DISTINCT FROM $1
+                           AND NOT EXISTS (SELECT 1 FROM blindmatch.replicas r
+                                           WHERE r.replica_id = p.claimed_by
+                                             AND r.heartbeat_ms >= {NOW_MS} - $3)
+                         ORDER BY p.id LIMIT $4
+                         FOR UPDATE OF p SKIP LOCKED)
+                     UPDATE blindmatch.pending p SET claimed_by = $1
+                     FROM orphans o WHERE p.id = o.id
+                     RETURNING p.id, p.submission_id, p.received_at_ms, p.table_id, p.voucher_count, p.voucher_len, p.vouchers"
+                ))
+                .await?;
+            let rows = client
+                .query(&stmt, &[&replica, &tables, &lease, &limit])
+                .await?;
+            let mut out = rows
+                .iter()
+                .map(|r| {
+                    PendingSubmission::from_row(
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        i64::from(r.get::<_, i32>(4)),
+                        i64::from(r.get::<_, i32>(5)),
+                        r.get::<_, &[u8]>(6),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.sort_by_key(|s| s.row);
+            Ok(out)
+        })
+    }
+
+    fn heartbeat(&mut self) -> Result<(), StoreError> {
+        let replica = self.replica.id.clone();
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "INSERT INTO blindmatch.replicas (replica_id, started_ms, heartbeat_ms)
+                     VALUES ($1, {NOW_MS}, {NOW_MS})
+                     ON CONFLICT (replica_id) DO UPDATE SET heartbeat_ms = EXCLUDED.heartbeat_ms"
+                ))
+                .await?;
+            client.execute(&stmt, &[&replica]).await?;
+            Ok(())
+        })
+    }
+
+    fn leave(&mut self) -> Result<(), StoreError> {
+        let replica = self.replica.id.clone();
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(
+                    "DELETE FROM blindmatch.replicas WHERE replica_id = $1",
+                    &[&replica],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn prune(
+        &mut self,
+        matches_before: Option<i64>,
+        ids_before: i64,
+    ) -> Result<Option<Pruned>, StoreError> {
+        let forget = millis(FORGET_REPLICAS_AFTER);
+        self.pg.run(|pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let mine: bool = tx
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock($1, $2)",
+                    &[&LOCK_SPACE, &LOCK_PRUNE],
+                )
+                .await?
+                .get(0);
+            if !mine {
+                return Ok(None);
+            }
+            let matches = match matches_before {
+                Some(t) => {
+                    tx.execute(
+                        "DELETE FROM blindmatch.matches WHERE received_at_ms < $1",
+                        &[&t],
+                    )
+                    .await?
+                }
+                None => 0,
+            };
+            let ids = tx
+                .execute(
+                    "DELETE FROM blindmatch.submissions s WHERE s.received_at_ms < $1
+                     AND NOT EXISTS (SELECT 1 FROM blindmatch.pending p WHERE p.submission_id = s.submission_id)",
+                    &[&ids_before],
+                )
+                .await?;
+            tx.execute(
+                &format!("DELETE FROM blindmatch.replicas WHERE heartbeat_ms < {NOW_MS} - $1"),
+                &[&forget],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Pruned {
+                matches: usize::try_from(matches).unwrap_or(usize::MAX),
+                ids: usize::try_from(ids).unwrap_or(usize::MAX),
+            }))
+        })
+    }
+
+    fn publish(&mut self, table_id: &str, version: u64) -> Result<Vec<Published>, StoreError> {
+        let table_id = table_id.to_owned();
+        let version = i64::try_from(version)
+            .map_err(|_| StoreError::Failed(format!("version {version} does not fit")))?;
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO blindmatch.versions (table_id, version, published_at_ms)
+                         VALUES ($1, $2, {NOW_MS}) ON CONFLICT DO NOTHING"
+                    ),
+                    &[&table_id, &version],
+                )
+                .await?;
+            versions(&client).await
+        })
+    }
+
+    fn versions(&mut self) -> Result<Vec<Published>, StoreError> {
+        self.pg
+            .run(|pool| async move { versions(&*pool.get().await?).await })
+    }
+
+    fn stats(&mut self) -> Result<StoreStats, StoreError> {
+        self.pg
+            .run(|pool| async move { count(&*pool.get().await?).await })
+    }
+
+    fn pending(&mut self) -> Result<u64, StoreError> {
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached("SELECT count(*) FROM blindmatch.pending")
+                .await?;
+            let n: i64 = client.query_one(&stmt, &[]).await?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
+async fn versions(client: &tokio_postgres::Client) -> Result<Vec<Published>, StoreError> {
+    Ok(client
+        .query(
+            "SELECT table_id, version, published_at_ms FROM blindmatch.versions ORDER BY version DESC",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Published {
+            table_id: r.get(0),
+            version: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            published_at_ms: r.get(2),
+        })
+        .collect())
+}
+
+async fn count(client: &tokio_postgres::Client) -> Result<StoreStats, StoreError> {
+    let r = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM blindmatch.pending),
+                    (SELECT count(*) FROM blindmatch.submissions),
+                    (SELECT count(*) FROM blindmatch.matches),
+                    (SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = 'blindmatch' AND c.relkind = 'r')",
+            &[],
+        )
+        .await?;
+    let n = |i: usize| u64::try_from(r.get::<_, Option<i64>>(i).unwrap_or(0)).unwrap_or(0);
+    Ok(StoreStats {
+        pending: n(0),
+        remembered_ids: n(1),
+        matches: n(2),
+        bytes_in_use: n(3),
+    })
+}
+
+/// Row counts of the store at `url`, read without writing.
+///
+/// # Errors
+/// If the store cannot be reached or has no schema.
+pub fn stats(url: &str, password_file: Option<&std::path::Path>) -> anyhow::Result<StoreStats> {
+    let pg = Pg::connect(url, password_file)?;
+    pg.check_schema()?;
+    Ok(pg.run(|pool| async move { count(&*pool.get().await?).await })?)
+}
+
+/// Every recorded match at `url`, oldest first, read without writing.
+///
+/// # Errors
+/// If the store cannot be reached or has no schema.
+pub fn read_all(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<MatchRecord>> {
+    let pg = Pg::connect(url, password_file)?;
+    pg.check_schema()?;
+    let rows = pg.run(|pool| async move {
+        let client = pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data
+                 FROM blindmatch.matches ORDER BY id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MatchRecord {
+                    id: r.get(0),
+                    submission_id: r.get(1),
+                    voucher_index: u32::try_from(r.get::<_, i32>(2))
+                        .map_err(|_| StoreError::Failed("a negative voucher index".into()))?,
+                    received_at_ms: r.get(3),
+                    table_id: r.get(4),
+                    entry: u32::try_from(r.get::<_, i64>(5))
+                        .map_err(|_| StoreError::Failed("an entry out of range".into()))?,
+                    item_type: r.get(6),
+                    item_hex: r.get(7),
+                    associated_data: r.get(8),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_and_libpq_tls_options_are_understood() {
+        assert_eq!(
+            redact("postgres://bm:s3cret@db.example:5432/bm?sslmode=require&password=x"),
+            "postgres://bm:***@db.example:5432/bm?sslmode=require&password=***"
+        );
+        assert_eq!(redact("postgres://bm@db/bm"), "postgres://bm@db/bm");
+        let p = parse("postgres://bm@db/bm?sslmode=verify-full&sslrootcert=/etc/ca.pem").unwrap();
+        assert!(p.tls);
+        assert_eq!(p.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert!(!parse("postgres://bm@db/bm").unwrap().tls);
+        let e = parse("postgres://bm@db/bm?sslmode=sometimes")
+            .err()
+            .unwrap();
+        assert!(e.contains("sslmode=sometimes"), "{e}");
+        let e = parse("postgres://bm:hunter2@db/bm?bogus=1").err().unwrap();
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = check_url("postgres://bm:hunter2@db/bm").err().unwrap();
+        assert!(
+            e.contains("--store-password-file") && !e.contains("hunter2"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,550 @@
+//! The default store: one SQLite database in the data directory, written by
+//! one server process at a time (it holds an exclusive `flock` on the
+//! database file while open, so a second `serve` on the same `--data` is
+//! refused, not interleaved; SQLite's own locks are POSIX record locks, which
+//! `flock` does not touch).
+//!
+//! - `pending` holds every acknowledged submission (one row, its vouchers
+//!   concatenated) until it has been evaluated, with the replica that
+//!   claimed it.
+//! - `matches` holds the match records: the item, its associated data, the
+//!   entry, the time and the submission they came in. They are kept for the
+//!   configured retention (forever by default).
+//! - `submissions` remembers the id and digest of every submission a client
+//!   named, for the dedup window, so that a retried batch is stored once.
+//! - `replicas` holds the heartbeat of the process that has the store open,
+//!   and `versions` the table versions it published (the same tables as the
+//!   PostgreSQL store, so that one conformance suite covers both).
+//!
+//! Writes are transactions in WAL mode with `synchronous = FULL`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
+
+use super::{
+    Evaluated, Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Replica,
+    Store, StoreError, StoreStats, millis, now_ms,
+};
+
+/// File name of the database in the data directory.
+pub const DB_FILE: &str = "matches.sqlite3";
+
+/// The schema, one migration per version (`PRAGMA user_version` is the
+/// number applied). A database of a newer version is refused.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    "
+CREATE TABLE IF NOT EXISTS matches (
+    id               INTEGER PRIMARY KEY,
+    submission_id    TEXT    NOT NULL,
+    voucher_index    INTEGER NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    table_id         TEXT    NOT NULL,
+    entry            INTEGER NOT NULL,
+    item_type        TEXT    NOT NULL,
+    item_hex         TEXT    NOT NULL,
+    associated_data  BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS matches_by_time ON matches (received_at_ms);
+CREATE TABLE IF NOT EXISTS pending (
+    id               INTEGER PRIMARY KEY,
+    submission_id    TEXT    NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    table_id         TEXT    NOT NULL,
+    voucher_count    INTEGER NOT NULL,
+    voucher_len      INTEGER NOT NULL,
+    vouchers         BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS submissions (
+    submission_id    TEXT    PRIMARY KEY,
+    digest           BLOB    NOT NULL,
+    received_at_ms   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS submissions_by_time ON submissions (received_at_ms);
+",
+    // 2: claims, heartbeats and published versions (the replica store).
+    "
+ALTER TABLE pending ADD COLUMN claimed_by TEXT;
+CREATE INDEX pending_by_claim ON pending (claimed_by);
+CREATE TABLE replicas (
+    replica_id       TEXT    PRIMARY KEY,
+    heartbeat_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE versions (
+    table_id         TEXT    PRIMARY KEY,
+    version          INTEGER NOT NULL,
+    published_at_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+",
+];
+
+/// The schema version this code writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The writable SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    replica: Replica,
+    /// Held while open: one writing process per data directory.
+    _lock: std::fs::File,
+}
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`, migrating an older
+    /// schema. With `max_bytes`, the database refuses to grow past that
+    /// size (`PRAGMA max_page_count`): a write that would need more fails
+    /// as [`StoreError::Full`], exactly as on a full disk, and succeeds again
+    /// once evaluated submissions have freed their pages.
+    ///
+    /// The process that opens the store is its only writer, so every claim
+    /// left by an earlier process is void: its pending work is claimable
+    /// at once.
+    ///
+    /// # Errors
+    /// If the directory or database cannot be created or opened, another
+    /// process has it open, or it was written by a newer version.
+    pub fn open(dir: &Path, max_bytes: Option<u64>, replica: Replica) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("data directory {}", dir.display()))?;
+        let path = db_path(dir);
+        let context = || format!("match database {}", path.display());
+        // An empty file is a new database to SQLite.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(context)?;
+        lock.try_lock().map_err(|_| {
+            anyhow::anyhow!(
+                "match database {} is in use by another blindmatch-server; \
+                 one SQLite store has one server: run replicas on PostgreSQL (--store postgres://…)",
+                path.display()
+            )
+        })?;
+        let mut conn = Connection::open(&path).with_context(context)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(context)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .with_context(context)?;
+        // After a checkpoint, truncate the write-ahead log back to 64 MiB: a
+        // burst must not leave a large file behind.
+        conn.pragma_update(None, "journal_size_limit", 64 << 20)
+            .with_context(context)?;
+        // Deleted rows (evaluated vouchers are user data) are zeroed in their
+        // page, at no extra I/O.
+        conn.pragma_update(None, "secure_delete", "FAST")
+            .with_context(context)?;
+        migrate(&mut conn).with_context(context)?;
+        if let Some(max) = max_bytes {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = i64::try_from(max).unwrap_or(i64::MAX) / page.max(1);
+            conn.pragma_update(None, "max_page_count", pages.max(1))?;
+        }
+        conn.execute("DELETE FROM replicas", [])
+            .with_context(context)?;
+        let mut store = SqliteStore {
+            conn,
+            replica,
+            _lock: lock,
+        };
+        store.heartbeat().with_context(context)?;
+        Ok(store)
+    }
+}
+
+/// Applies the migrations this database lacks, each in its own transaction
+/// with its version number.
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        anyhow::bail!(
+            "schema version {version} is newer than this server's {SCHEMA_VERSION}: run the newer server, or restore a backup"
+        );
+    }
+    for (n, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version)?)
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration to schema version {}", n + 1))?;
+        tx.pragma_update(None, "user_version", i64::try_from(n + 1)?)?;
+        tx.commit()?;
+        if version > 0 {
+            tracing::info!(from = version, to = n + 1, "store schema migrated");
+        }
+    }
+    Ok(())
+}
+
+fn published(tx: &Connection) -> Result<Vec<Published>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT table_id, version, published_at_ms FROM versions ORDER BY version DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let version: i64 = r.get(1)?;
+        Ok(Published {
+            table_id: r.get(0)?,
+            version: u64::try_from(version).unwrap_or(0),
+            published_at_ms: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn ingest_one(
+    tx: &Transaction<'_>,
+    replica: &str,
+    new: NewSubmission,
+) -> Result<Ingested, StoreError> {
+    let NewSubmission {
+        submission: mut s,
+        digest,
+    } = new;
+    if let Some(digest) = digest {
+        let fresh = tx
+            .prepare_cached(
+                "INSERT INTO submissions (submission_id, digest, received_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![s.submission_id, &digest[..], s.received_at_ms])?
+            == 1;
+        if !fresh {
+            let stored: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT digest FROM submissions WHERE submission_id = ?1")?
+                .query_row(params![s.submission_id], |r| r.get(0))
+                .optional()?;
+            return Ok(if stored.as_deref() == Some(&digest[..]) {
+                Ingested::Duplicate
+            } else {
+                Ingested::Conflict
+            });
+        }
+    }
+    let (blob, len) = s.concat()?;
+    tx.prepare_cached(
+        "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        s.submission_id,
+        s.received_at_ms,
+        s.table_id,
+        i64::try_from(s.vouchers.len()).unwrap_or(i64::MAX),
+        i64::try_from(len).unwrap_or(i64::MAX),
+        blob,
+        replica,
+    ])?;
+    s.row = tx.last_insert_rowid();
+    Ok(Ingested::Stored(s))
+}
+
+impl Store for SqliteStore {
+    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = submissions
+            .into_iter()
+            .map(|s| ingest_one(&tx, &self.replica.id, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn complete(&mut self, evaluated: &[Evaluated<'_>]) -> Result<Vec<i64>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut recorded = Vec::with_capacity(evaluated.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
+            for e in evaluated {
+                let s = e.submission;
+                // Still pending: this call records it. Gone: another
+                // replica recorded it first, and these results are dropped.
+                if delete.execute(params![s.row])? == 0 {
+                    continue;
+                }
+                recorded.push(s.row);
+                for (index, m) in &e.matches {
+                    insert.execute(params![
+                        s.submission_id,
+                        index,
+                        s.received_at_ms,
+                        s.table_id,
+                        m.entry,
+                        m.item.item_type().name(),
+                        m.item.to_hex(),
+                        m.associated_data,
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(recorded)
+    }
+
+    fn claim(
+        &mut self,
+        tables: &[String],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let live_since = now_ms().saturating_sub(millis(self.replica.lease));
+        // SQLite has no array parameter: the table ids go in as JSON.
+        let tables_json = serde_json::to_string(tables)
+            .map_err(|e| StoreError::Failed(format!("table ids: {e}")))?;
+        let claimed = {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE pending SET claimed_by = ?1
+                 WHERE id IN (
+                     SELECT p.id FROM pending p
+                     WHERE p.table_id IN (SELECT value FROM json_each(?2))
+                       AND p.claimed_by IS NOT ?1
+                       AND NOT EXISTS (SELECT 1 FROM replicas r
+                                       WHERE r.replica_id = p.claimed_by AND r.heartbeat_ms >= ?3)
+                     ORDER BY p.id LIMIT ?4)
+                 RETURNING id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    self.replica.id,
+                    tables_json,
+                    live_since,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (row, id, at, table, count, len, blob) = row?;
+                out.push(PendingSubmission::from_row(
+                    row, id, at, table, count, len, &blob,
+                )?);
+            }
+            out
+        };
+        tx.commit()?;
+        let mut claimed = claimed;
+        claimed.sort_by_key(|s| s.row);
+        Ok(claimed)
+    }
+
+    fn heartbeat(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO replicas (replica_id, heartbeat_ms) VALUES (?1, ?2)
+                 ON CONFLICT (replica_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+            )?
+            .execute(params![self.replica.id, now_ms()])?;
+        Ok(())
+    }
+
+    fn leave(&mut self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM replicas WHERE replica_id = ?1",
+            [&self.replica.id],
+        )?;
+        Ok(())
+    }
+
+    fn prune(
+        &mut self,
+        matches_before: Option<i64>,
+        ids_before: i64,
+    ) -> Result<Option<Pruned>, StoreError> {
+        // One writer: the lock is the store's own.
+        let tx = self.conn.transaction()?;
+        let matches = match matches_before {
+            Some(t) => tx.execute("DELETE FROM matches WHERE received_at_ms < ?1", [t])?,
+            None => 0,
+        };
+        let ids = tx.execute(
+            "DELETE FROM submissions WHERE received_at_ms < ?1
+             AND submission_id NOT IN (SELECT submission_id FROM pending)",
+            [ids_before],
+        )?;
+        tx.commit()?;
+        Ok(Some(Pruned { matches, ids }))
+    }
+
+    fn publish(&mut self, table_id: &str, version: u64) -> Result<Vec<Published>, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO versions (table_id, version, published_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![
+                table_id,
+                i64::try_from(version).unwrap_or(i64::MAX),
+                now_ms()
+            ],
+        )?;
+        let out = published(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn versions(&mut self) -> Result<Vec<Published>, StoreError> {
+        published(&self.conn)
+    }
+
+    fn stats(&mut self) -> Result<StoreStats, StoreError> {
+        Ok(count(&self.conn)?)
+    }
+
+    fn pending(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM pending")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+fn read_only(dir: &Path) -> anyhow::Result<Connection> {
+    let path = db_path(dir);
+    Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).with_context(|| {
+        format!(
+            "match database {} (has `serve` run with this --data?)",
+            path.display()
+        )
+    })
+}
+
+fn count(conn: &Connection) -> rusqlite::Result<StoreStats> {
+    let count = |sql: &str| -> rusqlite::Result<u64> {
+        let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    let pages = count("PRAGMA page_count")?.saturating_sub(count("PRAGMA freelist_count")?);
+    Ok(StoreStats {
+        pending: count("SELECT count(*) FROM pending")?,
+        remembered_ids: count("SELECT count(*) FROM submissions")?,
+        matches: count("SELECT count(*) FROM matches")?,
+        bytes_in_use: pages * count("PRAGMA page_size")?,
+    })
+}
+
+/// Row counts and size of the store in `dir`, read without writing.
+///
+/// # Errors
+/// If there is no database in `dir` or it cannot be read.
+pub fn stats(dir: &Path) -> anyhow::Result<StoreStats> {
+    Ok(count(&read_only(dir)?)?)
+}
+
+/// Reads every recorded match, oldest first, without writing to the store.
+///
+/// # Errors
+/// If there is no database in `dir` or it cannot be read.
+pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
+    let conn = read_only(dir)?;
+    let mut stmt = conn.prepare(
+        "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data
+         FROM matches ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(MatchRecord {
+            id: r.get(0)?,
+            submission_id: r.get(1)?,
+            voucher_index: r.get(2)?,
+            received_at_ms: r.get(3)?,
+            table_id: r.get(4)?,
+            entry: r.get(5)?,
+            item_type: r.get(6)?,
+            item_hex: r.get(7)?,
+            associated_data: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of schema version 1 (the first release) is migrated in
+    /// place, its pending work kept and claimable.
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_pending_work() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(db_path(dir.path())).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers)
+                 VALUES ('s', 1, 't', 2, 3, x'010203040506')",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let replica = Replica::new(super::super::DEFAULT_LEASE);
+        let mut store = SqliteStore::open(dir.path(), None, replica).unwrap();
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let claimed = store.claim(&["t".into()], 10).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].vouchers, vec![vec![1, 2, 3], vec![4, 5, 6]]);
+    }
+
+    /// A newer schema is refused, and a second writer on the same directory
+    /// is refused while the first has it open.
+    #[test]
+    fn a_newer_schema_and_a_second_writer_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = || Replica::new(super::super::DEFAULT_LEASE);
+        let first = SqliteStore::open(dir.path(), None, replica()).unwrap();
+        let e = SqliteStore::open(dir.path(), None, replica())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("in use by another blindmatch-server"), "{e}");
+        drop(first);
+        {
+            let conn = Connection::open(db_path(dir.path())).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let e = format!(
+            "{:#}",
+            SqliteStore::open(dir.path(), None, replica())
+                .err()
+                .unwrap()
+        );
+        assert!(e.contains("newer than this server's"), "{e}");
+    }
+}

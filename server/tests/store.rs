@@ -1,0 +1,557 @@
+//! The store's conformance suite: every case runs against both backends,
+//! SQLite (in a temporary directory) and PostgreSQL (a fresh database on
+//! the test cluster, see `support/postgres.rs`), through the one interface
+//! the server uses, `blindmatch_server::store::Store`.
+//!
+//! The cases at the end need several replicas open on one store at once,
+//! which only PostgreSQL allows (a SQLite store has one writer: a second is
+//! refused, as the first case of that part checks).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::time::Duration;
+
+use blindmatch_protocol::{Item, ItemType, Match};
+use blindmatch_server::store::{
+    self, Evaluated, Ingested, Location, NewSubmission, PendingSubmission, Replica, Store,
+};
+
+/// One backend under test: opens the same store as any number of replicas.
+struct Backend {
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Backend {
+            location: Location::Sqlite(dir.path().to_owned()),
+            _dir: Some(dir),
+        }
+    }
+
+    fn postgres(test: &str) -> Option<Self> {
+        let url = postgres::fresh_database(test)?;
+        Some(Backend {
+            location: Location::parse(&url, None).unwrap(),
+            _dir: None,
+        })
+    }
+
+    /// Opens the store as a new replica with `lease`.
+    fn open_with(&self, lease: Duration) -> Box<dyn Store> {
+        store::open(&self.location, Replica::new(lease), None).unwrap()
+    }
+
+    fn open(&self) -> Box<dyn Store> {
+        self.open_with(store::DEFAULT_LEASE)
+    }
+
+    fn matches(&self) -> Vec<store::MatchRecord> {
+        store::read_matches(&self.location).unwrap()
+    }
+}
+
+/// Runs each case on SQLite and on PostgreSQL.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { super::$case(&super::Backend::sqlite()); } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $case() {
+                if let Some(b) = super::Backend::postgres(stringify!($case)) { super::$case(&b); }
+            } )*
+        }
+    };
+}
+
+conformance!(
+    an_ingested_submission_comes_back_whole_to_the_next_replica,
+    a_harvest_records_exactly_the_matches_and_leaves_nothing_pending,
+    a_submission_recorded_once_is_not_recorded_again,
+    a_named_batch_is_stored_once_and_a_reused_id_is_a_conflict,
+    claims_take_only_the_tables_held_and_never_this_replicas_own,
+    pruning_forgets_old_matches_and_ids_but_not_pending_ones,
+    a_version_is_recorded_once_at_its_first_publication,
+    stats_count_the_whole_store,
+);
+
+fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
+    PendingSubmission {
+        row: 0,
+        submission_id: id.into(),
+        received_at_ms: store::now_ms(),
+        table_id: table.into(),
+        vouchers: (0..n)
+            .map(|i| vec![u8::try_from(i % 251).unwrap(); 1397])
+            .collect(),
+    }
+}
+
+fn ingest_one(s: &mut dyn Store, id: &str, n: usize, table: &str) -> PendingSubmission {
+    let out = s
+        .ingest(vec![NewSubmission {
+            submission: submission(id, n, table),
+            digest: None,
+        }])
+        .unwrap();
+    match out.into_iter().next() {
+        Some(Ingested::Stored(p)) => p,
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
+fn a_match(i: u8) -> Match {
+    Match {
+        item: Item::new(ItemType::Sha256, &[i; 32]).unwrap(),
+        associated_data: vec![i; 100],
+        entry: u32::from(i) * 1000,
+        position: i % 3,
+    }
+}
+
+/// What one replica acknowledged and left unevaluated (it stopped), the
+/// next claims: every voucher as stored, oldest first.
+fn an_ingested_submission_comes_back_whole_to_the_next_replica(b: &Backend) {
+    let mut first = b.open();
+    let a = ingest_one(&mut *first, "a", 3, "t");
+    let c = ingest_one(&mut *first, "c", 64, "t");
+    first.leave().unwrap();
+    drop(first);
+    let mut next = b.open();
+    let claimed = next.claim(&["t".into()], 100).unwrap();
+    assert_eq!(
+        claimed.iter().map(|s| s.row).collect::<Vec<_>>(),
+        [a.row, c.row]
+    );
+    assert_eq!(claimed[0].vouchers, a.vouchers);
+    assert_eq!(claimed[1].vouchers, c.vouchers);
+    assert_eq!(claimed[1].submission_id, "c");
+    assert_eq!(claimed[1].received_at_ms, c.received_at_ms);
+    // Claimed now: a second claim gets nothing more.
+    assert!(next.claim(&["t".into()], 100).unwrap().is_empty());
+}
+
+/// One harvest records submissions with and without matches: exactly their
+/// matches, and no pending row left; nothing is left to claim.
+fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending(b: &Backend) {
+    let mut s = b.open();
+    let none = ingest_one(&mut *s, "none", 3, "t");
+    let all = ingest_one(&mut *s, "all", 3, "t");
+    let matches: Vec<Match> = (1..=3u8).map(a_match).collect();
+    assert_eq!(s.stats().unwrap().pending, 2);
+    let recorded = s
+        .complete(&[
+            Evaluated {
+                submission: &none,
+                matches: Vec::new(),
+            },
+            Evaluated {
+                submission: &all,
+                matches: matches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (u32::try_from(i).unwrap(), m))
+                    .collect(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(recorded.len(), 2);
+    let records = b.matches();
+    assert_eq!(records.len(), 3);
+    for (i, (r, m)) in records.iter().zip(&matches).enumerate() {
+        assert_eq!(
+            (
+                r.submission_id.as_str(),
+                r.voucher_index,
+                r.entry,
+                &r.associated_data,
+                r.item_hex.clone(),
+                r.received_at_ms,
+                r.table_id.as_str()
+            ),
+            (
+                "all",
+                u32::try_from(i).unwrap(),
+                m.entry,
+                &m.associated_data,
+                m.item.to_hex(),
+                all.received_at_ms,
+                "t"
+            )
+        );
+    }
+    assert_eq!(s.stats().unwrap().pending, 0);
+    s.leave().unwrap();
+    drop(s);
+    assert!(b.open().claim(&["t".into()], 10).unwrap().is_empty());
+}
+
+/// A submission evaluated twice (taken over from a replica presumed dead)
+/// is recorded by the first to complete; the second records nothing.
+fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
+    let mut s = b.open();
+    let sub = ingest_one(&mut *s, "twice", 2, "t");
+    let m = a_match(7);
+    let evaluated = || Evaluated {
+        submission: &sub,
+        matches: vec![(1, &m)],
+    };
+    assert_eq!(s.complete(&[evaluated()]).unwrap(), vec![sub.row]);
+    assert!(s.complete(&[evaluated()]).unwrap().is_empty());
+    assert_eq!(b.matches().len(), 1);
+}
+
+/// A client-chosen id: stored once; the same id and digest again (also in
+/// the same group) is a duplicate, another digest a conflict. Server-chosen
+/// ids (no digest) are never deduplicated.
+fn a_named_batch_is_stored_once_and_a_reused_id_is_a_conflict(b: &Backend) {
+    let mut s = b.open();
+    let named = |id: &str, digest: u8| NewSubmission {
+        submission: submission(id, 2, "t"),
+        digest: Some([digest; 32]),
+    };
+    let out = s
+        .ingest(vec![named("x", 1), named("x", 1), named("x", 2)])
+        .unwrap();
+    assert!(matches!(out[0], Ingested::Stored(_)), "{out:?}");
+    assert!(matches!(out[1], Ingested::Duplicate), "{out:?}");
+    assert!(matches!(out[2], Ingested::Conflict), "{out:?}");
+    let again = s.ingest(vec![named("x", 1), named("x", 3)]).unwrap();
+    assert!(matches!(again[0], Ingested::Duplicate), "{again:?}");
+    assert!(matches!(again[1], Ingested::Conflict), "{again:?}");
+    // The id is remembered by the store, not by this replica.
+    s.leave().unwrap();
+    drop(s);
+    let mut other = b.open();
+    let out = other.ingest(vec![named("x", 1)]).unwrap();
+    assert!(matches!(out[0], Ingested::Duplicate), "{out:?}");
+    let anon = |id: &str| NewSubmission {
+        submission: submission(id, 1, "t"),
+        digest: None,
+    };
+    let out = other.ingest(vec![anon("y"), anon("y")]).unwrap();
+    assert!(
+        out.iter().all(|o| matches!(o, Ingested::Stored(_))),
+        "{out:?}"
+    );
+    let stats = other.stats().unwrap();
+    assert_eq!((stats.pending, stats.remembered_ids), (3, 1));
+}
+
+/// A replica claims only work for the versions it holds, never its own,
+/// and at most what it asks for.
+fn claims_take_only_the_tables_held_and_never_this_replicas_own(b: &Backend) {
+    let mut first = b.open();
+    for i in 0..5 {
+        ingest_one(&mut *first, &format!("old{i}"), 1, "old");
+    }
+    ingest_one(&mut *first, "new", 1, "new");
+    assert!(
+        first
+            .claim(&["old".into(), "new".into()], 10)
+            .unwrap()
+            .is_empty(),
+        "a replica claimed its own work"
+    );
+    first.leave().unwrap();
+    drop(first);
+    let mut next = b.open();
+    assert!(next.claim(&["other".into()], 10).unwrap().is_empty());
+    let got = next.claim(&["old".into()], 3).unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|s| s.submission_id.as_str())
+            .collect::<Vec<_>>(),
+        ["old0", "old1", "old2"]
+    );
+    let rest = next.claim(&["old".into(), "new".into()], 10).unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|s| s.submission_id.as_str())
+            .collect::<Vec<_>>(),
+        ["old3", "old4", "new"]
+    );
+}
+
+/// Pruning deletes match records and ids older than given, but keeps the
+/// id of a submission still pending (its retry must still be recognised).
+fn pruning_forgets_old_matches_and_ids_but_not_pending_ones(b: &Backend) {
+    let mut s = b.open();
+    let named = |id: &str, at: i64| {
+        let mut sub = submission(id, 1, "t");
+        sub.received_at_ms = at;
+        NewSubmission {
+            submission: sub,
+            digest: Some([9; 32]),
+        }
+    };
+    let out = s
+        .ingest(vec![
+            named("done", 1_000),
+            named("waiting", 1_000),
+            named("recent", 5_000),
+        ])
+        .unwrap();
+    let stored: Vec<PendingSubmission> = out
+        .into_iter()
+        .map(|o| match o {
+            Ingested::Stored(p) => p,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let m = a_match(1);
+    s.complete(&[
+        Evaluated {
+            submission: &stored[0],
+            matches: vec![(0, &m)],
+        },
+        Evaluated {
+            submission: &stored[2],
+            matches: vec![(0, &m)],
+        },
+    ])
+    .unwrap();
+    let pruned = s.prune(Some(2_000), 2_000).unwrap().unwrap();
+    assert_eq!((pruned.matches, pruned.ids), (1, 1));
+    let stats = s.stats().unwrap();
+    assert_eq!(
+        (stats.matches, stats.remembered_ids, stats.pending),
+        (1, 2, 1)
+    );
+    // Keeping matches forever: only ids go.
+    let pruned = s.prune(None, 10_000).unwrap().unwrap();
+    assert_eq!((pruned.matches, pruned.ids), (0, 1));
+    assert_eq!(b.matches().len(), 1);
+}
+
+/// The first replica to serve a version records when; later publications
+/// of it keep that time; versions come newest first.
+fn a_version_is_recorded_once_at_its_first_publication(b: &Backend) {
+    let mut s = b.open();
+    assert!(s.versions().unwrap().is_empty());
+    let v1 = s.publish("aa", 1).unwrap();
+    assert_eq!(v1.len(), 1);
+    assert_eq!((v1[0].table_id.as_str(), v1[0].version), ("aa", 1));
+    let now = store::now_ms();
+    assert!((v1[0].published_at_ms - now).abs() < 60_000, "{v1:?}");
+    std::thread::sleep(Duration::from_millis(20));
+    let again = s.publish("aa", 1).unwrap();
+    assert_eq!(again, v1);
+    s.leave().unwrap();
+    drop(s);
+    let mut other = b.open();
+    let both = other.publish("bb", 2).unwrap();
+    assert_eq!(both.iter().map(|p| p.version).collect::<Vec<_>>(), [2, 1]);
+    assert!(both[0].published_at_ms >= v1[0].published_at_ms);
+    assert_eq!(other.versions().unwrap(), both);
+}
+
+fn stats_count_the_whole_store(b: &Backend) {
+    let mut s = b.open();
+    let sub = ingest_one(&mut *s, "one", 4, "t");
+    ingest_one(&mut *s, "two", 4, "t");
+    let m = a_match(2);
+    s.complete(&[Evaluated {
+        submission: &sub,
+        matches: vec![(3, &m)],
+    }])
+    .unwrap();
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.pending, stats.matches), (1, 1));
+    assert_eq!(s.pending().unwrap(), 1);
+    assert!(stats.bytes_in_use > 0);
+    assert_eq!(store::read_stats(&b.location).unwrap().pending, 1);
+}
+
+// --- Several replicas at once: PostgreSQL only. ---
+
+/// SQLite has one writer: a second replica on the same directory is refused
+/// with an error that points at PostgreSQL.
+#[test]
+fn sqlite_refuses_a_second_replica() {
+    let b = Backend::sqlite();
+    let _first = b.open();
+    let e = store::open(&b.location, Replica::new(store::DEFAULT_LEASE), None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("--store postgres://"), "{e}");
+}
+
+/// A live replica's claims are its own; once its heartbeat lapses for the
+/// lease, another takes the work over.
+#[test]
+fn a_lapsed_replicas_work_is_taken_over_and_a_live_ones_is_not() {
+    let Some(b) = Backend::postgres("lapsed") else {
+        return;
+    };
+    let lease = Duration::from_secs(1);
+    let mut a = b.open_with(lease);
+    let mut c = b.open_with(lease);
+    let sub = ingest_one(&mut *a, "held", 2, "t");
+    assert!(c.claim(&["t".into()], 10).unwrap().is_empty());
+    a.heartbeat().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    a.heartbeat().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        c.claim(&["t".into()], 10).unwrap().is_empty(),
+        "took over a replica that kept beating"
+    );
+    // `a` goes silent (as if killed).
+    std::thread::sleep(Duration::from_millis(1200));
+    let taken = c.claim(&["t".into()], 10).unwrap();
+    assert_eq!(taken.iter().map(|s| s.row).collect::<Vec<_>>(), [sub.row]);
+    // Both evaluate it; the first to complete records it, once.
+    let m = a_match(3);
+    fn done<'a>(s: &'a PendingSubmission, m: &'a Match) -> Evaluated<'a> {
+        Evaluated {
+            submission: s,
+            matches: vec![(0, m)],
+        }
+    }
+    assert_eq!(c.complete(&[done(&taken[0], &m)]).unwrap(), vec![sub.row]);
+    assert!(a.complete(&[done(&sub, &m)]).unwrap().is_empty());
+    assert_eq!(b.matches().len(), 1);
+}
+
+/// Replicas claiming at the same moment get disjoint work (SKIP LOCKED),
+/// and all of it.
+#[test]
+fn concurrent_claims_are_disjoint_and_complete() {
+    let Some(b) = Backend::postgres("disjoint") else {
+        return;
+    };
+    let mut first = b.open();
+    let rows: Vec<i64> = (0..200)
+        .map(|i| ingest_one(&mut *first, &format!("s{i}"), 1, "t").row)
+        .collect();
+    first.leave().unwrap();
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let mut r = b.open();
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = r.claim(&["t".into()], 7).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.iter().map(|s| s.row));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<i64> = claimed.iter().flatten().copied().collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a row was claimed twice");
+    assert_eq!(all, rows, "claims did not cover every row");
+}
+
+/// The same client-chosen id arriving at two replicas at once is stored by
+/// one; the other acknowledges it as a retry.
+#[test]
+fn one_id_at_two_replicas_at_once_is_stored_once() {
+    let Some(b) = Backend::postgres("sameid") else {
+        return;
+    };
+    for round in 0..20 {
+        let outs: Vec<Ingested> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut r = b.open();
+                    scope.spawn(move || {
+                        r.ingest(vec![NewSubmission {
+                            submission: submission(&format!("race{round}"), 1, "t"),
+                            digest: Some([round; 32]),
+                        }])
+                        .unwrap()
+                        .remove(0)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let stored = outs
+            .iter()
+            .filter(|o| matches!(o, Ingested::Stored(_)))
+            .count();
+        let dup = outs
+            .iter()
+            .filter(|o| matches!(o, Ingested::Duplicate))
+            .count();
+        assert_eq!((stored, dup), (1, 1), "round {round}: {outs:?}");
+    }
+}
+
+/// Pruning is done by one replica at a time: while another holds the lock,
+/// a replica skips.
+#[test]
+fn pruning_skips_while_another_replica_prunes() {
+    let Some(b) = Backend::postgres("prunelock") else {
+        return;
+    };
+    let Location::Postgres { url, .. } = &b.location else {
+        unreachable!()
+    };
+    let mut s = b.open();
+    assert!(s.prune(None, 0).unwrap().is_some());
+    // Another replica mid-prune: it holds the lock in an open transaction.
+    let url = url.clone();
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1651340387, 2)")
+                .await
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || held.recv()).await;
+            client.batch_execute("COMMIT").await.unwrap();
+        });
+    });
+    locked.recv().unwrap();
+    assert_eq!(s.prune(None, 0).unwrap(), None);
+    hold.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(s.prune(None, 0).unwrap().is_some());
+}
+
+/// A database that cannot be reached is an error that names it, at open;
+/// never a hang.
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let started = std::time::Instant::now();
+    let location = Location::parse("postgres://blindmatch@127.0.0.1:1/blindmatch", None).unwrap();
+    let e = format!(
+        "{:#}",
+        store::open(&location, Replica::new(store::DEFAULT_LEASE), None)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("127.0.0.1:1") && e.contains("unreachable"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
