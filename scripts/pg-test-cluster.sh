@@ -33,8 +33,8 @@ install() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq >&2
-    # Only the server binaries: no cluster is created or started by the package
-    # here (policy-rc.d), ours is the only one.
+    # The package may also create and start a default cluster on 5432; ours
+    # has its own port, directory and socket and does not use it.
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >&2
     bindir >/dev/null || { say "PostgreSQL did not install"; exit 1; }
 }

@@ -967,3 +967,27 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     tracing::info!("signal received: shutting down");
     handle.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grace period runs from when the store recorded the successor, not
+    /// from when this replica swapped: replicas end it together.
+    #[test]
+    fn the_grace_left_counts_from_the_stores_record() {
+        let hour = Duration::from_secs(3600);
+        let published = |ago_ms: i64| {
+            vec![Published {
+                table_id: "v2".into(),
+                version: 2,
+                published_at_ms: crate::store::now_ms() - ago_ms,
+            }]
+        };
+        let left = grace_left(&published(600_000), "v2", hour);
+        assert!(left <= hour - Duration::from_secs(600) && left > hour - Duration::from_secs(660));
+        assert_eq!(grace_left(&published(2 * 3_600_000), "v2", hour), Duration::ZERO);
+        // Not recorded (cannot happen after a publish): the whole grace.
+        assert_eq!(grace_left(&published(0), "v3", hour), hour);
+    }
+}

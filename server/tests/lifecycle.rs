@@ -33,6 +33,8 @@ use tonic::{Request, Response, Status};
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/postgres.rs"]
+mod postgres;
 use fixture::*;
 
 fn bulk(i: usize) -> Item {
@@ -932,4 +934,128 @@ async fn a_server_given_the_operator_key_refuses_a_table_the_operator_did_not_si
     let m = client.manifest().await.unwrap();
     assert_eq!(m.version, 1);
     server.shutdown().await.unwrap();
+}
+
+/// Two replicas on one PostgreSQL store: one reloads a new version and
+/// records it; the other, whose files are still the old version, reports
+/// not ready (so a load balancer sends clients to the one that serves the
+/// new version, instead of showing them a rollback) until its files hold it,
+/// then follows on its own, without a reload. Both accept the old version's
+/// vouchers during the grace period, and match records from both land in
+/// the one store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_the_stores_version_is_not_ready_until_it_follows() {
+    let Some(url) = postgres::fresh_database("follow") else {
+        return;
+    };
+    let fx = Fixture::new();
+    let store = blindmatch_server::store::Location::parse(&url, None).unwrap();
+    // Replica B reads copies of the files: an operator who has not copied
+    // the new version to its host yet.
+    let (b_table, b_key) = (fx.dir.path().join("b.bmt"), fx.dir.path().join("b.key"));
+    std::fs::copy(&fx.table, &b_table).unwrap();
+    std::fs::copy(&fx.key, &b_key).unwrap();
+    let a = fx
+        .start_with(|c| blindmatch_server::ServeConfig {
+            store: store.clone(),
+            ..c
+        })
+        .await
+        .unwrap();
+    let b = fx
+        .start_with(|c| blindmatch_server::ServeConfig {
+            store: store.clone(),
+            table: b_table.clone(),
+            key: b_key.clone(),
+            ..c
+        })
+        .await
+        .unwrap();
+    let (mut client_b, v1, t1) = connected(&fx, &b).await;
+    assert!(a.metrics().is_ready() && b.metrics().is_ready());
+
+    // Version 2 under a new key, published on A's host and reloaded there.
+    let key2 = fx.dir.path().join("server2.key");
+    blindmatch_server::keygen(&key2).unwrap();
+    let list = fx.dir.path().join("v2.txt");
+    write_list(&list, 0..2000, &listed());
+    let next = fx.dir.path().join("v2.bmt");
+    build_next(&fx, &list, &key2, &next);
+    std::fs::copy(&key2, &fx.key).unwrap();
+    std::fs::copy(&next, &fx.table).unwrap();
+    assert!(matches!(
+        a.reload().await.unwrap(),
+        Swap::Swapped { to: 2, .. }
+    ));
+
+    // B notices within a few seconds and, unable to load it, goes unready.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while b.metrics().is_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B stayed ready behind the store"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Still serving version 1 meanwhile, and A still accepts version 1.
+    assert_eq!(client_b.manifest().await.unwrap().version, 1);
+    let ad = |tag: &str| with_ad(&listed()[..1], tag);
+    let mut client_a = Client::connect(&a.url(), fx.operator).await.unwrap();
+    client_a
+        .submit(
+            &v1.table_id,
+            blindmatch_client::make_vouchers(&t1, &ad("v1 at A")).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // The files arrive on B's host: B follows without being told.
+    std::fs::copy(&key2, &b_key).unwrap();
+    std::fs::copy(&next, &b_table).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !b.metrics().is_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never followed the store"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v2 = client_b.manifest().await.unwrap();
+    assert_eq!(v2.version, 2);
+    // B accepts version 1 in its grace period too (it was replaced on B
+    // just now, but its grace is counted from when A published version 2).
+    client_b
+        .submit(
+            &v1.table_id,
+            blindmatch_client::make_vouchers(&t1, &ad("v1 at B")).unwrap(),
+        )
+        .await
+        .unwrap();
+    let t2 = client_b.table(&v2, &fx.cache("v2")).await.unwrap();
+    client_b
+        .submit(
+            &v2.table_id,
+            blindmatch_client::make_vouchers(&t2, &ad("v2 at B")).unwrap(),
+        )
+        .await
+        .unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let records =
+        tokio::task::spawn_blocking(move || blindmatch_server::store::read_matches(&store))
+            .await
+            .unwrap()
+            .unwrap();
+    let mut ads: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.associated_data).into_owned())
+        .collect();
+    ads.sort();
+    assert_eq!(ads.len(), 3, "{ads:?}");
+    assert!(
+        ads[0].starts_with("v1 at A")
+            && ads[1].starts_with("v1 at B")
+            && ads[2].starts_with("v2 at B"),
+        "{ads:?}"
+    );
 }
