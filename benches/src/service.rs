@@ -88,8 +88,12 @@ pub fn start_with(
         .arg(dir.join("table.bmt"))
         .arg("--key")
         .arg(dir.join("server.key"))
-        .arg("--data")
-        .arg(dir.join("data"))
+        // The default store unless `extra` names one.
+        .args(if extra.iter().any(|a| a == "--store" || a == "--data") {
+            Vec::new()
+        } else {
+            vec!["--data".into(), dir.join("data")]
+        })
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -243,6 +243,7 @@ pub(crate) fn start(
                     generations,
                     in_flight: 0,
                     queued: FairQueue::default(),
+                    held: HashSet::new(),
                     evaluated: Vec::new(),
                     store_failing: false,
                     more_to_claim: true,
@@ -314,6 +315,10 @@ struct Writer {
     in_flight: usize,
     /// Held work not yet handed to the workers.
     queued: FairQueue<Work>,
+    /// Rows held (queued, evaluating or awaiting the harvest): a row this
+    /// replica claims back (another replica took it over, then died) is
+    /// not held twice.
+    held: HashSet<i64>,
     /// Evaluated, waiting for the next harvest (or for the store to write
     /// again).
     evaluated: Vec<Done>,
@@ -468,8 +473,8 @@ impl Writer {
     /// queues it (as a source of its own, served in turn with the others).
     fn claim(&mut self) {
         self.more_to_claim = false;
-        let held = self.generations.held();
-        let tables: Vec<String> = held.iter().map(|g| g.id_hex.clone()).collect();
+        let versions = self.generations.held();
+        let tables: Vec<String> = versions.iter().map(|g| g.id_hex.clone()).collect();
         let claimed = match self.store.claim(&tables, self.claim_batch) {
             Ok(c) => c,
             Err(e) => {
@@ -481,7 +486,10 @@ impl Writer {
         let mut undecodable = 0usize;
         let n = claimed.len();
         for mut submission in claimed {
-            let Some(generation) = held.iter().find(|g| g.id_hex == submission.table_id) else {
+            if self.held.contains(&submission.row) {
+                continue;
+            }
+            let Some(generation) = versions.iter().find(|g| g.id_hex == submission.table_id) else {
                 continue;
             };
             let k = generation.table.header().k;
@@ -497,6 +505,7 @@ impl Writer {
                 continue;
             };
             submission.vouchers = Vec::new();
+            self.held.insert(submission.row);
             self.queued.push(
                 None,
                 Work {
@@ -580,6 +589,9 @@ impl Writer {
                         "results dropped: another replica recorded these submissions first"
                     );
                 }
+                for d in &batch {
+                    self.held.remove(&d.submission.row);
+                }
                 self.in_flight -= batch.len();
                 self.metrics.matches.inc_by(matched);
                 self.processed.fetch_add(vouchers, Ordering::Release);
@@ -641,6 +653,7 @@ impl Writer {
                             submission.vouchers = Vec::new();
                             if !decoded.is_empty() {
                                 let source = reservation.as_ref().and_then(Reservation::source);
+                                self.held.insert(submission.row);
                                 self.queued.push(
                                     source,
                                     Work {

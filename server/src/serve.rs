@@ -986,7 +986,10 @@ mod tests {
         };
         let left = grace_left(&published(600_000), "v2", hour);
         assert!(left <= hour - Duration::from_secs(600) && left > hour - Duration::from_secs(660));
-        assert_eq!(grace_left(&published(2 * 3_600_000), "v2", hour), Duration::ZERO);
+        assert_eq!(
+            grace_left(&published(2 * 3_600_000), "v2", hour),
+            Duration::ZERO
+        );
         // Not recorded (cannot happen after a publish): the whole grace.
         assert_eq!(grace_left(&published(0), "v3", hour), hour);
     }

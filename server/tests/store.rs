@@ -205,6 +205,25 @@ fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
     assert_eq!(s.complete(&[evaluated()]).unwrap(), vec![sub.row]);
     assert!(s.complete(&[evaluated()]).unwrap().is_empty());
     assert_eq!(b.matches().len(), 1);
+    // Twice in one harvest (held once as stored, once as claimed back):
+    // recorded once too.
+    let again = ingest_one(&mut *s, "twice in one", 2, "t");
+    let both = [
+        Evaluated {
+            submission: &again,
+            matches: vec![(0, &m)],
+        },
+        Evaluated {
+            submission: &again,
+            matches: vec![(0, &m)],
+        },
+    ];
+    assert_eq!(s.complete(&both).unwrap(), vec![again.row]);
+    assert_eq!(
+        b.matches().len(),
+        2,
+        "a submission held twice was recorded twice"
+    );
 }
 
 /// A client-chosen id: stored once; the same id and digest again (also in

@@ -617,6 +617,14 @@ impl Store for PgStore {
         if evaluated.is_empty() {
             return Ok(Vec::new());
         }
+        // A submission may be here twice (evaluated once as stored and once
+        // as claimed back after another replica took it over and died): its
+        // matches go in once, as SQLite's row-by-row delete ensures there.
+        let mut seen = std::collections::HashSet::new();
+        let evaluated: Vec<&Evaluated<'_>> = evaluated
+            .iter()
+            .filter(|e| seen.insert(e.submission.row))
+            .collect();
         let rows: Vec<i64> = evaluated.iter().map(|e| e.submission.row).collect();
         let (mut of, mut index, mut entry) = (Vec::new(), Vec::new(), Vec::new());
         let (mut kind, mut item, mut ad) = (Vec::new(), Vec::new(), Vec::new());
