@@ -51,6 +51,16 @@ as_owner() {
 
 ctl() { as_owner "$(bindir)/pg_ctl" -D "$data" -l "$log" "$@"; }
 
+# The server options: our port, socket and address; pg_stat_statements when
+# the package has it (blindmatch-store-bench counts statements with it).
+options() {
+    local o="-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if [ -f "$("$(bindir)/pg_config" --pkglibdir)/pg_stat_statements.so" ]; then
+        o="$o -c shared_preload_libraries=pg_stat_statements"
+    fi
+    echo "$o"
+}
+
 url() { echo "postgres://postgres@127.0.0.1:$port/postgres"; }
 
 wait_ready() {
@@ -79,7 +89,7 @@ host  all all 127.0.0.1/32 trust
 EOF
         # fsync stays on: the fault harness restarts this cluster with
         # immediate shutdowns and must see what a real one keeps.
-        ctl -w -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+        ctl -w -o "$(options)" start >/dev/null
     fi
     wait_ready
     say "running on port $port ($data)"
@@ -88,7 +98,7 @@ EOF
 restart)
     mode="${2:-fast}"
     ctl -m "$mode" -w stop >/dev/null || true
-    ctl -w -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    ctl -w -o "$(options)" start >/dev/null
     wait_ready
     ;;
 stop-only)
@@ -96,7 +106,7 @@ stop-only)
     ctl -m "${2:-fast}" -w stop >/dev/null
     ;;
 start-only)
-    ctl -w -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    ctl -w -o "$(options)" start >/dev/null
     wait_ready
     ;;
 stop)

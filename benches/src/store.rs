@@ -95,10 +95,12 @@ fn machine_cpu_seconds() -> f64 {
     busy / 100.0
 }
 
-/// CPU seconds of every process named `postgres` (the cluster's).
-fn postgres_cpu_seconds() -> f64 {
+/// CPU seconds so far of every process named `postgres` (the cluster's), by
+/// process id: differences are taken per process, so that a backend that
+/// exits in between does not count negative.
+fn postgres_cpu() -> std::collections::HashMap<u32, f64> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return Default::default();
     };
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
@@ -106,7 +108,17 @@ fn postgres_cpu_seconds() -> f64 {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(machine::cpu_seconds)
+        .filter_map(|pid| Some((pid, machine::cpu_seconds(pid)?)))
+        .collect()
+}
+
+/// PostgreSQL CPU seconds spent since `before` (a process that exited in
+/// between is not seen: an undercount of its last moments).
+fn postgres_cpu_since(before: &std::collections::HashMap<u32, f64>) -> f64 {
+    postgres_cpu()
+        .iter()
+        .map(|(pid, now)| now - before.get(pid).copied().unwrap_or(0.0))
+        .filter(|d| *d > 0.0)
         .sum()
 }
 
@@ -169,6 +181,8 @@ struct Cost {
     /// PostgreSQL only: statements and transactions per submission.
     statements: Option<f64>,
     transactions: Option<f64>,
+    /// PostgreSQL only: write-ahead log bytes per voucher.
+    wal_bytes: Option<f64>,
 }
 
 /// Drives the store as the writer does: ingest groups, then harvests.
@@ -219,6 +233,12 @@ fn store_cost(
     if let Some(db) = db {
         let _ = sql(db, "SELECT pg_stat_statements_reset()");
     }
+    let lsn = |db: &str| {
+        sql(db, "SELECT pg_current_wal_lsn()::text")
+            .ok()
+            .and_then(|r| r.first()?.first()?.clone())
+    };
+    let lsn_before = db.and_then(lsn);
     let before = db.map(counters);
     let (mut ingest, mut record) = (Duration::ZERO, Duration::ZERO);
     let cpu0 = machine_cpu_seconds();
@@ -251,6 +271,12 @@ fn store_cost(
     }
     let cpu = machine_cpu_seconds() - cpu0;
     let after = db.map(counters);
+    let wal_bytes = match (db, lsn_before, db.and_then(lsn)) {
+        (Some(db), Some(a), Some(b)) => {
+            one_number(db, &format!("SELECT pg_wal_lsn_diff('{b}', '{a}')"))
+        }
+        _ => None,
+    };
     let n = (groups * args.group.max(1)) as f64;
     let vouchers = groups * args.group.max(1) * BATCH;
     let per = |(a, b): (Option<f64>, Option<f64>)| a.zip(b).map(|(a, b)| (b - a) / n);
@@ -266,6 +292,7 @@ fn store_cost(
         cpu_us: cpu * 1e6 / vouchers as f64,
         statements,
         transactions,
+        wal_bytes: wal_bytes.map(|w| w / vouchers as f64),
     })
 }
 
@@ -301,7 +328,7 @@ async fn replicas(
             .filter_map(|s| machine::cpu_seconds(s.child.id()))
             .sum()
     };
-    let (cpu0, pg0) = (cpu(&servers), postgres_cpu_seconds());
+    let (cpu0, pg0) = (cpu(&servers), postgres_cpu());
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(args.duration);
@@ -340,7 +367,7 @@ async fn replicas(
     }
     let wall = start.elapsed().as_secs_f64();
     let vouchers = acked.load(Ordering::Relaxed);
-    let (cpu1, pg1) = (cpu(&servers), postgres_cpu_seconds());
+    let (cpu1, pg) = (cpu(&servers), postgres_cpu_since(&pg0));
     drop(servers);
     let v = vouchers.max(1) as f64;
     Ok(Throughput {
@@ -348,7 +375,7 @@ async fn replicas(
         vouchers,
         per_second: vouchers as f64 / wall,
         server_cpu_us: (cpu1 - cpu0) * 1e6 / v,
-        postgres_cpu_us: (pg1 - pg0) * 1e6 / v,
+        postgres_cpu_us: pg * 1e6 / v,
     })
 }
 
@@ -398,21 +425,22 @@ async fn main() -> anyhow::Result<()> {
         })?);
     }
     say(&mut out, String::new());
-    say(&mut out, "| store | vouchers | ingest, wall µs/voucher | record, wall µs/voucher | machine CPU µs/voucher | statements / submission | transactions / submission |".into());
-    say(&mut out, "|---|---:|---:|---:|---:|---:|---:|".into());
+    say(&mut out, "| store | vouchers | ingest, wall µs/voucher | record, wall µs/voucher | machine CPU µs/voucher | statements / submission | transactions / submission | WAL bytes / voucher |".into());
+    say(&mut out, "|---|---:|---:|---:|---:|---:|---:|---:|".into());
     let show = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
     for c in &costs {
         say(
             &mut out,
             format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                 c.backend,
                 c.vouchers,
                 c.ingest_wall_us,
                 c.record_wall_us,
                 c.cpu_us,
                 show(c.statements),
-                show(c.transactions)
+                show(c.transactions),
+                c.wal_bytes.map_or("n/a".to_owned(), |w| format!("{w:.0}"))
             ),
         );
     }

@@ -68,7 +68,7 @@ pub struct ServeArgs {
         conflicts_with = "store"
     )]
     pub data: Option<PathBuf>,
-    /// The store shared by replicas: postgres://USER@HOST[:PORT]/DB[?sslmode=require]
+    /// The store shared by replicas: `postgres://USER@HOST:PORT/DB?sslmode=require`
     /// (or sqlite:DIR, as --data). Its password, if any, goes in --store-password-file.
     #[arg(long, env = "BLINDMATCH_STORE", value_name = "URL")]
     pub store: Option<String>,

@@ -394,11 +394,22 @@ impl Pg {
                     &[&LOCK_SPACE, &LOCK_MIGRATE],
                 )
                 .await?;
-                tx.batch_execute(
-                    "CREATE SCHEMA IF NOT EXISTS blindmatch;
-                     CREATE TABLE IF NOT EXISTS blindmatch.schema_version (version INTEGER NOT NULL)",
-                )
-                .await?;
+                // Checked first (under the lock) rather than IF NOT EXISTS,
+                // which has the server send a NOTICE at every start.
+                let exists: bool = tx
+                    .query_one(
+                        "SELECT to_regclass('blindmatch.schema_version') IS NOT NULL",
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                if !exists {
+                    tx.batch_execute(
+                        "CREATE SCHEMA IF NOT EXISTS blindmatch;
+                         CREATE TABLE blindmatch.schema_version (version INTEGER NOT NULL)",
+                    )
+                    .await?;
+                }
                 let version: i32 = tx
                     .query_opt("SELECT version FROM blindmatch.schema_version", &[])
                     .await?
@@ -409,7 +420,8 @@ impl Pg {
                 for sql in &MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
                     tx.batch_execute(sql).await?;
                 }
-                tx.execute("DELETE FROM blindmatch.schema_version", &[]).await?;
+                tx.execute("DELETE FROM blindmatch.schema_version", &[])
+                    .await?;
                 tx.execute(
                     "INSERT INTO blindmatch.schema_version (version) VALUES ($1)",
                     &[&SCHEMA_VERSION],
