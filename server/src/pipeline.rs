@@ -530,12 +530,12 @@ impl Writer {
             );
         }
         if !self.unheld_logged
-            && let Ok(stats) = self.store.stats()
-            && stats.pending > self.in_flight as u64
+            && let Ok(pending) = self.store.pending()
+            && pending > self.in_flight as u64
             && n == 0
         {
             tracing::debug!(
-                pending = stats.pending,
+                pending,
                 "pending submissions remain in the store for other replicas or for a table version not loaded here"
             );
             self.unheld_logged = true;
