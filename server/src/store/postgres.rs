@@ -396,13 +396,7 @@ impl Pg {
                 .await?;
                 // Checked first (under the lock) rather than IF NOT EXISTS,
                 // which has the server send a NOTICE at every start.
-                let exists: bool = tx
-                    .query_one(
-                        "SELECT to_regclass('blindmatch.schema_version') IS NOT NULL",
-                        &[],
-                    )
-                    .await?
-                    .get(0);
+                let exists = schema_exists(&tx).await?;
                 if !exists {
                     tx.batch_execute(
                         "CREATE SCHEMA IF NOT EXISTS blindmatch;
@@ -453,13 +447,7 @@ impl Pg {
         let version = self
             .run(|pool| async move {
                 let client = pool.get().await?;
-                let exists: bool = client
-                    .query_one(
-                        "SELECT to_regclass('blindmatch.schema_version') IS NOT NULL",
-                        &[],
-                    )
-                    .await?
-                    .get(0);
+                let exists = schema_exists(&client).await?;
                 if !exists {
                     return Ok(None);
                 }
@@ -481,6 +469,16 @@ impl Pg {
             Some(_) => Ok(()),
         }
     }
+}
+
+/// Whether the blindmatch schema has been created (by any replica).
+async fn schema_exists(c: &impl deadpool_postgres::GenericClient) -> Result<bool, StoreError> {
+    Ok(c.query_one(
+        "SELECT to_regclass('blindmatch.schema_version') IS NOT NULL",
+        &[],
+    )
+    .await?
+    .get(0))
 }
 
 /// The writable PostgreSQL store of one replica.
