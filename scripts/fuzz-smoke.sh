@@ -23,7 +23,7 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "installing cargo-fuzz $cargo_fuzz_version"
-  if ! cargo install --locked "cargo-fuzz@$cargo_fuzz_version" 2>&1 | tail -n 2; then
+  if ! scripts/cargo-install-tool.sh --locked "cargo-fuzz@$cargo_fuzz_version" 2>&1 | tail -n 2; then
     echo "!!! FUZZING SKIPPED: cargo-fuzz could not be installed."
     exit 0
   fi

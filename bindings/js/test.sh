@@ -18,7 +18,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
   echo "js: installing wasm-bindgen-cli $want (crates.io)"
   # Not --locked: its lock file names a webpki-roots release this registry
   # mirror did not serve; cargo picks the newest compatible versions instead.
-  cargo install --quiet wasm-bindgen-cli --version "=$want"
+  "$root/scripts/cargo-install-tool.sh" --quiet wasm-bindgen-cli --version "=$want"
 fi
 
 cargo build --quiet --locked --target wasm32-unknown-unknown --profile dist-wasm -p blindmatch-wasm \

@@ -10,7 +10,7 @@ root="$here/../.."
 work="$root/target/bindings/kotlin"
 rm -rf "$work" && mkdir -p "$work/generated" "$work/native/linux-x86-64"
 "$here/../uniffi/generate.sh" kotlin "$work/generated"
-lib="$root/target/dist/libblindmatch_uniffi.so"
+lib="$root/target/${BLINDMATCH_BINDINGS_PROFILE:-dist}/libblindmatch_uniffi.so"
 cp "$lib" "$work/native/linux-x86-64/"
 cd "$here"
 mvn --batch-mode --no-transfer-progress -q verify \

@@ -14,7 +14,9 @@ py="$work/venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-test.txt"
 # maturin runs uniffi-bindgen from this workspace (bindings/uniffi-bindgen),
 # the same uniffi version as the library.
-(cd "$here" && "$work/venv/bin/maturin" build --quiet --out "$work/wheels")
+# The profile is pyproject.toml's (dist) unless BLINDMATCH_BINDINGS_PROFILE
+# names another (.ci/run: release).
+(cd "$here" && "$work/venv/bin/maturin" build --quiet --profile "${BLINDMATCH_BINDINGS_PROFILE:-dist}" --out "$work/wheels")
 wheel="$(ls "$work"/wheels/blindmatch-*.whl)"
 echo "python: built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 "$py" -m pip install --quiet --disable-pip-version-check "$wheel"

@@ -3,11 +3,13 @@
 #   bindings/uniffi/generate.sh LANGUAGE OUT_DIR     (kotlin, swift, python)
 # Builds the library (profile dist: target/dist/libblindmatch_uniffi.so) and
 # the generator at the same uniffi version, then generates into OUT_DIR.
+# BLINDMATCH_BINDINGS_PROFILE picks another profile (.ci/run: release).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 language="${1:?usage: generate.sh LANGUAGE OUT_DIR}"
 out="${2:?usage: generate.sh LANGUAGE OUT_DIR}"
-cargo build --quiet --profile dist -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
+profile="${BLINDMATCH_BINDINGS_PROFILE:-dist}"
+cargo build --quiet --profile "$profile" -p blindmatch-uniffi --manifest-path "$root/Cargo.toml"
 cargo build --quiet -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
 "$root/target/debug/uniffi-bindgen" generate --no-format \
-  --library "$root/target/dist/libblindmatch_uniffi.so" --language "$language" --out-dir "$out" >/dev/null
+  --library "$root/target/$profile/libblindmatch_uniffi.so" --language "$language" --out-dir "$out" >/dev/null

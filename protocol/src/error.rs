@@ -156,6 +156,9 @@ pub enum Error {
         /// The table it was applied to (hex).
         got: String,
     },
+    /// An account file whose fields are out of their format (SPEC 14.1).
+    #[error("account file is malformed ({0})")]
+    MalformedAccount(&'static str),
     /// An incremental build cannot keep the base's slots: the list outgrew
     /// the table, the key changed, or placement failed. Build in full.
     #[error("cannot update the base table in place: {0}; build a new table instead")]

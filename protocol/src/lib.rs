@@ -84,6 +84,9 @@
 //! - [`merkle`], [`manifest`], [`delta`]: a table's life: its digest, the
 //!   operator's signed statement of each version, and the changes between
 //!   versions ([`table::update`] builds the next version in place).
+//! - [`threshold`]: threshold mode's inner layer: the account secret, Shamir
+//!   shares of the account key, detection tags, synthetic shares, and the
+//!   server's detection and reconstruction (SPEC Section 14).
 //!
 //! The `test-vectors` feature adds deterministic entry points and the interop
 //! vector generator. Never enable it in a deployed build.
@@ -99,6 +102,7 @@ pub mod manifest;
 pub mod matcher;
 pub mod merkle;
 pub mod table;
+pub mod threshold;
 #[cfg(feature = "test-vectors")]
 pub mod vectors;
 pub mod voucher;
