@@ -180,5 +180,63 @@ fn vouchers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, floor, hash_to_group, table_build, vouchers);
+/// Threshold mode's inner layer at t = 30 (SPEC Section 14): making a real
+/// and a synthetic share (client), and detection plus reconstruction plus
+/// opening of 30 real shares among s synthetic ones (server), for s = 0,
+/// 60, 90. The goal for the server's part is under 10 ms at s = 90.
+fn threshold(c: &mut Criterion) {
+    use blindmatch_protocol::threshold::{
+        AccountSecret, Outcome, Share, SyntheticRate, reveal, share_len,
+    };
+    let mut g = c.benchmark_group("threshold");
+    let mut rng = rand::rng();
+    let item = sha256_items(1, "threshold")[0].clone();
+    let secret = AccountSecret::generate(b"bench-account", SyntheticRate::NONE, &mut rng).unwrap();
+    for s in [0u16, 60, 90] {
+        let keys = secret.keys(30, s).unwrap();
+        println!(
+            "threshold: share at t = 30, s = {s}: {} bytes",
+            share_len(s)
+        );
+        let mut n = 0u32;
+        let mut next_id = || {
+            n += 1;
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            id
+        };
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::new("share_real_t30", s), |b| {
+            b.iter(|| {
+                Share::real(&keys, &next_id(), black_box(&item), b"ad", &mut rand::rng()).unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("share_synthetic_t30", s), |b| {
+            b.iter(|| Share::synthetic(&keys, &next_id(), &mut rand::rng()))
+        });
+        let mut shares: Vec<Share> = (0..30)
+            .map(|_| Share::real(&keys, &next_id(), &item, b"", &mut rng).unwrap())
+            .collect();
+        shares.extend((0..s).map(|_| Share::synthetic(&keys, &next_id(), &mut rng)));
+        assert!(matches!(reveal(30, &shares).unwrap(), Outcome::Revealed(_)));
+        g.bench_function(BenchmarkId::new("reveal_t30", s), |b| {
+            b.iter(|| reveal(30, black_box(&shares)).unwrap())
+        });
+        // The cost below the threshold: 29 real, the detection finds nothing.
+        let below = &shares[1..];
+        g.bench_function(BenchmarkId::new("detect_below_t30", s), |b| {
+            b.iter(|| reveal(30, black_box(below)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    floor,
+    hash_to_group,
+    table_build,
+    vouchers,
+    threshold
+);
 criterion_main!(benches);

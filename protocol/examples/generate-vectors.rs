@@ -1,13 +1,18 @@
 //! Writes the interop test vectors (papers/SPEC.md) to the path given, or to
-//! standard output.
+//! standard output, and threshold mode's (SPEC Section 14) to the second
+//! path given.
 //!
-//! `cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- protocol/vectors/blindmatch-v1.json`
+//! `cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- protocol/vectors/blindmatch-v1.json protocol/vectors/blindmatch-v2-threshold.json`
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = blindmatch_protocol::vectors::generate()?;
     match std::env::args().nth(1) {
         Some(path) => std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?,
         None => print!("{text}"),
+    }
+    if let Some(path) = std::env::args().nth(2) {
+        let text = blindmatch_protocol::threshold::vectors::generate()?;
+        std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
 }

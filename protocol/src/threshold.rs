@@ -30,6 +30,8 @@ pub mod account;
 mod detect;
 pub mod field;
 mod shamir;
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
 
 use curve25519_dalek::scalar::Scalar;
 use hkdf::Hkdf;
@@ -233,7 +235,7 @@ impl Share {
 /// The AEAD key of one inner ciphertext:
 /// `HKDF-Expand(HKDF-Extract(INNER_KEY_SALT, ScalarEncode(a_0)), nonce, 32)`.
 /// Each nonce is fresh, so each key encrypts one message (zero AEAD nonce).
-fn inner_key(a0: &Scalar, nonce: &[u8; INNER_NONCE_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
+pub(crate) fn inner_key(a0: &Scalar, nonce: &[u8; INNER_NONCE_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
     let ikm = Zeroizing::new(a0.to_bytes());
     let h = Hkdf::<Sha256>::new(Some(INNER_KEY_SALT), &ikm[..]);
     let mut key = Zeroizing::new([0u8; KEY_LEN]);

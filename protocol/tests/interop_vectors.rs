@@ -27,3 +27,19 @@ fn vector_file_is_exactly_what_the_generator_produces() {
         );
     }
 }
+
+#[test]
+fn threshold_vector_file_is_exactly_what_the_generator_produces() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/vectors/blindmatch-v2-threshold.json"
+    );
+    let on_disk = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fresh = blindmatch_protocol::threshold::vectors::generate().unwrap();
+    assert!(
+        on_disk == fresh,
+        "{path} differs from the generator output; if the change is intended, regenerate with \
+         `cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- \
+         protocol/vectors/blindmatch-v1.json protocol/vectors/blindmatch-v2-threshold.json`"
+    );
+}

@@ -373,6 +373,23 @@ impl AccountKeys {
         (share, tag)
     }
 
+    /// For the test vectors: the PRK, P's coefficients, the D_j's, and the
+    /// 12 bytes of Section 14.4 for a voucher id.
+    #[cfg(feature = "test-vectors")]
+    pub(crate) fn trace(
+        &self,
+        voucher_id: &[u8; VOUCHER_ID_LEN],
+    ) -> ([u8; 32], Vec<Scalar>, Vec<Vec<Fp61>>, [u8; 12]) {
+        let mut r = [0u8; 12];
+        expand(&self.hkdf(), &[VOUCHER_LABEL, voucher_id], &mut r[..]);
+        (
+            *self.prk,
+            self.coefficients.clone(),
+            self.detection.clone(),
+            r,
+        )
+    }
+
     /// The account key scalar a_0 = P(0).
     pub(crate) fn key_scalar(&self) -> Scalar {
         self.coefficients[0]

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""An independent implementation of blindmatch's threshold mode (papers/SPEC.md Section 14),
+written from the SPEC alone, recomputing every value of
+protocol/vectors/blindmatch-v2-threshold.json: the account file, its PRK, the polynomial and
+the detection polynomials, for every voucher its x-coordinate and synthetic coin, its share,
+tag, inner key and inner layer and its share encoding, and for every prefix of the vouchers
+the server's outcome (detection by the kernel's support over F_p, interpolation over the
+scalar field, opening of the inner layers).
+
+The primitives (HKDF, AES-256-GCM, the payload layout) are those of blindmatch_v1.py beside
+it, which checks them against published vectors first; nothing here shares code with the Rust
+crates.
+
+Usage: python3 papers/interop/blindmatch_v2.py [VECTORS_JSON]
+Exit status 0 and a final "interop: N passed, 0 failed" line when everything agrees.
+Slow, simple and not constant-time: reference code for checking.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blindmatch_v1 as v1  # noqa: E402
+
+P61 = 2**61 - 1
+ELL = v1.L_ORDER
+ZERO_NONCE = bytes(12)
+INNER_LEN = 16 + v1.PAYLOAD_LEN + 16
+
+
+def i2osp(x, n):
+    return x.to_bytes(n, "big")
+
+
+def scalar_reduce(b):  # 64 bytes, little-endian, mod ℓ
+    return int.from_bytes(b, "little") % ELL
+
+
+def scalar_encode(s):
+    return (s % ELL).to_bytes(32, "little")
+
+
+class Account:  # SPEC 14.1
+    def __init__(self, account_id, seed, rate, t, s):
+        self.account_id, self.seed, self.rate, self.t, self.s = account_id, seed, rate, t, s
+        self.prk = v1.hkdf_extract(b"blindmatch-v2/account", seed)
+        self.a = [scalar_reduce(v1.hkdf_expand(self.prk, b"blindmatch-v2/poly" + i2osp(t, 2) + i2osp(i, 2), 64))
+                  for i in range(t)]
+        self.d = []
+        for j in range(1, s + 1):
+            c = v1.hkdf_expand(self.prk, b"blindmatch-v2/detect" + i2osp(t, 2) + i2osp(j, 2), 8 * (t - 1))
+            self.d.append([int.from_bytes(c[8 * i:8 * i + 8], "big") % P61 for i in range(t - 1)])
+
+    def file(self):
+        return (b"BMAS" + bytes([1, len(self.account_id)]) + self.account_id
+                + bytes(64 - len(self.account_id)) + self.seed + i2osp(self.rate, 4))
+
+    def choice(self, voucher_id):  # SPEC 14.4
+        r = v1.hkdf_expand(self.prk, b"blindmatch-v2/voucher" + voucher_id, 12)
+        x = int.from_bytes(r[:8], "big") % (P61 - 1) + 1
+        synthetic = self.s > 0 and int.from_bytes(r[8:12], "big") < self.rate
+        return r, x, synthetic
+
+    def share(self, x):  # P(x) mod ℓ
+        return sum(c * pow(x, i, ELL) for i, c in enumerate(self.a)) % ELL
+
+    def tag(self, x):
+        return [sum(c * pow(x, i, P61) for i, c in enumerate(dj)) % P61 for dj in self.d]
+
+    def synthetic(self, voucher_id):  # SPEC 14.3
+        r = v1.hkdf_expand(self.prk, b"blindmatch-v2/synthetic" + i2osp(self.t, 2) + voucher_id, 64 + 8 * self.s)
+        tag = [int.from_bytes(r[64 + 8 * j:72 + 8 * j], "big") % P61 for j in range(self.s)]
+        return r, scalar_reduce(r[:64]), tag
+
+
+def inner_key(a0, nonce):  # SPEC 14.3
+    return v1.hkdf_expand(v1.hkdf_extract(b"blindmatch-v2/inner-key", scalar_encode(a0)), nonce, 32)
+
+
+def share_encoding(x, share, tag, inner):
+    return i2osp(x, 8) + scalar_encode(share) + b"".join(i2osp(e, 8) for e in tag) + inner
+
+
+def decode_share(b, s):
+    x = int.from_bytes(b[:8], "big")
+    share = int.from_bytes(b[8:40], "little")
+    tag = [int.from_bytes(b[40 + 8 * j:48 + 8 * j], "big") for j in range(s)]
+    assert 0 < x < P61 and share < ELL and all(e < P61 for e in tag) and len(b) == 1164 + 8 * s
+    return x, share, tag, b[40 + 8 * s:]
+
+
+def kernel_support(rows, cols):  # SPEC 14.5, exact over F_p
+    n = len(cols)
+    m = [[cols[c][r] % P61 for c in range(n)] for r in range(rows)]
+    pivots, r = [], 0
+    for c in range(n):
+        if r == rows:
+            break
+        p = next((i for i in range(r, rows) if m[i][c]), None)
+        if p is None:
+            continue
+        m[r], m[p] = m[p], m[r]
+        inv = pow(m[r][c], P61 - 2, P61)
+        m[r] = [v * inv % P61 for v in m[r]]
+        for i in range(rows):
+            if i != r and m[i][c]:
+                f = m[i][c]
+                m[i] = [(a - f * b) % P61 for a, b in zip(m[i], m[r])]
+        pivots.append(c)
+        r += 1
+    # Reduced row echelon form: the kernel vector of free column f has 1 at f and
+    # −m[row][f] at each pivot column.
+    support = [False] * n
+    for f in (c for c in range(n) if c not in pivots):
+        support[f] = True
+        for row, pc in enumerate(pivots):
+            if m[row][f]:
+                support[pc] = True
+    return support
+
+
+def lagrange(points, z):  # over the scalar field
+    total = 0
+    for i, (xi, yi) in enumerate(points):
+        num, den = 1, 1
+        for j, (xj, _) in enumerate(points):
+            if j != i:
+                num = num * (z - xj) % ELL
+                den = den * (xi - xj) % ELL
+        total = (total + yi * num * pow(den, ELL - 2, ELL)) % ELL
+    return total
+
+
+def server(t, shares):  # SPEC 14.6
+    distinct, seen = [], set()
+    for i, (x, _, _, _) in enumerate(shares):
+        if x not in seen:
+            seen.add(x)
+            distinct.append(i)
+    if len(distinct) < t:
+        return {"outcome": "below"}
+    m = min(len(shares[i][2]) for i in distinct)
+    window = distinct[max(0, len(distinct) - (t + m)):]
+    cols = [[pow(shares[i][0], e, P61) for e in range(t - 1)] + shares[i][2][:m] for i in window]
+    support = kernel_support(t - 1 + m, cols)
+    found = [i for i, f in zip(window, support) if f]
+    if len(found) < t:
+        return {"outcome": "below"}
+    points = [(shares[i][0], shares[i][1]) for i in found[:t]]
+    if any(lagrange(points, shares[i][0]) != shares[i][1] for i in found):
+        return {"outcome": "inconsistent"}
+    a0 = lagrange(points, 0)
+    real, synthetic = [], []
+    for i, (x, share, _, inner) in enumerate(shares):
+        if lagrange(points, x) != share:
+            synthetic.append(i)
+            continue
+        pt = v1.gcm_open(inner_key(a0, inner[:16]), ZERO_NONCE, i2osp(x, 8), inner[16:])
+        if pt is None or v1.parse_payload(pt) is None:
+            real.append({"index": i, "malformed": True})
+            continue
+        type_name, value, ad = v1.parse_payload(pt)
+        real.append({"index": i, "type": type_name, "value": value.hex(), "associated_data": ad.hex()})
+    return {"outcome": "revealed", "real": real, "synthetic": synthetic}
+
+
+def check(c, doc):
+    t, s, acct = doc["t"], doc["s"], doc["account"]
+    a = Account(v1.hx(acct["account_id"]), v1.hx(acct["seed"]), acct["rate"], t, s)
+    c.eq("account file", a.file(), v1.hx(acct["file"]))
+    c.eq("account prk", a.prk, v1.hx(acct["prk"]))
+    c.eq("coefficients", [scalar_encode(x).hex() for x in a.a], acct["coefficients"])
+    c.eq("key scalar", scalar_encode(a.a[0]), v1.hx(acct["key_scalar"]))
+    c.eq("detection coefficients", a.d, acct["detection"])
+    shares = []
+    for n, v in enumerate(doc["vouchers"]):
+        vid = v1.hx(v["voucher_id"])
+        r, x, synthetic = a.choice(vid)
+        c.eq(f"voucher {n} choice bytes", r, v1.hx(v["choice_bytes"]))
+        c.eq(f"voucher {n} x", x, v["x"])
+        c.eq(f"voucher {n} synthetic", synthetic, v["synthetic"])
+        if synthetic:
+            r, share, tag = a.synthetic(vid)
+            c.eq(f"voucher {n} synthetic expand", r, v1.hx(v["synthetic_expand"]))
+            inner = v1.hx(v["inner"])
+        else:
+            share, tag = a.share(x), a.tag(x)
+            nonce = v1.hx(v["inner_nonce"])
+            ik = inner_key(a.a[0], nonce)
+            c.eq(f"voucher {n} inner key", ik, v1.hx(v["inner_key"]))
+            payload = v1.make_payload(v["type"], v1.hx(v["value"]), v1.hx(v["associated_data"]))
+            c.eq(f"voucher {n} payload", payload, v1.hx(v["payload_plaintext"]))
+            inner = nonce + v1.gcm_seal(ik, ZERO_NONCE, i2osp(x, 8), payload)
+        c.eq(f"voucher {n} share", scalar_encode(share), v1.hx(v["share"]))
+        c.eq(f"voucher {n} tag", tag, v["tag"])
+        enc = share_encoding(x, share, tag, inner)
+        c.eq(f"voucher {n} share encoding", enc, v1.hx(v["share_encoding"]))
+        shares.append(decode_share(enc, s))
+    for k, want in enumerate(doc["server"]):
+        got = server(t, shares[:k + 1])
+        got["shares"] = k + 1
+        c.eq(f"server outcome after {k + 1} shares", got, want)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "protocol", "vectors", "blindmatch-v2-threshold.json")
+    c = v1.Checker()
+    with open(path) as f:
+        check(c, json.load(f))
+    print(f"interop: {c.passed} passed, {c.failed} failed")
+    return 0 if c.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
