@@ -165,7 +165,87 @@ def server(t, shares):  # SPEC 14.6
     return {"outcome": "revealed", "real": real, "synthetic": synthetic}
 
 
-def check(c, doc):
+def draw(weights, r):  # SPEC 14.7: the synthetic voucher's open box
+    if sum(weights) == 0:
+        weights = [1] * len(weights)
+    point, acc, j = r % sum(weights), 0, 0
+    for i, w in enumerate(weights[:-1]):
+        acc += w
+        j += acc <= point
+    return j
+
+
+def create_v2(table, acct, t_share, case, weights):  # SPEC 14.7
+    k, seed, n_slots, l_pt, slots, table_id = table
+    beta, gamma = (int.from_bytes(v1.hx(case[n]), "little") for n in ("beta", "gamma"))
+    payload_key = v1.hx(case["payload_key"])
+    if case["synthetic"]:
+        q_enc = v1.encode(v1.mul(gamma, v1.G))
+        s_enc = v1.encode(v1.mul(gamma, l_pt))
+        j_syn = draw(weights, case["draw"])
+        _, wrap_key, confirm = v1.key_schedule(s_enc, table_id, q_enc, j_syn)
+        fakes = [v1.hx(b) for b in case["fake_boxes"]]
+        boxes = b"".join(confirm + v1.gcm_seal(wrap_key, ZERO_NONCE, b"", payload_key) if j == j_syn else fakes[j]
+                         for j in range(k))
+    else:
+        # Section 6's outer layer; its version-1 payload is not used.
+        _, trace = v1.create_voucher(table, case["type"], v1.hx(case["value"]), b"", beta, gamma, payload_key)
+        q_enc = trace["Q"]
+        boxes = b"".join(cf + w for cf, w in zip(trace["confirms"], trace["wrapped_payload_keys"]))
+    prefix = b"\x02" + q_enc + boxes
+    aad = table_id + bytes([len(acct.account_id)]) + acct.account_id + prefix
+    return prefix + v1.gcm_seal(payload_key, ZERO_NONCE, aad, t_share)
+
+
+def open_v2(alpha, table, account_id, s, voucher):  # SPEC 14.7 with Section 7
+    k, _, _, _, _, table_id = table
+    assert len(voucher) == 33 + 80 * k + 1164 + 8 * s + 16 and voucher[0] == 2
+    q_enc = voucher[1:33]
+    prk = v1.hkdf_extract(v1.KDF_SALT, v1.encode(v1.mul(alpha, v1.decode(q_enc))))
+    for j in range(k):
+        okm = v1.hkdf_expand(prk, table_id + q_enc + bytes([j]), 64)
+        box = voucher[33 + 80 * j: 33 + 80 * (j + 1)]
+        if okm[32:] == box[:32]:
+            payload_key = v1.gcm_open(okm[:32], ZERO_NONCE, b"", box[32:])
+            prefix = voucher[:33 + 80 * k]
+            aad = table_id + bytes([len(account_id)]) + account_id + prefix
+            share = v1.gcm_open(payload_key, ZERO_NONCE, aad, voucher[33 + 80 * k:])
+            decode_share(share, s)
+            return {"opened_position": j, "share_encoding": share.hex()}
+    return {"opened_position": None}
+
+
+def check_outer(c, doc, v1doc, acct):
+    t, s = doc["t"], doc["s"]
+    sk, tb = v1doc["server_key"], v1doc["table"]
+    alpha = int.from_bytes(v1.hx(sk["alpha"]), "little")
+    l_pt = v1.mul(alpha, v1.G)
+    slots = [v1.hx(x) for x in tb["slots"]]
+    table_id = v1.hx(tb["table_id"])
+    c.eq("v2 vectors use the v1 table", table_id, v1.hx(doc["table_id"]))
+    table = (tb["k"], v1.hx(tb["seed"]), tb["n_slots"], l_pt, slots, table_id)
+    weights = [0] * tb["k"]
+    for en in tb["entries"]:
+        weights[en["position"]] += 1
+    c.eq("placement weights", weights, doc["placement_weights"])
+    for n, case in enumerate(doc["outer"]):
+        vid = v1.hx(case["voucher_id"])
+        _, x, synthetic = acct.choice(vid)
+        c.eq(f"outer {n} synthetic", synthetic, case["synthetic"])
+        if synthetic:
+            _, share, tag = acct.synthetic(vid)
+            inner = v1.hx(case["synthetic_inner"])
+        else:
+            share, tag = acct.share(x), acct.tag(x)
+            nonce = v1.hx(case["inner_nonce"])
+            payload = v1.make_payload(case["type"], v1.hx(case["value"]), v1.hx(case["associated_data"]))
+            inner = nonce + v1.gcm_seal(inner_key(acct.a[0], nonce), ZERO_NONCE, i2osp(x, 8), payload)
+        voucher = create_v2(table, acct, share_encoding(x, share, tag, inner), case, weights)
+        c.eq(f"outer {n} voucher", voucher, v1.hx(case["voucher"]))
+        c.eq(f"outer {n} opening", open_v2(alpha, table, acct.account_id, s, voucher), case["server"])
+
+
+def check(c, doc, v1doc):
     t, s, acct = doc["t"], doc["s"], doc["account"]
     a = Account(v1.hx(acct["account_id"]), v1.hx(acct["seed"]), acct["rate"], t, s)
     c.eq("account file", a.file(), v1.hx(acct["file"]))
@@ -201,6 +281,7 @@ def check(c, doc):
         got = server(t, shares[:k + 1])
         got["shares"] = k + 1
         c.eq(f"server outcome after {k + 1} shares", got, want)
+    check_outer(c, doc, v1doc, a)
 
 
 def main():
@@ -208,8 +289,8 @@ def main():
     root = os.path.dirname(os.path.dirname(here))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "protocol", "vectors", "blindmatch-v2-threshold.json")
     c = v1.Checker()
-    with open(path) as f:
-        check(c, json.load(f))
+    with open(path) as f, open(os.path.join(root, "protocol", "vectors", "blindmatch-v1.json")) as g:
+        check(c, json.load(f), json.load(g))
     print(f"interop: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

@@ -115,16 +115,57 @@ impl Matcher {
     /// multiplication per voucher; the compressions of the whole batch share
     /// one field inversion.
     pub fn open_batch(&self, vouchers: &[Voucher]) -> Vec<Result<Option<Match>, Error>> {
-        // (α/2)·Q, doubled during batch compression: encode(α·Q).
-        let halves: Vec<RistrettoPoint> = vouchers
-            .iter()
-            .map(|v| *self.half_alpha * v.q_point())
-            .collect();
-        let shared = RistrettoPoint::double_and_compress_batch(&halves);
+        let shared = self.shared_batch(vouchers.iter().map(Voucher::q_point));
         vouchers
             .iter()
             .zip(shared)
-            .map(|(v, s)| self.finish(v, SharedSecret::extract(s.as_bytes())))
+            .map(|(v, s)| self.finish(v, s))
+            .collect()
+    }
+
+    /// SPEC Section 7, steps 3 to 5, for either protocol version: compares
+    /// every box's confirm value in constant time, takes the first that
+    /// confirms (box 0, with the all-zero key, when none does), and unwraps
+    /// the payload key from it. Returns (a box confirmed, which box, the
+    /// payload key, whether it unwrapped); the work is the same whatever
+    /// the voucher holds.
+    pub(crate) fn open_boxes(
+        &self,
+        q: &[u8; 32],
+        boxes: &[crate::voucher::PositionBox],
+        shared: &SharedSecret,
+    ) -> (Choice, u8, Zeroizing<[u8; KEY_LEN]>, Choice) {
+        let mut found = Choice::from(0);
+        let mut hit = 0u8;
+        let mut hit_key = Zeroizing::new([0u8; KEY_LEN]);
+        for (j, b) in boxes.iter().enumerate() {
+            let j = u8::try_from(j).unwrap_or(u8::MAX);
+            let keys = shared.expand(&self.id.0, q, j);
+            let take = keys.confirms(&b.confirm) & !found;
+            hit.conditional_assign(&j, take);
+            for (dst, src) in hit_key.iter_mut().zip(keys.wrap_key.iter()) {
+                dst.conditional_assign(src, take);
+            }
+            found |= take;
+        }
+        let b = &boxes[usize::from(hit)];
+        let mut payload_key = Zeroizing::new([0u8; KEY_LEN]);
+        payload_key.copy_from_slice(&b.wrapped[..KEY_LEN]);
+        let tag: [u8; TAG_LEN] = b.wrapped[KEY_LEN..].try_into().unwrap_or([0; TAG_LEN]);
+        let key_opened = open_balanced(&hit_key, &[], &mut payload_key[..], &tag);
+        (found, hit, payload_key, key_opened)
+    }
+
+    /// Encode(α·Q) for each Q, with one field inversion for the batch:
+    /// (α/2)·Q doubled during batch compression.
+    pub(crate) fn shared_batch<'a>(
+        &self,
+        qs: impl Iterator<Item = &'a RistrettoPoint>,
+    ) -> Vec<SharedSecret> {
+        let halves: Vec<RistrettoPoint> = qs.map(|q| *self.half_alpha * q).collect();
+        RistrettoPoint::double_and_compress_batch(&halves)
+            .iter()
+            .map(|s| SharedSecret::extract(s.as_bytes()))
             .collect()
     }
 
@@ -140,29 +181,8 @@ impl Matcher {
                 got: voucher.boxes.len(),
             });
         }
-        // Compare every box, in constant time, and remember the first that
-        // confirms (box 0, with the all-zero key, when none does).
-        let mut found = Choice::from(0);
-        let mut hit = 0u8;
-        let mut hit_key = Zeroizing::new([0u8; KEY_LEN]);
-        for (j, b) in voucher.boxes.iter().enumerate() {
-            let j = u8::try_from(j).unwrap_or(u8::MAX);
-            let keys = shared.expand(&self.id.0, voucher.q(), j);
-            let take = keys.confirms(&b.confirm) & !found;
-            hit.conditional_assign(&j, take);
-            for (dst, src) in hit_key.iter_mut().zip(keys.wrap_key.iter()) {
-                dst.conditional_assign(src, take);
-            }
-            found |= take;
-        }
-
-        // Unwrap the payload key, then open the payload under it; with no
-        // confirmed box both fail, at the same cost.
-        let b = &voucher.boxes[usize::from(hit)];
-        let mut payload_key = Zeroizing::new([0u8; KEY_LEN]);
-        payload_key.copy_from_slice(&b.wrapped[..KEY_LEN]);
-        let tag: [u8; TAG_LEN] = b.wrapped[KEY_LEN..].try_into().unwrap_or([0; TAG_LEN]);
-        let key_opened = open_balanced(&hit_key, &[], &mut payload_key[..], &tag);
+        let (found, hit, payload_key, key_opened) =
+            self.open_boxes(voucher.q(), &voucher.boxes, &shared);
         let mut plain = Zeroizing::new(voucher.payload[..PAYLOAD_LEN].to_vec());
         let tag: [u8; TAG_LEN] = voucher.payload[PAYLOAD_LEN..]
             .try_into()

@@ -23,6 +23,9 @@
 //! cannot tell how many of an account's candidates are real.
 //!
 //! - [`account`]: the account secret and the keys derived from it.
+//! - [`voucher`]: the version-2 voucher around a share, made by
+//!   [`ClientTable::create_threshold_voucher`](crate::ClientTable::create_threshold_voucher)
+//!   and opened by [`Matcher::open_threshold_batch`](crate::Matcher::open_threshold_batch).
 //! - [`field`]: the detection field, integers modulo 2^61 − 1.
 //! - `shamir`, `detect`: interpolation, and which candidates are real.
 
@@ -32,6 +35,7 @@ pub mod field;
 mod shamir;
 #[cfg(feature = "test-vectors")]
 pub mod vectors;
+pub mod voucher;
 
 use curve25519_dalek::scalar::Scalar;
 use hkdf::Hkdf;
@@ -46,6 +50,9 @@ use crate::kdf::{KEY_LEN, TAG_LEN, open_balanced, seal};
 use crate::voucher::{MAX_AD_LEN, PAYLOAD_LEN, decode_payload, encode_payload};
 pub use account::{AccountKeys, AccountSecret, SyntheticRate};
 use field::{DetectionField, Fp61};
+pub use voucher::{
+    Candidate, THRESHOLD_VERSION, ThresholdVoucher, placement_weights, threshold_voucher_len,
+};
 
 /// Length of a voucher id: the platform's name for one upload (a photo's
 /// asset id, say). The same id always gives the same x, share and tag, so a

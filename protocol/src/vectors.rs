@@ -59,26 +59,31 @@ fn landed_at(built: &BuiltTable, entry: u32) -> Option<u8> {
         .and_then(|j| u8::try_from(j).ok())
 }
 
-/// Generates the vector file's text.
-///
-/// # Errors
-/// Only if the fixed inputs were somehow invalid (a bug).
-pub fn generate() -> Result<String, Error> {
+/// The vectors' server key and table (also threshold mode's, SPEC 14.11).
+pub(crate) fn vector_table() -> Result<(ServerKey, BuiltTable), Error> {
     let key = ServerKey::from_scalar(label_scalar("blindmatch-v1 test vectors: alpha"));
     let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
     let builder = TableBuilder::new(seed);
 
     // Grow the list until some entry sits at every position j < k.
     let mut n = ItemType::ALL.len();
-    let built = loop {
+    loop {
         let built = builder.build(&key, (0..n).map(candidate))?;
         let k = built.table.header().k;
         let covered = (0..k).all(|j| (0..n as u32).any(|e| landed_at(&built, e) == Some(j)));
         if covered {
-            break built;
+            return Ok((key, built));
         }
         n += 1;
-    };
+    }
+}
+
+/// Generates the vector file's text.
+///
+/// # Errors
+/// Only if the fixed inputs were somehow invalid (a bug).
+pub fn generate() -> Result<String, Error> {
+    let (key, built) = vector_table()?;
     let header = *built.table.header();
     let client = ClientTable::new(built.table.clone())?;
     let matcher = Matcher::new(&key, &built.table, built.index.clone())?;
@@ -217,6 +222,7 @@ pub fn generate() -> Result<String, Error> {
         }));
     }
 
+    let n = built.entries.len();
     let lifecycle = lifecycle(&key, &built, n)?;
 
     let doc = json!({

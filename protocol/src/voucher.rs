@@ -194,8 +194,8 @@ fn payload_aad_prefix(q: &[u8; ELEMENT_LEN], boxes: &[PositionBox]) -> Vec<u8> {
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct VoucherSecrets {
     beta: Scalar,
-    gamma: Scalar,
-    payload_key: [u8; KEY_LEN],
+    pub(crate) gamma: Scalar,
+    pub(crate) payload_key: [u8; KEY_LEN],
 }
 
 impl VoucherSecrets {
@@ -366,6 +366,48 @@ impl ClientTable {
                 max: MAX_AD_LEN,
             });
         }
+        let (q, q_point, boxes, h) = self.outer(item, secrets, trace.as_deref_mut())?;
+        let table_id = &self.table.id().0;
+        let mut payload = Box::new([0u8; PAYLOAD_CT_LEN]);
+        encode_payload(item, associated_data, &mut payload[..PAYLOAD_LEN]);
+        if let Some(t) = trace {
+            t.h = h;
+            t.payload_plain = payload[..PAYLOAD_LEN].to_vec();
+        }
+        let mut voucher = Voucher {
+            q,
+            q_point,
+            boxes,
+            payload,
+        };
+        let aad = voucher.payload_aad(table_id);
+        let tag = seal(
+            &secrets.payload_key,
+            &aad,
+            &mut voucher.payload[..PAYLOAD_LEN],
+        );
+        voucher.payload[PAYLOAD_LEN..].copy_from_slice(&tag);
+        Ok(voucher)
+    }
+
+    /// The outer layer of a voucher for `item` (SPEC Section 6, steps 2 to
+    /// 6): Q, its encoding, the k boxes wrapping the payload key, and the
+    /// encoding of H(y). Shared by both protocol versions.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn outer(
+        &self,
+        item: &Item,
+        secrets: &VoucherSecrets,
+        mut trace: Option<&mut VoucherTrace>,
+    ) -> Result<
+        (
+            [u8; ELEMENT_LEN],
+            RistrettoPoint,
+            Vec<PositionBox>,
+            [u8; 32],
+        ),
+        Error,
+    > {
         let header = self.table.header();
         let table_id = &self.table.id().0;
         let positions: Positions = header.positions(item);
@@ -409,27 +451,12 @@ impl ClientTable {
                 t.wrap_keys.push(*keys.wrap_key);
             }
         }
+        Ok((q, q_point, boxes, h.compress().to_bytes()))
+    }
 
-        let mut payload = Box::new([0u8; PAYLOAD_CT_LEN]);
-        encode_payload(item, associated_data, &mut payload[..PAYLOAD_LEN]);
-        if let Some(t) = trace {
-            t.h = h.compress().to_bytes();
-            t.payload_plain = payload[..PAYLOAD_LEN].to_vec();
-        }
-        let mut voucher = Voucher {
-            q,
-            q_point,
-            boxes,
-            payload,
-        };
-        let aad = voucher.payload_aad(table_id);
-        let tag = seal(
-            &secrets.payload_key,
-            &aad,
-            &mut voucher.payload[..PAYLOAD_LEN],
-        );
-        voucher.payload[PAYLOAD_LEN..].copy_from_slice(&tag);
-        Ok(voucher)
+    /// The precomputed table of L, for fixed-base multiplications by L.
+    pub(crate) fn l_table(&self) -> &RistrettoBasepointTable {
+        &self.l_table
     }
 }
 

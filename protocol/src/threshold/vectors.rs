@@ -157,7 +157,97 @@ fn threshold_vectors() -> Result<Value, Error> {
     // After each share arrives: below until the third distinct real id.
     let server: Vec<Value> = (1..=shares.len()).map(outcome).collect::<Result<_, _>>()?;
 
+    // Version-2 vouchers (SPEC 14.7) for the table of blindmatch-v1.json:
+    // a listed item under a real id, an unlisted item under a synthetic id,
+    // and an unlisted item under a real id.
+    let (server_key, built) = crate::vectors::vector_table()?;
+    let client = crate::voucher::ClientTable::new(built.table.clone())?;
+    let matcher = crate::matcher::Matcher::new(&server_key, &built.table, built.index.clone())?;
+    let weights = super::placement_weights(&built);
+    let k = built.table.header().k;
+    let listed = built.entries[0].clone();
+    let unlisted = item_of(100)?;
+    let mut outer = Vec::new();
+    for (n, (id, item, ad)) in [
+        (real_ids[0], &listed, &b"listed, real id"[..]),
+        (synthetic_ids[0], &unlisted, &b"unlisted, synthetic id"[..]),
+        (real_ids[1], &unlisted, &b"unlisted, real id"[..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = |what: &str| label(&format!("blindmatch-v2 test vector outer {n} {what}"));
+        let scalar = |what: &str| {
+            let mut wide = [0u8; 64];
+            wide[..32].copy_from_slice(&l(what));
+            wide[32..].copy_from_slice(&l(&format!("{what} high")));
+            curve25519_dalek::scalar::Scalar::from_bytes_mod_order_wide(&wide).to_bytes()
+        };
+        let (beta, gamma, payload_key) = (scalar("beta"), scalar("gamma"), l("payload key"));
+        let draw = u64::from_be_bytes(l("draw")[..8].try_into().unwrap_or([0; 8]));
+        let fake_boxes: Vec<crate::voucher::PositionBox> = (0..k)
+            .map(|j| {
+                let bytes = [
+                    l(&format!("fake box {j} a")),
+                    l(&format!("fake box {j} b")),
+                    l(&format!("fake box {j} c")),
+                ]
+                .concat();
+                crate::voucher::PositionBox {
+                    confirm: bytes[..32].try_into().unwrap_or([0; 32]),
+                    wrapped: bytes[32..80].try_into().unwrap_or([0; 48]),
+                }
+            })
+            .collect();
+        let nonce: [u8; INNER_NONCE_LEN] = l("inner nonce")[..16].try_into().unwrap_or([0; 16]);
+        let synthetic_inner: Vec<u8> = (0..INNER_LEN)
+            .map(|b| l("synthetic inner")[b % 32])
+            .collect();
+        let r = super::voucher::VoucherRandomness {
+            secrets: crate::voucher::VoucherSecrets::from_bytes(beta, gamma, payload_key)?,
+            draw,
+            fake_boxes: fake_boxes.clone(),
+            nonce,
+            synthetic_inner: synthetic_inner.clone(),
+        };
+        let v = client.create_threshold_voucher_with(
+            &keys,
+            secret.account_id(),
+            &id,
+            item,
+            ad,
+            &weights,
+            &r,
+        )?;
+        let opened = matcher
+            .open_threshold_batch(s, &[(secret.account_id(), &v)])
+            .pop()
+            .unwrap_or(Ok(None))?;
+        outer.push(json!({
+            "voucher_id": h(id),
+            "synthetic": keys.choose(&id).synthetic,
+            "type": item.item_type().name(),
+            "value": h(item.value()),
+            "associated_data": h(ad),
+            "beta": h(beta),
+            "gamma": h(gamma),
+            "payload_key": h(payload_key),
+            "draw": draw,
+            "fake_boxes": fake_boxes.iter().map(|b| h([&b.confirm[..], &b.wrapped[..]].concat())).collect::<Vec<_>>(),
+            "inner_nonce": h(nonce),
+            "synthetic_inner": h(&synthetic_inner),
+            "voucher": h(v.encode()),
+            "server": match opened {
+                Some(c) => json!({ "opened_position": c.position, "share_encoding": h(c.share.encode()) }),
+                None => json!({ "opened_position": null }),
+            },
+        }));
+    }
+
     Ok(json!({
+        "table_id": h(built.table.id().0),
+        "placement_weights": weights,
+        "outer": outer,
         "t": t,
         "s": s,
         "account": {
