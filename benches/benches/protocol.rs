@@ -222,6 +222,72 @@ fn threshold(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("reveal_t30", s), |b| {
             b.iter(|| reveal(30, black_box(&shares)).unwrap())
         });
+        // Whole version-2 vouchers for a 10,000-entry table: the client's
+        // time for a real and a synthetic one (they do the same work), and
+        // the server's opening of a batch of 64, against version 1's
+        // `voucher/match_batch64_k3` and the floor in this run.
+        let key = ServerKey::generate(&mut rng);
+        let built = TableBuilder::new([2; 32])
+            .build(&key, sha256_items(10_000, "listed"))
+            .unwrap();
+        let weights = blindmatch_protocol::threshold::placement_weights(&built);
+        let client = ClientTable::new(built.table.clone()).unwrap();
+        let matcher = Matcher::new(&key, &built.table, built.index.clone()).unwrap();
+        let listed = built.entries[0].clone();
+        let real_keys = secret.keys(30, s).unwrap();
+        let synthetic_secret =
+            AccountSecret::generate(b"bench-account", SyntheticRate(u32::MAX), &mut rng).unwrap();
+        let synthetic_keys = synthetic_secret.keys(30, s).unwrap();
+        for (what, k) in [("real", &real_keys), ("synthetic", &synthetic_keys)] {
+            g.bench_function(
+                BenchmarkId::new(format!("voucher_create_{what}_t30"), s),
+                |b| {
+                    b.iter(|| {
+                        client
+                            .create_threshold_voucher(
+                                k,
+                                b"bench-account",
+                                &next_id(),
+                                black_box(&listed),
+                                b"ad",
+                                &weights,
+                                &mut rand::rng(),
+                            )
+                            .unwrap()
+                    })
+                },
+            );
+        }
+        let batch: Vec<_> = (0..64)
+            .map(|i| {
+                let k = if i % 2 == 0 {
+                    &real_keys
+                } else {
+                    &synthetic_keys
+                };
+                client
+                    .create_threshold_voucher(
+                        k,
+                        b"bench-account",
+                        &next_id(),
+                        &listed,
+                        b"",
+                        &weights,
+                        &mut rng,
+                    )
+                    .unwrap()
+            })
+            .collect();
+        let pairs: Vec<(&[u8], _)> = batch.iter().map(|v| (&b"bench-account"[..], v)).collect();
+        println!(
+            "threshold: voucher at k = 3, t = 30, s = {s}: {} bytes",
+            blindmatch_protocol::threshold::threshold_voucher_len(3, s)
+        );
+        g.throughput(Throughput::Elements(64));
+        g.bench_function(BenchmarkId::new("open_batch64_t30", s), |b| {
+            b.iter(|| matcher.open_threshold_batch(s, black_box(&pairs)))
+        });
+        g.throughput(Throughput::Elements(1));
         // The cost below the threshold: 29 real, the detection finds nothing.
         let below = &shares[1..];
         g.bench_function(BenchmarkId::new("detect_below_t30", s), |b| {

@@ -89,6 +89,11 @@ pub enum Error {
         /// The version found.
         version: u8,
     },
+    /// An operator (Ed25519, RFC 8032) key that cannot be used: not a valid
+    /// public key encoding, a small-order (weak) key, or a signing key file
+    /// whose stored public key is not its seed's.
+    #[error("operator key: {0}")]
+    InvalidOperatorKey(&'static str),
     /// A server key file whose public key does not match its secret scalar.
     #[error("server key: the stored public key does not match the secret scalar")]
     KeyMismatch,

@@ -225,14 +225,16 @@ impl OperatorSigningKey {
     ///
     /// # Errors
     /// [`Error::Length`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
-    /// or [`Error::KeyMismatch`] if the stored public key is not the seed's.
+    /// or [`Error::InvalidOperatorKey`] if the stored public key is not the seed's.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let b: Zeroizing<[u8; SIGNING_KEY_LEN]> = Zeroizing::new(array(bytes, "signing key")?);
         check_magic_version(&b[..], &SIGNING_KEY_MAGIC, PROTOCOL_VERSION, "signing key")?;
         let seed: Zeroizing<[u8; 32]> = Zeroizing::new(array(&b[5..37], "signing key")?);
         let key = SigningKey::from_bytes(&seed);
         if key.verifying_key().as_bytes()[..] != b[37..] {
-            return Err(Error::KeyMismatch);
+            return Err(Error::InvalidOperatorKey(
+                "the signing key file's public key is not its seed's",
+            ));
         }
         Ok(OperatorSigningKey(key))
     }
@@ -251,12 +253,23 @@ impl OperatorVerifyingKey {
     /// Decodes 32 bytes; refuses weak (small-order) keys.
     ///
     /// # Errors
-    /// [`Error::InvalidPoint`].
+    /// [`Error::Length`], or [`Error::InvalidOperatorKey`] for bytes that
+    /// are not an Ed25519 public key or are a small-order one.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let b: [u8; 32] = array(bytes, "operator key")?;
-        let key = VerifyingKey::from_bytes(&b).map_err(|_| Error::InvalidPoint("operator key"))?;
+        let key = VerifyingKey::from_bytes(&b)
+            .map_err(|_| Error::InvalidOperatorKey("not a valid Ed25519 public key"))?;
         if key.is_weak() {
-            return Err(Error::InvalidPoint("operator key"));
+            return Err(Error::InvalidOperatorKey(
+                "a small-order (weak) Ed25519 key, which anything verifies under",
+            ));
+        }
+        // SPEC 13.3: a canonical encoding only (y below 2^255 − 19), as
+        // RFC 8032 Section 5.1.3 decodes; curve25519-dalek reduces y instead.
+        if key.to_edwards().compress().to_bytes() != b {
+            return Err(Error::InvalidOperatorKey(
+                "not the canonical encoding of its point",
+            ));
         }
         Ok(OperatorVerifyingKey(key))
     }
@@ -333,10 +346,38 @@ mod tests {
         assert_eq!(back.verifying_key(), op.verifying_key());
         let mut bad = enc.to_vec();
         bad[10] ^= 1;
-        assert_eq!(
+        assert!(matches!(
             OperatorSigningKey::decode(&bad).err(),
-            Some(Error::KeyMismatch)
-        );
+            Some(Error::InvalidOperatorKey(_))
+        ));
+        // A small-order point (the identity, 0x01 || 0*) is refused, and the
+        // message says Ed25519, not ristretto255.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let err = OperatorVerifyingKey::from_bytes(&weak).unwrap_err();
+        assert!(matches!(err, Error::InvalidOperatorKey(_)));
+        assert!(err.to_string().contains("Ed25519"), "{err}");
+        // A non-canonical encoding of a valid point: y + p for a small y
+        // that is on the curve and not of small order.
+        let p_plus = |y: u8| {
+            // p = 2^255 − 19: p + y, little-endian, y < 19.
+            let mut b = [0xffu8; 32];
+            b[0] = 0xed + y;
+            b[31] = 0x7f;
+            b
+        };
+        let noncanonical = (2u8..19)
+            .map(p_plus)
+            .find(|b| {
+                curve25519_dalek::edwards::CompressedEdwardsY(*b)
+                    .decompress()
+                    .is_some_and(|pt| !pt.is_small_order())
+            })
+            .expect("some y in 2..19 is a regular point");
+        assert!(matches!(
+            OperatorVerifyingKey::from_bytes(&noncanonical),
+            Err(Error::InvalidOperatorKey(_))
+        ));
         let vk = op.verifying_key().to_bytes();
         assert_eq!(
             OperatorVerifyingKey::from_bytes(&vk).unwrap(),
