@@ -750,6 +750,78 @@ def check_lifecycle(c, doc):
          ed_verify(public, mf["signed_message_prefix"].encode() + bytes(bad), sig), False)
 
 
+def ed_small_order(pt):
+    return ed_encode(mul(8, pt)) == ed_encode((0, 1, 1, 0))
+
+
+def classify_voucher(alpha, table, slot_entry, entries, v):  # SPEC 7 step 1, then 7
+    k = table[0]
+    if len(v) != 33 + 80 * k + 1108:
+        return "length"
+    if v[0] != 1:
+        return "unsupported_version"
+    if v[1:33] == bytes(32):
+        return "identity_point"
+    if decode(v[1:33]) is None:
+        return "invalid_point"
+    status, _ = open_voucher(alpha, table, slot_entry, entries, v)
+    return {"no match": "no_match"}.get(status, status)
+
+
+def classify_key_file(b):  # SPEC 4
+    if len(b) != 69:
+        return "length"
+    if b[:4] != b"BMSK":
+        return "bad_magic"
+    if b[4] != 1:
+        return "unsupported_version"
+    alpha = int.from_bytes(b[5:37], "little")
+    if alpha >= L_ORDER:
+        return "invalid_scalar"
+    if alpha == 0:
+        return "zero_scalar"
+    if encode(mul(alpha, G)) != b[37:69]:
+        return "key_mismatch"
+    return "ok"
+
+
+def classify_signature(key, statement, sig):  # SPEC 13.3, the strict rules
+    a_pt = ed_decode(key)  # refuses y >= p (a non-canonical encoding)
+    if a_pt is None or ed_small_order(a_pt):
+        return "invalid_operator_key"
+    r_pt = ed_decode(sig[:32])
+    if r_pt is None or ed_small_order(r_pt) or int.from_bytes(sig[32:], "little") >= L_ORDER:
+        return "bad_signature"
+    return "ok" if ed_verify(key, b"blindmatch-v1/manifest" + statement, sig) else "bad_signature"
+
+
+def check_extra(c, doc):
+    """SPEC 12.3's submission digest, SPEC 7's entry fingerprints, and the negative vectors."""
+    sk, t = doc["server_key"], doc["table"]
+    alpha = int.from_bytes(hx(sk["alpha"]), "little")
+    table_id = hx(t["table_id"])
+    vouchers = [hx(case["voucher"]) for case in doc["cases"]]
+    digest = hashlib.sha256(b"blindmatch-v1/submission-digest" + table_id + len(vouchers).to_bytes(4, "big")
+                            + b"".join(v[1:33] for v in vouchers)).digest()
+    c.eq("submission digest", digest, hx(doc["submission_digest"]["digest"]))
+    fk = hkdf_extract(b"blindmatch-v1/entry-fingerprint", hx(sk["alpha"]))
+    for en, fp in zip(t["entries"], doc["entry_fingerprints"]):
+        c.eq(f"entry {en['entry']} fingerprint", hkdf_expand(fk, item_encoding(en["type"], hx(en["value"])), 16), hx(fp))
+    c.eq("one fingerprint per entry", len(doc["entry_fingerprints"]), len(t["entries"]))
+    l_pt = mul(alpha, G)
+    table = (t["k"], hx(t["seed"]), t["n_slots"], l_pt, [hx(x) for x in t["slots"]], table_id)
+    slot_entry = {en["slot"]: en["entry"] for en in t["entries"]}
+    entries = [(en["type"], hx(en["value"])) for en in t["entries"]]
+    for n in doc["negative"]:
+        if n["kind"] == "voucher":
+            got = classify_voucher(alpha, table, slot_entry, entries, hx(n["input"]))
+        elif n["kind"] == "key_file":
+            got = classify_key_file(hx(n["input"]))
+        else:
+            got = classify_signature(hx(n["verifying_key"]), hx(n["statement"]), hx(n["signature"]))
+        c.eq(f"negative: {n['what']}", got, n["result"])
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
@@ -760,6 +832,7 @@ def main():
         doc = json.load(f)
     check_vectors(c, doc)
     check_lifecycle(c, doc)
+    check_extra(c, doc)
     print(f"interop: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

@@ -161,6 +161,7 @@ pub fn generate() -> Result<String, Error> {
     ));
 
     let mut out_cases = Vec::new();
+    let mut all_wire = Vec::new();
     for (ci, (name, item, ad)) in cases.into_iter().enumerate() {
         let beta = label_scalar(&format!("blindmatch-v1 test vectors: beta {ci}"));
         let gamma = label_scalar(&format!("blindmatch-v1 test vectors: gamma {ci}"));
@@ -169,6 +170,7 @@ pub fn generate() -> Result<String, Error> {
         let mut trace = VoucherTrace::default();
         let voucher = client.seal(&item, &ad, &secrets, Some(&mut trace))?;
         let wire = voucher.encode();
+        all_wire.push(wire.clone());
         let decoded = Voucher::decode(&wire, header.k)?;
 
         let server_shared = (key.scalar() * decoded.q_point()).compress().to_bytes();
@@ -224,6 +226,7 @@ pub fn generate() -> Result<String, Error> {
 
     let n = built.entries.len();
     let lifecycle = lifecycle(&key, &built, n)?;
+    let extra = extra_vectors(&key, &built, &matcher, &all_wire)?;
 
     let doc = json!({
         "description": "blindmatch-v1 interop vectors: see papers/SPEC.md. All byte strings are lower-case hex; scalars are 32-byte little-endian; elements are 32-byte ristretto255 encodings (RFC 9496 Section 4.3.2).",
@@ -244,6 +247,9 @@ pub fn generate() -> Result<String, Error> {
         },
         "cases": out_cases,
         "lifecycle": lifecycle,
+        "submission_digest": extra["submission_digest"],
+        "entry_fingerprints": extra["entry_fingerprints"],
+        "negative": extra["negative"],
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
@@ -363,5 +369,236 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
             "root": h(tree.root()),
             "audit_paths": paths,
         },
+    }))
+}
+
+/// A short, stable name for each error a negative vector expects.
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Length { .. } => "length",
+        Error::InvalidPoint(_) => "invalid_point",
+        Error::IdentityPoint(_) => "identity_point",
+        Error::InvalidScalar(_) => "invalid_scalar",
+        Error::ZeroScalar(_) => "zero_scalar",
+        Error::BadMagic(_) => "bad_magic",
+        Error::UnsupportedVersion { .. } => "unsupported_version",
+        Error::KeyMismatch => "key_mismatch",
+        Error::MalformedPayload(_) => "malformed",
+        Error::ForgedMatch => "forged",
+        Error::BadSignature => "bad_signature",
+        Error::InvalidOperatorKey(_) => "invalid_operator_key",
+        _ => "other",
+    }
+}
+
+/// The submission digest of all cases' vouchers as one batch (SPEC 12.3),
+/// every entry's keyed fingerprint (SPEC 7, informative), and negative
+/// vectors: inputs every implementation must refuse, each with the result
+/// this implementation gives (SPEC 10).
+fn extra_vectors(
+    key: &ServerKey,
+    built: &BuiltTable,
+    matcher: &Matcher,
+    wires: &[Vec<u8>],
+) -> Result<Value, Error> {
+    use crate::manifest::{Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest};
+    let k = built.table.header().k;
+    let vouchers: Vec<Voucher> = wires
+        .iter()
+        .map(|w| Voucher::decode(w, k))
+        .collect::<Result<_, _>>()?;
+    let digest = crate::voucher::submission_digest(built.table.id(), &vouchers);
+    let fp = crate::table::Fingerprinter::new(key);
+    let fingerprints: Vec<Value> = built.entries.iter().map(|i| h(fp.fingerprint(i))).collect();
+
+    let mut negative = Vec::new();
+    // Vouchers: the first case (a match), altered.
+    let base = &wires[0];
+    let outcome = |bytes: &[u8]| -> String {
+        match Voucher::decode(bytes, k) {
+            Err(e) => error_kind(&e).to_string(),
+            Ok(v) => match matcher.open(&v) {
+                Ok(Some(_)) => "match".into(),
+                Ok(None) => "no_match".into(),
+                Err(e) => error_kind(&e).to_string(),
+            },
+        }
+    };
+    let opened = matcher
+        .open(&vouchers[0])?
+        .map_or(0, |m| usize::from(m.position));
+    let box_at = 33 + 80 * opened;
+    let alter = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = base.clone();
+        f(&mut b);
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("voucher one byte short", base[..base.len() - 1].to_vec()),
+        ("voucher version 2", alter(&|b| b[0] = 2)),
+        (
+            "voucher Q not canonical (all 0xff)",
+            alter(&|b| b[1..33].fill(0xff)),
+        ),
+        ("voucher Q the identity", alter(&|b| b[1..33].fill(0))),
+        (
+            "voucher confirm of the opened box changed",
+            alter(&|b| b[box_at] ^= 1),
+        ),
+        (
+            "voucher wrapped key of the opened box changed",
+            alter(&|b| b[box_at + 40] ^= 1),
+        ),
+        (
+            "voucher closed box changed",
+            alter(&|b| b[33 + 80 * ((opened + 1) % usize::from(k)) + 50] ^= 1),
+        ),
+        (
+            "voucher payload changed",
+            alter(&|b| b[33 + 80 * usize::from(k) + 3] ^= 1),
+        ),
+        (
+            "voucher payload tag changed",
+            alter(&|b| {
+                let n = b.len();
+                b[n - 1] ^= 1
+            }),
+        ),
+    ];
+    for (what, bytes) in cases {
+        negative.push(json!({ "what": what, "kind": "voucher", "input": h(&bytes), "result": outcome(&bytes) }));
+    }
+
+    // Key files.
+    let file = key.to_bytes();
+    let key_case = |bytes: &[u8]| match ServerKey::from_bytes(bytes) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => error_kind(&e).to_string(),
+    };
+    let ell: [u8; 32] = {
+        let mut l = [0u8; 32];
+        l.copy_from_slice(
+            &hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+                .unwrap_or_default(),
+        );
+        l
+    };
+    let alt = |f: &dyn Fn(&mut [u8])| {
+        let mut b = file.to_vec();
+        f(&mut b);
+        b
+    };
+    let key_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("key file wrong magic", alt(&|b| b[0] = b'X')),
+        ("key file version 2", alt(&|b| b[4] = 2)),
+        (
+            "key file alpha = l (not canonical)",
+            alt(&|b| b[5..37].copy_from_slice(&ell)),
+        ),
+        ("key file alpha = 0", alt(&|b| b[5..37].fill(0))),
+        (
+            "key file public key of another scalar",
+            alt(&|b| {
+                b[37..69].copy_from_slice(
+                    &crate::encoding::PublicKey::from_point(
+                        curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT,
+                    )
+                    .to_bytes(),
+                )
+            }),
+        ),
+        ("key file one byte short", file[..68].to_vec()),
+    ];
+    for (what, bytes) in key_cases {
+        negative.push(json!({ "what": what, "kind": "key_file", "input": h(&bytes), "result": key_case(&bytes) }));
+    }
+
+    // Manifest signatures and operator keys (SPEC 13.3).
+    let op = OperatorSigningKey::from_seed(label_bytes(
+        "blindmatch-v1 test vectors: negative operator key",
+    ));
+    let vk = op.verifying_key();
+    let statement = Manifest {
+        version: 1,
+        created: 1_764_633_600,
+        table_id: *built.table.id(),
+        digest: *crate::merkle::MerkleTree::new(built.table.slots()).root(),
+        chunk_slots: crate::merkle::CHUNK_SLOTS,
+        header: *built.table.header(),
+    };
+    let signed = statement.sign(&op);
+    let st = statement.encode();
+    let sig = signed.signature;
+    let verify = |key: &[u8], sig: &[u8]| -> String {
+        match OperatorVerifyingKey::from_bytes(key) {
+            Err(e) => error_kind(&e).to_string(),
+            Ok(k) => match SignedManifest::verify(&st, sig, &k) {
+                Ok(_) => "ok".into(),
+                Err(e) => error_kind(&e).to_string(),
+            },
+        }
+    };
+    // S + ℓ, little-endian (S < ℓ < 2^253, so no overflow).
+    let s_plus_l = {
+        let mut out = sig;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let v = u16::from(sig[32 + i]) + u16::from(ell[i]) + carry;
+            out[32 + i] = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        out
+    };
+    let mut identity = [0u8; 32];
+    identity[0] = 1; // Ed25519's identity (x = 0, y = 1): small order
+    let with_r = |r: [u8; 32]| {
+        let mut out = sig;
+        out[..32].copy_from_slice(&r);
+        out
+    };
+    let flipped = |i: usize| {
+        let mut out = sig;
+        out[i] ^= 1;
+        out
+    };
+    let vkb = vk.to_bytes();
+    // A non-canonical encoding of a regular point: y = p + y0 for the
+    // first y0 in 2..19 on the curve and not of small order.
+    let noncanonical_key = (2u8..19)
+        .map(|y0| {
+            let mut b = [0xffu8; 32];
+            b[0] = 0xed + y0;
+            b[31] = 0x7f;
+            b
+        })
+        .find(|b| {
+            curve25519_dalek::edwards::CompressedEdwardsY(*b)
+                .decompress()
+                .is_some_and(|p| !p.is_small_order())
+        })
+        .unwrap_or([0; 32]);
+    let sig_cases: Vec<(&str, [u8; 32], [u8; 64])> = vec![
+        ("the valid signature", vkb, sig),
+        ("S + l (S not canonical)", vkb, s_plus_l),
+        ("R of small order (the identity)", vkb, with_r(identity)),
+        ("a bit of R flipped", vkb, flipped(0)),
+        ("a bit of S flipped", vkb, flipped(40)),
+        ("key of small order (the identity)", identity, sig),
+        ("key not a canonical encoding", noncanonical_key, sig),
+    ];
+    for (what, key_bytes, sig_bytes) in sig_cases {
+        negative.push(json!({
+            "what": what,
+            "kind": "manifest_signature",
+            "statement": h(st),
+            "verifying_key": h(key_bytes),
+            "signature": h(sig_bytes),
+            "result": verify(&key_bytes, &sig_bytes),
+        }));
+    }
+    Ok(json!({
+        "submission_digest": { "vouchers": "every case's voucher, in order", "digest": h(digest) },
+        "entry_fingerprints": fingerprints,
+        "negative": negative,
     }))
 }
