@@ -73,6 +73,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Threshold mode (SPEC Section 14, protocol version 2)
+//!
+//! An account's vouchers release Shamir shares of an account key instead of
+//! the item; the server learns the items and associated data only once it
+//! holds t real shares, and synthetic vouchers (at a rate the account keeps
+//! secret) hide how many it holds below that.
+//!
+//! ```
+//! # use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder, BlindedTable, ClientTable, Matcher};
+//! use blindmatch_protocol::threshold::{
+//!     AccountSecret, Outcome, SyntheticRate, placement_weights, reveal,
+//! };
+//! # let key = ServerKey::generate(&mut rand::rng());
+//! # let listed: Vec<Item> = (0..3u8).map(|i| Item::new(ItemType::Sha256, &[i; 32])).collect::<Result<_, _>>()?;
+//! # let built = TableBuilder::new([7u8; 32]).build(&key, listed.clone())?;
+//! # let client = ClientTable::new(BlindedTable::decode(&built.table.encode())?)?;
+//! # let weights = placement_weights(&built);
+//! # let matcher = Matcher::new(&key, &built.table, built.index.clone())?;
+//! // The account's devices share one secret (store `encode()`, mode 0600).
+//! let account = AccountSecret::generate(b"user-42", SyntheticRate::NONE, &mut rand::rng())?;
+//! let keys = account.keys(3, 2)?; // the manifest's t and s
+//!
+//! let mut shares = Vec::new();
+//! for (n, item) in listed.iter().enumerate() {
+//!     let voucher_id = [n as u8; 16]; // the platform's name for the upload
+//!     let v = client.create_threshold_voucher(
+//!         &keys, account.account_id(), &voucher_id, item, b"upload", &weights, &mut rand::rng(),
+//!     )?;
+//!     // The server opens it with one scalar multiplication: a candidate.
+//!     let opened = matcher.open_threshold_batch(2, &[(account.account_id(), &v)]);
+//!     let candidate = opened.into_iter().next().expect("one result")?.expect("listed");
+//!     shares.push(candidate.share);
+//!     // Below t = 3 the server learns nothing of the items.
+//!     let outcome = reveal(3, &shares)?;
+//!     assert_eq!(matches!(outcome, Outcome::Revealed(_)), n == 2);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Layout
 //! - [`item`]: typed hash values and their parsing.
 //! - [`hash_to_group`]: RFC 9380 hash to ristretto255.

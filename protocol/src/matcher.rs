@@ -99,6 +99,11 @@ impl Matcher {
         &self.index
     }
 
+    /// The keyed fingerprint of `item` under this table's key.
+    pub(crate) fn fingerprint(&self, item: &Item) -> [u8; 16] {
+        self.fingerprinter.fingerprint(item)
+    }
+
     /// Opens one voucher: `Ok(Some(m))` on a match, `Ok(None)` otherwise.
     ///
     /// # Errors

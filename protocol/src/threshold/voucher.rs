@@ -350,6 +350,17 @@ pub struct Candidate {
 }
 
 impl Matcher {
+    /// SPEC 14.6, step 8: is `item`, revealed from a candidate that opened
+    /// at box `position` under this table, the list entry in the slot
+    /// w_position(item)? `Some(entry)` if so; `None` for an unlisted item,
+    /// or a listed one at another position (a synthetic or forged voucher
+    /// carrying a listed item's share: never a match record).
+    pub fn confirm(&self, item: &Item, position: u8) -> Option<u32> {
+        let positions = self.header().positions(item);
+        let w = *positions.as_slice().get(usize::from(position))?;
+        self.index().confirm(w, &self.fingerprint(item))
+    }
+
     /// Opens a batch of threshold vouchers, each with the account id it was
     /// submitted under, for a manifest with synthetic bound `s`: one scalar
     /// multiplication per voucher, as for version 1. `Ok(Some(_))` for a
@@ -462,7 +473,7 @@ mod tests {
             if is_synthetic || i % 2 == 0 {
                 let c = opened.expect("synthetic and listed vouchers open");
                 real_listed += u32::from(!is_synthetic);
-                candidates.push(c.share);
+                candidates.push(c);
             } else {
                 assert!(opened.is_none(), "an unlisted real voucher does not open");
             }
@@ -476,9 +487,27 @@ mod tests {
             }
         }
         assert!(synthetic > 0 && real_listed >= u32::from(t));
-        let Outcome::Revealed(r) = reveal(t, &candidates).unwrap() else {
+        let positions: Vec<u8> = candidates.iter().map(|c| c.position).collect();
+        let shares: Vec<Share> = candidates.into_iter().map(|c| c.share).collect();
+        let Outcome::Revealed(r) = reveal(t, &shares).unwrap() else {
             panic!("no reveal")
         };
+        // Step 8: every real, listed share is confirmed at the box that
+        // opened; the synthetic ones carry nothing to confirm.
+        for o in &r.real {
+            let Opened::Item {
+                index, item: got, ..
+            } = o
+            else {
+                panic!("{o:?}")
+            };
+            assert!(matcher.confirm(got, positions[*index]).is_some());
+            let other = (positions[*index] + 1) % 3;
+            let at_other = matcher.header().positions(got).as_slice()[usize::from(other)]
+                == matcher.header().positions(got).as_slice()[usize::from(positions[*index])];
+            assert_eq!(matcher.confirm(got, other).is_some(), at_other);
+        }
+        assert_eq!(matcher.confirm(&item(1001), 0), None);
         assert_eq!(r.real.len(), real_listed as usize);
         assert_eq!(r.synthetic.len(), synthetic as usize);
         for o in &r.real {
