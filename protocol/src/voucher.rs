@@ -123,30 +123,8 @@ impl Voucher {
     /// [`Error::UnsupportedVersion`], or [`Error::InvalidPoint`] /
     /// [`Error::IdentityPoint`] for Q.
     pub fn decode(bytes: &[u8], k: u8) -> Result<Self, Error> {
-        if bytes.len() != voucher_len(k) {
-            return Err(Error::Length {
-                what: "voucher",
-                expected: voucher_len(k),
-                got: bytes.len(),
-            });
-        }
-        if bytes[0] != PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "voucher",
-                version: bytes[0],
-            });
-        }
-        let q: [u8; ELEMENT_LEN] = array(&bytes[1..1 + ELEMENT_LEN], "voucher Q")?;
-        let q_point = decode_element(&q, "voucher Q")?;
-        let mut rest = &bytes[1 + ELEMENT_LEN..];
-        let mut boxes = Vec::with_capacity(usize::from(k));
-        for _ in 0..k {
-            boxes.push(PositionBox {
-                confirm: array(&rest[..CONFIRM_LEN], "voucher box")?,
-                wrapped: array(&rest[CONFIRM_LEN..BOX_LEN], "voucher box")?,
-            });
-            rest = &rest[BOX_LEN..];
-        }
+        let (q, q_point, boxes, rest) =
+            decode_outer(bytes, k, voucher_len(k), PROTOCOL_VERSION, "voucher")?;
         Ok(Voucher {
             q,
             q_point,
@@ -180,14 +158,65 @@ impl core::fmt::Debug for Voucher {
 
 /// `version || Q || box_0 || ... || box_{k-1}`.
 fn payload_aad_prefix(q: &[u8; ELEMENT_LEN], boxes: &[PositionBox]) -> Vec<u8> {
+    outer_prefix(PROTOCOL_VERSION, q, boxes)
+}
+
+/// `version || Q || box_0 || ... || box_{k-1}`, for either protocol version.
+pub(crate) fn outer_prefix(version: u8, q: &[u8; ELEMENT_LEN], boxes: &[PositionBox]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + ELEMENT_LEN + boxes.len() * BOX_LEN + PAYLOAD_CT_LEN);
-    out.push(PROTOCOL_VERSION);
+    out.push(version);
     out.extend_from_slice(q);
     for b in boxes {
         out.extend_from_slice(&b.confirm);
         out.extend_from_slice(&b.wrapped);
     }
     out
+}
+
+/// SPEC Section 7, step 1, for either protocol version: the exact length,
+/// the version byte, Q (canonical, not the identity) and the k boxes.
+/// Returns them and the payload bytes after the boxes.
+#[allow(clippy::type_complexity)]
+pub(crate) fn decode_outer<'a>(
+    bytes: &'a [u8],
+    k: u8,
+    expected: usize,
+    version: u8,
+    what: &'static str,
+) -> Result<
+    (
+        [u8; ELEMENT_LEN],
+        RistrettoPoint,
+        Vec<PositionBox>,
+        &'a [u8],
+    ),
+    Error,
+> {
+    if bytes.len() != expected {
+        return Err(Error::Length {
+            what,
+            expected,
+            got: bytes.len(),
+        });
+    }
+    if bytes[0] != version {
+        return Err(Error::UnsupportedVersion {
+            what,
+            version: bytes[0],
+        });
+    }
+    let q: [u8; ELEMENT_LEN] = array(&bytes[1..1 + ELEMENT_LEN], "voucher Q")?;
+    let q_point = decode_element(&q, "voucher Q")?;
+    let mut rest = &bytes[1 + ELEMENT_LEN..];
+    let mut boxes = Vec::with_capacity(usize::from(k));
+    for _ in 0..k {
+        boxes.push(PositionBox {
+            confirm: array(&rest[..CONFIRM_LEN], "voucher box")?,
+            wrapped: array(&rest[CONFIRM_LEN..BOX_LEN], "voucher box")?,
+        });
+        rest = &rest[BOX_LEN..];
+    }
+    Ok((q, q_point, boxes, rest))
 }
 
 /// The per-voucher secrets: β, γ and the payload key. Zeroized on drop.

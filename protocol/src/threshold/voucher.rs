@@ -21,13 +21,15 @@ use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroizing;
 
 use super::{AccountKeys, Share, VOUCHER_ID_LEN, share_len};
-use crate::encoding::{ELEMENT_LEN, array, decode_element};
+use crate::encoding::ELEMENT_LEN;
 use crate::error::Error;
 use crate::item::Item;
 use crate::kdf::{CONFIRM_LEN, KEY_LEN, SharedSecret, TAG_LEN, open_balanced, seal};
 use crate::matcher::Matcher;
 use crate::table::BuiltTable;
-use crate::voucher::{BOX_LEN, ClientTable, PositionBox, VoucherSecrets};
+use crate::voucher::{
+    BOX_LEN, ClientTable, PositionBox, VoucherSecrets, decode_outer, outer_prefix,
+};
 
 /// The version byte of a threshold voucher.
 pub const THRESHOLD_VERSION: u8 = 2;
@@ -71,31 +73,13 @@ impl ThresholdVoucher {
     /// other than 2, or [`Error::InvalidPoint`] / [`Error::IdentityPoint`]
     /// for Q.
     pub fn decode(bytes: &[u8], k: u8, s: u16) -> Result<Self, Error> {
-        let expected = threshold_voucher_len(k, s);
-        if bytes.len() != expected {
-            return Err(Error::Length {
-                what: "threshold voucher",
-                expected,
-                got: bytes.len(),
-            });
-        }
-        if bytes[0] != THRESHOLD_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "threshold voucher",
-                version: bytes[0],
-            });
-        }
-        let q: [u8; ELEMENT_LEN] = array(&bytes[1..1 + ELEMENT_LEN], "voucher Q")?;
-        let q_point = decode_element(&q, "voucher Q")?;
-        let mut rest = &bytes[1 + ELEMENT_LEN..];
-        let mut boxes = Vec::with_capacity(usize::from(k));
-        for _ in 0..k {
-            boxes.push(PositionBox {
-                confirm: array(&rest[..CONFIRM_LEN], "voucher box")?,
-                wrapped: array(&rest[CONFIRM_LEN..BOX_LEN], "voucher box")?,
-            });
-            rest = &rest[BOX_LEN..];
-        }
+        let (q, q_point, boxes, rest) = decode_outer(
+            bytes,
+            k,
+            threshold_voucher_len(k, s),
+            THRESHOLD_VERSION,
+            "threshold voucher",
+        )?;
         Ok(ThresholdVoucher {
             q,
             q_point,
@@ -117,14 +101,7 @@ impl ThresholdVoucher {
 
 /// `0x02 || Q || box_0 || ... || box_{k-1}`.
 fn prefix(q: &[u8; ELEMENT_LEN], boxes: &[PositionBox]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + ELEMENT_LEN + boxes.len() * BOX_LEN);
-    out.push(THRESHOLD_VERSION);
-    out.extend_from_slice(q);
-    for b in boxes {
-        out.extend_from_slice(&b.confirm);
-        out.extend_from_slice(&b.wrapped);
-    }
-    out
+    outer_prefix(THRESHOLD_VERSION, q, boxes)
 }
 
 /// `table_id || I2OSP(len(account_id), 1) || account_id || prefix`.
