@@ -245,6 +245,28 @@ def check_outer(c, doc, v1doc, acct):
         c.eq(f"outer {n} opening", open_v2(alpha, table, acct.account_id, s, voucher), case["server"])
 
 
+def check_manifest(c, doc, v1doc):  # SPEC 14.8 on SPEC 13.3
+    mf, tb = doc["manifest"], v1doc["table"]
+    slots = [v1.hx(x) for x in tb["slots"]]
+    public = v1.ed_public_key(v1.hx(mf["signing_key_seed"]))
+    c.eq("v2 manifest: verifying key", public, v1.hx(mf["verifying_key"]))
+    digest = v1.table_digest(slots, 2048)
+    c.eq("v2 manifest: digest", digest, v1.hx(mf["digest"]))
+    statement = (b"BMMF\x02" + i2osp(mf["version"], 8) + i2osp(mf["created"], 8)
+                 + v1.hx(tb["table_id"]) + digest + i2osp(2048, 4) + v1.hx(tb["header"])
+                 + i2osp(doc["t"], 2) + i2osp(doc["s"], 2)
+                 + b"".join(i2osp(w, 4) for w in doc["placement_weights"]))
+    c.eq("v2 manifest: statement", statement, v1.hx(mf["statement"]))
+    message = mf["signed_message_prefix"].encode() + statement
+    sig = v1.hx(mf["signature"])
+    c.eq("v2 manifest: signature verifies", v1.ed_verify(public, message, sig), True)
+    for at in (4, len(statement) - 1):  # the version byte, a placement weight
+        bad = bytearray(statement)
+        bad[at] ^= 1
+        c.eq(f"v2 manifest: byte {at} changed does not verify",
+             v1.ed_verify(public, mf["signed_message_prefix"].encode() + bytes(bad), sig), False)
+
+
 def check(c, doc, v1doc):
     t, s, acct = doc["t"], doc["s"], doc["account"]
     a = Account(v1.hx(acct["account_id"]), v1.hx(acct["seed"]), acct["rate"], t, s)
@@ -282,6 +304,7 @@ def check(c, doc, v1doc):
         got["shares"] = k + 1
         c.eq(f"server outcome after {k + 1} shares", got, want)
     check_outer(c, doc, v1doc, a)
+    check_manifest(c, doc, v1doc)
 
 
 def main():

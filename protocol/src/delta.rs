@@ -165,6 +165,7 @@ mod tests {
             digest: *MerkleTree::new(t.slots()).root(),
             chunk_slots: CHUNK_SLOTS,
             header: *t.header(),
+            threshold: None,
         }
     }
 

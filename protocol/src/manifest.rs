@@ -15,12 +15,17 @@ use zeroize::Zeroizing;
 use crate::encoding::{array, check_magic_version};
 use crate::error::Error;
 use crate::merkle::{CHUNK_SLOTS, Hash};
-use crate::table::{HEADER_LEN, PROTOCOL_VERSION, TableHeader, TableId};
+use crate::table::{HEADER_LEN, MAX_K, PROTOCOL_VERSION, TableHeader, TableId};
+use crate::threshold::THRESHOLD_VERSION;
 
 /// Magic bytes that open a manifest statement.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"BMMF";
-/// Length of an encoded [`Manifest`] statement.
+/// Length of an encoded version-1 [`Manifest`] statement (163 bytes).
 pub const STATEMENT_LEN: usize = 4 + 1 + 8 + 8 + 32 + 32 + 4 + HEADER_LEN;
+/// Length of the longest statement: version 2 with k = [`MAX_K`].
+pub const MAX_STATEMENT_LEN: usize = STATEMENT_LEN + 4 + 4 * MAX_K as usize;
+/// Where the header's k sits in a statement.
+const K_OFFSET: usize = STATEMENT_LEN - HEADER_LEN + 5;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 /// Prefix of the signed message: the statement is signed as
@@ -43,22 +48,107 @@ pub struct Manifest {
     pub chunk_slots: u32,
     /// The table's public parameters.
     pub header: TableHeader,
+    /// Threshold mode's parameters: `Some` makes this a protocol version 2
+    /// statement (SPEC Section 14.8), whose clients make version-2 vouchers.
+    pub threshold: Option<ThresholdParams>,
+}
+
+/// What a version-2 statement adds (SPEC Section 14.8): the threshold t,
+/// the synthetic bound s, and the table's placement weights, which
+/// synthetic vouchers draw their opening box with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ThresholdParams {
+    t: u16,
+    s: u16,
+    k: u8,
+    weights: [u32; MAX_K as usize],
+}
+
+impl ThresholdParams {
+    /// Checks `1 ≤ t ≤ 256`, `s ≤ 256`, and one weight per position (k of them).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming what is out of range.
+    pub fn new(t: u16, s: u16, weights: &[u32]) -> Result<Self, Error> {
+        crate::threshold::account::check_parameters(t, s)?;
+        let k = u8::try_from(weights.len())
+            .ok()
+            .filter(|k| (crate::table::MIN_K..=MAX_K).contains(k))
+            .ok_or(Error::InvalidParameter {
+                name: "placement weights",
+                value: weights.len() as u64,
+                allowed: "one per position, 2 to 8",
+            })?;
+        let mut w = [0u32; MAX_K as usize];
+        w[..weights.len()].copy_from_slice(weights);
+        Ok(ThresholdParams {
+            t,
+            s,
+            k,
+            weights: w,
+        })
+    }
+
+    /// The threshold t.
+    pub fn threshold(&self) -> u16 {
+        self.t
+    }
+
+    /// The synthetic bound s (the detection tags' length, in elements).
+    pub fn synthetic_bound(&self) -> u16 {
+        self.s
+    }
+
+    /// w_0 .. w_{k−1}: entries placed at each position.
+    pub fn weights(&self) -> &[u32] {
+        &self.weights[..usize::from(self.k)]
+    }
 }
 
 impl Manifest {
-    /// `"BMMF" || 0x01 || I2OSP(version, 8) || I2OSP(created, 8) || table_id
-    /// || digest || I2OSP(chunk_slots, 4) || header`.
-    pub fn encode(&self) -> [u8; STATEMENT_LEN] {
-        let mut out = [0u8; STATEMENT_LEN];
-        out[..4].copy_from_slice(&MANIFEST_MAGIC);
-        out[4] = PROTOCOL_VERSION;
-        out[5..13].copy_from_slice(&self.version.to_be_bytes());
-        out[13..21].copy_from_slice(&self.created.to_be_bytes());
-        out[21..53].copy_from_slice(&self.table_id.0);
-        out[53..85].copy_from_slice(&self.digest);
-        out[85..89].copy_from_slice(&self.chunk_slots.to_be_bytes());
-        out[89..].copy_from_slice(&self.header.encode());
+    /// The protocol version the statement is for: 1, or 2 in threshold mode.
+    pub fn protocol_version(&self) -> u8 {
+        if self.threshold.is_some() {
+            THRESHOLD_VERSION
+        } else {
+            PROTOCOL_VERSION
+        }
+    }
+
+    /// `"BMMF" || version || I2OSP(version, 8) || I2OSP(created, 8) || table_id
+    /// || digest || I2OSP(chunk_slots, 4) || header`, and for version 2
+    /// `|| I2OSP(t, 2) || I2OSP(s, 2) || I2OSP(w_j, 4) for each j`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAX_STATEMENT_LEN);
+        out.extend_from_slice(&MANIFEST_MAGIC);
+        out.push(self.protocol_version());
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&self.created.to_be_bytes());
+        out.extend_from_slice(&self.table_id.0);
+        out.extend_from_slice(&self.digest);
+        out.extend_from_slice(&self.chunk_slots.to_be_bytes());
+        out.extend_from_slice(&self.header.encode());
+        if let Some(p) = &self.threshold {
+            out.extend_from_slice(&p.t.to_be_bytes());
+            out.extend_from_slice(&p.s.to_be_bytes());
+            for w in p.weights() {
+                out.extend_from_slice(&w.to_be_bytes());
+            }
+        }
         out
+    }
+
+    /// The length of the statement that `bytes` starts with, from its
+    /// version byte and, for version 2, the header's k; `None` if `bytes`
+    /// is too short to tell or names no version this crate speaks.
+    pub fn statement_len(bytes: &[u8]) -> Option<usize> {
+        match (bytes.get(4)?, bytes.get(K_OFFSET)?) {
+            (&PROTOCOL_VERSION, _) => Some(STATEMENT_LEN),
+            (&THRESHOLD_VERSION, &k) if (crate::table::MIN_K..=MAX_K).contains(&k) => {
+                Some(STATEMENT_LEN + 4 + 4 * usize::from(k))
+            }
+            _ => None,
+        }
     }
 
     /// Decodes a statement (its signature is checked by [`SignedManifest::verify`]).
@@ -68,15 +158,50 @@ impl Manifest {
     /// a header error, or [`Error::InvalidParameter`] for a chunk size other
     /// than [`CHUNK_SLOTS`] or a version of 0.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let b: [u8; STATEMENT_LEN] = array(bytes, "manifest")?;
-        check_magic_version(&b, &MANIFEST_MAGIC, PROTOCOL_VERSION, "manifest")?;
+        let version = bytes.get(4).copied();
+        let v2 = version == Some(THRESHOLD_VERSION);
+        check_magic_version(
+            bytes,
+            &MANIFEST_MAGIC,
+            if v2 {
+                THRESHOLD_VERSION
+            } else {
+                PROTOCOL_VERSION
+            },
+            "manifest",
+        )?;
+        let expected = Self::statement_len(bytes).unwrap_or(STATEMENT_LEN);
+        if bytes.len() != expected {
+            return Err(Error::Length {
+                what: "manifest",
+                expected,
+                got: bytes.len(),
+            });
+        }
+        let b: [u8; STATEMENT_LEN] = array(&bytes[..STATEMENT_LEN], "manifest")?;
+        let header = TableHeader::decode(&b[89..])?;
+        let threshold = if v2 {
+            let rest = &bytes[STATEMENT_LEN..];
+            let weights: Vec<u32> = rest[4..]
+                .chunks_exact(4)
+                .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            Some(ThresholdParams::new(
+                u16::from_be_bytes([rest[0], rest[1]]),
+                u16::from_be_bytes([rest[2], rest[3]]),
+                &weights,
+            )?)
+        } else {
+            None
+        };
         let m = Manifest {
             version: u64::from_be_bytes(array(&b[5..13], "manifest version")?),
             created: u64::from_be_bytes(array(&b[13..21], "manifest time")?),
             table_id: TableId(array(&b[21..53], "table id")?),
             digest: array(&b[53..85], "table digest")?,
             chunk_slots: u32::from_be_bytes(array(&b[85..89], "chunk size")?),
-            header: TableHeader::decode(&b[89..])?,
+            header,
+            threshold,
         };
         if m.chunk_slots != CHUNK_SLOTS {
             return Err(Error::InvalidParameter {
@@ -105,7 +230,7 @@ impl Manifest {
     }
 }
 
-fn signing_message(statement: &[u8; STATEMENT_LEN]) -> Vec<u8> {
+fn signing_message(statement: &[u8]) -> Vec<u8> {
     [SIGNING_LABEL, statement].concat()
 }
 
@@ -124,22 +249,29 @@ impl SignedManifest {
         [&self.manifest.encode()[..], &self.signature].concat()
     }
 
+    /// Splits `statement || signature` at the statement's length.
+    fn split(bytes: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+        let expected = Manifest::statement_len(bytes).unwrap_or(STATEMENT_LEN) + SIGNATURE_LEN;
+        if bytes.len() != expected {
+            return Err(Error::Length {
+                what: "signed manifest",
+                expected,
+                got: bytes.len(),
+            });
+        }
+        Ok(bytes.split_at(expected - SIGNATURE_LEN))
+    }
+
     /// Decodes `statement || signature` *without* checking the signature:
     /// for the operator's own files. A client uses [`SignedManifest::verify`].
     ///
     /// # Errors
     /// As [`Manifest::decode`].
     pub fn decode_unverified(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() != STATEMENT_LEN + SIGNATURE_LEN {
-            return Err(Error::Length {
-                what: "signed manifest",
-                expected: STATEMENT_LEN + SIGNATURE_LEN,
-                got: bytes.len(),
-            });
-        }
+        let (statement, signature) = Self::split(bytes)?;
         Ok(SignedManifest {
-            manifest: Manifest::decode(&bytes[..STATEMENT_LEN])?,
-            signature: array(&bytes[STATEMENT_LEN..], "manifest signature")?,
+            manifest: Manifest::decode(statement)?,
+            signature: array(signature, "manifest signature")?,
         })
     }
 
@@ -155,13 +287,19 @@ impl SignedManifest {
         signature: &[u8],
         key: &OperatorVerifyingKey,
     ) -> Result<Self, Error> {
-        let s: [u8; STATEMENT_LEN] = array(statement, "manifest")?;
+        if statement.len() > MAX_STATEMENT_LEN {
+            return Err(Error::Length {
+                what: "manifest",
+                expected: Manifest::statement_len(statement).unwrap_or(STATEMENT_LEN),
+                got: statement.len(),
+            });
+        }
         let sig: [u8; SIGNATURE_LEN] = array(signature, "manifest signature")?;
         key.0
-            .verify_strict(&signing_message(&s), &Signature::from_bytes(&sig))
+            .verify_strict(&signing_message(statement), &Signature::from_bytes(&sig))
             .map_err(|_| Error::BadSignature)?;
         Ok(SignedManifest {
-            manifest: Manifest::decode(&s)?,
+            manifest: Manifest::decode(statement)?,
             signature: sig,
         })
     }
@@ -171,14 +309,8 @@ impl SignedManifest {
     /// # Errors
     /// As [`SignedManifest::verify`].
     pub fn verify_encoded(bytes: &[u8], key: &OperatorVerifyingKey) -> Result<Self, Error> {
-        if bytes.len() != STATEMENT_LEN + SIGNATURE_LEN {
-            return Err(Error::Length {
-                what: "signed manifest",
-                expected: STATEMENT_LEN + SIGNATURE_LEN,
-                got: bytes.len(),
-            });
-        }
-        Self::verify(&bytes[..STATEMENT_LEN], &bytes[STATEMENT_LEN..], key)
+        let (statement, signature) = Self::split(bytes)?;
+        Self::verify(statement, signature, key)
     }
 }
 
@@ -301,7 +433,61 @@ mod tests {
                 n_slots: 100,
                 public_key: *key.public_key(),
             },
+            threshold: None,
         }
+    }
+
+    #[test]
+    fn a_version_2_statement_signs_t_s_and_the_weights() {
+        let op = OperatorSigningKey::generate(&mut rand::rng());
+        let mut m = manifest();
+        m.threshold = Some(ThresholdParams::new(30, 60, &[50, 30, 20]).unwrap());
+        let signed = m.sign(&op);
+        let bytes = signed.encode();
+        assert_eq!(bytes.len(), STATEMENT_LEN + 16 + SIGNATURE_LEN);
+        assert_eq!(bytes[4], 2);
+        let vk = op.verifying_key();
+        let back = SignedManifest::verify_encoded(&bytes, &vk).unwrap();
+        assert_eq!(back, signed);
+        let p = back.manifest.threshold.unwrap();
+        assert_eq!(
+            (p.threshold(), p.synthetic_bound(), p.weights()),
+            (30, 60, &[50, 30, 20][..])
+        );
+        // Every added byte is signed.
+        for i in STATEMENT_LEN..STATEMENT_LEN + 16 {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(
+                SignedManifest::verify_encoded(&bad, &vk).is_err(),
+                "byte {i}"
+            );
+        }
+        // Relabelled as version 1 (and cut to its length) it does not verify.
+        let mut v1 = bytes[..STATEMENT_LEN].to_vec();
+        v1[4] = 1;
+        v1.extend_from_slice(&bytes[bytes.len() - SIGNATURE_LEN..]);
+        assert_eq!(
+            SignedManifest::verify_encoded(&v1, &vk),
+            Err(Error::BadSignature)
+        );
+        // t out of range is refused when decoding, as a parameter.
+        let mut t0 = m.encode();
+        t0[STATEMENT_LEN..STATEMENT_LEN + 2].copy_from_slice(&0u16.to_be_bytes());
+        assert!(matches!(
+            Manifest::decode(&t0),
+            Err(Error::InvalidParameter {
+                name: "threshold t",
+                ..
+            })
+        ));
+        assert!(ThresholdParams::new(30, 60, &[1]).is_err());
+        assert!(ThresholdParams::new(257, 0, &[1, 2]).is_err());
+        // A truncated version-2 statement is a length error.
+        assert!(matches!(
+            Manifest::decode(&m.encode()[..STATEMENT_LEN + 4]),
+            Err(Error::Length { .. })
+        ));
     }
 
     #[test]

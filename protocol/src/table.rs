@@ -1130,6 +1130,7 @@ mod tests {
             digest: *crate::merkle::MerkleTree::new(t.slots()).root(),
             chunk_slots: crate::merkle::CHUNK_SLOTS,
             header: *t.header(),
+            threshold: None,
         }
     }
 

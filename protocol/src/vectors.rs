@@ -32,7 +32,7 @@ fn label_scalar(label: &str) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&Sha512::digest(label.as_bytes()).into())
 }
 
-fn label_bytes(label: &str) -> [u8; 32] {
+pub(crate) fn label_bytes(label: &str) -> [u8; 32] {
     Sha256::digest(label.as_bytes()).into()
 }
 
@@ -324,6 +324,7 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
         digest: *MerkleTree::new(v2.table.slots()).root(),
         chunk_slots: CHUNK_SLOTS,
         header,
+        threshold: None,
     };
     let signed = manifest.sign(&operator);
 
@@ -525,6 +526,7 @@ fn extra_vectors(
         digest: *crate::merkle::MerkleTree::new(built.table.slots()).root(),
         chunk_slots: crate::merkle::CHUNK_SLOTS,
         header: *built.table.header(),
+        threshold: None,
     };
     let signed = statement.sign(&op);
     let st = statement.encode();
@@ -590,7 +592,7 @@ fn extra_vectors(
         negative.push(json!({
             "what": what,
             "kind": "manifest_signature",
-            "statement": h(st),
+            "statement": h(&st),
             "verifying_key": h(key_bytes),
             "signature": h(sig_bytes),
             "result": verify(&key_bytes, &sig_bytes),

@@ -83,6 +83,21 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// How many entries sit at each position j, w_0 .. w_{k−1}: threshold
+    /// mode's placement weights (SPEC 14.7, 14.8). An entry whose positions
+    /// repeat counts at the first j naming its slot, as Section 10 defines
+    /// `position`.
+    pub fn weights(&self) -> Vec<u32> {
+        let k = usize::from(self.k);
+        let mut w = vec![0u32; k];
+        for (slot, positions) in self.positions.chunks_exact(k.max(1)).enumerate() {
+            if let Some(j) = positions.iter().position(|&p| p as usize == slot) {
+                w[j] = w[j].saturating_add(1);
+            }
+        }
+        w
+    }
+
     /// `"BMPL" || 0x01 || k || I2OSP(n_slots, 4) || I2OSP(next_entry, 4) ||
     /// per slot k × I2OSP(position, 4)`.
     pub fn encode(&self) -> Vec<u8> {

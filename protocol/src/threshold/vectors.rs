@@ -244,9 +244,34 @@ fn threshold_vectors() -> Result<Value, Error> {
         }));
     }
 
+    // The version-2 manifest of that table (SPEC 14.8), signed with the
+    // operator key of blindmatch-v1.json.
+    let operator_seed = crate::vectors::label_bytes("blindmatch-v1 test vectors: operator key");
+    let operator = crate::manifest::OperatorSigningKey::from_seed(operator_seed);
+    let manifest = crate::manifest::Manifest {
+        version: 1,
+        created: 1_790_000_000,
+        table_id: *built.table.id(),
+        digest: *crate::merkle::MerkleTree::new(built.table.slots()).root(),
+        chunk_slots: crate::merkle::CHUNK_SLOTS,
+        header: *built.table.header(),
+        threshold: Some(crate::manifest::ThresholdParams::new(t, s, &weights)?),
+    };
+    let signed = manifest.sign(&operator);
+
     Ok(json!({
         "table_id": h(built.table.id().0),
         "placement_weights": weights,
+        "manifest": {
+            "signing_key_seed": h(operator_seed),
+            "verifying_key": h(operator.verifying_key().to_bytes()),
+            "version": manifest.version,
+            "created": manifest.created,
+            "digest": h(manifest.digest),
+            "statement": h(manifest.encode()),
+            "signed_message_prefix": "blindmatch-v1/manifest",
+            "signature": h(signed.signature),
+        },
         "outer": outer,
         "t": t,
         "s": s,

@@ -123,21 +123,7 @@ fn payload_aad(
 /// synthetic voucher draws its open box with (SPEC 14.7), published in the
 /// version-2 manifest.
 pub fn placement_weights(built: &BuiltTable) -> Vec<u32> {
-    let header = built.table.header();
-    let mut w = vec![0u32; usize::from(header.k)];
-    for (e, item) in built.entries.iter().enumerate() {
-        let Ok(e) = u32::try_from(e) else { break };
-        if let Some(slot) = built.index.slot_of(e)
-            && let Some(j) = header
-                .positions(item)
-                .as_slice()
-                .iter()
-                .position(|&p| p == slot)
-        {
-            w[j] = w[j].saturating_add(1);
-        }
-    }
-    w
+    built.placement.weights()
 }
 
 /// j in 0..weights.len() with probability weights[j] / Σ weights (uniform if
