@@ -15,6 +15,12 @@
 //!    batches. The server's answer is an acknowledgement that is the same
 //!    whether anything matched or not: the client cannot learn the result.
 //!
+//! In threshold mode (protocol version 2, SPEC Section 14; the manifest's
+//! [`Manifest::threshold`] says so) step 3 is [`Client::check_account`]:
+//! each upload is made into a version-2 voucher under the account's secret
+//! ([`account::create`], [`account::read`]), and the server learns nothing
+//! of the account's matches until it holds t of them.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), blindmatch_client::ClientError> {
 //! use blindmatch_client::{Client, TableCache, parse_operator_key};
@@ -31,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
 mod cache;
 
 // Compile the README's Rust examples as doctests.
@@ -44,7 +51,8 @@ use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{
     DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, SubmitRequest,
 };
-use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
+use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest, ThresholdParams};
+use blindmatch_protocol::threshold::{AccountSecret, VOUCHER_ID_LEN};
 use blindmatch_protocol::{
     BlindedTable, ClientTable, Item, TableAssembler, TableDelta, TableHeader, TableId,
 };
@@ -145,6 +153,14 @@ pub enum ClientError {
     /// An item could not be parsed.
     #[error(transparent)]
     Item(#[from] blindmatch_protocol::ItemError),
+    /// An account secret file could not be made or read.
+    #[error("account file {path}: {reason}")]
+    Account {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<blindmatch_client_core::Error> for ClientError {
@@ -205,6 +221,9 @@ pub struct Manifest {
     pub signed: SignedManifest,
     /// Most vouchers per submission (the server's setting, not signed).
     pub max_batch: u32,
+    /// Threshold mode's signed parameters (t, s, placement weights), for a
+    /// protocol version 2 table; `None` in version 1.
+    pub threshold: Option<ThresholdParams>,
 }
 
 /// Parses an operator verifying key: 64 hex digits, or a file holding them
@@ -297,7 +316,10 @@ impl Manifest {
             || s.version != m.version
             || s.created != m.created
             || s.chunk_slots != m.chunk_slots
-            || m.protocol_version != u32::from(blindmatch_protocol::PROTOCOL_VERSION)
+            || m.protocol_version != u32::from(s.protocol_version())
+            || s.threshold.map_or(0, |p| u32::from(p.threshold())) != m.threshold
+            || s.threshold.map_or(0, |p| u32::from(p.synthetic_bound())) != m.synthetic_bound
+            || s.threshold.as_ref().map_or(&[][..], |p| p.weights()) != &m.placement_weights[..]
         {
             return Err(ClientError::BadManifest(
                 "fields differ from the signed statement",
@@ -312,6 +334,7 @@ impl Manifest {
             version: s.version,
             signed,
             max_batch: m.max_batch,
+            threshold: s.threshold,
         })
     }
 }
@@ -845,12 +868,50 @@ impl Client {
         id: SubmissionId,
         vouchers: Vec<Vec<u8>>,
     ) -> Result<u32, ClientError> {
+        self.submit_raw(table_id, id, &[], vouchers).await
+    }
+
+    /// [`Client::submit`] in threshold mode: version-2 vouchers made under
+    /// the account `account_id` (the id they are bound to).
+    ///
+    /// # Errors
+    /// As [`Client::submit`].
+    pub async fn submit_for_account(
+        &mut self,
+        table_id: &TableId,
+        account_id: &[u8],
+        vouchers: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
+        let id = SubmissionId::random(&mut rand::rng());
+        let mut backoff = Backoff::new(self.attempts, self.retry_delay);
+        loop {
+            match self
+                .submit_raw(table_id, id, account_id, vouchers.clone())
+                .await
+            {
+                Err(e) => match backoff.retry(&e) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e),
+                },
+                ok => return ok,
+            }
+        }
+    }
+
+    async fn submit_raw(
+        &mut self,
+        table_id: &TableId,
+        id: SubmissionId,
+        account_id: &[u8],
+        vouchers: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
         Ok(self
             .vouchers
             .submit(SubmitRequest {
                 table_id: table_id.0.to_vec(),
                 vouchers,
                 submission_id: id.0.to_vec(),
+                account_id: account_id.to_vec(),
             })
             .await
             .map_err(status("Submit"))?
@@ -882,6 +943,12 @@ impl Client {
         table: &ClientTable,
         items: &[(Item, Vec<u8>)],
     ) -> Result<usize, ClientError> {
+        if let Some(p) = manifest.threshold {
+            return Err(ClientError::Config(format!(
+                "the server's table is in threshold mode (t = {}): give an account secret (check_account; the CLI's --account FILE)",
+                p.threshold()
+            )));
+        }
         let mut acknowledged = 0;
         for batch in items.chunks(manifest.max_batch as usize) {
             let vouchers = make_vouchers(table, batch)?;
@@ -889,6 +956,82 @@ impl Client {
         }
         Ok(acknowledged)
     }
+}
+
+/// One upload in threshold mode: the platform's id for it, the item, and
+/// its associated data. The same upload sent again must keep its voucher id:
+/// one id gives one share, so a resubmission counts once toward t (SPEC 14.4).
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// 16 bytes naming the upload, unique per upload of the account.
+    pub voucher_id: [u8; VOUCHER_ID_LEN],
+    /// The item.
+    pub item: Item,
+    /// Its associated data (at most 1 KiB), sealed in the inner layer.
+    pub associated_data: Vec<u8>,
+}
+
+impl Client {
+    /// Threshold mode's [`Client::check`]: one version-2 voucher per upload
+    /// under `account`'s keys for the manifest's t and s, real or (at the
+    /// account's secret rate) synthetic, submitted in batches bound to the
+    /// account id. The acknowledgement is the same whatever they hold.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for a version-1 manifest, [`ClientError::Voucher`]
+    /// for associated data over 1 KiB, or as [`Client::submit`].
+    pub async fn check_account(
+        &mut self,
+        manifest: &Manifest,
+        table: &ClientTable,
+        account: &AccountSecret,
+        uploads: &[Upload],
+    ) -> Result<usize, ClientError> {
+        let mut acknowledged = 0;
+        for batch in uploads.chunks(manifest.max_batch as usize) {
+            let vouchers = make_threshold_vouchers(manifest, table, account, batch)?;
+            acknowledged += self
+                .submit_for_account(table.table().id(), account.account_id(), vouchers)
+                .await? as usize;
+        }
+        Ok(acknowledged)
+    }
+}
+
+/// Encoded version-2 vouchers for a batch of uploads (SPEC 14.7).
+///
+/// # Errors
+/// [`ClientError::Config`] for a version-1 manifest, or
+/// [`ClientError::Voucher`] for associated data over 1 KiB.
+pub fn make_threshold_vouchers(
+    manifest: &Manifest,
+    table: &ClientTable,
+    account: &AccountSecret,
+    uploads: &[Upload],
+) -> Result<Vec<Vec<u8>>, ClientError> {
+    let p = manifest.threshold.ok_or_else(|| {
+        ClientError::Config(
+            "the server's table is not in threshold mode: make version-1 vouchers (check)".into(),
+        )
+    })?;
+    let keys = account.keys(p.threshold(), p.synthetic_bound())?;
+    let mut rng = rand::rng();
+    uploads
+        .iter()
+        .map(|u| {
+            Ok(table
+                .create_threshold_voucher(
+                    &keys,
+                    account.account_id(),
+                    &u.voucher_id,
+                    &u.item,
+                    &u.associated_data,
+                    p.weights(),
+                    &mut rng,
+                )?
+                .encode())
+        })
+        .collect()
 }
 
 /// Encoded vouchers for a batch of items (thread-local CSPRNG: far cheaper

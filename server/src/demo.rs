@@ -10,13 +10,19 @@
 //! catches up with a delta and checks two more items. It prints side by
 //! side what the client saw (acknowledgements only) and what the server
 //! recorded in its match database (the matches, and nothing about the rest).
+//! Then "day 3": the operator signs version 3 in threshold mode (t = 3, s = 2,
+//! SPEC Section 14) and two accounts upload: one stays below the threshold
+//! (the server holds candidates and nothing else), the other crosses it (its
+//! matches are revealed with their associated data, and its synthetic
+//! vouchers are found out).
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use blindmatch_client::{Client, TableCache};
+use blindmatch_client::{Client, TableCache, Upload};
+use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate};
 use blindmatch_protocol::{Item, ItemType};
 use sha2::{Digest, Sha256};
 
@@ -151,6 +157,111 @@ async fn check_each(
     Ok(saw)
 }
 
+/// Threshold mode's t and s in the demo: small, so that a handful of uploads
+/// shows both sides of the threshold.
+const DEMO_T: u16 = 3;
+const DEMO_S: u16 = 2;
+
+/// One account's uploads on day 3, by the labels of the samples (all listed
+/// from day 2 on) and a few unlisted values.
+struct DemoAccount {
+    name: &'static str,
+    /// The seed is SHA-256 of this: fixed so that every run tells the same
+    /// story (which vouchers come out synthetic is the seed's secret coin,
+    /// and these were picked for one account on each side of t). An app
+    /// makes its secret with `blindmatch_client::account::create`, from the
+    /// system's CSPRNG.
+    seed_label: &'static str,
+    listed: &'static [&'static str],
+    unlisted: usize,
+}
+
+const DEMO_ACCOUNTS: [DemoAccount; 2] = [
+    DemoAccount {
+        name: "user-17",
+        seed_label: "blindmatch demo account user-17 6",
+        listed: &["sha256 (listed)", "md5 (listed)"],
+        unlisted: 4,
+    },
+    DemoAccount {
+        name: "user-42",
+        seed_label: "blindmatch demo account user-42 0",
+        listed: &[
+            "sha1 (listed)",
+            "pdq (listed)",
+            "bytes (listed)",
+            "sha256 (listed on day 2)",
+        ],
+        unlisted: 4,
+    },
+];
+
+/// What one account sent on day 3, as its client knows it.
+struct AccountRun {
+    secret: AccountSecret,
+    uploads: Vec<Upload>,
+    /// Per upload: listed, and whether its voucher was synthetic (the
+    /// client's secret; the server cannot tell below t).
+    listed: Vec<bool>,
+    synthetic: Vec<bool>,
+}
+
+fn demo_accounts(submissions: &[Submission]) -> anyhow::Result<Vec<AccountRun>> {
+    let mut out = Vec::new();
+    for a in &DEMO_ACCOUNTS {
+        // A quarter of the vouchers synthetic: within s = 2 among the
+        // t + s = 5 latest with high probability (papers/SECURITY.md 9).
+        let secret = AccountSecret::from_parts(
+            a.name.as_bytes(),
+            Sha256::digest(a.seed_label.as_bytes()).into(),
+            SyntheticRate::from_probability(0.25),
+        )?;
+        let keys = secret.keys(DEMO_T, DEMO_S)?;
+        let mut uploads = Vec::new();
+        let mut listed = Vec::new();
+        for label in a.listed {
+            let s = submissions
+                .iter()
+                .find(|s| s.label == *label)
+                .context("a demo account names a sample that does not exist")?;
+            listed.push(true);
+            uploads.push((s.item.clone(), format!("day 3 / {} / {label}", a.name)));
+        }
+        for i in 0..a.unlisted {
+            let value = Sha256::digest(format!("{} private photo {i}", a.name));
+            listed.push(false);
+            uploads.push((
+                Item::new(ItemType::Sha256, &value)?,
+                format!("day 3 / {} / private photo {i}", a.name),
+            ));
+        }
+        let uploads: Vec<Upload> = uploads
+            .into_iter()
+            .map(|(item, ad)| {
+                // The platform's id for the upload: here a hash of its name.
+                let mut voucher_id = [0u8; 16];
+                voucher_id.copy_from_slice(&Sha256::digest(ad.as_bytes())[..16]);
+                Upload {
+                    voucher_id,
+                    item,
+                    associated_data: ad.into_bytes(),
+                }
+            })
+            .collect();
+        let synthetic = uploads
+            .iter()
+            .map(|u| keys.is_synthetic(&u.voucher_id))
+            .collect();
+        out.push(AccountRun {
+            secret,
+            uploads,
+            listed,
+            synthetic,
+        });
+    }
+    Ok(out)
+}
+
 /// Writes the demo list: `entries` generated SHA-256 values and the listed
 /// samples (those listed on day 2 only if `day2`).
 fn write_list(
@@ -203,6 +314,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         signing_key,
         base: None,
         decoys: 0,
+        threshold: None,
     };
     let (l, k, t, o) = (list.clone(), key.clone(), table.clone(), opts.clone());
     let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
@@ -246,7 +358,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         next.clone(),
         BuildOptions {
             base: Some(table.clone()),
-            ..opts
+            ..opts.clone()
         },
     );
     let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
@@ -278,8 +390,51 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     {
         bail!("the server did not process the vouchers within 30 s");
     }
+
+    // Day 3: threshold mode. Version 3 (one more entry, so that there is a
+    // new table to swap to) is signed with t and s; the client follows the
+    // manifest and makes version-2 vouchers under each account's secret.
+    write_list(&list, args.entries + 1, &submissions, true)?;
+    let (l, k, t, o) = (
+        list.clone(),
+        key.clone(),
+        next.clone(),
+        BuildOptions {
+            base: Some(table.clone()),
+            threshold: Some((DEMO_T, DEMO_S)),
+            ..opts
+        },
+    );
+    tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
+    std::fs::rename(&next, &table).context("publishing version 3")?;
+    let swap = server.reload().await?;
+    println!(
+        "== server: day 3: signed version 3 in threshold mode (t = {DEMO_T}, s = {DEMO_S}) and {swap}"
+    );
+    let manifest = client.manifest().await?;
+    let (cached, _) = client.refresh(&cached, &manifest, &cache).await?;
+    let runs = demo_accounts(&submissions)?;
+    let mut day3_vouchers = 0u64;
+    for run in &runs {
+        let n = client
+            .check_account(&manifest, &cached, &run.secret, &run.uploads)
+            .await?;
+        day3_vouchers += n as u64;
+    }
+    if !server
+        .wait_processed(
+            submissions.len() as u64 + day3_vouchers,
+            Duration::from_secs(30),
+        )
+        .await
+    {
+        bail!("the server did not process the day-3 vouchers within 30 s");
+    }
     let records = crate::store::read_all(&data)?;
+    let accounts = crate::store::sqlite::read_accounts(&data)?;
     server.shutdown().await?;
+    let (records, threshold_records): (Vec<_>, Vec<_>) =
+        records.into_iter().partition(|r| r.account_hex.is_none());
 
     println!();
     println!(
@@ -326,8 +481,10 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         })
         .collect();
     let acks_identical = saw.iter().all(|a| a == &saw[0]);
+    let threshold_ok = show_threshold(&runs, &threshold_records, &accounts);
     println!();
-    let ok = recorded == expected && records.len() == expected.len() && acks_identical;
+    let ok =
+        recorded == expected && records.len() == expected.len() && acks_identical && threshold_ok;
     if ok {
         println!(
             "OK: the server recorded exactly the {} listed items submitted, with their associated data, and \
@@ -336,8 +493,99 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             submissions.len() - expected.len(),
             submissions.len()
         );
+        println!(
+            "OK: in threshold mode the server learned nothing of the account below t but a count of candidates \
+             it cannot split into real and synthetic, and, of the account that crossed t, exactly its listed uploads."
+        );
     } else {
         println!("FAIL: the recorded matches are not exactly the listed items submitted");
     }
     Ok(ok)
+}
+
+/// Prints day 3 from both sides; returns whether the server recorded
+/// exactly what SPEC 14.6 says it must: nothing for an account with fewer
+/// than t real listed vouchers, and every real listed upload of one with t.
+fn show_threshold(
+    runs: &[AccountRun],
+    records: &[crate::store::MatchRecord],
+    accounts: &[crate::store::AccountSummary],
+) -> bool {
+    println!();
+    println!("day 3, threshold mode (t = {DEMO_T}, s = {DEMO_S}):");
+    println!(
+        "{:<9} | {:<44} | server knows",
+        "account", "client sent (its own secret)"
+    );
+    println!("{:-<9}-+-{:-<44}-+-{:-<50}", "", "", "");
+    let mut ok = true;
+    for run in runs {
+        let id = run.secret.account_id();
+        let hex_id = hex::encode(id);
+        let real_listed = run
+            .listed
+            .iter()
+            .zip(&run.synthetic)
+            .filter(|&(&l, &s)| l && !s)
+            .count();
+        let synthetic = run.synthetic.iter().filter(|&&s| s).count();
+        let summary = accounts.iter().find(|a| a.account_hex == hex_id);
+        let mine: Vec<_> = records
+            .iter()
+            .filter(|r| r.account_hex.as_deref() == Some(hex_id.as_str()))
+            .collect();
+        let sent = format!(
+            "{} uploads: {real_listed} listed (real), {synthetic} synthetic",
+            run.uploads.len()
+        );
+        let knows = match summary {
+            Some(a) if a.real == 0 => {
+                format!("{} candidates, nothing else (below t)", a.unrevealed)
+            }
+            Some(a) => format!(
+                "crossed t: {} matches revealed, {} synthetic found out",
+                a.real, a.synthetic
+            ),
+            None => "nothing".to_string(),
+        };
+        println!("{:<9} | {sent:<44} | {knows}", String::from_utf8_lossy(id));
+        for r in &mine {
+            println!(
+                "{:<9} | {:<44} |   MATCH entry {} {} {}… ad={:?}",
+                "",
+                "",
+                r.entry,
+                r.item_type,
+                &r.item_hex[..12],
+                String::from_utf8_lossy(&r.associated_data)
+            );
+        }
+        // What must hold: below t real listed vouchers nothing is recorded;
+        // at t or more, exactly the real listed uploads.
+        let expected: BTreeSet<Vec<u8>> = if real_listed >= usize::from(DEMO_T) {
+            run.uploads
+                .iter()
+                .zip(run.listed.iter().zip(&run.synthetic))
+                .filter(|&(_, (&l, &s))| l && !s)
+                .map(|(u, _)| u.associated_data.clone())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let got: BTreeSet<Vec<u8>> = mine.iter().map(|r| r.associated_data.clone()).collect();
+        ok &= got == expected && mine.len() == expected.len();
+    }
+    // The story needs one account on each side of t.
+    let crossed = runs
+        .iter()
+        .filter(|r| {
+            r.listed
+                .iter()
+                .zip(&r.synthetic)
+                .filter(|&(&l, &s)| l && !s)
+                .count()
+                >= usize::from(DEMO_T)
+        })
+        .count();
+    ok && crossed == 1
 }

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use blindmatch_protocol::manifest::{
-    Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest,
+    Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest, ThresholdParams,
 };
 use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
 use blindmatch_protocol::table::{Base, UpdateOptions};
@@ -107,6 +107,30 @@ pub struct BuildOptions {
     /// With a base: empty slots given a fresh filler besides the real
     /// changes, to blur which slots those touched (SECURITY.md 6.1).
     pub decoys: u32,
+    /// Threshold mode (SPEC Section 14): `Some((t, s))` signs a version-2
+    /// manifest with threshold t and synthetic bound s; `Some((0, _))`
+    /// signs version 1; `None` keeps the base's mode (version 1 without a
+    /// base).
+    pub threshold: Option<(u16, u16)>,
+}
+
+/// The threshold parameters a build signs: `opts.threshold`, else the
+/// base's, with this version's placement weights.
+fn threshold_of(
+    opts: &BuildOptions,
+    base: Option<&bundle::Bundle>,
+    weights: &[u32],
+) -> anyhow::Result<Option<ThresholdParams>> {
+    let ts = match opts.threshold {
+        Some((0, _)) => None,
+        Some(ts) => Some(ts),
+        None => base
+            .and_then(|b| b.manifest.manifest.threshold)
+            .map(|p| (p.threshold(), p.synthetic_bound())),
+    };
+    ts.map(|(t, s)| ThresholdParams::new(t, s, weights))
+        .transpose()
+        .context("--threshold / --synthetic-bound")
 }
 
 /// How a version was built.
@@ -144,10 +168,12 @@ pub struct BuildReport {
     pub seconds: f64,
 }
 
-/// Signs version `version` of `table`.
+/// Signs version `version` of `table`, in threshold mode (a version-2
+/// statement, SPEC 14.8) with `threshold`.
 pub fn sign_version(
     table: &BlindedTable,
     version: u64,
+    threshold: Option<ThresholdParams>,
     key: &OperatorSigningKey,
 ) -> SignedManifest {
     Manifest {
@@ -159,6 +185,7 @@ pub fn sign_version(
         digest: *MerkleTree::new(table.slots()).root(),
         chunk_slots: CHUNK_SLOTS,
         header: *table.header(),
+        threshold,
     }
     .sign(key)
 }
@@ -211,6 +238,10 @@ pub fn build(
     out: &Path,
     opts: &BuildOptions,
 ) -> anyhow::Result<BuildReport> {
+    if let Some((t, s)) = opts.threshold.filter(|&(t, _)| t != 0) {
+        // Checked before the build, which may take minutes.
+        ThresholdParams::new(t, s, &[0, 0]).context("--threshold / --synthetic-bound")?;
+    }
     let key = keyfile::read(key_path)?;
     let signing = keyfile::read_signing(&opts.signing_key)?;
     let items = read_list(list_path, opts.default_type)?;
@@ -253,7 +284,8 @@ pub fn build(
                     &u.changed,
                     base.table.header().n_slots,
                 );
-                let manifest = sign_version(&u.table, version, &signing);
+                let threshold = threshold_of(opts, Some(base), &u.placement.weights())?;
+                let manifest = sign_version(&u.table, version, threshold, &signing);
                 let kind = BuildKind::Update {
                     kept: u.kept,
                     added: u.added,
@@ -307,7 +339,8 @@ pub fn build(
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let version = base.as_ref().map_or(1, |b| b.manifest.manifest.version + 1);
-    let manifest = sign_version(&built.table, version, &signing);
+    let threshold = threshold_of(opts, base.as_ref(), &built.placement.weights())?;
+    let manifest = sign_version(&built.table, version, threshold, &signing);
     let entries = built.entries.len();
     let bundle = bundle::Bundle {
         table: built.table,
@@ -326,35 +359,70 @@ pub fn build(
     })
 }
 
-/// `matches (--data DIR | --store URL) [--json]`.
+/// `matches (--data DIR | --store URL) [--accounts] [--json]`: the match
+/// records, then threshold mode's accounts with candidates and their
+/// counts; with `--accounts`, the accounts only.
 ///
 /// # Errors
 /// If the store cannot be read.
-pub fn matches(store: &store::Location, json: bool) -> anyhow::Result<()> {
-    let records = store::read_matches(store)?;
+pub fn matches(store: &store::Location, json: bool, accounts_only: bool) -> anyhow::Result<()> {
+    let accounts = store::read_accounts(store)?;
+    if accounts_only && json {
+        println!("{}", serde_json::to_string_pretty(&accounts)?);
+        return Ok(());
+    }
+    let records = if accounts_only {
+        Vec::new()
+    } else {
+        store::read_matches(store)?
+    };
     if json {
+        // The match records alone, as before threshold mode: `--accounts --json`
+        // prints the accounts.
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(());
     }
-    if records.is_empty() {
+    if !accounts_only && records.is_empty() {
         println!("no matches recorded");
-        return Ok(());
-    }
-    println!(
-        "{:<24}  {:<7}  {:>7}  {:<32}  {:<64}  associated data",
-        "received", "type", "entry", "submission", "item"
-    );
-    for r in &records {
+    } else if !accounts_only {
         println!(
-            "{:<24}  {:<7}  {:>7}  {:<32}  {:<64}  {}",
-            r.received_at(),
-            r.item_type,
-            r.entry,
-            r.submission_id,
-            r.item_hex,
-            String::from_utf8_lossy(&r.associated_data).escape_debug()
+            "{:<24}  {:<7}  {:>7}  {:<32}  {:<64}  associated data",
+            "received", "type", "entry", "submission", "item"
+        );
+        for r in &records {
+            println!(
+                "{:<24}  {:<7}  {:>7}  {:<32}  {:<64}  {}{}",
+                r.received_at(),
+                r.item_type,
+                r.entry,
+                r.submission_id,
+                r.item_hex,
+                String::from_utf8_lossy(&r.associated_data).escape_debug(),
+                r.account_hex
+                    .as_ref()
+                    .map_or_else(String::new, |a| format!("  (account {a})"))
+            );
+        }
+        println!("{} match(es)", records.len());
+    }
+    if !accounts.is_empty() {
+        // Threshold mode: below t the server holds candidates and nothing
+        // else; their count mixes real and synthetic vouchers.
+        println!();
+        println!(
+            "{:<32}  {:>4}  {:>10}  {:>8}  {:>9}  {:>8}",
+            "account (threshold mode)", "t", "unrevealed", "revealed", "synthetic", "rejected"
+        );
+        for a in &accounts {
+            println!(
+                "{:<32}  {:>4}  {:>10}  {:>8}  {:>9}  {:>8}",
+                a.account_hex, a.t, a.unrevealed, a.real, a.synthetic, a.rejected
+            );
+        }
+        println!(
+            "{} account(s) with candidates; below t the count is all the server knows",
+            accounts.len()
         );
     }
-    println!("{} match(es)", records.len());
     Ok(())
 }

@@ -69,6 +69,16 @@ enum Command {
         /// Entries per slot, between 0 and 1 [default: 0.85 for k = 3].
         #[arg(long)]
         load_factor: Option<f64>,
+        /// Threshold mode (protocol version 2, SPEC Section 14): the server learns an
+        /// account's matches only once it holds T of them (1..=256; Apple chose 30). 0 signs
+        /// a version-1 table. [default: the base's mode, else version 1]
+        #[arg(long, value_name = "T")]
+        threshold: Option<u16>,
+        /// With --threshold: the most synthetic vouchers among an account's latest t + s
+        /// candidates with which t real ones are still found (0..=256; each costs a client
+        /// 8 bytes per voucher). Clients pick their synthetic rate to stay under it.
+        #[arg(long, value_name = "S", default_value_t = 0, requires = "threshold")]
+        synthetic_bound: u16,
     },
     /// Serve the table and receive vouchers over gRPC until SIGINT/SIGTERM.
     ///
@@ -101,9 +111,13 @@ enum Command {
         /// File holding the PostgreSQL password (mode 0600).
         #[arg(long, env = "BLINDMATCH_STORE_PASSWORD_FILE", value_name = "PATH")]
         store_password_file: Option<PathBuf>,
-        /// Print JSON instead of a table.
+        /// Print JSON instead of a table (the match records; with --accounts, the accounts).
         #[arg(long)]
         json: bool,
+        /// Threshold mode: only the accounts with candidates, and how many each holds
+        /// unrevealed, revealed real, synthetic and rejected.
+        #[arg(long)]
+        accounts: bool,
     },
     /// Run everything on a built-in sample list over loopback, and show what each side saw.
     /// Exits 0 only if exactly the listed items submitted were recorded.
@@ -147,8 +161,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             default_type,
             k,
             load_factor,
+            threshold,
+            synthetic_bound,
         } => {
             let opts = BuildOptions {
+                threshold: threshold.map(|t| (t, synthetic_bound)),
                 default_type,
                 k,
                 load_factor,
@@ -199,6 +216,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     );
                 }
             }
+            if let Some(p) = &m.threshold {
+                println!(
+                    "threshold mode (protocol version 2): t = {}, s = {}, placement weights {:?}",
+                    p.threshold(),
+                    p.synthetic_bound(),
+                    p.weights()
+                );
+            }
             println!("table id {}", hex::encode(table.id().0));
             println!("digest   {}", hex::encode(m.digest));
         }
@@ -208,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             store,
             store_password_file,
             json,
+            accounts,
         } => {
             let location = match (data, store) {
                 (Some(dir), _) => blindmatch_server::store::Location::Sqlite(dir),
@@ -217,7 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
                 (None, None) => anyhow::bail!("give --data DIR or --store URL"),
             };
-            blindmatch_server::matches(&location, json)?;
+            blindmatch_server::matches(&location, json, accounts)?;
         }
         Command::Demo(args) => return blindmatch_server::demo::run(&args).await,
     }

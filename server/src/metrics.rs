@@ -41,6 +41,12 @@ pub struct Metrics {
     pub matches: Counter,
     /// Vouchers that opened but were malformed or forged.
     pub rejected_vouchers: Counter,
+    /// Threshold mode: candidates stored (real and synthetic alike; a
+    /// resubmitted voucher counts again here, once in the store).
+    pub candidates: Counter,
+    /// Threshold mode: account examinations, by outcome (below,
+    /// inconsistent, revealed). Never an account id.
+    pub examinations: Family<Kind, Counter>,
     /// Refused requests by kind of error.
     pub errors: Family<Kind, Counter>,
     /// Time from receiving a submission to acknowledging it.
@@ -74,6 +80,8 @@ impl Metrics {
             vouchers: Counter::default(),
             matches: Counter::default(),
             rejected_vouchers: Counter::default(),
+            candidates: Counter::default(),
+            examinations: Family::default(),
             errors: Family::default(),
             // 100 µs to ~3 s.
             submit_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 15)),
@@ -99,6 +107,16 @@ impl Metrics {
             "rejected_vouchers",
             "Vouchers that opened but were malformed or forged",
             m.rejected_vouchers.clone(),
+        );
+        registry.register(
+            "candidates",
+            "Threshold mode: vouchers that opened and were stored as candidates",
+            m.candidates.clone(),
+        );
+        registry.register(
+            "examinations",
+            "Threshold mode: account examinations by outcome",
+            m.examinations.clone(),
         );
         registry.register("errors", "Refused requests by kind", m.errors.clone());
         registry.register(

@@ -18,6 +18,14 @@
 //! evaluated in turn with the sources, so every acknowledged voucher is
 //! evaluated, and the store records it exactly once (`store`).
 //!
+//! Threshold mode (SPEC Section 14.9): a version-2 voucher that opens is a
+//! candidate, stored with its submission's retirement in the harvest. After
+//! each harvest, and at each claim, the writer examines the accounts whose
+//! candidates nobody examined yet (Section 14.6: detection, and at t real
+//! shares reconstruction and decryption), and settles each in one
+//! transaction: the match records of the real, listed items, written once
+//! however often an account is examined (after a crash, or by two replicas).
+//!
 //! When the store cannot write (disk full, read-only, database down), new
 //! submissions are refused, never acknowledged; results that could not be
 //! recorded are kept and retried, so the server recovers on its own. The
@@ -30,6 +38,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use blindmatch_protocol::manifest::ThresholdParams;
+use blindmatch_protocol::threshold::{
+    Candidate, Opened, Outcome, Share, ThresholdVoucher, reveal, share_len,
+};
 use blindmatch_protocol::{Match, Matcher, Voucher};
 
 use crate::admission::{Reservation, Source};
@@ -39,8 +51,13 @@ use tokio::sync::oneshot;
 
 use crate::metrics::{Kind, Metrics};
 use crate::store::{
-    Evaluated, Ingested, NewSubmission, PendingSubmission, Published, Store, StoreError, now_ms,
+    Account, CandidateState, Evaluated, Ingested, NewCandidate, NewSubmission, PendingSubmission,
+    Published, Store, StoreError, StoredCandidate, Verdict, now_ms,
 };
+
+/// Accounts examined per round (a harvest or a claim): a flood of new
+/// accounts delays the next ones' examination, never the harvest.
+const EXAMINE_PER_ROUND: usize = 64;
 
 /// Submissions handed to the workers at a time, per worker. The rest wait in
 /// the writer's fair queue, so that the order in which they are evaluated is
@@ -102,12 +119,81 @@ pub(crate) struct Submission {
     pub(crate) digest: Option<[u8; 32]>,
     pub(crate) received_at_ms: i64,
     pub(crate) encoded: Vec<Vec<u8>>,
-    pub(crate) decoded: Vec<Voucher>,
+    pub(crate) decoded: Decoded,
     /// The version the vouchers were made for: evaluated against it even if
     /// it is replaced meanwhile.
     pub(crate) generation: Arc<Generation>,
     /// Its share of the in-flight budget, released once it is recorded.
     pub(crate) reservation: Option<Reservation>,
+}
+
+/// A submission's vouchers, decoded for their table's protocol version.
+pub(crate) enum Decoded {
+    /// Version 1 (SPEC Section 6).
+    V1(Vec<Voucher>),
+    /// Threshold mode (SPEC 14.7): every voucher bound to `account`.
+    V2 {
+        account: Vec<u8>,
+        vouchers: Vec<ThresholdVoucher>,
+    },
+}
+
+impl Decoded {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Decoded::V1(v) => v.len(),
+            Decoded::V2 { vouchers, .. } => vouchers.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decodes stored vouchers for `matcher`'s table, in threshold mode
+    /// under `threshold`; `None` if any does not decode.
+    fn decode(
+        vouchers: &[Vec<u8>],
+        k: u8,
+        threshold: Option<&ThresholdParams>,
+        account: Option<&[u8]>,
+    ) -> Option<Self> {
+        match (threshold, account) {
+            (None, None) => vouchers
+                .iter()
+                .map(|v| Voucher::decode(v, k).ok())
+                .collect::<Option<Vec<_>>>()
+                .map(Decoded::V1),
+            (Some(p), Some(account)) => vouchers
+                .iter()
+                .map(|v| ThresholdVoucher::decode(v, k, p.synthetic_bound()).ok())
+                .collect::<Option<Vec<_>>>()
+                .map(|vouchers| Decoded::V2 {
+                    account: account.to_vec(),
+                    vouchers,
+                }),
+            _ => None,
+        }
+    }
+}
+
+/// What a worker found in one submission.
+enum Results {
+    V1(Vec<Result<Option<Match>, blindmatch_protocol::Error>>),
+    /// The vouchers that opened, as candidates to store under threshold t.
+    V2 {
+        t: u16,
+        candidates: Vec<NewCandidate>,
+    },
+}
+
+impl Results {
+    fn len(&self, vouchers: usize) -> usize {
+        match self {
+            Results::V1(r) => r.len(),
+            Results::V2 { .. } => vouchers,
+        }
+    }
 }
 
 /// Why a submission was not stored.
@@ -144,14 +230,17 @@ pub(crate) enum Control {
 
 struct Work {
     submission: PendingSubmission,
-    decoded: Vec<Voucher>,
+    decoded: Decoded,
     matcher: Arc<Matcher>,
+    threshold: Option<ThresholdParams>,
     reservation: Option<Reservation>,
 }
 
 struct Done {
     submission: PendingSubmission,
-    results: Vec<Result<Option<Match>, blindmatch_protocol::Error>>,
+    /// How many vouchers it held.
+    vouchers: usize,
+    results: Results,
     /// Released when the results are recorded.
     _reservation: Option<Reservation>,
 }
@@ -278,18 +367,58 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
         tracing::warn!(error = ?e, "could not lower the match workers' priority");
     }
     for w in work {
-        let results = w.matcher.open_batch(&w.decoded);
-        for (i, r) in results.iter().enumerate() {
-            // A voucher that opened but is not an honest match: only a
+        let vouchers = w.decoded.len();
+        let reject = |i: usize, e: &blindmatch_protocol::Error| {
+            // A voucher that opened but is not an honest match (or, in
+            // threshold mode, whose payload is not a share): only a
             // malicious client makes one. Logged without its content.
-            if let Err(e) = r {
-                metrics.rejected_vouchers.inc();
-                tracing::warn!(submission = w.submission.submission_id, voucher = i, error = %e, "rejected voucher");
+            metrics.rejected_vouchers.inc();
+            tracing::warn!(submission = w.submission.submission_id, voucher = i, error = %e, "rejected voucher");
+        };
+        let results = match (&w.decoded, &w.threshold) {
+            (Decoded::V1(v), _) => {
+                let results = w.matcher.open_batch(v);
+                for (i, r) in results.iter().enumerate() {
+                    if let Err(e) = r {
+                        reject(i, e);
+                    }
+                }
+                Results::V1(results)
             }
-        }
+            (Decoded::V2 { account, vouchers }, Some(p)) => {
+                let pairs: Vec<(&[u8], &ThresholdVoucher)> =
+                    vouchers.iter().map(|v| (&account[..], v)).collect();
+                let opened = w.matcher.open_threshold_batch(p.synthetic_bound(), &pairs);
+                let mut candidates = Vec::new();
+                for (i, r) in opened.into_iter().enumerate() {
+                    match r {
+                        Ok(Some(Candidate { share, position })) => candidates.push(NewCandidate {
+                            voucher_index: u32::try_from(i).unwrap_or(u32::MAX),
+                            x: share.x(),
+                            share: share.encode(),
+                            position,
+                        }),
+                        Ok(None) => {}
+                        Err(e) => reject(i, &e),
+                    }
+                }
+                metrics.candidates.inc_by(candidates.len() as u64);
+                Results::V2 {
+                    t: p.threshold(),
+                    candidates,
+                }
+            }
+            // Never built: a V2 submission is made only for a version-2
+            // table. Evaluated as holding nothing rather than panicking.
+            (Decoded::V2 { .. }, None) => Results::V2 {
+                t: 1,
+                candidates: Vec::new(),
+            },
+        };
         if done
             .send(Done {
                 submission: w.submission,
+                vouchers,
                 results,
                 _reservation: w.reservation,
             })
@@ -493,11 +622,13 @@ impl Writer {
                 continue;
             };
             let k = generation.table.header().k;
-            let decoded: Option<Vec<Voucher>> = submission
-                .vouchers
-                .iter()
-                .map(|v| Voucher::decode(v, k).ok())
-                .collect();
+            let threshold = generation.manifest.manifest.threshold;
+            let decoded = Decoded::decode(
+                &submission.vouchers,
+                k,
+                threshold.as_ref(),
+                submission.account.as_deref(),
+            );
             let Some(decoded) = decoded else {
                 // Stored by a server that checked every voucher: only a
                 // damaged store gets here. It stays pending.
@@ -512,11 +643,15 @@ impl Writer {
                     submission,
                     decoded,
                     matcher: Arc::clone(&generation.matcher),
+                    threshold,
                     reservation: None,
                 },
             );
             self.in_flight += 1;
         }
+        // Accounts whose candidates an earlier process stored and never
+        // examined (it stopped between the two), or another replica's.
+        self.examine();
         if n > 0 {
             tracing::info!(
                 submissions = n,
@@ -552,18 +687,24 @@ impl Writer {
         let batch = std::mem::take(&mut self.evaluated);
         let mut evaluated = Vec::with_capacity(batch.len());
         for d in &batch {
-            let matches: Vec<_> = d
-                .results
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| match r {
-                    Ok(Some(m)) => Some((u32::try_from(i).unwrap_or(u32::MAX), m)),
-                    _ => None,
-                })
-                .collect();
+            let (matches, candidates) = match &d.results {
+                Results::V1(results) => (
+                    results
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| match r {
+                            Ok(Some(m)) => Some((u32::try_from(i).unwrap_or(u32::MAX), m)),
+                            _ => None,
+                        })
+                        .collect(),
+                    None,
+                ),
+                Results::V2 { t, candidates } => (Vec::new(), Some((*t, &candidates[..]))),
+            };
             evaluated.push(Evaluated {
                 submission: &d.submission,
                 matches,
+                candidates,
             });
         }
         let result = self.store.complete(&evaluated);
@@ -574,7 +715,7 @@ impl Writer {
                 let (mut vouchers, mut matched, mut taken) = (0u64, 0u64, 0usize);
                 for (d, e) in batch.iter().zip(&evaluated) {
                     if recorded.contains(&e.submission.row) {
-                        vouchers += d.results.len() as u64;
+                        vouchers += d.results.len(d.vouchers) as u64;
                         matched += e.matches.len() as u64;
                     } else {
                         taken += 1;
@@ -594,8 +735,15 @@ impl Writer {
                 }
                 self.in_flight -= batch.len();
                 self.metrics.matches.inc_by(matched);
-                self.processed.fetch_add(vouchers, Ordering::Release);
+                let candidates = batch
+                    .iter()
+                    .any(|d| matches!(d.results, Results::V2 { .. }));
                 // Dropping the batch releases its reservations.
+                drop(batch);
+                if candidates {
+                    self.examine();
+                }
+                self.processed.fetch_add(vouchers, Ordering::Release);
                 true
             }
             Err(_) => {
@@ -622,6 +770,10 @@ impl Writer {
                     submission_id: s.submission_id,
                     received_at_ms: s.received_at_ms,
                     table_id: s.generation.id_hex.clone(),
+                    account: match &s.decoded {
+                        Decoded::V2 { account, .. } => Some(account.clone()),
+                        Decoded::V1(_) => None,
+                    },
                     vouchers: s.encoded,
                 },
                 digest: s.digest,
@@ -629,6 +781,7 @@ impl Writer {
             rest.push((
                 s.decoded,
                 Arc::clone(&s.generation.matcher),
+                s.generation.manifest.manifest.threshold,
                 s.reservation,
                 stored,
             ));
@@ -637,7 +790,7 @@ impl Writer {
         self.note(result.as_ref().map(|_| ()));
         match result {
             Ok(outcomes) => {
-                for (outcome, (decoded, matcher, reservation, reply)) in
+                for (outcome, (decoded, matcher, threshold, reservation, reply)) in
                     outcomes.into_iter().zip(rest)
                 {
                     match outcome {
@@ -660,6 +813,7 @@ impl Writer {
                                         submission,
                                         decoded,
                                         matcher,
+                                        threshold,
                                         reservation,
                                     },
                                 );
@@ -678,8 +832,53 @@ impl Writer {
                 }
             }
             Err(e) => {
-                for (_, _, _, reply) in rest {
+                for (_, _, _, _, reply) in rest {
                     let _ = reply.send(Err(Refused::Store(e.clone())));
+                }
+            }
+        }
+    }
+
+    /// Examines the accounts with unexamined candidates (SPEC 14.6) and
+    /// settles each: match records for the real, listed items at the
+    /// crossing, once.
+    fn examine(&mut self) {
+        let accounts = match self.store.unexamined(EXAMINE_PER_ROUND) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the accounts to examine; will try again");
+                return;
+            }
+        };
+        for account in accounts {
+            let candidates = match self.store.candidates(&account) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read an account's candidates; will try again");
+                    return;
+                }
+            };
+            let (kind, verdicts) = verdicts(&account, &candidates, &self.generations);
+            self.metrics
+                .examinations
+                .get_or_create(&Kind { kind })
+                .inc();
+            match self.store.settle(&account, &verdicts) {
+                Ok(recorded) => {
+                    if recorded > 0 {
+                        self.metrics.matches.inc_by(recorded as u64);
+                        // The account id is the platform's, not a secret of
+                        // this protocol, but it is a user's: not logged.
+                        tracing::info!(
+                            t = account.t,
+                            matches = recorded,
+                            "an account crossed its threshold: its matches are recorded"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not settle an account; it is examined again");
+                    return;
                 }
             }
         }
@@ -710,6 +909,112 @@ impl Writer {
             Err(e) => tracing::warn!(error = %e, "could not prune the store; will try again"),
         }
     }
+}
+
+/// One examination of an account (SPEC 14.6): its outcome's name and a
+/// verdict for each candidate it decides. Below the threshold (or
+/// inconsistent) every new candidate is held; at the crossing every
+/// unresolved one is classified, and a real one is a match only if its item
+/// is listed: at the box it opened, in the version it opened under while
+/// that version is held, else anywhere in the current version.
+fn verdicts(
+    account: &Account,
+    candidates: &[StoredCandidate],
+    generations: &Generations,
+) -> (&'static str, Vec<(i64, Verdict)>) {
+    let unresolved =
+        |c: &StoredCandidate| matches!(c.state, CandidateState::New | CandidateState::Held);
+    let mut out = Vec::new();
+    let mut shares = Vec::with_capacity(candidates.len());
+    let mut of = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let s = c
+            .share
+            .len()
+            .checked_sub(share_len(0))
+            .filter(|n| n % 8 == 0)
+            .and_then(|n| u16::try_from(n / 8).ok());
+        match s.map(|s| Share::decode(&c.share, s)) {
+            Some(Ok(share)) => {
+                shares.push(share);
+                of.push(c);
+            }
+            // Stored by a server that decoded it: only a damaged store.
+            _ if unresolved(c) => out.push((c.id, Verdict::Rejected)),
+            _ => {}
+        }
+    }
+    let hold = |out: &mut Vec<(i64, Verdict)>| {
+        for c in candidates {
+            if c.state == CandidateState::New {
+                out.push((c.id, Verdict::Held));
+            }
+        }
+    };
+    let revealed = match reveal(account.t, &shares) {
+        Ok(Outcome::Revealed(r)) => r,
+        Ok(Outcome::Below) => {
+            hold(&mut out);
+            return ("below", out);
+        }
+        Ok(Outcome::Inconsistent) | Err(_) => {
+            tracing::warn!(
+                t = account.t,
+                shares = shares.len(),
+                "an account's shares do not lie on one polynomial (more synthetic vouchers than the bound, or a client off the protocol): nothing revealed"
+            );
+            hold(&mut out);
+            return ("inconsistent", out);
+        }
+    };
+    for o in revealed.real {
+        match o {
+            Opened::Item {
+                index,
+                item,
+                associated_data,
+            } => {
+                let c = of[index];
+                if !unresolved(c) {
+                    continue;
+                }
+                let confirmed = match generations.by_hex(&c.table_id) {
+                    Some(g) => g
+                        .matcher
+                        .confirm(&item, c.position)
+                        .map(|entry| (entry, c.position)),
+                    None => {
+                        let current = generations.current();
+                        (0..current.table.header().k)
+                            .find_map(|j| current.matcher.confirm(&item, j).map(|entry| (entry, j)))
+                    }
+                };
+                out.push((
+                    c.id,
+                    match confirmed {
+                        Some((entry, position)) => Verdict::Real(Match {
+                            item,
+                            associated_data,
+                            entry,
+                            position,
+                        }),
+                        None => Verdict::Rejected,
+                    },
+                ));
+            }
+            Opened::Malformed { index, .. } => {
+                if unresolved(of[index]) {
+                    out.push((of[index].id, Verdict::Rejected));
+                }
+            }
+        }
+    }
+    for index in revealed.synthetic {
+        if unresolved(of[index]) {
+            out.push((of[index].id, Verdict::Synthetic));
+        }
+    }
+    ("revealed", out)
 }
 
 #[cfg(test)]

@@ -15,12 +15,14 @@ use blindmatch_proto::v1::{
     DeltaChunk, DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, Manifest,
     SubmitRequest, SubmitResponse, TableChunk,
 };
+use blindmatch_protocol::Voucher;
 use blindmatch_protocol::table::{CHUNK_LEN, SLOT_LEN};
-use blindmatch_protocol::{PROTOCOL_VERSION, Voucher};
+use blindmatch_protocol::threshold::ThresholdVoucher;
+use blindmatch_protocol::threshold::account::MAX_ACCOUNT_ID_LEN;
 use tokio::sync::oneshot;
 
 use crate::generation::{Generation, Generations};
-use crate::pipeline::{Ingest, Refused, Submission};
+use crate::pipeline::{Decoded, Ingest, Refused, Submission};
 use crate::store::StoreError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -71,6 +73,14 @@ pub(crate) enum ServiceError {
     BadOffset { offset: u64, len: u64, chunk: usize },
     #[error("submission_id is {0} bytes; it must be 16 random bytes, or empty")]
     BadSubmissionId(usize),
+    #[error(
+        "account_id is {0} bytes: this table is in threshold mode (protocol version 2), which needs the account's id, 1 to 64 bytes"
+    )]
+    BadAccountId(usize),
+    #[error(
+        "account_id given, but this table is not in threshold mode (protocol version 1): send no account id"
+    )]
+    UnexpectedAccountId,
     #[error("submission id {0} was already used for a different batch; a new batch needs a new id")]
     SubmissionIdReused(String),
     #[error("the server is shutting down; retry")]
@@ -91,6 +101,7 @@ impl ServiceError {
             ServiceError::BadVoucher { .. } => "bad_voucher",
             ServiceError::BadOffset { .. } => "bad_offset",
             ServiceError::BadSubmissionId(_) => "bad_submission_id",
+            ServiceError::BadAccountId(_) | ServiceError::UnexpectedAccountId => "bad_account_id",
             ServiceError::SubmissionIdReused(_) => "submission_id_reused",
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Loading => "loading",
@@ -111,7 +122,9 @@ impl From<ServiceError> for Status {
             ServiceError::BatchTooLarge { .. } => Status::resource_exhausted(msg),
             ServiceError::BadVoucher { .. }
             | ServiceError::BadOffset { .. }
-            | ServiceError::BadSubmissionId(_) => Status::invalid_argument(msg),
+            | ServiceError::BadSubmissionId(_)
+            | ServiceError::BadAccountId(_)
+            | ServiceError::UnexpectedAccountId => Status::invalid_argument(msg),
             ServiceError::SubmissionIdReused(_) => Status::already_exists(msg),
             ServiceError::NotStored(StoreError::Full) => Status::resource_exhausted(msg),
             ServiceError::ShuttingDown | ServiceError::Loading | ServiceError::NotStored(_) => {
@@ -168,8 +181,9 @@ impl Shared {
         let g = self.generations.current();
         let m = &g.manifest.manifest;
         let h = g.table.header();
+        let threshold = m.threshold.as_ref();
         Manifest {
-            protocol_version: u32::from(PROTOCOL_VERSION),
+            protocol_version: u32::from(m.protocol_version()),
             table_id: g.table.id().0.to_vec(),
             k: u32::from(h.k),
             seed: h.seed.to_vec(),
@@ -184,6 +198,9 @@ impl Shared {
             chunk_slots: m.chunk_slots,
             statement: m.encode().to_vec(),
             signature: g.manifest.signature.to_vec(),
+            threshold: threshold.map_or(0, |p| u32::from(p.threshold())),
+            synthetic_bound: threshold.map_or(0, |p| u32::from(p.synthetic_bound())),
+            placement_weights: threshold.map_or_else(Vec::new, |p| p.weights().to_vec()),
         }
     }
 }
@@ -356,15 +373,34 @@ impl Vouchers {
         // It costs one decompression each (~3 µs, ~0.2 ms for a batch of 64),
         // done inline: a hand-off to a blocking thread cost more than that.
         let k = generation.table.header().k;
-        let vouchers = req
-            .vouchers
-            .iter()
-            .enumerate()
-            .map(|(index, bytes)| {
-                Voucher::decode(bytes, k)
-                    .map_err(|source| ServiceError::BadVoucher { index, source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let bad = |index| move |source| ServiceError::BadVoucher { index, source };
+        let vouchers = match &generation.manifest.manifest.threshold {
+            None if !req.account_id.is_empty() => return Err(ServiceError::UnexpectedAccountId),
+            None => Decoded::V1(
+                req.vouchers
+                    .iter()
+                    .enumerate()
+                    .map(|(index, bytes)| Voucher::decode(bytes, k).map_err(bad(index)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(p) => {
+                if req.account_id.is_empty() || req.account_id.len() > MAX_ACCOUNT_ID_LEN {
+                    return Err(ServiceError::BadAccountId(req.account_id.len()));
+                }
+                let s = p.synthetic_bound();
+                Decoded::V2 {
+                    vouchers: req
+                        .vouchers
+                        .iter()
+                        .enumerate()
+                        .map(|(index, bytes)| {
+                            ThresholdVoucher::decode(bytes, k, s).map_err(bad(index))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    account: req.account_id,
+                }
+            }
+        };
 
         if vouchers.is_empty() {
             // Nothing to store or evaluate.
@@ -375,10 +411,18 @@ impl Vouchers {
         let (submission_id, digest) = match req.submission_id.len() {
             SUBMISSION_ID_LEN => (
                 hex::encode(&req.submission_id),
-                Some(blindmatch_protocol::submission_digest(
-                    generation.table.id(),
-                    &vouchers,
-                )),
+                Some(match &vouchers {
+                    Decoded::V1(v) => {
+                        blindmatch_protocol::submission_digest(generation.table.id(), v)
+                    }
+                    Decoded::V2 { account, vouchers } => {
+                        blindmatch_protocol::threshold::submission_digest(
+                            generation.table.id(),
+                            account,
+                            vouchers,
+                        )
+                    }
+                }),
             ),
             0 => {
                 let mut id = [0u8; SUBMISSION_ID_LEN];

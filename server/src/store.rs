@@ -29,6 +29,17 @@
 //!   dropped. A non-matching voucher leaves no trace.
 //! - **One pruner at a time.** Retention and id pruning take a lock (an
 //!   advisory lock in PostgreSQL); a replica that does not get it skips.
+//! - **Threshold mode's candidates** (SPEC Section 14.9). A version-2
+//!   voucher that opens is a *candidate*: its share encoding, the table and
+//!   box it opened under, and where it came from; no item and no associated
+//!   data, which the server cannot read yet. [`Store::complete`] stores the
+//!   candidates of a submission in the transaction that retires it, one per
+//!   (account, t, x): a resubmitted voucher counts once. Each is *new* until
+//!   some replica has examined its account ([`Store::unexamined`],
+//!   [`Store::candidates`]); [`Store::settle`] then records the verdicts in
+//!   one transaction, each only if the candidate is still unresolved, and a
+//!   match record with each candidate it turns real: a crossing examined by
+//!   two replicas at once, or again after a crash, is recorded once.
 //! - **One table version.** [`Store::publish`] records a version (table id,
 //!   version number, time) the first time any replica serves it; every
 //!   replica reads the newest and the time each was replaced, so all serve
@@ -194,6 +205,20 @@ pub fn read_matches(location: &Location) -> anyhow::Result<Vec<MatchRecord>> {
     }
 }
 
+/// Every threshold-mode account with candidates at `location`, with their
+/// counts by state, without writing (`matches`).
+///
+/// # Errors
+/// If the store cannot be read.
+pub fn read_accounts(location: &Location) -> anyhow::Result<Vec<AccountSummary>> {
+    match location {
+        Location::Sqlite(dir) => sqlite::read_accounts(dir),
+        Location::Postgres { url, password_file } => {
+            postgres::read_accounts(url, password_file.as_deref())
+        }
+    }
+}
+
 /// Row counts of the store at `location`, read without writing.
 ///
 /// # Errors
@@ -293,6 +318,169 @@ pub trait Store: Send {
     /// # Errors
     /// On a database error.
     fn pending(&mut self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` accounts (with their threshold) that hold candidates
+    /// no replica has examined yet: the ones to run SPEC 14.6 for.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn unexamined(&mut self, limit: usize) -> Result<Vec<Account>, StoreError>;
+
+    /// Every candidate of `account` under threshold t, in the order they
+    /// were stored (resolved ones too: after a crossing, the polynomial
+    /// they lie on is what classifies the next ones).
+    ///
+    /// # Errors
+    /// On a database error.
+    fn candidates(&mut self, account: &Account) -> Result<Vec<StoredCandidate>, StoreError>;
+
+    /// Records the verdicts of one examination of `account`, in one
+    /// transaction. A verdict applies only to a candidate still unresolved
+    /// ([`CandidateState::New`] or [`CandidateState::Held`]; `Held` only to
+    /// a new one), and a [`Verdict::Real`] inserts its match record only
+    /// then. Returns how many match records were inserted.
+    ///
+    /// # Errors
+    /// On a database error; nothing is recorded then.
+    fn settle(
+        &mut self,
+        account: &Account,
+        verdicts: &[(i64, Verdict)],
+    ) -> Result<usize, StoreError>;
+}
+
+/// A threshold-mode account: the platform's opaque id, and the threshold t
+/// its candidates were made under (shares of two thresholds never combine).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Account {
+    /// The account id from `Submit`, 1 to 64 bytes.
+    pub id: Vec<u8>,
+    /// The manifest's t.
+    pub t: u16,
+}
+
+/// A candidate to store with its submission (SPEC 14.9).
+#[derive(Debug, Clone)]
+pub struct NewCandidate {
+    /// The voucher's position in its submission.
+    pub voucher_index: u32,
+    /// The share's x-coordinate: one candidate per (account, t, x).
+    pub x: u64,
+    /// The share encoding (SPEC 14.3).
+    pub share: Vec<u8>,
+    /// The box that opened.
+    pub position: u8,
+}
+
+/// Where a candidate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateState {
+    /// Stored, its account not examined since.
+    New,
+    /// Examined: below the threshold (or inconsistent), waiting for more.
+    Held,
+    /// Revealed: a real share whose item is listed; its match record exists.
+    Real,
+    /// Revealed: not on the account's polynomial (synthetic or forged).
+    Synthetic,
+    /// Revealed: on the polynomial, but its inner layer is malformed or its
+    /// item is not the listed entry at the box that opened. Never a match.
+    Rejected,
+}
+
+impl CandidateState {
+    pub(crate) fn code(self) -> i16 {
+        match self {
+            CandidateState::New => 0,
+            CandidateState::Held => 1,
+            CandidateState::Real => 2,
+            CandidateState::Synthetic => 3,
+            CandidateState::Rejected => 4,
+        }
+    }
+
+    pub(crate) fn from_code(code: i64) -> Result<Self, StoreError> {
+        Ok(match code {
+            0 => CandidateState::New,
+            1 => CandidateState::Held,
+            2 => CandidateState::Real,
+            3 => CandidateState::Synthetic,
+            4 => CandidateState::Rejected,
+            other => {
+                return Err(StoreError::Failed(format!(
+                    "candidate state {other} is not one this server writes"
+                )));
+            }
+        })
+    }
+}
+
+/// A stored candidate.
+#[derive(Clone)]
+pub struct StoredCandidate {
+    /// Row id: the order candidates were stored in.
+    pub id: i64,
+    /// The share encoding.
+    pub share: Vec<u8>,
+    /// The table it opened under (hex).
+    pub table_id: String,
+    /// The box that opened.
+    pub position: u8,
+    /// Where it stands.
+    pub state: CandidateState,
+}
+
+impl std::fmt::Debug for StoredCandidate {
+    /// Without the share.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCandidate")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one examination decided for one candidate.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Below the threshold: examined, still unresolved.
+    Held,
+    /// Real and listed: record this match.
+    Real(Match),
+    /// Not on the polynomial.
+    Synthetic,
+    /// On the polynomial, never a match.
+    Rejected,
+}
+
+impl Verdict {
+    pub(crate) fn state(&self) -> CandidateState {
+        match self {
+            Verdict::Held => CandidateState::Held,
+            Verdict::Real(_) => CandidateState::Real,
+            Verdict::Synthetic => CandidateState::Synthetic,
+            Verdict::Rejected => CandidateState::Rejected,
+        }
+    }
+}
+
+/// An account's candidates, counted by state (`matches`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountSummary {
+    /// The account id, hex.
+    pub account_hex: String,
+    /// The threshold its candidates were made under.
+    pub t: u16,
+    /// Candidates not yet revealed (new or held): the count the server
+    /// sees below the threshold, real and synthetic alike.
+    pub unrevealed: u64,
+    /// Revealed real matches.
+    pub real: u64,
+    /// Revealed synthetic (or forged) vouchers.
+    pub synthetic: u64,
+    /// Revealed and rejected.
+    pub rejected: u64,
 }
 
 /// What one prune deleted.
@@ -365,6 +553,8 @@ pub struct PendingSubmission {
     pub received_at_ms: i64,
     /// The table its vouchers were made for (hex).
     pub table_id: String,
+    /// Threshold mode: the account the vouchers are from.
+    pub account: Option<Vec<u8>>,
     /// The encoded vouchers.
     pub vouchers: Vec<Vec<u8>>,
 }
@@ -388,11 +578,13 @@ impl PendingSubmission {
     ///
     /// # Errors
     /// If `count` vouchers of `len` bytes do not fill `blob`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_row(
         row: i64,
         submission_id: String,
         received_at_ms: i64,
         table_id: String,
+        account: Option<Vec<u8>>,
         count: i64,
         len: i64,
         blob: &[u8],
@@ -415,6 +607,7 @@ impl PendingSubmission {
             submission_id,
             received_at_ms,
             table_id,
+            account,
             vouchers: if len == 0 {
                 Vec::new()
             } else {
@@ -424,12 +617,16 @@ impl PendingSubmission {
     }
 }
 
-/// One evaluated submission: its pending row, and its matches by voucher index.
+/// One evaluated submission: its pending row, and its matches by voucher
+/// index, or in threshold mode its candidates.
 pub struct Evaluated<'a> {
     /// The submission.
     pub submission: &'a PendingSubmission,
     /// Its matches: (voucher index, match).
     pub matches: Vec<(u32, &'a Match)>,
+    /// Threshold mode: the threshold of its table's manifest, and its
+    /// candidates (stored for `submission.account`).
+    pub candidates: Option<(u16, &'a [NewCandidate])>,
 }
 
 /// One recorded match.
@@ -454,6 +651,8 @@ pub struct MatchRecord {
     /// The client's associated data.
     #[serde(serialize_with = "serialize_ad")]
     pub associated_data: Vec<u8>,
+    /// Threshold mode: the account, hex (revealed when it crossed t).
+    pub account_hex: Option<String>,
 }
 
 fn serialize_ad<S: serde::Serializer>(ad: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -206,7 +206,7 @@ pub unsafe extern "C" fn bm_manifest_verify(
                 bytes(operator_key_bytes, operator_key_len)?,
             )
         };
-        let m = core::VerifiedManifest::verify(statement, signature, &operator_key(key)?)
+        let m = core::VerifiedManifest::verify_version_1(statement, signature, &operator_key(key)?)
             .map_err(|e| from_core(&e))?;
         // SAFETY: the caller's contract.
         unsafe { put(out, BmManifest(m)) }

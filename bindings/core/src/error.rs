@@ -10,6 +10,15 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The server's table is in threshold mode (protocol version 2, SPEC
+    /// Section 14), which this binding does not speak yet.
+    #[error(
+        "the server's table is in threshold mode (protocol version 2, t = {t}); this binding makes only version-1 vouchers: use the Rust client library (blindmatch-client), or a server in version 1"
+    )]
+    ThresholdMode {
+        /// The manifest's threshold.
+        t: u16,
+    },
     /// The manifest's signature does not verify under the pinned operator
     /// key: it was not signed by the operator, or it was altered.
     #[error("manifest signature does not verify under the pinned operator key")]

@@ -242,11 +242,9 @@ impl Manifest {
         signature: Vec<u8>,
         operator: Arc<OperatorKey>,
     ) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Arc::new(Manifest(core::VerifiedManifest::verify(
-            &statement,
-            &signature,
-            &operator.0,
-        )?)))
+        Ok(Arc::new(Manifest(
+            core::VerifiedManifest::verify_version_1(&statement, &signature, &operator.0)?,
+        )))
     }
 
     /// The version number.

@@ -136,7 +136,7 @@ impl Manifest {
         signature: &[u8],
         operator: &OperatorKey,
     ) -> Result<Manifest, JsValue> {
-        core::VerifiedManifest::verify(statement, signature, &operator.0)
+        core::VerifiedManifest::verify_version_1(statement, signature, &operator.0)
             .map(Manifest)
             .map_err(from_core)
     }

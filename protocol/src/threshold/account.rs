@@ -325,6 +325,13 @@ impl AccountKeys {
         }
     }
 
+    /// Whether the voucher of `voucher_id` is synthetic (SPEC 14.4): the
+    /// client's own secret, for an app or a demo that wants to show it. It
+    /// must never leave the device.
+    pub fn is_synthetic(&self, voucher_id: &[u8; VOUCHER_ID_LEN]) -> bool {
+        self.choose(voucher_id).synthetic
+    }
+
     /// x and the synthetic coin of `voucher_id`.
     pub(crate) fn choose(&self, voucher_id: &[u8; VOUCHER_ID_LEN]) -> VoucherChoice {
         let mut r = Zeroizing::new([0u8; 12]);

@@ -119,6 +119,33 @@ fn payload_aad(
     aad
 }
 
+/// The digest a server remembers a threshold-mode submission by (SPEC
+/// 14.9, after 12.3): `SHA-256("blindmatch-v2/submission-digest" ||
+/// table_id || I2OSP(len(account_id), 1) || account_id || I2OSP(n, 4) ||
+/// Encode(Q_1) || ... || Encode(Q_n))`. The same batch sent again under
+/// another account is other content.
+pub fn submission_digest(
+    table_id: &crate::TableId,
+    account_id: &[u8],
+    vouchers: &[ThresholdVoucher],
+) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"blindmatch-v2/submission-digest");
+    h.update(table_id.0);
+    h.update([u8::try_from(account_id.len()).unwrap_or(u8::MAX)]);
+    h.update(account_id);
+    h.update(
+        u32::try_from(vouchers.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for v in vouchers {
+        h.update(v.q());
+    }
+    h.finalize().into()
+}
+
 /// How many of a table's entries sit at each position j: the weights a
 /// synthetic voucher draws its open box with (SPEC 14.7), published in the
 /// version-2 manifest.

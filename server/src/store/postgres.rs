@@ -43,13 +43,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Evaluated, Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Replica,
-    Store, StoreError, StoreStats, millis,
+    Account, AccountSummary, CandidateState, Evaluated, Ingested, MatchRecord, NewSubmission,
+    PendingSubmission, Pruned, Published, Replica, Store, StoreError, StoreStats, StoredCandidate,
+    Verdict, millis,
 };
 
 /// The schema, one migration per version (`blindmatch.schema_version`).
 /// A database of a newer version is refused.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE blindmatch.matches (
     id               BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     submission_id    TEXT    NOT NULL,
@@ -92,7 +94,31 @@ CREATE TABLE blindmatch.versions (
     version          BIGINT  NOT NULL,
     published_at_ms  BIGINT  NOT NULL
 );
-"];
+",
+    "
+-- 2: threshold mode (SPEC 14.9): the account of a submission and of a
+-- match, and the candidates.
+ALTER TABLE blindmatch.pending ADD COLUMN account BYTEA;
+ALTER TABLE blindmatch.matches ADD COLUMN account BYTEA;
+CREATE TABLE blindmatch.candidates (
+    id               BIGINT   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account          BYTEA    NOT NULL,
+    t                INTEGER  NOT NULL,
+    x                BIGINT   NOT NULL,
+    state            SMALLINT NOT NULL,
+    submission_id    TEXT     NOT NULL,
+    voucher_index    INTEGER  NOT NULL,
+    received_at_ms   BIGINT   NOT NULL,
+    table_id         TEXT     NOT NULL,
+    position         SMALLINT NOT NULL,
+    share            BYTEA    NOT NULL,
+    UNIQUE (account, t, x)
+);
+ALTER TABLE blindmatch.candidates ALTER COLUMN share SET STORAGE EXTERNAL;
+CREATE INDEX candidates_new ON blindmatch.candidates (account, t) WHERE state = 0;
+CREATE INDEX candidates_by_time ON blindmatch.candidates (received_at_ms);
+",
+];
 
 /// The schema version this code writes.
 #[allow(clippy::cast_possible_truncation, reason = "a handful of migrations")]
@@ -553,15 +579,15 @@ impl Store for PgStore {
                          INSERT INTO blindmatch.submissions (submission_id, digest, received_at_ms)
                          VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
                      INSERT INTO blindmatch.pending
-                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
-                     SELECT $1, $3, $4, $5, $6, $7, $8 FROM fresh RETURNING id",
+                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by, account)
+                     SELECT $1, $3, $4, $5, $6, $7, $8, $9 FROM fresh RETURNING id",
                 )
                 .await?;
             let unnamed = tx
                 .prepare_cached(
                     "INSERT INTO blindmatch.pending
-                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                         (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by, account)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 )
                 .await?;
             let params: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> = rows
@@ -580,6 +606,7 @@ impl Store for PgStore {
                         &r.len,
                         &r.blob,
                         &replica,
+                        &s.account,
                     ]);
                     p
                 })
@@ -638,6 +665,20 @@ impl Store for PgStore {
         let rows: Vec<i64> = evaluated.iter().map(|e| e.submission.row).collect();
         let (mut of, mut index, mut entry) = (Vec::new(), Vec::new(), Vec::new());
         let (mut kind, mut item, mut ad) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut c_of, mut c_t, mut c_x) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut c_index, mut c_position, mut c_share) = (Vec::new(), Vec::new(), Vec::new());
+        for e in &evaluated {
+            if let Some((t, candidates)) = e.candidates {
+                for c in candidates {
+                    c_of.push(e.submission.row);
+                    c_t.push(i32::from(t));
+                    c_x.push(i64::try_from(c.x).unwrap_or(i64::MAX));
+                    c_index.push(i64::from(c.voucher_index));
+                    c_position.push(i16::from(c.position));
+                    c_share.push(c.share.clone());
+                }
+            }
+        }
         for e in evaluated {
             for (i, m) in &e.matches {
                 of.push(e.submission.row);
@@ -657,7 +698,17 @@ impl Store for PgStore {
                 .prepare_cached(
                     "WITH done AS (
                          DELETE FROM blindmatch.pending WHERE id = ANY($1)
-                         RETURNING id, submission_id, received_at_ms, table_id),
+                         RETURNING id, submission_id, received_at_ms, table_id, account),
+                     candidates AS (
+                         INSERT INTO blindmatch.candidates (account, t, x, state, submission_id, voucher_index, received_at_ms, table_id, position, share)
+                         SELECT d.account, c.t, c.x, 0, d.submission_id, c.voucher_index::integer, d.received_at_ms, d.table_id, c.position, c.share
+                         FROM done d
+                         JOIN UNNEST($8::bigint[], $9::integer[], $10::bigint[], $11::bigint[], $12::smallint[], $13::bytea[])
+                              AS c(row_id, t, x, voucher_index, position, share)
+                           ON c.row_id = d.id
+                         WHERE d.account IS NOT NULL
+                         ORDER BY d.id, c.voucher_index
+                         ON CONFLICT (account, t, x) DO NOTHING),
                      recorded AS (
                          INSERT INTO blindmatch.matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
                          SELECT d.submission_id, m.voucher_index::integer, d.received_at_ms, d.table_id, m.entry, m.item_type, m.item_hex, m.associated_data
@@ -670,7 +721,24 @@ impl Store for PgStore {
                 )
                 .await?;
             Ok(client
-                .query(&stmt, &[&rows, &of, &index, &entry, &kind, &item, &ad])
+                .query(
+                    &stmt,
+                    &[
+                        &rows,
+                        &of,
+                        &index,
+                        &entry,
+                        &kind,
+                        &item,
+                        &ad,
+                        &c_of,
+                        &c_t,
+                        &c_x,
+                        &c_index,
+                        &c_position,
+                        &c_share,
+                    ],
+                )
                 .await?
                 .iter()
                 .map(|r| r.get(0))
@@ -700,7 +768,7 @@ impl Store for PgStore {
                          FOR UPDATE OF p SKIP LOCKED)
                      UPDATE blindmatch.pending p SET claimed_by = $1
                      FROM orphans o WHERE p.id = o.id
-                     RETURNING p.id, p.submission_id, p.received_at_ms, p.table_id, p.voucher_count, p.voucher_len, p.vouchers"
+                     RETURNING p.id, p.submission_id, p.received_at_ms, p.table_id, p.voucher_count, p.voucher_len, p.vouchers, p.account"
                 ))
                 .await?;
             let rows = client
@@ -714,6 +782,7 @@ impl Store for PgStore {
                         r.get(1),
                         r.get(2),
                         r.get(3),
+                        r.get(7),
                         i64::from(r.get::<_, i32>(4)),
                         i64::from(r.get::<_, i32>(5)),
                         r.get::<_, &[u8]>(6),
@@ -776,6 +845,11 @@ impl Store for PgStore {
             }
             let matches = match matches_before {
                 Some(t) => {
+                    tx.execute(
+                        "DELETE FROM blindmatch.candidates WHERE received_at_ms < $1",
+                        &[&t],
+                    )
+                    .await?;
                     tx.execute(
                         "DELETE FROM blindmatch.matches WHERE received_at_ms < $1",
                         &[&t],
@@ -843,6 +917,121 @@ impl Store for PgStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
+
+    fn unexamined(&mut self, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT account, t FROM blindmatch.candidates WHERE state = 0
+                     GROUP BY account, t ORDER BY min(id) LIMIT $1",
+                )
+                .await?;
+            client
+                .query(&stmt, &[&limit])
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Account {
+                        id: r.get(0),
+                        t: u16::try_from(r.get::<_, i32>(1))
+                            .map_err(|_| StoreError::Failed("a threshold out of range".into()))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn candidates(&mut self, account: &Account) -> Result<Vec<StoredCandidate>, StoreError> {
+        let (id, t) = (account.id.clone(), i32::from(account.t));
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, share, table_id, position, state FROM blindmatch.candidates
+                     WHERE account = $1 AND t = $2 ORDER BY id",
+                )
+                .await?;
+            client
+                .query(&stmt, &[&id, &t])
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(StoredCandidate {
+                        id: r.get(0),
+                        share: r.get(1),
+                        table_id: r.get(2),
+                        position: u8::try_from(r.get::<_, i16>(3))
+                            .map_err(|_| StoreError::Failed("a position out of range".into()))?,
+                        state: CandidateState::from_code(i64::from(r.get::<_, i16>(4)))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn settle(
+        &mut self,
+        account: &Account,
+        verdicts: &[(i64, Verdict)],
+    ) -> Result<usize, StoreError> {
+        let (id, t) = (account.id.clone(), i32::from(account.t));
+        let verdicts = verdicts.to_vec();
+        self.pg.run(|pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            // Row locks make this exactly once across replicas: a second
+            // settle of the same candidate waits for the first, then finds
+            // it resolved and changes (and records) nothing.
+            let hold = tx
+                .prepare_cached(
+                    "UPDATE blindmatch.candidates SET state = 1
+                     WHERE id = $1 AND account = $2 AND t = $3 AND state = 0",
+                )
+                .await?;
+            let resolve = tx
+                .prepare_cached(
+                    "UPDATE blindmatch.candidates SET state = $4
+                     WHERE id = $1 AND account = $2 AND t = $3 AND state IN (0, 1)",
+                )
+                .await?;
+            let record = tx
+                .prepare_cached(
+                    "INSERT INTO blindmatch.matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account)
+                     SELECT submission_id, voucher_index, received_at_ms, table_id, $2, $3, $4, $5, account
+                     FROM blindmatch.candidates WHERE id = $1",
+                )
+                .await?;
+            let mut inserted = 0usize;
+            for (row, verdict) in &verdicts {
+                let changed = match verdict {
+                    Verdict::Held => tx.execute(&hold, &[row, &id, &t]).await?,
+                    v => {
+                        tx.execute(&resolve, &[row, &id, &t, &v.state().code()])
+                            .await?
+                    }
+                };
+                if let (1, Verdict::Real(m)) = (changed, verdict) {
+                    let n = tx
+                        .execute(
+                            &record,
+                            &[
+                                row,
+                                &i64::from(m.entry),
+                                &m.item.item_type().name(),
+                                &m.item.to_hex(),
+                                &m.associated_data,
+                            ],
+                        )
+                        .await?;
+                    inserted += usize::try_from(n).unwrap_or(0);
+                }
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
 }
 
 async fn versions(client: &tokio_postgres::Client) -> Result<Vec<Published>, StoreError> {
@@ -906,7 +1095,7 @@ pub fn read_all(
         let client = pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data
+                "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account
                  FROM blindmatch.matches ORDER BY id",
                 &[],
             )
@@ -925,11 +1114,53 @@ pub fn read_all(
                     item_type: r.get(6),
                     item_hex: r.get(7),
                     associated_data: r.get(8),
+                    account_hex: r.get::<_, Option<Vec<u8>>>(9).map(hex::encode),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()
     })?;
     Ok(rows)
+}
+
+/// Every account with candidates at `url`, counted by state, read without
+/// writing.
+///
+/// # Errors
+/// If the store cannot be reached or has no schema.
+pub fn read_accounts(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<AccountSummary>> {
+    let pg = Pg::connect(url, password_file)?;
+    pg.check_schema()?;
+    Ok(pg.run(|pool| async move {
+        let client = pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT account, t,
+                        count(*) FILTER (WHERE state IN (0, 1)),
+                        count(*) FILTER (WHERE state = 2),
+                        count(*) FILTER (WHERE state = 3),
+                        count(*) FILTER (WHERE state = 4)
+                 FROM blindmatch.candidates GROUP BY account, t ORDER BY min(id)",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+                Ok(AccountSummary {
+                    account_hex: hex::encode(r.get::<_, Vec<u8>>(0)),
+                    t: u16::try_from(r.get::<_, i32>(1))
+                        .map_err(|_| StoreError::Failed("a threshold out of range".into()))?,
+                    unrevealed: n(2),
+                    real: n(3),
+                    synthetic: n(4),
+                    rejected: n(5),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?)
 }
 
 #[cfg(test)]

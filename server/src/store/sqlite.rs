@@ -12,6 +12,9 @@
 //!   configured retention (forever by default).
 //! - `submissions` remembers the id and digest of every submission a client
 //!   named, for the dedup window, so that a retried batch is stored once.
+//! - `candidates` holds threshold mode's candidates (SPEC 14.9): per
+//!   account and t, one share encoding per x, with the table and box it
+//!   opened under and where it came from, and its state.
 //! - `replicas` holds the heartbeat of the process that has the store open,
 //!   and `versions` the table versions it published (the same tables as the
 //!   PostgreSQL store, so that one conformance suite covers both).
@@ -24,8 +27,9 @@ use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    Evaluated, Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Replica,
-    Store, StoreError, StoreStats, millis, now_ms,
+    Account, AccountSummary, CandidateState, Evaluated, Ingested, MatchRecord, NewSubmission,
+    PendingSubmission, Pruned, Published, Replica, Store, StoreError, StoreStats, StoredCandidate,
+    Verdict, millis, now_ms,
 };
 
 /// File name of the database in the data directory.
@@ -77,6 +81,28 @@ CREATE TABLE versions (
     version          INTEGER NOT NULL,
     published_at_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+",
+    // 3: threshold mode (SPEC 14.9): the account of a submission and of a
+    // match, and the candidates.
+    "
+ALTER TABLE pending ADD COLUMN account BLOB;
+ALTER TABLE matches ADD COLUMN account BLOB;
+CREATE TABLE candidates (
+    id               INTEGER PRIMARY KEY,
+    account          BLOB    NOT NULL,
+    t                INTEGER NOT NULL,
+    x                INTEGER NOT NULL,
+    state            INTEGER NOT NULL,
+    submission_id    TEXT    NOT NULL,
+    voucher_index    INTEGER NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    table_id         TEXT    NOT NULL,
+    position         INTEGER NOT NULL,
+    share            BLOB    NOT NULL,
+    UNIQUE (account, t, x)
+);
+CREATE INDEX candidates_new ON candidates (account, t) WHERE state = 0;
+CREATE INDEX candidates_by_time ON candidates (received_at_ms);
 ",
 ];
 
@@ -242,8 +268,8 @@ fn ingest_one(
     }
     let (blob, len) = s.concat()?;
     tx.prepare_cached(
-        "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by, account)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         s.submission_id,
@@ -253,6 +279,7 @@ fn ingest_one(
         i64::try_from(len).unwrap_or(i64::MAX),
         blob,
         replica,
+        s.account,
     ])?;
     s.row = tx.last_insert_rowid();
     Ok(Ingested::Stored(s))
@@ -278,6 +305,11 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
+            let mut candidate = tx.prepare_cached(
+                "INSERT INTO candidates (account, t, x, state, submission_id, voucher_index, received_at_ms, table_id, position, share)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (account, t, x) DO NOTHING",
+            )?;
             for e in evaluated {
                 let s = e.submission;
                 // Still pending: this call records it. Gone: another
@@ -286,6 +318,21 @@ impl Store for SqliteStore {
                     continue;
                 }
                 recorded.push(s.row);
+                if let (Some((t, candidates)), Some(account)) = (e.candidates, &s.account) {
+                    for c in candidates {
+                        candidate.execute(params![
+                            account,
+                            t,
+                            i64::try_from(c.x).unwrap_or(i64::MAX),
+                            s.submission_id,
+                            c.voucher_index,
+                            s.received_at_ms,
+                            s.table_id,
+                            c.position,
+                            c.share,
+                        ])?;
+                    }
+                }
                 for (index, m) in &e.matches {
                     insert.execute(params![
                         s.submission_id,
@@ -324,7 +371,7 @@ impl Store for SqliteStore {
                        AND NOT EXISTS (SELECT 1 FROM replicas r
                                        WHERE r.replica_id = p.claimed_by AND r.heartbeat_ms >= ?3)
                      ORDER BY p.id LIMIT ?4)
-                 RETURNING id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers",
+                 RETURNING id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, account",
             )?;
             let rows = stmt.query_map(
                 params![
@@ -342,14 +389,15 @@ impl Store for SqliteStore {
                         r.get::<_, i64>(4)?,
                         r.get::<_, i64>(5)?,
                         r.get::<_, Vec<u8>>(6)?,
+                        r.get::<_, Option<Vec<u8>>>(7)?,
                     ))
                 },
             )?;
             let mut out = Vec::new();
             for row in rows {
-                let (row, id, at, table, count, len, blob) = row?;
+                let (row, id, at, table, count, len, blob, account) = row?;
                 out.push(PendingSubmission::from_row(
-                    row, id, at, table, count, len, &blob,
+                    row, id, at, table, account, count, len, &blob,
                 )?);
             }
             out
@@ -386,7 +434,12 @@ impl Store for SqliteStore {
         // One writer: the lock is the store's own.
         let tx = self.conn.transaction()?;
         let matches = match matches_before {
-            Some(t) => tx.execute("DELETE FROM matches WHERE received_at_ms < ?1", [t])?,
+            Some(t) => {
+                // Candidates are kept as long as match records: an account's
+                // count below the threshold restarts once they age out.
+                tx.execute("DELETE FROM candidates WHERE received_at_ms < ?1", [t])?;
+                tx.execute("DELETE FROM matches WHERE received_at_ms < ?1", [t])?
+            }
             None => 0,
         };
         let ids = tx.execute(
@@ -429,6 +482,88 @@ impl Store for SqliteStore {
             .query_row([], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    fn unexamined(&mut self, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT account, t FROM candidates WHERE state = 0 GROUP BY account, t ORDER BY min(id) LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(Account {
+                id: r.get(0)?,
+                t: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn candidates(&mut self, account: &Account) -> Result<Vec<StoredCandidate>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, share, table_id, position, state FROM candidates
+             WHERE account = ?1 AND t = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![account.id, account.t], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u8>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, share, table_id, position, state) = row?;
+            out.push(StoredCandidate {
+                id,
+                share,
+                table_id,
+                position,
+                state: CandidateState::from_code(state)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn settle(
+        &mut self,
+        account: &Account,
+        verdicts: &[(i64, Verdict)],
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut inserted = 0;
+        {
+            // The account is in the condition too: a verdict never moves
+            // another account's candidate.
+            let mut hold = tx.prepare_cached(
+                "UPDATE candidates SET state = 1 WHERE id = ?1 AND account = ?2 AND t = ?3 AND state = 0",
+            )?;
+            let mut resolve = tx.prepare_cached(
+                "UPDATE candidates SET state = ?4 WHERE id = ?1 AND account = ?2 AND t = ?3 AND state IN (0, 1)",
+            )?;
+            let mut record = tx.prepare_cached(
+                "INSERT INTO matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account)
+                 SELECT submission_id, voucher_index, received_at_ms, table_id, ?2, ?3, ?4, ?5, account
+                 FROM candidates WHERE id = ?1",
+            )?;
+            for (id, verdict) in verdicts {
+                let changed = match verdict {
+                    Verdict::Held => hold.execute(params![id, account.id, account.t])?,
+                    v => resolve.execute(params![id, account.id, account.t, v.state().code()])?,
+                };
+                if let (1, Verdict::Real(m)) = (changed, verdict) {
+                    inserted += record.execute(params![
+                        id,
+                        m.entry,
+                        m.item.item_type().name(),
+                        m.item.to_hex(),
+                        m.associated_data,
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
 }
 
 fn read_only(dir: &Path) -> anyhow::Result<Connection> {
@@ -470,7 +605,7 @@ pub fn stats(dir: &Path) -> anyhow::Result<StoreStats> {
 pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
     let conn = read_only(dir)?;
     let mut stmt = conn.prepare(
-        "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data
+        "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account
          FROM matches ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -484,6 +619,32 @@ pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
             item_type: r.get(6)?,
             item_hex: r.get(7)?,
             associated_data: r.get(8)?,
+            account_hex: r.get::<_, Option<Vec<u8>>>(9)?.map(hex::encode),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every account with candidates, counted by state, without writing.
+///
+/// # Errors
+/// If there is no database in `dir` or it cannot be read.
+pub fn read_accounts(dir: &Path) -> anyhow::Result<Vec<AccountSummary>> {
+    let conn = read_only(dir)?;
+    let mut stmt = conn.prepare(
+        "SELECT account, t,
+                sum(state IN (0, 1)), sum(state = 2), sum(state = 3), sum(state = 4)
+         FROM candidates GROUP BY account, t ORDER BY min(id)",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(AccountSummary {
+            account_hex: hex::encode(r.get::<_, Vec<u8>>(0)?),
+            t: r.get(1)?,
+            unrevealed: n(2)?,
+            real: n(3)?,
+            synthetic: n(4)?,
+            rejected: n(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
