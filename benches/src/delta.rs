@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
         &dir.path().join("table.bmt"),
         &v2.table,
         &v2.index,
-        &blindmatch_server::sign_version(&v2.table, 2, &signing),
+        &blindmatch_server::sign_version(&v2.table, 2, None, &signing),
         &history,
         &v2.placement,
     )?;

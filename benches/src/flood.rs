@@ -451,6 +451,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|p| Ok(table.create_voucher(p, &[0u8; 1024], &mut rng)?.encode()))
             .collect::<anyhow::Result<_>>()?,
         submission_id: Vec::new(),
+        account_id: Vec::new(),
     });
     let message_len = flood_body.len();
     let message = {
@@ -464,6 +465,7 @@ async fn main() -> anyhow::Result<()> {
     // The honest client: half listed items, half not.
     let honest_request = SubmitRequest {
         table_id,
+        account_id: Vec::new(),
         vouchers: (0..args.honest_batch)
             .map(|i| {
                 let item = if i % 2 == 0 {

@@ -156,6 +156,7 @@ async fn load(
                         vouchers,
                         // As a real client does: the server remembers it.
                         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+                        account_id: Vec::new(),
                     },
                 )
                 .await?;
@@ -327,6 +328,7 @@ async fn main() -> anyhow::Result<()> {
             table_id: table_id.clone(),
             vouchers: vec![pool[i % pool.len()].clone()],
             submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+            account_id: Vec::new(),
         })
         .await?;
         single.push(t.elapsed().as_secs_f64() * 1e6);

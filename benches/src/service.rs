@@ -49,7 +49,7 @@ pub fn write_table(
         &dir.join("table.bmt"),
         &built.table,
         &built.index,
-        &blindmatch_server::sign_version(&built.table, 1, &signing),
+        &blindmatch_server::sign_version(&built.table, 1, None, &signing),
         &blindmatch_server::bundle::History::default(),
         &built.placement,
     )?;

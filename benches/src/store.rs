@@ -209,6 +209,7 @@ fn store_cost(
                     submission_id: format!("{g:08}{i:08}{:016x}", rand::random::<u64>()),
                     received_at_ms: store::now_ms(),
                     table_id: "bench".into(),
+                    account: None,
                     vouchers: (0..BATCH)
                         .map(|_| {
                             let mut v = vec![0u8; len];
@@ -260,6 +261,7 @@ fn store_cost(
                 .map(|p| Evaluated {
                     submission: p,
                     matches: vec![(0, &m)],
+                    candidates: None,
                 })
                 .collect();
             let t = Instant::now();
@@ -461,6 +463,7 @@ async fn main() -> anyhow::Result<()> {
         let mut rng = rand::rng();
         let request = Arc::new(SubmitRequest {
             table_id,
+            account_id: Vec::new(),
             vouchers: (0..BATCH)
                 .map(|i| {
                     let item = if i == 0 { &entries[0] } else { &probes[i] };

@@ -165,6 +165,7 @@ async fn run(
                         table_id: table_id.clone(),
                         vouchers,
                         submission_id,
+                        account_id: Vec::new(),
                     },
                 )
                 .await?;

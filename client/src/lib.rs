@@ -898,6 +898,21 @@ impl Client {
         }
     }
 
+    /// [`Client::submit_with_id`] in threshold mode: one try, under the
+    /// given id, of version-2 vouchers bound to `account_id`.
+    ///
+    /// # Errors
+    /// As [`Client::submit`], without the retries.
+    pub async fn submit_with_id_for_account(
+        &mut self,
+        table_id: &TableId,
+        id: SubmissionId,
+        account_id: &[u8],
+        vouchers: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
+        self.submit_raw(table_id, id, account_id, vouchers).await
+    }
+
     async fn submit_raw(
         &mut self,
         table_id: &TableId,
@@ -1072,6 +1087,7 @@ mod tests {
             digest: [3; 32],
             chunk_slots: blindmatch_protocol::merkle::CHUNK_SLOTS,
             header,
+            threshold: None,
         }
         .sign(&OperatorSigningKey::generate(&mut rand::rng()));
         Manifest {
@@ -1080,6 +1096,7 @@ mod tests {
             version: 4,
             signed,
             max_batch: 64,
+            threshold: None,
         }
     }
 

@@ -466,6 +466,7 @@ mod tests {
             digest: *MerkleTree::new(built.table.slots()).root(),
             chunk_slots: CHUNK_SLOTS,
             header: *built.table.header(),
+            threshold: None,
         }
         .sign(&op);
         let dir = tempfile::tempdir().unwrap();

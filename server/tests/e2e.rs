@@ -202,6 +202,7 @@ async fn the_acknowledgement_is_byte_identical_whatever_matched() {
                 table_id: manifest.table_id.0.to_vec(),
                 vouchers,
                 submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+                account_id: Vec::new(),
             })
             .await
             .unwrap()
@@ -233,6 +234,7 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
         table_id,
         vouchers,
         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+        account_id: Vec::new(),
     };
     let id = manifest.table_id.0.to_vec();
 
@@ -341,6 +343,7 @@ async fn a_retried_batch_is_stored_and_evaluated_once() {
         table_id: manifest.table_id.0.to_vec(),
         vouchers,
         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+        account_id: Vec::new(),
     };
     // The first copy, then five retries, three of them concurrent (a client
     // whose acknowledgements were lost).
@@ -784,6 +787,7 @@ fn build_reports_bad_lines_and_builds_nothing() {
         signing_key: signing,
         base: None,
         decoys: 0,
+        threshold: None,
     };
     let err = blindmatch_server::build(&list, &key, &out, &opts)
         .err()

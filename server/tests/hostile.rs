@@ -100,6 +100,7 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
         table_id,
         vouchers,
         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
+        account_id: Vec::new(),
     };
     let reused = { SubmissionId::random(&mut rand::rng()) }.0.to_vec();
 

@@ -834,6 +834,7 @@ fn leave_pending(data: &Path, table_id: &blindmatch_protocol::TableId, vouchers:
                 submission_id: "0123456789abcdef0123456789abcdef".into(),
                 received_at_ms: blindmatch_server::store::now_ms(),
                 table_id: hex::encode(table_id.0),
+                account: None,
                 vouchers,
             },
             digest: None,

@@ -154,6 +154,7 @@ async fn metrics_are_scraped_from_the_admin_listener() {
             table_id: vec![1; 32],
             vouchers: Vec::new(),
             submission_id: Vec::new(),
+            account_id: Vec::new(),
         })
         .await
         .unwrap_err();

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use blindmatch_protocol::{Item, ItemType, Match};
 use blindmatch_server::store::{
-    self, Evaluated, Ingested, Location, NewSubmission, PendingSubmission, Replica, Store,
+    self, Account, CandidateState, Evaluated, Ingested, Location, NewCandidate, NewSubmission,
+    PendingSubmission, Replica, Store, Verdict,
 };
 
 /// One backend under test: opens the same store as any number of replicas.
@@ -79,6 +80,9 @@ conformance!(
     pruning_forgets_old_matches_and_ids_but_not_pending_ones,
     a_version_is_recorded_once_at_its_first_publication,
     stats_count_the_whole_store,
+    candidates_are_stored_once_per_x_with_their_submissions_retirement,
+    a_settlement_applies_once_and_only_to_unresolved_candidates,
+    candidates_are_kept_per_account_and_threshold_and_pruned_with_the_matches,
 );
 
 fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
@@ -87,6 +91,7 @@ fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
         submission_id: id.into(),
         received_at_ms: store::now_ms(),
         table_id: table.into(),
+        account: None,
         vouchers: (0..n)
             .map(|i| vec![u8::try_from(i % 251).unwrap(); 1397])
             .collect(),
@@ -148,10 +153,12 @@ fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending(b: &Backend)
     let recorded = s
         .complete(&[
             Evaluated {
+                candidates: None,
                 submission: &none,
                 matches: Vec::new(),
             },
             Evaluated {
+                candidates: None,
                 submission: &all,
                 matches: matches
                     .iter()
@@ -199,6 +206,7 @@ fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
     let sub = ingest_one(&mut *s, "twice", 2, "t");
     let m = a_match(7);
     let evaluated = || Evaluated {
+        candidates: None,
         submission: &sub,
         matches: vec![(1, &m)],
     };
@@ -210,10 +218,12 @@ fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
     let again = ingest_one(&mut *s, "twice in one", 2, "t");
     let both = [
         Evaluated {
+            candidates: None,
             submission: &again,
             matches: vec![(0, &m)],
         },
         Evaluated {
+            candidates: None,
             submission: &again,
             matches: vec![(0, &m)],
         },
@@ -327,10 +337,12 @@ fn pruning_forgets_old_matches_and_ids_but_not_pending_ones(b: &Backend) {
     let m = a_match(1);
     s.complete(&[
         Evaluated {
+            candidates: None,
             submission: &stored[0],
             matches: vec![(0, &m)],
         },
         Evaluated {
+            candidates: None,
             submission: &stored[2],
             matches: vec![(0, &m)],
         },
@@ -377,6 +389,7 @@ fn stats_count_the_whole_store(b: &Backend) {
     ingest_one(&mut *s, "two", 4, "t");
     let m = a_match(2);
     s.complete(&[Evaluated {
+        candidates: None,
         submission: &sub,
         matches: vec![(3, &m)],
     }])
@@ -386,6 +399,215 @@ fn stats_count_the_whole_store(b: &Backend) {
     assert_eq!(s.pending().unwrap(), 1);
     assert!(stats.bytes_in_use > 0);
     assert_eq!(store::read_stats(&b.location).unwrap().pending, 1);
+}
+
+// --- Threshold mode's candidates (SPEC 14.9). ---
+
+fn account(id: &str, t: u16) -> Account {
+    Account {
+        id: id.as_bytes().to_vec(),
+        t,
+    }
+}
+
+fn for_account(id: &str, n: usize, acct: &str) -> NewSubmission {
+    let mut sub = submission(id, n, "t2");
+    sub.account = Some(acct.as_bytes().to_vec());
+    NewSubmission {
+        submission: sub,
+        digest: None,
+    }
+}
+
+fn stored(s: &mut dyn Store, sub: NewSubmission) -> PendingSubmission {
+    match s.ingest(vec![sub]).unwrap().into_iter().next() {
+        Some(Ingested::Stored(p)) => p,
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
+fn candidate(index: u32, x: u64) -> NewCandidate {
+    NewCandidate {
+        voucher_index: index,
+        x,
+        share: vec![u8::try_from(x % 251).unwrap(); 1180],
+        position: u8::try_from(index % 3).unwrap(),
+    }
+}
+
+/// A submission's candidates are stored when it is retired, in order, one
+/// per x (a resubmitted voucher, in the same or a later submission, counts
+/// once), new until examined; the account comes back from a claim with the
+/// pending row, and a second retirement of the same row stores nothing.
+fn candidates_are_stored_once_per_x_with_their_submissions_retirement(b: &Backend) {
+    let mut s = b.open();
+    let first = stored(&mut *s, for_account("a", 4, "alice"));
+    assert!(s.unexamined(10).unwrap().is_empty());
+    // Claimed back by the next process, the account is there.
+    s.leave().unwrap();
+    drop(s);
+    let mut s = b.open();
+    let claimed = s.claim(&["t2".into()], 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].account.as_deref(), Some(&b"alice"[..]));
+    let cands = [candidate(0, 10), candidate(1, 20), candidate(3, 20)];
+    let recorded = s
+        .complete(&[Evaluated {
+            submission: &claimed[0],
+            matches: Vec::new(),
+            candidates: Some((3, &cands)),
+        }])
+        .unwrap();
+    assert_eq!(recorded, vec![first.row]);
+    // Recorded again (another replica's late copy): nothing more.
+    let again = [candidate(0, 30)];
+    assert!(
+        s.complete(&[Evaluated {
+            submission: &claimed[0],
+            matches: Vec::new(),
+            candidates: Some((3, &again)),
+        }])
+        .unwrap()
+        .is_empty()
+    );
+    // A later submission resends x = 10 and adds x = 40.
+    let second = stored(&mut *s, for_account("b", 2, "alice"));
+    let later = [candidate(0, 10), candidate(1, 40)];
+    s.complete(&[Evaluated {
+        submission: &second,
+        matches: Vec::new(),
+        candidates: Some((3, &later)),
+    }])
+    .unwrap();
+    assert_eq!(s.unexamined(10).unwrap(), vec![account("alice", 3)]);
+    let got = s.candidates(&account("alice", 3)).unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|c| (c.share[0], c.position))
+            .collect::<Vec<_>>(),
+        [(10, 0), (20, 1), (40, 1)],
+        "one per x, in the order stored"
+    );
+    assert!(got.iter().all(|c| c.state == CandidateState::New));
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(got[0].table_id, "t2");
+    assert_eq!(got[0].share.len(), 1180);
+    assert_eq!(s.stats().unwrap().pending, 0);
+}
+
+/// Held applies to new candidates only; a real, synthetic or rejected
+/// verdict to unresolved ones only; a real one inserts its match record
+/// (with the candidate's submission, index, time, table and account) once,
+/// however often the account is settled.
+fn a_settlement_applies_once_and_only_to_unresolved_candidates(b: &Backend) {
+    let mut s = b.open();
+    let sub = stored(&mut *s, for_account("a", 4, "bob"));
+    let cands = [
+        candidate(0, 1),
+        candidate(1, 2),
+        candidate(2, 3),
+        candidate(3, 4),
+    ];
+    s.complete(&[Evaluated {
+        submission: &sub,
+        matches: Vec::new(),
+        candidates: Some((2, &cands)),
+    }])
+    .unwrap();
+    let bob = account("bob", 2);
+    let ids: Vec<i64> = s.candidates(&bob).unwrap().iter().map(|c| c.id).collect();
+    // Below: every new one held; examined, nothing left to examine.
+    let held: Vec<(i64, Verdict)> = ids.iter().map(|&i| (i, Verdict::Held)).collect();
+    assert_eq!(s.settle(&bob, &held[..2]).unwrap(), 0);
+    assert_eq!(s.unexamined(10).unwrap(), vec![bob.clone()]);
+    assert_eq!(s.settle(&bob, &held).unwrap(), 0);
+    assert!(s.unexamined(10).unwrap().is_empty());
+    // The crossing: two real, one synthetic, one rejected.
+    let crossing = vec![
+        (ids[0], Verdict::Real(a_match(1))),
+        (ids[1], Verdict::Real(a_match(2))),
+        (ids[2], Verdict::Synthetic),
+        (ids[3], Verdict::Rejected),
+    ];
+    assert_eq!(s.settle(&bob, &crossing).unwrap(), 2);
+    // Again (a crash before the examiner knew, or a second replica): none.
+    assert_eq!(s.settle(&bob, &crossing).unwrap(), 0);
+    // Held never moves a resolved candidate back; another account's
+    // settlement never touches bob's.
+    assert_eq!(s.settle(&bob, &held).unwrap(), 0);
+    let other = vec![(ids[2], Verdict::Real(a_match(3)))];
+    assert_eq!(s.settle(&account("carol", 2), &other).unwrap(), 0);
+    assert_eq!(s.settle(&account("bob", 3), &other).unwrap(), 0);
+    let states: Vec<CandidateState> = s
+        .candidates(&bob)
+        .unwrap()
+        .iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            CandidateState::Real,
+            CandidateState::Real,
+            CandidateState::Synthetic,
+            CandidateState::Rejected
+        ]
+    );
+    let records = b.matches();
+    assert_eq!(records.len(), 2);
+    let hex_bob = hex::encode("bob");
+    for (r, (i, m)) in records.iter().zip([(0u32, a_match(1)), (1, a_match(2))]) {
+        assert_eq!(r.account_hex.as_deref(), Some(hex_bob.as_str()));
+        assert_eq!(r.submission_id, "a");
+        assert_eq!(r.voucher_index, i);
+        assert_eq!(r.received_at_ms, sub.received_at_ms);
+        assert_eq!(r.table_id, "t2");
+        assert_eq!(r.entry, m.entry);
+        assert_eq!(r.item_hex, m.item.to_hex());
+        assert_eq!(r.associated_data, m.associated_data);
+    }
+    let summary = store::read_accounts(&b.location).unwrap();
+    assert_eq!(summary.len(), 1);
+    assert_eq!(
+        (
+            summary[0].t,
+            summary[0].unrevealed,
+            summary[0].real,
+            summary[0].synthetic,
+            summary[0].rejected
+        ),
+        (2, 0, 2, 1, 1)
+    );
+}
+
+/// Candidates of one account under two thresholds, or of two accounts,
+/// never mix; they are deleted with the match records of their age.
+fn candidates_are_kept_per_account_and_threshold_and_pruned_with_the_matches(b: &Backend) {
+    let mut s = b.open();
+    for (sub, acct, t) in [("a", "dave", 3u16), ("b", "dave", 4), ("c", "erin", 3)] {
+        let p = stored(&mut *s, for_account(sub, 1, acct));
+        let c = [candidate(0, 7)];
+        s.complete(&[Evaluated {
+            submission: &p,
+            matches: Vec::new(),
+            candidates: Some((t, &c)),
+        }])
+        .unwrap();
+    }
+    let mut pending = s.unexamined(10).unwrap();
+    pending.sort_by(|a, b| (&a.id, a.t).cmp(&(&b.id, b.t)));
+    assert_eq!(
+        pending,
+        [account("dave", 3), account("dave", 4), account("erin", 3)]
+    );
+    assert_eq!(s.unexamined(2).unwrap().len(), 2, "the limit holds");
+    for a in &pending {
+        assert_eq!(s.candidates(a).unwrap().len(), 1);
+    }
+    // Pruning past their time deletes them with the match records.
+    s.prune(Some(store::now_ms() + 1), 0).unwrap();
+    assert!(s.unexamined(10).unwrap().is_empty());
+    assert!(store::read_accounts(&b.location).unwrap().is_empty());
 }
 
 // --- Several replicas at once: PostgreSQL only. ---
@@ -431,6 +653,7 @@ fn a_lapsed_replicas_work_is_taken_over_and_a_live_ones_is_not() {
     let m = a_match(3);
     fn done<'a>(s: &'a PendingSubmission, m: &'a Match) -> Evaluated<'a> {
         Evaluated {
+            candidates: None,
             submission: s,
             matches: vec![(0, m)],
         }
@@ -438,6 +661,51 @@ fn a_lapsed_replicas_work_is_taken_over_and_a_live_ones_is_not() {
     assert_eq!(c.complete(&[done(&taken[0], &m)]).unwrap(), vec![sub.row]);
     assert!(a.complete(&[done(&sub, &m)]).unwrap().is_empty());
     assert_eq!(b.matches().len(), 1);
+}
+
+/// Two replicas settling one crossing at the same moment record its
+/// matches once.
+#[test]
+fn a_crossing_settled_by_two_replicas_at_once_is_recorded_once() {
+    let Some(b) = Backend::postgres("crossing") else {
+        return;
+    };
+    let mut first = b.open();
+    let sub = stored(&mut *first, for_account("a", 8, "frank"));
+    let cands: Vec<NewCandidate> = (0..8).map(|i| candidate(i, u64::from(i) + 1)).collect();
+    first
+        .complete(&[Evaluated {
+            submission: &sub,
+            matches: Vec::new(),
+            candidates: Some((8, &cands)),
+        }])
+        .unwrap();
+    let frank = account("frank", 8);
+    let ids: Vec<i64> = first
+        .candidates(&frank)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let verdicts: Vec<(i64, Verdict)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, Verdict::Real(a_match(u8::try_from(i).unwrap()))))
+        .collect();
+    for _ in 0..5 {
+        let inserted: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    let mut r = b.open();
+                    let (frank, verdicts) = (&frank, &verdicts);
+                    scope.spawn(move || r.settle(frank, verdicts).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert!(inserted == 8 || inserted == 0);
+    }
+    assert_eq!(b.matches().len(), 8, "each real candidate recorded once");
 }
 
 /// Replicas claiming at the same moment get disjoint work (SKIP LOCKED),

@@ -171,6 +171,7 @@ fn sign(f: &Fixture, version: u64, table: &BlindedTable) -> VerifiedManifest {
         digest: *MerkleTree::new(table.slots()).root(),
         chunk_slots: CHUNK_SLOTS,
         header: *table.header(),
+        threshold: None,
     }
     .sign(&f.operator);
     VerifiedManifest::verify(

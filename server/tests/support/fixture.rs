@@ -45,6 +45,11 @@ pub(crate) struct Fixture {
 impl Fixture {
     /// A list of 2,000 generated entries plus [`listed`], a key, a table.
     pub(crate) fn new() -> Fixture {
+        Self::with_threshold(None)
+    }
+
+    /// [`Fixture::new`], in threshold mode with `(t, s)` if given.
+    pub(crate) fn with_threshold(threshold: Option<(u16, u16)>) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("list.txt");
         let mut f = std::fs::File::create(&list).unwrap();
@@ -61,7 +66,11 @@ impl Fixture {
         let signing_key = dir.path().join("operator.sign");
         let operator = blindmatch_server::signing_keygen(&signing_key).unwrap();
         let table = dir.path().join("table.bmt");
-        blindmatch_server::build(&list, &key, &table, &build_options(&signing_key, None)).unwrap();
+        let opts = BuildOptions {
+            threshold,
+            ..build_options(&signing_key, None)
+        };
+        blindmatch_server::build(&list, &key, &table, &opts).unwrap();
         let data = dir.path().join("data");
         Fixture {
             dir,
@@ -115,6 +124,7 @@ pub(crate) fn build_options(signing_key: &Path, base: Option<PathBuf>) -> BuildO
         signing_key: signing_key.to_path_buf(),
         base,
         decoys: 0,
+        threshold: None,
     }
 }
 
