@@ -252,7 +252,8 @@ pub fn parse_operator_key(value: &str) -> Result<OperatorVerifyingKey, ClientErr
 /// clients that print the same `statement` hold the same table.
 pub fn manifest_json(signed: &SignedManifest) -> serde_json::Value {
     let m = &signed.manifest;
-    serde_json::json!({
+    let mut j = serde_json::json!({
+        "protocol_version": m.protocol_version(),
         "version": m.version,
         "created": m.created,
         "table_id": hex::encode(m.table_id.0),
@@ -264,7 +265,13 @@ pub fn manifest_json(signed: &SignedManifest) -> serde_json::Value {
         "chunk_slots": m.chunk_slots,
         "statement": hex::encode(m.encode()),
         "signature": hex::encode(signed.signature),
-    })
+    });
+    if let Some(p) = &m.threshold {
+        j["threshold"] = p.threshold().into();
+        j["synthetic_bound"] = p.synthetic_bound().into();
+        j["placement_weights"] = p.weights().into();
+    }
+    j
 }
 
 /// The core's retry rule ([`blindmatch_client_core::Backoff`]) over tonic

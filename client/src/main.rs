@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use blindmatch_client::{Client, Fetched, TableCache};
+use blindmatch_client::{Client, Fetched, TableCache, Upload};
 use blindmatch_protocol::{Item, ItemType};
 use clap::{Parser, Subcommand};
 use sha2::{Digest, Sha256};
@@ -100,7 +100,60 @@ enum Command {
         /// Associated data sent with every item (at most 1024 bytes); the server sees it only on a match
         #[arg(long, default_value = "")]
         ad: String,
+        /// Threshold mode (the server's manifest says so): the account secret file from
+        /// `blindmatch account new`. Each item's voucher id is a hash of the account, the item
+        /// and --ad, so checking the same upload again counts once toward the threshold.
+        #[arg(long, env = "BLINDMATCH_ACCOUNT", value_name = "FILE")]
+        account: Option<PathBuf>,
     },
+    /// Threshold mode's account secret (SPEC Section 14.1).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Make a new account secret and write it (mode 0600; an existing file is never
+    /// overwritten). Keep it as secret as a password, and copy it to the account's other
+    /// devices: they must all use the same one.
+    New {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// The account id the platform uses for this account (1 to 64 bytes), sent with every
+        /// submission.
+        #[arg(long)]
+        id: String,
+        /// Probability that a voucher is synthetic (0 to 1): noise that hides from the server
+        /// how many of the account's vouchers match, below the threshold. It must keep the
+        /// synthetic vouchers among t + s in a row within the manifest's bound s
+        /// (papers/SECURITY.md, Section 9).
+        #[arg(long, default_value_t = 0.0)]
+        synthetic_rate: f64,
+    },
+}
+
+/// The CLI's voucher id for an upload (SPEC 14.4 leaves it to the
+/// platform): a hash of the account, the item and its associated data, so
+/// that checking one upload twice gives one share. It never leaves the
+/// device; the server sees only x, a PRF of it under the account's key.
+fn voucher_id(account_id: &[u8], item: &Item, ad: &[u8]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(b"blindmatch-cli/voucher-id");
+    for part in [
+        account_id,
+        item.item_type().name().as_bytes(),
+        item.value(),
+        ad,
+    ] {
+        h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(part);
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize()[..16]);
+    id
 }
 
 fn sha256_file(path: &PathBuf) -> anyhow::Result<Item> {
@@ -184,6 +237,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     hex::encode(manifest.table_id.0),
                     hex::encode(manifest.signed.manifest.digest)
                 );
+                if let Some(p) = &manifest.threshold {
+                    println!(
+                        "threshold mode (protocol version 2): t = {}, s = {}",
+                        p.threshold(),
+                        p.synthetic_bound()
+                    );
+                }
             }
         }
         Command::Check {
@@ -194,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             pdq,
             file,
             ad,
+            account,
         } => {
             let mut items = Vec::new();
             for (t, flag, values) in [
@@ -225,8 +286,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|i| (i, ad.as_bytes().to_vec()))
                 .collect();
-            let n = client.check(&manifest, &table, &with_ad).await?;
+            let n = match (&manifest.threshold, account) {
+                (None, None) => client.check(&manifest, &table, &with_ad).await?,
+                (Some(p), None) => anyhow::bail!(
+                    "the server's table is in threshold mode (t = {}): give --account FILE (make one with `blindmatch account new`)",
+                    p.threshold()
+                ),
+                (None, Some(_)) => anyhow::bail!(
+                    "the server's table is not in threshold mode (protocol version 1): drop --account"
+                ),
+                (Some(_), Some(path)) => {
+                    let secret = blindmatch_client::account::read(&path)?;
+                    let uploads: Vec<Upload> = with_ad
+                        .into_iter()
+                        .map(|(item, ad)| Upload {
+                            voucher_id: voucher_id(secret.account_id(), &item, &ad),
+                            item,
+                            associated_data: ad,
+                        })
+                        .collect();
+                    client
+                        .check_account(&manifest, &table, &secret, &uploads)
+                        .await?
+                }
+            };
             println!("{n} vouchers submitted and acknowledged");
+        }
+        Command::Account {
+            command:
+                AccountCommand::New {
+                    out,
+                    id,
+                    synthetic_rate,
+                },
+        } => {
+            blindmatch_client::account::create(&out, id.as_bytes(), synthetic_rate)?;
+            println!(
+                "wrote account secret {} (mode 0600) for account id {id:?}, synthetic rate {synthetic_rate}; \
+                 keep it secret, and give the account's other devices the same file",
+                out.display()
+            );
         }
     }
     Ok(())

@@ -349,7 +349,7 @@ async fn sigkill_threshold_mode_records_every_crossing_once() {
             .unwrap_or(default)
     };
     let rounds = env("BLINDMATCH_KILL_ROUNDS", 4);
-    let clients = env("BLINDMATCH_KILL_CLIENTS", 3) as usize;
+    let clients = usize::try_from(env("BLINDMATCH_KILL_CLIENTS", 3)).unwrap();
     let seed = env("BLINDMATCH_KILL_SEED", rand::random());
     eprintln!("threshold sigkill harness: seed {seed} (BLINDMATCH_KILL_SEED replays it)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -38,7 +38,8 @@
 //! # let built = TableBuilder::new([7u8; 32]).build(&key, vec![item.clone()])?;
 //! # let tree = MerkleTree::new(built.table.slots());
 //! # let signed = Manifest { version: 1, created: 0, table_id: *built.table.id(),
-//! #     digest: *tree.root(), chunk_slots: CHUNK_SLOTS, header: *built.table.header() }
+//! #     digest: *tree.root(), chunk_slots: CHUNK_SLOTS, header: *built.table.header(),
+//! #     threshold: None }
 //! #     .sign(&operator);
 //! # let (statement, signature) = (signed.manifest.encode(), signed.signature);
 //! # let chunks = vec![(0u64, built.table.slots().to_vec(), tree.proof(0).unwrap().to_vec())];
