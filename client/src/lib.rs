@@ -849,17 +849,8 @@ impl Client {
         table_id: &TableId,
         vouchers: Vec<Vec<u8>>,
     ) -> Result<u32, ClientError> {
-        let id = SubmissionId::random(&mut rand::rng());
-        let mut backoff = Backoff::new(self.attempts, self.retry_delay);
-        loop {
-            match self.submit_with_id(table_id, id, vouchers.clone()).await {
-                Err(e) => match backoff.retry(&e) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e),
-                },
-                ok => return ok,
-            }
-        }
+        // Version 1 sends no account id.
+        self.submit_for_account(table_id, &[], vouchers).await
     }
 
     /// Submits one batch once, under the given id. Sending the same vouchers
