@@ -13,14 +13,17 @@ work="$root/target/bindings/c"
 profile="${BLINDMATCH_BINDINGS_PROFILE:-dist}"
 mkdir -p "$work"
 cargo build --quiet --profile "$profile" -p blindmatch-ffi --manifest-path "$root/Cargo.toml"
-python3 - "$root/protocol/vectors/blindmatch-v1.json" > "$work/vectors.h" <<'PY'
+python3 - "$root/protocol/vectors/blindmatch-v1.json" "$root/protocol/vectors/blindmatch-v2-threshold.json" > "$work/vectors.h" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
+tm = json.load(open(sys.argv[2]))["manifest"]
 m, u, t = v["lifecycle"]["manifest"], v["lifecycle"]["update"], v["table"]
 print("/* From protocol/vectors/blindmatch-v1.json, by bindings/c/test.sh. */")
 for name, value in [("STATEMENT", m["statement"]), ("SIGNATURE", m["signature"]),
                     ("VERIFYING_KEY", m["verifying_key"]), ("V2_TABLE_ID", u["table_id"]),
-                    ("V1_TABLE_ID", t["table_id"]), ("V1_TABLE", t["header"] + "".join(t["slots"]))]:
+                    ("V1_TABLE_ID", t["table_id"]), ("V1_TABLE", t["header"] + "".join(t["slots"])),
+                    ("THRESHOLD_STATEMENT", tm["statement"]), ("THRESHOLD_SIGNATURE", tm["signature"]),
+                    ("THRESHOLD_VERIFYING_KEY", tm["verifying_key"])]:
     print(f'#define VECTOR_{name} "{value}"')
 print(f"#define VECTOR_DELTA_LEN {len(u['delta'])}")
 print("static const uint32_t VECTOR_DELTA_SLOTS[] = {%s};" % ", ".join(str(d["slot"]) for d in u["delta"]))

@@ -12,8 +12,12 @@
 #   server.sh matches DIR N waits until N matches are recorded (at most 20 s,
 #                           then 1 s more for any extra) and prints them as
 #                           JSON, one per line.
+#   server.sh accounts DIR N  waits until N accounts hold candidates (at most
+#                           20 s, then 1 s more) and prints them as JSON.
 #   server.sh stop DIR      stops the server (SIGTERM, then SIGKILL).
 #
+# BLINDMATCH_THRESHOLD=T:S builds both versions in threshold mode (SPEC
+# Section 14) with threshold T and synthetic bound S.
 # BLINDMATCH_BIN names the directory of the release binaries (default
 # target/release of this checkout); BLINDMATCH_SERVE_ARGS adds arguments to
 # `serve` (the browser test: --grpc-web-origin).
@@ -21,7 +25,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${BLINDMATCH_BIN:-$here/../../target/release}"
 server="$bin/blindmatch-server"
-cmd="${1:?usage: server.sh start|publish|matches|stop DIR}"
+cmd="${1:?usage: server.sh start|publish|matches|accounts|stop DIR}"
 dir="${2:?usage: server.sh $cmd DIR}"
 
 die() { echo "testkit/server.sh: $*" >&2; exit 1; }
@@ -42,10 +46,14 @@ start)
   # Fillers: 4-byte `bytes` items, enough for three Merkle chunks.
   for i in $(seq 1 5000); do printf 'bytes %08x\n' "$i"; done > fillers.txt
   cat listed.txt fillers.txt > list-v1.txt
+  threshold=()
+  if [ -n "${BLINDMATCH_THRESHOLD:-}" ]; then
+    threshold=(--threshold "${BLINDMATCH_THRESHOLD%%:*}" --synthetic-bound "${BLINDMATCH_THRESHOLD##*:}")
+  fi
   # Version 2: one filler removed, one item added.
   { cat listed.txt listed-v2.txt; tail -n +2 fillers.txt; } > list-v2.txt
   "$server" build --list list-v1.txt --key server.key --signing-key operator.sign \
-    --out table.bmt >/dev/null
+    "${threshold[@]}" --out table.bmt >/dev/null
   "$server" build --list list-v2.txt --key server.key --signing-key operator.sign \
     --base table.bmt --out table.v2 >/dev/null
   RUST_LOG=warn "$server" serve --plaintext --listen 127.0.0.1:0 --table table.bmt \
@@ -85,6 +93,17 @@ stop)
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f pid
+  ;;
+accounts)
+  want="${3:?usage: server.sh accounts DIR N}"
+  cd "$dir"
+  count() { "$server" matches --data data --accounts --json 2>/dev/null | grep -c '"account_hex"' || true; }
+  for _ in $(seq 1 200); do
+    [ "$(count)" -ge "$want" ] && break
+    sleep 0.1
+  done
+  sleep 1
+  "$server" matches --data data --accounts --json
   ;;
 *) die "unknown command $cmd" ;;
 esac

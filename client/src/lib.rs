@@ -52,7 +52,7 @@ use blindmatch_proto::v1::{
     DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, SubmitRequest,
 };
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest, ThresholdParams};
-use blindmatch_protocol::threshold::{AccountSecret, VOUCHER_ID_LEN};
+use blindmatch_protocol::threshold::AccountSecret;
 use blindmatch_protocol::{
     BlindedTable, ClientTable, Item, TableAssembler, TableDelta, TableHeader, TableId,
 };
@@ -62,7 +62,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
 pub use blindmatch_client_core as core;
-pub use blindmatch_client_core::SubmissionId;
+pub use blindmatch_client_core::{SubmissionId, Upload};
 pub use blindmatch_protocol as protocol;
 pub use cache::TableCache;
 
@@ -969,19 +969,6 @@ impl Client {
         }
         Ok(acknowledged)
     }
-}
-
-/// One upload in threshold mode: the platform's id for it, the item, and
-/// its associated data. The same upload sent again must keep its voucher id:
-/// one id gives one share, so a resubmission counts once toward t (SPEC 14.4).
-#[derive(Clone, Debug)]
-pub struct Upload {
-    /// 16 bytes naming the upload, unique per upload of the account.
-    pub voucher_id: [u8; VOUCHER_ID_LEN],
-    /// The item.
-    pub item: Item,
-    /// Its associated data (at most 1 KiB), sealed in the inner layer.
-    pub associated_data: Vec<u8>,
 }
 
 impl Client {

@@ -14,9 +14,15 @@ fn base() -> &'static (ClientTable, Manifest) {
     static BASE: OnceLock<(ClientTable, Manifest)> = OnceLock::new();
     BASE.get_or_init(|| {
         // Seeded: a crash replays on the same table.
-        let key = ServerKey::generate(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
-        let items: Vec<Item> = (0u8..40).map(|i| Item::new(ItemType::Sha256, &[i; 32]).expect("item")).collect();
-        let t = TableBuilder::new([1; 32]).build(&key, items).expect("table").table;
+        let key =
+            ServerKey::generate(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
+        let items: Vec<Item> = (0u8..40)
+            .map(|i| Item::new(ItemType::Sha256, &[i; 32]).expect("item"))
+            .collect();
+        let t = TableBuilder::new([1; 32])
+            .build(&key, items)
+            .expect("table")
+            .table;
         let m = Manifest {
             version: 2,
             created: 0,
@@ -24,6 +30,7 @@ fn base() -> &'static (ClientTable, Manifest) {
             digest: *MerkleTree::new(t.slots()).root(),
             chunk_slots: CHUNK_SLOTS,
             header: *t.header(),
+            threshold: None,
         };
         (ClientTable::new(t).expect("a valid table"), m)
     })
@@ -37,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
     let (idx, slots) = rest.split_at((n * 4).min(rest.len()));
     let delta = TableDelta {
         base: *table.id(),
-        indices: idx.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        indices: idx
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         slots: slots.to_vec(),
     };
     if let Ok(t) = delta.apply(table, manifest) {

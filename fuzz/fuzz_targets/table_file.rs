@@ -6,5 +6,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = blindmatch_server::bundle::read_from(data, data.len() as u64, std::path::Path::new("fuzz.bmt"), true);
+    let _ = blindmatch_server::bundle::read_from(
+        data,
+        data.len() as u64,
+        std::path::Path::new("fuzz.bmt"),
+        true,
+    );
 });

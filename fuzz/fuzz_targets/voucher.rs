@@ -13,7 +13,8 @@ fn matcher() -> &'static Matcher {
     static M: OnceLock<Matcher> = OnceLock::new();
     M.get_or_init(|| {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../../protocol/vectors/blindmatch-v1.json")).unwrap();
+            serde_json::from_str(include_str!("../../protocol/vectors/blindmatch-v1.json"))
+                .unwrap();
         let hexv = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
         let key = ServerKey::from_bytes(&hexv(&v["server_key"]["key_file"])).unwrap();
         let seed: [u8; 32] = hexv(&v["table"]["seed"]).try_into().unwrap();
@@ -27,7 +28,11 @@ fn matcher() -> &'static Matcher {
             })
             .collect();
         let built = TableBuilder::new(seed).build(&key, entries).unwrap();
-        assert_eq!(built.table.id().0.to_vec(), hexv(&v["table"]["table_id"]), "vectors' table rebuilt");
+        assert_eq!(
+            built.table.id().0.to_vec(),
+            hexv(&v["table"]["table_id"]),
+            "vectors' table rebuilt"
+        );
         Matcher::new(&key, &built.table, built.index).unwrap()
     })
 }

@@ -38,6 +38,9 @@ enum BmStatus {
   BM_STATUS_BUFFER_TOO_SMALL = 10,
   // A bug: a panic was caught at the boundary.
   BM_STATUS_INTERNAL = 11,
+  // The manifest is in threshold mode (protocol version 2, SPEC
+  // Section 14), whose vouchers this binding does not make yet.
+  BM_STATUS_THRESHOLD_MODE = 12,
 };
 
 // A `DownloadDelta` in progress.

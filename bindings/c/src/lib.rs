@@ -52,6 +52,9 @@ pub enum BmStatus {
     BufferTooSmall = 10,
     /// A bug: a panic was caught at the boundary.
     Internal = 11,
+    /// The manifest is in threshold mode (protocol version 2, SPEC
+    /// Section 14), whose vouchers this binding does not make yet.
+    ThresholdMode = 12,
 }
 
 thread_local! {
@@ -206,8 +209,19 @@ pub unsafe extern "C" fn bm_manifest_verify(
                 bytes(operator_key_bytes, operator_key_len)?,
             )
         };
-        let m = core::VerifiedManifest::verify_version_1(statement, signature, &operator_key(key)?)
+        let m = core::VerifiedManifest::verify(statement, signature, &operator_key(key)?)
             .map_err(|e| from_core(&e))?;
+        // The C API makes vouchers one at a time, under no account: a
+        // threshold-mode server would refuse every one, so say it here.
+        if let Some(p) = m.threshold() {
+            return Err(fail(
+                BmStatus::ThresholdMode,
+                format!(
+                    "the server's table is in threshold mode (protocol version 2, t = {}); the C binding makes only version-1 vouchers: use the Rust, Kotlin, Swift, Python or JavaScript binding, or a server in version 1",
+                    p.threshold()
+                ),
+            ));
+        }
         // SAFETY: the caller's contract.
         unsafe { put(out, BmManifest(m)) }
     })

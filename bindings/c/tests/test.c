@@ -46,6 +46,25 @@ int main(void) {
   unhex(VECTOR_V2_TABLE_ID, want);
   CHECK(memcmp(id, want, 32) == 0);
 
+  /* A threshold-mode manifest verifies but is refused by name: this
+   * binding makes only version-1 vouchers. */
+  {
+    uint8_t t_statement[512], t_signature[64], t_key[32];
+    size_t t_len = unhex(VECTOR_THRESHOLD_STATEMENT, t_statement);
+    unhex(VECTOR_THRESHOLD_SIGNATURE, t_signature);
+    unhex(VECTOR_THRESHOLD_VERIFYING_KEY, t_key);
+    struct BmManifest *t_manifest = NULL;
+    CHECK(bm_manifest_verify(t_statement, t_len, t_signature, 64, t_key, 32, &t_manifest) ==
+          BM_STATUS_THRESHOLD_MODE);
+    CHECK(t_manifest == NULL);
+    char why[512] = "";
+    bm_last_error(why, sizeof why);
+    CHECK(strstr(why, "threshold mode") != NULL);
+    t_signature[0] ^= 1;
+    CHECK(bm_manifest_verify(t_statement, t_len, t_signature, 64, t_key, 32, &t_manifest) ==
+          BM_STATUS_BAD_SIGNATURE);
+  }
+
   /* A flipped bit, another key, a short signature. */
   struct BmManifest *refused = NULL;
   statement[12] ^= 1;

@@ -11,14 +11,20 @@
 #[non_exhaustive]
 pub enum Error {
     /// The server's table is in threshold mode (protocol version 2, SPEC
-    /// Section 14), which this binding does not speak yet.
+    /// Section 14): its vouchers are made under an account secret.
     #[error(
-        "the server's table is in threshold mode (protocol version 2, t = {t}); this binding makes only version-1 vouchers: use the Rust client library (blindmatch-client), or a server in version 1"
+        "the server's table is in threshold mode (protocol version 2, t = {t}): make the submission under an account secret"
     )]
     ThresholdMode {
         /// The manifest's threshold.
         t: u16,
     },
+    /// An account submission for a table in protocol version 1, which has
+    /// no threshold: the server would refuse the account id.
+    #[error(
+        "the server's table is not in threshold mode (protocol version 1): make the submission without an account"
+    )]
+    NotThresholdMode,
     /// The manifest's signature does not verify under the pinned operator
     /// key: it was not signed by the operator, or it was altered.
     #[error("manifest signature does not verify under the pinned operator key")]

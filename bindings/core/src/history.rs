@@ -42,25 +42,8 @@ impl VerifiedManifest {
             })
     }
 
-    /// [`VerifiedManifest::verify`], refusing a threshold-mode (protocol
-    /// version 2) statement: for a client that makes only version-1
-    /// vouchers, which such a server would refuse one by one.
-    ///
-    /// # Errors
-    /// As [`VerifiedManifest::verify`], or [`Error::ThresholdMode`].
-    pub fn verify_version_1(
-        statement: &[u8],
-        signature: &[u8],
-        operator: &OperatorVerifyingKey,
-    ) -> Result<Self, Error> {
-        let m = Self::verify(statement, signature, operator)?;
-        match m.signed.manifest.threshold {
-            Some(p) => Err(Error::ThresholdMode { t: p.threshold() }),
-            None => Ok(m),
-        }
-    }
-
-    /// Threshold mode's parameters, for a version-2 statement.
+    /// Threshold mode's parameters (t, s and the placement weights), for a
+    /// version-2 statement (SPEC Section 14.11); `None` in version 1.
     pub fn threshold(&self) -> Option<&blindmatch_protocol::manifest::ThresholdParams> {
         self.signed.manifest.threshold.as_ref()
     }

@@ -22,10 +22,13 @@
 //!    signed digest as it arrives (SPEC Section 13.2) and resumes from what
 //!    an interrupted download kept. Or `DownloadDelta` → [`DeltaDownload`]
 //!    brings the table held up to the new version (SPEC Section 13.4).
-//! 3. `Submit` ← [`Submission::new`] makes one voucher per item (SPEC
-//!    Section 6) under a fresh [`SubmissionId`], with the batch's digest
-//!    (SPEC Section 12.3); [`Backoff`] says whether and when a failed call
-//!    may be sent again, unchanged.
+//! 3. `Submit` ← [`Submission::for_manifest`] makes one voucher per item
+//!    (SPEC Section 6) under a fresh [`SubmissionId`], with the batch's
+//!    digest (SPEC Section 12.3); in threshold mode (a manifest with
+//!    [`VerifiedManifest::threshold`]) [`Submission::for_account`] makes
+//!    them under the account's [`AccountSecret`] (SPEC Section 14).
+//!    [`Backoff`] says whether and when a failed call may be sent again,
+//!    unchanged.
 //!
 //! ```
 //! # use blindmatch_protocol::{ServerKey, TableBuilder, OperatorSigningKey, Manifest};
@@ -59,7 +62,7 @@
 //! history.record(&manifest);
 //!
 //! // Submit: one voucher per item, the same size whatever it holds.
-//! let batch = Submission::new(&table, &[(item, b"upload 42".to_vec())], &mut rand::rng())?;
+//! let batch = Submission::for_manifest(&manifest, &table, &[(item, b"upload 42".to_vec())], &mut rand::rng())?;
 //! assert_eq!(batch.vouchers.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -70,8 +73,9 @@ mod history;
 mod submit;
 
 pub use blindmatch_protocol as protocol;
+pub use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate, VOUCHER_ID_LEN};
 pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
 pub use download::{DeltaDownload, TableDownload, open_table};
 pub use error::Error;
 pub use history::{History, VerifiedManifest};
-pub use submit::{Backoff, GrpcCode, Submission, SubmissionId};
+pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload};

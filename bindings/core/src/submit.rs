@@ -3,10 +3,11 @@
 
 use core::time::Duration;
 
+use blindmatch_protocol::threshold::{self, AccountSecret, ThresholdVoucher, VOUCHER_ID_LEN};
 use blindmatch_protocol::{ClientTable, Item, TableId, Voucher, submission_digest};
 use rand_core::CryptoRng;
 
-use crate::Error;
+use crate::{Error, VerifiedManifest};
 
 /// Names one batch of vouchers: 16 random bytes the client picks and sends
 /// again with every retry of that batch, so the server stores it once
@@ -35,16 +36,36 @@ impl core::fmt::Debug for SubmissionId {
     }
 }
 
-/// One `SubmitRequest`: send `table_id`, `vouchers` and `id` as they are,
-/// and the same again on every retry.
+/// One upload in threshold mode (SPEC Section 14.4): the platform's id for
+/// it, the item, and its associated data. The same upload sent again must
+/// keep its voucher id: one id gives one share, so a resubmission counts
+/// once toward t. An app without an asset id of 16 bytes hashes the one it
+/// has (the first 16 bytes of its SHA-256, say), or draws 16 random bytes
+/// and keeps them with the upload.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// 16 bytes naming the upload, unique among the account's uploads.
+    pub voucher_id: [u8; VOUCHER_ID_LEN],
+    /// The item.
+    pub item: Item,
+    /// Its associated data (at most 1 KiB), sealed in the inner layer.
+    pub associated_data: Vec<u8>,
+}
+
+/// One `SubmitRequest`: send `table_id`, `vouchers`, `id` and `account_id`
+/// as they are, and the same again on every retry.
 #[derive(Clone, Debug)]
 pub struct Submission {
     /// `SubmitRequest.submission_id`.
     pub id: SubmissionId,
     /// `SubmitRequest.table_id`: the table the vouchers are bound to.
     pub table_id: TableId,
-    /// `SubmitRequest.vouchers`, encoded, each [`blindmatch_protocol::voucher_len`]
-    /// bytes whatever it holds.
+    /// `SubmitRequest.account_id`: empty in protocol version 1, the
+    /// account's id in threshold mode (SPEC Section 14).
+    pub account_id: Vec<u8>,
+    /// `SubmitRequest.vouchers`, encoded, all of one length whatever they
+    /// hold ([`blindmatch_protocol::voucher_len`] in version 1,
+    /// [`threshold::threshold_voucher_len`] in threshold mode).
     pub vouchers: Vec<Vec<u8>>,
     /// The digest the server keys its dedup on (SPEC Section 12.3): an app
     /// can log it to tell two batches apart without logging their content.
@@ -73,8 +94,87 @@ impl Submission {
             id: SubmissionId::random(rng),
             digest: submission_digest(&table_id, &vouchers),
             table_id,
+            account_id: Vec::new(),
             vouchers: vouchers.iter().map(Voucher::encode).collect(),
         })
+    }
+
+    /// [`Submission::new`] for `table` as `manifest` signs it: what a
+    /// binding calls, so that a table in threshold mode is never sent
+    /// version-1 vouchers (the server would refuse each of them).
+    ///
+    /// # Errors
+    /// [`Error::ThresholdMode`] for a version-2 manifest,
+    /// [`Error::Malformed`] if `table` is not the manifest's, or as
+    /// [`Submission::new`].
+    pub fn for_manifest<R: CryptoRng + ?Sized>(
+        manifest: &VerifiedManifest,
+        table: &ClientTable,
+        items: &[(Item, Vec<u8>)],
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        check_table(manifest, table)?;
+        if let Some(p) = manifest.threshold() {
+            return Err(Error::ThresholdMode { t: p.threshold() });
+        }
+        Self::new(table, items, rng)
+    }
+
+    /// Threshold mode (SPEC Section 14.5): one version-2 voucher per upload
+    /// under `account`'s keys for the manifest's t and s, real or (at the
+    /// account's secret rate) synthetic, in one batch bound to the account
+    /// id (its digest is SPEC Section 14.10's). The server learns nothing
+    /// of the account's matches until t of its real ones are in.
+    ///
+    /// # Errors
+    /// [`Error::NotThresholdMode`] for a version-1 manifest,
+    /// [`Error::Malformed`] if `table` is not the manifest's, or
+    /// [`Error::Input`] for associated data over 1 KiB.
+    pub fn for_account<R: CryptoRng + ?Sized>(
+        manifest: &VerifiedManifest,
+        table: &ClientTable,
+        account: &AccountSecret,
+        uploads: &[Upload],
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        check_table(manifest, table)?;
+        let p = manifest.threshold().ok_or(Error::NotThresholdMode)?;
+        let keys = account
+            .keys(p.threshold(), p.synthetic_bound())
+            .map_err(Error::Input)?;
+        let vouchers = uploads
+            .iter()
+            .map(|u| {
+                table.create_threshold_voucher(
+                    &keys,
+                    account.account_id(),
+                    &u.voucher_id,
+                    &u.item,
+                    &u.associated_data,
+                    p.weights(),
+                    rng,
+                )
+            })
+            .collect::<Result<Vec<ThresholdVoucher>, _>>()
+            .map_err(Error::Input)?;
+        let table_id = *table.table().id();
+        Ok(Submission {
+            id: SubmissionId::random(rng),
+            digest: threshold::submission_digest(&table_id, account.account_id(), &vouchers),
+            table_id,
+            account_id: account.account_id().to_vec(),
+            vouchers: vouchers.iter().map(ThresholdVoucher::encode).collect(),
+        })
+    }
+}
+
+fn check_table(manifest: &VerifiedManifest, table: &ClientTable) -> Result<(), Error> {
+    if table.table().id() == manifest.table_id() {
+        Ok(())
+    } else {
+        Err(Error::Malformed(
+            "the table is not the one this manifest signs: download the manifest's table",
+        ))
     }
 }
 

@@ -12,12 +12,15 @@
 use std::time::Duration;
 
 use blindmatch_client_core::{
-    Backoff, DeltaDownload, Error, GrpcCode, History, Submission, TableDownload, VerifiedManifest,
-    open_table,
+    AccountSecret, Backoff, DeltaDownload, Error, GrpcCode, History, Submission, SyntheticRate,
+    TableDownload, Upload, VerifiedManifest, open_table,
 };
-use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey};
+use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey, ThresholdParams};
 use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
 use blindmatch_protocol::table::CHUNK_LEN;
+use blindmatch_protocol::threshold::{
+    Opened, Outcome, ThresholdVoucher, placement_weights, reveal, threshold_voucher_len,
+};
 use blindmatch_protocol::{
     BlindedTable, BuiltTable, ClientTable, Item, ItemType, Matcher, ServerKey, TableBuilder,
     TableHeader, Voucher,
@@ -164,6 +167,15 @@ fn fixture() -> Fixture {
 }
 
 fn sign(f: &Fixture, version: u64, table: &BlindedTable) -> VerifiedManifest {
+    sign_with(f, version, table, None)
+}
+
+fn sign_with(
+    f: &Fixture,
+    version: u64,
+    table: &BlindedTable,
+    threshold: Option<ThresholdParams>,
+) -> VerifiedManifest {
     let signed = Manifest {
         version,
         created: 1_800_000_000,
@@ -171,7 +183,7 @@ fn sign(f: &Fixture, version: u64, table: &BlindedTable) -> VerifiedManifest {
         digest: *MerkleTree::new(table.slots()).root(),
         chunk_slots: CHUNK_SLOTS,
         header: *table.header(),
-        threshold: None,
+        threshold,
     }
     .sign(&f.operator);
     VerifiedManifest::verify(
@@ -379,6 +391,122 @@ fn a_submission_opens_on_the_server_and_carries_its_digest() {
     let too_long = vec![(f.listed[0].clone(), vec![0u8; 1025])];
     assert!(matches!(
         Submission::new(&table, &too_long, &mut rand::rng()),
+        Err(Error::Input(_))
+    ));
+}
+
+#[test]
+fn an_account_submission_reveals_at_t_and_refuses_the_wrong_mode() {
+    let f = fixture();
+    let table = ClientTable::new(f.built.table.clone()).unwrap();
+    let (t, s) = (3u16, 2u16);
+    let params = ThresholdParams::new(t, s, &placement_weights(&f.built)).unwrap();
+    let v2 = sign_with(&f, 1, &f.built.table, Some(params));
+    let v1 = sign(&f, 1, &f.built.table);
+    assert_eq!(v2.threshold().map(ThresholdParams::threshold), Some(3));
+    let account =
+        AccountSecret::generate(b"user-7", SyntheticRate::NONE, &mut rand::rng()).unwrap();
+    let upload = |i: u32, listed: bool| Upload {
+        voucher_id: [u8::try_from(i).unwrap(); 16],
+        item: if listed {
+            f.listed[i as usize].clone()
+        } else {
+            item(1_000_000 + i)
+        },
+        associated_data: format!("upload {i}").into_bytes(),
+    };
+    let uploads: Vec<Upload> = vec![
+        upload(1, true),
+        upload(2, false),
+        upload(3, true),
+        upload(4, true),
+    ];
+    let batch = Submission::for_account(&v2, &table, &account, &uploads, &mut rand::rng()).unwrap();
+    assert_eq!(batch.account_id, b"user-7");
+    let len = threshold_voucher_len(f.built.table.header().k, s);
+    assert!(batch.vouchers.iter().all(|v| v.len() == len));
+
+    // The server's side: open, then reveal over the account's shares.
+    let header = f.built.table.header();
+    let matcher = Matcher::new(&f.key, &f.built.table, f.built.index.clone()).unwrap();
+    let decoded: Vec<ThresholdVoucher> = batch
+        .vouchers
+        .iter()
+        .map(|v| ThresholdVoucher::decode(v, header.k, s).unwrap())
+        .collect();
+    let refs: Vec<(&[u8], &ThresholdVoucher)> =
+        decoded.iter().map(|v| (&batch.account_id[..], v)).collect();
+    let candidates: Vec<_> = matcher
+        .open_threshold_batch(s, &refs)
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        candidates.len(),
+        3,
+        "the three listed items open the outer layer"
+    );
+    let shares: Vec<_> = candidates.iter().map(|c| c.share.clone()).collect();
+    let below = reveal(t, &shares[..2]).unwrap();
+    assert!(
+        matches!(below, Outcome::Below),
+        "t - 1 real shares reveal nothing"
+    );
+    let Outcome::Revealed(r) = reveal(t, &shares).unwrap() else {
+        panic!("t real shares reveal");
+    };
+    let mut data: Vec<Vec<u8>> = r
+        .real
+        .iter()
+        .map(|o| match o {
+            Opened::Item {
+                associated_data, ..
+            } => associated_data.clone(),
+            Opened::Malformed { error, .. } => panic!("{error}"),
+        })
+        .collect();
+    data.sort();
+    assert_eq!(
+        data,
+        [
+            b"upload 1".to_vec(),
+            b"upload 3".to_vec(),
+            b"upload 4".to_vec()
+        ]
+    );
+
+    // SPEC 14.10's digest binds the account id.
+    assert_eq!(
+        batch.digest,
+        blindmatch_protocol::threshold::submission_digest(&batch.table_id, b"user-7", &decoded)
+    );
+    // Each mode refuses the other's submission, and another table.
+    assert_eq!(
+        Submission::for_manifest(
+            &v2,
+            &table,
+            &[(f.listed[0].clone(), vec![])],
+            &mut rand::rng()
+        )
+        .unwrap_err(),
+        Error::ThresholdMode { t: 3 }
+    );
+    assert_eq!(
+        Submission::for_account(&v1, &table, &account, &uploads, &mut rand::rng()).unwrap_err(),
+        Error::NotThresholdMode
+    );
+    let other = TableBuilder::new([10; 32])
+        .build(&f.key, vec![item(1)])
+        .unwrap();
+    let other = ClientTable::new(other.table).unwrap();
+    assert!(matches!(
+        Submission::for_account(&v2, &other, &account, &uploads, &mut rand::rng()),
+        Err(Error::Malformed(_))
+    ));
+    let mut too_long = upload(9, true);
+    too_long.associated_data = vec![0; 1025];
+    assert!(matches!(
+        Submission::for_account(&v2, &table, &account, &[too_long], &mut rand::rng()),
         Err(Error::Input(_))
     ));
 }

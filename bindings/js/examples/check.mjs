@@ -55,16 +55,24 @@ export async function fetchTable({ tables }, history, held) {
   return { manifest, maxBatch: response.maxBatch, table };
 }
 
-/** Submits `items` ([type, value, associatedData]) in batches of
- * `maxBatch`; returns how many were acknowledged. Each batch is retried,
+/** Submits `items` ([type, value, associatedData], or with an `account`
+ * in threshold mode [voucherId, type, value, associatedData]) in batches
+ * of `maxBatch`; returns how many were acknowledged. Each batch is retried,
  * unchanged, as the core's Backoff allows, so the server stores it once. */
-export async function submit({ vouchers }, table, items, maxBatch) {
+export async function submit({ vouchers }, table, items, maxBatch, account) {
   let acknowledged = 0;
   for (let start = 0; start < items.length; start += maxBatch) {
-    const batch = table.batch();
-    for (const [type, value, ad] of items.slice(start, start + maxBatch)) batch.add(type, value, ad);
-    const s = table.submission(batch);
-    const request = { tableId: s.tableId, vouchers: s.vouchers, submissionId: s.id };
+    let s;
+    if (account) {
+      const batch = table.accountBatch();
+      for (const [id, type, value, ad] of items.slice(start, start + maxBatch)) batch.add(id, type, value, ad);
+      s = table.accountSubmission(account, batch);
+    } else {
+      const batch = table.batch();
+      for (const [type, value, ad] of items.slice(start, start + maxBatch)) batch.add(type, value, ad);
+      s = table.submission(batch);
+    }
+    const request = { tableId: s.tableId, vouchers: s.vouchers, submissionId: s.id, accountId: s.accountId };
     const backoff = new Backoff(5, 200);
     for (;;) {
       try {

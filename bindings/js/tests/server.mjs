@@ -9,9 +9,10 @@ if (!ROOT) throw new Error("BLINDMATCH_ROOT is not set (bindings/js/test.sh sets
 const script = join(ROOT, "bindings/testkit/server.sh");
 
 export class TestServer {
-  constructor(serveArgs = "") {
+  /** `threshold`: "T:S" for a table in threshold mode. */
+  constructor(serveArgs = "", threshold = "") {
     this.dir = mkdtempSync(join(tmpdir(), "blindmatch-js-"));
-    this.env = { ...process.env, BLINDMATCH_SERVE_ARGS: serveArgs };
+    this.env = { ...process.env, BLINDMATCH_SERVE_ARGS: serveArgs, BLINDMATCH_THRESHOLD: threshold };
     this.run("start");
     this.target = readFileSync(join(this.dir, "url"), "utf8").trim().replace(/^http:\/\//, "");
     this.operatorHex = readFileSync(join(this.dir, "operator.sign.pub"), "utf8").trim();
@@ -30,6 +31,10 @@ export class TestServer {
   /** The recorded matches, once `n` are in. */
   matches(n) {
     return JSON.parse(this.run("matches", String(n)));
+  }
+  /** The accounts with candidates (threshold mode), once `n` are in. */
+  accounts(n) {
+    return JSON.parse(this.run("accounts", String(n)));
   }
   stop() {
     this.run("stop");

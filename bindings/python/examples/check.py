@@ -54,16 +54,24 @@ def fetch_table(channel, history, held=None):
     return manifest, response.max_batch, table
 
 
-def submit(channel, table, items, max_batch):
-    """Submits `items` (blindmatch.ItemToCheck) in batches; returns the
-    number acknowledged. Each batch is retried, unchanged, as the core's
+def submit(channel, table, items, max_batch, account=None):
+    """Submits `items` in batches; returns the number acknowledged. Items
+    are blindmatch.ItemToCheck, or with an `account` (threshold mode)
+    blindmatch.Upload. Each batch is retried, unchanged, as the core's
     Backoff allows, so the server stores it once."""
     vouchers = rpc.VoucherServiceStub(channel)
     acknowledged = 0
     for start in range(0, len(items), max_batch):
-        batch = table.submission(items[start : start + max_batch])
+        chunk = items[start : start + max_batch]
+        if account is None:
+            batch = table.submission(chunk)
+        else:
+            batch = table.account_submission(account, chunk)
         request = pb.SubmitRequest(
-            table_id=batch.table_id, vouchers=batch.vouchers, submission_id=batch.id
+            table_id=batch.table_id,
+            vouchers=batch.vouchers,
+            submission_id=batch.id,
+            account_id=batch.account_id,
         )
         backoff = blindmatch.Backoff(5, 200)
         while True:

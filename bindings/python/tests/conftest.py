@@ -2,6 +2,7 @@
 and gRPC stubs generated from the repository's .proto with grpcio-tools."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -34,9 +35,13 @@ def pytest_configure(config):
 
 
 class Server:
-    def __init__(self, path):
+    def __init__(self, path, threshold=None):
+        """`threshold`: "T:S" for a table in threshold mode."""
         self.dir = path
-        subprocess.run([TESTKIT, "start", path], check=True)
+        env = dict(os.environ)
+        if threshold:
+            env["BLINDMATCH_THRESHOLD"] = threshold
+        subprocess.run([TESTKIT, "start", path], check=True, env=env)
         self.url = (path / "url").read_text().strip()
         self.operator_hex = (path / "operator.sign.pub").read_text().strip()
 
@@ -51,6 +56,12 @@ class Server:
     def matches(self, n):
         out = subprocess.run(
             [TESTKIT, "matches", self.dir, str(n)], check=True, capture_output=True
+        ).stdout
+        return json.loads(out)
+
+    def accounts(self, n):
+        out = subprocess.run(
+            [TESTKIT, "accounts", self.dir, str(n)], check=True, capture_output=True
         ).stdout
         return json.loads(out)
 

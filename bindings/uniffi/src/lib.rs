@@ -85,6 +85,21 @@ pub enum BlindmatchError {
         /// Why.
         reason: String,
     },
+    /// A submission of the wrong mode for the table: version-1 items for a
+    /// table in threshold mode (use `Table.accountSubmission`), or an
+    /// account submission for a version-1 table.
+    #[error("{reason}")]
+    Mode {
+        /// Which mode the table is in.
+        reason: String,
+    },
+    /// An account secret the app restored is damaged, or the parameters
+    /// for a new one are out of range.
+    #[error("{reason}")]
+    Account {
+        /// What is wrong.
+        reason: String,
+    },
     /// An object was used after the step that consumes it (a download
     /// finished twice).
     #[error("{reason}")]
@@ -121,6 +136,9 @@ impl From<core::Error> for BlindmatchError {
             core::Error::Malformed(_) => BlindmatchError::Malformed { reason },
             core::Error::Input(_) => BlindmatchError::Input { reason },
             core::Error::History(_) => BlindmatchError::History { reason },
+            core::Error::ThresholdMode { .. } | core::Error::NotThresholdMode => {
+                BlindmatchError::Mode { reason }
+            }
             _ => BlindmatchError::Invalid { reason },
         }
     }
@@ -183,6 +201,23 @@ pub struct ItemToCheck {
     pub associated_data: Vec<u8>,
 }
 
+/// One upload in threshold mode: the platform's 16-byte name for it (the
+/// same on every retry, so it counts once toward t), its hash and its
+/// associated data (sealed under the account key: the server reads it only
+/// once the account holds t matches).
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Upload {
+    /// 16 bytes naming the upload among the account's uploads (the first
+    /// 16 bytes of a hash of the app's asset id, say).
+    pub voucher_id: Vec<u8>,
+    /// The kind of hash.
+    pub item_type: ItemType,
+    /// The hash value.
+    pub value: Vec<u8>,
+    /// Associated data, at most 1,024 bytes.
+    pub associated_data: Vec<u8>,
+}
+
 /// One `SubmitRequest`: send these fields as they are, and the same again
 /// on every retry, so the server stores the batch once.
 #[derive(Clone, Debug, uniffi::Record)]
@@ -191,6 +226,9 @@ pub struct Submission {
     pub id: Vec<u8>,
     /// `table_id`: the table the vouchers are bound to.
     pub table_id: Vec<u8>,
+    /// `account_id`: empty in protocol version 1, the account's id in
+    /// threshold mode.
+    pub account_id: Vec<u8>,
     /// `vouchers`, each of the same length.
     pub vouchers: Vec<Vec<u8>>,
     /// The batch's digest (SPEC 12.3), to log instead of its content.
@@ -242,14 +280,23 @@ impl Manifest {
         signature: Vec<u8>,
         operator: Arc<OperatorKey>,
     ) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Arc::new(Manifest(
-            core::VerifiedManifest::verify_version_1(&statement, &signature, &operator.0)?,
-        )))
+        Ok(Arc::new(Manifest(core::VerifiedManifest::verify(
+            &statement,
+            &signature,
+            &operator.0,
+        )?)))
     }
 
     /// The version number.
     pub fn version(&self) -> u64 {
         self.0.version()
+    }
+
+    /// Threshold mode's t (SPEC Section 14), or none for a table in
+    /// protocol version 1. With a t, make submissions under an `Account`
+    /// (`Table.accountSubmission`).
+    pub fn threshold(&self) -> Option<u16> {
+        self.0.threshold().map(|p| p.threshold())
     }
 
     /// When the table was built (seconds since the Unix epoch).
@@ -354,9 +401,91 @@ impl History {
     }
 }
 
-/// A validated table, ready to make vouchers.
+/// One account's secret in threshold mode (SPEC Section 14.1): an id, a
+/// 32-byte seed every key is derived from, and the synthetic rate. Keep
+/// `encode()` as the app keeps the account's other secrets (the Keychain,
+/// the Android Keystore) and sync it between the account's devices: all of
+/// them must make shares of one polynomial. Never log it.
 #[derive(uniffi::Object)]
-pub struct Table(blindmatch_protocol::ClientTable);
+pub struct Account(core::AccountSecret);
+
+fn account_error(e: impl std::fmt::Display) -> BlindmatchError {
+    BlindmatchError::Account {
+        reason: format!("account secret: {e}"),
+    }
+}
+
+#[uniffi::export]
+impl Account {
+    /// A new secret for `account_id` (1 to 64 bytes, the platform's opaque
+    /// name for the account) with synthetic rate `synthetic_rate` (the
+    /// probability, 0 to 1, that a voucher is synthetic; kept secret).
+    #[uniffi::constructor]
+    pub fn generate(
+        account_id: Vec<u8>,
+        synthetic_rate: f64,
+    ) -> Result<Arc<Self>, BlindmatchError> {
+        if !(0.0..=1.0).contains(&synthetic_rate) {
+            return Err(account_error(format!(
+                "synthetic rate {synthetic_rate} is not between 0 and 1"
+            )));
+        }
+        core::AccountSecret::generate(
+            &account_id,
+            core::SyntheticRate::from_probability(synthetic_rate),
+            &mut rand::rng(),
+        )
+        .map(|a| Arc::new(Account(a)))
+        .map_err(account_error)
+    }
+
+    /// A secret saved with `encode()`. Raises `Account` for a damaged one.
+    #[uniffi::constructor]
+    pub fn decode(saved: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
+        let saved = zeroize::Zeroizing::new(saved);
+        core::AccountSecret::decode(&saved)
+            .map(|a| Arc::new(Account(a)))
+            .map_err(account_error)
+    }
+
+    /// The 106 bytes to keep (secret).
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode().to_vec()
+    }
+
+    /// The account id.
+    pub fn account_id(&self) -> Vec<u8> {
+        self.0.account_id().to_vec()
+    }
+}
+
+/// A validated table, ready to make vouchers, with the manifest it was
+/// checked against (none for `openUnverified`): the manifest says whether
+/// the table is in threshold mode.
+#[derive(uniffi::Object)]
+pub struct Table {
+    table: blindmatch_protocol::ClientTable,
+    manifest: Option<core::VerifiedManifest>,
+}
+
+impl Table {
+    fn checked(table: blindmatch_protocol::ClientTable, manifest: &Manifest) -> Arc<Self> {
+        Arc::new(Table {
+            table,
+            manifest: Some(manifest.0.clone()),
+        })
+    }
+}
+
+fn submission(s: core::Submission) -> Submission {
+    Submission {
+        id: s.id.0.to_vec(),
+        table_id: s.table_id.0.to_vec(),
+        account_id: s.account_id,
+        vouchers: s.vouchers,
+        digest: s.digest.to_vec(),
+    }
+}
 
 #[uniffi::export]
 impl Table {
@@ -364,7 +493,10 @@ impl Table {
     /// table and validated. Raises `Invalid` for a damaged or stale copy.
     #[uniffi::constructor]
     pub fn open(saved: Vec<u8>, manifest: Arc<Manifest>) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Arc::new(Table(core::open_table(&saved, &manifest.0)?)))
+        Ok(Table::checked(
+            core::open_table(&saved, &manifest.0)?,
+            &manifest,
+        ))
     }
 
     /// A table validated slot by slot but checked against no signed
@@ -379,28 +511,34 @@ impl Table {
             .map_err(|e| BlindmatchError::Invalid {
                 reason: format!("table: {e}"),
             })?;
-        Ok(Arc::new(Table(table)))
+        Ok(Arc::new(Table {
+            table,
+            manifest: None,
+        }))
     }
 
     /// The encoding to save (header and slots; public).
     pub fn encode(&self) -> Vec<u8> {
-        self.0.table().encode()
+        self.table.table().encode()
     }
 
     /// The table id.
     pub fn table_id(&self) -> Vec<u8> {
-        self.0.table().id().0.to_vec()
+        self.table.table().id().0.to_vec()
     }
 
     /// The length of every voucher made for this table.
     pub fn voucher_len(&self) -> u32 {
-        u32::try_from(blindmatch_protocol::voucher_len(self.0.table().header().k))
-            .unwrap_or(u32::MAX)
+        u32::try_from(blindmatch_protocol::voucher_len(
+            self.table.table().header().k,
+        ))
+        .unwrap_or(u32::MAX)
     }
 
     /// One voucher per item, under a fresh submission id. Split items into
     /// batches of the manifest response's `max_batch` first. Raises `Input`
-    /// for a hash of the wrong length or associated data over 1 KiB.
+    /// for a hash of the wrong length or associated data over 1 KiB, `Mode`
+    /// for a table in threshold mode.
     pub fn submission(&self, items: Vec<ItemToCheck>) -> Result<Submission, BlindmatchError> {
         let items = items
             .into_iter()
@@ -410,27 +548,69 @@ impl Table {
                     .map_err(input)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let s = core::Submission::new(&self.0, &items, &mut rand::rng())?;
-        Ok(Submission {
-            id: s.id.0.to_vec(),
-            table_id: s.table_id.0.to_vec(),
-            vouchers: s.vouchers,
-            digest: s.digest.to_vec(),
-        })
+        let rng = &mut rand::rng();
+        Ok(submission(match &self.manifest {
+            Some(m) => core::Submission::for_manifest(m, &self.table, &items, rng)?,
+            None => core::Submission::new(&self.table, &items, rng)?,
+        }))
+    }
+
+    /// Threshold mode: one voucher per upload under `account`, real or (at
+    /// the account's secret rate) synthetic, in one batch bound to the
+    /// account id. The server learns nothing of the account's matches until
+    /// t of them are in. Raises `Input` for a voucher id that is not 16
+    /// bytes, a hash of the wrong length or associated data over 1 KiB, and
+    /// `Mode` for a version-1 table or one opened without its manifest.
+    pub fn account_submission(
+        &self,
+        account: Arc<Account>,
+        uploads: Vec<Upload>,
+    ) -> Result<Submission, BlindmatchError> {
+        let manifest = self.manifest.as_ref().ok_or_else(|| BlindmatchError::Mode {
+            reason: "this table was opened without its manifest, which says whether it is in threshold mode: open it with Table.open".into(),
+        })?;
+        let uploads = uploads
+            .into_iter()
+            .map(|u| {
+                let voucher_id = <[u8; core::VOUCHER_ID_LEN]>::try_from(&u.voucher_id[..])
+                    .map_err(|_| {
+                        input(format!(
+                            "voucher id: {} bytes, expected {}",
+                            u.voucher_id.len(),
+                            core::VOUCHER_ID_LEN
+                        ))
+                    })?;
+                let item =
+                    blindmatch_protocol::Item::new(u.item_type.into(), &u.value).map_err(input)?;
+                Ok(core::Upload {
+                    voucher_id,
+                    item,
+                    associated_data: u.associated_data,
+                })
+            })
+            .collect::<Result<Vec<_>, BlindmatchError>>()?;
+        Ok(submission(core::Submission::for_account(
+            manifest,
+            &self.table,
+            &account.0,
+            &uploads,
+            &mut rand::rng(),
+        )?))
     }
 }
 
 /// A `DownloadTable` in progress: each chunk checked as it arrives.
 #[derive(uniffi::Object)]
-pub struct TableDownload(Mutex<Option<core::TableDownload>>);
+pub struct TableDownload(Mutex<Option<(core::TableDownload, core::VerifiedManifest)>>);
 
 #[uniffi::export]
 impl TableDownload {
     /// Starts the download of `manifest`'s table from offset 0.
     #[uniffi::constructor]
     pub fn new(manifest: Arc<Manifest>) -> Arc<Self> {
-        Arc::new(TableDownload(Mutex::new(Some(core::TableDownload::new(
-            &manifest.0,
+        Arc::new(TableDownload(Mutex::new(Some((
+            core::TableDownload::new(&manifest.0),
+            manifest.0.clone(),
         )))))
     }
 
@@ -438,16 +618,17 @@ impl TableDownload {
     /// are kept, the rest dropped).
     #[uniffi::constructor]
     pub fn resume(manifest: Arc<Manifest>, kept: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Arc::new(TableDownload(Mutex::new(Some(
+        Ok(Arc::new(TableDownload(Mutex::new(Some((
             core::TableDownload::resume(&manifest.0, kept)?,
-        )))))
+            manifest.0.clone(),
+        ))))))
     }
 
     /// The offset to request next.
     pub fn offset(&self) -> Result<u64, BlindmatchError> {
         let d = lock(&self.0);
         d.as_ref()
-            .map(core::TableDownload::offset)
+            .map(|(d, _)| d.offset())
             .ok_or_else(|| finished("download"))
     }
 
@@ -460,14 +641,18 @@ impl TableDownload {
         proof: Vec<Vec<u8>>,
     ) -> Result<(), BlindmatchError> {
         let mut d = lock(&self.0);
-        let d = d.as_mut().ok_or_else(|| finished("download"))?;
+        let (d, _) = d.as_mut().ok_or_else(|| finished("download"))?;
         Ok(d.push(offset, &slots, &proof)?)
     }
 
     /// The validated table, once every chunk is in. Raises `Invalid`.
     pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
-        let d = lock(&self.0).take().ok_or_else(|| finished("download"))?;
-        Ok(Arc::new(Table(d.finish()?)))
+        let mut d = lock(&self.0);
+        let (download, manifest) = d.take().ok_or_else(|| finished("download"))?;
+        Ok(Arc::new(Table {
+            table: download.finish()?,
+            manifest: Some(manifest),
+        }))
     }
 }
 
@@ -485,7 +670,7 @@ impl DeltaDownload {
     /// with `from_table_id = held.table_id()`, `to_table_id = to.table_id()`.
     #[uniffi::constructor]
     pub fn new(held: Arc<Table>, to: Arc<Manifest>) -> Arc<Self> {
-        let delta = core::DeltaDownload::new(&held.0, &to.0);
+        let delta = core::DeltaDownload::new(&held.table, &to.0);
         Arc::new(DeltaDownload {
             held,
             to,
@@ -504,7 +689,10 @@ impl DeltaDownload {
     /// (keep the table held, download in full instead).
     pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
         let d = lock(&self.delta).take().ok_or_else(|| finished("delta"))?;
-        Ok(Arc::new(Table(d.finish(&self.held.0, &self.to.0)?)))
+        Ok(Table::checked(
+            d.finish(&self.held.table, &self.to.0)?,
+            &self.to,
+        ))
     }
 }
 

@@ -60,6 +60,8 @@ fn from_core(e: core::Error) -> JsValue {
         core::Error::Malformed(_) => error("Malformed", &message, &[]),
         core::Error::Input(_) => error("Input", &message, &[]),
         core::Error::History(_) => error("History", &message, &[]),
+        core::Error::ThresholdMode { t } => error("Mode", &message, &[("threshold", t.into())]),
+        core::Error::NotThresholdMode => error("Mode", &message, &[]),
         _ => error("Invalid", &message, &[]),
     }
 }
@@ -136,9 +138,16 @@ impl Manifest {
         signature: &[u8],
         operator: &OperatorKey,
     ) -> Result<Manifest, JsValue> {
-        core::VerifiedManifest::verify_version_1(statement, signature, &operator.0)
+        core::VerifiedManifest::verify(statement, signature, &operator.0)
             .map(Manifest)
             .map_err(from_core)
+    }
+
+    /// Threshold mode's t (SPEC Section 14), or undefined for a table in
+    /// protocol version 1. With a t, submit through `accountSubmission`.
+    #[wasm_bindgen(getter)]
+    pub fn threshold(&self) -> Option<u16> {
+        self.0.threshold().map(|p| p.threshold())
     }
 
     /// The version number.
@@ -248,9 +257,74 @@ impl History {
     }
 }
 
-/// A validated table, ready to make vouchers.
+/// One account's secret in threshold mode (SPEC Section 14.1): an id, a
+/// 32-byte seed every key is derived from, and the synthetic rate. Keep
+/// `encode()` where the app keeps the account's other secrets (never in
+/// `localStorage` in clear) and give the same secret to every device of
+/// the account. Never log it.
 #[wasm_bindgen]
-pub struct Table(ClientTable);
+pub struct Account(core::AccountSecret);
+
+fn account_error(e: impl std::fmt::Display) -> JsValue {
+    error("Account", &format!("account secret: {e}"), &[])
+}
+
+#[wasm_bindgen]
+impl Account {
+    /// A new secret for `accountId` (1 to 64 bytes, the platform's opaque
+    /// name for the account) with `syntheticRate`, the probability (0 to 1)
+    /// that a voucher is synthetic, kept secret. Throws `Account`.
+    pub fn generate(account_id: &[u8], synthetic_rate: f64) -> Result<Account, JsValue> {
+        if !(0.0..=1.0).contains(&synthetic_rate) {
+            return Err(account_error(format!(
+                "synthetic rate {synthetic_rate} is not between 0 and 1"
+            )));
+        }
+        core::AccountSecret::generate(
+            account_id,
+            core::SyntheticRate::from_probability(synthetic_rate),
+            &mut rand::rng(),
+        )
+        .map(Account)
+        .map_err(account_error)
+    }
+
+    /// A secret saved with `encode()`. Throws `Account` for a damaged one.
+    pub fn decode(saved: &[u8]) -> Result<Account, JsValue> {
+        core::AccountSecret::decode(saved)
+            .map(Account)
+            .map_err(account_error)
+    }
+
+    /// The 106 bytes to keep (secret).
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode().to_vec()
+    }
+
+    /// The account id.
+    #[wasm_bindgen(getter, js_name = accountId)]
+    pub fn account_id(&self) -> Vec<u8> {
+        self.0.account_id().to_vec()
+    }
+}
+
+/// A validated table, ready to make vouchers, with the manifest it was
+/// checked against (none for `openUnverified`), which says whether the
+/// table is in threshold mode.
+#[wasm_bindgen]
+pub struct Table {
+    table: ClientTable,
+    manifest: Option<core::VerifiedManifest>,
+}
+
+impl Table {
+    fn checked(table: ClientTable, manifest: &core::VerifiedManifest) -> Table {
+        Table {
+            table,
+            manifest: Some(manifest.clone()),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl Table {
@@ -258,7 +332,7 @@ impl Table {
     /// validated. Throws `Invalid` for a damaged or stale copy.
     pub fn open(saved: &[u8], manifest: &Manifest) -> Result<Table, JsValue> {
         core::open_table(saved, &manifest.0)
-            .map(Table)
+            .map(|t| Table::checked(t, &manifest.0))
             .map_err(from_core)
     }
 
@@ -269,25 +343,28 @@ impl Table {
     pub fn open_unverified(encoded: &[u8]) -> Result<Table, JsValue> {
         BlindedTable::decode(encoded)
             .and_then(ClientTable::new)
-            .map(Table)
+            .map(|table| Table {
+                table,
+                manifest: None,
+            })
             .map_err(|e| error("Invalid", &format!("table: {e}"), &[]))
     }
 
     /// The encoding to save (header and slots; public).
     pub fn encode(&self) -> Vec<u8> {
-        self.0.table().encode()
+        self.table.table().encode()
     }
 
     /// The table id.
     #[wasm_bindgen(getter, js_name = tableId)]
     pub fn table_id(&self) -> Vec<u8> {
-        self.0.table().id().0.to_vec()
+        self.table.table().id().0.to_vec()
     }
 
     /// The length of every voucher made for this table.
     #[wasm_bindgen(getter, js_name = voucherLen)]
     pub fn voucher_len(&self) -> usize {
-        blindmatch_protocol::voucher_len(self.0.table().header().k)
+        blindmatch_protocol::voucher_len(self.table.table().header().k)
     }
 
     /// A new batch of items to submit together.
@@ -296,11 +373,96 @@ impl Table {
     }
 
     /// One voucher per item of `batch`, under a fresh submission id. Throws
-    /// `Input` for associated data over 1 KiB.
+    /// `Input` for associated data over 1 KiB, `Mode` for a table in
+    /// threshold mode.
     pub fn submission(&self, batch: &Batch) -> Result<Submission, JsValue> {
-        core::Submission::new(&self.0, &batch.items, &mut rand::rng())
-            .map(Submission)
-            .map_err(from_core)
+        let rng = &mut rand::rng();
+        match &self.manifest {
+            Some(m) => core::Submission::for_manifest(m, &self.table, &batch.items, rng),
+            None => core::Submission::new(&self.table, &batch.items, rng),
+        }
+        .map(Submission)
+        .map_err(from_core)
+    }
+
+    /// A new batch of uploads to submit together in threshold mode.
+    #[wasm_bindgen(js_name = accountBatch)]
+    pub fn account_batch(&self) -> AccountBatch {
+        AccountBatch {
+            uploads: Vec::new(),
+        }
+    }
+
+    /// Threshold mode: one voucher per upload of `batch` under `account`,
+    /// real or (at the account's secret rate) synthetic, bound to the
+    /// account id. The server learns nothing of the account's matches until
+    /// t of them are in. Throws `Input` for associated data over 1 KiB,
+    /// `Mode` for a version-1 table or one opened without its manifest.
+    #[wasm_bindgen(js_name = accountSubmission)]
+    pub fn account_submission(
+        &self,
+        account: &Account,
+        batch: &AccountBatch,
+    ) -> Result<Submission, JsValue> {
+        let manifest = self.manifest.as_ref().ok_or_else(|| {
+            error(
+                "Mode",
+                "this table was opened without its manifest, which says whether it is in threshold mode: open it with Table.open",
+                &[],
+            )
+        })?;
+        core::Submission::for_account(
+            manifest,
+            &self.table,
+            &account.0,
+            &batch.uploads,
+            &mut rand::rng(),
+        )
+        .map(Submission)
+        .map_err(from_core)
+    }
+}
+
+/// Uploads to submit in one `SubmitRequest` in threshold mode.
+#[wasm_bindgen]
+pub struct AccountBatch {
+    uploads: Vec<core::Upload>,
+}
+
+#[wasm_bindgen]
+impl AccountBatch {
+    /// Adds an upload: its 16-byte voucher id (the app's name for it, the
+    /// same on every retry, so it counts once toward t), the item's type and
+    /// hash value, and associated data (at most 1,024 bytes, sealed under
+    /// the account key). Throws `Input`.
+    pub fn add(
+        &mut self,
+        voucher_id: &[u8],
+        item_type: &str,
+        value: &[u8],
+        associated_data: &[u8],
+    ) -> Result<(), JsValue> {
+        let voucher_id = <[u8; core::VOUCHER_ID_LEN]>::try_from(voucher_id).map_err(|_| {
+            input(format!(
+                "voucher id: {} bytes, expected {}",
+                voucher_id.len(),
+                core::VOUCHER_ID_LEN
+            ))
+        })?;
+        let t: ItemType = item_type.parse().map_err(input)?;
+        let item = Item::new(t, value).map_err(input)?;
+        self.uploads.push(core::Upload {
+            voucher_id,
+            item,
+            associated_data: associated_data.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// How many uploads it holds.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.uploads.len()
     }
 }
 
@@ -354,6 +516,12 @@ impl Submission {
         self.0.table_id.0.to_vec()
     }
 
+    /// `account_id`: empty in protocol version 1.
+    #[wasm_bindgen(getter, js_name = accountId)]
+    pub fn account_id(&self) -> Vec<u8> {
+        self.0.account_id.clone()
+    }
+
     /// `vouchers`: an array of `Uint8Array`s, all of one length.
     #[wasm_bindgen(getter)]
     pub fn vouchers(&self) -> Array {
@@ -373,20 +541,23 @@ impl Submission {
 
 /// A `DownloadTable` in progress: each chunk checked as it arrives.
 #[wasm_bindgen]
-pub struct TableDownload(Option<core::TableDownload>);
+pub struct TableDownload(Option<(core::TableDownload, core::VerifiedManifest)>);
 
 #[wasm_bindgen]
 impl TableDownload {
     /// Starts the download of `manifest`'s table from offset 0.
     #[wasm_bindgen(constructor)]
     pub fn new(manifest: &Manifest) -> TableDownload {
-        TableDownload(Some(core::TableDownload::new(&manifest.0)))
+        TableDownload(Some((
+            core::TableDownload::new(&manifest.0),
+            manifest.0.clone(),
+        )))
     }
 
     /// Resumes from the slots of the chunks accepted before.
     pub fn resume(manifest: &Manifest, kept: Vec<u8>) -> Result<TableDownload, JsValue> {
         core::TableDownload::resume(&manifest.0, kept)
-            .map(|d| TableDownload(Some(d)))
+            .map(|d| TableDownload(Some((d, manifest.0.clone()))))
             .map_err(from_core)
     }
 
@@ -395,14 +566,14 @@ impl TableDownload {
     pub fn offset(&self) -> Result<f64, JsValue> {
         self.0
             .as_ref()
-            .map(|d| num(d.offset()))
+            .map(|(d, _)| num(d.offset()))
             .ok_or_else(|| finished("download"))
     }
 
     /// Checks and keeps one `TableChunk` (`proof`: an array of 32-byte
     /// `Uint8Array`s). Throws `Invalid` (nothing kept) or `Malformed`.
     pub fn push(&mut self, offset: f64, slots: &[u8], proof: Array) -> Result<(), JsValue> {
-        let d = self.0.as_mut().ok_or_else(|| finished("download"))?;
+        let (d, _) = self.0.as_mut().ok_or_else(|| finished("download"))?;
         let proof: Vec<Vec<u8>> = proof.iter().map(|h| Uint8Array::new(&h).to_vec()).collect();
         d.push(offset_arg(offset)?, slots, &proof)
             .map_err(from_core)
@@ -410,8 +581,13 @@ impl TableDownload {
 
     /// The validated table, once every chunk is in. Throws `Invalid`.
     pub fn finish(&mut self) -> Result<Table, JsValue> {
-        let d = self.0.take().ok_or_else(|| finished("download"))?;
-        d.finish().map(Table).map_err(from_core)
+        let (d, manifest) = self.0.take().ok_or_else(|| finished("download"))?;
+        d.finish()
+            .map(|table| Table {
+                table,
+                manifest: Some(manifest),
+            })
+            .map_err(from_core)
     }
 }
 
@@ -424,7 +600,7 @@ impl DeltaDownload {
     /// Starts receiving the delta from `held` to `to`'s table.
     #[wasm_bindgen(constructor)]
     pub fn new(held: &Table, to: &Manifest) -> DeltaDownload {
-        DeltaDownload(Some(core::DeltaDownload::new(&held.0, &to.0)))
+        DeltaDownload(Some(core::DeltaDownload::new(&held.table, &to.0)))
     }
 
     /// Adds one `DeltaChunk`. Throws `Malformed`.
@@ -440,7 +616,9 @@ impl DeltaDownload {
     /// table held and download in full instead.
     pub fn finish(&mut self, held: &Table, to: &Manifest) -> Result<Table, JsValue> {
         let d = self.0.take().ok_or_else(|| finished("delta"))?;
-        d.finish(&held.0, &to.0).map(Table).map_err(from_core)
+        d.finish(&held.table, &to.0)
+            .map(|t| Table::checked(t, &to.0))
+            .map_err(from_core)
     }
 }
 

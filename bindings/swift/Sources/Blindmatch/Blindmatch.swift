@@ -481,6 +481,22 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -507,6 +523,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
     }
 }
 
@@ -573,6 +605,187 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
         writeBytes(&buf, value)
     }
 }
+
+
+
+
+/**
+ * One account's secret in threshold mode (SPEC Section 14.1): an id, a
+ * 32-byte seed every key is derived from, and the synthetic rate. Keep
+ * `encode()` as the app keeps the account's other secrets (the Keychain,
+ * the Android Keystore) and sync it between the account's devices: all of
+ * them must make shares of one polynomial. Never log it.
+ */
+public protocol AccountProtocol: AnyObject, Sendable {
+    
+    /**
+     * The account id.
+     */
+    func accountId()  -> Data
+    
+    /**
+     * The 106 bytes to keep (secret).
+     */
+    func encode()  -> Data
+    
+}
+/**
+ * One account's secret in threshold mode (SPEC Section 14.1): an id, a
+ * 32-byte seed every key is derived from, and the synthetic rate. Keep
+ * `encode()` as the app keeps the account's other secrets (the Keychain,
+ * the Android Keystore) and sync it between the account's devices: all of
+ * them must make shares of one polynomial. Never log it.
+ */
+open class Account: AccountProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_blindmatch_uniffi_fn_clone_account(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_blindmatch_uniffi_fn_free_account(handle, $0) }
+    }
+
+    
+    /**
+     * A secret saved with `encode()`. Raises `Account` for a damaged one.
+     */
+public static func decode(saved: Data)throws  -> Account  {
+    return try  FfiConverterTypeAccount_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_constructor_account_decode(
+        FfiConverterData.lower(saved),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A new secret for `account_id` (1 to 64 bytes, the platform's opaque
+     * name for the account) with synthetic rate `synthetic_rate` (the
+     * probability, 0 to 1, that a voucher is synthetic; kept secret).
+     */
+public static func generate(accountId: Data, syntheticRate: Double)throws  -> Account  {
+    return try  FfiConverterTypeAccount_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_constructor_account_generate(
+        FfiConverterData.lower(accountId),
+        FfiConverterDouble.lower(syntheticRate),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The account id.
+     */
+open func accountId() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_account_account_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The 106 bytes to keep (secret).
+     */
+open func encode() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_account_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccount: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Account
+
+    public static func lift(_ handle: UInt64) throws -> Account {
+        return Account(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Account) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Account {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Account, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccount_lift(_ handle: UInt64) throws -> Account {
+    return try FfiConverterTypeAccount.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccount_lower(_ value: Account) -> UInt64 {
+    return FfiConverterTypeAccount.lower(value)
+}
+
+
 
 
 
@@ -1169,6 +1382,13 @@ public protocol ManifestProtocol: AnyObject, Sendable {
     func tableLen()  -> UInt64
     
     /**
+     * Threshold mode's t (SPEC Section 14), or none for a table in
+     * protocol version 1. With a t, make submissions under an `Account`
+     * (`Table.accountSubmission`).
+     */
+    func threshold()  -> UInt16?
+    
+    /**
      * The version number.
      */
     func version()  -> UInt64
@@ -1353,6 +1573,20 @@ open func tableLen() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_manifest_table_len(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Threshold mode's t (SPEC Section 14), or none for a table in
+     * protocol version 1. With a t, make submissions under an `Account`
+     * (`Table.accountSubmission`).
+     */
+open func threshold() -> UInt16?  {
+    return try!  FfiConverterOptionUInt16.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_threshold(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1574,9 +1808,21 @@ public func FfiConverterTypeOperatorKey_lower(_ value: OperatorKey) -> UInt64 {
 
 
 /**
- * A validated table, ready to make vouchers.
+ * A validated table, ready to make vouchers, with the manifest it was
+ * checked against (none for `openUnverified`): the manifest says whether
+ * the table is in threshold mode.
  */
 public protocol TableProtocol: AnyObject, Sendable {
+    
+    /**
+     * Threshold mode: one voucher per upload under `account`, real or (at
+     * the account's secret rate) synthetic, in one batch bound to the
+     * account id. The server learns nothing of the account's matches until
+     * t of them are in. Raises `Input` for a voucher id that is not 16
+     * bytes, a hash of the wrong length or associated data over 1 KiB, and
+     * `Mode` for a version-1 table or one opened without its manifest.
+     */
+    func accountSubmission(account: Account, uploads: [Upload]) throws  -> Submission
     
     /**
      * The encoding to save (header and slots; public).
@@ -1586,7 +1832,8 @@ public protocol TableProtocol: AnyObject, Sendable {
     /**
      * One voucher per item, under a fresh submission id. Split items into
      * batches of the manifest response's `max_batch` first. Raises `Input`
-     * for a hash of the wrong length or associated data over 1 KiB.
+     * for a hash of the wrong length or associated data over 1 KiB, `Mode`
+     * for a table in threshold mode.
      */
     func submission(items: [ItemToCheck]) throws  -> Submission
     
@@ -1602,7 +1849,9 @@ public protocol TableProtocol: AnyObject, Sendable {
     
 }
 /**
- * A validated table, ready to make vouchers.
+ * A validated table, ready to make vouchers, with the manifest it was
+ * checked against (none for `openUnverified`): the manifest says whether
+ * the table is in threshold mode.
  */
 open class Table: TableProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1688,6 +1937,25 @@ public static func openUnverified(encoded: Data)throws  -> Table  {
 
     
     /**
+     * Threshold mode: one voucher per upload under `account`, real or (at
+     * the account's secret rate) synthetic, in one batch bound to the
+     * account id. The server learns nothing of the account's matches until
+     * t of them are in. Raises `Input` for a voucher id that is not 16
+     * bytes, a hash of the wrong length or associated data over 1 KiB, and
+     * `Mode` for a version-1 table or one opened without its manifest.
+     */
+open func accountSubmission(account: Account, uploads: [Upload])throws  -> Submission  {
+    return try  FfiConverterTypeSubmission_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_table_account_submission(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAccount_lower(account),
+        FfiConverterSequenceTypeUpload.lower(uploads),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The encoding to save (header and slots; public).
      */
 open func encode() -> Data  {
@@ -1702,7 +1970,8 @@ open func encode() -> Data  {
     /**
      * One voucher per item, under a fresh submission id. Split items into
      * batches of the manifest response's `max_batch` first. Raises `Input`
-     * for a hash of the wrong length or associated data over 1 KiB.
+     * for a hash of the wrong length or associated data over 1 KiB, `Mode`
+     * for a table in threshold mode.
      */
 open func submission(items: [ItemToCheck])throws  -> Submission  {
     return try  FfiConverterTypeSubmission_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
@@ -2073,6 +2342,11 @@ public struct Submission: Equatable, Hashable {
      */
     public var tableId: Data
     /**
+     * `account_id`: empty in protocol version 1, the account's id in
+     * threshold mode.
+     */
+    public var accountId: Data
+    /**
      * `vouchers`, each of the same length.
      */
     public var vouchers: [Data]
@@ -2091,6 +2365,10 @@ public struct Submission: Equatable, Hashable {
          * `table_id`: the table the vouchers are bound to.
          */tableId: Data, 
         /**
+         * `account_id`: empty in protocol version 1, the account's id in
+         * threshold mode.
+         */accountId: Data, 
+        /**
          * `vouchers`, each of the same length.
          */vouchers: [Data], 
         /**
@@ -2098,6 +2376,7 @@ public struct Submission: Equatable, Hashable {
          */digest: Data) {
         self.id = id
         self.tableId = tableId
+        self.accountId = accountId
         self.vouchers = vouchers
         self.digest = digest
     }
@@ -2120,6 +2399,7 @@ public struct FfiConverterTypeSubmission: FfiConverterRustBuffer {
             try Submission(
                 id: FfiConverterData.read(from: &buf), 
                 tableId: FfiConverterData.read(from: &buf), 
+                accountId: FfiConverterData.read(from: &buf), 
                 vouchers: FfiConverterSequenceData.read(from: &buf), 
                 digest: FfiConverterData.read(from: &buf)
         )
@@ -2128,6 +2408,7 @@ public struct FfiConverterTypeSubmission: FfiConverterRustBuffer {
     public static func write(_ value: Submission, into buf: inout [UInt8]) {
         FfiConverterData.write(value.id, into: &buf)
         FfiConverterData.write(value.tableId, into: &buf)
+        FfiConverterData.write(value.accountId, into: &buf)
         FfiConverterSequenceData.write(value.vouchers, into: &buf)
         FfiConverterData.write(value.digest, into: &buf)
     }
@@ -2146,6 +2427,100 @@ public func FfiConverterTypeSubmission_lift(_ buf: RustBuffer) throws -> Submiss
 #endif
 public func FfiConverterTypeSubmission_lower(_ value: Submission) -> RustBuffer {
     return FfiConverterTypeSubmission.lower(value)
+}
+
+
+/**
+ * One upload in threshold mode: the platform's 16-byte name for it (the
+ * same on every retry, so it counts once toward t), its hash and its
+ * associated data (sealed under the account key: the server reads it only
+ * once the account holds t matches).
+ */
+public struct Upload: Equatable, Hashable {
+    /**
+     * 16 bytes naming the upload among the account's uploads (the first
+     * 16 bytes of a hash of the app's asset id, say).
+     */
+    public var voucherId: Data
+    /**
+     * The kind of hash.
+     */
+    public var itemType: ItemType
+    /**
+     * The hash value.
+     */
+    public var value: Data
+    /**
+     * Associated data, at most 1,024 bytes.
+     */
+    public var associatedData: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * 16 bytes naming the upload among the account's uploads (the first
+         * 16 bytes of a hash of the app's asset id, say).
+         */voucherId: Data, 
+        /**
+         * The kind of hash.
+         */itemType: ItemType, 
+        /**
+         * The hash value.
+         */value: Data, 
+        /**
+         * Associated data, at most 1,024 bytes.
+         */associatedData: Data) {
+        self.voucherId = voucherId
+        self.itemType = itemType
+        self.value = value
+        self.associatedData = associatedData
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Upload: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUpload: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Upload {
+        return
+            try Upload(
+                voucherId: FfiConverterData.read(from: &buf), 
+                itemType: FfiConverterTypeItemType.read(from: &buf), 
+                value: FfiConverterData.read(from: &buf), 
+                associatedData: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Upload, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.voucherId, into: &buf)
+        FfiConverterTypeItemType.write(value.itemType, into: &buf)
+        FfiConverterData.write(value.value, into: &buf)
+        FfiConverterData.write(value.associatedData, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpload_lift(_ buf: RustBuffer) throws -> Upload {
+    return try FfiConverterTypeUpload.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpload_lower(_ value: Upload) -> RustBuffer {
+    return FfiConverterTypeUpload.lower(value)
 }
 
 
@@ -2238,6 +2613,25 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */reason: String
     )
     /**
+     * A submission of the wrong mode for the table: version-1 items for a
+     * table in threshold mode (use `Table.accountSubmission`), or an
+     * account submission for a version-1 table.
+     */
+    case Mode(
+        /**
+         * Which mode the table is in.
+         */reason: String
+    )
+    /**
+     * An account secret the app restored is damaged, or the parameters
+     * for a new one are out of range.
+     */
+    case Account(
+        /**
+         * What is wrong.
+         */reason: String
+    )
+    /**
      * An object was used after the step that consumes it (a download
      * finished twice).
      */
@@ -2302,7 +2696,13 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
         case 8: return .History(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .State(
+        case 9: return .Mode(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Account(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .State(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2361,8 +2761,18 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .State(reason):
+        case let .Mode(reason):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Account(reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .State(reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -2492,6 +2902,30 @@ public func FfiConverterTypeItemType_lower(_ value: ItemType) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
+    typealias SwiftType = UInt16?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt16.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -2610,6 +3044,31 @@ fileprivate struct FfiConverterSequenceTypeItemToCheck: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeUpload: FfiConverterRustBuffer {
+    typealias SwiftType = [Upload]
+
+    public static func write(_ value: [Upload], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeUpload.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Upload] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Upload]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeUpload.read(from: &buf))
+        }
+        return seq
+    }
+}
 /**
  * Parses a hash given as hex (`md5`, `sha1`, `sha256`, `pdq`, `bytes`),
  * for apps that hold hashes as text. Raises `Input`.
@@ -2670,6 +3129,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_func_table_id_of() != 63811) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_account_account_id() != 58282) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_method_account_encode() != 44407) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_backoff_retry() != 39567) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2721,16 +3186,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_table_len() != 52547) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_threshold() != 7868) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_version() != 24262) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_operatorkey_to_hex() != 48258) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_table_account_submission() != 28910) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_table_encode() != 14551) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_table_submission() != 22516) {
+    if (uniffi_blindmatch_uniffi_checksum_method_table_submission() != 28791) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_table_table_id() != 1502) {
@@ -2746,6 +3217,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_tabledownload_push() != 40982) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_constructor_account_decode() != 27855) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_constructor_account_generate() != 1167) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_backoff_new() != 38834) {

@@ -243,6 +243,36 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCOUNT
+uint64_t uniffi_blindmatch_uniffi_fn_clone_account(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_ACCOUNT
+void uniffi_blindmatch_uniffi_fn_free_account(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_ACCOUNT_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_ACCOUNT_DECODE
+uint64_t uniffi_blindmatch_uniffi_fn_constructor_account_decode(RustBuffer saved, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_ACCOUNT_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_ACCOUNT_GENERATE
+uint64_t uniffi_blindmatch_uniffi_fn_constructor_account_generate(RustBuffer account_id, double synthetic_rate, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCOUNT_ACCOUNT_ID
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCOUNT_ACCOUNT_ID
+RustBuffer uniffi_blindmatch_uniffi_fn_method_account_account_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCOUNT_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCOUNT_ENCODE
+RustBuffer uniffi_blindmatch_uniffi_fn_method_account_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_BACKOFF
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_BACKOFF
 uint64_t uniffi_blindmatch_uniffi_fn_clone_backoff(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -393,6 +423,11 @@ RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_table_id(uint64_t ptr, Ru
 uint64_t uniffi_blindmatch_uniffi_fn_method_manifest_table_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_THRESHOLD
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_THRESHOLD
+RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_threshold(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_VERSION
 uint64_t uniffi_blindmatch_uniffi_fn_method_manifest_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -441,6 +476,11 @@ uint64_t uniffi_blindmatch_uniffi_fn_constructor_table_open(RustBuffer saved, ui
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_TABLE_OPEN_UNVERIFIED
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_TABLE_OPEN_UNVERIFIED
 uint64_t uniffi_blindmatch_uniffi_fn_constructor_table_open_unverified(RustBuffer encoded, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_TABLE_ACCOUNT_SUBMISSION
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_TABLE_ACCOUNT_SUBMISSION
+RustBuffer uniffi_blindmatch_uniffi_fn_method_table_account_submission(uint64_t ptr, uint64_t account, RustBuffer uploads, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_TABLE_ENCODE
@@ -792,6 +832,18 @@ uint16_t uniffi_blindmatch_uniffi_checksum_func_table_id_of(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCOUNT_ACCOUNT_ID
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCOUNT_ACCOUNT_ID
+uint16_t uniffi_blindmatch_uniffi_checksum_method_account_account_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCOUNT_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCOUNT_ENCODE
+uint16_t uniffi_blindmatch_uniffi_checksum_method_account_encode(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_BACKOFF_RETRY
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_BACKOFF_RETRY
 uint16_t uniffi_blindmatch_uniffi_checksum_method_backoff_retry(void
@@ -894,6 +946,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_table_len(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_THRESHOLD
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_THRESHOLD
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_threshold(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_VERSION
 uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_version(void
@@ -903,6 +961,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_version(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_OPERATORKEY_TO_HEX
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_OPERATORKEY_TO_HEX
 uint16_t uniffi_blindmatch_uniffi_checksum_method_operatorkey_to_hex(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_TABLE_ACCOUNT_SUBMISSION
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_TABLE_ACCOUNT_SUBMISSION
+uint16_t uniffi_blindmatch_uniffi_checksum_method_table_account_submission(void
     
 );
 #endif
@@ -945,6 +1009,18 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_tabledownload_offset(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_TABLEDOWNLOAD_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_TABLEDOWNLOAD_PUSH
 uint16_t uniffi_blindmatch_uniffi_checksum_method_tabledownload_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_ACCOUNT_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_ACCOUNT_DECODE
+uint16_t uniffi_blindmatch_uniffi_checksum_constructor_account_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_ACCOUNT_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_ACCOUNT_GENERATE
+uint16_t uniffi_blindmatch_uniffi_checksum_constructor_account_generate(void
     
 );
 #endif

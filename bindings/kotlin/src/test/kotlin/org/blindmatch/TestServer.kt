@@ -4,7 +4,7 @@ import java.io.File
 import java.nio.file.Files
 
 /** A real server from bindings/testkit/server.sh, in a scratch directory. */
-class TestServer : AutoCloseable {
+class TestServer(private val threshold: String = "") : AutoCloseable {
     val root = File(System.getProperty("blindmatch.root")).canonicalFile
     private val script = File(root, "bindings/testkit/server.sh").path
     val dir: File = Files.createTempDirectory("blindmatch-kotlin").toFile()
@@ -34,10 +34,20 @@ class TestServer : AutoCloseable {
         return hex.zip(ad)
     }
 
+    /** The accounts with candidates as (account_hex, unrevealed, real), once [n] are in. */
+    fun accounts(n: Int): List<Triple<String, Int, Int>> {
+        val json = run("accounts", n.toString())
+        val field = { name: String -> Regex("\"$name\": \"?([0-9a-f]+)\"?").findAll(json).map { it.groupValues[1] }.toList() }
+        val (ids, unrevealed, real) = Triple(field("account_hex"), field("unrevealed"), field("real"))
+        check(ids.size == unrevealed.size && ids.size == real.size) { "unexpected accounts output: $json" }
+        return ids.indices.map { Triple(ids[it], unrevealed[it].toInt(), real[it].toInt()) }
+    }
+
     private fun run(vararg args: String): String {
-        val p = ProcessBuilder(listOf(script, args[0], dir.path) + args.drop(1))
+        val builder = ProcessBuilder(listOf(script, args[0], dir.path) + args.drop(1))
             .redirectError(ProcessBuilder.Redirect.INHERIT)
-            .start()
+        builder.environment()["BLINDMATCH_THRESHOLD"] = threshold
+        val p = builder.start()
         val out = p.inputStream.bufferedReader().readText()
         check(p.waitFor() == 0) { "server.sh ${args.joinToString(" ")} failed" }
         return out

@@ -15,13 +15,16 @@ import com.google.protobuf.ByteString
 import io.grpc.Channel
 import io.grpc.Metadata
 import io.grpc.StatusRuntimeException
+import org.blindmatch.Account
 import org.blindmatch.BlindmatchException
 import org.blindmatch.DeltaDownload
 import org.blindmatch.History
 import org.blindmatch.ItemToCheck
 import org.blindmatch.Manifest
+import org.blindmatch.Submission
 import org.blindmatch.Table
 import org.blindmatch.TableDownload
+import org.blindmatch.Upload
 import org.blindmatch.Backoff
 
 /** A verified table and the server's batch limit. */
@@ -85,27 +88,33 @@ private val PUSHBACK: Metadata.Key<String> =
  * acknowledged. Each batch is retried unchanged as the core's [Backoff]
  * allows, so the server stores it once.
  */
-fun submit(channel: Channel, table: Table, items: List<ItemToCheck>, maxBatch: Int): Int {
+fun submit(channel: Channel, table: Table, items: List<ItemToCheck>, maxBatch: Int): Int =
+    items.chunked(maxBatch).sumOf { send(channel, table.submission(it)) }
+
+/**
+ * Threshold mode's [submit]: [uploads] under [account], in batches of
+ * [maxBatch], each bound to the account id.
+ */
+fun submitForAccount(channel: Channel, table: Table, account: Account, uploads: List<Upload>, maxBatch: Int): Int =
+    uploads.chunked(maxBatch).sumOf { send(channel, table.accountSubmission(account, it)) }
+
+/** Sends one batch, retried unchanged as the core's [Backoff] allows. */
+private fun send(channel: Channel, submission: Submission): Int {
     val vouchers = VoucherServiceGrpc.newBlockingStub(channel)
-    var acknowledged = 0
-    for (batch in items.chunked(maxBatch)) {
-        val submission = table.submission(batch)
-        val request = SubmitRequest.newBuilder()
-            .setTableId(ByteString.copyFrom(submission.tableId))
-            .addAllVouchers(submission.vouchers.map { ByteString.copyFrom(it) })
-            .setSubmissionId(ByteString.copyFrom(submission.id))
-            .build()
-        val backoff = Backoff(5u, 200u)
-        while (true) {
-            try {
-                acknowledged += vouchers.submit(request).accepted
-                break
-            } catch (e: StatusRuntimeException) {
-                val pushback = e.trailers?.get(PUSHBACK)
-                val waitMs = backoff.retry(e.status.code.value().toUInt(), pushback) ?: throw e
-                Thread.sleep(waitMs.toLong())
-            }
+    val request = SubmitRequest.newBuilder()
+        .setTableId(ByteString.copyFrom(submission.tableId))
+        .addAllVouchers(submission.vouchers.map { ByteString.copyFrom(it) })
+        .setSubmissionId(ByteString.copyFrom(submission.id))
+        .setAccountId(ByteString.copyFrom(submission.accountId))
+        .build()
+    val backoff = Backoff(5u, 200u)
+    while (true) {
+        try {
+            return vouchers.submit(request).accepted
+        } catch (e: StatusRuntimeException) {
+            val pushback = e.trailers?.get(PUSHBACK)
+            val waitMs = backoff.retry(e.status.code.value().toUInt(), pushback) ?: throw e
+            Thread.sleep(waitMs.toLong())
         }
     }
-    return acknowledged
 }
