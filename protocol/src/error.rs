@@ -82,7 +82,9 @@ pub enum Error {
     #[error("{0}: wrong magic bytes (not a blindmatch {0})")]
     BadMagic(&'static str),
     /// A protocol or format version this implementation does not speak.
-    #[error("{what}: unsupported version {version} (this implementation speaks version 1)")]
+    #[error(
+        "{what}: unsupported version {version} (not a version this implementation speaks for it)"
+    )]
     UnsupportedVersion {
         /// The value being decoded.
         what: &'static str,
