@@ -1014,24 +1014,12 @@ pub fn make_threshold_vouchers(
             "the server's table is not in threshold mode: make version-1 vouchers (check)".into(),
         )
     })?;
-    let keys = account.keys(p.threshold(), p.synthetic_bound())?;
-    let mut rng = rand::rng();
-    uploads
-        .iter()
-        .map(|u| {
-            Ok(table
-                .create_threshold_voucher(
-                    &keys,
-                    account.account_id(),
-                    &u.voucher_id,
-                    &u.item,
-                    &u.associated_data,
-                    p.weights(),
-                    &mut rng,
-                )?
-                .encode())
-        })
-        .collect()
+    Ok(
+        blindmatch_client_core::threshold_vouchers(table, &p, account, uploads, &mut rand::rng())?
+            .iter()
+            .map(blindmatch_protocol::threshold::ThresholdVoucher::encode)
+            .collect(),
+    )
 }
 
 /// Encoded vouchers for a batch of items (thread-local CSPRNG: far cheaper

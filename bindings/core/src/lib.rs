@@ -78,4 +78,4 @@ pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey,
 pub use download::{DeltaDownload, TableDownload, open_table};
 pub use error::Error;
 pub use history::{History, VerifiedManifest};
-pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload};
+pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload, threshold_vouchers};

@@ -3,6 +3,7 @@
 
 use core::time::Duration;
 
+use blindmatch_protocol::manifest::ThresholdParams;
 use blindmatch_protocol::threshold::{self, AccountSecret, ThresholdVoucher, VOUCHER_ID_LEN};
 use blindmatch_protocol::{ClientTable, Item, TableId, Voucher, submission_digest};
 use rand_core::CryptoRng;
@@ -139,24 +140,7 @@ impl Submission {
     ) -> Result<Self, Error> {
         check_table(manifest, table)?;
         let p = manifest.threshold().ok_or(Error::NotThresholdMode)?;
-        let keys = account
-            .keys(p.threshold(), p.synthetic_bound())
-            .map_err(Error::Input)?;
-        let vouchers = uploads
-            .iter()
-            .map(|u| {
-                table.create_threshold_voucher(
-                    &keys,
-                    account.account_id(),
-                    &u.voucher_id,
-                    &u.item,
-                    &u.associated_data,
-                    p.weights(),
-                    rng,
-                )
-            })
-            .collect::<Result<Vec<ThresholdVoucher>, _>>()
-            .map_err(Error::Input)?;
+        let vouchers = threshold_vouchers(table, p, account, uploads, rng).map_err(Error::Input)?;
         let table_id = *table.table().id();
         Ok(Submission {
             id: SubmissionId::random(rng),
@@ -166,6 +150,38 @@ impl Submission {
             vouchers: vouchers.iter().map(ThresholdVoucher::encode).collect(),
         })
     }
+}
+
+/// One version-2 voucher per upload under `account`'s keys for `params`
+/// (SPEC Section 14.5): the loop [`Submission::for_account`] and the Rust
+/// client's parallel batches share.
+///
+/// # Errors
+/// [`blindmatch_protocol::Error::AssociatedDataTooLong`] beyond 1 KiB, or
+/// [`blindmatch_protocol::Error::InvalidParameter`] for parameters the
+/// account's key schedule refuses.
+pub fn threshold_vouchers<R: CryptoRng + ?Sized>(
+    table: &ClientTable,
+    params: &ThresholdParams,
+    account: &AccountSecret,
+    uploads: &[Upload],
+    rng: &mut R,
+) -> Result<Vec<ThresholdVoucher>, blindmatch_protocol::Error> {
+    let keys = account.keys(params.threshold(), params.synthetic_bound())?;
+    uploads
+        .iter()
+        .map(|u| {
+            table.create_threshold_voucher(
+                &keys,
+                account.account_id(),
+                &u.voucher_id,
+                &u.item,
+                &u.associated_data,
+                params.weights(),
+                rng,
+            )
+        })
+        .collect()
 }
 
 fn check_table(manifest: &VerifiedManifest, table: &ClientTable) -> Result<(), Error> {
