@@ -8,7 +8,9 @@ vectors in protocol/tests/data/, and then used to recompute every value of
 protocol/vectors/blindmatch-v1.json: the key file, the table header, id and entries, and
 for every case each client intermediate, the voucher bytes, and the server's opening; and
 (SPEC Section 13) the Merkle digest and audit paths, a version built in place and its delta,
-and the Ed25519-signed manifest (RFC 8032, on the same curve arithmetic).
+the Ed25519-signed manifests (RFC 8032, on the same curve arithmetic), and a table of three
+chunks with a voucher for an entry in each; and (SPEC 12.5) the Protocol Buffers encodings of
+protocol/vectors/blindmatch-wire.json, with a minimal encoder of its own.
 
 Usage: python3 papers/interop/blindmatch_v1.py [VECTORS_JSON]
 Exit status 0 and a final "N passed, 0 failed" line when everything agrees.
@@ -750,6 +752,183 @@ def check_lifecycle(c, doc):
          ed_verify(public, mf["signed_message_prefix"].encode() + bytes(bad), sig), False)
 
 
+def check_chunked(c, doc):
+    """SPEC 13.2 and 13.3 on a table of several chunks: a first build, version 1."""
+    ct, sk, mf = doc["chunked_table"], doc["server_key"], doc["lifecycle"]["manifest"]
+    alpha = int.from_bytes(hx(sk["alpha"]), "little")
+    l_pt = mul(alpha, G)
+    k, seed, n_slots = ct["k"], hx(ct["seed"]), ct["n_slots"]
+    slots = [hx(s) for s in ct["slots"]]
+    c.eq("chunked: slot count", len(slots), n_slots)
+    hdr = header(k, seed, n_slots, encode(l_pt))
+    c.eq("chunked: header", hdr, hx(ct["header"]))
+    table_id = hashlib.sha256(b"blindmatch-v1/table-id" + hdr + b"".join(slots)).digest()
+    c.eq("chunked: table id", table_id, hx(ct["table_id"]))
+    chunk_slots = 2048
+    digest = table_digest(slots, chunk_slots)
+    c.eq("chunked: digest", digest, hx(ct["digest"]))
+
+    # Every chunk a client downloads verifies on its own against the digest.
+    data = b"".join(slots)
+    step = chunk_slots * 32
+    chunks = [data[i:i + step] for i in range(0, len(data), step)]
+    c.eq("chunked: chunk count", len(chunks), len(ct["chunks"]))
+    for ch in ct["chunks"]:
+        i = ch["leaf"]
+        c.eq(f"chunked: chunk {i} offset", ch["offset"], i * step)
+        leaf = leaf_hash(chunks[i])
+        c.eq(f"chunked: chunk {i} leaf hash", leaf, hx(ch["leaf_hash"]))
+        path = [hx(x) for x in ch["path"]]
+        c.eq(f"chunked: chunk {i} audit path verifies", verify_inclusion(digest, i, len(chunks), leaf, path), True)
+
+    # Entries hold alpha * H(item) at one of their positions; every other
+    # slot is a first-build filler (SPEC 5.4, informative).
+    slot_entry, entries = {}, []
+    for en in ct["entries"]:
+        value = hx(en["value"])
+        entries.append((en["type"], value))
+        slot_entry[en["slot"]] = en["entry"]
+        c.eq(f"chunked: entry {en['entry']} is at one of its positions",
+             en["slot"] in positions(seed, n_slots, k, en["type"], value), True)
+        c.eq(f"chunked: entry {en['entry']} slot value", slots[en["slot"]],
+             encode(mul(alpha, h_item(en["type"], value))))
+    filler_key = hkdf_expand(hkdf_extract(b"blindmatch-v1/filler-key", hx(sk["alpha"])), seed, 32)
+    filler_dst = b"blindmatch-v1/filler/ristretto255_XMD:SHA-512_R255MAP_RO_"
+    wrong = []
+    for i in range(n_slots):
+        if i not in slot_entry:
+            half = hash_to_ristretto255(filler_key + i.to_bytes(4, "big"), filler_dst)
+            if slots[i] != encode(add(half, half)):
+                wrong.append(i)
+    c.eq(f"chunked: the {n_slots - len(slot_entry)} other slots are first-build fillers", wrong, [])
+
+    # The version-1 manifest, under the lifecycle's operator key.
+    m = ct["manifest"]
+    statement = (b"BMMF\x01" + m["version"].to_bytes(8, "big") + m["created"].to_bytes(8, "big")
+                 + table_id + digest + chunk_slots.to_bytes(4, "big") + hdr)
+    c.eq("chunked: manifest statement", statement, hx(m["statement"]))
+    public = hx(mf["verifying_key"])
+    c.eq("chunked: manifest signature verifies",
+         ed_verify(public, mf["signed_message_prefix"].encode() + statement, hx(m["signature"])), True)
+
+    # A voucher for an entry in each chunk: the client side reproduces it,
+    # the server side opens it to that entry.
+    table = (k, seed, n_slots, l_pt, slots, table_id)
+    for v in ct["vouchers"]:
+        inp = v["input"]
+        beta = int.from_bytes(hx(inp["beta"]), "little")
+        gamma = int.from_bytes(hx(inp["gamma"]), "little")
+        wire, _ = create_voucher(table, inp["type"], hx(inp["value"]), hx(inp["associated_data"]),
+                                 beta, gamma, hx(inp["payload_key"]))
+        c.eq(f"chunked: voucher for chunk {v['chunk']}", wire, hx(v["voucher"]))
+        outcome, result = open_voucher(alpha, table, slot_entry, entries, wire)
+        got = None if result["match"] is None else {
+            "entry": result["match"]["entry"], "position": result["opened_position"],
+            "slot": positions(seed, n_slots, k, inp["type"], hx(inp["value"]))[result["opened_position"]]}
+        c.eq(f"chunked: voucher for chunk {v['chunk']} opens", (outcome, got), ("match", v["match"]))
+        c.eq(f"chunked: voucher for chunk {v['chunk']} is for an entry in it",
+             v["match"]["slot"] // chunk_slots, v["chunk"])
+
+
+# ---------------------------------------------------------------------------
+# SPEC 12.5: the Protocol Buffers encodings of the service's messages. A
+# minimal proto3 encoder: fields in field-number order, defaults left out,
+# repeated integers packed (what the reference writes).
+# ---------------------------------------------------------------------------
+
+
+def pb_varint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def pb_message(fields):
+    """fields: (number, kind, value) in field-number order; kind is "int",
+    "bytes", "repeated bytes" or "packed int"."""
+    out = b""
+    for number, kind, value in fields:
+        if kind == "int" and value != 0:
+            out += pb_varint(number << 3) + pb_varint(value)
+        elif kind == "bytes" and value != b"":
+            out += pb_varint(number << 3 | 2) + pb_varint(len(value)) + value
+        elif kind == "repeated bytes":
+            for v in value:
+                out += pb_varint(number << 3 | 2) + pb_varint(len(v)) + v
+        elif kind == "packed int" and value:
+            body = b"".join(pb_varint(v) for v in value)
+            out += pb_varint(number << 3 | 2) + pb_varint(len(body)) + body
+    return out
+
+
+def manifest_message(statement, signature, max_batch):  # proto Manifest from SPEC 13.3 / 14.8
+    protocol_version = statement[4]
+    version = int.from_bytes(statement[5:13], "big")
+    created = int.from_bytes(statement[13:21], "big")
+    table_id, digest = statement[21:53], statement[53:85]
+    chunk_slots = int.from_bytes(statement[85:89], "big")
+    hdr = statement[89:163]
+    k, seed, n_slots, public_key = hdr[5], hdr[6:38], int.from_bytes(hdr[38:42], "big"), hdr[42:74]
+    t = s = 0
+    weights = []
+    if protocol_version == 2:
+        t, s = int.from_bytes(statement[163:165], "big"), int.from_bytes(statement[165:167], "big")
+        weights = [int.from_bytes(statement[167 + 4 * j:171 + 4 * j], "big") for j in range(k)]
+    return pb_message([
+        (1, "int", protocol_version), (2, "bytes", table_id), (3, "int", k), (4, "bytes", seed),
+        (5, "int", n_slots), (6, "bytes", public_key), (7, "bytes", hdr), (8, "int", 32 * n_slots),
+        (9, "int", max_batch), (10, "int", version), (11, "int", created), (12, "bytes", digest),
+        (13, "int", chunk_slots), (14, "bytes", statement), (15, "bytes", signature),
+        (16, "int", t), (17, "int", s), (18, "packed int", weights),
+    ])
+
+
+def check_wire(c, doc, v2, wire):
+    mb = wire["max_batch"]
+    sources = [doc["chunked_table"]["manifest"], doc["lifecycle"]["manifest"], v2["manifest"]]
+    c.eq("wire: manifest count", len(wire["manifests"]), len(sources))
+    for m, want in zip(sources, wire["manifests"]):
+        c.eq(f"wire: Manifest, {want['what']}", manifest_message(hx(m["statement"]), hx(m["signature"]), mb),
+             hx(want["encoding"]))
+
+    ct = doc["chunked_table"]
+    data = b"".join(hx(x) for x in ct["slots"])
+    step = 2048 * 32
+    c.eq("wire: table chunk count", len(wire["table_chunks"]), len(ct["chunks"]))
+    for ch, want in zip(ct["chunks"], wire["table_chunks"]):
+        at = ch["offset"]
+        enc = pb_message([(1, "int", at), (2, "bytes", data[at:at + step]),
+                          (3, "repeated bytes", [hx(x) for x in ch["path"]])])
+        c.eq(f"wire: TableChunk at {at}", (len(enc), hashlib.sha256(enc).hexdigest(), enc[:len(want["head"]) // 2]),
+             (want["length"], want["sha256"], hx(want["head"])))
+
+    delta = sorted(doc["lifecycle"]["update"]["delta"], key=lambda d: d["slot"])
+    enc = pb_message([(1, "bytes", b"".join(d["slot"].to_bytes(4, "big") for d in delta)),
+                      (2, "bytes", b"".join(hx(d["after"]) for d in delta))])
+    c.eq("wire: DeltaChunk", [enc], [hx(m["encoding"]) for m in wire["delta_chunks"]])
+
+    sub_id = hashlib.sha256(b"blindmatch-v1 test vectors: submission id").digest()[:16]
+    v1_id = hx(doc["table"]["table_id"])
+    requests = [
+        b"",
+        pb_message([(1, "bytes", hx(ct["table_id"])), (2, "int", step)]),
+        pb_message([(1, "bytes", v1_id), (2, "bytes", hx(doc["lifecycle"]["update"]["table_id"]))]),
+        pb_message([(1, "bytes", v1_id), (2, "repeated bytes", [hx(x["voucher"]) for x in doc["cases"][:3]]),
+                    (3, "bytes", sub_id)]),
+        pb_message([(1, "bytes", hx(v2["table_id"])), (2, "repeated bytes", [hx(o["voucher"]) for o in v2["outer"][:2]]),
+                    (3, "bytes", sub_id), (4, "bytes", hx(v2["account"]["account_id"]))]),
+        pb_message([(1, "int", 3)]),
+    ]
+    c.eq("wire: request count", len(wire["requests"]), len(requests))
+    for enc, want in zip(requests, wire["requests"]):
+        c.eq(f"wire: {want['what']}", enc, hx(want["encoding"]))
+
+
 def ed_small_order(pt):
     return ed_encode(mul(8, pt)) == ed_encode((0, 1, 1, 0))
 
@@ -832,7 +1011,13 @@ def main():
         doc = json.load(f)
     check_vectors(c, doc)
     check_lifecycle(c, doc)
+    check_chunked(c, doc)
     check_extra(c, doc)
+    vectors = os.path.join(root, "protocol", "vectors")
+    with open(os.path.join(vectors, "blindmatch-v2-threshold.json")) as f:
+        v2 = json.load(f)
+    with open(os.path.join(vectors, "blindmatch-wire.json")) as f:
+        check_wire(c, doc, v2, json.load(f))
     print(f"interop: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

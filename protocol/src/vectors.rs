@@ -226,6 +226,7 @@ pub fn generate() -> Result<String, Error> {
 
     let n = built.entries.len();
     let lifecycle = lifecycle(&key, &built, n)?;
+    let chunked = chunked_table(&key)?;
     let extra = extra_vectors(&key, &built, &matcher, &all_wire)?;
 
     let doc = json!({
@@ -247,6 +248,7 @@ pub fn generate() -> Result<String, Error> {
         },
         "cases": out_cases,
         "lifecycle": lifecycle,
+        "chunked_table": chunked,
         "submission_digest": extra["submission_digest"],
         "entry_fingerprints": extra["entry_fingerprints"],
         "negative": extra["negative"],
@@ -260,7 +262,7 @@ pub fn generate() -> Result<String, Error> {
 /// one entry added), its delta, its Merkle digest and signed manifest; and
 /// a Merkle tree over several chunks with audit paths.
 fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error> {
-    use crate::manifest::{Manifest, OperatorSigningKey};
+    use crate::manifest::Manifest;
     use crate::merkle::{CHUNK_SLOTS, MerkleTree, leaf_count, leaves};
     use crate::table::{UpdateOptions, update};
 
@@ -315,8 +317,7 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
         })
         .collect();
 
-    let operator =
-        OperatorSigningKey::from_seed(label_bytes("blindmatch-v1 test vectors: operator key"));
+    let operator = vector_operator();
     let manifest = Manifest {
         version: 2,
         created: 1_790_000_000,
@@ -370,6 +371,129 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
             "root": h(tree.root()),
             "audit_paths": paths,
         },
+    }))
+}
+
+/// The created time of the chunked table's manifest (a day before the
+/// lifecycle's).
+pub(crate) const CHUNKED_CREATED: u64 = 1_789_913_600;
+
+/// The vectors' operator key (SPEC 13.3).
+pub(crate) fn vector_operator() -> crate::manifest::OperatorSigningKey {
+    crate::manifest::OperatorSigningKey::from_seed(label_bytes(
+        "blindmatch-v1 test vectors: operator key",
+    ))
+}
+
+/// A table of three chunks (SPEC 13.2) as a first build, version 1: its 40
+/// entries, every slot, the digest, each chunk's audit path, its signed
+/// manifest, and a voucher for an entry in each chunk.
+///
+/// The load factor is far below a real one, so that a small list spans
+/// several chunks; nothing in the protocol depends on the load factor.
+pub(crate) fn chunked_built(key: &ServerKey) -> Result<BuiltTable, Error> {
+    use crate::merkle::CHUNK_SLOTS;
+    let n = 40;
+    let n_slots = 2 * CHUNK_SLOTS + 100;
+    let builder = TableBuilder::new(label_bytes("blindmatch-v1 test vectors: chunked seed"))
+        .load_factor(f64::from(n) / f64::from(n_slots))?;
+    builder.build(key, (0..n as usize).map(|i| candidate(1000 + i)))
+}
+
+fn chunked_table(key: &ServerKey) -> Result<Value, Error> {
+    use crate::manifest::Manifest;
+    use crate::merkle::{CHUNK_SLOTS, MerkleTree, leaf_count};
+
+    let built = chunked_built(key)?;
+    let header = *built.table.header();
+    let tree = MerkleTree::new(built.table.slots());
+    let leaf_hashes = crate::merkle::leaves(built.table.slots());
+    let manifest = Manifest {
+        version: 1,
+        created: CHUNKED_CREATED,
+        table_id: *built.table.id(),
+        digest: *tree.root(),
+        chunk_slots: CHUNK_SLOTS,
+        header,
+        threshold: None,
+    };
+    let operator = vector_operator();
+    let signed = manifest.sign(&operator);
+    let entries: Vec<Value> = built
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(e, item)| {
+            json!({
+                "entry": e,
+                "type": item.item_type().name(),
+                "value": h(item.value()),
+                "slot": built.index.slot_of(e as u32),
+            })
+        })
+        .collect();
+
+    // One voucher for the first entry placed in each chunk.
+    let client = ClientTable::new(built.table.clone())?;
+    let matcher = Matcher::new(key, &built.table, built.index.clone())?;
+    let mut vouchers = Vec::new();
+    for chunk in 0..leaf_count(built.table.slots().len() as u64) as u32 {
+        let range = chunk * CHUNK_SLOTS..(chunk + 1) * CHUNK_SLOTS;
+        let e = (0..built.entries.len() as u32)
+            .filter(|&e| built.index.slot_of(e).is_some_and(|s| range.contains(&s)))
+            .min()
+            .ok_or(Error::TooManyEntries(0))?;
+        let item = &built.entries[e as usize];
+        let label = |what: &str| format!("blindmatch-v1 test vectors: chunked {what} {chunk}");
+        let secrets = VoucherSecrets::from_bytes(
+            label_scalar(&label("beta")).to_bytes(),
+            label_scalar(&label("gamma")).to_bytes(),
+            label_bytes(&label("payload key")),
+        )?;
+        let ad = format!("chunk {chunk}").into_bytes();
+        let voucher = client.seal(item, &ad, &secrets, None)?;
+        let wire = voucher.encode();
+        let opened = matcher
+            .open(&Voucher::decode(&wire, header.k)?)?
+            .ok_or(Error::TooManyEntries(0))?;
+        vouchers.push(json!({
+            "chunk": chunk,
+            "input": {
+                "type": item.item_type().name(),
+                "value": h(item.value()),
+                "associated_data": h(&ad),
+                "beta": h(label_scalar(&label("beta")).to_bytes()),
+                "gamma": h(label_scalar(&label("gamma")).to_bytes()),
+                "payload_key": h(label_bytes(&label("payload key"))),
+            },
+            "voucher": h(&wire),
+            "match": {"entry": opened.entry, "position": opened.position, "slot": built.index.slot_of(opened.entry)},
+        }));
+    }
+
+    Ok(json!({
+        "description": "SPEC 13.2 and 13.3: a first build (version 1) of 40 entries in 2 x 2048 + 100 slots, three chunks, under the vectors' server key; every slot not holding an entry is a first-build filler (SPEC 5.4). `chunks` gives each chunk's offset (bytes), leaf hash and audit path; `manifest` its signed statement under the lifecycle's operator key; `vouchers` one voucher for an entry in each chunk, with the entry it opens to.",
+        "k": header.k,
+        "seed": h(header.seed),
+        "n_slots": header.n_slots,
+        "header": h(header.encode()),
+        "slots": built.table.slots().chunks(32).map(h).collect::<Vec<_>>(),
+        "table_id": h(built.table.id().0),
+        "digest": h(tree.root()),
+        "entries": entries,
+        "chunks": (0..leaf_count(built.table.slots().len() as u64)).map(|i| json!({
+            "leaf": i,
+            "offset": i * u64::from(CHUNK_SLOTS) * 32,
+            "leaf_hash": h(leaf_hashes[i as usize]),
+            "path": tree.proof(i).unwrap_or_default().iter().map(h).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "manifest": {
+            "version": manifest.version,
+            "created": manifest.created,
+            "statement": h(manifest.encode()),
+            "signature": h(signed.signature),
+        },
+        "vouchers": vouchers,
     }))
 }
 

@@ -30,6 +30,7 @@ mod pipeline;
 pub mod serve;
 mod service;
 pub mod store;
+pub mod wire;
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

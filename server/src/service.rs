@@ -16,7 +16,7 @@ use blindmatch_proto::v1::{
     SubmitRequest, SubmitResponse, TableChunk,
 };
 use blindmatch_protocol::Voucher;
-use blindmatch_protocol::table::{CHUNK_LEN, SLOT_LEN};
+use blindmatch_protocol::table::CHUNK_LEN;
 use blindmatch_protocol::threshold::ThresholdVoucher;
 use blindmatch_protocol::threshold::account::MAX_ACCOUNT_ID_LEN;
 use tokio::sync::oneshot;
@@ -27,8 +27,7 @@ use crate::store::StoreError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-/// Changed slots per delta message: 72 KiB messages.
-const DELTA_SLOTS: usize = 2048;
+use crate::wire::DELTA_SLOTS;
 
 /// Counts a Submit call in flight for as long as it lives, also when the
 /// call is cancelled (its future dropped).
@@ -179,29 +178,7 @@ impl Shared {
 
     pub(crate) fn manifest(&self) -> Manifest {
         let g = self.generations.current();
-        let m = &g.manifest.manifest;
-        let h = g.table.header();
-        let threshold = m.threshold.as_ref();
-        Manifest {
-            protocol_version: u32::from(m.protocol_version()),
-            table_id: g.table.id().0.to_vec(),
-            k: u32::from(h.k),
-            seed: h.seed.to_vec(),
-            n_slots: h.n_slots,
-            public_key: h.public_key.to_bytes().to_vec(),
-            header: h.encode().to_vec(),
-            table_len: h.slots_len(),
-            max_batch: u32::try_from(self.max_batch).unwrap_or(u32::MAX),
-            version: m.version,
-            created: m.created,
-            digest: m.digest.to_vec(),
-            chunk_slots: m.chunk_slots,
-            statement: m.encode().to_vec(),
-            signature: g.manifest.signature.to_vec(),
-            threshold: threshold.map_or(0, |p| u32::from(p.threshold())),
-            synthetic_bound: threshold.map_or(0, |p| u32::from(p.synthetic_bound())),
-            placement_weights: threshold.map_or_else(Vec::new, |p| p.weights().to_vec()),
-        }
+        crate::wire::manifest(&g.manifest, self.max_batch)
     }
 }
 
@@ -244,19 +221,11 @@ impl TableService for Tables {
         let start = usize::try_from(req.offset).unwrap_or(usize::MAX);
         let end = generation.table.slots().len();
         let chunks = (start..end).step_by(CHUNK_LEN).map(move |at| {
-            let slots = generation.table.slots();
-            let proof = generation
-                .tree
-                .proof((at / CHUNK_LEN) as u64)
-                .unwrap_or_default()
-                .iter()
-                .map(|h| h.to_vec())
-                .collect();
-            Ok(TableChunk {
-                offset: at as u64,
-                slots: slots[at..(at + CHUNK_LEN).min(slots.len())].to_vec(),
-                proof,
-            })
+            Ok(crate::wire::table_chunk(
+                generation.table.slots(),
+                &generation.tree,
+                at,
+            ))
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
@@ -297,17 +266,7 @@ impl TableService for Tables {
         let chunks = (0..len).step_by(DELTA_SLOTS).map(move |start| {
             let changed = &current.history.0[at].changed;
             let indices = &changed[start..(start + DELTA_SLOTS).min(len)];
-            let slots = current.table.slots();
-            let mut out = DeltaChunk {
-                indices: Vec::with_capacity(indices.len() * 4),
-                slots: Vec::with_capacity(indices.len() * SLOT_LEN),
-            };
-            for &i in indices {
-                let at = i as usize * SLOT_LEN;
-                out.indices.extend_from_slice(&i.to_be_bytes());
-                out.slots.extend_from_slice(&slots[at..at + SLOT_LEN]);
-            }
-            Ok(out)
+            Ok(crate::wire::delta_chunk(current.table.slots(), indices))
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
