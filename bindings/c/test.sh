@@ -16,15 +16,19 @@ cargo build --quiet --profile "$profile" -p blindmatch-ffi --manifest-path "$roo
 python3 - "$root/protocol/vectors/blindmatch-v1.json" "$root/protocol/vectors/blindmatch-v2-threshold.json" > "$work/vectors.h" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
-tm = json.load(open(sys.argv[2]))["manifest"]
+tv = json.load(open(sys.argv[2]))
+tm = tv["manifest"]
 m, u, t = v["lifecycle"]["manifest"], v["lifecycle"]["update"], v["table"]
 print("/* From protocol/vectors/blindmatch-v1.json, by bindings/c/test.sh. */")
 for name, value in [("STATEMENT", m["statement"]), ("SIGNATURE", m["signature"]),
                     ("VERIFYING_KEY", m["verifying_key"]), ("V2_TABLE_ID", u["table_id"]),
                     ("V1_TABLE_ID", t["table_id"]), ("V1_TABLE", t["header"] + "".join(t["slots"])),
                     ("THRESHOLD_STATEMENT", tm["statement"]), ("THRESHOLD_SIGNATURE", tm["signature"]),
-                    ("THRESHOLD_VERIFYING_KEY", tm["verifying_key"])]:
+                    ("THRESHOLD_VERIFYING_KEY", tm["verifying_key"]),
+                    ("ACCOUNT", tv["account"]["file"]), ("ACCOUNT_ID", tv["account"]["account_id"])]:
     print(f'#define VECTOR_{name} "{value}"')
+print(f"#define VECTOR_THRESHOLD_T {tv['t']}")
+print(f"#define VECTOR_THRESHOLD_S {tv['s']}")
 print(f"#define VECTOR_DELTA_LEN {len(u['delta'])}")
 print("static const uint32_t VECTOR_DELTA_SLOTS[] = {%s};" % ", ".join(str(d["slot"]) for d in u["delta"]))
 print("static const char *VECTOR_DELTA_AFTER[] = {%s};" % ", ".join('"%s"' % d["after"] for d in u["delta"]))

@@ -38,10 +38,23 @@ enum BmStatus {
   BM_STATUS_BUFFER_TOO_SMALL = 10,
   // A bug: a panic was caught at the boundary.
   BM_STATUS_INTERNAL = 11,
-  // The manifest is in threshold mode (protocol version 2, SPEC
-  // Section 14), whose vouchers this binding does not make yet.
+  // The table is in threshold mode (protocol version 2, SPEC Section
+  // 14): make its vouchers with [`bm_account_submission`].
   BM_STATUS_THRESHOLD_MODE = 12,
+  // The table is not in threshold mode (or was opened unverified, with
+  // no manifest to say): make its vouchers with [`bm_table_voucher`].
+  BM_STATUS_NOT_THRESHOLD_MODE = 13,
+  // An account secret given by the app is damaged or its parameters are
+  // out of range.
+  BM_STATUS_ACCOUNT = 14,
 };
+
+// An account's secret for threshold mode (SPEC Section 14.1): the
+// platform's account id, the seed every key is derived from, and the
+// synthetic rate. Keep [`bm_account_encode`]'s bytes as the app keeps its
+// other secrets, sync them between the account's devices (all of them
+// must make shares of one polynomial), and never log them.
+struct BmAccount;
 
 // A `DownloadDelta` in progress.
 struct BmDelta;
@@ -55,7 +68,8 @@ struct BmHistory;
 // A manifest whose signature verified.
 struct BmManifest;
 
-// A validated table.
+// A validated table, with the manifest it was checked against (none when
+// opened unverified): the manifest says which vouchers it takes.
 struct BmTable;
 
 #ifdef __cplusplus
@@ -87,6 +101,15 @@ enum BmStatus bm_manifest_verify(const uint8_t *statement,
 // # Safety
 // `m` is NULL or a live manifest.
 uint64_t bm_manifest_version(const struct BmManifest *m);
+
+// The manifest's threshold t (SPEC Section 14.8), or 0 for a version-1
+// manifest (and for NULL). A table in threshold mode takes vouchers made
+// under an account ([`bm_account_submission`]); t = 1 reveals each match
+// at once, as version 1 does, but still takes only those.
+//
+// # Safety
+// `m` is NULL or a live manifest.
+uint16_t bm_manifest_threshold(const struct BmManifest *m);
 
 // Writes the manifest's 32-byte table id to `out`.
 //
@@ -162,7 +185,8 @@ enum BmStatus bm_table_open_unverified(const uint8_t *encoded,
 // `t` is NULL or a live table; `out` valid for writing 32 bytes.
 enum BmStatus bm_table_id(const struct BmTable *t, uint8_t *out);
 
-// The length of every voucher made for this table (0 for NULL).
+// The length of every voucher made for this table (0 for NULL): version
+// 1's, or in threshold mode version 2's for the manifest's s.
 //
 // # Safety
 // `t` is NULL or a live table.
@@ -196,6 +220,81 @@ void bm_table_free(struct BmTable *t);
 // # Safety
 // `out` valid for writing 16 bytes.
 enum BmStatus bm_submission_id(uint8_t *out);
+
+// A new secret for `account_id` (1 to 64 bytes, the platform's opaque name
+// for the account) with synthetic rate `synthetic_rate` (the probability,
+// 0 to 1, that a voucher is synthetic; the app keeps it secret).
+//
+// # Safety
+// Buffers as the conventions say; `out` writable.
+enum BmStatus bm_account_generate(const uint8_t *account_id,
+                                  size_t account_id_len,
+                                  double synthetic_rate,
+                                  struct BmAccount **out);
+
+// A secret saved from [`bm_account_encode`]; `BM_STATUS_ACCOUNT` for a
+// damaged one.
+//
+// # Safety
+// Buffers as the conventions say; `out` writable.
+enum BmStatus bm_account_decode(const uint8_t *saved, size_t saved_len, struct BmAccount **out);
+
+// The secret's encoding (SPEC Section 14.1; secret), copied to
+// `(out, cap)` if it fits; returns its length (0 for NULL).
+//
+// # Safety
+// `a` NULL or live; `out` NULL or valid for writing `cap` bytes.
+size_t bm_account_encode(const struct BmAccount *a, uint8_t *out, size_t cap);
+
+// The account id, copied to `(out, cap)` if it fits; returns its length
+// (0 for NULL).
+//
+// # Safety
+// `a` NULL or live; `out` NULL or valid for writing `cap` bytes.
+size_t bm_account_id(const struct BmAccount *a, uint8_t *out, size_t cap);
+
+// Frees (and zeroizes) an account secret.
+//
+// # Safety
+// `a` is NULL or an account not freed before.
+void bm_account_free(struct BmAccount *a);
+
+// One `SubmitRequest` for a table in threshold mode (SPEC Section 14.5):
+// `n` uploads under account `a`, each a version-2 voucher, real or (at the
+// account's secret rate) synthetic. Upload `i` is `voucher_ids[16 i ..
+// 16 i + 16]` (the platform's 16-byte id for the upload: send the same
+// upload again with the same id, so that it counts once toward t),
+// `item_types[i]`, `(values[i], value_lens[i])` and `(ads[i], ad_lens[i])`
+// (`ads` and `ad_lens` may both be NULL: no associated data).
+//
+// Writes the vouchers one after the other to `vouchers_out` (which must
+// hold `n` × [`bm_table_voucher_len`] bytes), a fresh submission id to
+// `submission_id_out` (16 bytes), and, if `digest_out` is not NULL, the
+// batch's digest (32 bytes, SPEC Section 14.10; loggable). Send them with
+// the account id ([`bm_account_id`]) as `SubmitRequest`'s `vouchers`,
+// `submission_id` and `account_id`, and the same again on every retry.
+// Split uploads into batches of the manifest response's `max_batch` first.
+//
+// `BM_STATUS_NOT_THRESHOLD_MODE` for a version-1 table or one opened
+// unverified.
+//
+// # Safety
+// `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
+// `n` 0), each `values[i]` for `value_lens[i]` bytes and `ads[i]` for
+// `ad_lens[i]`; outputs as the conventions say.
+enum BmStatus bm_account_submission(const struct BmTable *t,
+                                    const struct BmAccount *a,
+                                    size_t n,
+                                    const uint8_t *voucher_ids,
+                                    const uint8_t *item_types,
+                                    const uint8_t *const *values_in,
+                                    const size_t *value_lens,
+                                    const uint8_t *const *ads,
+                                    const size_t *ad_lens,
+                                    uint8_t *vouchers_out,
+                                    size_t vouchers_cap,
+                                    uint8_t *submission_id_out,
+                                    uint8_t *digest_out);
 
 // Starts the download of `m`'s table from offset 0.
 //

@@ -52,9 +52,15 @@ pub enum BmStatus {
     BufferTooSmall = 10,
     /// A bug: a panic was caught at the boundary.
     Internal = 11,
-    /// The manifest is in threshold mode (protocol version 2, SPEC
-    /// Section 14), whose vouchers this binding does not make yet.
+    /// The table is in threshold mode (protocol version 2, SPEC Section
+    /// 14): make its vouchers with [`bm_account_submission`].
     ThresholdMode = 12,
+    /// The table is not in threshold mode (or was opened unverified, with
+    /// no manifest to say): make its vouchers with [`bm_table_voucher`].
+    NotThresholdMode = 13,
+    /// An account secret given by the app is damaged or its parameters are
+    /// out of range.
+    Account = 14,
 }
 
 thread_local! {
@@ -75,6 +81,8 @@ fn from_core(e: &core::Error) -> BmStatus {
         core::Error::Malformed(_) => BmStatus::Malformed,
         core::Error::Input(_) => BmStatus::Input,
         core::Error::History(_) => BmStatus::History,
+        core::Error::ThresholdMode { .. } => BmStatus::ThresholdMode,
+        core::Error::NotThresholdMode => BmStatus::NotThresholdMode,
         _ => BmStatus::Invalid,
     };
     fail(status, e.to_string())
@@ -162,6 +170,13 @@ unsafe fn free<T>(ptr: *mut T) {
     }
 }
 
+/// The item `(item_type, value)` (SPEC Section 3's type numbers), or why
+/// not.
+fn item(item_type: u8, value: &[u8]) -> Result<Item, String> {
+    let item_type = ItemType::from_code(item_type).map_err(|e| e.to_string())?;
+    Item::new(item_type, value).map_err(|e| e.to_string())
+}
+
 fn operator_key(bytes: &[u8]) -> Result<OperatorVerifyingKey, BmStatus> {
     OperatorVerifyingKey::from_bytes(bytes).map_err(|e| fail(BmStatus::Input, e.to_string()))
 }
@@ -211,17 +226,6 @@ pub unsafe extern "C" fn bm_manifest_verify(
         };
         let m = core::VerifiedManifest::verify(statement, signature, &operator_key(key)?)
             .map_err(|e| from_core(&e))?;
-        // The C API makes vouchers one at a time, under no account: a
-        // threshold-mode server would refuse every one, so say it here.
-        if let Some(p) = m.threshold() {
-            return Err(fail(
-                BmStatus::ThresholdMode,
-                format!(
-                    "the server's table is in threshold mode (protocol version 2, t = {}); the C binding makes only version-1 vouchers: use the Rust, Kotlin, Swift, Python or JavaScript binding, or a server in version 1",
-                    p.threshold()
-                ),
-            ));
-        }
         // SAFETY: the caller's contract.
         unsafe { put(out, BmManifest(m)) }
     })
@@ -235,6 +239,21 @@ pub unsafe extern "C" fn bm_manifest_verify(
 pub unsafe extern "C" fn bm_manifest_version(m: *const BmManifest) -> u64 {
     // SAFETY: the caller's contract.
     unsafe { m.as_ref() }.map_or(0, |m| m.0.version())
+}
+
+/// The manifest's threshold t (SPEC Section 14.8), or 0 for a version-1
+/// manifest (and for NULL). A table in threshold mode takes vouchers made
+/// under an account ([`bm_account_submission`]); t = 1 reveals each match
+/// at once, as version 1 does, but still takes only those.
+///
+/// # Safety
+/// `m` is NULL or a live manifest.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_threshold(m: *const BmManifest) -> u16 {
+    // SAFETY: the caller's contract.
+    unsafe { m.as_ref() }
+        .and_then(|m| m.0.threshold())
+        .map_or(0, |p| p.threshold())
 }
 
 /// Writes the manifest's 32-byte table id to `out`.
@@ -344,8 +363,12 @@ pub unsafe extern "C" fn bm_history_free(h: *mut BmHistory) {
     unsafe { free(h) }
 }
 
-/// A validated table.
-pub struct BmTable(ClientTable);
+/// A validated table, with the manifest it was checked against (none when
+/// opened unverified): the manifest says which vouchers it takes.
+pub struct BmTable {
+    table: ClientTable,
+    manifest: Option<core::VerifiedManifest>,
+}
 
 /// A saved table (header and slots), checked to be `m`'s table and
 /// validated.
@@ -362,9 +385,13 @@ pub unsafe extern "C" fn bm_table_open(
     guard(|| {
         // SAFETY: the caller's contract.
         let (saved, m) = unsafe { (bytes(saved, saved_len)?, object(m, "manifest")?) };
-        let t = core::open_table(saved, &m.0).map_err(|e| from_core(&e))?;
+        let table = core::open_table(saved, &m.0).map_err(|e| from_core(&e))?;
+        let t = BmTable {
+            table,
+            manifest: Some(m.0.clone()),
+        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmTable(t)) }
+        unsafe { put(out, t) }
     })
 }
 
@@ -383,11 +410,15 @@ pub unsafe extern "C" fn bm_table_open_unverified(
     guard(|| {
         // SAFETY: the caller's contract.
         let encoded = unsafe { bytes(encoded, encoded_len)? };
-        let t = BlindedTable::decode(encoded)
+        let table = BlindedTable::decode(encoded)
             .and_then(ClientTable::new)
             .map_err(|e| fail(BmStatus::Invalid, format!("table: {e}")))?;
+        let t = BmTable {
+            table,
+            manifest: None,
+        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmTable(t)) }
+        unsafe { put(out, t) }
     })
 }
 
@@ -401,12 +432,13 @@ pub unsafe extern "C" fn bm_table_id(t: *const BmTable, out: *mut u8) -> BmStatu
         // SAFETY: the caller's contract.
         let t = unsafe { object(t, "table")? };
         // SAFETY: the caller's contract.
-        unsafe { write_out(&t.0.table().id().0, out, 32) };
+        unsafe { write_out(&t.table.table().id().0, out, 32) };
         Ok(())
     })
 }
 
-/// The length of every voucher made for this table (0 for NULL).
+/// The length of every voucher made for this table (0 for NULL): version
+/// 1's, or in threshold mode version 2's for the manifest's s.
 ///
 /// # Safety
 /// `t` is NULL or a live table.
@@ -414,7 +446,13 @@ pub unsafe extern "C" fn bm_table_id(t: *const BmTable, out: *mut u8) -> BmStatu
 pub unsafe extern "C" fn bm_table_voucher_len(t: *const BmTable) -> usize {
     // SAFETY: the caller's contract.
     unsafe { t.as_ref() }.map_or(0, |t| {
-        blindmatch_protocol::voucher_len(t.0.table().header().k)
+        let k = t.table.table().header().k;
+        match t.manifest.as_ref().and_then(core::VerifiedManifest::threshold) {
+            Some(p) => {
+                blindmatch_protocol::threshold::threshold_voucher_len(k, p.synthetic_bound())
+            }
+            None => blindmatch_protocol::voucher_len(k),
+        }
     })
 }
 
@@ -445,11 +483,13 @@ pub unsafe extern "C" fn bm_table_voucher(
                 bytes(ad, ad_len)?,
             )
         };
-        let item_type =
-            ItemType::from_code(item_type).map_err(|e| fail(BmStatus::Input, e.to_string()))?;
-        let item = Item::new(item_type, value).map_err(|e| fail(BmStatus::Input, e.to_string()))?;
+        if let Some(p) = t.manifest.as_ref().and_then(core::VerifiedManifest::threshold) {
+            return Err(from_core(&core::Error::ThresholdMode { t: p.threshold() }));
+        }
+        let item = item(item_type, value).map_err(|e| fail(BmStatus::Input, e))?;
         let voucher =
-            t.0.create_voucher(&item, ad, &mut rand::rng())
+            t.table
+                .create_voucher(&item, ad, &mut rand::rng())
                 .map_err(|e| fail(BmStatus::Input, e.to_string()))?
                 .encode();
         if out.is_null() || cap < voucher.len() {
@@ -492,8 +532,246 @@ pub unsafe extern "C" fn bm_submission_id(out: *mut u8) -> BmStatus {
     })
 }
 
+/// An account's secret for threshold mode (SPEC Section 14.1): the
+/// platform's account id, the seed every key is derived from, and the
+/// synthetic rate. Keep [`bm_account_encode`]'s bytes as the app keeps its
+/// other secrets, sync them between the account's devices (all of them
+/// must make shares of one polynomial), and never log them.
+pub struct BmAccount(core::AccountSecret);
+
+fn account_error(e: impl std::fmt::Display) -> BmStatus {
+    fail(BmStatus::Account, format!("account secret: {e}"))
+}
+
+/// A new secret for `account_id` (1 to 64 bytes, the platform's opaque name
+/// for the account) with synthetic rate `synthetic_rate` (the probability,
+/// 0 to 1, that a voucher is synthetic; the app keeps it secret).
+///
+/// # Safety
+/// Buffers as the conventions say; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_generate(
+    account_id: *const u8,
+    account_id_len: usize,
+    synthetic_rate: f64,
+    out: *mut *mut BmAccount,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let account_id = unsafe { bytes(account_id, account_id_len)? };
+        if !(0.0..=1.0).contains(&synthetic_rate) {
+            return Err(account_error(format!(
+                "synthetic rate {synthetic_rate} is not between 0 and 1"
+            )));
+        }
+        let a = core::AccountSecret::generate(
+            account_id,
+            core::SyntheticRate::from_probability(synthetic_rate),
+            &mut rand::rng(),
+        )
+        .map_err(account_error)?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmAccount(a)) }
+    })
+}
+
+/// A secret saved from [`bm_account_encode`]; `BM_STATUS_ACCOUNT` for a
+/// damaged one.
+///
+/// # Safety
+/// Buffers as the conventions say; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_decode(
+    saved: *const u8,
+    saved_len: usize,
+    out: *mut *mut BmAccount,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let saved = unsafe { bytes(saved, saved_len)? };
+        let a = core::AccountSecret::decode(saved).map_err(account_error)?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmAccount(a)) }
+    })
+}
+
+/// The secret's encoding (SPEC Section 14.1; secret), copied to
+/// `(out, cap)` if it fits; returns its length (0 for NULL).
+///
+/// # Safety
+/// `a` NULL or live; `out` NULL or valid for writing `cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_encode(a: *const BmAccount, out: *mut u8, cap: usize) -> usize {
+    // SAFETY: the caller's contract.
+    match unsafe { a.as_ref() } {
+        // SAFETY: the caller's contract. The encoding is zeroized on drop.
+        Some(a) => unsafe { write_out(&a.0.encode(), out, cap) },
+        None => 0,
+    }
+}
+
+/// The account id, copied to `(out, cap)` if it fits; returns its length
+/// (0 for NULL).
+///
+/// # Safety
+/// `a` NULL or live; `out` NULL or valid for writing `cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_id(a: *const BmAccount, out: *mut u8, cap: usize) -> usize {
+    // SAFETY: the caller's contract.
+    match unsafe { a.as_ref() } {
+        // SAFETY: the caller's contract.
+        Some(a) => unsafe { write_out(a.0.account_id(), out, cap) },
+        None => 0,
+    }
+}
+
+/// Frees (and zeroizes) an account secret.
+///
+/// # Safety
+/// `a` is NULL or an account not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_free(a: *mut BmAccount) {
+    // SAFETY: the caller's contract.
+    unsafe { free(a) }
+}
+
+/// `(ptr, n)` as a slice of `n` values.
+///
+/// # Safety
+/// `ptr` is NULL with `n` 0, or valid for reading `n` values.
+unsafe fn values<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], BmStatus> {
+    if ptr.is_null() {
+        return if n == 0 {
+            Ok(&[])
+        } else {
+            Err(fail(BmStatus::Null, format!("{what} is NULL")))
+        };
+    }
+    // SAFETY: the caller's contract, stated in the header.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// One `SubmitRequest` for a table in threshold mode (SPEC Section 14.5):
+/// `n` uploads under account `a`, each a version-2 voucher, real or (at the
+/// account's secret rate) synthetic. Upload `i` is `voucher_ids[16 i ..
+/// 16 i + 16]` (the platform's 16-byte id for the upload: send the same
+/// upload again with the same id, so that it counts once toward t),
+/// `item_types[i]`, `(values[i], value_lens[i])` and `(ads[i], ad_lens[i])`
+/// (`ads` and `ad_lens` may both be NULL: no associated data).
+///
+/// Writes the vouchers one after the other to `vouchers_out` (which must
+/// hold `n` × [`bm_table_voucher_len`] bytes), a fresh submission id to
+/// `submission_id_out` (16 bytes), and, if `digest_out` is not NULL, the
+/// batch's digest (32 bytes, SPEC Section 14.10; loggable). Send them with
+/// the account id ([`bm_account_id`]) as `SubmitRequest`'s `vouchers`,
+/// `submission_id` and `account_id`, and the same again on every retry.
+/// Split uploads into batches of the manifest response's `max_batch` first.
+///
+/// `BM_STATUS_NOT_THRESHOLD_MODE` for a version-1 table or one opened
+/// unverified.
+///
+/// # Safety
+/// `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
+/// `n` 0), each `values[i]` for `value_lens[i]` bytes and `ads[i]` for
+/// `ad_lens[i]`; outputs as the conventions say.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_account_submission(
+    t: *const BmTable,
+    a: *const BmAccount,
+    n: usize,
+    voucher_ids: *const u8,
+    item_types: *const u8,
+    values_in: *const *const u8,
+    value_lens: *const usize,
+    ads: *const *const u8,
+    ad_lens: *const usize,
+    vouchers_out: *mut u8,
+    vouchers_cap: usize,
+    submission_id_out: *mut u8,
+    digest_out: *mut u8,
+) -> BmStatus {
+    guard(|| {
+        let ids_len = n
+            .checked_mul(core::VOUCHER_ID_LEN)
+            .ok_or_else(|| fail(BmStatus::Input, format!("{n} uploads are too many")))?;
+        // SAFETY: the caller's contract, for each pointer.
+        let (t, a, ids, types, vals, val_lens) = unsafe {
+            (
+                object(t, "table")?,
+                object(a, "account")?,
+                values(voucher_ids, ids_len, "voucher_ids")?,
+                values(item_types, n, "item_types")?,
+                values(values_in, n, "values")?,
+                values(value_lens, n, "value_lens")?,
+            )
+        };
+        let (ad_ptrs, ad_sizes) = if ads.is_null() && ad_lens.is_null() {
+            (None, None)
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { (Some(values(ads, n, "ads")?), Some(values(ad_lens, n, "ad_lens")?)) }
+        };
+        if submission_id_out.is_null() {
+            return Err(fail(BmStatus::Null, "submission_id_out is NULL"));
+        }
+        let manifest = t.manifest.as_ref().ok_or_else(|| {
+            fail(
+                BmStatus::NotThresholdMode,
+                "this table was opened unverified: no manifest says it is in threshold mode",
+            )
+        })?;
+        let mut uploads = Vec::with_capacity(n);
+        for i in 0..n {
+            // SAFETY: the caller's contract for entry i.
+            let (value, ad) = unsafe {
+                (
+                    bytes(vals[i], val_lens[i])?,
+                    match (ad_ptrs, ad_sizes) {
+                        (Some(p), Some(l)) => bytes(p[i], l[i])?,
+                        _ => &[],
+                    },
+                )
+            };
+            let mut voucher_id = [0u8; core::VOUCHER_ID_LEN];
+            voucher_id.copy_from_slice(&ids[i * core::VOUCHER_ID_LEN..][..core::VOUCHER_ID_LEN]);
+            uploads.push(core::Upload {
+                voucher_id,
+                item: item(types[i], value)
+                    .map_err(|e| fail(BmStatus::Input, format!("upload {i}: {e}")))?,
+                associated_data: ad.to_vec(),
+            });
+        }
+        let batch =
+            core::Submission::for_account(manifest, &t.table, &a.0, &uploads, &mut rand::rng())
+                .map_err(|e| from_core(&e))?;
+        let need: usize = batch.vouchers.iter().map(Vec::len).sum();
+        if vouchers_out.is_null() && need > 0 || vouchers_cap < need {
+            return Err(fail(
+                BmStatus::BufferTooSmall,
+                format!("{n} vouchers need {need} bytes"),
+            ));
+        }
+        let mut at = 0;
+        for v in &batch.vouchers {
+            // SAFETY: the caller's contract; checked large enough.
+            unsafe { write_out(v, vouchers_out.add(at), v.len()) };
+            at += v.len();
+        }
+        // SAFETY: the caller's contract; checked non-NULL.
+        unsafe { write_out(&batch.id.0, submission_id_out, core::VOUCHER_ID_LEN) };
+        if !digest_out.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { write_out(&batch.digest, digest_out, 32) };
+        }
+        Ok(())
+    })
+}
+
 /// A `DownloadTable` in progress.
-pub struct BmDownload(Option<core::TableDownload>);
+pub struct BmDownload {
+    download: Option<core::TableDownload>,
+    manifest: core::VerifiedManifest,
+}
 
 /// Starts the download of `m`'s table from offset 0.
 ///
@@ -508,7 +786,12 @@ pub unsafe extern "C" fn bm_download_new(
         // SAFETY: the caller's contract.
         let m = unsafe { object(m, "manifest")? };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmDownload(Some(core::TableDownload::new(&m.0)))) }
+        let d = BmDownload {
+            download: Some(core::TableDownload::new(&m.0)),
+            manifest: m.0.clone(),
+        };
+        // SAFETY: the caller's contract.
+        unsafe { put(out, d) }
     })
 }
 
@@ -520,7 +803,7 @@ pub unsafe extern "C" fn bm_download_new(
 pub unsafe extern "C" fn bm_download_offset(d: *const BmDownload) -> u64 {
     // SAFETY: the caller's contract.
     unsafe { d.as_ref() }
-        .and_then(|d| d.0.as_ref())
+        .and_then(|d| d.download.as_ref())
         .map_or(0, core::TableDownload::offset)
 }
 
@@ -547,9 +830,10 @@ pub unsafe extern "C" fn bm_download_push(
                 bytes(proof, proof_len)?,
             )
         };
-        let d =
-            d.0.as_mut()
-                .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        let d = d
+            .download
+            .as_mut()
+            .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
         if !proof.len().is_multiple_of(32) {
             return Err(fail(BmStatus::Malformed, "a proof hash is not 32 bytes"));
         }
@@ -571,12 +855,17 @@ pub unsafe extern "C" fn bm_download_finish(
     guard(|| {
         // SAFETY: the caller's contract.
         let d = unsafe { object_mut(d, "download")? };
-        let d =
-            d.0.take()
-                .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
-        let t = d.finish().map_err(|e| from_core(&e))?;
+        let download = d
+            .download
+            .take()
+            .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        let table = download.finish().map_err(|e| from_core(&e))?;
+        let t = BmTable {
+            table,
+            manifest: Some(d.manifest.clone()),
+        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmTable(t)) }
+        unsafe { put(out, t) }
     })
 }
 
@@ -607,7 +896,12 @@ pub unsafe extern "C" fn bm_delta_new(
         // SAFETY: the caller's contract.
         let (held, to) = unsafe { (object(held, "table")?, object(to, "manifest")?) };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmDelta(Some(core::DeltaDownload::new(&held.0, &to.0)))) }
+        unsafe {
+            put(
+                out,
+                BmDelta(Some(core::DeltaDownload::new(&held.table, &to.0))),
+            )
+        }
     })
 }
 
@@ -663,9 +957,13 @@ pub unsafe extern "C" fn bm_delta_finish(
         let d =
             d.0.take()
                 .ok_or_else(|| fail(BmStatus::Input, "this delta is finished"))?;
-        let t = d.finish(&held.0, &to.0).map_err(|e| from_core(&e))?;
+        let table = d.finish(&held.table, &to.0).map_err(|e| from_core(&e))?;
+        let t = BmTable {
+            table,
+            manifest: Some(to.0.clone()),
+        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, BmTable(t)) }
+        unsafe { put(out, t) }
     })
 }
 

@@ -46,8 +46,8 @@ int main(void) {
   unhex(VECTOR_V2_TABLE_ID, want);
   CHECK(memcmp(id, want, 32) == 0);
 
-  /* A threshold-mode manifest verifies but is refused by name: this
-   * binding makes only version-1 vouchers. */
+  /* Threshold mode (SPEC Section 14): the manifest says t; the table takes
+   * only account vouchers, made in batches under an account secret. */
   {
     uint8_t t_statement[512], t_signature[64], t_key[32];
     size_t t_len = unhex(VECTOR_THRESHOLD_STATEMENT, t_statement);
@@ -55,14 +55,77 @@ int main(void) {
     unhex(VECTOR_THRESHOLD_VERIFYING_KEY, t_key);
     struct BmManifest *t_manifest = NULL;
     CHECK(bm_manifest_verify(t_statement, t_len, t_signature, 64, t_key, 32, &t_manifest) ==
+          BM_STATUS_OK);
+    CHECK(bm_manifest_threshold(t_manifest) == VECTOR_THRESHOLD_T);
+    CHECK(bm_manifest_threshold(manifest) == 0);
+
+    static uint8_t saved_table[4096];
+    size_t saved_table_len = unhex(VECTOR_V1_TABLE, saved_table);
+    struct BmTable *t_table = NULL;
+    CHECK(bm_table_open(saved_table, saved_table_len, t_manifest, &t_table) == BM_STATUS_OK);
+    size_t t_voucher_len = bm_table_voucher_len(t_table);
+    CHECK(t_voucher_len == 1 + 32 + 3 * 80 + 1164 + 8 * VECTOR_THRESHOLD_S + 16);
+    uint8_t *t_vouchers = malloc(2 * t_voucher_len);
+    uint8_t md5[16] = {7};
+    CHECK(bm_table_voucher(t_table, 1, md5, 16, NULL, 0, t_vouchers, t_voucher_len) ==
           BM_STATUS_THRESHOLD_MODE);
-    CHECK(t_manifest == NULL);
+
+    uint8_t account_file[128], account_id[64], want_id[64];
+    size_t account_len = unhex(VECTOR_ACCOUNT, account_file);
+    size_t want_id_len = unhex(VECTOR_ACCOUNT_ID, want_id);
+    struct BmAccount *account = NULL;
+    CHECK(bm_account_decode(account_file, account_len, &account) == BM_STATUS_OK);
+    CHECK(bm_account_id(account, account_id, sizeof account_id) == want_id_len);
+    CHECK(memcmp(account_id, want_id, want_id_len) == 0);
+    uint8_t again[128];
+    CHECK(bm_account_encode(account, again, sizeof again) == account_len);
+    CHECK(memcmp(again, account_file, account_len) == 0);
+    account_file[0] ^= 1;
+    struct BmAccount *damaged_account = NULL;
+    CHECK(bm_account_decode(account_file, account_len, &damaged_account) == BM_STATUS_ACCOUNT);
+    CHECK(damaged_account == NULL);
+
+    /* Two uploads: an MD5 with associated data and a SHA-256 without. */
+    uint8_t ids[32], sha256[32] = {9}, sid[16] = {0}, digest[32] = {0}, zero[32] = {0};
+    memset(ids, 0x11, 16);
+    memset(ids + 16, 0x22, 16);
+    const uint8_t types[2] = {1, 3};
+    const uint8_t *values[2] = {md5, sha256};
+    const size_t value_lens[2] = {16, 32};
+    const uint8_t *ads[2] = {(const uint8_t *)"photo 1", NULL};
+    const size_t ad_lens[2] = {7, 0};
+    CHECK(bm_account_submission(t_table, account, 2, ids, types, values, value_lens, ads, ad_lens,
+                                t_vouchers, 2 * t_voucher_len, sid, digest) == BM_STATUS_OK);
+    CHECK(t_vouchers[0] == 2 && t_vouchers[t_voucher_len] == 2);
+    CHECK(memcmp(sid, zero, 16) != 0 && memcmp(digest, zero, 32) != 0);
+    CHECK(bm_account_submission(t_table, account, 2, ids, types, values, value_lens, NULL, NULL,
+                                t_vouchers, 2 * t_voucher_len - 1, sid, NULL) ==
+          BM_STATUS_BUFFER_TOO_SMALL);
+    const uint8_t bad_types[2] = {1, 9};
+    CHECK(bm_account_submission(t_table, account, 2, ids, bad_types, values, value_lens, NULL,
+                                NULL, t_vouchers, 2 * t_voucher_len, sid, NULL) ==
+          BM_STATUS_INPUT);
     char why[512] = "";
     bm_last_error(why, sizeof why);
-    CHECK(strstr(why, "threshold mode") != NULL);
+    CHECK(strncmp(why, "upload 1:", 9) == 0);
+
+    /* The version-1 table takes no account vouchers. */
+    struct BmTable *plain = NULL;
+    CHECK(bm_table_open_unverified(saved_table, saved_table_len, &plain) == BM_STATUS_OK);
+    CHECK(bm_account_submission(plain, account, 2, ids, types, values, value_lens, NULL, NULL,
+                                t_vouchers, 2 * t_voucher_len, sid, NULL) ==
+          BM_STATUS_NOT_THRESHOLD_MODE);
+
     t_signature[0] ^= 1;
-    CHECK(bm_manifest_verify(t_statement, t_len, t_signature, 64, t_key, 32, &t_manifest) ==
+    struct BmManifest *t_refused = NULL;
+    CHECK(bm_manifest_verify(t_statement, t_len, t_signature, 64, t_key, 32, &t_refused) ==
           BM_STATUS_BAD_SIGNATURE);
+    CHECK(t_refused == NULL);
+    free(t_vouchers);
+    bm_table_free(plain);
+    bm_table_free(t_table);
+    bm_account_free(account);
+    bm_manifest_free(t_manifest);
   }
 
   /* A flipped bit, another key, a short signature. */
