@@ -447,7 +447,11 @@ pub unsafe extern "C" fn bm_table_voucher_len(t: *const BmTable) -> usize {
     // SAFETY: the caller's contract.
     unsafe { t.as_ref() }.map_or(0, |t| {
         let k = t.table.table().header().k;
-        match t.manifest.as_ref().and_then(core::VerifiedManifest::threshold) {
+        match t
+            .manifest
+            .as_ref()
+            .and_then(core::VerifiedManifest::threshold)
+        {
             Some(p) => {
                 blindmatch_protocol::threshold::threshold_voucher_len(k, p.synthetic_bound())
             }
@@ -483,15 +487,19 @@ pub unsafe extern "C" fn bm_table_voucher(
                 bytes(ad, ad_len)?,
             )
         };
-        if let Some(p) = t.manifest.as_ref().and_then(core::VerifiedManifest::threshold) {
+        if let Some(p) = t
+            .manifest
+            .as_ref()
+            .and_then(core::VerifiedManifest::threshold)
+        {
             return Err(from_core(&core::Error::ThresholdMode { t: p.threshold() }));
         }
         let item = item(item_type, value).map_err(|e| fail(BmStatus::Input, e))?;
-        let voucher =
-            t.table
-                .create_voucher(&item, ad, &mut rand::rng())
-                .map_err(|e| fail(BmStatus::Input, e.to_string()))?
-                .encode();
+        let voucher = t
+            .table
+            .create_voucher(&item, ad, &mut rand::rng())
+            .map_err(|e| fail(BmStatus::Input, e.to_string()))?
+            .encode();
         if out.is_null() || cap < voucher.len() {
             return Err(fail(
                 BmStatus::BufferTooSmall,
@@ -709,7 +717,12 @@ pub unsafe extern "C" fn bm_account_submission(
             (None, None)
         } else {
             // SAFETY: the caller's contract.
-            unsafe { (Some(values(ads, n, "ads")?), Some(values(ad_lens, n, "ad_lens")?)) }
+            unsafe {
+                (
+                    Some(values(ads, n, "ads")?),
+                    Some(values(ad_lens, n, "ad_lens")?),
+                )
+            }
         };
         if submission_id_out.is_null() {
             return Err(fail(BmStatus::Null, "submission_id_out is NULL"));

@@ -93,9 +93,8 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
     // A version-1 voucher for a threshold table is refused by name.
     let mut one = vec![0u8; len];
     let v = value(1);
-    let status = unsafe {
-        bm_table_voucher(table, 3, v.as_ptr(), 32, null(), 0, one.as_mut_ptr(), len)
-    };
+    let status =
+        unsafe { bm_table_voucher(table, 3, v.as_ptr(), 32, null(), 0, one.as_mut_ptr(), len) };
     assert_eq!(status, BmStatus::ThresholdMode);
     assert!(last_error().contains("threshold mode"), "{}", last_error());
 
@@ -202,7 +201,11 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
     revealed.sort();
     assert_eq!(
         revealed,
-        vec![b"upload 0".to_vec(), b"upload 2".to_vec(), b"upload 3".to_vec()]
+        vec![
+            b"upload 0".to_vec(),
+            b"upload 2".to_vec(),
+            b"upload 3".to_vec()
+        ]
     );
 
     // Misuse: a short buffer, a bad item, a NULL id output, a v1 table.
