@@ -1,52 +1,11 @@
 //! The errors of the protocol crate.
 //!
-//! Two enums: [`ItemError`] for hash values a user or a list file supplies,
-//! and [`Error`] for everything else (wire values, keys, tables, vouchers).
-//! Both name what is wrong without ever carrying a secret or an item value,
-//! so they are safe to log.
+//! [`Error`] for everything but items (wire values, keys, tables,
+//! vouchers), and [`ItemError`], defined with the items it is about
+//! ([`crate::item`]) and re-exported here. Both name what is wrong without
+//! ever carrying a secret or an item value, so they are safe to log.
 
-use crate::item::ItemType;
-
-/// A hash value could not be parsed as an item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ItemError {
-    /// The type name is not one of `md5`, `sha1`, `sha256`, `pdq`, `bytes`.
-    #[error("unknown item type {0:?} (expected md5, sha1, sha256, pdq or bytes)")]
-    UnknownType(String),
-    /// The numeric type code on the wire is not assigned.
-    #[error("unknown item type code {0}")]
-    UnknownTypeCode(u8),
-    /// The value was empty after trimming whitespace.
-    #[error("empty {0} value")]
-    Empty(ItemType),
-    /// The hex text has an odd number of digits.
-    #[error("{item_type} value has an odd number of hex digits ({digits})")]
-    OddLength {
-        /// The type being parsed.
-        item_type: ItemType,
-        /// How many hex digits there were.
-        digits: usize,
-    },
-    /// A character that is not a hex digit.
-    #[error("{item_type} value has a non-hex character at offset {offset}")]
-    InvalidHexCharacter {
-        /// The type being parsed.
-        item_type: ItemType,
-        /// Byte offset of the character in the trimmed text.
-        offset: usize,
-    },
-    /// The decoded value has the wrong length for its type.
-    #[error("{item_type} value is {got} bytes, expected {expected}")]
-    WrongLength {
-        /// The type being parsed.
-        item_type: ItemType,
-        /// What the type requires (for `bytes`: the maximum).
-        expected: &'static str,
-        /// What was given.
-        got: usize,
-    },
-}
+pub use crate::item::ItemError;
 
 /// Every other protocol failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,8 +7,6 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::error::ItemError;
-
 /// The longest value any item type carries, in bytes (the `bytes` type's
 /// maximum). The voucher payload reserves this much for every item, so a
 /// voucher's size does not depend on the item's type.
@@ -240,6 +238,47 @@ fn hex_val(b: u8) -> u8 {
         b'A'..=b'F' => b - b'A' + 10,
         _ => 0,
     }
+}
+
+/// A hash value could not be parsed as an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemError {
+    /// The type name is not one of `md5`, `sha1`, `sha256`, `pdq`, `bytes`.
+    #[error("unknown item type {0:?} (expected md5, sha1, sha256, pdq or bytes)")]
+    UnknownType(String),
+    /// The numeric type code on the wire is not assigned.
+    #[error("unknown item type code {0}")]
+    UnknownTypeCode(u8),
+    /// The value was empty after trimming whitespace.
+    #[error("empty {0} value")]
+    Empty(ItemType),
+    /// The hex text has an odd number of digits.
+    #[error("{item_type} value has an odd number of hex digits ({digits})")]
+    OddLength {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// How many hex digits there were.
+        digits: usize,
+    },
+    /// A character that is not a hex digit.
+    #[error("{item_type} value has a non-hex character at offset {offset}")]
+    InvalidHexCharacter {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// Byte offset of the character in the trimmed text.
+        offset: usize,
+    },
+    /// The decoded value has the wrong length for its type.
+    #[error("{item_type} value is {got} bytes, expected {expected}")]
+    WrongLength {
+        /// The type being parsed.
+        item_type: ItemType,
+        /// What the type requires (for `bytes`: the maximum).
+        expected: &'static str,
+        /// What was given.
+        got: usize,
+    },
 }
 
 #[cfg(test)]

@@ -113,16 +113,22 @@
 //! ```
 //!
 //! ## Layout
-//! - [`item`]: typed hash values and their parsing.
-//! - [`hash_to_group`]: RFC 9380 hash to ristretto255.
-//! - [`key`]: the server key and its file encoding.
-//! - [`table`]: table header, positions, id, building, chunked assembly.
-//! - [`voucher`]: voucher wire format and creation (client).
-//! - [`matcher`]: voucher opening (server).
-//! - [`kdf`]: the voucher key schedule and AEAD.
-//! - [`merkle`], [`manifest`], [`delta`]: a table's life: its digest, the
-//!   operator's signed statement of each version, and the changes between
-//!   versions ([`table::update`] builds the next version in place).
+//! The modules follow the protocol's steps, each importing only those
+//! before it (no module imports one that imports it back):
+//! - [`encoding`], [`error`], [`item`]: wire encodings, errors, typed hash
+//!   values and their parsing.
+//! - [`hash_to_group`], [`key`], [`kdf`]: RFC 9380 hash to ristretto255, the
+//!   server key and its file, the voucher key schedule and AEAD.
+//! - [`table`]: the operator builds a table: header, positions, id
+//!   ([`table`] itself), building ([`table::TableBuilder`]), the private
+//!   entry index ([`table::EntryIndex`]) and the next version built in
+//!   place ([`table::update`]).
+//! - [`merkle`], [`manifest`]: the table's digest and the operator's signed
+//!   statement of each version.
+//! - [`download`], [`delta`]: the client receives it: chunks checked against
+//!   the signed digest, or the changes since the version it holds.
+//! - [`voucher`]: the client makes vouchers.
+//! - [`matcher`]: the server opens them.
 //! - [`threshold`]: threshold mode's inner layer: the account secret, Shamir
 //!   shares of the account key, detection tags, synthetic shares, and the
 //!   server's detection and reconstruction (SPEC Section 14).
@@ -131,6 +137,7 @@
 //! vector generator. Never enable it in a deployed build.
 
 pub mod delta;
+pub mod download;
 pub mod encoding;
 pub mod error;
 pub mod hash_to_group;
@@ -147,15 +154,15 @@ pub mod vectors;
 pub mod voucher;
 
 pub use delta::TableDelta;
+pub use download::TableAssembler;
 pub use encoding::PublicKey;
-pub use error::{Error, ItemError};
-pub use item::{Item, ItemType, MAX_ITEM_LEN};
+pub use error::Error;
+pub use item::{Item, ItemError, ItemType, MAX_ITEM_LEN};
 pub use key::ServerKey;
 pub use manifest::{Manifest, OperatorSigningKey, OperatorVerifyingKey, SignedManifest};
 pub use matcher::{Match, Matcher};
 pub use table::{
-    BlindedTable, BuiltTable, EntryIndex, PROTOCOL_VERSION, TableAssembler, TableBuilder,
-    TableHeader, TableId,
+    BlindedTable, BuiltTable, EntryIndex, PROTOCOL_VERSION, TableBuilder, TableHeader, TableId,
 };
 pub use voucher::{
     ClientTable, MAX_AD_LEN, Voucher, VoucherSecrets, submission_digest, voucher_len,

@@ -15,8 +15,7 @@ use zeroize::Zeroizing;
 use crate::encoding::{array, check_magic_version};
 use crate::error::Error;
 use crate::merkle::{CHUNK_SLOTS, Hash};
-use crate::table::{HEADER_LEN, MAX_K, PROTOCOL_VERSION, TableHeader, TableId};
-use crate::threshold::THRESHOLD_VERSION;
+use crate::table::{HEADER_LEN, MAX_K, PROTOCOL_VERSION, THRESHOLD_VERSION, TableHeader, TableId};
 
 /// Magic bytes that open a manifest statement.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"BMMF";
@@ -64,13 +63,37 @@ pub struct ThresholdParams {
     weights: [u32; MAX_K as usize],
 }
 
+/// The largest threshold a manifest may announce.
+pub const MAX_THRESHOLD: u16 = 256;
+/// The largest synthetic bound s (tag elements) a manifest may announce.
+pub const MAX_SYNTHETIC_BOUND: u16 = 256;
+
+/// t in 1..=256, s in 0..=256.
+pub(crate) fn check_parameters(t: u16, s: u16) -> Result<(), Error> {
+    if t == 0 || t > MAX_THRESHOLD {
+        return Err(Error::InvalidParameter {
+            name: "threshold t",
+            value: u64::from(t),
+            allowed: "1 to 256",
+        });
+    }
+    if s > MAX_SYNTHETIC_BOUND {
+        return Err(Error::InvalidParameter {
+            name: "synthetic bound s",
+            value: u64::from(s),
+            allowed: "0 to 256",
+        });
+    }
+    Ok(())
+}
+
 impl ThresholdParams {
     /// Checks `1 ≤ t ≤ 256`, `s ≤ 256`, and one weight per position (k of them).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming what is out of range.
     pub fn new(t: u16, s: u16, weights: &[u32]) -> Result<Self, Error> {
-        crate::threshold::account::check_parameters(t, s)?;
+        check_parameters(t, s)?;
         let k = u8::try_from(weights.len())
             .ok()
             .filter(|k| (crate::table::MIN_K..=MAX_K).contains(k))

@@ -21,7 +21,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::table::SLOT_LEN;
+// A slot is one encoded element (SPEC Section 5.2).
+use crate::encoding::ELEMENT_LEN as SLOT_LEN;
 
 /// Slots per Merkle leaf (and per download chunk): 64 KiB of slots.
 pub const CHUNK_SLOTS: u32 = 2048;

@@ -59,10 +59,7 @@ pub use voucher::{
 /// asset id, say). The same id always gives the same x, share and tag, so a
 /// voucher made again for one id counts once.
 pub const VOUCHER_ID_LEN: usize = 16;
-/// The largest threshold a manifest may announce.
-pub const MAX_THRESHOLD: u16 = 256;
-/// The largest synthetic bound s (tag elements) a manifest may announce.
-pub const MAX_SYNTHETIC_BOUND: u16 = 256;
+pub use crate::manifest::{MAX_SYNTHETIC_BOUND, MAX_THRESHOLD};
 /// Length of the inner ciphertext's nonce.
 pub const INNER_NONCE_LEN: usize = 16;
 /// Length of the inner layer: `nonce (16) || AES-256-GCM(payload) (1092 + 16)`.
@@ -314,7 +311,7 @@ pub struct Revealed {
 /// # Errors
 /// [`Error::InvalidParameter`] for t outside 1..=256.
 pub fn reveal(t: u16, shares: &[Share]) -> Result<Outcome, Error> {
-    account::check_parameters(t, 0)?;
+    crate::manifest::check_parameters(t, 0)?;
     let t = usize::from(t);
     let mut distinct: Vec<usize> = Vec::with_capacity(shares.len());
     {

@@ -15,10 +15,11 @@ use rand_core::CryptoRng;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::VOUCHER_ID_LEN;
 use super::field::{DetectionField, Fp61};
-use super::{MAX_SYNTHETIC_BOUND, MAX_THRESHOLD, VOUCHER_ID_LEN};
 use crate::encoding::check_magic_version;
 use crate::error::Error;
+use crate::manifest::check_parameters;
 
 /// Most bytes of an account id.
 pub const MAX_ACCOUNT_ID_LEN: usize = 64;
@@ -239,25 +240,6 @@ fn id_error(len: usize) -> Error {
 fn check_account_id(id: &[u8]) -> Result<(), Error> {
     if id.is_empty() || id.len() > MAX_ACCOUNT_ID_LEN {
         return Err(id_error(id.len()));
-    }
-    Ok(())
-}
-
-/// t in 1..=256, s in 0..=256.
-pub(crate) fn check_parameters(t: u16, s: u16) -> Result<(), Error> {
-    if t == 0 || t > MAX_THRESHOLD {
-        return Err(Error::InvalidParameter {
-            name: "threshold t",
-            value: u64::from(t),
-            allowed: "1 to 256",
-        });
-    }
-    if s > MAX_SYNTHETIC_BOUND {
-        return Err(Error::InvalidParameter {
-            name: "synthetic bound s",
-            value: u64::from(s),
-            allowed: "0 to 256",
-        });
     }
     Ok(())
 }

@@ -31,8 +31,7 @@ use crate::voucher::{
     BOX_LEN, ClientTable, PositionBox, VoucherSecrets, decode_outer, outer_prefix,
 };
 
-/// The version byte of a threshold voucher.
-pub const THRESHOLD_VERSION: u8 = 2;
+pub use crate::table::THRESHOLD_VERSION;
 
 /// The encoded length of a version-2 voucher: `1 + 32 + 80k + (1164 + 8s) + 16`.
 pub const fn threshold_voucher_len(k: u8, s: u16) -> usize {
