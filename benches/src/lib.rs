@@ -6,6 +6,8 @@
 //!   physical floor (the primitives each operation must compute) and then the
 //!   real thing in the same process run, and reports every figure as a ratio
 //!   to its floor, since the host is shared and absolute times drift.
+//! - `blindmatch-threshold-bench` (`src/threshold.rs`): the same for
+//!   threshold mode (SPEC Section 14), for each synthetic bound s.
 //!
 //! The modules here are the pieces of `blindmatch-bench`: [`machine`] (CPU,
 //! cores, backend, process memory and CPU time), [`floor`] (primitive timings),

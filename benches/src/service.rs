@@ -44,12 +44,25 @@ pub fn write_table(
     dir: &Path,
     built: &blindmatch_protocol::BuiltTable,
 ) -> anyhow::Result<blindmatch_protocol::OperatorVerifyingKey> {
+    write_table_with(dir, built, None)
+}
+
+/// [`write_table`] in threshold mode when `threshold` is given (a
+/// version-2 manifest, SPEC 14.8).
+///
+/// # Errors
+/// If a file cannot be written.
+pub fn write_table_with(
+    dir: &Path,
+    built: &blindmatch_protocol::BuiltTable,
+    threshold: Option<blindmatch_protocol::manifest::ThresholdParams>,
+) -> anyhow::Result<blindmatch_protocol::OperatorVerifyingKey> {
     let signing = blindmatch_server::keyfile::write_new_signing(&dir.join("operator.sign"))?;
     blindmatch_server::bundle::write_parts(
         &dir.join("table.bmt"),
         &built.table,
         &built.index,
-        &blindmatch_server::sign_version(&built.table, 1, None, &signing),
+        &blindmatch_server::sign_version(&built.table, 1, threshold, &signing),
         &blindmatch_server::bundle::History::default(),
         &built.placement,
     )?;

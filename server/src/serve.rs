@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use blindmatch_proto::v1::table_service_server::TableServiceServer;
 use blindmatch_proto::v1::voucher_service_server::VoucherServiceServer;
+use blindmatch_protocol::threshold::{MAX_SYNTHETIC_BOUND, threshold_voucher_len};
 use blindmatch_protocol::voucher_len;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -682,13 +683,14 @@ fn load(
     ))
 }
 
-/// The largest message `Submit` accepts: a full batch of the longest
-/// vouchers (k = 8), with room for framing. The handler checks each
-/// voucher's exact length once the table is known.
-fn max_message(max_batch: usize) -> usize {
-    max_batch
-        .saturating_mul(voucher_len(MAX_K) + 8)
-        .saturating_add(4096)
+/// The largest message `Submit` accepts at `max_batch`: a full batch of
+/// the longest vouchers either protocol version has (k = 8, and in
+/// threshold mode s = 256: tables swap, so not the current table's), with
+/// room for framing. The handler checks each voucher's exact length once
+/// the table is known.
+pub fn max_message(max_batch: usize) -> usize {
+    let longest = voucher_len(MAX_K).max(threshold_voucher_len(MAX_K, MAX_SYNTHETIC_BOUND));
+    max_batch.saturating_mul(longest + 8).saturating_add(4096)
 }
 
 /// What the largest submission at `max_batch` is charged of the in-flight

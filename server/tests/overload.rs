@@ -91,8 +91,8 @@ const SUBMIT: &str = "/blindmatch.v1.VoucherService/Submit";
 /// A budget of `n` of the largest submissions (batches of 64 here).
 fn budget_of(n: usize) -> usize {
     // What admission charges the largest Submit message at max_batch 64:
-    // twice its bytes and 16 KiB (admission.rs), k = 8 vouchers.
-    let max_message = 64 * (blindmatch_protocol::voucher_len(8) + 8) + 4096;
+    // twice its bytes and 16 KiB (admission.rs), the longest vouchers.
+    let max_message = blindmatch_server::serve::max_message(64);
     n * (2 * max_message + (16 << 10))
 }
 
@@ -116,7 +116,9 @@ async fn the_budget_refuses_before_the_body_and_slow_senders_are_cut_off() {
         .await
         .unwrap();
     let addr = server.addr();
-    let announced = u32::try_from(64 * blindmatch_protocol::voucher_len(3) + 200).unwrap();
+    // Nearly the largest message the server takes (a batch of its longest
+    // vouchers), whose body never comes.
+    let announced = u32::try_from(blindmatch_server::serve::max_message(64) - 4096).unwrap();
 
     // Alone, a client may hold half the budget: two maximal submissions
     // whose bodies never come.

@@ -234,6 +234,31 @@ async fn below_t_only_candidates_and_the_crossing_reveals_exactly_the_listed_upl
     server.shutdown().await.unwrap();
 }
 
+/// The longest vouchers (s = 256) in a full batch fit the server's message
+/// limit: it is sized for both versions, not version 1's vouchers alone
+/// (a batch of 64 at s = 256 is twice version 1's largest message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_of_the_longest_vouchers_is_accepted() {
+    let fx = Fixture::with_threshold(Some((T, 256)));
+    let server = fx.start().await;
+    let (mut client, manifest, table) = connected(&fx, &server).await;
+    let erin = account("erin", 0.0);
+    let listed = listed();
+    let uploads: Vec<Upload> = (0..64)
+        .map(|i| upload(&listed[0], &format!("erin {i}")))
+        .collect();
+    let n = client
+        .check_account(&manifest, &table, &erin, &uploads)
+        .await
+        .unwrap();
+    assert_eq!(n, 64);
+    assert!(server.wait_processed(64, Duration::from_secs(30)).await);
+    // Sixty-four uploads of one listed item under distinct ids: t real
+    // shares, revealed.
+    assert_eq!(recorded_for(&fx, &erin).1, 64);
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candidates_survive_a_restart_a_version_swap_and_a_key_rotation() {
     let fx = Fixture::with_threshold(Some((T, S)));
