@@ -64,3 +64,20 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     // USER_HZ is 100 on every Linux this runs on (it is fixed by the ABI).
     Some((utime + stime) / 100.0)
 }
+
+/// Waits until process `pid` has used less than 10 ms of CPU in 100 ms
+/// (the server has evaluated what it acknowledged), and returns when its
+/// last busy interval ended: a load window ends there.
+pub async fn wait_idle(pid: u32) -> std::time::Instant {
+    let mut last = cpu_seconds(pid).unwrap_or(0.0);
+    let mut idle_since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = cpu_seconds(pid).unwrap_or(0.0);
+        if now - last < 0.01 {
+            return idle_since;
+        }
+        last = now;
+        idle_since = std::time::Instant::now();
+    }
+}

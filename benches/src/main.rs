@@ -179,17 +179,7 @@ async fn load(
     // not yet evaluated is bounded by its in-flight budget), so that its CPU
     // time covers exactly these vouchers, and the rate counts evaluated
     // vouchers, not acknowledgements that ran ahead.
-    let mut last = machine::cpu_seconds(pid).unwrap_or(0.0);
-    let mut idle_since = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = machine::cpu_seconds(pid).unwrap_or(0.0);
-        if now - last < 0.01 {
-            break;
-        }
-        last = now;
-        idle_since = Instant::now();
-    }
+    let idle_since = machine::wait_idle(pid).await;
     let elapsed = idle_since.duration_since(t0).as_secs_f64();
     let cpu = machine::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     Ok(Window {

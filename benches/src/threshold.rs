@@ -133,17 +133,7 @@ async fn load(
     }
     // Wait for the server to evaluate what it acknowledged, so that its CPU
     // time covers exactly these vouchers (as blindmatch-bench does).
-    let mut last = machine::cpu_seconds(pid).unwrap_or(0.0);
-    let mut idle_since = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = machine::cpu_seconds(pid).unwrap_or(0.0);
-        if now - last < 0.01 {
-            break;
-        }
-        last = now;
-        idle_since = Instant::now();
-    }
+    let idle_since = machine::wait_idle(pid).await;
     let vouchers = sent.load(Ordering::Relaxed) as f64;
     let elapsed = idle_since.duration_since(t0).as_secs_f64();
     let cpu = machine::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
