@@ -30,6 +30,7 @@ mod pipeline;
 pub mod serve;
 mod service;
 pub mod store;
+mod submission;
 pub mod wire;
 
 use std::io::BufReader;

@@ -38,22 +38,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use blindmatch_protocol::manifest::ThresholdParams;
-use blindmatch_protocol::threshold::{
-    Candidate, Opened, Outcome, Share, ThresholdVoucher, reveal, share_len,
-};
-use blindmatch_protocol::{Match, Matcher, Voucher};
+use blindmatch_protocol::Match;
+use blindmatch_protocol::threshold::{Opened, Outcome, Share, reveal, share_len};
 
 use crate::admission::{Reservation, Source};
-use crate::generation::{Generation, Generations};
+use crate::generation::Generations;
 use crossbeam_channel::{Receiver, Sender, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
 use crate::metrics::{Kind, Metrics};
 use crate::store::{
-    Account, CandidateState, Evaluated, Ingested, NewCandidate, NewSubmission, PendingSubmission,
-    Published, Store, StoreError, StoredCandidate, Verdict, now_ms,
+    Account, CandidateState, Evaluated, Findings, Ingested, NewSubmission, Published, Receipt,
+    Store, StoreError, StoredCandidate, Verdict, now_ms,
 };
+use crate::submission::{Batch, Submission};
 
 /// Accounts examined per round (a harvest or a claim): a flood of new
 /// accounts delays the next ones' examination, never the harvest.
@@ -112,90 +110,6 @@ impl Default for Retention {
     }
 }
 
-/// A validated submission on its way to the store.
-pub(crate) struct Submission {
-    pub(crate) submission_id: String,
-    /// Digest of the batch when the client chose the id (dedup), else None.
-    pub(crate) digest: Option<[u8; 32]>,
-    pub(crate) received_at_ms: i64,
-    pub(crate) encoded: Vec<Vec<u8>>,
-    pub(crate) decoded: Decoded,
-    /// The version the vouchers were made for: evaluated against it even if
-    /// it is replaced meanwhile.
-    pub(crate) generation: Arc<Generation>,
-    /// Its share of the in-flight budget, released once it is recorded.
-    pub(crate) reservation: Option<Reservation>,
-}
-
-/// A submission's vouchers, decoded for their table's protocol version.
-pub(crate) enum Decoded {
-    /// Version 1 (SPEC Section 6).
-    V1(Vec<Voucher>),
-    /// Threshold mode (SPEC 14.7): every voucher bound to `account`.
-    V2 {
-        account: Vec<u8>,
-        vouchers: Vec<ThresholdVoucher>,
-    },
-}
-
-impl Decoded {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Decoded::V1(v) => v.len(),
-            Decoded::V2 { vouchers, .. } => vouchers.len(),
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Decodes stored vouchers for `matcher`'s table, in threshold mode
-    /// under `threshold`; `None` if any does not decode.
-    fn decode(
-        vouchers: &[Vec<u8>],
-        k: u8,
-        threshold: Option<&ThresholdParams>,
-        account: Option<&[u8]>,
-    ) -> Option<Self> {
-        match (threshold, account) {
-            (None, None) => vouchers
-                .iter()
-                .map(|v| Voucher::decode(v, k).ok())
-                .collect::<Option<Vec<_>>>()
-                .map(Decoded::V1),
-            (Some(p), Some(account)) => vouchers
-                .iter()
-                .map(|v| ThresholdVoucher::decode(v, k, p.synthetic_bound()).ok())
-                .collect::<Option<Vec<_>>>()
-                .map(|vouchers| Decoded::V2 {
-                    account: account.to_vec(),
-                    vouchers,
-                }),
-            _ => None,
-        }
-    }
-}
-
-/// What a worker found in one submission.
-enum Results {
-    V1(Vec<Result<Option<Match>, blindmatch_protocol::Error>>),
-    /// The vouchers that opened, as candidates to store under threshold t.
-    V2 {
-        t: u16,
-        candidates: Vec<NewCandidate>,
-    },
-}
-
-impl Results {
-    fn len(&self, vouchers: usize) -> usize {
-        match self {
-            Results::V1(r) => r.len(),
-            Results::V2 { .. } => vouchers,
-        }
-    }
-}
-
 /// Why a submission was not stored.
 #[derive(Debug, Clone)]
 pub(crate) enum Refused {
@@ -205,11 +119,29 @@ pub(crate) enum Refused {
     Conflict,
 }
 
-/// A submission and where to say whether it was stored (a retry of a stored
-/// batch counts as stored).
+/// A submission to store, and where to say whether it was stored (a retry of
+/// a stored batch counts as stored).
 pub(crate) struct Ingest {
     pub(crate) submission: Submission,
+    /// The vouchers as received: what the store keeps.
+    pub(crate) encoded: Vec<Vec<u8>>,
+    /// The batch's digest when the client chose the id (SPEC 12.3), for
+    /// dedup; `None` when the server drew it.
+    pub(crate) digest: Option<[u8; 32]>,
+    /// Its share of the in-flight budget, released once it is recorded.
+    pub(crate) reservation: Option<Reservation>,
     pub(crate) stored: oneshot::Sender<Result<(), Refused>>,
+}
+
+impl Ingest {
+    fn new_submission(&self) -> NewSubmission<'_> {
+        NewSubmission {
+            receipt: &self.submission.receipt,
+            account: self.submission.batch.account(),
+            vouchers: &self.encoded,
+            digest: self.digest.as_ref(),
+        }
+    }
 }
 
 /// What the rest of the server asks of the store, through the writer that
@@ -228,20 +160,21 @@ pub(crate) enum Control {
     },
 }
 
+/// A stored submission for a worker: its pending row, and what to open.
 struct Work {
-    submission: PendingSubmission,
-    decoded: Decoded,
-    matcher: Arc<Matcher>,
-    threshold: Option<ThresholdParams>,
+    row: i64,
+    submission: Submission,
     reservation: Option<Reservation>,
 }
 
+/// An evaluated submission waiting for the harvest.
 struct Done {
-    submission: PendingSubmission,
+    row: i64,
+    receipt: Receipt,
     /// How many vouchers it held.
     vouchers: usize,
-    results: Results,
-    /// Released when the results are recorded.
+    findings: Findings,
+    /// Released when the findings are recorded.
     _reservation: Option<Reservation>,
 }
 
@@ -355,7 +288,7 @@ pub(crate) fn start(
 /// dead one's work share it.
 const CLAIM_PER_WORKER: usize = 8;
 
-fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
+fn worker(work: &Receiver<Work>, done_tx: &Sender<Done>, metrics: &Metrics) {
     // Evaluation yields the CPU to the threads that receive submissions and
     // send acknowledgements: a match costs more to evaluate than a
     // non-match, and that work must not slow the responses a client can time
@@ -366,64 +299,31 @@ fn worker(work: &Receiver<Work>, done: &Sender<Done>, metrics: &Metrics) {
     {
         tracing::warn!(error = ?e, "could not lower the match workers' priority");
     }
-    for w in work {
-        let vouchers = w.decoded.len();
-        let reject = |i: usize, e: &blindmatch_protocol::Error| {
+    for Work {
+        row,
+        submission,
+        reservation,
+    } in work
+    {
+        let vouchers = submission.batch.len();
+        let (receipt, findings) = submission.evaluate(|receipt, i, e| {
             // A voucher that opened but is not an honest match (or, in
             // threshold mode, whose payload is not a share): only a
             // malicious client makes one. Logged without its content.
             metrics.rejected_vouchers.inc();
-            tracing::warn!(submission = w.submission.submission_id, voucher = i, error = %e, "rejected voucher");
+            tracing::warn!(submission = receipt.submission_id, voucher = i, error = %e, "rejected voucher");
+        });
+        if let Findings::Candidates { candidates, .. } = &findings {
+            metrics.candidates.inc_by(candidates.len() as u64);
+        }
+        let done = Done {
+            row,
+            receipt,
+            vouchers,
+            findings,
+            _reservation: reservation,
         };
-        let results = match (&w.decoded, &w.threshold) {
-            (Decoded::V1(v), _) => {
-                let results = w.matcher.open_batch(v);
-                for (i, r) in results.iter().enumerate() {
-                    if let Err(e) = r {
-                        reject(i, e);
-                    }
-                }
-                Results::V1(results)
-            }
-            (Decoded::V2 { account, vouchers }, Some(p)) => {
-                let pairs: Vec<(&[u8], &ThresholdVoucher)> =
-                    vouchers.iter().map(|v| (&account[..], v)).collect();
-                let opened = w.matcher.open_threshold_batch(p.synthetic_bound(), &pairs);
-                let mut candidates = Vec::new();
-                for (i, r) in opened.into_iter().enumerate() {
-                    match r {
-                        Ok(Some(Candidate { share, position })) => candidates.push(NewCandidate {
-                            voucher_index: u32::try_from(i).unwrap_or(u32::MAX),
-                            x: share.x(),
-                            share: share.encode(),
-                            position,
-                        }),
-                        Ok(None) => {}
-                        Err(e) => reject(i, &e),
-                    }
-                }
-                metrics.candidates.inc_by(candidates.len() as u64);
-                Results::V2 {
-                    t: p.threshold(),
-                    candidates,
-                }
-            }
-            // Never built: a V2 submission is made only for a version-2
-            // table. Evaluated as holding nothing rather than panicking.
-            (Decoded::V2 { .. }, None) => Results::V2 {
-                t: 1,
-                candidates: Vec::new(),
-            },
-        };
-        if done
-            .send(Done {
-                submission: w.submission,
-                vouchers,
-                results,
-                _reservation: w.reservation,
-            })
-            .is_err()
-        {
+        if done_tx.send(done).is_err() {
             return;
         }
     }
@@ -614,36 +514,34 @@ impl Writer {
         self.more_to_claim = claimed.len() == self.claim_batch;
         let mut undecodable = 0usize;
         let n = claimed.len();
-        for mut submission in claimed {
-            if self.held.contains(&submission.row) {
+        for pending in claimed {
+            if self.held.contains(&pending.row) {
                 continue;
             }
-            let Some(generation) = versions.iter().find(|g| g.id_hex == submission.table_id) else {
+            let Some(generation) = versions
+                .iter()
+                .find(|g| g.id_hex == pending.receipt.table_id)
+            else {
                 continue;
             };
-            let k = generation.table.header().k;
-            let threshold = generation.manifest.manifest.threshold;
-            let decoded = Decoded::decode(
-                &submission.vouchers,
-                k,
-                threshold.as_ref(),
-                submission.account.as_deref(),
-            );
-            let Some(decoded) = decoded else {
+            let account = pending.account.unwrap_or_default();
+            let Ok(batch) = Batch::decode(generation, account, &pending.vouchers) else {
                 // Stored by a server that checked every voucher: only a
                 // damaged store gets here. It stays pending.
                 undecodable += 1;
                 continue;
             };
-            submission.vouchers = Vec::new();
-            self.held.insert(submission.row);
+            self.held.insert(pending.row);
+            let submission = Submission {
+                receipt: pending.receipt,
+                batch,
+                generation: Arc::clone(generation),
+            };
             self.queued.push(
                 None,
                 Work {
+                    row: pending.row,
                     submission,
-                    decoded,
-                    matcher: Arc::clone(&generation.matcher),
-                    threshold,
                     reservation: None,
                 },
             );
@@ -685,155 +583,102 @@ impl Writer {
             return true;
         }
         let batch = std::mem::take(&mut self.evaluated);
-        let mut evaluated = Vec::with_capacity(batch.len());
-        for d in &batch {
-            let (matches, candidates) = match &d.results {
-                Results::V1(results) => (
-                    results
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, r)| match r {
-                            Ok(Some(m)) => Some((u32::try_from(i).unwrap_or(u32::MAX), m)),
-                            _ => None,
-                        })
-                        .collect(),
-                    None,
-                ),
-                Results::V2 { t, candidates } => (Vec::new(), Some((*t, &candidates[..]))),
-            };
-            evaluated.push(Evaluated {
-                submission: &d.submission,
-                matches,
-                candidates,
-            });
-        }
+        let evaluated: Vec<Evaluated<'_>> = batch
+            .iter()
+            .map(|d| Evaluated {
+                row: d.row,
+                receipt: &d.receipt,
+                findings: &d.findings,
+            })
+            .collect();
         let result = self.store.complete(&evaluated);
+        drop(evaluated);
         self.note(result.as_ref().map(|_| ()));
-        match result {
-            Ok(recorded) => {
-                let recorded: HashSet<i64> = recorded.into_iter().collect();
-                let (mut vouchers, mut matched, mut taken) = (0u64, 0u64, 0usize);
-                for (d, e) in batch.iter().zip(&evaluated) {
-                    if recorded.contains(&e.submission.row) {
-                        vouchers += d.results.len(d.vouchers) as u64;
-                        matched += e.matches.len() as u64;
-                    } else {
-                        taken += 1;
-                    }
-                }
-                drop(evaluated);
-                if taken > 0 {
-                    // Another replica presumed this one dead (its heartbeat
-                    // lapsed) and recorded them first: dropped here.
-                    tracing::warn!(
-                        submissions = taken,
-                        "results dropped: another replica recorded these submissions first"
-                    );
-                }
-                for d in &batch {
-                    self.held.remove(&d.submission.row);
-                }
-                self.in_flight -= batch.len();
-                self.metrics.matches.inc_by(matched);
-                let candidates = batch
-                    .iter()
-                    .any(|d| matches!(d.results, Results::V2 { .. }));
-                // Dropping the batch releases its reservations.
-                drop(batch);
-                if candidates {
-                    self.examine();
-                }
-                self.processed.fetch_add(vouchers, Ordering::Release);
-                true
+        let Ok(recorded) = result else {
+            self.evaluated = batch;
+            return false;
+        };
+        let recorded: HashSet<i64> = recorded.into_iter().collect();
+        let (mut vouchers, mut matched, mut taken, mut accounts) = (0u64, 0u64, 0usize, false);
+        for d in &batch {
+            if recorded.contains(&d.row) {
+                vouchers += d.vouchers as u64;
+                matched += d.findings.matches() as u64;
+            } else {
+                taken += 1;
             }
-            Err(_) => {
-                drop(evaluated);
-                self.evaluated = batch;
-                false
-            }
+            accounts |= d.findings.account().is_some();
+            self.held.remove(&d.row);
         }
+        if taken > 0 {
+            // Another replica presumed this one dead (its heartbeat
+            // lapsed) and recorded them first: dropped here.
+            tracing::warn!(
+                submissions = taken,
+                "results dropped: another replica recorded these submissions first"
+            );
+        }
+        self.in_flight -= batch.len();
+        self.metrics.matches.inc_by(matched);
+        // Dropping the batch releases its reservations.
+        drop(batch);
+        if accounts {
+            self.examine();
+        }
+        self.processed.fetch_add(vouchers, Ordering::Release);
+        true
     }
 
     /// Stores submissions in one transaction, answers their handlers, and
-    /// hands the newly stored vouchers to the workers.
+    /// hands the newly stored ones to the workers.
     fn store_and_dispatch(&mut self, ingests: Vec<Ingest>) {
-        let mut rows = Vec::with_capacity(ingests.len());
-        let mut rest = Vec::with_capacity(ingests.len());
-        for Ingest {
-            submission: s,
-            stored,
-        } in ingests
-        {
-            rows.push(NewSubmission {
-                submission: PendingSubmission {
-                    row: 0,
-                    submission_id: s.submission_id,
-                    received_at_ms: s.received_at_ms,
-                    table_id: s.generation.id_hex.clone(),
-                    account: match &s.decoded {
-                        Decoded::V2 { account, .. } => Some(account.clone()),
-                        Decoded::V1(_) => None,
-                    },
-                    vouchers: s.encoded,
-                },
-                digest: s.digest,
-            });
-            rest.push((
-                s.decoded,
-                Arc::clone(&s.generation.matcher),
-                s.generation.manifest.manifest.threshold,
-                s.reservation,
-                stored,
-            ));
-        }
-        let result = self.store.ingest(rows);
+        let rows: Vec<NewSubmission<'_>> = ingests.iter().map(Ingest::new_submission).collect();
+        let result = self.store.ingest(&rows);
+        drop(rows);
         self.note(result.as_ref().map(|_| ()));
-        match result {
-            Ok(outcomes) => {
-                for (outcome, (decoded, matcher, threshold, reservation, reply)) in
-                    outcomes.into_iter().zip(rest)
-                {
-                    match outcome {
-                        Ingested::Stored(mut submission) => {
-                            // Stored: the handler may acknowledge now.
-                            self.count("stored");
-                            self.metrics
-                                .vouchers
-                                .inc_by(submission.vouchers.len() as u64);
-                            let _ = reply.send(Ok(()));
-                            // The encoded vouchers are in the store; the
-                            // workers need only the decoded ones.
-                            submission.vouchers = Vec::new();
-                            if !decoded.is_empty() {
-                                let source = reservation.as_ref().and_then(Reservation::source);
-                                self.held.insert(submission.row);
-                                self.queued.push(
-                                    source,
-                                    Work {
-                                        submission,
-                                        decoded,
-                                        matcher,
-                                        threshold,
-                                        reservation,
-                                    },
-                                );
-                                self.in_flight += 1;
-                            }
-                        }
-                        // A retry of a stored batch: acknowledged alike.
-                        Ingested::Duplicate => {
-                            self.count("duplicate");
-                            let _ = reply.send(Ok(()));
-                        }
-                        Ingested::Conflict => {
-                            let _ = reply.send(Err(Refused::Conflict));
-                        }
-                    }
-                }
-            }
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
             Err(e) => {
-                for (_, _, _, _, reply) in rest {
-                    let _ = reply.send(Err(Refused::Store(e.clone())));
+                for ingest in ingests {
+                    let _ = ingest.stored.send(Err(Refused::Store(e.clone())));
+                }
+                return;
+            }
+        };
+        for (outcome, ingest) in outcomes.into_iter().zip(ingests) {
+            // The encoded vouchers are in the store now (or were before):
+            // they are dropped here, the workers need only the batch.
+            let Ingest {
+                submission,
+                reservation,
+                stored,
+                ..
+            } = ingest;
+            match outcome {
+                Ingested::Stored { row } => {
+                    // Stored: the handler may acknowledge now.
+                    self.count("stored");
+                    self.metrics.vouchers.inc_by(submission.batch.len() as u64);
+                    let _ = stored.send(Ok(()));
+                    let source = reservation.as_ref().and_then(Reservation::source);
+                    self.held.insert(row);
+                    self.queued.push(
+                        source,
+                        Work {
+                            row,
+                            submission,
+                            reservation,
+                        },
+                    );
+                    self.in_flight += 1;
+                }
+                // A retry of a stored batch: acknowledged alike.
+                Ingested::Duplicate => {
+                    self.count("duplicate");
+                    let _ = stored.send(Ok(()));
+                }
+                Ingested::Conflict => {
+                    let _ = stored.send(Err(Refused::Conflict));
                 }
             }
         }

@@ -15,15 +15,13 @@ use blindmatch_proto::v1::{
     DeltaChunk, DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, Manifest,
     SubmitRequest, SubmitResponse, TableChunk,
 };
-use blindmatch_protocol::Voucher;
 use blindmatch_protocol::table::CHUNK_LEN;
-use blindmatch_protocol::threshold::ThresholdVoucher;
-use blindmatch_protocol::threshold::account::MAX_ACCOUNT_ID_LEN;
 use tokio::sync::oneshot;
 
 use crate::generation::{Generation, Generations};
-use crate::pipeline::{Decoded, Ingest, Refused, Submission};
-use crate::store::StoreError;
+use crate::pipeline::{Ingest, Refused};
+use crate::store::{Receipt, StoreError};
+use crate::submission::{Batch, BatchError, Submission};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -61,25 +59,14 @@ pub(crate) enum ServiceError {
     NoDelta { from: String },
     #[error("batch of {got} vouchers exceeds the maximum of {max}")]
     BatchTooLarge { got: usize, max: usize },
-    #[error("voucher {index}: {source}")]
-    BadVoucher {
-        index: usize,
-        source: blindmatch_protocol::Error,
-    },
+    #[error(transparent)]
+    BadBatch(#[from] BatchError),
     #[error(
         "offset {offset} is not a multiple of the {chunk}-byte chunk within the {len}-byte table"
     )]
     BadOffset { offset: u64, len: u64, chunk: usize },
     #[error("submission_id is {0} bytes; it must be 16 random bytes, or empty")]
     BadSubmissionId(usize),
-    #[error(
-        "account_id is {0} bytes: this table is in threshold mode (protocol version 2), which needs the account's id, 1 to 64 bytes"
-    )]
-    BadAccountId(usize),
-    #[error(
-        "account_id given, but this table is not in threshold mode (protocol version 1): send no account id"
-    )]
-    UnexpectedAccountId,
     #[error("submission id {0} was already used for a different batch; a new batch needs a new id")]
     SubmissionIdReused(String),
     #[error("the server is shutting down; retry")]
@@ -97,10 +84,9 @@ impl ServiceError {
             ServiceError::StaleTable { .. } => "stale_table",
             ServiceError::NoDelta { .. } => "no_delta",
             ServiceError::BatchTooLarge { .. } => "batch_too_large",
-            ServiceError::BadVoucher { .. } => "bad_voucher",
+            ServiceError::BadBatch(e) => e.kind(),
             ServiceError::BadOffset { .. } => "bad_offset",
             ServiceError::BadSubmissionId(_) => "bad_submission_id",
-            ServiceError::BadAccountId(_) | ServiceError::UnexpectedAccountId => "bad_account_id",
             ServiceError::SubmissionIdReused(_) => "submission_id_reused",
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Loading => "loading",
@@ -119,11 +105,9 @@ impl From<ServiceError> for Status {
             ServiceError::StaleTable { .. } => Status::failed_precondition(msg),
             ServiceError::NoDelta { .. } => Status::not_found(msg),
             ServiceError::BatchTooLarge { .. } => Status::resource_exhausted(msg),
-            ServiceError::BadVoucher { .. }
+            ServiceError::BadBatch(_)
             | ServiceError::BadOffset { .. }
-            | ServiceError::BadSubmissionId(_)
-            | ServiceError::BadAccountId(_)
-            | ServiceError::UnexpectedAccountId => Status::invalid_argument(msg),
+            | ServiceError::BadSubmissionId(_) => Status::invalid_argument(msg),
             ServiceError::SubmissionIdReused(_) => Status::already_exists(msg),
             ServiceError::NotStored(StoreError::Full) => Status::resource_exhausted(msg),
             ServiceError::ShuttingDown | ServiceError::Loading | ServiceError::NotStored(_) => {
@@ -331,37 +315,8 @@ impl Vouchers {
         // Decoding validates every voucher before anything is acknowledged.
         // It costs one decompression each (~3 µs, ~0.2 ms for a batch of 64),
         // done inline: a hand-off to a blocking thread cost more than that.
-        let k = generation.table.header().k;
-        let bad = |index| move |source| ServiceError::BadVoucher { index, source };
-        let vouchers = match &generation.manifest.manifest.threshold {
-            None if !req.account_id.is_empty() => return Err(ServiceError::UnexpectedAccountId),
-            None => Decoded::V1(
-                req.vouchers
-                    .iter()
-                    .enumerate()
-                    .map(|(index, bytes)| Voucher::decode(bytes, k).map_err(bad(index)))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(p) => {
-                if req.account_id.is_empty() || req.account_id.len() > MAX_ACCOUNT_ID_LEN {
-                    return Err(ServiceError::BadAccountId(req.account_id.len()));
-                }
-                let s = p.synthetic_bound();
-                Decoded::V2 {
-                    vouchers: req
-                        .vouchers
-                        .iter()
-                        .enumerate()
-                        .map(|(index, bytes)| {
-                            ThresholdVoucher::decode(bytes, k, s).map_err(bad(index))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                    account: req.account_id,
-                }
-            }
-        };
-
-        if vouchers.is_empty() {
+        let batch = Batch::decode(&generation, req.account_id, &req.vouchers)?;
+        if batch.len() == 0 {
             // Nothing to store or evaluate.
             return Ok(0);
         }
@@ -370,18 +325,7 @@ impl Vouchers {
         let (submission_id, digest) = match req.submission_id.len() {
             SUBMISSION_ID_LEN => (
                 hex::encode(&req.submission_id),
-                Some(match &vouchers {
-                    Decoded::V1(v) => {
-                        blindmatch_protocol::submission_digest(generation.table.id(), v)
-                    }
-                    Decoded::V2 { account, vouchers } => {
-                        blindmatch_protocol::threshold::submission_digest(
-                            generation.table.id(),
-                            account,
-                            vouchers,
-                        )
-                    }
-                }),
+                Some(batch.digest(generation.table.id())),
             ),
             0 => {
                 let mut id = [0u8; SUBMISSION_ID_LEN];
@@ -393,14 +337,17 @@ impl Vouchers {
         let (stored_tx, stored_rx) = oneshot::channel();
         let ingest = Ingest {
             submission: Submission {
-                submission_id: submission_id.clone(),
-                digest,
-                received_at_ms,
-                encoded: req.vouchers,
-                decoded: vouchers,
+                receipt: Receipt {
+                    submission_id,
+                    received_at_ms,
+                    table_id: generation.id_hex.clone(),
+                },
+                batch,
                 generation,
-                reservation,
             },
+            encoded: req.vouchers,
+            digest,
+            reservation,
             stored: stored_tx,
         };
         shared
@@ -413,7 +360,9 @@ impl Vouchers {
             .map_err(|_| ServiceError::ShuttingDown)?
             .map_err(|refused| match refused {
                 Refused::Store(e) => ServiceError::NotStored(e),
-                Refused::Conflict => ServiceError::SubmissionIdReused(submission_id),
+                Refused::Conflict => {
+                    ServiceError::SubmissionIdReused(hex::encode(&req.submission_id))
+                }
             })?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }

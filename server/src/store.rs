@@ -241,7 +241,7 @@ pub trait Store: Send {
     ///
     /// # Errors
     /// On a database error; nothing is stored then.
-    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError>;
+    fn ingest(&mut self, submissions: &[NewSubmission<'_>]) -> Result<Vec<Ingested>, StoreError>;
 
     /// Records evaluated submissions: deletes their pending rows and inserts
     /// the match records of those whose row was still pending, in one
@@ -504,21 +504,57 @@ pub struct Published {
     pub published_at_ms: i64,
 }
 
-/// A submission to store, and the digest that identifies its content when
-/// the client named it (`None`: the server chose the id, no dedup).
-#[derive(Debug, Clone)]
-pub struct NewSubmission {
-    /// The submission (`row` is ignored).
-    pub submission: PendingSubmission,
-    /// Digest of the batch, for a client-chosen id.
-    pub digest: Option<[u8; 32]>,
+/// Who sent a submission, when, and for which table: what the store keeps
+/// with its vouchers and copies into every record it produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The submission id (hex): the client's, or one the server drew.
+    pub submission_id: String,
+    /// When it was received, milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+    /// The table its vouchers were made for (hex).
+    pub table_id: String,
+}
+
+/// A submission to store ([`Store::ingest`]), borrowed from the caller, who
+/// keeps it for evaluation once the store says it is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSubmission<'a> {
+    /// Who, when, which table.
+    pub receipt: &'a Receipt,
+    /// Threshold mode: the account the vouchers are bound to.
+    pub account: Option<&'a [u8]>,
+    /// The encoded vouchers, all of one length.
+    pub vouchers: &'a [Vec<u8>],
+    /// Digest of the batch when the client chose the id (SPEC 12.3): a
+    /// retry is recognised by it. `None`: the server chose the id, no dedup.
+    pub digest: Option<&'a [u8; 32]>,
+}
+
+impl NewSubmission<'_> {
+    /// The vouchers as one buffer and their common length.
+    ///
+    /// # Errors
+    /// If they differ in length.
+    pub(crate) fn concat(&self) -> Result<(Vec<u8>, usize), StoreError> {
+        let len = self.vouchers.first().map_or(0, Vec::len);
+        if self.vouchers.iter().any(|v| v.len() != len) {
+            return Err(StoreError::Failed(
+                "vouchers of one submission differ in length".into(),
+            ));
+        }
+        Ok((self.vouchers.concat(), len))
+    }
 }
 
 /// What storing one submission came to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingested {
-    /// Stored now, with its row id: evaluate it.
-    Stored(PendingSubmission),
+    /// Stored now, pending, claimed by this replica, in this row.
+    Stored {
+        /// Its row: what [`Evaluated::row`] names when it is recorded.
+        row: i64,
+    },
     /// The same id and content were stored before: a retry. Acknowledge it
     /// again; store and evaluate nothing.
     Duplicate,
@@ -540,58 +576,38 @@ pub struct StoreStats {
     pub bytes_in_use: u64,
 }
 
-/// A submission stored but not yet evaluated: one row, its vouchers
-/// concatenated (they all have the table's voucher length), so storing and
-/// retiring a batch of 64 costs two row operations, not 128.
+/// A submission stored but not yet evaluated, as [`Store::claim`] hands it
+/// over: one row, its vouchers concatenated (they all have the table's
+/// voucher length), so storing and retiring a batch of 64 costs two row
+/// operations, not 128.
 #[derive(Debug, Clone)]
 pub struct PendingSubmission {
     /// Row id in `pending`.
     pub row: i64,
-    /// The submission id.
-    pub submission_id: String,
-    /// When it was received.
-    pub received_at_ms: i64,
-    /// The table its vouchers were made for (hex).
-    pub table_id: String,
-    /// Threshold mode: the account the vouchers are from.
+    /// Who, when, which table.
+    pub receipt: Receipt,
+    /// Threshold mode: the account the vouchers are bound to.
     pub account: Option<Vec<u8>>,
     /// The encoded vouchers.
     pub vouchers: Vec<Vec<u8>>,
 }
 
 impl PendingSubmission {
-    /// The vouchers as one buffer and their common length.
-    ///
-    /// # Errors
-    /// If they differ in length.
-    pub(crate) fn concat(&self) -> Result<(Vec<u8>, usize), StoreError> {
-        let len = self.vouchers.first().map_or(0, Vec::len);
-        if self.vouchers.iter().any(|v| v.len() != len) {
-            return Err(StoreError::Failed(
-                "vouchers of one submission differ in length".into(),
-            ));
-        }
-        Ok((self.vouchers.concat(), len))
-    }
-
     /// Splits a stored row back into its vouchers.
     ///
     /// # Errors
     /// If `count` vouchers of `len` bytes do not fill `blob`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_row(
         row: i64,
-        submission_id: String,
-        received_at_ms: i64,
-        table_id: String,
+        receipt: Receipt,
         account: Option<Vec<u8>>,
-        count: i64,
-        len: i64,
+        (count, len): (i64, i64),
         blob: &[u8],
     ) -> Result<Self, StoreError> {
         let bad = || {
             StoreError::Failed(format!(
-                "pending submission {submission_id}: {count} vouchers of {len} bytes do not fill {} bytes",
+                "pending submission {}: {count} vouchers of {len} bytes do not fill {} bytes",
+                receipt.submission_id,
                 blob.len()
             ))
         };
@@ -604,9 +620,7 @@ impl PendingSubmission {
         }
         Ok(PendingSubmission {
             row,
-            submission_id,
-            received_at_ms,
-            table_id,
+            receipt,
             account,
             vouchers: if len == 0 {
                 Vec::new()
@@ -617,16 +631,53 @@ impl PendingSubmission {
     }
 }
 
-/// One evaluated submission: its pending row, and its matches by voucher
-/// index, or in threshold mode its candidates.
+/// What evaluating one submission found: what the harvest records.
+#[derive(Debug, Clone)]
+pub enum Findings {
+    /// Protocol version 1: the vouchers that matched, by their index in the
+    /// submission (a non-matching voucher leaves no trace).
+    Matches(Vec<(u32, Match)>),
+    /// Threshold mode: the vouchers that opened, as candidates of `account`
+    /// under threshold `t` (SPEC 14.9).
+    Candidates {
+        /// The account the vouchers are bound to.
+        account: Vec<u8>,
+        /// The threshold of the table's manifest.
+        t: u16,
+        /// The candidates, in voucher order.
+        candidates: Vec<NewCandidate>,
+    },
+}
+
+impl Findings {
+    /// How many match records these findings make when recorded.
+    pub fn matches(&self) -> usize {
+        match self {
+            Findings::Matches(m) => m.len(),
+            Findings::Candidates { .. } => 0,
+        }
+    }
+
+    /// Threshold mode: the account whose candidates these are, to examine
+    /// once they are recorded.
+    pub fn account(&self) -> Option<&[u8]> {
+        match self {
+            Findings::Matches(_) => None,
+            Findings::Candidates { account, .. } => Some(account),
+        }
+    }
+}
+
+/// One evaluated submission, for [`Store::complete`]: its pending row, and
+/// what its evaluation found.
+#[derive(Debug, Clone, Copy)]
 pub struct Evaluated<'a> {
-    /// The submission.
-    pub submission: &'a PendingSubmission,
-    /// Its matches: (voucher index, match).
-    pub matches: Vec<(u32, &'a Match)>,
-    /// Threshold mode: the threshold of its table's manifest, and its
-    /// candidates (stored for `submission.account`).
-    pub candidates: Option<(u16, &'a [NewCandidate])>,
+    /// The pending row ([`Ingested::Stored`], [`PendingSubmission::row`]).
+    pub row: i64,
+    /// Who, when, which table: copied into every record.
+    pub receipt: &'a Receipt,
+    /// Its matches, or its candidates.
+    pub findings: &'a Findings,
 }
 
 /// One recorded match.

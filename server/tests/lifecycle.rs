@@ -827,16 +827,16 @@ fn leave_pending(data: &Path, table_id: &blindmatch_protocol::TableId, vouchers:
         blindmatch_server::store::Replica::new(blindmatch_server::store::DEFAULT_LEASE),
     )
     .unwrap();
+    let receipt = blindmatch_server::store::Receipt {
+        submission_id: "0123456789abcdef0123456789abcdef".into(),
+        received_at_ms: blindmatch_server::store::now_ms(),
+        table_id: hex::encode(table_id.0),
+    };
     let out = store
-        .ingest(vec![blindmatch_server::store::NewSubmission {
-            submission: blindmatch_server::store::PendingSubmission {
-                row: 0,
-                submission_id: "0123456789abcdef0123456789abcdef".into(),
-                received_at_ms: blindmatch_server::store::now_ms(),
-                table_id: hex::encode(table_id.0),
-                account: None,
-                vouchers,
-            },
+        .ingest(&[blindmatch_server::store::NewSubmission {
+            receipt: &receipt,
+            account: None,
+            vouchers: &vouchers,
             digest: None,
         }])
         .unwrap();

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use blindmatch_protocol::{Item, ItemType, Match};
 use blindmatch_server::store::{
-    self, Account, CandidateState, Evaluated, Ingested, Location, NewCandidate, NewSubmission,
-    PendingSubmission, Replica, Store, Verdict,
+    self, Account, CandidateState, Evaluated, Findings, Ingested, Location, NewCandidate,
+    NewSubmission, PendingSubmission, Receipt, Replica, Store, Verdict,
 };
 
 /// One backend under test: opens the same store as any number of replicas.
@@ -88,9 +88,11 @@ conformance!(
 fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
     PendingSubmission {
         row: 0,
-        submission_id: id.into(),
-        received_at_ms: store::now_ms(),
-        table_id: table.into(),
+        receipt: Receipt {
+            submission_id: id.into(),
+            received_at_ms: store::now_ms(),
+            table_id: table.into(),
+        },
         account: None,
         vouchers: (0..n)
             .map(|i| vec![u8::try_from(i % 251).unwrap(); 1397])
@@ -98,17 +100,39 @@ fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
     }
 }
 
-fn ingest_one(s: &mut dyn Store, id: &str, n: usize, table: &str) -> PendingSubmission {
-    let out = s
-        .ingest(vec![NewSubmission {
-            submission: submission(id, n, table),
-            digest: None,
-        }])
-        .unwrap();
-    match out.into_iter().next() {
-        Some(Ingested::Stored(p)) => p,
-        other => panic!("not stored: {other:?}"),
+/// `p` to store, named by the client if `digest` is given.
+fn new<'a>(p: &'a PendingSubmission, digest: Option<&'a [u8; 32]>) -> NewSubmission<'a> {
+    NewSubmission {
+        receipt: &p.receipt,
+        account: p.account.as_deref(),
+        vouchers: &p.vouchers,
+        digest,
     }
+}
+
+/// Stores `p` (unnamed) and returns it with its row.
+fn stored(s: &mut dyn Store, mut p: PendingSubmission) -> PendingSubmission {
+    match s.ingest(&[new(&p, None)]).unwrap()[..] {
+        [Ingested::Stored { row }] => p.row = row,
+        ref other => panic!("not stored: {other:?}"),
+    }
+    p
+}
+
+fn ingest_one(s: &mut dyn Store, id: &str, n: usize, table: &str) -> PendingSubmission {
+    stored(s, submission(id, n, table))
+}
+
+fn evaluated<'a>(p: &'a PendingSubmission, findings: &'a Findings) -> Evaluated<'a> {
+    Evaluated {
+        row: p.row,
+        receipt: &p.receipt,
+        findings,
+    }
+}
+
+fn matched(matches: &[(u32, &Match)]) -> Findings {
+    Findings::Matches(matches.iter().map(|&(i, m)| (i, m.clone())).collect())
 }
 
 fn a_match(i: u8) -> Match {
@@ -136,8 +160,7 @@ fn an_ingested_submission_comes_back_whole_to_the_next_replica(b: &Backend) {
     );
     assert_eq!(claimed[0].vouchers, a.vouchers);
     assert_eq!(claimed[1].vouchers, c.vouchers);
-    assert_eq!(claimed[1].submission_id, "c");
-    assert_eq!(claimed[1].received_at_ms, c.received_at_ms);
+    assert_eq!(claimed[1].receipt, c.receipt);
     // Claimed now: a second claim gets nothing more.
     assert!(next.claim(&["t".into()], 100).unwrap().is_empty());
 }
@@ -152,20 +175,17 @@ fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending(b: &Backend)
     assert_eq!(s.stats().unwrap().pending, 2);
     let recorded = s
         .complete(&[
-            Evaluated {
-                candidates: None,
-                submission: &none,
-                matches: Vec::new(),
-            },
-            Evaluated {
-                candidates: None,
-                submission: &all,
-                matches: matches
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (u32::try_from(i).unwrap(), m))
-                    .collect(),
-            },
+            evaluated(&none, &matched(&[])),
+            evaluated(
+                &all,
+                &Findings::Matches(
+                    matches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| (u32::try_from(i).unwrap(), m.clone()))
+                        .collect(),
+                ),
+            ),
         ])
         .unwrap();
     assert_eq!(recorded.len(), 2);
@@ -188,7 +208,7 @@ fn a_harvest_records_exactly_the_matches_and_leaves_nothing_pending(b: &Backend)
                 m.entry,
                 &m.associated_data,
                 m.item.to_hex(),
-                all.received_at_ms,
+                all.receipt.received_at_ms,
                 "t"
             )
         );
@@ -205,29 +225,22 @@ fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
     let mut s = b.open();
     let sub = ingest_one(&mut *s, "twice", 2, "t");
     let m = a_match(7);
-    let evaluated = || Evaluated {
-        candidates: None,
-        submission: &sub,
-        matches: vec![(1, &m)],
-    };
-    assert_eq!(s.complete(&[evaluated()]).unwrap(), vec![sub.row]);
-    assert!(s.complete(&[evaluated()]).unwrap().is_empty());
+    let findings = matched(&[(1, &m)]);
+    assert_eq!(
+        s.complete(&[evaluated(&sub, &findings)]).unwrap(),
+        vec![sub.row]
+    );
+    assert!(
+        s.complete(&[evaluated(&sub, &findings)])
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(b.matches().len(), 1);
     // Twice in one harvest (held once as stored, once as claimed back):
     // recorded once too.
     let again = ingest_one(&mut *s, "twice in one", 2, "t");
-    let both = [
-        Evaluated {
-            candidates: None,
-            submission: &again,
-            matches: vec![(0, &m)],
-        },
-        Evaluated {
-            candidates: None,
-            submission: &again,
-            matches: vec![(0, &m)],
-        },
-    ];
+    let findings = matched(&[(0, &m)]);
+    let both = [evaluated(&again, &findings), evaluated(&again, &findings)];
     assert_eq!(s.complete(&both).unwrap(), vec![again.row]);
     assert_eq!(
         b.matches().len(),
@@ -241,32 +254,26 @@ fn a_submission_recorded_once_is_not_recorded_again(b: &Backend) {
 /// ids (no digest) are never deduplicated.
 fn a_named_batch_is_stored_once_and_a_reused_id_is_a_conflict(b: &Backend) {
     let mut s = b.open();
-    let named = |id: &str, digest: u8| NewSubmission {
-        submission: submission(id, 2, "t"),
-        digest: Some([digest; 32]),
-    };
-    let out = s
-        .ingest(vec![named("x", 1), named("x", 1), named("x", 2)])
-        .unwrap();
-    assert!(matches!(out[0], Ingested::Stored(_)), "{out:?}");
+    let x = submission("x", 2, "t");
+    let (d1, d2, d3) = ([1; 32], [2; 32], [3; 32]);
+    let named = |d| new(&x, Some(d));
+    let out = s.ingest(&[named(&d1), named(&d1), named(&d2)]).unwrap();
+    assert!(matches!(out[0], Ingested::Stored { .. }), "{out:?}");
     assert!(matches!(out[1], Ingested::Duplicate), "{out:?}");
     assert!(matches!(out[2], Ingested::Conflict), "{out:?}");
-    let again = s.ingest(vec![named("x", 1), named("x", 3)]).unwrap();
+    let again = s.ingest(&[named(&d1), named(&d3)]).unwrap();
     assert!(matches!(again[0], Ingested::Duplicate), "{again:?}");
     assert!(matches!(again[1], Ingested::Conflict), "{again:?}");
     // The id is remembered by the store, not by this replica.
     s.leave().unwrap();
     drop(s);
     let mut other = b.open();
-    let out = other.ingest(vec![named("x", 1)]).unwrap();
+    let out = other.ingest(&[named(&d1)]).unwrap();
     assert!(matches!(out[0], Ingested::Duplicate), "{out:?}");
-    let anon = |id: &str| NewSubmission {
-        submission: submission(id, 1, "t"),
-        digest: None,
-    };
-    let out = other.ingest(vec![anon("y"), anon("y")]).unwrap();
+    let y = submission("y", 1, "t");
+    let out = other.ingest(&[new(&y, None), new(&y, None)]).unwrap();
     assert!(
-        out.iter().all(|o| matches!(o, Ingested::Stored(_))),
+        out.iter().all(|o| matches!(o, Ingested::Stored { .. })),
         "{out:?}"
     );
     let stats = other.stats().unwrap();
@@ -295,14 +302,14 @@ fn claims_take_only_the_tables_held_and_never_this_replicas_own(b: &Backend) {
     let got = next.claim(&["old".into()], 3).unwrap();
     assert_eq!(
         got.iter()
-            .map(|s| s.submission_id.as_str())
+            .map(|s| s.receipt.submission_id.as_str())
             .collect::<Vec<_>>(),
         ["old0", "old1", "old2"]
     );
     let rest = next.claim(&["old".into(), "new".into()], 10).unwrap();
     assert_eq!(
         rest.iter()
-            .map(|s| s.submission_id.as_str())
+            .map(|s| s.receipt.submission_id.as_str())
             .collect::<Vec<_>>(),
         ["old3", "old4", "new"]
     );
@@ -312,40 +319,25 @@ fn claims_take_only_the_tables_held_and_never_this_replicas_own(b: &Backend) {
 /// id of a submission still pending (its retry must still be recognised).
 fn pruning_forgets_old_matches_and_ids_but_not_pending_ones(b: &Backend) {
     let mut s = b.open();
-    let named = |id: &str, at: i64| {
+    let at = |id: &str, at: i64| {
         let mut sub = submission(id, 1, "t");
-        sub.received_at_ms = at;
-        NewSubmission {
-            submission: sub,
-            digest: Some([9; 32]),
-        }
+        sub.receipt.received_at_ms = at;
+        sub
     };
+    let mut stored = [at("done", 1_000), at("waiting", 1_000), at("recent", 5_000)];
     let out = s
-        .ingest(vec![
-            named("done", 1_000),
-            named("waiting", 1_000),
-            named("recent", 5_000),
-        ])
+        .ingest(&stored.each_ref().map(|p| new(p, Some(&[9; 32]))))
         .unwrap();
-    let stored: Vec<PendingSubmission> = out
-        .into_iter()
-        .map(|o| match o {
-            Ingested::Stored(p) => p,
+    for (p, o) in stored.iter_mut().zip(out) {
+        match o {
+            Ingested::Stored { row } => p.row = row,
             other => panic!("{other:?}"),
-        })
-        .collect();
+        }
+    }
     let m = a_match(1);
     s.complete(&[
-        Evaluated {
-            candidates: None,
-            submission: &stored[0],
-            matches: vec![(0, &m)],
-        },
-        Evaluated {
-            candidates: None,
-            submission: &stored[2],
-            matches: vec![(0, &m)],
-        },
+        evaluated(&stored[0], &matched(&[(0, &m)])),
+        evaluated(&stored[2], &matched(&[(0, &m)])),
     ])
     .unwrap();
     let pruned = s.prune(Some(2_000), 2_000).unwrap().unwrap();
@@ -388,12 +380,8 @@ fn stats_count_the_whole_store(b: &Backend) {
     let sub = ingest_one(&mut *s, "one", 4, "t");
     ingest_one(&mut *s, "two", 4, "t");
     let m = a_match(2);
-    s.complete(&[Evaluated {
-        candidates: None,
-        submission: &sub,
-        matches: vec![(3, &m)],
-    }])
-    .unwrap();
+    s.complete(&[evaluated(&sub, &matched(&[(3, &m)]))])
+        .unwrap();
     let stats = s.stats().unwrap();
     assert_eq!((stats.pending, stats.matches), (1, 1));
     assert_eq!(s.pending().unwrap(), 1);
@@ -410,19 +398,17 @@ fn account(id: &str, t: u16) -> Account {
     }
 }
 
-fn for_account(id: &str, n: usize, acct: &str) -> NewSubmission {
+fn for_account(id: &str, n: usize, acct: &str) -> PendingSubmission {
     let mut sub = submission(id, n, "t2");
     sub.account = Some(acct.as_bytes().to_vec());
-    NewSubmission {
-        submission: sub,
-        digest: None,
-    }
+    sub
 }
 
-fn stored(s: &mut dyn Store, sub: NewSubmission) -> PendingSubmission {
-    match s.ingest(vec![sub]).unwrap().into_iter().next() {
-        Some(Ingested::Stored(p)) => p,
-        other => panic!("not stored: {other:?}"),
+fn candidates_of(p: &PendingSubmission, t: u16, candidates: &[NewCandidate]) -> Findings {
+    Findings::Candidates {
+        account: p.account.clone().unwrap(),
+        t,
+        candidates: candidates.to_vec(),
     }
 }
 
@@ -452,33 +438,27 @@ fn candidates_are_stored_once_per_x_with_their_submissions_retirement(b: &Backen
     assert_eq!(claimed[0].account.as_deref(), Some(&b"alice"[..]));
     let cands = [candidate(0, 10), candidate(1, 20), candidate(3, 20)];
     let recorded = s
-        .complete(&[Evaluated {
-            submission: &claimed[0],
-            matches: Vec::new(),
-            candidates: Some((3, &cands)),
-        }])
+        .complete(&[evaluated(
+            &claimed[0],
+            &candidates_of(&claimed[0], 3, &cands),
+        )])
         .unwrap();
     assert_eq!(recorded, vec![first.row]);
     // Recorded again (another replica's late copy): nothing more.
     let again = [candidate(0, 30)];
     assert!(
-        s.complete(&[Evaluated {
-            submission: &claimed[0],
-            matches: Vec::new(),
-            candidates: Some((3, &again)),
-        }])
+        s.complete(&[evaluated(
+            &claimed[0],
+            &candidates_of(&claimed[0], 3, &again)
+        )])
         .unwrap()
         .is_empty()
     );
     // A later submission resends x = 10 and adds x = 40.
     let second = stored(&mut *s, for_account("b", 2, "alice"));
     let later = [candidate(0, 10), candidate(1, 40)];
-    s.complete(&[Evaluated {
-        submission: &second,
-        matches: Vec::new(),
-        candidates: Some((3, &later)),
-    }])
-    .unwrap();
+    s.complete(&[evaluated(&second, &candidates_of(&second, 3, &later))])
+        .unwrap();
     assert_eq!(s.unexamined(10).unwrap(), vec![account("alice", 3)]);
     let got = s.candidates(&account("alice", 3)).unwrap();
     assert_eq!(
@@ -508,12 +488,8 @@ fn a_settlement_applies_once_and_only_to_unresolved_candidates(b: &Backend) {
         candidate(2, 3),
         candidate(3, 4),
     ];
-    s.complete(&[Evaluated {
-        submission: &sub,
-        matches: Vec::new(),
-        candidates: Some((2, &cands)),
-    }])
-    .unwrap();
+    s.complete(&[evaluated(&sub, &candidates_of(&sub, 2, &cands))])
+        .unwrap();
     let bob = account("bob", 2);
     let ids: Vec<i64> = s.candidates(&bob).unwrap().iter().map(|c| c.id).collect();
     // Below: every new one held; examined, nothing left to examine.
@@ -560,7 +536,7 @@ fn a_settlement_applies_once_and_only_to_unresolved_candidates(b: &Backend) {
         assert_eq!(r.account_hex.as_deref(), Some(hex_bob.as_str()));
         assert_eq!(r.submission_id, "a");
         assert_eq!(r.voucher_index, i);
-        assert_eq!(r.received_at_ms, sub.received_at_ms);
+        assert_eq!(r.received_at_ms, sub.receipt.received_at_ms);
         assert_eq!(r.table_id, "t2");
         assert_eq!(r.entry, m.entry);
         assert_eq!(r.item_hex, m.item.to_hex());
@@ -587,12 +563,8 @@ fn candidates_are_kept_per_account_and_threshold_and_pruned_with_the_matches(b: 
     for (sub, acct, t) in [("a", "dave", 3u16), ("b", "dave", 4), ("c", "erin", 3)] {
         let p = stored(&mut *s, for_account(sub, 1, acct));
         let c = [candidate(0, 7)];
-        s.complete(&[Evaluated {
-            submission: &p,
-            matches: Vec::new(),
-            candidates: Some((t, &c)),
-        }])
-        .unwrap();
+        s.complete(&[evaluated(&p, &candidates_of(&p, t, &c))])
+            .unwrap();
     }
     let mut pending = s.unexamined(10).unwrap();
     pending.sort_by(|a, b| (&a.id, a.t).cmp(&(&b.id, b.t)));
@@ -651,15 +623,16 @@ fn a_lapsed_replicas_work_is_taken_over_and_a_live_ones_is_not() {
     assert_eq!(taken.iter().map(|s| s.row).collect::<Vec<_>>(), [sub.row]);
     // Both evaluate it; the first to complete records it, once.
     let m = a_match(3);
-    fn done<'a>(s: &'a PendingSubmission, m: &'a Match) -> Evaluated<'a> {
-        Evaluated {
-            candidates: None,
-            submission: s,
-            matches: vec![(0, m)],
-        }
-    }
-    assert_eq!(c.complete(&[done(&taken[0], &m)]).unwrap(), vec![sub.row]);
-    assert!(a.complete(&[done(&sub, &m)]).unwrap().is_empty());
+    let findings = matched(&[(0, &m)]);
+    assert_eq!(
+        c.complete(&[evaluated(&taken[0], &findings)]).unwrap(),
+        vec![sub.row]
+    );
+    assert!(
+        a.complete(&[evaluated(&sub, &findings)])
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(b.matches().len(), 1);
 }
 
@@ -674,11 +647,7 @@ fn a_crossing_settled_by_two_replicas_at_once_is_recorded_once() {
     let sub = stored(&mut *first, for_account("a", 8, "frank"));
     let cands: Vec<NewCandidate> = (0..8).map(|i| candidate(i, u64::from(i) + 1)).collect();
     first
-        .complete(&[Evaluated {
-            submission: &sub,
-            matches: Vec::new(),
-            candidates: Some((8, &cands)),
-        }])
+        .complete(&[evaluated(&sub, &candidates_of(&sub, 8, &cands))])
         .unwrap();
     let frank = account("frank", 8);
     let ids: Vec<i64> = first
@@ -759,12 +728,8 @@ fn one_id_at_two_replicas_at_once_is_stored_once() {
                 .map(|_| {
                     let mut r = b.open();
                     scope.spawn(move || {
-                        r.ingest(vec![NewSubmission {
-                            submission: submission(&format!("race{round}"), 1, "t"),
-                            digest: Some([round; 32]),
-                        }])
-                        .unwrap()
-                        .remove(0)
+                        let p = submission(&format!("race{round}"), 1, "t");
+                        r.ingest(&[new(&p, Some(&[round; 32]))]).unwrap().remove(0)
                     })
                 })
                 .collect();
@@ -772,7 +737,7 @@ fn one_id_at_two_replicas_at_once_is_stored_once() {
         });
         let stored = outs
             .iter()
-            .filter(|o| matches!(o, Ingested::Stored(_)))
+            .filter(|o| matches!(o, Ingested::Stored { .. }))
             .count();
         let dup = outs
             .iter()

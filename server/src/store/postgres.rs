@@ -43,9 +43,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Account, AccountSummary, CandidateState, Evaluated, Ingested, MatchRecord, NewSubmission,
-    PendingSubmission, Pruned, Published, Replica, Store, StoreError, StoreStats, StoredCandidate,
-    Verdict, millis,
+    Account, AccountSummary, CandidateState, Evaluated, Findings, Ingested, MatchRecord,
+    NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica, Store, StoreError,
+    StoreStats, StoredCandidate, Verdict, millis,
 };
 
 /// The schema, one migration per version (`blindmatch.schema_version`).
@@ -545,7 +545,8 @@ fn to_i32(n: usize) -> Result<i32, StoreError> {
 
 /// One submission's parameters, owned (they cross to the store's runtime).
 struct Row {
-    submission: PendingSubmission,
+    receipt: Receipt,
+    account: Option<Vec<u8>>,
     digest: Option<Vec<u8>>,
     blob: Vec<u8>,
     count: i32,
@@ -553,17 +554,18 @@ struct Row {
 }
 
 impl Store for PgStore {
-    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError> {
+    fn ingest(&mut self, submissions: &[NewSubmission<'_>]) -> Result<Vec<Ingested>, StoreError> {
         let rows = submissions
-            .into_iter()
+            .iter()
             .map(|n| {
-                let (blob, len) = n.submission.concat()?;
+                let (blob, len) = n.concat()?;
                 Ok(Row {
-                    count: to_i32(n.submission.vouchers.len())?,
+                    receipt: n.receipt.clone(),
+                    account: n.account.map(<[u8]>::to_vec),
+                    count: to_i32(n.vouchers.len())?,
                     len: to_i32(len)?,
                     blob,
                     digest: n.digest.map(|d| d.to_vec()),
-                    submission: n.submission,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -593,7 +595,7 @@ impl Store for PgStore {
             let params: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> = rows
                 .iter()
                 .map(|r| {
-                    let s = &r.submission;
+                    let s = &r.receipt;
                     let mut p: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                         vec![&s.submission_id];
                     if let Some(d) = &r.digest {
@@ -606,7 +608,7 @@ impl Store for PgStore {
                         &r.len,
                         &r.blob,
                         &replica,
-                        &s.account,
+                        &r.account,
                     ]);
                     p
                 })
@@ -619,18 +621,14 @@ impl Store for PgStore {
             let mut out = Vec::with_capacity(rows.len());
             for (r, id) in rows.into_iter().zip(ids) {
                 match (id, r.digest) {
-                    (Some(id), _) => {
-                        let mut s = r.submission;
-                        s.row = id.get(0);
-                        out.push(Ingested::Stored(s));
-                    }
+                    (Some(id), _) => out.push(Ingested::Stored { row: id.get(0) }),
                     (None, Some(digest)) => {
                         // Seen before (by any replica, or earlier in this
                         // group): a retry if the content is the same.
                         let stored: Option<Vec<u8>> = tx
                             .query_opt(
                                 "SELECT digest FROM blindmatch.submissions WHERE submission_id = $1",
-                                &[&r.submission.submission_id],
+                                &[&r.receipt.submission_id],
                             )
                             .await?
                             .map(|row| row.get(0));
@@ -658,35 +656,37 @@ impl Store for PgStore {
         // as claimed back after another replica took it over and died): its
         // matches go in once, as SQLite's row-by-row delete ensures there.
         let mut seen = std::collections::HashSet::new();
-        let evaluated: Vec<&Evaluated<'_>> = evaluated
-            .iter()
-            .filter(|e| seen.insert(e.submission.row))
-            .collect();
-        let rows: Vec<i64> = evaluated.iter().map(|e| e.submission.row).collect();
+        let evaluated: Vec<&Evaluated<'_>> =
+            evaluated.iter().filter(|e| seen.insert(e.row)).collect();
+        let rows: Vec<i64> = evaluated.iter().map(|e| e.row).collect();
         let (mut of, mut index, mut entry) = (Vec::new(), Vec::new(), Vec::new());
         let (mut kind, mut item, mut ad) = (Vec::new(), Vec::new(), Vec::new());
         let (mut c_of, mut c_t, mut c_x) = (Vec::new(), Vec::new(), Vec::new());
         let (mut c_index, mut c_position, mut c_share) = (Vec::new(), Vec::new(), Vec::new());
-        for e in &evaluated {
-            if let Some((t, candidates)) = e.candidates {
-                for c in candidates {
-                    c_of.push(e.submission.row);
-                    c_t.push(i32::from(t));
-                    c_x.push(i64::try_from(c.x).unwrap_or(i64::MAX));
-                    c_index.push(i64::from(c.voucher_index));
-                    c_position.push(i16::from(c.position));
-                    c_share.push(c.share.clone());
-                }
-            }
-        }
         for e in evaluated {
-            for (i, m) in &e.matches {
-                of.push(e.submission.row);
-                index.push(i64::from(*i));
-                entry.push(i64::from(m.entry));
-                kind.push(m.item.item_type().name().to_owned());
-                item.push(m.item.to_hex());
-                ad.push(m.associated_data.clone());
+            match e.findings {
+                Findings::Matches(matches) => {
+                    for (i, m) in matches {
+                        of.push(e.row);
+                        index.push(i64::from(*i));
+                        entry.push(i64::from(m.entry));
+                        kind.push(m.item.item_type().name().to_owned());
+                        item.push(m.item.to_hex());
+                        ad.push(m.associated_data.clone());
+                    }
+                }
+                // The account is the pending row's (the same bytes): the
+                // statement below takes it from there.
+                Findings::Candidates { t, candidates, .. } => {
+                    for c in candidates {
+                        c_of.push(e.row);
+                        c_t.push(i32::from(*t));
+                        c_x.push(i64::try_from(c.x).unwrap_or(i64::MAX));
+                        c_index.push(i64::from(c.voucher_index));
+                        c_position.push(i16::from(c.position));
+                        c_share.push(c.share.clone());
+                    }
+                }
             }
         }
         self.pg.run(|pool| async move {
@@ -777,14 +777,16 @@ impl Store for PgStore {
             let mut out = rows
                 .iter()
                 .map(|r| {
+                    let receipt = Receipt {
+                        submission_id: r.get(1),
+                        received_at_ms: r.get(2),
+                        table_id: r.get(3),
+                    };
                     PendingSubmission::from_row(
                         r.get(0),
-                        r.get(1),
-                        r.get(2),
-                        r.get(3),
+                        receipt,
                         r.get(7),
-                        i64::from(r.get::<_, i32>(4)),
-                        i64::from(r.get::<_, i32>(5)),
+                        (i64::from(r.get::<_, i32>(4)), i64::from(r.get::<_, i32>(5))),
                         r.get::<_, &[u8]>(6),
                     )
                 })

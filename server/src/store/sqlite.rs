@@ -27,9 +27,9 @@ use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    Account, AccountSummary, CandidateState, Evaluated, Ingested, MatchRecord, NewSubmission,
-    PendingSubmission, Pruned, Published, Replica, Store, StoreError, StoreStats, StoredCandidate,
-    Verdict, millis, now_ms,
+    Account, AccountSummary, CandidateState, Evaluated, Findings, Ingested, MatchRecord,
+    NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica, Store, StoreError,
+    StoreStats, StoredCandidate, Verdict, millis, now_ms,
 };
 
 /// File name of the database in the data directory.
@@ -240,24 +240,21 @@ fn published(tx: &Connection) -> Result<Vec<Published>, StoreError> {
 fn ingest_one(
     tx: &Transaction<'_>,
     replica: &str,
-    new: NewSubmission,
+    new: &NewSubmission<'_>,
 ) -> Result<Ingested, StoreError> {
-    let NewSubmission {
-        submission: mut s,
-        digest,
-    } = new;
-    if let Some(digest) = digest {
+    let r = new.receipt;
+    if let Some(digest) = new.digest {
         let fresh = tx
             .prepare_cached(
                 "INSERT INTO submissions (submission_id, digest, received_at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
             )?
-            .execute(params![s.submission_id, &digest[..], s.received_at_ms])?
+            .execute(params![r.submission_id, &digest[..], r.received_at_ms])?
             == 1;
         if !fresh {
             let stored: Option<Vec<u8>> = tx
                 .prepare_cached("SELECT digest FROM submissions WHERE submission_id = ?1")?
-                .query_row(params![s.submission_id], |r| r.get(0))
+                .query_row(params![r.submission_id], |r| r.get(0))
                 .optional()?;
             return Ok(if stored.as_deref() == Some(&digest[..]) {
                 Ingested::Duplicate
@@ -266,30 +263,31 @@ fn ingest_one(
             });
         }
     }
-    let (blob, len) = s.concat()?;
+    let (blob, len) = new.concat()?;
     tx.prepare_cached(
         "INSERT INTO pending (submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, claimed_by, account)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        s.submission_id,
-        s.received_at_ms,
-        s.table_id,
-        i64::try_from(s.vouchers.len()).unwrap_or(i64::MAX),
+        r.submission_id,
+        r.received_at_ms,
+        r.table_id,
+        i64::try_from(new.vouchers.len()).unwrap_or(i64::MAX),
         i64::try_from(len).unwrap_or(i64::MAX),
         blob,
         replica,
-        s.account,
+        new.account,
     ])?;
-    s.row = tx.last_insert_rowid();
-    Ok(Ingested::Stored(s))
+    Ok(Ingested::Stored {
+        row: tx.last_insert_rowid(),
+    })
 }
 
 impl Store for SqliteStore {
-    fn ingest(&mut self, submissions: Vec<NewSubmission>) -> Result<Vec<Ingested>, StoreError> {
+    fn ingest(&mut self, submissions: &[NewSubmission<'_>]) -> Result<Vec<Ingested>, StoreError> {
         let tx = self.conn.transaction()?;
         let out = submissions
-            .into_iter()
+            .iter()
             .map(|s| ingest_one(&tx, &self.replica.id, s))
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
@@ -311,39 +309,47 @@ impl Store for SqliteStore {
                  ON CONFLICT (account, t, x) DO NOTHING",
             )?;
             for e in evaluated {
-                let s = e.submission;
                 // Still pending: this call records it. Gone: another
                 // replica recorded it first, and these results are dropped.
-                if delete.execute(params![s.row])? == 0 {
+                if delete.execute(params![e.row])? == 0 {
                     continue;
                 }
-                recorded.push(s.row);
-                if let (Some((t, candidates)), Some(account)) = (e.candidates, &s.account) {
-                    for c in candidates {
-                        candidate.execute(params![
-                            account,
-                            t,
-                            i64::try_from(c.x).unwrap_or(i64::MAX),
-                            s.submission_id,
-                            c.voucher_index,
-                            s.received_at_ms,
-                            s.table_id,
-                            c.position,
-                            c.share,
-                        ])?;
+                recorded.push(e.row);
+                let r = e.receipt;
+                match e.findings {
+                    Findings::Matches(matches) => {
+                        for (index, m) in matches {
+                            insert.execute(params![
+                                r.submission_id,
+                                index,
+                                r.received_at_ms,
+                                r.table_id,
+                                m.entry,
+                                m.item.item_type().name(),
+                                m.item.to_hex(),
+                                m.associated_data,
+                            ])?;
+                        }
                     }
-                }
-                for (index, m) in &e.matches {
-                    insert.execute(params![
-                        s.submission_id,
-                        index,
-                        s.received_at_ms,
-                        s.table_id,
-                        m.entry,
-                        m.item.item_type().name(),
-                        m.item.to_hex(),
-                        m.associated_data,
-                    ])?;
+                    Findings::Candidates {
+                        account,
+                        t,
+                        candidates,
+                    } => {
+                        for c in candidates {
+                            candidate.execute(params![
+                                account,
+                                t,
+                                i64::try_from(c.x).unwrap_or(i64::MAX),
+                                r.submission_id,
+                                c.voucher_index,
+                                r.received_at_ms,
+                                r.table_id,
+                                c.position,
+                                c.share,
+                            ])?;
+                        }
+                    }
                 }
             }
         }
@@ -395,9 +401,19 @@ impl Store for SqliteStore {
             )?;
             let mut out = Vec::new();
             for row in rows {
-                let (row, id, at, table, count, len, blob, account) = row?;
+                let (row, submission_id, received_at_ms, table_id, count, len, blob, account) =
+                    row?;
+                let receipt = Receipt {
+                    submission_id,
+                    received_at_ms,
+                    table_id,
+                };
                 out.push(PendingSubmission::from_row(
-                    row, id, at, table, account, count, len, &blob,
+                    row,
+                    receipt,
+                    account,
+                    (count, len),
+                    &blob,
                 )?);
             }
             out
