@@ -995,7 +995,7 @@ def signature_rule(key, statement, sig):
         return "s_not_canonical"
     r_pt = ed_decode(sig[:32])
     if r_pt is None:
-        return "r_not_canonical"
+        return "r_does_not_decode"
     if ed_small_order(r_pt):
         return "r_small_order"
     return "ok" if ed_verify(key, b"blindmatch-v1/manifest" + statement, sig) else "equation"
@@ -1006,7 +1006,7 @@ SIGNATURE_RULES = {
     "the valid signature": "ok",
     "S + l (S not canonical)": "s_not_canonical",
     "R of small order (the identity)": "r_small_order",
-    "a bit of R flipped": "r_not_canonical",
+    "a bit of R flipped": "r_does_not_decode",
     "a bit of S flipped": "equation",
     "key of small order (the identity)": "key_small_order",
     "key not a canonical encoding": "key_not_canonical",
