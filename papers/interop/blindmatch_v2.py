@@ -5,7 +5,10 @@ protocol/vectors/blindmatch-v2-threshold.json: the account file, its PRK, the po
 the detection polynomials, for every voucher its x-coordinate and synthetic coin, its share,
 tag, inner key and inner layer and its share encoding, and for every prefix of the vouchers
 the server's outcome (detection by the kernel's support over F_p, interpolation over the
-scalar field, opening of the inner layers).
+scalar field, opening of the inner layers); the version-2 outer layer and manifest; the
+version-2 submission digests; Section 14.6 over other lists (an inconsistent window, a
+tampered share at |R| = t); the share decoder's refusals and a voucher carrying a refused
+share; and vouchers at a server of the other version.
 
 The primitives (HKDF, AES-256-GCM, the payload layout) are those of blindmatch_v1.py beside
 it, which checks them against published vectors first; nothing here shares code with the Rust
