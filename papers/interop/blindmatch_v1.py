@@ -625,6 +625,16 @@ def ed_public_key(seed):
     return ed_encode(mul(a, ED_B))
 
 
+def ed_sign(seed, message):  # RFC 8032 Section 5.1.6
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+    public = ed_encode(mul(a, ED_B))
+    r = int.from_bytes(hashlib.sha512(h[32:] + message).digest(), "little") % L_ORDER
+    r_enc = ed_encode(mul(r, ED_B))
+    k = int.from_bytes(hashlib.sha512(r_enc + public + message).digest(), "little") % L_ORDER
+    return r_enc + ((r + k * a) % L_ORDER).to_bytes(32, "little")
+
+
 def ed_verify(public, message, sig):
     a_pt, r_pt = ed_decode(public), ed_decode(sig[:32])
     s = int.from_bytes(sig[32:], "little")
@@ -974,6 +984,47 @@ def classify_signature(key, statement, sig):  # SPEC 13.3, the strict rules
     return "ok" if ed_verify(key, b"blindmatch-v1/manifest" + statement, sig) else "bad_signature"
 
 
+def signature_rule(key, statement, sig):
+    """Which rule of SPEC 13.3 a (key, signature) breaks first, finer than the result word."""
+    a_pt = ed_decode(key)
+    if a_pt is None:
+        return "key_not_canonical"
+    if ed_small_order(a_pt):
+        return "key_small_order"
+    if int.from_bytes(sig[32:], "little") >= L_ORDER:
+        return "s_not_canonical"
+    r_pt = ed_decode(sig[:32])
+    if r_pt is None:
+        return "r_does_not_decode"
+    if ed_small_order(r_pt):
+        return "r_small_order"
+    return "ok" if ed_verify(key, b"blindmatch-v1/manifest" + statement, sig) else "equation"
+
+
+# SPEC 10: the rule each manifest_signature case breaks, by its `what`.
+SIGNATURE_RULES = {
+    "the valid signature": "ok",
+    "S + l (S not canonical)": "s_not_canonical",
+    "R of small order (the identity)": "r_small_order",
+    "a bit of R flipped": "r_does_not_decode",
+    "a bit of S flipped": "equation",
+    "key of small order (the identity)": "key_small_order",
+    "key not a canonical encoding": "key_not_canonical",
+}
+
+
+def forge(table, gamma, payload_key, type_name, value, ad):  # SPEC 8: Q = gamma*G, every box opens
+    k, _, _, l_pt, _, table_id = table
+    q_enc = encode(mul(gamma, G))
+    s_enc = encode(mul(gamma, l_pt))
+    boxes = b""
+    for j in range(k):
+        _, wrap_key, confirm = key_schedule(s_enc, table_id, q_enc, j)
+        boxes += confirm + gcm_seal(wrap_key, ZERO_NONCE, b"", payload_key)
+    prefix = b"\x01" + q_enc + boxes
+    return prefix + gcm_seal(payload_key, ZERO_NONCE, table_id + prefix, make_payload(type_name, value, ad))
+
+
 def check_extra(c, doc):
     """SPEC 12.3's submission digest, SPEC 7's entry fingerprints, and the negative vectors."""
     sk, t = doc["server_key"], doc["table"]
@@ -991,13 +1042,31 @@ def check_extra(c, doc):
     table = (t["k"], hx(t["seed"]), t["n_slots"], l_pt, [hx(x) for x in t["slots"]], table_id)
     slot_entry = {en["slot"]: en["entry"] for en in t["entries"]}
     entries = [(en["type"], hx(en["value"])) for en in t["entries"]]
+    op = doc["negative_operator"]
+    seed = hx(op["signing_key_seed"])
+    c.eq("negative operator: verifying key", ed_public_key(seed), hx(op["verifying_key"]))
+    c.eq("negative operator: digest", table_digest([hx(x) for x in t["slots"]], 2048), hx(op["digest"]))
+    statement = (b"BMMF\x01" + op["version"].to_bytes(8, "big") + op["created"].to_bytes(8, "big") + table_id
+                 + hx(op["digest"]) + (2048).to_bytes(4, "big") + hx(t["header"]))
     for n in doc["negative"]:
         if n["kind"] == "voucher":
             got = classify_voucher(alpha, table, slot_entry, entries, hx(n["input"]))
+            if "forged" in n:
+                f = n["forged"]
+                c.eq(f"negative: {n['what']}: bytes",
+                     forge(table, int.from_bytes(hx(f["gamma"]), "little"), hx(f["payload_key"]), f["type"],
+                           hx(f["value"]), hx(f["associated_data"])), hx(n["input"]))
         elif n["kind"] == "key_file":
             got = classify_key_file(hx(n["input"]))
         else:
             got = classify_signature(hx(n["verifying_key"]), hx(n["statement"]), hx(n["signature"]))
+            c.eq(f"negative: {n['what']}: statement", hx(n["statement"]), statement)
+            c.eq(f"negative: {n['what']}: rule broken",
+                 signature_rule(hx(n["verifying_key"]), hx(n["statement"]), hx(n["signature"])),
+                 SIGNATURE_RULES[n["what"]])
+            if n["what"] == "the valid signature":
+                c.eq("negative: the valid signature is the seed's",
+                     ed_sign(seed, b"blindmatch-v1/manifest" + statement), hx(n["signature"]))
         c.eq(f"negative: {n['what']}", got, n["result"])
 
 

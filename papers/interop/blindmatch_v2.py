@@ -5,7 +5,10 @@ protocol/vectors/blindmatch-v2-threshold.json: the account file, its PRK, the po
 the detection polynomials, for every voucher its x-coordinate and synthetic coin, its share,
 tag, inner key and inner layer and its share encoding, and for every prefix of the vouchers
 the server's outcome (detection by the kernel's support over F_p, interpolation over the
-scalar field, opening of the inner layers).
+scalar field, opening of the inner layers); the version-2 outer layer and manifest; the
+version-2 submission digests; Section 14.6 over other lists (an inconsistent window, a
+tampered share at |R| = t); the share decoder's refusals and a voucher carrying a refused
+share; and vouchers at a server of the other version.
 
 The primitives (HKDF, AES-256-GCM, the payload layout) are those of blindmatch_v1.py beside
 it, which checks them against published vectors first; nothing here shares code with the Rust
@@ -16,6 +19,7 @@ Exit status 0 and a final "interop: N passed, 0 failed" line when everything agr
 Slow, simple and not constant-time: reference code for checking.
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -88,6 +92,19 @@ def decode_share(b, s):
     tag = [int.from_bytes(b[40 + 8 * j:48 + 8 * j], "big") for j in range(s)]
     assert 0 < x < P61 and share < ELL and all(e < P61 for e in tag) and len(b) == 1164 + 8 * s
     return x, share, tag, b[40 + 8 * s:]
+
+
+def classify_share(b, s):  # SPEC 14.3: the decoder's checks, in order
+    if len(b) != 1164 + 8 * s:
+        return "length"
+    x = int.from_bytes(b[:8], "big")
+    if x == 0 or x >= P61:
+        return "x_out_of_range"
+    if int.from_bytes(b[8:40], "little") >= ELL:
+        return "share_not_canonical"
+    if any(int.from_bytes(b[40 + 8 * j:48 + 8 * j], "big") >= P61 for j in range(s)):
+        return "tag_not_below_p"
+    return "ok"
 
 
 def kernel_support(rows, cols):  # SPEC 14.5, exact over F_p
@@ -175,18 +192,24 @@ def draw(weights, r):  # SPEC 14.7: the synthetic voucher's open box
     return j
 
 
+def synthetic_outer(table, gamma, payload_key, j_syn, fakes):  # SPEC 14.7 step 3, synthetic
+    k, _, _, l_pt, _, table_id = table
+    q_enc = v1.encode(v1.mul(gamma, v1.G))
+    s_enc = v1.encode(v1.mul(gamma, l_pt))
+    _, wrap_key, confirm = v1.key_schedule(s_enc, table_id, q_enc, j_syn)
+    # Box j_syn opens; every other box j is fake box j (the j-th of the k).
+    boxes = b"".join(confirm + v1.gcm_seal(wrap_key, ZERO_NONCE, b"", payload_key) if j == j_syn else fakes[j]
+                     for j in range(k))
+    return q_enc, boxes
+
+
 def create_v2(table, acct, t_share, case, weights):  # SPEC 14.7
     k, seed, n_slots, l_pt, slots, table_id = table
     beta, gamma = (int.from_bytes(v1.hx(case[n]), "little") for n in ("beta", "gamma"))
     payload_key = v1.hx(case["payload_key"])
     if case["synthetic"]:
-        q_enc = v1.encode(v1.mul(gamma, v1.G))
-        s_enc = v1.encode(v1.mul(gamma, l_pt))
-        j_syn = draw(weights, case["draw"])
-        _, wrap_key, confirm = v1.key_schedule(s_enc, table_id, q_enc, j_syn)
-        fakes = [v1.hx(b) for b in case["fake_boxes"]]
-        boxes = b"".join(confirm + v1.gcm_seal(wrap_key, ZERO_NONCE, b"", payload_key) if j == j_syn else fakes[j]
-                         for j in range(k))
+        q_enc, boxes = synthetic_outer(table, gamma, payload_key, draw(weights, case["draw"]),
+                                       [v1.hx(b) for b in case["fake_boxes"]])
     else:
         # Section 6's outer layer; its version-1 payload is not used.
         _, trace = v1.create_voucher(table, case["type"], v1.hx(case["value"]), b"", beta, gamma, payload_key)
@@ -210,7 +233,8 @@ def open_v2(alpha, table, account_id, s, voucher):  # SPEC 14.7 with Section 7
             prefix = voucher[:33 + 80 * k]
             aad = table_id + bytes([len(account_id)]) + account_id + prefix
             share = v1.gcm_open(payload_key, ZERO_NONCE, aad, voucher[33 + 80 * k:])
-            decode_share(share, s)
+            if classify_share(share, s) != "ok":
+                return {"opened_position": j, "result": "malformed"}
             return {"opened_position": j, "share_encoding": share.hex()}
     return {"opened_position": None}
 
@@ -267,6 +291,90 @@ def check_manifest(c, doc, v1doc):  # SPEC 14.8 on SPEC 13.3
              v1.ed_verify(public, mf["signed_message_prefix"].encode() + bytes(bad), sig), False)
 
 
+def check_submission_digests(c, doc):  # SPEC 14.9
+    table_id = v1.hx(doc["table_id"])
+    for n, case in enumerate(doc["submission_digests"]):
+        aid = v1.hx(case["account_id"])
+        qs = [v1.hx(doc["outer"][i]["voucher"])[1:33] for i in case["outer"]]
+        digest = hashlib.sha256(b"blindmatch-v2/submission-digest" + table_id + bytes([len(aid)]) + aid
+                                + i2osp(len(qs), 4) + b"".join(qs)).digest()
+        c.eq(f"submission digest {n} ({case['what']})", digest, v1.hx(case["digest"]))
+
+
+def check_reveal_cases(c, doc, a, encodings):  # SPEC 14.6 on other lists of shares
+    t, s = doc["t"], doc["s"]
+    for n, case in enumerate(doc["reveal_cases"]):
+        encs = []
+        for m in case["shares"]:
+            if "voucher" in m:
+                x, share, tag, inner = decode_share(encodings[m["voucher"]], s)
+            else:  # a real voucher of its own (SPEC 14.3, 14.4)
+                vid = v1.hx(m["voucher_id"])
+                _, x, synthetic = a.choice(vid)
+                c.eq(f"reveal case {n}: x", x, m["x"])
+                c.eq(f"reveal case {n}: synthetic", synthetic, m["synthetic"])
+                share, tag = a.share(x), a.tag(x)
+                nonce = v1.hx(m["inner_nonce"])
+                payload = v1.make_payload(m["type"], v1.hx(m["value"]), v1.hx(m["associated_data"]))
+                inner = nonce + v1.gcm_seal(inner_key(a.a[0], nonce), ZERO_NONCE, i2osp(x, 8), payload)
+            share = (share + m.get("add_to_share", 0)) % ELL
+            encs.append(share_encoding(x, share, tag, inner))
+        c.eq(f"reveal case {n}: share encodings", [e.hex() for e in encs], case["share_encodings"])
+        got = server(t, [decode_share(e, s) for e in encs])
+        got["shares"] = len(encs)
+        c.eq(f"reveal case {n}: outcome ({case['what'][:40]}...)", got, case["outcome"])
+
+
+def check_share_decoding(c, doc, encodings):  # SPEC 14.3
+    s = doc["s"]
+    c.eq("share decoding: the base case is vouchers[0]'s", v1.hx(doc["share_decoding"][0]["share_encoding"]),
+         encodings[0])
+    for case in doc["share_decoding"]:
+        c.eq(f"share decoding: {case['what']}", classify_share(v1.hx(case["share_encoding"]), s), case["result"])
+
+
+def table_of(v1doc):
+    sk, tb = v1doc["server_key"], v1doc["table"]
+    alpha = int.from_bytes(v1.hx(sk["alpha"]), "little")
+    table = (tb["k"], v1.hx(tb["seed"]), tb["n_slots"], v1.mul(alpha, v1.G), [v1.hx(x) for x in tb["slots"]],
+             v1.hx(tb["table_id"]))
+    return alpha, table
+
+
+def check_malformed_voucher(c, doc, v1doc, encodings):  # SPEC 14.3 and 14.7: a share the server refuses
+    mv, s = doc["malformed_voucher"], doc["s"]
+    alpha, table = table_of(v1doc)
+    k, table_id = table[0], table[5]
+    share = bytes(8) + encodings[0][8:]
+    c.eq("malformed voucher: share encoding (vouchers[0]'s with x = 0)", share, v1.hx(mv["share_encoding"]))
+    c.eq("malformed voucher: the share is refused", classify_share(share, s), mv["share_result"])
+    payload_key = v1.hx(mv["payload_key"])
+    q_enc, boxes = synthetic_outer(table, int.from_bytes(v1.hx(mv["gamma"]), "little"), payload_key,
+                                   mv["position"], [v1.hx(b) for b in mv["fake_boxes"]])
+    aid = v1.hx(mv["account_id"])
+    prefix = b"\x02" + q_enc + boxes
+    voucher = prefix + v1.gcm_seal(payload_key, ZERO_NONCE, table_id + bytes([len(aid)]) + aid + prefix, share)
+    c.eq("malformed voucher: bytes", voucher, v1.hx(mv["voucher"]))
+    c.eq("malformed voucher: the server's opening", open_v2(alpha, table, aid, s, voucher), mv["server"])
+
+
+def check_cross_version(c, doc, v1doc):  # SPEC 7 step 1 and 14.7 step 1: length first, then the version byte
+    k, s = v1doc["table"]["k"], doc["s"]
+
+    def v1_decode(b):
+        return "length" if len(b) != 33 + 80 * k + 1108 else "unsupported_version" if b[0] != 1 else "ok"
+
+    def v2_decode(b):
+        return "length" if len(b) != 33 + 80 * k + 1180 + 8 * s else "unsupported_version" if b[0] != 2 else "ok"
+
+    outer0 = v1.hx(doc["outer"][0]["voucher"])
+    cases = doc["cross_version"]
+    c.eq("cross version: inputs", [v1.hx(x["voucher"]) for x in cases],
+         [outer0, v1.hx(v1doc["cases"][0]["voucher"]), b"\x01" + outer0[1:]])
+    c.eq("cross version: results", [x["result"] for x in cases],
+         [v1_decode(outer0), v2_decode(v1.hx(v1doc["cases"][0]["voucher"])), v2_decode(b"\x01" + outer0[1:])])
+
+
 def check(c, doc, v1doc):
     t, s, acct = doc["t"], doc["s"], doc["account"]
     a = Account(v1.hx(acct["account_id"]), v1.hx(acct["seed"]), acct["rate"], t, s)
@@ -303,8 +411,14 @@ def check(c, doc, v1doc):
         got = server(t, shares[:k + 1])
         got["shares"] = k + 1
         c.eq(f"server outcome after {k + 1} shares", got, want)
+    encodings = [v1.hx(v["share_encoding"]) for v in doc["vouchers"]]
     check_outer(c, doc, v1doc, a)
     check_manifest(c, doc, v1doc)
+    check_submission_digests(c, doc)
+    check_reveal_cases(c, doc, a, encodings)
+    check_share_decoding(c, doc, encodings)
+    check_malformed_voucher(c, doc, v1doc, encodings)
+    check_cross_version(c, doc, v1doc)
 
 
 def main():

@@ -28,7 +28,7 @@ use crate::matcher::Matcher;
 use crate::table::{BuiltTable, TableBuilder};
 use crate::voucher::{ClientTable, MAX_AD_LEN, PAYLOAD_LEN, Voucher, VoucherSecrets, VoucherTrace};
 
-fn label_scalar(label: &str) -> Scalar {
+pub(crate) fn label_scalar(label: &str) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&Sha512::digest(label.as_bytes()).into())
 }
 
@@ -252,6 +252,7 @@ pub fn generate() -> Result<String, Error> {
         "submission_digest": extra["submission_digest"],
         "entry_fingerprints": extra["entry_fingerprints"],
         "negative": extra["negative"],
+        "negative_operator": extra["negative_operator"],
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
@@ -722,9 +723,102 @@ fn extra_vectors(
             "result": verify(&key_bytes, &sig_bytes),
         }));
     }
+    // Forged vouchers (SPEC 7 step 8 and 8): Q = gamma*G, so that the
+    // client knows alpha*Q = gamma*L and every box opens; appended after the
+    // cases above so that their places in `negative` stay as they were.
+    let l_point = *key.public_key().point();
+    let forged_gamma = label_scalar("blindmatch-v1 test vectors: forged gamma");
+    let forged_key = label_bytes("blindmatch-v1 test vectors: forged payload key");
+    let forge = |item: &Item, ad: &[u8]| -> Vec<u8> {
+        forged_voucher(built, &l_point, &forged_gamma, &forged_key, item, ad)
+    };
+    let unlisted = Item::new(
+        ItemType::Sha256,
+        &label_bytes("blindmatch-v1 test vectors: unlisted"),
+    )?;
+    // Box 0 opens first; a listed entry not placed at its position 0.
+    let elsewhere = built
+        .entries
+        .iter()
+        .enumerate()
+        .find(|&(e, _)| landed_at(built, e as u32) != Some(0))
+        .map(|(_, item)| item.clone())
+        .ok_or(Error::TooManyEntries(0))?;
+    for (what, item) in [
+        (
+            "voucher forged (Q = gamma*G, every box opens) for an unlisted item",
+            &unlisted,
+        ),
+        (
+            "voucher forged (Q = gamma*G, every box opens) for a listed item not placed at position 0",
+            &elsewhere,
+        ),
+    ] {
+        let bytes = forge(item, b"forged");
+        negative.push(json!({
+            "what": what,
+            "kind": "voucher",
+            "input": h(&bytes),
+            "result": outcome(&bytes),
+            "forged": {
+                "gamma": h(forged_gamma.to_bytes()),
+                "payload_key": h(forged_key),
+                "type": item.item_type().name(),
+                "value": h(item.value()),
+                "associated_data": h(b"forged"),
+            },
+        }));
+    }
+
     Ok(json!({
         "submission_digest": { "vouchers": "every case's voucher, in order", "digest": h(digest) },
         "entry_fingerprints": fingerprints,
         "negative": negative,
+        "negative_operator": {
+            "signing_key_seed": h(label_bytes("blindmatch-v1 test vectors: negative operator key")),
+            "verifying_key": h(vk.to_bytes()),
+            "version": statement.version,
+            "created": statement.created,
+            "digest": h(statement.digest),
+        },
     }))
+}
+
+/// A version-1 voucher with Q = gamma*G: the forger knows S = gamma*L, so
+/// every box j opens and wraps `payload_key`, and the payload carries any
+/// item it likes (SPEC 8).
+fn forged_voucher(
+    built: &BuiltTable,
+    l: &curve25519_dalek::ristretto::RistrettoPoint,
+    gamma: &Scalar,
+    payload_key: &[u8; 32],
+    item: &Item,
+    ad: &[u8],
+) -> Vec<u8> {
+    use crate::kdf::{SharedSecret, seal};
+    use crate::voucher::{PositionBox, outer_prefix};
+    let table_id = built.table.id().0;
+    let q = (gamma * curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE)
+        .compress()
+        .to_bytes();
+    let shared = SharedSecret::extract(&(gamma * l).compress().to_bytes());
+    let boxes: Vec<PositionBox> = (0..built.table.header().k)
+        .map(|j| {
+            let keys = shared.expand(&table_id, &q, j);
+            let mut wrapped = [0u8; 48];
+            wrapped[..32].copy_from_slice(payload_key);
+            let tag = seal(&keys.wrap_key, &[], &mut wrapped[..32]);
+            wrapped[32..].copy_from_slice(&tag);
+            PositionBox {
+                confirm: keys.confirm,
+                wrapped,
+            }
+        })
+        .collect();
+    let prefix = outer_prefix(crate::table::PROTOCOL_VERSION, &q, &boxes);
+    let mut payload = vec![0u8; PAYLOAD_LEN];
+    crate::voucher::encode_payload(item, ad, &mut payload);
+    let aad = [&table_id[..], &prefix].concat();
+    let tag = seal(payload_key, &aad, &mut payload);
+    [&prefix[..], &payload, &tag].concat()
 }
