@@ -186,7 +186,7 @@ fn vouchers(c: &mut Criterion) {
 /// 60, 90. The goal for the server's part is under 10 ms at s = 90.
 fn threshold(c: &mut Criterion) {
     use blindmatch_protocol::threshold::{
-        AccountSecret, Outcome, Share, SyntheticRate, reveal, share_len,
+        AccountSecret, Outcome, Share, SyntheticRate, Upload, VoucherAccount, reveal, share_len,
     };
     let mut g = c.benchmark_group("threshold");
     let mut rng = rand::rng();
@@ -238,21 +238,22 @@ fn threshold(c: &mut Criterion) {
         let synthetic_secret =
             AccountSecret::generate(b"bench-account", SyntheticRate(u32::MAX), &mut rng).unwrap();
         let synthetic_keys = synthetic_secret.keys(30, s).unwrap();
+        let sender = |keys| VoucherAccount {
+            keys,
+            account_id: b"bench-account",
+            weights: &weights,
+        };
         for (what, k) in [("real", &real_keys), ("synthetic", &synthetic_keys)] {
+            let sender = sender(k);
+            let mut upload = Upload::new(&next_id(), listed.clone(), b"ad".to_vec()).unwrap();
             g.bench_function(
                 BenchmarkId::new(format!("voucher_create_{what}_t30"), s),
                 |b| {
                     b.iter(|| {
+                        // A fresh voucher id each time, as uploads have.
+                        upload.voucher_id = next_id();
                         client
-                            .create_threshold_voucher(
-                                k,
-                                b"bench-account",
-                                &next_id(),
-                                black_box(&listed),
-                                b"ad",
-                                &weights,
-                                &mut rand::rng(),
-                            )
+                            .create_threshold_voucher(&sender, black_box(&upload), &mut rand::rng())
                             .unwrap()
                     })
                 },
@@ -265,16 +266,9 @@ fn threshold(c: &mut Criterion) {
                 } else {
                     &synthetic_keys
                 };
+                let upload = Upload::new(&next_id(), listed.clone(), Vec::new()).unwrap();
                 client
-                    .create_threshold_voucher(
-                        k,
-                        b"bench-account",
-                        &next_id(),
-                        &listed,
-                        b"",
-                        &weights,
-                        &mut rng,
-                    )
+                    .create_threshold_voucher(&sender(k), &upload, &mut rng)
                     .unwrap()
             })
             .collect();

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use blindmatch_client_core::Submission;
+use blindmatch_client_core::Table;
 use blindmatch_protocol::{BlindedTable, ClientTable, Item, ItemType, ServerKey, TableBuilder};
 use clap::Parser;
 use sha2::Digest;
@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let t = Instant::now();
-    let table = ClientTable::new(BlindedTable::decode(&encoded)?)?;
+    let table = Table::unverified(ClientTable::new(BlindedTable::decode(&encoded)?)?);
     let all_cores = t.elapsed().as_secs_f64();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let t = Instant::now();
@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
     let mut rng = rand::rng();
     let t = Instant::now();
     for _ in 0..rounds {
-        std::hint::black_box(Submission::new(&table, &items, &mut rng)?);
+        std::hint::black_box(table.submission(&items, &mut rng)?);
     }
     let per = t.elapsed().as_secs_f64() / (rounds * 64) as f64 * 1e6;
     println!("{{\"binding\": \"rust\", \"voucher_us\": {per:.1}}}");

@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let c1 = ClientTable::new(t1)?;
     let full_validate = started.elapsed().as_secs_f64();
+    let c1 = blindmatch_client::Table::new(c1, m1.verified())?;
 
     // Version 2, in place.
     let mut next = items[args.remove..].to_vec();
@@ -136,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let m2 = loop {
         let m = client.manifest().await?;
-        if m.version == 2 {
+        if m.version() == 2 {
             break m;
         }
         anyhow::ensure!(Instant::now() < deadline, "the server did not swap");
@@ -152,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (c2, how) = client.refresh(&c1, &m2, &cache).await?;
     let delta_fetch = started.elapsed().as_secs_f64();
-    let by_delta = c2.table();
+    let by_delta = c2.client_table().table();
     let Fetched::Delta {
         slots,
         bytes: delta_bytes,

@@ -307,7 +307,7 @@ async fn main() -> anyhow::Result<()> {
         .table(&manifest, &TableCache::new(dir.path().join("cache")))
         .await?;
     let pool = Arc::new(pool);
-    let table_id = manifest.table_id.0.to_vec();
+    let table_id = manifest.table_id().0.to_vec();
 
     // Low-load latency: one voucher at a time.
     let mut raw = VoucherServiceClient::connect(server.url.clone()).await?;

@@ -44,11 +44,12 @@ pub fn write_table(
     dir: &Path,
     built: &blindmatch_protocol::BuiltTable,
 ) -> anyhow::Result<blindmatch_protocol::OperatorVerifyingKey> {
-    write_table_with(dir, built, None)
+    Ok(write_table_with(dir, built, None)?.0)
 }
 
 /// [`write_table`] in threshold mode when `threshold` is given (a
-/// version-2 manifest, SPEC 14.8).
+/// version-2 manifest, SPEC 14.8); also returns the manifest, verified as a
+/// client would.
 ///
 /// # Errors
 /// If a file cannot be written.
@@ -56,17 +57,27 @@ pub fn write_table_with(
     dir: &Path,
     built: &blindmatch_protocol::BuiltTable,
     threshold: Option<blindmatch_protocol::manifest::ThresholdParams>,
-) -> anyhow::Result<blindmatch_protocol::OperatorVerifyingKey> {
+) -> anyhow::Result<(
+    blindmatch_protocol::OperatorVerifyingKey,
+    blindmatch_client_core::VerifiedManifest,
+)> {
     let signing = blindmatch_server::keyfile::write_new_signing(&dir.join("operator.sign"))?;
+    let signed = blindmatch_server::sign_version(&built.table, 1, threshold, &signing);
     blindmatch_server::bundle::write_parts(
         &dir.join("table.bmt"),
         &built.table,
         &built.index,
-        &blindmatch_server::sign_version(&built.table, 1, threshold, &signing),
+        &signed,
         &blindmatch_server::bundle::History::default(),
         &built.placement,
     )?;
-    Ok(signing.verifying_key())
+    let operator = signing.verifying_key();
+    let manifest = blindmatch_client_core::VerifiedManifest::verify(
+        &signed.manifest.encode(),
+        &signed.signature,
+        &operator,
+    )?;
+    Ok((operator, manifest))
 }
 
 /// Starts `bin serve` on a free loopback port with the table and key in

@@ -33,7 +33,7 @@ use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_protocol::{ClientTable, Item, ItemType, Match, TableBuilder, voucher_len};
 use blindmatch_server::store::{
-    self, Evaluated, Ingested, Location, NewSubmission, PendingSubmission, Replica,
+    self, Evaluated, Findings, Ingested, Location, NewSubmission, Receipt, Replica,
 };
 use clap::Parser;
 
@@ -201,27 +201,28 @@ fn store_cost(
         position: 0,
     };
     let groups = args.submissions.div_ceil(args.group.max(1));
-    let make = |g: usize| -> Vec<NewSubmission> {
+    // One group: per submission its receipt, vouchers and digest.
+    let make = |g: usize| -> Vec<(Receipt, Vec<Vec<u8>>, [u8; 32])> {
         (0..args.group.max(1))
-            .map(|i| NewSubmission {
-                submission: PendingSubmission {
-                    row: 0,
+            .map(|i| {
+                let receipt = Receipt {
                     submission_id: format!("{g:08}{i:08}{:016x}", rand::random::<u64>()),
                     received_at_ms: store::now_ms(),
                     table_id: "bench".into(),
-                    account: None,
-                    vouchers: (0..BATCH)
-                        .map(|_| {
-                            let mut v = vec![0u8; len];
-                            rand::Rng::fill_bytes(&mut rand::rng(), &mut v);
-                            v
-                        })
-                        .collect(),
-                },
-                digest: Some(rand::random()),
+                };
+                let vouchers = (0..BATCH)
+                    .map(|_| {
+                        let mut v = vec![0u8; len];
+                        rand::Rng::fill_bytes(&mut rand::rng(), &mut v);
+                        v
+                    })
+                    .collect();
+                (receipt, vouchers, rand::random())
             })
             .collect()
     };
+    // Every submission recorded with one match.
+    let findings = Findings::Matches(vec![(0, m)]);
     let counters = |db: &str| {
         (
             one_number(db, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"),
@@ -243,25 +244,35 @@ fn store_cost(
     let before = db.map(counters);
     let (mut ingest, mut record) = (Duration::ZERO, Duration::ZERO);
     let cpu0 = machine_cpu_seconds();
-    let mut waiting: Vec<PendingSubmission> = Vec::new();
+    let mut waiting: Vec<(i64, Receipt)> = Vec::new();
     for g in 0..groups {
         let batch = make(g);
+        let rows: Vec<NewSubmission<'_>> = batch
+            .iter()
+            .map(|(receipt, vouchers, digest)| NewSubmission {
+                receipt,
+                account: None,
+                vouchers,
+                digest: Some(digest),
+            })
+            .collect();
         let t = Instant::now();
-        let out = s.ingest(batch)?;
+        let out = s.ingest(&rows)?;
         ingest += t.elapsed();
-        for o in out {
-            if let Ingested::Stored(p) = o {
-                waiting.push(p);
+        drop(rows);
+        for (o, (receipt, ..)) in out.into_iter().zip(batch) {
+            if let Ingested::Stored { row } = o {
+                waiting.push((row, receipt));
             }
         }
         // A harvest every four groups (the real one is on a timer).
         if g % 4 == 3 || g + 1 == groups {
             let evaluated: Vec<Evaluated<'_>> = waiting
                 .iter()
-                .map(|p| Evaluated {
-                    submission: p,
-                    matches: vec![(0, &m)],
-                    candidates: None,
+                .map(|(row, receipt)| Evaluated {
+                    row: *row,
+                    receipt,
+                    findings: &findings,
                 })
                 .collect();
             let t = Instant::now();

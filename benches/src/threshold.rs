@@ -32,7 +32,7 @@ use blindmatch_benches::items::sha_items;
 use blindmatch_benches::submit::submit_admitted;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::SubmissionId;
-use blindmatch_client_core::{AccountSecret, SyntheticRate, Upload, threshold_vouchers};
+use blindmatch_client_core::{AccountSecret, SyntheticRate, Table, Upload};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_protocol::manifest::ThresholdParams;
@@ -185,7 +185,8 @@ async fn main() -> anyhow::Result<()> {
         let dir = root.path().join(format!("s{s}"));
         std::fs::create_dir_all(&dir)?;
         std::fs::copy(&key_path, dir.join("server.key"))?;
-        service::write_table_with(&dir, &built, Some(params))?;
+        let (_, manifest) = service::write_table_with(&dir, &built, Some(params))?;
+        let table = Table::new(client_table.clone(), &manifest)?;
 
         // The pool: one batch per account. Accounts below t hold one listed
         // upload in 32; crossing accounts only listed ones. A synthetic
@@ -222,13 +223,12 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             let clock = Instant::now();
-            let vouchers =
-                threshold_vouchers(&client_table, &params, &account, &uploads, &mut rand::rng())?;
+            let submission = table.account_submission(&account, &uploads, &mut rand::rng())?;
             client_seconds += clock.elapsed().as_secs_f64();
-            made += vouchers.len();
+            made += submission.vouchers.len();
             pool.push(Batch {
                 account_id: id,
-                vouchers: vouchers.iter().map(|v| v.encode()).collect(),
+                vouchers: submission.vouchers,
             });
         }
         let client_us = client_seconds * 1e6 / made as f64;

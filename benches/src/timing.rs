@@ -335,7 +335,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let target = Target {
         url: server.url.clone(),
-        table_id: manifest.table_id.0.to_vec(),
+        table_id: manifest.table_id().0.to_vec(),
         pools,
         batch: args.batch,
     };

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate};
+use blindmatch_protocol::threshold::AccountSecret;
 use zeroize::Zeroizing;
 
 use crate::ClientError;
@@ -29,21 +29,11 @@ fn error(path: &Path, reason: impl std::fmt::Display) -> ClientError {
 /// file is never overwritten).
 ///
 /// # Errors
-/// [`ClientError::Account`] for an id outside 1..=64 bytes, a rate outside
-/// 0..=1, or a file that exists or cannot be written.
+/// [`ClientError::Account`] for an id outside 1..=64 bytes, a rate that is
+/// not a probability, or a file that exists or cannot be written.
 pub fn create(path: &Path, account_id: &[u8], rate: f64) -> Result<AccountSecret, ClientError> {
-    if !(0.0..=1.0).contains(&rate) {
-        return Err(error(
-            path,
-            format!("synthetic rate {rate} is not between 0 and 1"),
-        ));
-    }
-    let secret = AccountSecret::generate(
-        account_id,
-        SyntheticRate::from_probability(rate),
-        &mut rand::rng(),
-    )
-    .map_err(|e| error(path, e))?;
+    let secret = blindmatch_client_core::generate_account(account_id, rate, &mut rand::rng())
+        .map_err(|e| error(path, e))?;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -73,7 +63,7 @@ pub fn read(path: &Path) -> Result<AccountSecret, ClientError> {
         ));
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| error(path, e))?);
-    AccountSecret::decode(&bytes).map_err(|e| error(path, e))
+    blindmatch_client_core::decode_account(&bytes).map_err(|e| error(path, e))
 }
 
 #[cfg(test)]

@@ -14,10 +14,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
-use blindmatch_protocol::{BlindedTable, TableAssembler, TableId};
+use blindmatch_client_core::{History, TableDownload, VerifiedManifest};
+use blindmatch_protocol::manifest::OperatorVerifyingKey;
+use blindmatch_protocol::{BlindedTable, TableId};
 
-use crate::{ClientError, Manifest};
+use crate::ClientError;
 
 /// A directory of cached tables.
 #[derive(Clone, Debug)]
@@ -59,48 +60,42 @@ impl TableCache {
             .join(format!("manifest-{}", hex::encode(operator.to_bytes())))
     }
 
-    /// The newest manifest verified under `operator`, if any. A record that
-    /// does not verify (damaged) is ignored.
+    /// The history of manifests verified under `operator` (its newest
+    /// one): empty if there is none, or if the record does not verify
+    /// (damaged: the server's next manifest starts a new one).
     ///
     /// # Errors
     /// [`ClientError::Cache`] if it exists but cannot be read.
-    pub fn newest_manifest(
-        &self,
-        operator: &OperatorVerifyingKey,
-    ) -> Result<Option<SignedManifest>, ClientError> {
+    pub fn history(&self, operator: &OperatorVerifyingKey) -> Result<History, ClientError> {
         let path = self.manifest_path(operator);
         match fs::read(&path) {
-            Ok(b) => Ok(SignedManifest::verify_encoded(&b, operator).ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(b) => {
+                Ok(History::restore(*operator, &b).unwrap_or_else(|_| History::new(*operator)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::new(*operator)),
             Err(e) => Err(io_err(&path)(e)),
         }
     }
 
-    /// Records `current` as the newest manifest under `operator` (unless a
-    /// newer one is recorded) and removes the table of `previous` if it is
-    /// another table: a client keeps one version.
+    /// Saves `history` as the record for its operator key.
     ///
     /// # Errors
     /// [`ClientError::Cache`].
-    pub(crate) fn remember(
-        &self,
-        operator: &OperatorVerifyingKey,
-        current: &SignedManifest,
-        previous: Option<&SignedManifest>,
-    ) -> Result<(), ClientError> {
-        if previous.is_some_and(|p| p.manifest.version > current.manifest.version) {
-            return Ok(());
-        }
+    pub(crate) fn save_history(&self, history: &History) -> Result<(), ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        write_atomic(&self.manifest_path(operator), &current.encode())?;
-        if let Some(p) = previous.filter(|p| p.manifest.table_id != current.manifest.table_id) {
-            let old = self.path(&p.manifest.table_id, "table");
-            match fs::remove_file(&old) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&old)(e)),
-                _ => {}
-            }
+        write_atomic(&self.manifest_path(history.operator()), &history.encode())
+    }
+
+    /// Removes the cached table with id `id`, if there is one.
+    ///
+    /// # Errors
+    /// [`ClientError::Cache`].
+    pub(crate) fn remove(&self, id: &TableId) -> Result<(), ClientError> {
+        let old = self.path(id, "table");
+        match fs::remove_file(&old) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&old)(e)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The cached table with id `id`, if a valid one is there. A file that
@@ -137,9 +132,9 @@ impl TableCache {
     ///
     /// # Errors
     /// [`ClientError::Cache`].
-    pub(crate) fn open_partial(&self, manifest: &Manifest) -> Result<Partial, ClientError> {
+    pub(crate) fn open_partial(&self, manifest: &VerifiedManifest) -> Result<Partial, ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let path = self.path(&manifest.table_id, "partial");
+        let path = self.path(manifest.table_id(), "partial");
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -150,10 +145,10 @@ impl TableCache {
         file.read_to_end(&mut existing).map_err(io_err(&path))?;
         // Keep whole chunks only (a download resumes at a chunk); a file
         // longer than the table is not ours.
-        let keep = if existing.len() as u64 > manifest.header.slots_len() {
+        let keep = if existing.len() as u64 > manifest.header().slots_len() {
             0
         } else {
-            TableAssembler::resumable(existing.len())
+            TableDownload::resumable(existing.len())
         };
         if keep != existing.len() {
             existing.truncate(keep);

@@ -1,5 +1,8 @@
 //! blindmatch client library: what an app embeds to check items against a
-//! blindmatch server.
+//! blindmatch server. It is the client core ([`blindmatch_client_core`],
+//! the same crate under every language binding) over tonic: the core
+//! decides what to trust and what to send; this crate talks gRPC, retries,
+//! and keeps a cache on disk.
 //!
 //! 1. [`Client::connect`] to the server, pinned to the operator's verifying
 //!    key, and fetch its [`Manifest`]: refused unless the operator signed it.
@@ -8,7 +11,7 @@
 //!    download, checking every chunk against the signed digest). It refuses
 //!    a version older than one it has seen, or a second table under a
 //!    version number it has seen (one table for everyone), and validates
-//!    the table into a [`ClientTable`].
+//!    the table into a [`Table`].
 //!    Later, [`Client::refresh`] brings a table the app holds up to the
 //!    current version with a delta, validating only the changed slots.
 //! 3. [`Client::check`] makes one voucher per item and submits them in
@@ -23,11 +26,11 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), blindmatch_client::ClientError> {
-//! use blindmatch_client::{Client, TableCache, parse_operator_key};
+//! use blindmatch_client::{Client, TableCache, core::operator_key_from_hex};
 //! use blindmatch_protocol::{Item, ItemType};
 //!
 //! // The operator publishes this key (`blindmatch-server keygen --signing`).
-//! let operator = parse_operator_key("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")?;
+//! let operator = operator_key_from_hex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")?;
 //! let mut client = Client::connect("http://127.0.0.1:50051", operator).await?;
 //! let manifest = client.manifest().await?;
 //! let table = client.table(&manifest, &TableCache::new("/var/cache/blindmatch")).await?;
@@ -45,7 +48,9 @@ mod cache;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-use blindmatch_client_core::{DeltaDownload, History, VerifiedManifest};
+use blindmatch_client_core::{
+    Accepted, DeltaDownload, History, Submission, TableDownload, VerifiedManifest,
+};
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{
@@ -53,16 +58,14 @@ use blindmatch_proto::v1::{
 };
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest, ThresholdParams};
 use blindmatch_protocol::threshold::AccountSecret;
-use blindmatch_protocol::{
-    BlindedTable, ClientTable, Item, TableAssembler, TableDelta, TableHeader, TableId,
-};
+use blindmatch_protocol::{BlindedTable, Item, TableDelta, TableHeader, TableId};
 use prost::Message;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
 pub use blindmatch_client_core as core;
-pub use blindmatch_client_core::{SubmissionId, Upload};
+pub use blindmatch_client_core::{SubmissionId, Table, Upload};
 pub use blindmatch_protocol as protocol;
 pub use cache::TableCache;
 
@@ -86,55 +89,17 @@ pub enum ClientError {
         /// The status.
         status: tonic::Status,
     },
-    /// The manifest or a table chunk is not valid.
-    #[error("{what}: {source}")]
-    Protocol {
-        /// What was being decoded.
-        what: &'static str,
-        /// The protocol error.
-        source: blindmatch_protocol::Error,
-    },
-    /// The manifest fields disagree with its signed statement.
+    /// The client core refused what the server sent or what the app asked:
+    /// a manifest the operator did not sign, a rollback, an equivocation, a
+    /// table or chunk that is not the signed one, a submission of the wrong
+    /// mode, an item that cannot be used. The same refusal, with the same
+    /// words, as in every language binding ([`core::ErrorKind`]).
+    #[error(transparent)]
+    Refused(#[from] blindmatch_client_core::Error),
+    /// The `GetManifest` response is inconsistent: a field that repeats
+    /// the signed statement differs from it, or the batch limit is zero.
     #[error("manifest is inconsistent: {0}")]
     BadManifest(&'static str),
-    /// The server offered a version older than one this client has verified
-    /// before: a rollback to a list missing newer entries.
-    #[error(
-        "the server offers table version {offered}, older than version {seen} seen before: refused (rollback)"
-    )]
-    Rollback {
-        /// The version offered.
-        offered: u64,
-        /// The newest version seen.
-        seen: u64,
-    },
-    /// The server's current manifest is older than the bound set with
-    /// [`Client::set_max_age`]: the list may have stopped being updated.
-    #[error(
-        "the server's table version {version} was built {age_seconds} s ago, more than the {max_seconds} s allowed: refused (stale list)"
-    )]
-    TooOld {
-        /// Its version.
-        version: u64,
-        /// Its age.
-        age_seconds: u64,
-        /// The bound.
-        max_seconds: u64,
-    },
-    /// The server offered a different table under a version number this
-    /// client has seen: two tables signed as the same version, which is how
-    /// one user would be singled out. Both manifests are evidence.
-    #[error(
-        "the server offers table {offered} as version {version}, which was table {seen} before: two tables under one version (equivocation); refused"
-    )]
-    Equivocation {
-        /// The version number.
-        version: u64,
-        /// The table id offered now (hex).
-        offered: String,
-        /// The table id seen before (hex).
-        seen: String,
-    },
     /// The connection settings contradict each other (TLS options for an
     /// `http://` URL).
     #[error("{0}")]
@@ -147,12 +112,6 @@ pub enum ClientError {
         /// Why.
         source: std::io::Error,
     },
-    /// An item or associated data could not be made into a voucher.
-    #[error(transparent)]
-    Voucher(#[from] blindmatch_protocol::Error),
-    /// An item could not be parsed.
-    #[error(transparent)]
-    Item(#[from] blindmatch_protocol::ItemError),
     /// An account secret file could not be made or read.
     #[error("account file {path}: {reason}")]
     Account {
@@ -163,42 +122,18 @@ pub enum ClientError {
     },
 }
 
-impl From<blindmatch_client_core::Error> for ClientError {
-    fn from(e: blindmatch_client_core::Error) -> Self {
-        use blindmatch_client_core::Error as E;
-        match e {
-            E::BadSignature => ClientError::Protocol {
-                what: "manifest",
-                source: blindmatch_protocol::Error::BadSignature,
-            },
-            E::Rollback { offered, seen } => ClientError::Rollback { offered, seen },
-            E::Equivocation {
-                version,
-                offered,
-                seen,
-            } => ClientError::Equivocation {
-                version,
-                offered,
-                seen,
-            },
-            E::TooOld {
-                version,
-                age_seconds,
-                max_seconds,
-            } => ClientError::TooOld {
-                version,
-                age_seconds,
-                max_seconds,
-            },
-            E::Invalid { what, source } => ClientError::Protocol { what, source },
-            E::Malformed(what) => ClientError::BadManifest(what),
-            E::History(source) => ClientError::Protocol {
-                what: "manifest history",
-                source,
-            },
-            E::Input(e) => ClientError::Voucher(e),
-            // The core's enum is non-exhaustive: a new refusal is still one.
-            e => ClientError::Config(e.to_string()),
+impl From<blindmatch_protocol::ItemError> for ClientError {
+    fn from(e: blindmatch_protocol::ItemError) -> Self {
+        ClientError::Refused(e.into())
+    }
+}
+
+impl ClientError {
+    /// The core's refusal, if this is one.
+    pub fn refusal(&self) -> Option<&blindmatch_client_core::Error> {
+        match self {
+            ClientError::Refused(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -208,70 +143,11 @@ fn status(call: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
 }
 
 /// The server's current table, as the operator's signed manifest describes
-/// it (verified).
+/// it (verified), and the server's batch limit.
 #[derive(Clone, Debug)]
 pub struct Manifest {
-    /// Decoded header (k, seed, slot count, public key).
-    pub header: TableHeader,
-    /// Table id: what vouchers are bound to.
-    pub table_id: TableId,
-    /// Version number.
-    pub version: u64,
-    /// The signed statement and its signature, as verified.
-    pub signed: SignedManifest,
-    /// Most vouchers per submission (the server's setting, not signed).
-    pub max_batch: u32,
-    /// Threshold mode's signed parameters (t, s, placement weights), for a
-    /// protocol version 2 table; `None` in version 1.
-    pub threshold: Option<ThresholdParams>,
-}
-
-/// Parses an operator verifying key: 64 hex digits, or a file holding them
-/// (as `blindmatch-server keygen --signing` writes it).
-///
-/// # Errors
-/// [`ClientError::Config`] naming what is wrong.
-pub fn parse_operator_key(value: &str) -> Result<OperatorVerifyingKey, ClientError> {
-    let text = if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        value.to_string()
-    } else {
-        std::fs::read_to_string(value).map_err(|e| {
-            ClientError::Config(format!(
-                "operator key {value}: neither 64 hex digits nor a readable file ({e})"
-            ))
-        })?
-    };
-    let bytes = hex::decode(text.trim())
-        .map_err(|e| ClientError::Config(format!("operator key {value}: not hex ({e})")))?;
-    OperatorVerifyingKey::from_bytes(&bytes)
-        .map_err(|e| ClientError::Config(format!("operator key {value}: {e}")))
-}
-
-/// The manifest as JSON, for comparing what two clients were served
-/// (`blindmatch manifest --json`, `blindmatch-server manifest --json`): two
-/// clients that print the same `statement` hold the same table.
-pub fn manifest_json(signed: &SignedManifest) -> serde_json::Value {
-    let m = &signed.manifest;
-    let mut j = serde_json::json!({
-        "protocol_version": m.protocol_version(),
-        "version": m.version,
-        "created": m.created,
-        "table_id": hex::encode(m.table_id.0),
-        "digest": hex::encode(m.digest),
-        "n_slots": m.header.n_slots,
-        "k": m.header.k,
-        "seed": hex::encode(m.header.seed),
-        "public_key": hex::encode(m.header.public_key.to_bytes()),
-        "chunk_slots": m.chunk_slots,
-        "statement": hex::encode(m.encode()),
-        "signature": hex::encode(signed.signature),
-    });
-    if let Some(p) = &m.threshold {
-        j["threshold"] = p.threshold().into();
-        j["synthetic_bound"] = p.synthetic_bound().into();
-        j["placement_weights"] = p.weights().into();
-    }
-    j
+    verified: VerifiedManifest,
+    max_batch: u32,
 }
 
 /// The core's retry rule ([`blindmatch_client_core::Backoff`]) over tonic
@@ -298,19 +174,20 @@ impl Backoff {
 
 impl Manifest {
     /// Checks a manifest as received: the signature over its statement
-    /// verifies under the pinned operator key, every other field agrees
-    /// with the statement, and the batch limit is not zero.
+    /// verifies under the pinned operator key ([`VerifiedManifest::verify`]),
+    /// every other field agrees with the statement, and the batch limit is
+    /// not zero.
     ///
     /// # Errors
-    /// [`ClientError::Protocol`] (with [`blindmatch_protocol::Error::BadSignature`]
-    /// for a signature that does not verify), or [`ClientError::BadManifest`].
+    /// [`ClientError::Refused`] with [`core::Error::BadSignature`] for a
+    /// signature that does not verify, or [`core::Error::Invalid`] for a bad
+    /// statement; [`ClientError::BadManifest`] for fields that disagree.
     pub fn verify(
         m: &blindmatch_proto::v1::Manifest,
         operator: &OperatorVerifyingKey,
     ) -> Result<Self, ClientError> {
         let verified = VerifiedManifest::verify(&m.statement, &m.signature, operator)?;
-        let signed = *verified.signed();
-        let s = &signed.manifest;
+        let s = verified.statement();
         let header = s.header;
         if u32::from(header.k) != m.k
             || header.n_slots != m.n_slots
@@ -336,21 +213,51 @@ impl Manifest {
             return Err(ClientError::BadManifest("max_batch is zero"));
         }
         Ok(Manifest {
-            header,
-            table_id: s.table_id,
-            version: s.version,
-            signed,
+            verified,
             max_batch: m.max_batch,
-            threshold: s.threshold,
         })
     }
-}
 
-impl Manifest {
+    /// The verified statement: what the client core works with.
+    pub fn verified(&self) -> &VerifiedManifest {
+        &self.verified
+    }
+
+    /// The statement and signature, as verified.
+    pub fn signed(&self) -> &SignedManifest {
+        self.verified.signed()
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.verified.version()
+    }
+
+    /// The table id: what vouchers are bound to.
+    pub fn table_id(&self) -> &TableId {
+        self.verified.table_id()
+    }
+
+    /// The table's public parameters (k, seed, slot count, public key).
+    pub fn header(&self) -> &TableHeader {
+        self.verified.header()
+    }
+
+    /// Threshold mode's signed parameters (t, s, placement weights), for a
+    /// protocol version 2 table; `None` in version 1.
+    pub fn threshold(&self) -> Option<&ThresholdParams> {
+        self.verified.threshold()
+    }
+
+    /// Most vouchers per submission (the server's setting, not signed).
+    pub fn max_batch(&self) -> u32 {
+        self.max_batch
+    }
+
     /// Refuses a manifest built more than `max_age` before `now`.
     ///
     /// # Errors
-    /// [`ClientError::TooOld`].
+    /// [`ClientError::Refused`] with [`core::Error::TooOld`].
     pub fn check_age(
         &self,
         max_age: Duration,
@@ -359,8 +266,7 @@ impl Manifest {
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        VerifiedManifest::from_signed(self.signed).check_age(max_age.as_secs(), now)?;
-        Ok(())
+        Ok(self.verified.check_age(max_age.as_secs(), now)?)
     }
 }
 
@@ -409,6 +315,15 @@ pub struct TlsOptions {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
     /// Expect this name in the server's certificate instead of the URL's host.
     pub domain: Option<String>,
+}
+
+/// The history of manifests verified under one operator key, as the cache
+/// holds it, and what it accepted of the one offered now.
+struct Checked {
+    history: History,
+    accepted: Accepted,
+    /// The newest manifest verified before this one.
+    previous: Option<VerifiedManifest>,
 }
 
 impl Client {
@@ -478,8 +393,9 @@ impl Client {
     /// Fetches the manifest and verifies the operator's signature on it.
     ///
     /// # Errors
-    /// [`ClientError::Status`]; [`ClientError::Protocol`] for a signature
-    /// that does not verify or a bad statement; [`ClientError::BadManifest`]
+    /// [`ClientError::Status`]; [`ClientError::Refused`] for a signature
+    /// that does not verify, a bad statement or (with
+    /// [`Client::set_max_age`]) one too old; [`ClientError::BadManifest`]
     /// if its fields disagree with the statement.
     pub async fn manifest(&mut self) -> Result<Manifest, ClientError> {
         let mut backoff = Backoff::new(self.attempts, self.retry_delay);
@@ -517,26 +433,26 @@ impl Client {
     /// [`Client::fetch_table`].
     ///
     /// # Errors
-    /// As [`Client::fetch_table`], or [`ClientError::Protocol`] for a table
+    /// As [`Client::fetch_table`], or [`ClientError::Refused`] for a table
     /// with an invalid slot.
     pub async fn table(
         &mut self,
         manifest: &Manifest,
         cache: &TableCache,
-    ) -> Result<ClientTable, ClientError> {
+    ) -> Result<Table, ClientError> {
         let (table, _) = self.fetch_table(manifest, cache).await?;
-        ClientTable::new(table).map_err(|source| ClientError::Protocol {
-            what: "table",
-            source,
-        })
+        Ok(blindmatch_client_core::open_table(
+            &table.encode(),
+            &manifest.verified,
+        )?)
     }
 
     /// The table of `manifest` (verified), and how it was obtained:
     ///
-    /// 1. The cache's record of the newest manifest verified before is
-    ///    checked first: an older version is refused
-    ///    ([`ClientError::Rollback`]), and so is another table under a
-    ///    version seen ([`ClientError::Equivocation`]).
+    /// 1. The cache's record of the newest manifest verified before (a
+    ///    [`History`]) is checked first: an older version is refused
+    ///    ([`core::Error::Rollback`]), and so is another table under a
+    ///    version seen ([`core::Error::Equivocation`]).
     /// 2. A cached copy of this table is used as is.
     /// 3. Otherwise, if the cache holds the previous version with the same
     ///    header, only the changed slots are fetched and applied; the result
@@ -550,56 +466,38 @@ impl Client {
     /// version's table removed.
     ///
     /// # Errors
-    /// [`ClientError::Rollback`], [`ClientError::Equivocation`],
-    /// [`ClientError::Protocol`] for a chunk or table that does not verify
-    /// (a bad chunk is never written; a complete download that does not
-    /// verify is removed), [`ClientError::Status`] or [`ClientError::Cache`].
+    /// [`ClientError::Refused`] for a rollback, an equivocation, or a chunk
+    /// or table that does not verify (a bad chunk is never written; a
+    /// complete download that does not verify is removed);
+    /// [`ClientError::Status`] or [`ClientError::Cache`].
     pub async fn fetch_table(
         &mut self,
         manifest: &Manifest,
         cache: &TableCache,
     ) -> Result<(BlindedTable, Fetched), ClientError> {
-        let previous = self.check_history(manifest, cache)?;
-        if let Some(table) = self.cached(manifest, cache, previous.as_ref())? {
+        let checked = self.check_history(manifest, cache)?;
+        if let Some(table) = cache.load(manifest.table_id())? {
+            self.remember(cache, checked)?;
             return Ok((table, Fetched::Cached));
         }
         let mut delta_refused = None;
-        if let Some(p) = previous
+        if let Some(p) = checked
+            .previous
             .as_ref()
-            .filter(|p| p.manifest.header == manifest.header)
-            && let Some(base) = cache.load(&p.manifest.table_id)?
+            .filter(|p| p.header() == manifest.header())
+            && let Some(base) = cache.load(p.table_id())?
         {
+            let from = p.version();
             match self.delta_table(&base, manifest).await {
                 Ok((table, slots, bytes)) => {
                     cache.store(&table)?;
-                    cache.remember(&self.operator, &manifest.signed, Some(p))?;
-                    let fetched = Fetched::Delta {
-                        from: p.manifest.version,
-                        slots,
-                        bytes,
-                    };
-                    return Ok((table, fetched));
+                    self.remember(cache, checked)?;
+                    return Ok((table, Fetched::Delta { from, slots, bytes }));
                 }
                 Err(e) => delta_refused = Some(e.to_string()),
             }
         }
-        self.full(manifest, cache, previous.as_ref(), delta_refused)
-            .await
-    }
-
-    /// The cached copy of `manifest`'s table, if there is a valid one (and
-    /// the manifest is recorded as the newest).
-    fn cached(
-        &self,
-        manifest: &Manifest,
-        cache: &TableCache,
-        previous: Option<&SignedManifest>,
-    ) -> Result<Option<BlindedTable>, ClientError> {
-        let table = cache.load(&manifest.table_id)?;
-        if table.is_some() {
-            cache.remember(&self.operator, &manifest.signed, previous)?;
-        }
-        Ok(table)
+        self.full(manifest, cache, checked, delta_refused).await
     }
 
     /// Downloads the table in full (or the rest of it), and records the
@@ -608,11 +506,11 @@ impl Client {
         &mut self,
         manifest: &Manifest,
         cache: &TableCache,
-        previous: Option<&SignedManifest>,
+        checked: Checked,
         delta_refused: Option<String>,
     ) -> Result<(BlindedTable, Fetched), ClientError> {
         let (table, bytes) = self.download(manifest, cache).await?;
-        cache.remember(&self.operator, &manifest.signed, previous)?;
+        self.remember(cache, checked)?;
         Ok((
             table,
             Fetched::Full {
@@ -633,108 +531,125 @@ impl Client {
     /// As [`Client::table`].
     pub async fn refresh(
         &mut self,
-        current: &ClientTable,
+        current: &Table,
         manifest: &Manifest,
         cache: &TableCache,
-    ) -> Result<(ClientTable, Fetched), ClientError> {
-        let previous = self.check_history(manifest, cache)?;
-        let held = current.table();
-        if *held.id() == manifest.table_id {
+    ) -> Result<(Table, Fetched), ClientError> {
+        let checked = self.check_history(manifest, cache)?;
+        if current.id() == manifest.table_id() {
             return Ok((current.clone(), Fetched::Cached));
         }
         let mut delta_refused = None;
-        if *held.header() == manifest.header {
-            match self.delta(held, manifest).await.and_then(|(delta, bytes)| {
-                current
-                    .updated(&delta, &manifest.signed.manifest)
-                    .map(|t| (t, delta.indices.len(), bytes))
-                    .map_err(|source| ClientError::Protocol {
-                        what: "delta",
-                        source,
-                    })
-            }) {
-                Ok((table, slots, bytes)) => {
-                    cache.store(table.table())?;
-                    cache.remember(&self.operator, &manifest.signed, previous.as_ref())?;
-                    let from = previous
-                        .filter(|p| p.manifest.table_id == *held.id())
-                        .map_or(0, |p| p.manifest.version);
-                    return Ok((table, Fetched::Delta { from, slots, bytes }));
+        if current.client_table().table().header() == manifest.header() {
+            match self.delta_download(current.id(), manifest).await {
+                Ok((delta, bytes)) => {
+                    let slots = delta.slots();
+                    match delta.finish(current) {
+                        Ok(table) => {
+                            let from = checked
+                                .previous
+                                .as_ref()
+                                .filter(|p| p.table_id() == current.id())
+                                .map_or(0, VerifiedManifest::version);
+                            cache.store(table.client_table().table())?;
+                            self.remember(cache, checked)?;
+                            return Ok((table, Fetched::Delta { from, slots, bytes }));
+                        }
+                        Err(e) => delta_refused = Some(e.to_string()),
+                    }
                 }
                 Err(e) => delta_refused = Some(e.to_string()),
             }
         }
         // No delta from the table held: the cache's copy, or a full download
         // (not another delta attempt from the cache's older copy).
-        let (table, fetched) = match self.cached(manifest, cache, previous.as_ref())? {
-            Some(table) => (table, Fetched::Cached),
-            None => {
-                self.full(manifest, cache, previous.as_ref(), delta_refused)
-                    .await?
+        let (table, fetched) = match cache.load(manifest.table_id())? {
+            Some(table) => {
+                self.remember(cache, checked)?;
+                (table, Fetched::Cached)
             }
+            None => self.full(manifest, cache, checked, delta_refused).await?,
         };
-        let table = ClientTable::new(table).map_err(|source| ClientError::Protocol {
-            what: "table",
-            source,
-        })?;
+        let table = blindmatch_client_core::open_table(&table.encode(), &manifest.verified)?;
         Ok((table, fetched))
     }
 
-    /// Refuses a manifest older than the newest verified before, or another
-    /// table under a version seen; returns that newest manifest.
+    /// Refuses a manifest older than the newest verified before under this
+    /// operator key, or another table under a version seen (the cache's
+    /// [`History`]); returns what [`Client::remember`] records once the
+    /// table is in hand.
     fn check_history(
         &self,
         manifest: &Manifest,
         cache: &TableCache,
-    ) -> Result<Option<SignedManifest>, ClientError> {
-        let previous = cache.newest_manifest(&self.operator)?;
-        let mut history = History::new(self.operator);
-        if let Some(p) = &previous {
-            history.record(&VerifiedManifest::from_signed(*p));
-        }
-        history.check(&VerifiedManifest::from_signed(manifest.signed))?;
-        Ok(previous)
+    ) -> Result<Checked, ClientError> {
+        let history = cache.history(&self.operator)?;
+        let previous = history.newest();
+        let accepted = history.check(&manifest.verified)?;
+        Ok(Checked {
+            history,
+            accepted,
+            previous,
+        })
     }
 
-    /// Fetches and applies the delta from `base` to `manifest`'s table.
+    /// Records the accepted manifest as the newest in the cache and removes
+    /// the previous version's table: a client keeps one version.
+    fn remember(&self, cache: &TableCache, checked: Checked) -> Result<(), ClientError> {
+        let Checked {
+            mut history,
+            accepted,
+            previous,
+        } = checked;
+        let current = *accepted.manifest().table_id();
+        history.record(accepted);
+        cache.save_history(&history)?;
+        if let Some(p) = previous.filter(|p| *p.table_id() != current) {
+            cache.remove(p.table_id())?;
+        }
+        Ok(())
+    }
+
+    /// Fetches and applies the delta from `base` (the cache's unvalidated
+    /// copy) to `manifest`'s table.
     async fn delta_table(
         &mut self,
         base: &BlindedTable,
         manifest: &Manifest,
     ) -> Result<(BlindedTable, usize, u64), ClientError> {
-        let (delta, bytes) = self.delta(base, manifest).await?;
+        let (delta, bytes) = self.delta_download(base.id(), manifest).await?;
+        let delta: TableDelta = delta.into_delta();
         let table = delta
-            .apply(base, &manifest.signed.manifest)
-            .map_err(|source| ClientError::Protocol {
+            .apply(base, manifest.verified.statement())
+            .map_err(|source| blindmatch_client_core::Error::Invalid {
                 what: "delta",
                 source,
             })?;
         Ok((table, delta.indices.len(), bytes))
     }
 
-    /// Fetches the delta from `base` to `manifest`'s table.
-    async fn delta(
+    /// Receives the delta from the table `base` to `manifest`'s table.
+    async fn delta_download(
         &mut self,
-        base: &BlindedTable,
+        base: &TableId,
         manifest: &Manifest,
-    ) -> Result<(TableDelta, u64), ClientError> {
+    ) -> Result<(DeltaDownload, u64), ClientError> {
         let mut stream = self
             .tables
             .download_delta(DownloadDeltaRequest {
-                from_table_id: base.id().0.to_vec(),
-                to_table_id: manifest.table_id.0.to_vec(),
+                from_table_id: base.0.to_vec(),
+                to_table_id: manifest.table_id().0.to_vec(),
             })
             .await
             .map_err(status("DownloadDelta"))?
             .into_inner();
-        let mut delta =
-            DeltaDownload::for_base(*base.id(), &VerifiedManifest::from_signed(manifest.signed));
+        let mut delta = DeltaDownload::for_base(*base, &manifest.verified);
         let mut bytes = 0u64;
         while let Some(chunk) = stream.message().await.map_err(status("DownloadDelta"))? {
             bytes += chunk.encoded_len() as u64;
             delta.push(&chunk.indices, &chunk.slots)?;
         }
-        Ok((delta.into_delta(), bytes))
+        Ok((delta, bytes))
     }
 
     /// Downloads (the rest of) the table, checking each chunk's proof.
@@ -743,19 +658,15 @@ impl Client {
         manifest: &Manifest,
         cache: &TableCache,
     ) -> Result<(BlindedTable, u64), ClientError> {
-        let mut partial = cache.open_partial(manifest)?;
-        let mut assembler = TableAssembler::new(&manifest.signed.manifest, partial.take_existing())
-            .map_err(|source| ClientError::Protocol {
-                what: "cached partial table",
-                source,
-            })?;
+        let mut partial = cache.open_partial(manifest.verified())?;
+        let mut download = TableDownload::resume(&manifest.verified, partial.take_existing())?;
         let mut bytes = 0u64;
         let mut backoff = Backoff::new(self.attempts, self.retry_delay);
-        while assembler.offset() < manifest.header.slots_len() {
+        while !download.is_complete() {
             // A transient failure, at the start or midway, resumes from the
             // last verified chunk.
             let streamed = self
-                .download_from(manifest, &mut assembler, &mut partial, &mut bytes)
+                .download_from(manifest, &mut download, &mut partial, &mut bytes)
                 .await;
             match streamed {
                 Ok(()) => break,
@@ -769,124 +680,77 @@ impl Client {
             }
         }
         partial.sync()?;
-        match assembler.finish() {
+        match download.into_table() {
             Ok(table) => {
                 cache.store(&table)?;
                 partial.remove()?;
                 Ok((table, bytes))
             }
-            Err(source) => {
-                if matches!(
-                    source,
-                    blindmatch_protocol::Error::TableIdMismatch
-                        | blindmatch_protocol::Error::DigestMismatch
-                ) {
+            Err(e) => {
+                if let blindmatch_client_core::Error::Invalid {
+                    source:
+                        blindmatch_protocol::Error::TableIdMismatch
+                        | blindmatch_protocol::Error::DigestMismatch,
+                    ..
+                } = e
+                {
                     // Complete but wrong (a damaged resumed part): start over.
                     partial.remove()?;
                 }
-                Err(ClientError::Protocol {
-                    what: "table download",
-                    source,
-                })
+                Err(e.into())
             }
         }
     }
 
-    /// One `DownloadTable` call from the assembler's offset: every chunk
+    /// One `DownloadTable` call from the download's offset: every chunk
     /// verified before it is kept.
     async fn download_from(
         &mut self,
         manifest: &Manifest,
-        assembler: &mut TableAssembler,
+        download: &mut TableDownload,
         partial: &mut cache::Partial,
         bytes: &mut u64,
     ) -> Result<(), ClientError> {
         let mut stream = self
             .tables
             .download_table(DownloadTableRequest {
-                table_id: manifest.table_id.0.to_vec(),
-                offset: assembler.offset(),
+                table_id: manifest.table_id().0.to_vec(),
+                offset: download.offset(),
             })
             .await
             .map_err(status("DownloadTable"))?
             .into_inner();
         while let Some(chunk) = stream.message().await.map_err(status("DownloadTable"))? {
             *bytes += chunk.encoded_len() as u64;
-            let proof: Vec<[u8; 32]> = chunk
-                .proof
-                .iter()
-                .map(|h| h.as_slice().try_into())
-                .collect::<Result<_, _>>()
-                .map_err(|_| ClientError::BadManifest("a proof hash is not 32 bytes"))?;
-            if let Err(source) = assembler.push(chunk.offset, &chunk.slots, &proof) {
+            if let Err(e) = download.push(chunk.offset, &chunk.slots, &chunk.proof) {
                 // Only verified chunks were written: a resume starts here.
                 partial.sync()?;
-                return Err(ClientError::Protocol {
-                    what: "table chunk",
-                    source,
-                });
+                return Err(e.into());
             }
             partial.append(&chunk.slots)?;
         }
         Ok(())
     }
 
-    /// Submits encoded vouchers as one batch under a fresh random
-    /// [`SubmissionId`]; returns the acknowledged count. A failure that may
-    /// be transient (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED by the server's
-    /// request timeout, a broken connection, RESOURCE_EXHAUSTED with the
-    /// server's retry hint when its memory budget is full) is retried with
-    /// the same id, as [`Client::set_retries`] allows, so the server stores
-    /// the batch once however many tries reach it.
+    /// Sends `submission` (made by [`Table::submission`] or
+    /// [`Table::account_submission`]); returns the acknowledged count. A
+    /// failure that may be transient (UNAVAILABLE, DEADLINE_EXCEEDED,
+    /// CANCELLED by the server's request timeout, a broken connection,
+    /// RESOURCE_EXHAUSTED with the server's retry hint when its memory
+    /// budget is full) is retried unchanged, under the submission's id, as
+    /// [`Client::set_retries`] allows, so the server stores the batch once
+    /// however many tries reach it.
     ///
     /// # Errors
     /// [`ClientError::Status`]: InvalidArgument for a malformed voucher,
     /// ResourceExhausted for a batch over the limit or a full server store,
-    /// FailedPrecondition when the server's table changed, or the last
-    /// transient failure once the retries are spent.
-    pub async fn submit(
-        &mut self,
-        table_id: &TableId,
-        vouchers: Vec<Vec<u8>>,
-    ) -> Result<u32, ClientError> {
-        // Version 1 sends no account id.
-        self.submit_for_account(table_id, &[], vouchers).await
-    }
-
-    /// Submits one batch once, under the given id. Sending the same vouchers
-    /// again under the same id (within the server's dedup window, 24 h by
-    /// default) is acknowledged alike and stored once; the same id with other
-    /// vouchers gets ALREADY_EXISTS.
-    ///
-    /// # Errors
-    /// As [`Client::submit`], without the retries.
-    pub async fn submit_with_id(
-        &mut self,
-        table_id: &TableId,
-        id: SubmissionId,
-        vouchers: Vec<Vec<u8>>,
-    ) -> Result<u32, ClientError> {
-        self.submit_raw(table_id, id, &[], vouchers).await
-    }
-
-    /// [`Client::submit`] in threshold mode: version-2 vouchers made under
-    /// the account `account_id` (the id they are bound to).
-    ///
-    /// # Errors
-    /// As [`Client::submit`].
-    pub async fn submit_for_account(
-        &mut self,
-        table_id: &TableId,
-        account_id: &[u8],
-        vouchers: Vec<Vec<u8>>,
-    ) -> Result<u32, ClientError> {
-        let id = SubmissionId::random(&mut rand::rng());
+    /// FailedPrecondition when the server's table changed, AlreadyExists for
+    /// an id used before with other vouchers, or the last transient failure
+    /// once the retries are spent.
+    pub async fn submit(&mut self, submission: &Submission) -> Result<u32, ClientError> {
         let mut backoff = Backoff::new(self.attempts, self.retry_delay);
         loop {
-            match self
-                .submit_raw(table_id, id, account_id, vouchers.clone())
-                .await
-            {
+            match self.submit_once(submission).await {
                 Err(e) => match backoff.retry(&e) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => return Err(e),
@@ -896,35 +760,19 @@ impl Client {
         }
     }
 
-    /// [`Client::submit_with_id`] in threshold mode: one try, under the
-    /// given id, of version-2 vouchers bound to `account_id`.
+    /// Sends `submission` once. Sending it again (within the server's dedup
+    /// window, 24 h by default) is acknowledged alike and stored once.
     ///
     /// # Errors
     /// As [`Client::submit`], without the retries.
-    pub async fn submit_with_id_for_account(
-        &mut self,
-        table_id: &TableId,
-        id: SubmissionId,
-        account_id: &[u8],
-        vouchers: Vec<Vec<u8>>,
-    ) -> Result<u32, ClientError> {
-        self.submit_raw(table_id, id, account_id, vouchers).await
-    }
-
-    async fn submit_raw(
-        &mut self,
-        table_id: &TableId,
-        id: SubmissionId,
-        account_id: &[u8],
-        vouchers: Vec<Vec<u8>>,
-    ) -> Result<u32, ClientError> {
+    pub async fn submit_once(&mut self, submission: &Submission) -> Result<u32, ClientError> {
         Ok(self
             .vouchers
             .submit(SubmitRequest {
-                table_id: table_id.0.to_vec(),
-                vouchers,
-                submission_id: id.0.to_vec(),
-                account_id: account_id.to_vec(),
+                table_id: submission.table_id.0.to_vec(),
+                vouchers: submission.vouchers.clone(),
+                submission_id: submission.id.0.to_vec(),
+                account_id: submission.account_id.clone(),
             })
             .await
             .map_err(status("Submit"))?
@@ -948,94 +796,46 @@ impl Client {
     /// batches of the server's maximum; returns how many were acknowledged.
     ///
     /// # Errors
-    /// [`ClientError::Voucher`] for associated data over 1 KiB, or as
-    /// [`Client::submit`].
+    /// [`ClientError::Refused`] for a table in threshold mode
+    /// ([`core::Error::ThresholdMode`]: use [`Client::check_account`]) or
+    /// associated data over 1 KiB, or as [`Client::submit`].
     pub async fn check(
         &mut self,
         manifest: &Manifest,
-        table: &ClientTable,
+        table: &Table,
         items: &[(Item, Vec<u8>)],
     ) -> Result<usize, ClientError> {
-        if let Some(p) = manifest.threshold {
-            return Err(ClientError::Config(format!(
-                "the server's table is in threshold mode (t = {}): give an account secret (check_account; the CLI's --account FILE)",
-                p.threshold()
-            )));
-        }
         let mut acknowledged = 0;
-        for batch in items.chunks(manifest.max_batch as usize) {
-            let vouchers = make_vouchers(table, batch)?;
-            acknowledged += self.submit(table.table().id(), vouchers).await? as usize;
+        for batch in items.chunks(manifest.max_batch() as usize) {
+            let submission = table.submission(batch, &mut rand::rng())?;
+            acknowledged += self.submit(&submission).await? as usize;
         }
         Ok(acknowledged)
     }
-}
 
-impl Client {
     /// Threshold mode's [`Client::check`]: one version-2 voucher per upload
     /// under `account`'s keys for the manifest's t and s, real or (at the
     /// account's secret rate) synthetic, submitted in batches bound to the
     /// account id. The acknowledgement is the same whatever they hold.
     ///
     /// # Errors
-    /// [`ClientError::Config`] for a version-1 manifest, [`ClientError::Voucher`]
-    /// for associated data over 1 KiB, or as [`Client::submit`].
+    /// [`ClientError::Refused`] for a version-1 table
+    /// ([`core::Error::NotThresholdMode`]) or associated data over 1 KiB, or
+    /// as [`Client::submit`].
     pub async fn check_account(
         &mut self,
         manifest: &Manifest,
-        table: &ClientTable,
+        table: &Table,
         account: &AccountSecret,
         uploads: &[Upload],
     ) -> Result<usize, ClientError> {
         let mut acknowledged = 0;
-        for batch in uploads.chunks(manifest.max_batch as usize) {
-            let vouchers = make_threshold_vouchers(manifest, table, account, batch)?;
-            acknowledged += self
-                .submit_for_account(table.table().id(), account.account_id(), vouchers)
-                .await? as usize;
+        for batch in uploads.chunks(manifest.max_batch() as usize) {
+            let submission = table.account_submission(account, batch, &mut rand::rng())?;
+            acknowledged += self.submit(&submission).await? as usize;
         }
         Ok(acknowledged)
     }
-}
-
-/// Encoded version-2 vouchers for a batch of uploads (SPEC 14.7).
-///
-/// # Errors
-/// [`ClientError::Config`] for a version-1 manifest, or
-/// [`ClientError::Voucher`] for associated data over 1 KiB.
-pub fn make_threshold_vouchers(
-    manifest: &Manifest,
-    table: &ClientTable,
-    account: &AccountSecret,
-    uploads: &[Upload],
-) -> Result<Vec<Vec<u8>>, ClientError> {
-    let p = manifest.threshold.ok_or_else(|| {
-        ClientError::Config(
-            "the server's table is not in threshold mode: make version-1 vouchers (check)".into(),
-        )
-    })?;
-    Ok(
-        blindmatch_client_core::threshold_vouchers(table, &p, account, uploads, &mut rand::rng())?
-            .iter()
-            .map(blindmatch_protocol::threshold::ThresholdVoucher::encode)
-            .collect(),
-    )
-}
-
-/// Encoded vouchers for a batch of items (thread-local CSPRNG: far cheaper
-/// than a system call per scalar).
-///
-/// # Errors
-/// [`ClientError::Voucher`] for associated data over 1 KiB.
-pub fn make_vouchers(
-    table: &ClientTable,
-    items: &[(Item, Vec<u8>)],
-) -> Result<Vec<Vec<u8>>, ClientError> {
-    let mut rng = rand::rng();
-    items
-        .iter()
-        .map(|(item, ad)| Ok(table.create_voucher(item, ad, &mut rng)?.encode()))
-        .collect()
 }
 
 #[cfg(test)]
@@ -1053,6 +853,7 @@ mod tests {
             n_slots: 100,
             public_key: *key.public_key(),
         };
+        let operator = OperatorSigningKey::generate(&mut rand::rng());
         let signed = Statement {
             version: 4,
             created,
@@ -1062,14 +863,15 @@ mod tests {
             header,
             threshold: None,
         }
-        .sign(&OperatorSigningKey::generate(&mut rand::rng()));
+        .sign(&operator);
         Manifest {
-            header,
-            table_id: TableId([2; 32]),
-            version: 4,
-            signed,
+            verified: VerifiedManifest::verify(
+                &signed.manifest.encode(),
+                &signed.signature,
+                &operator.verifying_key(),
+            )
+            .unwrap(),
             max_batch: 64,
-            threshold: None,
         }
     }
 
@@ -1085,7 +887,7 @@ mod tests {
             .check_age(day, now)
             .unwrap_err();
         assert!(
-            matches!(err, ClientError::TooOld { version: 4, age_seconds, max_seconds: 86_400 } if age_seconds >= 3 * 86_400),
+            matches!(err, ClientError::Refused(blindmatch_client_core::Error::TooOld { version: 4, age_seconds, max_seconds: 86_400 }) if age_seconds >= 3 * 86_400),
             "{err}"
         );
     }

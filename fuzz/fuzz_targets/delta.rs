@@ -23,15 +23,7 @@ fn base() -> &'static (ClientTable, Manifest) {
             .build(&key, items)
             .expect("table")
             .table;
-        let m = Manifest {
-            version: 2,
-            created: 0,
-            table_id: *t.id(),
-            digest: *MerkleTree::new(t.slots()).root(),
-            chunk_slots: CHUNK_SLOTS,
-            header: *t.header(),
-            threshold: None,
-        };
+        let m = Manifest::for_table(&t, 2, 0, None);
         (ClientTable::new(t).expect("a valid table"), m)
     })
 }

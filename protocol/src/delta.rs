@@ -145,7 +145,6 @@ fn hex_id(id: &TableId) -> String {
 mod tests {
     use super::*;
     use crate::item::{Item, ItemType};
-    use crate::merkle::{CHUNK_SLOTS, MerkleTree};
     use crate::table::{TableBuilder, UpdateOptions, update};
     use crate::{ServerKey, TableId};
 
@@ -158,15 +157,7 @@ mod tests {
     }
 
     fn manifest(t: &BlindedTable, version: u64) -> Manifest {
-        Manifest {
-            version,
-            created: 0,
-            table_id: *t.id(),
-            digest: *MerkleTree::new(t.slots()).root(),
-            chunk_slots: CHUNK_SLOTS,
-            header: *t.header(),
-            threshold: None,
-        }
+        Manifest::for_table(t, version, 0, None)
     }
 
     #[test]

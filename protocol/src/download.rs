@@ -130,15 +130,7 @@ mod tests {
     }
 
     fn manifest_of(t: &BlindedTable) -> Manifest {
-        Manifest {
-            version: 1,
-            created: 0,
-            table_id: *t.id(),
-            digest: *crate::merkle::MerkleTree::new(t.slots()).root(),
-            chunk_slots: crate::merkle::CHUNK_SLOTS,
-            header: *t.header(),
-            threshold: None,
-        }
+        Manifest::for_table(t, 1, 0, None)
     }
 
     #[test]

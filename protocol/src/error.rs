@@ -122,6 +122,9 @@ pub enum Error {
         /// The table it was applied to (hex).
         got: String,
     },
+    /// A synthetic rate that is not a probability (SPEC 14.1).
+    #[error("synthetic rate: not a probability from 0 to 1")]
+    InvalidSyntheticRate,
     /// An account file whose fields are out of their format (SPEC 14.1).
     #[error("account file is malformed ({0})")]
     MalformedAccount(&'static str),

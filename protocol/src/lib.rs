@@ -83,7 +83,7 @@
 //! ```
 //! # use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder, BlindedTable, ClientTable, Matcher};
 //! use blindmatch_protocol::threshold::{
-//!     AccountSecret, Outcome, SyntheticRate, placement_weights, reveal,
+//!     AccountSecret, Outcome, SyntheticRate, Upload, VoucherAccount, placement_weights, reveal,
 //! };
 //! # let key = ServerKey::generate(&mut rand::rng());
 //! # let listed: Vec<Item> = (0..3u8).map(|i| Item::new(ItemType::Sha256, &[i; 32])).collect::<Result<_, _>>()?;
@@ -98,9 +98,9 @@
 //! let mut shares = Vec::new();
 //! for (n, item) in listed.iter().enumerate() {
 //!     let voucher_id = [n as u8; 16]; // the platform's name for the upload
-//!     let v = client.create_threshold_voucher(
-//!         &keys, account.account_id(), &voucher_id, item, b"upload", &weights, &mut rand::rng(),
-//!     )?;
+//!     let sender = VoucherAccount { keys: &keys, account_id: account.account_id(), weights: &weights };
+//!     let upload = Upload::new(&voucher_id, item.clone(), b"upload".to_vec())?;
+//!     let v = client.create_threshold_voucher(&sender, &upload, &mut rand::rng())?;
 //!     // The server opens it with one scalar multiplication: a candidate.
 //!     let opened = matcher.open_threshold_batch(2, &[(account.account_id(), &v)]);
 //!     let candidate = opened.into_iter().next().expect("one result")?.expect("listed");

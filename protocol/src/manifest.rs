@@ -15,7 +15,9 @@ use zeroize::Zeroizing;
 use crate::encoding::{array, check_magic_version};
 use crate::error::Error;
 use crate::merkle::{CHUNK_SLOTS, Hash};
-use crate::table::{HEADER_LEN, MAX_K, PROTOCOL_VERSION, THRESHOLD_VERSION, TableHeader, TableId};
+use crate::table::{
+    BlindedTable, HEADER_LEN, MAX_K, PROTOCOL_VERSION, THRESHOLD_VERSION, TableHeader, TableId,
+};
 
 /// Magic bytes that open a manifest statement.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"BMMF";
@@ -129,6 +131,28 @@ impl ThresholdParams {
 }
 
 impl Manifest {
+    /// The statement for `table` as version `version`, built at `created`
+    /// (seconds since the Unix epoch), in threshold mode with `threshold`.
+    /// The table id, the header and the digest (SPEC 13.2: the Merkle root
+    /// over its chunks) all come from the table, so the statement describes
+    /// exactly the table it is made for.
+    pub fn for_table(
+        table: &BlindedTable,
+        version: u64,
+        created: u64,
+        threshold: Option<ThresholdParams>,
+    ) -> Manifest {
+        Manifest {
+            version,
+            created,
+            table_id: *table.id(),
+            digest: *crate::merkle::MerkleTree::new(table.slots()).root(),
+            chunk_slots: CHUNK_SLOTS,
+            header: *table.header(),
+            threshold,
+        }
+    }
+
     /// The protocol version the statement is for: 1, or 2 in threshold mode.
     pub fn protocol_version(&self) -> u8 {
         if self.threshold.is_some() {

@@ -51,8 +51,8 @@ use crate::voucher::{MAX_AD_LEN, PAYLOAD_LEN, decode_payload, encode_payload};
 pub use account::{AccountKeys, AccountSecret, SyntheticRate};
 use field::{DetectionField, Fp61};
 pub use voucher::{
-    Candidate, THRESHOLD_VERSION, ThresholdVoucher, placement_weights, submission_digest,
-    threshold_voucher_len,
+    Candidate, THRESHOLD_VERSION, ThresholdVoucher, Upload, VoucherAccount, placement_weights,
+    submission_digest, threshold_voucher_len,
 };
 
 /// Length of a voucher id: the platform's name for one upload (a photo's

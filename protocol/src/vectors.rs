@@ -267,7 +267,6 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
     use crate::merkle::{CHUNK_SLOTS, MerkleTree, leaf_count, leaves};
     use crate::table::{UpdateOptions, update};
 
-    let header = *v1.table.header();
     let attempt = |extra: usize| {
         let added: Vec<Item> = (n..n + extra).map(candidate).collect();
         let list: Vec<Item> = v1.entries[1..].iter().chain(&added).cloned().collect();
@@ -319,15 +318,7 @@ fn lifecycle(key: &ServerKey, v1: &BuiltTable, n: usize) -> Result<Value, Error>
         .collect();
 
     let operator = vector_operator();
-    let manifest = Manifest {
-        version: 2,
-        created: 1_790_000_000,
-        table_id: *v2.table.id(),
-        digest: *MerkleTree::new(v2.table.slots()).root(),
-        chunk_slots: CHUNK_SLOTS,
-        header,
-        threshold: None,
-    };
+    let manifest = Manifest::for_table(&v2.table, 2, 1_790_000_000, None);
     let signed = manifest.sign(&operator);
 
     // A slot array of five chunks and a bit: slot i = SHA-256(label || I2OSP(i, 4)).
@@ -409,15 +400,7 @@ fn chunked_table(key: &ServerKey) -> Result<Value, Error> {
     let header = *built.table.header();
     let tree = MerkleTree::new(built.table.slots());
     let leaf_hashes = crate::merkle::leaves(built.table.slots());
-    let manifest = Manifest {
-        version: 1,
-        created: CHUNKED_CREATED,
-        table_id: *built.table.id(),
-        digest: *tree.root(),
-        chunk_slots: CHUNK_SLOTS,
-        header,
-        threshold: None,
-    };
+    let manifest = Manifest::for_table(&built.table, 1, CHUNKED_CREATED, None);
     let operator = vector_operator();
     let signed = manifest.sign(&operator);
     let entries: Vec<Value> = built
@@ -644,15 +627,7 @@ fn extra_vectors(
         "blindmatch-v1 test vectors: negative operator key",
     ));
     let vk = op.verifying_key();
-    let statement = Manifest {
-        version: 1,
-        created: 1_764_633_600,
-        table_id: *built.table.id(),
-        digest: *crate::merkle::MerkleTree::new(built.table.slots()).root(),
-        chunk_slots: crate::merkle::CHUNK_SLOTS,
-        header: *built.table.header(),
-        threshold: None,
-    };
+    let statement = Manifest::for_table(&built.table, 1, 1_764_633_600, None);
     let signed = statement.sign(&op);
     let st = statement.encode();
     let sig = signed.signature;

@@ -449,7 +449,6 @@ fn read_index(r: &mut impl Read, len: u64, path: &Path) -> anyhow::Result<EntryI
 mod tests {
     use super::*;
     use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey};
-    use blindmatch_protocol::merkle::CHUNK_SLOTS;
     use blindmatch_protocol::{Item, ItemType, ServerKey, TableBuilder};
 
     fn file() -> Vec<u8> {
@@ -459,16 +458,7 @@ mod tests {
             .collect();
         let built = TableBuilder::new([7; 32]).build(&key, items).unwrap();
         let op = OperatorSigningKey::generate(&mut rand::rng());
-        let manifest = Manifest {
-            version: 1,
-            created: 0,
-            table_id: *built.table.id(),
-            digest: *MerkleTree::new(built.table.slots()).root(),
-            chunk_slots: CHUNK_SLOTS,
-            header: *built.table.header(),
-            threshold: None,
-        }
-        .sign(&op);
+        let manifest = Manifest::for_table(&built.table, 1, 0, None).sign(&op);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.bmt");
         let bundle = Bundle {

@@ -347,10 +347,7 @@ impl ServeArgs {
             _ => bail!("previous-table and previous-key go together: give both"),
         };
         let operator_key = match self.operator_key.or(file.operator_key) {
-            Some(v) => Some(
-                blindmatch_client::parse_operator_key(&v)
-                    .map_err(|e| anyhow::anyhow!("operator-key: {e}"))?,
-            ),
+            Some(v) => Some(crate::keyfile::operator_key(&v).context("operator-key")?),
             None => None,
         };
         let defaults = Limits::default();

@@ -4,11 +4,11 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use blindmatch_protocol::ServerKey;
-use blindmatch_protocol::manifest::OperatorSigningKey;
+use blindmatch_protocol::manifest::{OperatorSigningKey, OperatorVerifyingKey};
 use zeroize::Zeroizing;
 
 /// Generates a key and writes it to `path` (mode 0600), refusing to overwrite.
@@ -22,14 +22,53 @@ pub fn write_new(path: &Path) -> anyhow::Result<ServerKey> {
 }
 
 /// Generates an operator signing key and writes it to `path` (mode 0600),
-/// refusing to overwrite.
+/// and its verifying key, which clients pin, in hex to
+/// [`public_key_path`]`(path)`; refuses to overwrite either.
 ///
 /// # Errors
-/// If the file exists or cannot be written.
+/// If a file exists or cannot be written.
 pub fn write_new_signing(path: &Path) -> anyhow::Result<OperatorSigningKey> {
     let key = OperatorSigningKey::generate(&mut rand::rng());
+    let public = public_key_path(path);
+    if public.exists() {
+        bail!(
+            "verifying key file {} exists (it is never overwritten)",
+            public.display()
+        );
+    }
     write_secret(path, &key.encode())?;
+    let vk = hex::encode(key.verifying_key().to_bytes());
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&public)
+        .and_then(|mut f| f.write_all(format!("{vk}\n").as_bytes()))
+        .with_context(|| format!("verifying key file {}", public.display()))?;
     Ok(key)
+}
+
+/// Where [`write_new_signing`] writes the verifying key of the signing key
+/// at `signing_key`: the same path with `.pub` appended.
+pub fn public_key_path(signing_key: &Path) -> PathBuf {
+    let mut p = signing_key.as_os_str().to_owned();
+    p.push(".pub");
+    p.into()
+}
+
+/// `--operator-key HEX|PATH`: the operator's verifying key as 64 hex digits,
+/// or a file holding them (as [`write_new_signing`] writes it).
+///
+/// # Errors
+/// If it is neither, naming the value.
+pub fn operator_key(value: &str) -> anyhow::Result<OperatorVerifyingKey> {
+    let text = if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value)
+            .with_context(|| format!("{value}: neither 64 hex digits nor a readable file"))?
+    };
+    blindmatch_client_core::operator_key_from_hex(&text)
+        .with_context(|| format!("operator key {value}"))
 }
 
 /// Reads an operator signing key file, refusing one that group or others

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use blindmatch_protocol::ItemType;
-use blindmatch_server::{BuildKind, BuildOptions};
+use blindmatch_server::store::{self, Location};
+use blindmatch_server::{BuildOptions, keyfile};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -119,24 +120,34 @@ enum Command {
         #[arg(long)]
         accounts: bool,
     },
-    /// Run everything on a built-in sample list over loopback, and show what each side saw.
-    /// Exits 0 only if exactly the listed items submitted were recorded.
-    Demo(blindmatch_server::demo::DemoArgs),
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Keygen { out, signing } => {
-            if signing {
-                blindmatch_server::signing_keygen(&out)?;
-            } else {
-                blindmatch_server::keygen(&out)?;
-            }
+        Command::Keygen {
+            out,
+            signing: false,
+        } => {
+            let key = keyfile::write_new(&out)?;
+            println!("wrote server key {} (mode 0600)", out.display());
+            println!("public key: {}", hex::encode(key.public_key().to_bytes()));
+        }
+        Command::Keygen { out, signing: true } => {
+            let key = keyfile::write_new_signing(&out)?;
+            println!("wrote operator signing key {} (mode 0600)", out.display());
+            println!(
+                "operator verifying key (clients pin it): {}",
+                hex::encode(key.verifying_key().to_bytes())
+            );
+            println!(
+                "also written to {}",
+                keyfile::public_key_path(&out).display()
+            );
         }
         Command::Manifest { table, json } => {
             let bundle = blindmatch_server::bundle::read(&table, false)?;
-            let j = blindmatch_client::manifest_json(&bundle.manifest);
             if json {
+                let j = blindmatch_client_core::manifest_json(&bundle.manifest);
                 println!("{}", serde_json::to_string_pretty(&j)?);
             } else {
                 let m = &bundle.manifest.manifest;
@@ -175,57 +186,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 decoys,
             };
             let report = tokio::task::spawn_blocking(move || {
-                blindmatch_server::build(&list, &key, &out, &opts).map(|r| (r, out))
+                blindmatch_server::build(&list, &key, &out, &opts)
             })
             .await??;
-            let (r, out) = report;
-            let table = &r.bundle.table;
-            let h = table.header();
-            let m = &r.bundle.manifest.manifest;
-            match &r.kind {
-                BuildKind::Update {
-                    kept,
-                    added,
-                    removed,
-                    changed,
-                } => println!(
-                    "built {} version {} from version {}: {kept} entries kept, {added} added, {removed} removed; {changed} of {} slots changed, in {:.1} s",
-                    out.display(),
-                    m.version,
-                    m.version - 1,
-                    h.n_slots,
-                    r.seconds
-                ),
-                kind => {
-                    if let BuildKind::Rebuilt(why) = kind {
-                        println!(
-                            "the base could not be kept ({why}): built a new table; clients download it in full"
-                        );
-                    }
-                    println!(
-                        "built {} version {}: {} entries ({} duplicate lines collapsed), {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
-                        out.display(),
-                        m.version,
-                        r.entries,
-                        r.lines - r.entries,
-                        h.n_slots,
-                        h.k,
-                        (blindmatch_protocol::table::HEADER_LEN + table.slots().len()) as f64 / 1e6,
-                        r.seconds,
-                        r.entries as f64 / r.seconds.max(1e-9)
-                    );
-                }
-            }
-            if let Some(p) = &m.threshold {
-                println!(
-                    "threshold mode (protocol version 2): t = {}, s = {}, placement weights {:?}",
-                    p.threshold(),
-                    p.synthetic_bound(),
-                    p.weights()
-                );
-            }
-            println!("table id {}", hex::encode(table.id().0));
-            println!("digest   {}", hex::encode(m.digest));
+            println!("{report}");
         }
         Command::Serve(args) => blindmatch_server::serve::run(args.resolve()?).await?,
         Command::Matches {
@@ -236,31 +200,67 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             accounts,
         } => {
             let location = match (data, store) {
-                (Some(dir), _) => blindmatch_server::store::Location::Sqlite(dir),
-                (None, Some(url)) => {
-                    blindmatch_server::store::Location::parse(&url, store_password_file)
-                        .map_err(|e| anyhow::anyhow!("--store {e}"))?
-                }
+                (Some(dir), _) => Location::Sqlite(dir),
+                (None, Some(url)) => Location::parse(&url, store_password_file)
+                    .map_err(|e| anyhow::anyhow!("--store {e}"))?,
                 (None, None) => anyhow::bail!("give --data DIR or --store URL"),
             };
-            blindmatch_server::matches(&location, json, accounts)?;
+            print_matches(&location, json, accounts)?;
         }
-        Command::Demo(args) => return blindmatch_server::demo::run(&args).await,
     }
-    Ok(true)
+    Ok(())
+}
+
+/// `matches`: the match records, then threshold mode's accounts with
+/// candidates and their counts; with `--accounts`, the accounts only; with
+/// `--json`, the match records (or with `--accounts` the accounts) as JSON.
+fn print_matches(location: &Location, json: bool, accounts_only: bool) -> anyhow::Result<()> {
+    let accounts = store::read_accounts(location)?;
+    if accounts_only && json {
+        println!("{}", serde_json::to_string_pretty(&accounts)?);
+        return Ok(());
+    }
+    let records = if accounts_only {
+        Vec::new()
+    } else {
+        store::read_matches(location)?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(());
+    }
+    if !accounts_only {
+        if records.is_empty() {
+            println!("no matches recorded");
+        } else {
+            println!("{}", store::MatchRecord::HEADER);
+            for r in &records {
+                println!("{r}");
+            }
+            println!("{} match(es)", records.len());
+        }
+    }
+    if !accounts.is_empty() {
+        // Threshold mode: below t the server holds candidates and nothing
+        // else; their count mixes real and synthetic vouchers.
+        println!();
+        println!("{}", store::AccountSummary::HEADER);
+        for a in &accounts {
+            println!("{a}");
+        }
+        println!(
+            "{} account(s) with candidates; below t the count is all the server knows",
+            accounts.len()
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The demo tells its own story on stdout; keep the service's log to warnings there.
-    let default_filter = if matches!(cli.command, Command::Demo(_)) {
-        "warn"
-    } else {
-        "info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| default_filter.into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
@@ -270,8 +270,7 @@ async fn main() -> std::process::ExitCode {
         logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
     match run(cli).await {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
+        Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

@@ -711,10 +711,51 @@ fn serialize_ad<S: serde::Serializer>(ad: &[u8], s: S) -> Result<S::Ok, S::Error
 }
 
 impl MatchRecord {
+    /// The column titles of [`MatchRecord`]'s `Display`.
+    pub const HEADER: &'static str = "received                  type       entry  submission                        item                                                              associated data";
+
     /// The receive time as RFC 3339 (UTC, milliseconds).
     pub fn received_at(&self) -> String {
         let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(self.received_at_ms).unwrap_or(0));
         humantime::format_rfc3339_millis(t).to_string()
+    }
+}
+
+impl std::fmt::Display for MatchRecord {
+    /// One row of `matches`: time, type, entry, submission, item, the
+    /// associated data (escaped), and in threshold mode the account.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<24}  {:<7}  {:>7}  {:<32}  {:<64}  {}",
+            self.received_at(),
+            self.item_type,
+            self.entry,
+            self.submission_id,
+            self.item_hex,
+            String::from_utf8_lossy(&self.associated_data).escape_debug(),
+        )?;
+        if let Some(a) = &self.account_hex {
+            write!(f, "  (account {a})")?;
+        }
+        Ok(())
+    }
+}
+
+impl AccountSummary {
+    /// The column titles of [`AccountSummary`]'s `Display`.
+    pub const HEADER: &'static str =
+        "account (threshold mode)             t  unrevealed  revealed  synthetic  rejected";
+}
+
+impl std::fmt::Display for AccountSummary {
+    /// One row of `matches` for an account with candidates.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<32}  {:>4}  {:>10}  {:>8}  {:>9}  {:>8}",
+            self.account_hex, self.t, self.unrevealed, self.real, self.synthetic, self.rejected
+        )
     }
 }
 

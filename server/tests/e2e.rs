@@ -12,11 +12,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use blindmatch_client::Table;
 use blindmatch_client::{Client, ClientError, Fetched, SubmissionId};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use blindmatch_protocol::Item;
 use blindmatch_protocol::table::CHUNK_LEN;
-use blindmatch_protocol::{ClientTable, Item};
 use blindmatch_server::{BuildOptions, Retention, ServeConfig};
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -91,14 +92,14 @@ async fn leave_partial(
         .table(&manifest, &fx.cache("reference"))
         .await
         .unwrap();
-    let mut bytes = full.table().slots()[..n].to_vec();
+    let mut bytes = full.client_table().table().slots()[..n].to_vec();
     if let Some(i) = flip {
         bytes[i] ^= 0x40;
     }
     let dir = fx.dir.path().join(cache);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join(format!("{}.partial", hex::encode(manifest.table_id.0))),
+        dir.join(format!("{}.partial", hex::encode(manifest.table_id().0))),
         bytes,
     )
     .unwrap();
@@ -120,15 +121,15 @@ async fn an_interrupted_download_resumes_from_where_it_stopped() {
     let Fetched::Full { bytes, .. } = fetched else {
         panic!("{fetched:?}")
     };
-    let rest = manifest.header.slots_len() - CHUNK_LEN as u64;
+    let rest = manifest.header().slots_len() - CHUNK_LEN as u64;
     assert!(
         bytes > rest && bytes < rest + 1024,
         "resumed: {bytes} bytes for {rest}"
     );
     let table = client.table(&manifest, &fx.cache("resume")).await.unwrap();
-    assert_eq!(table.table().id(), &manifest.table_id);
+    assert_eq!(table.id(), manifest.table_id());
     let dir = fx.dir.path().join("resume");
-    let name = hex::encode(manifest.table_id.0);
+    let name = hex::encode(manifest.table_id().0);
     assert!(
         dir.join(format!("{name}.table")).exists(),
         "verified table is cached"
@@ -157,29 +158,29 @@ async fn a_corrupted_download_is_refused_then_fetched_clean() {
     assert!(
         matches!(
             err,
-            ClientError::Protocol {
+            ClientError::Refused(blindmatch_client::core::Error::Invalid {
                 source: blindmatch_protocol::Error::DigestMismatch,
                 ..
-            }
+            })
         ),
         "{err}"
     );
     // The bad partial was discarded, so the next attempt starts clean.
     let table = client.table(&manifest, &fx.cache("corrupt")).await.unwrap();
-    assert_eq!(table.table().id(), &manifest.table_id);
+    assert_eq!(table.id(), manifest.table_id());
 
     // A damaged cached table is detected and replaced, never used.
     let cached = fx
         .dir
         .path()
         .join("corrupt")
-        .join(format!("{}.table", hex::encode(manifest.table_id.0)));
+        .join(format!("{}.table", hex::encode(manifest.table_id().0)));
     let mut bytes = std::fs::read(&cached).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&cached, bytes).unwrap();
     let table = client.table(&manifest, &fx.cache("corrupt")).await.unwrap();
-    assert_eq!(table.table().id(), &manifest.table_id);
+    assert_eq!(table.id(), manifest.table_id());
     server.shutdown().await.unwrap();
 }
 
@@ -196,10 +197,10 @@ async fn the_acknowledgement_is_byte_identical_whatever_matched() {
         unlisted(),
         [&listed()[..3], &unlisted()[..2]].concat(),
     ] {
-        let vouchers = blindmatch_client::make_vouchers(&table, &with_ad(&items, "x")).unwrap();
+        let vouchers = vouchers_for(&table, &with_ad(&items, "x"));
         let resp = raw
             .submit(SubmitRequest {
-                table_id: manifest.table_id.0.to_vec(),
+                table_id: manifest.table_id().0.to_vec(),
                 vouchers,
                 submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
                 account_id: Vec::new(),
@@ -228,7 +229,7 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     let server = fx.start().await;
     let (_client, manifest, table) = connected(&fx, &server).await;
     let mut raw = VoucherServiceClient::connect(server.url()).await.unwrap();
-    let good = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "ok")).unwrap();
+    let good = vouchers_for(&table, &with_ad(&listed()[..1], "ok"));
 
     let submit = |table_id: Vec<u8>, vouchers: Vec<Vec<u8>>| SubmitRequest {
         table_id,
@@ -236,7 +237,7 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
         account_id: Vec::new(),
     };
-    let id = manifest.table_id.0.to_vec();
+    let id = manifest.table_id().0.to_vec();
 
     let stale = raw
         .submit(submit(vec![7; 32], good.clone()))
@@ -306,7 +307,7 @@ async fn bad_requests_get_clear_statuses_and_the_server_keeps_serving() {
     assert_eq!(ok.accepted, 1);
 
     // Its id again with other vouchers: refused, and not stored.
-    let other = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[1..2], "x")).unwrap();
+    let other = vouchers_for(&table, &with_ad(&listed()[1..2], "x"));
     let reused = raw
         .submit(SubmitRequest {
             vouchers: other,
@@ -338,9 +339,9 @@ async fn a_retried_batch_is_stored_and_evaluated_once() {
     let server = fx.start().await;
     let (_client, manifest, table) = connected(&fx, &server).await;
     let items = [&listed()[..3], &unlisted()[..3]].concat();
-    let vouchers = blindmatch_client::make_vouchers(&table, &with_ad(&items, "retry")).unwrap();
+    let vouchers = vouchers_for(&table, &with_ad(&items, "retry"));
     let request = SubmitRequest {
-        table_id: manifest.table_id.0.to_vec(),
+        table_id: manifest.table_id().0.to_vec(),
         vouchers,
         submission_id: { SubmissionId::random(&mut rand::rng()) }.0.to_vec(),
         account_id: Vec::new(),
@@ -435,12 +436,12 @@ async fn storage_does_not_grow_with_non_matching_submissions() {
         .unwrap();
     let (mut client, manifest, table) = connected(&fx, &server).await;
     let unlisted: Vec<Item> = unlisted().into_iter().cycle().take(64).collect();
-    let vouchers = blindmatch_client::make_vouchers(&table, &with_ad(&unlisted, "n")).unwrap();
+    let vouchers = vouchers_for(&table, &with_ad(&unlisted, "n"));
     let mut sent = 0u64;
     let mut wave = async |batches: usize| {
         for _ in 0..batches {
             client
-                .submit(&manifest.table_id, vouchers.clone())
+                .submit(&submission(manifest.table_id(), vouchers.clone()))
                 .await
                 .unwrap();
             sent += 64;
@@ -494,9 +495,11 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
         "{status:?}"
     );
     // What fits is still served.
-    let small =
-        blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..2], "small")).unwrap();
-    client.submit(&manifest.table_id, small).await.unwrap();
+    let small = vouchers_for(&table, &with_ad(&listed()[..2], "small"));
+    client
+        .submit(&submission(manifest.table_id(), small))
+        .await
+        .unwrap();
     assert!(server.wait_processed(2, Duration::from_secs(20)).await);
     server.shutdown().await.unwrap();
     let ads: Vec<Vec<u8>> = recorded(&fx.data)
@@ -509,7 +512,7 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
     let server = fx.start().await;
     let accepted = client_for(&fx, &server)
         .await
-        .submit_with_id(&manifest.table_id, id, big)
+        .submit_once(&with_id(submission(manifest.table_id(), big), id))
         .await
         .unwrap();
     assert_eq!(accepted, 64);
@@ -523,13 +526,13 @@ async fn a_full_store_refuses_without_acknowledging_and_recovers() {
 async fn refused_as_full(
     client: &mut Client,
     manifest: &blindmatch_client::Manifest,
-    table: &ClientTable,
+    table: &Table,
 ) -> (SubmissionId, Vec<Vec<u8>>, tonic::Status) {
     let items: Vec<Item> = listed().into_iter().cycle().take(64).collect();
-    let big = blindmatch_client::make_vouchers(table, &with_ad(&items, "big")).unwrap();
+    let big = vouchers_for(table, &with_ad(&items, "big"));
     let id = SubmissionId::random(&mut rand::rng());
     let refused = client
-        .submit_with_id(&manifest.table_id, id, big.clone())
+        .submit_once(&with_id(submission(manifest.table_id(), big.clone()), id))
         .await
         .unwrap_err();
     let ClientError::Status { status, .. } = refused else {
@@ -601,7 +604,7 @@ async fn a_full_disk_refuses_then_recovers_and_a_read_only_one_is_named() {
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(
         client
-            .submit_with_id(&manifest.table_id, id, big)
+            .submit_once(&with_id(submission(manifest.table_id(), big), id))
             .await
             .unwrap(),
         64
@@ -643,8 +646,8 @@ async fn download_offsets_are_checked() {
     let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let mut raw = TableServiceClient::connect(server.url()).await.unwrap();
-    let id = manifest.table_id.0.to_vec();
-    for offset in [31, manifest.header.slots_len() + 32] {
+    let id = manifest.table_id().0.to_vec();
+    for offset in [31, manifest.header().slots_len() + 32] {
         let e = raw
             .download_table(DownloadTableRequest {
                 table_id: id.clone(),
@@ -746,13 +749,13 @@ fn keygen_writes_0600_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    blindmatch_server::keygen(&key).unwrap();
+    blindmatch_server::keyfile::write_new(&key).unwrap();
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
     );
     let before = std::fs::read(&key).unwrap();
-    assert!(blindmatch_server::keygen(&key).is_err());
+    assert!(blindmatch_server::keyfile::write_new(&key).is_err());
     assert_eq!(std::fs::read(&key).unwrap(), before);
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -766,7 +769,7 @@ fn keygen_writes_0600_and_never_overwrites() {
 fn build_reports_bad_lines_and_builds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    blindmatch_server::keygen(&key).unwrap();
+    blindmatch_server::keyfile::write_new(&key).unwrap();
     let list = dir.path().join("list.txt");
     std::fs::write(
         &list,
@@ -861,7 +864,8 @@ async fn serve_settings_come_from_flags_then_environment_then_the_config_file() 
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(
-            manifest.max_batch, expected,
+            manifest.max_batch(),
+            expected,
             "flag {flag:?}, environment {env:?}"
         );
     }
@@ -886,7 +890,7 @@ async fn serve_settings_come_from_flags_then_environment_then_the_config_file() 
 async fn harness_client(
     url: String,
     operator: blindmatch_protocol::OperatorVerifyingKey,
-    table: std::sync::Arc<ClientTable>,
+    table: std::sync::Arc<Table>,
     table_id: blindmatch_protocol::TableId,
     ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
     name: String,
@@ -918,7 +922,7 @@ async fn harness_client(
             .filter(|(it, _)| listed.contains(it))
             .map(|(_, ad)| ad.clone())
             .collect();
-        let vouchers = blindmatch_client::make_vouchers(&table, &items).unwrap();
+        let vouchers = vouchers_for(&table, &items);
         let id = SubmissionId::random(&mut rand::rng());
         let at = {
             let mut l = ledger.lock().unwrap();
@@ -931,7 +935,9 @@ async fn harness_client(
             });
             l.batches.len() - 1
         };
-        let result = client.submit_with_id(&table_id, id, vouchers.clone()).await;
+        let result = client
+            .submit_once(&with_id(submission(&table_id, vouchers.clone()), id))
+            .await;
         if result.is_err() {
             return; // the server is gone; the batch stays in doubt
         }
@@ -940,7 +946,7 @@ async fn harness_client(
             // A retry of an acknowledged batch: must not be stored again.
             ledger.lock().unwrap().retries += 1;
             if client
-                .submit_with_id(&table_id, id, vouchers)
+                .submit_once(&with_id(submission(&table_id, vouchers), id))
                 .await
                 .is_err()
             {
@@ -985,13 +991,13 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
     // both keys.
     let swap_round = if rounds >= 2 { rounds / 2 } else { u64::MAX };
     let (v1_table, v1_key) = (fx.dir.path().join("v1.bmt"), fx.dir.path().join("v1.key"));
-    let mut tables: Vec<(Arc<ClientTable>, blindmatch_protocol::TableId)> = Vec::new();
+    let mut tables: Vec<(Arc<Table>, blindmatch_protocol::TableId)> = Vec::new();
     for round in 0..=rounds {
         if round == swap_round {
             std::fs::copy(&fx.table, &v1_table).unwrap();
             std::fs::copy(&fx.key, &v1_key).unwrap();
             let key2 = fx.dir.path().join("server2.key");
-            blindmatch_server::keygen(&key2).unwrap();
+            blindmatch_server::keyfile::write_new(&key2).unwrap();
             let list = fx.dir.path().join("v2.txt");
             let mut text = String::new();
             for i in 0..2100 {
@@ -1030,9 +1036,12 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
         };
         let mut client = Client::connect(&url, fx.operator).await.unwrap();
         let manifest = client.manifest().await.unwrap();
-        if tables.last().is_none_or(|(_, id)| *id != manifest.table_id) {
+        if tables
+            .last()
+            .is_none_or(|(_, id)| *id != *manifest.table_id())
+        {
             let t = client.table(&manifest, &fx.cache("cache")).await.unwrap();
-            tables.push((Arc::new(t), manifest.table_id));
+            tables.push((Arc::new(t), *manifest.table_id()));
         }
         // Retry about half of the batches whose fate is unknown, with their
         // ids; the others stay in doubt for good.
@@ -1050,7 +1059,7 @@ async fn sigkill_loses_no_acknowledged_match_and_records_none_twice() {
                     (b.id, b.table_id, b.vouchers.clone())
                 };
                 client
-                    .submit_with_id(&table_id, id, vouchers)
+                    .submit_once(&with_id(submission(&table_id, vouchers), id))
                     .await
                     .unwrap();
                 let mut l = ledger.lock().unwrap();

@@ -88,8 +88,8 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
     let fx = Fixture::new();
     let server = fx.start().await;
     let (_client, manifest, table) = connected(&fx, &server).await;
-    let id = manifest.table_id.0.to_vec();
-    let good = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "good")).unwrap();
+    let id = manifest.table_id().0.to_vec();
+    let good = vouchers_for(&table, &with_ad(&listed()[..1], "good"));
     let v = good[0].clone();
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = v.clone();
@@ -203,7 +203,7 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
     })
     .await
     .unwrap();
-    let other = blindmatch_client::make_vouchers(&table, &with_ad(&unlisted()[..1], "x")).unwrap();
+    let other = vouchers_for(&table, &with_ad(&unlisted()[..1], "x"));
     let status = raw
         .submit(SubmitRequest {
             submission_id: reused,
@@ -215,7 +215,7 @@ async fn every_bad_rpc_input_gets_its_status_and_nothing_is_stored() {
 
     // Downloads.
     let mut tables = TableServiceClient::connect(server.url()).await.unwrap();
-    let len = manifest.header.slots_len();
+    let len = manifest.header().slots_len();
     let downloads: Vec<(&str, DownloadTableRequest, Code, &str)> = vec![
         (
             "stale id",
@@ -381,7 +381,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         p
     };
     let other_key = dir.join("other.key");
-    blindmatch_server::keygen(&other_key).unwrap();
+    blindmatch_server::keyfile::write_new(&other_key).unwrap();
     let mut bad_magic = key.clone();
     bad_magic[0] ^= 1;
     let mut bad_version = key.clone();

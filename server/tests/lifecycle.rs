@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use blindmatch_client::core::Error as CoreError;
 use blindmatch_client::{Client, ClientError, Fetched};
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::table_service_server::{TableService, TableServiceServer};
@@ -81,7 +82,7 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
     let server = fx.start().await;
     let mut client = client_for(&fx, &server).await;
     let v1 = client.manifest().await.unwrap();
-    assert_eq!(v1.version, 1);
+    assert_eq!(v1.version(), 1);
     let (_, how) = client.fetch_table(&v1, &fx.cache("a")).await.unwrap();
     assert!(
         matches!(
@@ -133,7 +134,7 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
     );
 
     let v2 = client.manifest().await.unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version(), 2);
     let (by_delta, how) = client.fetch_table(&v2, &fx.cache("a")).await.unwrap();
     let Fetched::Delta {
         from: 1,
@@ -158,12 +159,15 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
     );
     let (refreshed, how) = client.refresh(&held, &v2, &fx.cache("e")).await.unwrap();
     assert!(matches!(how, Fetched::Delta { from: 1, .. }), "{how:?}");
-    assert_eq!(refreshed.table().encode(), full.encode());
+    assert_eq!(refreshed.client_table().table().encode(), full.encode());
     let (same, how) = client
         .refresh(&refreshed, &v2, &fx.cache("e"))
         .await
         .unwrap();
-    assert_eq!((same.table().id(), how), (&v2.table_id, Fetched::Cached));
+    assert_eq!(
+        (same.client_table().table().id(), how),
+        (v2.table_id(), Fetched::Cached)
+    );
     assert!(
         bytes * 10 < full_bytes,
         "delta {bytes} B, full {full_bytes} B"
@@ -173,7 +177,7 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
         !fx.dir
             .path()
             .join("a")
-            .join(format!("{}.table", hex::encode(v1.table_id.0)))
+            .join(format!("{}.table", hex::encode(v1.table_id().0)))
             .exists()
     );
 
@@ -197,7 +201,7 @@ async fn an_update_arrives_as_a_delta_that_equals_the_full_download() {
     publish(&next, &fx.table);
     server.reload().await.unwrap();
     let v3 = client.manifest().await.unwrap();
-    assert_eq!(v3.version, 3);
+    assert_eq!(v3.version(), 3);
     let (by_delta, how) = client.fetch_table(&v3, &fx.cache("c")).await.unwrap();
     assert!(matches!(how, Fetched::Delta { from: 1, .. }), "{how:?}");
     let (full, _) = client.fetch_table(&v3, &fx.cache("d")).await.unwrap();
@@ -336,13 +340,7 @@ async fn a_tampered_manifest_chunk_or_delta_is_refused() {
     set(Tamper::Statement);
     let err = client.manifest().await.unwrap_err();
     assert!(
-        matches!(
-            &err,
-            ClientError::Protocol {
-                source: blindmatch_protocol::Error::BadSignature,
-                ..
-            }
-        ),
+        matches!(&err, ClientError::Refused(CoreError::BadSignature)),
         "{err}"
     );
     set(Tamper::Field);
@@ -357,13 +355,7 @@ async fn a_tampered_manifest_chunk_or_delta_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            &err,
-            ClientError::Protocol {
-                source: blindmatch_protocol::Error::BadSignature,
-                ..
-            }
-        ),
+        matches!(&err, ClientError::Refused(CoreError::BadSignature)),
         "another operator's key: {err}"
     );
 
@@ -379,10 +371,10 @@ async fn a_tampered_manifest_chunk_or_delta_is_refused() {
         assert!(
             matches!(
                 &err,
-                ClientError::Protocol {
+                ClientError::Refused(CoreError::Invalid {
                     what: "table chunk",
                     source: blindmatch_protocol::Error::DigestMismatch
-                }
+                })
             ),
             "{t:?}: {err}"
         );
@@ -390,7 +382,7 @@ async fn a_tampered_manifest_chunk_or_delta_is_refused() {
             .dir
             .path()
             .join(format!("{t:?}"))
-            .join(format!("{}.partial", hex::encode(v1.table_id.0)));
+            .join(format!("{}.partial", hex::encode(v1.table_id().0)));
         assert_eq!(
             std::fs::metadata(&partial).unwrap().len(),
             blindmatch_protocol::table::CHUNK_LEN as u64
@@ -423,7 +415,7 @@ async fn a_tampered_manifest_chunk_or_delta_is_refused() {
             panic!("{t:?}: {how:?}")
         };
         assert!(why.contains("delta"), "{t:?}: {why}");
-        assert_eq!(table.id(), &v2.table_id);
+        assert_eq!(table.id(), v2.table_id());
     }
     server.shutdown().await.unwrap();
 }
@@ -449,7 +441,10 @@ async fn a_rollback_or_a_second_table_under_one_version_is_refused() {
     fetch_served(&fx, &fx.table).await.unwrap();
     let err = fetch_served(&fx, &other).await.unwrap_err();
     assert!(
-        matches!(err, ClientError::Equivocation { version: 1, .. }),
+        matches!(
+            err,
+            ClientError::Refused(CoreError::Equivocation { version: 1, .. })
+        ),
         "{err}"
     );
 
@@ -463,10 +458,10 @@ async fn a_rollback_or_a_second_table_under_one_version_is_refused() {
     assert!(
         matches!(
             err,
-            ClientError::Rollback {
+            ClientError::Refused(CoreError::Rollback {
                 offered: 1,
                 seen: 2
-            }
+            })
         ),
         "{err}"
     );
@@ -512,7 +507,7 @@ struct Tally {
 /// The table a load client submits against, and the listed items it uses.
 type Target = (
     blindmatch_client::Manifest,
-    Arc<blindmatch_protocol::ClientTable>,
+    Arc<blindmatch_client::Table>,
     Vec<Item>,
 );
 
@@ -535,7 +530,7 @@ async fn load_client(
         let mut items = Vec::new();
         let mut listed_ads = Vec::new();
         for i in 0..4 {
-            let ad = format!("{name} b{b} v{} listed {i}", m.version).into_bytes();
+            let ad = format!("{name} b{b} v{} listed {i}", m.version()).into_bytes();
             items.push((listed[(b * 4 + i) % listed.len()].clone(), ad.clone()));
             listed_ads.push(ad);
             items.push((
@@ -689,7 +684,7 @@ async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_n
 
     // A new blinding key: a new table (new id and header), version 2.
     let key2 = fx.dir.path().join("server2.key");
-    blindmatch_server::keygen(&key2).unwrap();
+    blindmatch_server::keyfile::write_new(&key2).unwrap();
     let list = fx.dir.path().join("v2.txt");
     write_list(&list, 0..2000, &listed());
     let next = fx.dir.path().join("v2.bmt");
@@ -710,7 +705,7 @@ async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_n
         }
     );
     let v2 = client.manifest().await.unwrap();
-    assert_ne!(v2.header.public_key, v1.header.public_key);
+    assert_ne!(v2.header().public_key, v1.header().public_key);
     let (_, how) = client.fetch_table(&v2, &fx.cache("c")).await.unwrap();
     assert!(
         matches!(
@@ -725,19 +720,24 @@ async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_n
     let t2 = client.table(&v2, &fx.cache("c")).await.unwrap();
 
     let item = listed()[2].clone();
-    let send = |m: &blindmatch_client::Manifest, t: &blindmatch_protocol::ClientTable, ad: &str| {
-        let vouchers =
-            blindmatch_client::make_vouchers(t, &[(item.clone(), ad.as_bytes().to_vec())]).unwrap();
-        (m.table_id, vouchers)
+    let send = |m: &blindmatch_client::Manifest, t: &blindmatch_client::Table, ad: &str| {
+        let vouchers = vouchers_for(t, &[(item.clone(), ad.as_bytes().to_vec())]);
+        (*m.table_id(), vouchers)
     };
     let (id1, during_old) = send(&v1, &t1, "old key, during grace");
     let (id2, during_new) = send(&v2, &t2, "new key, during grace");
-    assert_eq!(client.submit(&id1, during_old).await.unwrap(), 1);
-    assert_eq!(client.submit(&id2, during_new).await.unwrap(), 1);
+    assert_eq!(
+        client.submit(&submission(&id1, during_old)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        client.submit(&submission(&id2, during_new)).await.unwrap(),
+        1
+    );
     assert!(server.wait_processed(2, Duration::from_secs(10)).await);
 
     // After the grace period the old version, and its key, are gone.
-    let old_id = hex::encode(v1.table_id.0);
+    let old_id = hex::encode(v1.table_id().0);
     let deadline = std::time::Instant::now() + grace + Duration::from_secs(5);
     while server.metrics().render().contains(&old_id) {
         assert!(
@@ -747,13 +747,19 @@ async fn after_a_key_rotation_old_and_new_vouchers_match_during_grace_and_only_n
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (_, after_old) = send(&v1, &t1, "old key, after grace");
-    let err = client.submit(&id1, after_old).await.unwrap_err();
+    let err = client
+        .submit(&submission(&id1, after_old))
+        .await
+        .unwrap_err();
     let ClientError::Status { status, .. } = &err else {
         panic!("{err}")
     };
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{err}");
     let (_, after_new) = send(&v2, &t2, "new key, after grace");
-    assert_eq!(client.submit(&id2, after_new).await.unwrap(), 1);
+    assert_eq!(
+        client.submit(&submission(&id2, after_new)).await.unwrap(),
+        1
+    );
     assert!(server.wait_processed(3, Duration::from_secs(10)).await);
 
     let mut ads: Vec<String> = recorded(&fx.data)
@@ -795,13 +801,13 @@ async fn sighup_swaps_the_real_binary_and_manifest_json_matches_what_clients_see
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let v2 = loop {
         let m = client.manifest().await.unwrap();
-        if m.version == 2 {
+        if m.version() == 2 {
             break m;
         }
         assert!(std::time::Instant::now() < deadline, "SIGHUP did not swap");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_ne!(v2.table_id, v1.table_id);
+    assert_ne!(v2.table_id(), v1.table_id());
 
     // What the operator publishes equals what the client verified.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_blindmatch-server"))
@@ -811,7 +817,10 @@ async fn sighup_swaps_the_real_binary_and_manifest_json_matches_what_clients_see
         .unwrap();
     assert!(out.status.success());
     let published: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(published, blindmatch_client::manifest_json(&v2.signed));
+    assert_eq!(
+        published,
+        blindmatch_client::core::manifest_json(v2.signed())
+    );
     assert_eq!(published["version"], 2);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -857,12 +866,10 @@ async fn a_restart_during_the_grace_period_evaluates_the_previous_versions_pendi
     std::fs::copy(&fx.key, &v1_key).unwrap();
 
     // Rotated to version 2 (new key) while a v1 submission was pending.
-    let vouchers =
-        blindmatch_client::make_vouchers(&t1, &[(listed()[0].clone(), b"pending for v1".to_vec())])
-            .unwrap();
-    leave_pending(&fx.data, &v1.table_id, vouchers);
+    let vouchers = vouchers_for(&t1, &[(listed()[0].clone(), b"pending for v1".to_vec())]);
+    leave_pending(&fx.data, v1.table_id(), vouchers);
     let key2 = fx.dir.path().join("server2.key");
-    blindmatch_server::keygen(&key2).unwrap();
+    blindmatch_server::keyfile::write_new(&key2).unwrap();
     let list = fx.dir.path().join("v2.txt");
     write_list(&list, 0..2000, &listed());
     let next = fx.dir.path().join("v2.bmt");
@@ -891,7 +898,7 @@ async fn a_restart_during_the_grace_period_evaluates_the_previous_versions_pendi
         .unwrap();
     assert!(server.wait_processed(1, Duration::from_secs(10)).await);
     let mut client = client_for(&fx, &server).await;
-    assert_eq!(client.manifest().await.unwrap().version, 2);
+    assert_eq!(client.manifest().await.unwrap().version(), 2);
     server.shutdown().await.unwrap();
     assert_eq!(
         blindmatch_server::store::stats(&fx.data).unwrap().pending,
@@ -933,7 +940,7 @@ async fn a_server_given_the_operator_key_refuses_a_table_the_operator_did_not_si
     );
     let mut client = client_for(&fx, &server).await;
     let m = client.manifest().await.unwrap();
-    assert_eq!(m.version, 1);
+    assert_eq!(m.version(), 1);
     server.shutdown().await.unwrap();
 }
 
@@ -977,7 +984,7 @@ async fn a_replica_behind_the_stores_version_is_not_ready_until_it_follows() {
 
     // Version 2 under a new key, published on A's host and reloaded there.
     let key2 = fx.dir.path().join("server2.key");
-    blindmatch_server::keygen(&key2).unwrap();
+    blindmatch_server::keyfile::write_new(&key2).unwrap();
     let list = fx.dir.path().join("v2.txt");
     write_list(&list, 0..2000, &listed());
     let next = fx.dir.path().join("v2.bmt");
@@ -999,14 +1006,14 @@ async fn a_replica_behind_the_stores_version_is_not_ready_until_it_follows() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Still serving version 1 meanwhile, and A still accepts version 1.
-    assert_eq!(client_b.manifest().await.unwrap().version, 1);
+    assert_eq!(client_b.manifest().await.unwrap().version(), 1);
     let ad = |tag: &str| with_ad(&listed()[..1], tag);
     let mut client_a = Client::connect(&a.url(), fx.operator).await.unwrap();
     client_a
-        .submit(
-            &v1.table_id,
-            blindmatch_client::make_vouchers(&t1, &ad("v1 at A")).unwrap(),
-        )
+        .submit(&submission(
+            v1.table_id(),
+            vouchers_for(&t1, &ad("v1 at A")),
+        ))
         .await
         .unwrap();
 
@@ -1022,22 +1029,22 @@ async fn a_replica_behind_the_stores_version_is_not_ready_until_it_follows() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let v2 = client_b.manifest().await.unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version(), 2);
     // B accepts version 1 in its grace period too (it was replaced on B
     // just now, but its grace is counted from when A published version 2).
     client_b
-        .submit(
-            &v1.table_id,
-            blindmatch_client::make_vouchers(&t1, &ad("v1 at B")).unwrap(),
-        )
+        .submit(&submission(
+            v1.table_id(),
+            vouchers_for(&t1, &ad("v1 at B")),
+        ))
         .await
         .unwrap();
     let t2 = client_b.table(&v2, &fx.cache("v2")).await.unwrap();
     client_b
-        .submit(
-            &v2.table_id,
-            blindmatch_client::make_vouchers(&t2, &ad("v2 at B")).unwrap(),
-        )
+        .submit(&submission(
+            v2.table_id(),
+            vouchers_for(&t2, &ad("v2 at B")),
+        ))
         .await
         .unwrap();
     a.shutdown().await.unwrap();

@@ -182,11 +182,11 @@ async fn metrics_are_scraped_from_the_admin_listener() {
     assert_eq!(value("blindmatch_pending_submissions"), 0.0);
     assert_eq!(
         value("blindmatch_table_slots"),
-        f64::from(manifest.header.n_slots)
+        f64::from(manifest.header().n_slots)
     );
     let table_line = format!(
         "blindmatch_table{{table_id=\"{}\"}} 1",
-        hex::encode(manifest.table_id.0)
+        hex::encode(manifest.table_id().0)
     );
     assert!(body.contains(&table_line), "{body}");
     for (item, _) in &with {
@@ -214,7 +214,7 @@ async fn sigterm_during_a_stream_of_submissions_loses_nothing() {
     let mut tasks = Vec::new();
     for c in 0..3 {
         let (url, table, stop) = (url.clone(), table.clone(), stop.clone());
-        let (table_id, operator) = (manifest.table_id, fx.operator);
+        let (table_id, operator) = (*manifest.table_id(), fx.operator);
         tasks.push(tokio::spawn(async move {
             let mut client = Client::connect(&url, operator).await.unwrap();
             client.set_retries(1, Duration::ZERO);
@@ -226,8 +226,8 @@ async fn sigterm_during_a_stream_of_submissions_loses_nothing() {
                 }
                 let items = [listed(), unlisted()].concat();
                 let with = with_ad(&items, &format!("client {c} batch {b}"));
-                let vouchers = blindmatch_client::make_vouchers(&table, &with).unwrap();
-                match client.submit(&table_id, vouchers).await {
+                let vouchers = vouchers_for(&table, &with);
+                match client.submit(&submission(&table_id, vouchers)).await {
                     Ok(_) => acked.extend(with[..listed().len()].iter().map(|(_, ad)| ad.clone())),
                     Err(_) => {
                         refused += 1;
@@ -297,11 +297,14 @@ async fn the_rate_limit_refuses_a_flood_from_one_address() {
         .unwrap();
     let (mut client, manifest, table) = connected(&fx, &server).await;
     client.set_retries(1, Duration::ZERO);
-    let one = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "r")).unwrap();
+    let one = vouchers_for(&table, &with_ad(&listed()[..1], "r"));
     let (mut accepted, mut refused) = (0, 0);
     let started = std::time::Instant::now();
     for _ in 0..10 {
-        match client.submit(&manifest.table_id, one.clone()).await {
+        match client
+            .submit(&submission(manifest.table_id(), one.clone()))
+            .await
+        {
             Ok(_) => accepted += 1,
             Err(e) => {
                 let msg = e.to_string();
@@ -320,7 +323,10 @@ async fn the_rate_limit_refuses_a_flood_from_one_address() {
         "{accepted} accepted in {elapsed:.2} s"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    client.submit(&manifest.table_id, one).await.unwrap();
+    client
+        .submit(&submission(manifest.table_id(), one))
+        .await
+        .unwrap();
     assert!(
         server
             .wait_processed(accepted + 1, Duration::from_secs(20))
@@ -361,7 +367,8 @@ async fn a_request_timeout_cancels_and_a_retry_stores_once() {
         .await
         .unwrap();
     let (client, manifest, table) = connected(&fx, &server).await;
-    let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed(), "t")).unwrap();
+    let batch = vouchers_for(&table, &with_ad(&listed(), "t"));
+    let table_id = *manifest.table_id();
     let id = blindmatch_client::SubmissionId::random(&mut rand::rng());
 
     // Another writer holds the database.
@@ -370,11 +377,14 @@ async fn a_request_timeout_cancels_and_a_retry_stores_once() {
     let (mut a, mut b) = (client.clone(), client.clone());
     let first = tokio::spawn({
         let batch = batch.clone();
-        async move { a.submit_with_id(&manifest.table_id, id, batch).await }
+        async move {
+            a.submit_once(&with_id(submission(&table_id, batch), id))
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let other = blindmatch_client::make_vouchers(&table, &with_ad(&unlisted(), "u")).unwrap();
-    let second = tokio::spawn(async move { b.submit(&manifest.table_id, other).await });
+    let other = vouchers_for(&table, &with_ad(&unlisted(), "u"));
+    let second = tokio::spawn(async move { b.submit(&submission(&table_id, other)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         server.metrics().in_flight.get(),
@@ -391,7 +401,7 @@ async fn a_request_timeout_cancels_and_a_retry_stores_once() {
     // stored now, and the retry is a duplicate.
     let mut c = client.clone();
     assert_eq!(
-        c.submit_with_id(&manifest.table_id, id, batch)
+        c.submit_once(&with_id(submission(&table_id, batch), id))
             .await
             .unwrap(),
         u32::try_from(listed().len()).unwrap()
@@ -597,11 +607,12 @@ async fn readiness_drops_at_shutdown_and_the_submission_in_flight_is_kept() {
     let (server, admin) = start_with_admin(&fx).await;
     let (mut client, manifest, table) = connected(&fx, &server).await;
     client.set_retries(1, Duration::ZERO);
-    let batch = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..2], "late")).unwrap();
+    let batch = vouchers_for(&table, &with_ad(&listed()[..2], "late"));
 
     let lock = rusqlite::Connection::open(fx.data.join("matches.sqlite3")).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let submit = tokio::spawn(async move { client.submit(&manifest.table_id, batch).await });
+    let submit =
+        tokio::spawn(async move { client.submit(&submission(manifest.table_id(), batch)).await });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while server.metrics().in_flight.get() < 1 {
         assert!(

@@ -147,7 +147,7 @@ async fn the_budget_refuses_before_the_body_and_slow_senders_are_cut_off() {
     // ...and cheap calls are not under the budget at all.
     let (mut client, manifest, table) = connected(&fx, &server).await;
     client.manifest().await.unwrap();
-    let one = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "after")).unwrap();
+    let one = vouchers_for(&table, &with_ad(&listed()[..1], "after"));
 
     // The slow senders are cut off at the body timeout.
     for (response, _stream) in held {
@@ -161,7 +161,10 @@ async fn the_budget_refuses_before_the_body_and_slow_senders_are_cut_off() {
     assert_eq!(answer(other_call).await.code, tonic::Code::DeadlineExceeded);
     // Their reservations are back: a real submission from the first address.
     client.set_retries(1, Duration::ZERO);
-    client.submit(&manifest.table_id, one).await.unwrap();
+    client
+        .submit(&submission(manifest.table_id(), one))
+        .await
+        .unwrap();
     assert!(server.wait_processed(1, Duration::from_secs(10)).await);
     let metrics = server.metrics().render();
     for kind in ["over_fair_share", "slow_body"] {
@@ -278,8 +281,11 @@ async fn connections_are_capped_per_client_and_idle_ones_closed() {
         client.manifest().await.unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
     }
-    let one = blindmatch_client::make_vouchers(&table, &with_ad(&listed()[..1], "idle")).unwrap();
-    client.submit(&manifest.table_id, one).await.unwrap();
+    let one = vouchers_for(&table, &with_ad(&listed()[..1], "idle"));
+    client
+        .submit(&submission(manifest.table_id(), one))
+        .await
+        .unwrap();
     drop((a1, a2, b, again));
     server.shutdown().await.unwrap();
 }

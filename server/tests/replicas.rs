@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use blindmatch_client::Table;
 use blindmatch_client::{Client, SubmissionId};
-use blindmatch_protocol::{ClientTable, Item, OperatorVerifyingKey, TableId};
+use blindmatch_protocol::{Item, OperatorVerifyingKey, TableId};
 use fixture::*;
 use rand::{RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -55,7 +56,7 @@ struct Ledger {
 type Pool = Arc<RwLock<Vec<Option<String>>>>;
 
 /// The table versions clients make vouchers for.
-type Tables = Arc<RwLock<Vec<(Arc<ClientTable>, TableId)>>>;
+type Tables = Arc<RwLock<Vec<(Arc<Table>, TableId)>>>;
 
 struct Replicas {
     children: Vec<Option<Child>>,
@@ -193,7 +194,7 @@ async fn send(
     let attempt = async {
         let mut client = Client::connect(&url, operator).await.ok()?;
         client
-            .submit_with_id(&b.table_id, b.id, b.vouchers.clone())
+            .submit_once(&with_id(submission(&b.table_id, b.vouchers.clone()), b.id))
             .await
             .ok()
     };
@@ -247,7 +248,7 @@ async fn client(
         let sent = Sent {
             id: SubmissionId::random(&mut rand::rng()),
             table_id,
-            vouchers: blindmatch_client::make_vouchers(&table, &items).unwrap(),
+            vouchers: vouchers_for(&table, &items),
             listed: listed_ads,
             acknowledged: false,
         };
@@ -278,7 +279,7 @@ fn rotate(fx: &Fixture) -> (PathBuf, PathBuf) {
     std::fs::copy(&fx.table, &v1_table).unwrap();
     std::fs::copy(&fx.key, &v1_key).unwrap();
     let key2 = fx.dir.path().join("server2.key");
-    blindmatch_server::keygen(&key2).unwrap();
+    blindmatch_server::keyfile::write_new(&key2).unwrap();
     let list = fx.dir.path().join("v2.txt");
     let mut text = String::new();
     for i in 0..2100 {
@@ -347,7 +348,7 @@ async fn replicas_killed_and_a_restarted_database_lose_no_match_and_record_none_
     let mut c = Client::connect(&first, fx.operator).await.unwrap();
     let manifest = c.manifest().await.unwrap();
     let t1 = c.table(&manifest, &fx.cache("v1")).await.unwrap();
-    let tables: Tables = Arc::new(RwLock::new(vec![(Arc::new(t1), manifest.table_id)]));
+    let tables: Tables = Arc::new(RwLock::new(vec![(Arc::new(t1), *manifest.table_id())]));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..clients)
@@ -381,9 +382,9 @@ async fn replicas_killed_and_a_restarted_database_lose_no_match_and_record_none_
             let v2 = loop {
                 let mut c = Client::connect(&url, fx.operator).await.unwrap();
                 let m = c.manifest().await.unwrap();
-                if m.version == 2 {
+                if m.version() == 2 {
                     let t = c.table(&m, &fx.cache("v2")).await.unwrap();
-                    break (Arc::new(t), m.table_id);
+                    break (Arc::new(t), *m.table_id());
                 }
                 assert!(
                     Instant::now() < deadline,

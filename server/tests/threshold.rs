@@ -83,9 +83,12 @@ async fn below_t_only_candidates_and_the_crossing_reveals_exactly_the_listed_upl
     let fx = Fixture::with_threshold(Some((T, S)));
     let server = fx.start().await;
     let (mut client, manifest, table) = connected(&fx, &server).await;
-    let p = manifest.threshold.expect("a version-2 manifest");
+    let p = manifest.threshold().expect("a version-2 manifest");
     assert_eq!((p.threshold(), p.synthetic_bound()), (T, S));
-    assert_eq!(p.weights().len(), usize::from(table.table().header().k));
+    assert_eq!(
+        p.weights().len(),
+        usize::from(table.client_table().table().header().k)
+    );
     let (listed, unlisted) = (listed(), unlisted());
     let processed = std::cell::Cell::new(0u64);
     let send = async |client: &mut Client, a: &AccountSecret, u: &[Upload]| {
@@ -132,8 +135,10 @@ async fn below_t_only_candidates_and_the_crossing_reveals_exactly_the_listed_upl
         .unwrap_err()
         .to_string();
     assert!(e.contains("threshold mode"), "{e}");
-    let vouchers =
-        blindmatch_client::make_threshold_vouchers(&manifest, &table, &alice, &first[..1]).unwrap();
+    let vouchers = table
+        .account_submission(&alice, &first[..1], &mut rand::rng())
+        .unwrap()
+        .vouchers;
     let mut raw = VoucherServiceClient::new(channel(&server).await);
     for (account_id, want) in [
         (Vec::new(), "account_id is 0 bytes"),
@@ -141,7 +146,7 @@ async fn below_t_only_candidates_and_the_crossing_reveals_exactly_the_listed_upl
     ] {
         let e = raw
             .submit(SubmitRequest {
-                table_id: manifest.table_id.0.to_vec(),
+                table_id: manifest.table_id().0.to_vec(),
                 vouchers: vouchers.clone(),
                 submission_id: Vec::new(),
                 account_id,
@@ -154,7 +159,7 @@ async fn below_t_only_candidates_and_the_crossing_reveals_exactly_the_listed_upl
     // Alice's vouchers submitted under another account id fail the outer
     // layer: nothing opens, no candidate for either.
     raw.submit(SubmitRequest {
-        table_id: manifest.table_id.0.to_vec(),
+        table_id: manifest.table_id().0.to_vec(),
         vouchers,
         submission_id: Vec::new(),
         account_id: b"mallory".to_vec(),
@@ -269,7 +274,7 @@ async fn candidates_survive_a_restart_a_version_swap_and_a_key_rotation() {
     {
         let server = fx.start().await;
         let (mut client, manifest, table) = connected(&fx, &server).await;
-        v1_id = manifest.table_id;
+        v1_id = *manifest.table_id();
         client
             .check_account(&manifest, &table, &dave, &before)
             .await
@@ -295,7 +300,7 @@ async fn candidates_survive_a_restart_a_version_swap_and_a_key_rotation() {
     }
     std::fs::write(&list, text).unwrap();
     let key2 = fx.dir.path().join("server2.key");
-    blindmatch_server::keygen(&key2).unwrap();
+    blindmatch_server::keyfile::write_new(&key2).unwrap();
     let next = fx.dir.path().join("v2.bmt");
     let report = blindmatch_server::build(
         &list,
@@ -323,7 +328,7 @@ async fn candidates_survive_a_restart_a_version_swap_and_a_key_rotation() {
 
     let server = fx.start().await;
     let (mut client, manifest, table) = connected(&fx, &server).await;
-    assert_ne!(manifest.table_id, v1_id);
+    assert_ne!(*manifest.table_id(), v1_id);
     let after = [upload(&listed[2], "dave 2")];
     client
         .check_account(&manifest, &table, &dave, &after)
@@ -410,12 +415,10 @@ async fn sigkill_threshold_mode_records_every_crossing_once() {
                     (l[i].id, l[i].table_id, l[i].vouchers.clone(), l[i].account)
                 };
                 client
-                    .submit_with_id_for_account(
-                        &table_id,
+                    .submit_once(&with_id(
+                        account_submission(&table_id, accounts[acct].account_id(), vouchers),
                         id,
-                        accounts[acct].account_id(),
-                        vouchers,
-                    )
+                    ))
                     .await
                     .unwrap();
                 ledger.lock().unwrap()[i].acknowledged = true;
@@ -497,17 +500,17 @@ async fn sigkill_threshold_mode_records_every_crossing_once() {
                         if uploads.is_empty() {
                             continue;
                         }
-                        let vouchers = blindmatch_client::make_threshold_vouchers(
-                            &manifest, &table, a, &uploads,
-                        )
-                        .unwrap();
+                        let vouchers = table
+                            .account_submission(a, &uploads, &mut rand::rng())
+                            .unwrap()
+                            .vouchers;
                         let id = blindmatch_client::SubmissionId::random(&mut rand::rng());
                         let at = {
                             let mut l = ledger.lock().unwrap();
                             l.push(Sent {
                                 account: acct,
                                 id,
-                                table_id: manifest.table_id,
+                                table_id: *manifest.table_id(),
                                 vouchers: vouchers.clone(),
                                 uploads: known,
                                 acknowledged: false,
@@ -515,12 +518,10 @@ async fn sigkill_threshold_mode_records_every_crossing_once() {
                             l.len() - 1
                         };
                         match client
-                            .submit_with_id_for_account(
-                                &manifest.table_id,
+                            .submit_once(&with_id(
+                                account_submission(manifest.table_id(), a.account_id(), vouchers),
                                 id,
-                                a.account_id(),
-                                vouchers,
-                            )
+                            ))
                             .await
                         {
                             Ok(_) => ledger.lock().unwrap()[at].acknowledged = true,

@@ -12,7 +12,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-// What a call returned.
+// What a call returned: `BM_STATUS_OK`, one status per kind of the core's
+// refusals ([`core::ErrorKind`], the same kinds every binding tells
+// apart), or one of this ABI's own (`NULL`, `BUFFER_TOO_SMALL`,
+// `INTERNAL`). [`bm_last_error`] holds the core's message.
 enum BmStatus {
   // Success.
   BM_STATUS_OK = 0,
@@ -32,22 +35,31 @@ enum BmStatus {
   BM_STATUS_INPUT = 7,
   // A saved history does not verify under the operator key.
   BM_STATUS_HISTORY = 8,
-  // A required pointer was NULL.
+  // A required pointer was NULL (this ABI's own).
   BM_STATUS_NULL = 9,
-  // An output buffer is too small; the length needed was returned.
+  // An output buffer is too small; the length needed was returned (this
+  // ABI's own).
   BM_STATUS_BUFFER_TOO_SMALL = 10,
-  // A bug: a panic was caught at the boundary.
+  // A bug: a panic was caught at the boundary (this ABI's own).
   BM_STATUS_INTERNAL = 11,
-  // The table is in threshold mode (protocol version 2, SPEC Section
-  // 14): make its vouchers with [`bm_account_submission`].
-  BM_STATUS_THRESHOLD_MODE = 12,
-  // The table is not in threshold mode (or was opened unverified, with
-  // no manifest to say): make its vouchers with [`bm_table_voucher`].
-  BM_STATUS_NOT_THRESHOLD_MODE = 13,
+  // A submission of the wrong mode for the table: the table is in
+  // threshold mode (protocol version 2, SPEC Section 14: make its
+  // vouchers with [`bm_account_submission`]), or it is not, or it was
+  // opened unverified with no manifest to say (make them with
+  // [`bm_table_voucher`]). The message says which. (13, the former
+  // `NOT_THRESHOLD_MODE`, is now this status.)
+  BM_STATUS_MODE = 12,
   // An account secret given by the app is damaged or its parameters are
   // out of range.
   BM_STATUS_ACCOUNT = 14,
+  // An object was used after the step that finished it (a download or a
+  // delta finished before).
+  BM_STATUS_STATE = 15,
 };
+
+// A manifest [`bm_history_check`] accepted: what [`bm_history_record`]
+// takes once the table is in hand.
+struct BmAccepted;
 
 // An account's secret for threshold mode (SPEC Section 14.1): the
 // platform's account id, the seed every key is derived from, and the
@@ -134,17 +146,30 @@ enum BmStatus bm_history_new(const uint8_t *operator_key_bytes,
                              size_t saved_len,
                              struct BmHistory **out);
 
-// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused.
+// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused;
+// otherwise writes to `*out` the token [`bm_history_record`] takes (or
+// [`bm_accepted_free`] frees, if the table never arrives).
 //
 // # Safety
-// `h` and `m` are NULL or live objects.
-enum BmStatus bm_history_check(const struct BmHistory *h, const struct BmManifest *m);
+// `h` and `m` are NULL or live objects; `out` writable.
+enum BmStatus bm_history_check(const struct BmHistory *h,
+                               const struct BmManifest *m,
+                               struct BmAccepted **out);
 
-// Records `m` as the newest manifest (once its table is in hand).
+// Records the manifest `accepted` stands for as the newest (once its table
+// is in hand), and frees `accepted`.
 //
 // # Safety
-// `h` and `m` are NULL or live objects; `h` not used by another thread.
-enum BmStatus bm_history_record(struct BmHistory *h, const struct BmManifest *m);
+// `h` NULL or a live history not used by another thread; `accepted` NULL
+// or a token from [`bm_history_check`] not freed before (it is freed
+// here, whatever the status).
+enum BmStatus bm_history_record(struct BmHistory *h, struct BmAccepted *accepted);
+
+// Frees a token from [`bm_history_check`] that will not be recorded.
+//
+// # Safety
+// `a` is NULL or a token not recorded or freed before.
+void bm_accepted_free(struct BmAccepted *a);
 
 // The record to persist, copied to `(out, cap)` if it fits; returns its
 // length (0 for an empty history or NULL).
@@ -195,7 +220,9 @@ size_t bm_table_voucher_len(const struct BmTable *t);
 // Makes one voucher for the item `(item_type, value)` (item types: 1 MD5,
 // 2 SHA-1, 3 SHA-256, 4 PDQ, 5 bytes, as SPEC Section 3 numbers them)
 // carrying `ad` (at most 1,024 bytes), into `out`, which must hold
-// [`bm_table_voucher_len`] bytes.
+// [`bm_table_voucher_len`] bytes: a version-1 submission of one item
+// (`BM_STATUS_MODE` for a table in threshold mode). Send a batch of them
+// under one [`bm_submission_id`].
 //
 // # Safety
 // `t` NULL or live; buffers as the conventions say.
@@ -275,8 +302,7 @@ void bm_account_free(struct BmAccount *a);
 // `submission_id` and `account_id`, and the same again on every retry.
 // Split uploads into batches of the manifest response's `max_batch` first.
 //
-// `BM_STATUS_NOT_THRESHOLD_MODE` for a version-1 table or one opened
-// unverified.
+// `BM_STATUS_MODE` for a version-1 table or one opened unverified.
 //
 // # Safety
 // `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
@@ -351,15 +377,13 @@ enum BmStatus bm_delta_push(struct BmDelta *d,
                             const uint8_t *slots,
                             size_t slots_len);
 
-// The new table: `held` with the delta applied, checked against `to`;
-// the delta is finished either way (free it still).
+// The new table: `held` (the table the delta was started from) with the
+// delta applied, checked against the new manifest; the delta is finished
+// either way (free it still).
 //
 // # Safety
 // All NULL or live, `d` not shared; `out` writable.
-enum BmStatus bm_delta_finish(struct BmDelta *d,
-                              const struct BmTable *held,
-                              const struct BmManifest *to,
-                              struct BmTable **out);
+enum BmStatus bm_delta_finish(struct BmDelta *d, const struct BmTable *held, struct BmTable **out);
 
 // Frees a delta.
 //

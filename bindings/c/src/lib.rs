@@ -22,9 +22,12 @@ use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use blindmatch_client_core as core;
-use blindmatch_protocol::{BlindedTable, ClientTable, Item, ItemType, OperatorVerifyingKey};
+use blindmatch_protocol::{Item, ItemType};
 
-/// What a call returned.
+/// What a call returned: `BM_STATUS_OK`, one status per kind of the core's
+/// refusals ([`core::ErrorKind`], the same kinds every binding tells
+/// apart), or one of this ABI's own (`NULL`, `BUFFER_TOO_SMALL`,
+/// `INTERNAL`). [`bm_last_error`] holds the core's message.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BmStatus {
@@ -46,21 +49,26 @@ pub enum BmStatus {
     Input = 7,
     /// A saved history does not verify under the operator key.
     History = 8,
-    /// A required pointer was NULL.
+    /// A required pointer was NULL (this ABI's own).
     Null = 9,
-    /// An output buffer is too small; the length needed was returned.
+    /// An output buffer is too small; the length needed was returned (this
+    /// ABI's own).
     BufferTooSmall = 10,
-    /// A bug: a panic was caught at the boundary.
+    /// A bug: a panic was caught at the boundary (this ABI's own).
     Internal = 11,
-    /// The table is in threshold mode (protocol version 2, SPEC Section
-    /// 14): make its vouchers with [`bm_account_submission`].
-    ThresholdMode = 12,
-    /// The table is not in threshold mode (or was opened unverified, with
-    /// no manifest to say): make its vouchers with [`bm_table_voucher`].
-    NotThresholdMode = 13,
+    /// A submission of the wrong mode for the table: the table is in
+    /// threshold mode (protocol version 2, SPEC Section 14: make its
+    /// vouchers with [`bm_account_submission`]), or it is not, or it was
+    /// opened unverified with no manifest to say (make them with
+    /// [`bm_table_voucher`]). The message says which. (13, the former
+    /// `NOT_THRESHOLD_MODE`, is now this status.)
+    Mode = 12,
     /// An account secret given by the app is damaged or its parameters are
     /// out of range.
     Account = 14,
+    /// An object was used after the step that finished it (a download or a
+    /// delta finished before).
+    State = 15,
 }
 
 thread_local! {
@@ -72,20 +80,29 @@ fn fail(status: BmStatus, message: impl Into<String>) -> BmStatus {
     status
 }
 
-fn from_core(e: &core::Error) -> BmStatus {
-    let status = match e {
-        core::Error::BadSignature => BmStatus::BadSignature,
-        core::Error::Rollback { .. } => BmStatus::Rollback,
-        core::Error::Equivocation { .. } => BmStatus::Equivocation,
-        core::Error::TooOld { .. } => BmStatus::TooOld,
-        core::Error::Malformed(_) => BmStatus::Malformed,
-        core::Error::Input(_) => BmStatus::Input,
-        core::Error::History(_) => BmStatus::History,
-        core::Error::ThresholdMode { .. } => BmStatus::ThresholdMode,
-        core::Error::NotThresholdMode => BmStatus::NotThresholdMode,
+/// The status of each kind of the core's refusals: the one mapping.
+fn status(kind: core::ErrorKind) -> BmStatus {
+    use core::ErrorKind as K;
+    match kind {
+        K::BadSignature => BmStatus::BadSignature,
+        K::Rollback => BmStatus::Rollback,
+        K::Equivocation => BmStatus::Equivocation,
+        K::TooOld => BmStatus::TooOld,
+        K::Malformed => BmStatus::Malformed,
+        K::Input => BmStatus::Input,
+        K::History => BmStatus::History,
+        K::Mode => BmStatus::Mode,
+        K::Account => BmStatus::Account,
+        K::State => BmStatus::State,
+        // Invalid, and a kind a newer core adds (the test that maps every
+        // kind fails until it has its own status).
         _ => BmStatus::Invalid,
-    };
-    fail(status, e.to_string())
+    }
+}
+
+/// Records the core's refusal as the last error; returns its status.
+fn from_core(e: &core::Error) -> BmStatus {
+    fail(status(e.kind()), e.to_string())
 }
 
 /// Runs `f`, turning its error or a panic into a status.
@@ -170,15 +187,14 @@ unsafe fn free<T>(ptr: *mut T) {
     }
 }
 
-/// The item `(item_type, value)` (SPEC Section 3's type numbers), or why
-/// not.
-fn item(item_type: u8, value: &[u8]) -> Result<Item, String> {
-    let item_type = ItemType::from_code(item_type).map_err(|e| e.to_string())?;
-    Item::new(item_type, value).map_err(|e| e.to_string())
+/// The item `(item_type, value)` (SPEC Section 3's type numbers), or the
+/// core's refusal.
+fn item(item_type: u8, value: &[u8]) -> Result<Item, core::Error> {
+    Ok(Item::new(ItemType::from_code(item_type)?, value)?)
 }
 
-fn operator_key(bytes: &[u8]) -> Result<OperatorVerifyingKey, BmStatus> {
-    OperatorVerifyingKey::from_bytes(bytes).map_err(|e| fail(BmStatus::Input, e.to_string()))
+fn operator_key(bytes: &[u8]) -> Result<core::OperatorVerifyingKey, BmStatus> {
+    core::operator_key(bytes).map_err(|e| from_core(&e))
 }
 
 /// The message of the last failure on this thread, NUL-terminated, copied
@@ -311,31 +327,62 @@ pub unsafe extern "C" fn bm_history_new(
     })
 }
 
-/// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused.
+/// A manifest [`bm_history_check`] accepted: what [`bm_history_record`]
+/// takes once the table is in hand.
+pub struct BmAccepted(core::Accepted);
+
+/// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused;
+/// otherwise writes to `*out` the token [`bm_history_record`] takes (or
+/// [`bm_accepted_free`] frees, if the table never arrives).
 ///
 /// # Safety
-/// `h` and `m` are NULL or live objects.
+/// `h` and `m` are NULL or live objects; `out` writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn bm_history_check(h: *const BmHistory, m: *const BmManifest) -> BmStatus {
+pub unsafe extern "C" fn bm_history_check(
+    h: *const BmHistory,
+    m: *const BmManifest,
+    out: *mut *mut BmAccepted,
+) -> BmStatus {
     guard(|| {
         // SAFETY: the caller's contract.
         let (h, m) = unsafe { (object(h, "history")?, object(m, "manifest")?) };
-        h.0.check(&m.0).map_err(|e| from_core(&e))
+        let accepted = h.0.check(&m.0).map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmAccepted(accepted)) }
     })
 }
 
-/// Records `m` as the newest manifest (once its table is in hand).
+/// Records the manifest `accepted` stands for as the newest (once its table
+/// is in hand), and frees `accepted`.
 ///
 /// # Safety
-/// `h` and `m` are NULL or live objects; `h` not used by another thread.
+/// `h` NULL or a live history not used by another thread; `accepted` NULL
+/// or a token from [`bm_history_check`] not freed before (it is freed
+/// here, whatever the status).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn bm_history_record(h: *mut BmHistory, m: *const BmManifest) -> BmStatus {
+pub unsafe extern "C" fn bm_history_record(
+    h: *mut BmHistory,
+    accepted: *mut BmAccepted,
+) -> BmStatus {
     guard(|| {
+        // SAFETY: the caller's contract: a token of ours, not freed before.
+        let accepted = (!accepted.is_null()).then(|| unsafe { Box::from_raw(accepted) });
         // SAFETY: the caller's contract.
-        let (h, m) = unsafe { (object_mut(h, "history")?, object(m, "manifest")?) };
-        h.0.record(&m.0);
+        let h = unsafe { object_mut(h, "history")? };
+        let accepted = accepted.ok_or_else(|| fail(BmStatus::Null, "accepted is NULL"))?;
+        h.0.record(accepted.0);
         Ok(())
     })
+}
+
+/// Frees a token from [`bm_history_check`] that will not be recorded.
+///
+/// # Safety
+/// `a` is NULL or a token not recorded or freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_accepted_free(a: *mut BmAccepted) {
+    // SAFETY: the caller's contract.
+    unsafe { free(a) }
 }
 
 /// The record to persist, copied to `(out, cap)` if it fits; returns its
@@ -365,10 +412,7 @@ pub unsafe extern "C" fn bm_history_free(h: *mut BmHistory) {
 
 /// A validated table, with the manifest it was checked against (none when
 /// opened unverified): the manifest says which vouchers it takes.
-pub struct BmTable {
-    table: ClientTable,
-    manifest: Option<core::VerifiedManifest>,
-}
+pub struct BmTable(core::Table);
 
 /// A saved table (header and slots), checked to be `m`'s table and
 /// validated.
@@ -386,12 +430,8 @@ pub unsafe extern "C" fn bm_table_open(
         // SAFETY: the caller's contract.
         let (saved, m) = unsafe { (bytes(saved, saved_len)?, object(m, "manifest")?) };
         let table = core::open_table(saved, &m.0).map_err(|e| from_core(&e))?;
-        let t = BmTable {
-            table,
-            manifest: Some(m.0.clone()),
-        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, t) }
+        unsafe { put(out, BmTable(table)) }
     })
 }
 
@@ -410,15 +450,9 @@ pub unsafe extern "C" fn bm_table_open_unverified(
     guard(|| {
         // SAFETY: the caller's contract.
         let encoded = unsafe { bytes(encoded, encoded_len)? };
-        let table = BlindedTable::decode(encoded)
-            .and_then(ClientTable::new)
-            .map_err(|e| fail(BmStatus::Invalid, format!("table: {e}")))?;
-        let t = BmTable {
-            table,
-            manifest: None,
-        };
+        let table = core::Table::decode_unverified(encoded).map_err(|e| from_core(&e))?;
         // SAFETY: the caller's contract.
-        unsafe { put(out, t) }
+        unsafe { put(out, BmTable(table)) }
     })
 }
 
@@ -432,7 +466,7 @@ pub unsafe extern "C" fn bm_table_id(t: *const BmTable, out: *mut u8) -> BmStatu
         // SAFETY: the caller's contract.
         let t = unsafe { object(t, "table")? };
         // SAFETY: the caller's contract.
-        unsafe { write_out(&t.table.table().id().0, out, 32) };
+        unsafe { write_out(&t.0.id().0, out, 32) };
         Ok(())
     })
 }
@@ -445,25 +479,15 @@ pub unsafe extern "C" fn bm_table_id(t: *const BmTable, out: *mut u8) -> BmStatu
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bm_table_voucher_len(t: *const BmTable) -> usize {
     // SAFETY: the caller's contract.
-    unsafe { t.as_ref() }.map_or(0, |t| {
-        let k = t.table.table().header().k;
-        match t
-            .manifest
-            .as_ref()
-            .and_then(core::VerifiedManifest::threshold)
-        {
-            Some(p) => {
-                blindmatch_protocol::threshold::threshold_voucher_len(k, p.synthetic_bound())
-            }
-            None => blindmatch_protocol::voucher_len(k),
-        }
-    })
+    unsafe { t.as_ref() }.map_or(0, |t| t.0.voucher_len())
 }
 
 /// Makes one voucher for the item `(item_type, value)` (item types: 1 MD5,
 /// 2 SHA-1, 3 SHA-256, 4 PDQ, 5 bytes, as SPEC Section 3 numbers them)
 /// carrying `ad` (at most 1,024 bytes), into `out`, which must hold
-/// [`bm_table_voucher_len`] bytes.
+/// [`bm_table_voucher_len`] bytes: a version-1 submission of one item
+/// (`BM_STATUS_MODE` for a table in threshold mode). Send a batch of them
+/// under one [`bm_submission_id`].
 ///
 /// # Safety
 /// `t` NULL or live; buffers as the conventions say.
@@ -487,19 +511,11 @@ pub unsafe extern "C" fn bm_table_voucher(
                 bytes(ad, ad_len)?,
             )
         };
-        if let Some(p) = t
-            .manifest
-            .as_ref()
-            .and_then(core::VerifiedManifest::threshold)
-        {
-            return Err(from_core(&core::Error::ThresholdMode { t: p.threshold() }));
-        }
-        let item = item(item_type, value).map_err(|e| fail(BmStatus::Input, e))?;
-        let voucher = t
-            .table
-            .create_voucher(&item, ad, &mut rand::rng())
-            .map_err(|e| fail(BmStatus::Input, e.to_string()))?
-            .encode();
+        let item = item(item_type, value).map_err(|e| from_core(&e))?;
+        let submission =
+            t.0.submission(&[(item, ad.to_vec())], &mut rand::rng())
+                .map_err(|e| from_core(&e))?;
+        let voucher = submission.vouchers.concat();
         if out.is_null() || cap < voucher.len() {
             return Err(fail(
                 BmStatus::BufferTooSmall,
@@ -547,10 +563,6 @@ pub unsafe extern "C" fn bm_submission_id(out: *mut u8) -> BmStatus {
 /// must make shares of one polynomial), and never log them.
 pub struct BmAccount(core::AccountSecret);
 
-fn account_error(e: impl std::fmt::Display) -> BmStatus {
-    fail(BmStatus::Account, format!("account secret: {e}"))
-}
-
 /// A new secret for `account_id` (1 to 64 bytes, the platform's opaque name
 /// for the account) with synthetic rate `synthetic_rate` (the probability,
 /// 0 to 1, that a voucher is synthetic; the app keeps it secret).
@@ -567,17 +579,8 @@ pub unsafe extern "C" fn bm_account_generate(
     guard(|| {
         // SAFETY: the caller's contract.
         let account_id = unsafe { bytes(account_id, account_id_len)? };
-        if !(0.0..=1.0).contains(&synthetic_rate) {
-            return Err(account_error(format!(
-                "synthetic rate {synthetic_rate} is not between 0 and 1"
-            )));
-        }
-        let a = core::AccountSecret::generate(
-            account_id,
-            core::SyntheticRate::from_probability(synthetic_rate),
-            &mut rand::rng(),
-        )
-        .map_err(account_error)?;
+        let a = core::generate_account(account_id, synthetic_rate, &mut rand::rng())
+            .map_err(|e| from_core(&e))?;
         // SAFETY: the caller's contract.
         unsafe { put(out, BmAccount(a)) }
     })
@@ -597,7 +600,7 @@ pub unsafe extern "C" fn bm_account_decode(
     guard(|| {
         // SAFETY: the caller's contract.
         let saved = unsafe { bytes(saved, saved_len)? };
-        let a = core::AccountSecret::decode(saved).map_err(account_error)?;
+        let a = core::decode_account(saved).map_err(|e| from_core(&e))?;
         // SAFETY: the caller's contract.
         unsafe { put(out, BmAccount(a)) }
     })
@@ -675,8 +678,7 @@ unsafe fn values<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], 
 /// `submission_id` and `account_id`, and the same again on every retry.
 /// Split uploads into batches of the manifest response's `max_batch` first.
 ///
-/// `BM_STATUS_NOT_THRESHOLD_MODE` for a version-1 table or one opened
-/// unverified.
+/// `BM_STATUS_MODE` for a version-1 table or one opened unverified.
 ///
 /// # Safety
 /// `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
@@ -727,12 +729,6 @@ pub unsafe extern "C" fn bm_account_submission(
         if submission_id_out.is_null() {
             return Err(fail(BmStatus::Null, "submission_id_out is NULL"));
         }
-        let manifest = t.manifest.as_ref().ok_or_else(|| {
-            fail(
-                BmStatus::NotThresholdMode,
-                "this table was opened unverified: no manifest says it is in threshold mode",
-            )
-        })?;
         let mut uploads = Vec::with_capacity(n);
         for i in 0..n {
             // SAFETY: the caller's contract for entry i.
@@ -745,17 +741,14 @@ pub unsafe extern "C" fn bm_account_submission(
                     },
                 )
             };
-            let mut voucher_id = [0u8; core::VOUCHER_ID_LEN];
-            voucher_id.copy_from_slice(&ids[i * core::VOUCHER_ID_LEN..][..core::VOUCHER_ID_LEN]);
-            uploads.push(core::Upload {
-                voucher_id,
-                item: item(types[i], value)
-                    .map_err(|e| fail(BmStatus::Input, format!("upload {i}: {e}")))?,
-                associated_data: ad.to_vec(),
+            let voucher_id = &ids[i * core::VOUCHER_ID_LEN..][..core::VOUCHER_ID_LEN];
+            let upload = item(types[i], value).and_then(|item| {
+                core::Upload::new(voucher_id, item, ad.to_vec()).map_err(core::Error::Input)
             });
+            uploads.push(upload.map_err(|e| fail(status(e.kind()), format!("upload {i}: {e}")))?);
         }
         let batch =
-            core::Submission::for_account(manifest, &t.table, &a.0, &uploads, &mut rand::rng())
+            t.0.account_submission(&a.0, &uploads, &mut rand::rng())
                 .map_err(|e| from_core(&e))?;
         let need: usize = batch.vouchers.iter().map(Vec::len).sum();
         if vouchers_out.is_null() && need > 0 || vouchers_cap < need {
@@ -781,10 +774,7 @@ pub unsafe extern "C" fn bm_account_submission(
 }
 
 /// A `DownloadTable` in progress.
-pub struct BmDownload {
-    download: Option<core::TableDownload>,
-    manifest: core::VerifiedManifest,
-}
+pub struct BmDownload(Option<core::TableDownload>);
 
 /// Starts the download of `m`'s table from offset 0.
 ///
@@ -798,11 +788,7 @@ pub unsafe extern "C" fn bm_download_new(
     guard(|| {
         // SAFETY: the caller's contract.
         let m = unsafe { object(m, "manifest")? };
-        // SAFETY: the caller's contract.
-        let d = BmDownload {
-            download: Some(core::TableDownload::new(&m.0)),
-            manifest: m.0.clone(),
-        };
+        let d = BmDownload(Some(core::TableDownload::new(&m.0)));
         // SAFETY: the caller's contract.
         unsafe { put(out, d) }
     })
@@ -816,7 +802,7 @@ pub unsafe extern "C" fn bm_download_new(
 pub unsafe extern "C" fn bm_download_offset(d: *const BmDownload) -> u64 {
     // SAFETY: the caller's contract.
     unsafe { d.as_ref() }
-        .and_then(|d| d.download.as_ref())
+        .and_then(|d| d.0.as_ref())
         .map_or(0, core::TableDownload::offset)
 }
 
@@ -843,10 +829,9 @@ pub unsafe extern "C" fn bm_download_push(
                 bytes(proof, proof_len)?,
             )
         };
-        let d = d
-            .download
-            .as_mut()
-            .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        let d =
+            d.0.as_mut()
+                .ok_or_else(|| from_core(&core::Error::Finished("download")))?;
         if !proof.len().is_multiple_of(32) {
             return Err(fail(BmStatus::Malformed, "a proof hash is not 32 bytes"));
         }
@@ -868,17 +853,12 @@ pub unsafe extern "C" fn bm_download_finish(
     guard(|| {
         // SAFETY: the caller's contract.
         let d = unsafe { object_mut(d, "download")? };
-        let download = d
-            .download
-            .take()
-            .ok_or_else(|| fail(BmStatus::Input, "this download is finished"))?;
+        let download =
+            d.0.take()
+                .ok_or_else(|| from_core(&core::Error::Finished("download")))?;
         let table = download.finish().map_err(|e| from_core(&e))?;
-        let t = BmTable {
-            table,
-            manifest: Some(d.manifest.clone()),
-        };
         // SAFETY: the caller's contract.
-        unsafe { put(out, t) }
+        unsafe { put(out, BmTable(table)) }
     })
 }
 
@@ -909,12 +889,7 @@ pub unsafe extern "C" fn bm_delta_new(
         // SAFETY: the caller's contract.
         let (held, to) = unsafe { (object(held, "table")?, object(to, "manifest")?) };
         // SAFETY: the caller's contract.
-        unsafe {
-            put(
-                out,
-                BmDelta(Some(core::DeltaDownload::new(&held.table, &to.0))),
-            )
-        }
+        unsafe { put(out, BmDelta(Some(core::DeltaDownload::new(&held.0, &to.0)))) }
     })
 }
 
@@ -940,14 +915,15 @@ pub unsafe extern "C" fn bm_delta_push(
             )
         };
         d.0.as_mut()
-            .ok_or_else(|| fail(BmStatus::Input, "this delta is finished"))?
+            .ok_or_else(|| from_core(&core::Error::Finished("delta")))?
             .push(indices, slots)
             .map_err(|e| from_core(&e))
     })
 }
 
-/// The new table: `held` with the delta applied, checked against `to`;
-/// the delta is finished either way (free it still).
+/// The new table: `held` (the table the delta was started from) with the
+/// delta applied, checked against the new manifest; the delta is finished
+/// either way (free it still).
 ///
 /// # Safety
 /// All NULL or live, `d` not shared; `out` writable.
@@ -955,28 +931,17 @@ pub unsafe extern "C" fn bm_delta_push(
 pub unsafe extern "C" fn bm_delta_finish(
     d: *mut BmDelta,
     held: *const BmTable,
-    to: *const BmManifest,
     out: *mut *mut BmTable,
 ) -> BmStatus {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (d, held, to) = unsafe {
-            (
-                object_mut(d, "delta")?,
-                object(held, "table")?,
-                object(to, "manifest")?,
-            )
-        };
+        let (d, held) = unsafe { (object_mut(d, "delta")?, object(held, "table")?) };
         let d =
             d.0.take()
-                .ok_or_else(|| fail(BmStatus::Input, "this delta is finished"))?;
-        let table = d.finish(&held.table, &to.0).map_err(|e| from_core(&e))?;
-        let t = BmTable {
-            table,
-            manifest: Some(to.0.clone()),
-        };
+                .ok_or_else(|| from_core(&core::Error::Finished("delta")))?;
+        let table = d.finish(&held.0).map_err(|e| from_core(&e))?;
         // SAFETY: the caller's contract.
-        unsafe { put(out, t) }
+        unsafe { put(out, BmTable(table)) }
     })
 }
 
@@ -988,4 +953,25 @@ pub unsafe extern "C" fn bm_delta_finish(
 pub unsafe extern "C" fn bm_delta_free(d: *mut BmDelta) {
     // SAFETY: the caller's contract.
     unsafe { free(d) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind the core lists has its own status, and the last error is
+    /// the core's message.
+    #[test]
+    fn every_core_error_kind_has_its_own_status_and_the_cores_message() {
+        let examples = core::Error::one_of_each_kind();
+        let statuses: Vec<BmStatus> = examples.iter().map(from_core).collect();
+        let distinct: std::collections::HashSet<i32> = statuses.iter().map(|s| *s as i32).collect();
+        assert_eq!(distinct.len(), core::ErrorKind::ALL.len(), "{statuses:?}");
+        assert!(!statuses.contains(&BmStatus::Ok));
+        let last = examples.last().map(ToString::to_string).unwrap_or_default();
+        let mut buf = vec![0u8; 256];
+        // SAFETY: a buffer of 256 bytes.
+        let n = unsafe { bm_last_error(buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(&buf[..n - 1], last.as_bytes());
+    }
 }

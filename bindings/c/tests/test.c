@@ -68,7 +68,7 @@ int main(void) {
     uint8_t *t_vouchers = malloc(2 * t_voucher_len);
     uint8_t md5[16] = {7};
     CHECK(bm_table_voucher(t_table, 1, md5, 16, NULL, 0, t_vouchers, t_voucher_len) ==
-          BM_STATUS_THRESHOLD_MODE);
+          BM_STATUS_MODE);
 
     uint8_t account_file[128], account_id[64], want_id[64];
     size_t account_len = unhex(VECTOR_ACCOUNT, account_file);
@@ -114,7 +114,7 @@ int main(void) {
     CHECK(bm_table_open_unverified(saved_table, saved_table_len, &plain) == BM_STATUS_OK);
     CHECK(bm_account_submission(plain, account, 2, ids, types, values, value_lens, NULL, NULL,
                                 t_vouchers, 2 * t_voucher_len, sid, NULL) ==
-          BM_STATUS_NOT_THRESHOLD_MODE);
+          BM_STATUS_MODE);
 
     t_signature[0] ^= 1;
     struct BmManifest *t_refused = NULL;
@@ -164,12 +164,12 @@ int main(void) {
     unhex(VECTOR_DELTA_AFTER[i], after);
     CHECK(bm_delta_push(delta, index, 4, after, 32) == BM_STATUS_OK);
   }
-  CHECK(bm_delta_finish(delta, held, manifest, &v2) == BM_STATUS_OK);
+  CHECK(bm_delta_finish(delta, held, &v2) == BM_STATUS_OK);
   CHECK(bm_table_id(v2, id) == BM_STATUS_OK);
   unhex(VECTOR_V2_TABLE_ID, want);
   CHECK(memcmp(id, want, 32) == 0);
-  CHECK(bm_delta_finish(delta, held, manifest, &v2) == BM_STATUS_INPUT);
-  CHECK(bm_delta_push(delta, (const uint8_t *)"abc", 3, NULL, 0) == BM_STATUS_INPUT);
+  CHECK(bm_delta_finish(delta, held, &v2) == BM_STATUS_STATE);
+  CHECK(bm_delta_push(delta, (const uint8_t *)"abc", 3, NULL, 0) == BM_STATUS_STATE);
   bm_delta_free(delta);
 
   /* Vouchers: one length for all; bad items and data refused. */
@@ -192,13 +192,15 @@ int main(void) {
   struct BmHistory *history = NULL, *restored = NULL;
   CHECK(bm_history_new(key, 32, NULL, 0, &history) == BM_STATUS_OK);
   CHECK(bm_history_encode(history, NULL, 0) == 0);
-  CHECK(bm_history_check(history, manifest) == BM_STATUS_OK);
-  CHECK(bm_history_record(history, manifest) == BM_STATUS_OK);
+  struct BmAccepted *accepted = NULL;
+  CHECK(bm_history_check(history, manifest, &accepted) == BM_STATUS_OK && accepted != NULL);
+  CHECK(bm_history_record(history, accepted) == BM_STATUS_OK); /* frees it */
   uint8_t saved[512];
   size_t saved_len = bm_history_encode(history, saved, sizeof saved);
   CHECK(saved_len == statement_len + 64);
   CHECK(bm_history_new(key, 32, saved, saved_len, &restored) == BM_STATUS_OK);
-  CHECK(bm_history_check(restored, manifest) == BM_STATUS_OK);
+  CHECK(bm_history_check(restored, manifest, &accepted) == BM_STATUS_OK);
+  bm_accepted_free(accepted);
   saved[20] ^= 1;
   struct BmHistory *damaged = NULL;
   CHECK(bm_history_new(key, 32, saved, saved_len, &damaged) == BM_STATUS_HISTORY);

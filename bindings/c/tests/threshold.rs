@@ -21,7 +21,7 @@ use blindmatch::{
     bm_table_open_unverified, bm_table_voucher, bm_table_voucher_len,
 };
 use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey, ThresholdParams};
-use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+
 use blindmatch_protocol::threshold::{
     Opened, Outcome, ThresholdVoucher, placement_weights, reveal, submission_digest,
     threshold_voucher_len,
@@ -53,16 +53,7 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
     let (t, s) = (3u16, 2u16);
     let params = ThresholdParams::new(t, s, &placement_weights(&built)).unwrap();
     let operator = OperatorSigningKey::generate(&mut rand::rng());
-    let signed = Manifest {
-        version: 1,
-        created: 1_800_000_000,
-        table_id: *built.table.id(),
-        digest: *MerkleTree::new(built.table.slots()).root(),
-        chunk_slots: CHUNK_SLOTS,
-        header: *built.table.header(),
-        threshold: Some(params),
-    }
-    .sign(&operator);
+    let signed = Manifest::for_table(&built.table, 1, 1_800_000_000, Some(params)).sign(&operator);
     let statement = signed.manifest.encode();
     let verifying = operator.verifying_key().to_bytes();
 
@@ -95,7 +86,7 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
     let v = value(1);
     let status =
         unsafe { bm_table_voucher(table, 3, v.as_ptr(), 32, null(), 0, one.as_mut_ptr(), len) };
-    assert_eq!(status, BmStatus::ThresholdMode);
+    assert_eq!(status, BmStatus::Mode);
     assert!(last_error().contains("threshold mode"), "{}", last_error());
 
     // An account, saved and restored.
@@ -243,7 +234,7 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
             null_mut(),
         )
     };
-    assert_eq!(status, BmStatus::NotThresholdMode);
+    assert_eq!(status, BmStatus::Mode);
 
     unsafe {
         bm_table_free(unverified);

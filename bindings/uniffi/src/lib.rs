@@ -17,28 +17,36 @@ use blindmatch_client_core as core;
 
 uniffi::setup_scaffolding!("blindmatch");
 
-/// Why a call was refused. Each variant is an exception class (Python), a
-/// subclass of the sealed `BlindmatchException` (Kotlin) or an enum case
-/// (Swift). Messages never contain an item, a key or associated data.
+/// Why a call was refused: one variant per [`core::ErrorKind`], each with
+/// the core's message in `reason` (the same words as every other binding)
+/// and, where the kind has them, its fields. Each variant is an exception
+/// class (Python), a subclass of the sealed `BlindmatchException` (Kotlin)
+/// or an enum case (Swift). Messages never contain an item, a key or
+/// associated data.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[non_exhaustive]
 pub enum BlindmatchError {
     /// The manifest's signature does not verify under the pinned operator key.
-    #[error("manifest signature does not verify under the pinned operator key")]
-    BadSignature,
+    #[error("{reason}")]
+    BadSignature {
+        /// The core's message.
+        reason: String,
+    },
     /// A version older than one verified before (a rollback).
-    #[error("table version {offered} is older than version {seen} seen before: refused (rollback)")]
+    #[error("{reason}")]
     Rollback {
+        /// The core's message.
+        reason: String,
         /// The version offered.
         offered: u64,
         /// The newest version seen.
         seen: u64,
     },
     /// Another table under a version number seen before (equivocation).
-    #[error(
-        "table {offered} offered as version {version}, which was table {seen} before: refused (equivocation)"
-    )]
+    #[error("{reason}")]
     Equivocation {
+        /// The core's message.
+        reason: String,
         /// The version number.
         version: u64,
         /// The table id offered (hex).
@@ -47,10 +55,10 @@ pub enum BlindmatchError {
         seen: String,
     },
     /// The manifest is older than the app allows.
-    #[error(
-        "table version {version} was built {age_seconds} s ago, more than {max_seconds} s: refused"
-    )]
+    #[error("{reason}")]
     TooOld {
+        /// The core's message.
+        reason: String,
         /// Its version.
         version: u64,
         /// Its age.
@@ -62,64 +70,72 @@ pub enum BlindmatchError {
     /// describes; nothing of it was kept.
     #[error("{reason}")]
     Invalid {
-        /// What was checked and why it failed.
+        /// The core's message: what was checked and why it failed.
         reason: String,
     },
     /// A message is malformed (a proof hash not 32 bytes, a cut delta index,
     /// a delta larger than the table).
     #[error("{reason}")]
     Malformed {
-        /// What is wrong.
+        /// The core's message.
         reason: String,
     },
-    /// An item, an operator key or associated data the app gave is not
-    /// usable (bad hex, wrong length, associated data over 1 KiB).
+    /// An item, an operator key, a voucher id or associated data the app
+    /// gave is not usable (bad hex, wrong length, associated data over 1 KiB).
     #[error("{reason}")]
     Input {
-        /// What is wrong.
+        /// The core's message.
         reason: String,
     },
     /// The saved history does not verify under the operator key.
     #[error("{reason}")]
     History {
-        /// Why.
+        /// The core's message.
         reason: String,
     },
     /// A submission of the wrong mode for the table: version-1 items for a
     /// table in threshold mode (use `Table.accountSubmission`), or an
-    /// account submission for a version-1 table.
+    /// account submission for a version-1 table or one opened without its
+    /// manifest.
     #[error("{reason}")]
     Mode {
-        /// Which mode the table is in.
+        /// The core's message.
         reason: String,
     },
     /// An account secret the app restored is damaged, or the parameters
     /// for a new one are out of range.
     #[error("{reason}")]
     Account {
-        /// What is wrong.
+        /// The core's message.
         reason: String,
     },
     /// An object was used after the step that consumes it (a download
     /// finished twice).
     #[error("{reason}")]
     State {
-        /// What was done out of order.
+        /// The core's message.
         reason: String,
     },
 }
 
 impl From<core::Error> for BlindmatchError {
+    /// The one conversion: the kind picks the variant, the message is the
+    /// core's.
     fn from(e: core::Error) -> Self {
+        use core::ErrorKind as K;
         let reason = e.to_string();
         match e {
-            core::Error::BadSignature => BlindmatchError::BadSignature,
-            core::Error::Rollback { offered, seen } => BlindmatchError::Rollback { offered, seen },
+            core::Error::Rollback { offered, seen } => BlindmatchError::Rollback {
+                reason,
+                offered,
+                seen,
+            },
             core::Error::Equivocation {
                 version,
                 offered,
                 seen,
             } => BlindmatchError::Equivocation {
+                reason,
                 version,
                 offered,
                 seen,
@@ -129,24 +145,49 @@ impl From<core::Error> for BlindmatchError {
                 age_seconds,
                 max_seconds,
             } => BlindmatchError::TooOld {
+                reason,
                 version,
                 age_seconds,
                 max_seconds,
             },
-            core::Error::Malformed(_) => BlindmatchError::Malformed { reason },
-            core::Error::Input(_) => BlindmatchError::Input { reason },
-            core::Error::History(_) => BlindmatchError::History { reason },
-            core::Error::ThresholdMode { .. } | core::Error::NotThresholdMode => {
-                BlindmatchError::Mode { reason }
-            }
-            _ => BlindmatchError::Invalid { reason },
+            e => match e.kind() {
+                K::BadSignature => BlindmatchError::BadSignature { reason },
+                K::Malformed => BlindmatchError::Malformed { reason },
+                K::Input => BlindmatchError::Input { reason },
+                K::History => BlindmatchError::History { reason },
+                K::Mode => BlindmatchError::Mode { reason },
+                K::Account => BlindmatchError::Account { reason },
+                K::State => BlindmatchError::State { reason },
+                // Invalid, and a kind a newer core adds (the test that
+                // maps every kind fails until it has its own variant).
+                _ => BlindmatchError::Invalid { reason },
+            },
         }
     }
 }
 
-fn input(e: impl std::fmt::Display) -> BlindmatchError {
-    BlindmatchError::Input {
-        reason: e.to_string(),
+impl From<blindmatch_protocol::ItemError> for BlindmatchError {
+    fn from(e: blindmatch_protocol::ItemError) -> Self {
+        core::Error::from(e).into()
+    }
+}
+
+impl BlindmatchError {
+    /// The [`core::ErrorKind`] name of this variant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BlindmatchError::BadSignature { .. } => "BadSignature",
+            BlindmatchError::Rollback { .. } => "Rollback",
+            BlindmatchError::Equivocation { .. } => "Equivocation",
+            BlindmatchError::TooOld { .. } => "TooOld",
+            BlindmatchError::Invalid { .. } => "Invalid",
+            BlindmatchError::Malformed { .. } => "Malformed",
+            BlindmatchError::Input { .. } => "Input",
+            BlindmatchError::History { .. } => "History",
+            BlindmatchError::Mode { .. } => "Mode",
+            BlindmatchError::Account { .. } => "Account",
+            BlindmatchError::State { .. } => "State",
+        }
     }
 }
 
@@ -156,10 +197,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn finished(what: &str) -> BlindmatchError {
-    BlindmatchError::State {
-        reason: format!("this {what} is finished: start a new one"),
-    }
+fn finished(what: &'static str) -> BlindmatchError {
+    core::Error::Finished(what).into()
 }
 
 /// The kinds of hash an item can be (SPEC Section 3).
@@ -244,17 +283,13 @@ impl OperatorKey {
     /// From 64 hex digits, as `blindmatch-server keygen --signing` prints it.
     #[uniffi::constructor]
     pub fn from_hex(hex: String) -> Result<Arc<Self>, BlindmatchError> {
-        let bytes =
-            hex::decode(hex.trim()).map_err(|e| input(format!("operator key: not hex ({e})")))?;
-        Self::from_bytes(bytes)
+        Ok(Arc::new(OperatorKey(core::operator_key_from_hex(&hex)?)))
     }
 
     /// From its 32 bytes.
     #[uniffi::constructor]
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
-        blindmatch_protocol::OperatorVerifyingKey::from_bytes(&bytes)
-            .map(|k| Arc::new(OperatorKey(k)))
-            .map_err(input)
+        Ok(Arc::new(OperatorKey(core::operator_key(&bytes)?)))
     }
 
     /// Its 32 bytes, in hex.
@@ -385,19 +420,34 @@ impl History {
         Arc::new(OperatorKey(*lock(&self.0).operator()))
     }
 
-    /// Raises `Rollback` or `Equivocation` if `manifest` must be refused.
-    pub fn check(&self, manifest: Arc<Manifest>) -> Result<(), BlindmatchError> {
-        Ok(lock(&self.0).check(&manifest.0)?)
+    /// Raises `Rollback` or `Equivocation` if `manifest` must be refused;
+    /// otherwise returns what `record` takes once its table is in hand.
+    pub fn check(&self, manifest: Arc<Manifest>) -> Result<Arc<Accepted>, BlindmatchError> {
+        Ok(Arc::new(Accepted(lock(&self.0).check(&manifest.0)?)))
     }
 
-    /// Records `manifest` as the newest (once its table is in hand).
-    pub fn record(&self, manifest: Arc<Manifest>) {
-        lock(&self.0).record(&manifest.0);
+    /// Records the manifest `check` accepted as the newest (once its table
+    /// is in hand).
+    pub fn record(&self, accepted: Arc<Accepted>) {
+        lock(&self.0).record(accepted.0.clone());
     }
 
     /// The newest manifest recorded, if any.
     pub fn newest(&self) -> Option<Arc<Manifest>> {
         lock(&self.0).newest().map(|m| Arc::new(Manifest(m)))
+    }
+}
+
+/// A manifest `History.check` accepted: the only thing `History.record`
+/// takes, so a manifest is never recorded without having been checked.
+#[derive(uniffi::Object)]
+pub struct Accepted(core::Accepted);
+
+#[uniffi::export]
+impl Accepted {
+    /// The manifest accepted.
+    pub fn manifest(&self) -> Arc<Manifest> {
+        Arc::new(Manifest(self.0.manifest().clone()))
     }
 }
 
@@ -409,12 +459,6 @@ impl History {
 #[derive(uniffi::Object)]
 pub struct Account(core::AccountSecret);
 
-fn account_error(e: impl std::fmt::Display) -> BlindmatchError {
-    BlindmatchError::Account {
-        reason: format!("account secret: {e}"),
-    }
-}
-
 #[uniffi::export]
 impl Account {
     /// A new secret for `account_id` (1 to 64 bytes, the platform's opaque
@@ -425,27 +469,15 @@ impl Account {
         account_id: Vec<u8>,
         synthetic_rate: f64,
     ) -> Result<Arc<Self>, BlindmatchError> {
-        if !(0.0..=1.0).contains(&synthetic_rate) {
-            return Err(account_error(format!(
-                "synthetic rate {synthetic_rate} is not between 0 and 1"
-            )));
-        }
-        core::AccountSecret::generate(
-            &account_id,
-            core::SyntheticRate::from_probability(synthetic_rate),
-            &mut rand::rng(),
-        )
-        .map(|a| Arc::new(Account(a)))
-        .map_err(account_error)
+        let secret = core::generate_account(&account_id, synthetic_rate, &mut rand::rng())?;
+        Ok(Arc::new(Account(secret)))
     }
 
     /// A secret saved with `encode()`. Raises `Account` for a damaged one.
     #[uniffi::constructor]
     pub fn decode(saved: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
         let saved = zeroize::Zeroizing::new(saved);
-        core::AccountSecret::decode(&saved)
-            .map(|a| Arc::new(Account(a)))
-            .map_err(account_error)
+        Ok(Arc::new(Account(core::decode_account(&saved)?)))
     }
 
     /// The 106 bytes to keep (secret).
@@ -463,19 +495,7 @@ impl Account {
 /// checked against (none for `openUnverified`): the manifest says whether
 /// the table is in threshold mode.
 #[derive(uniffi::Object)]
-pub struct Table {
-    table: blindmatch_protocol::ClientTable,
-    manifest: Option<core::VerifiedManifest>,
-}
-
-impl Table {
-    fn checked(table: blindmatch_protocol::ClientTable, manifest: &Manifest) -> Arc<Self> {
-        Arc::new(Table {
-            table,
-            manifest: Some(manifest.0.clone()),
-        })
-    }
-}
+pub struct Table(core::Table);
 
 fn submission(s: core::Submission) -> Submission {
     Submission {
@@ -493,46 +513,34 @@ impl Table {
     /// table and validated. Raises `Invalid` for a damaged or stale copy.
     #[uniffi::constructor]
     pub fn open(saved: Vec<u8>, manifest: Arc<Manifest>) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Table::checked(
-            core::open_table(&saved, &manifest.0)?,
-            &manifest,
-        ))
+        Ok(Arc::new(Table(core::open_table(&saved, &manifest.0)?)))
     }
 
     /// A table validated slot by slot but checked against no signed
     /// manifest: vouchers made with it are only as safe as where its bytes
-    /// came from (whoever made the table can open them). For test vectors,
-    /// and tables the app verified some other way; an app uses
-    /// `TableDownload`, `DeltaDownload` or `open`.
+    /// came from (whoever made the table can open them), and it makes
+    /// version-1 submissions only. For test vectors, and tables the app
+    /// verified some other way; an app uses `TableDownload`,
+    /// `DeltaDownload` or `open`.
     #[uniffi::constructor]
     pub fn open_unverified(encoded: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
-        let table = blindmatch_protocol::BlindedTable::decode(&encoded)
-            .and_then(blindmatch_protocol::ClientTable::new)
-            .map_err(|e| BlindmatchError::Invalid {
-                reason: format!("table: {e}"),
-            })?;
-        Ok(Arc::new(Table {
-            table,
-            manifest: None,
-        }))
+        Ok(Arc::new(Table(core::Table::decode_unverified(&encoded)?)))
     }
 
     /// The encoding to save (header and slots; public).
     pub fn encode(&self) -> Vec<u8> {
-        self.table.table().encode()
+        self.0.encode()
     }
 
     /// The table id.
     pub fn table_id(&self) -> Vec<u8> {
-        self.table.table().id().0.to_vec()
+        self.0.id().0.to_vec()
     }
 
-    /// The length of every voucher made for this table.
+    /// The length of every voucher this table's submissions hold (version
+    /// 1's, or in threshold mode version 2's).
     pub fn voucher_len(&self) -> u32 {
-        u32::try_from(blindmatch_protocol::voucher_len(
-            self.table.table().header().k,
-        ))
-        .unwrap_or(u32::MAX)
+        u32::try_from(self.0.voucher_len()).unwrap_or(u32::MAX)
     }
 
     /// One voucher per item, under a fresh submission id. Split items into
@@ -543,16 +551,13 @@ impl Table {
         let items = items
             .into_iter()
             .map(|i| {
-                blindmatch_protocol::Item::new(i.item_type.into(), &i.value)
-                    .map(|item| (item, i.associated_data))
-                    .map_err(input)
+                Ok((
+                    core::Item::new(i.item_type.into(), &i.value)?,
+                    i.associated_data,
+                ))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let rng = &mut rand::rng();
-        Ok(submission(match &self.manifest {
-            Some(m) => core::Submission::for_manifest(m, &self.table, &items, rng)?,
-            None => core::Submission::new(&self.table, &items, rng)?,
-        }))
+            .collect::<Result<Vec<_>, BlindmatchError>>()?;
+        Ok(submission(self.0.submission(&items, &mut rand::rng())?))
     }
 
     /// Threshold mode: one voucher per upload under `account`, real or (at
@@ -566,32 +571,15 @@ impl Table {
         account: Arc<Account>,
         uploads: Vec<Upload>,
     ) -> Result<Submission, BlindmatchError> {
-        let manifest = self.manifest.as_ref().ok_or_else(|| BlindmatchError::Mode {
-            reason: "this table was opened without its manifest, which says whether it is in threshold mode: open it with Table.open".into(),
-        })?;
         let uploads = uploads
             .into_iter()
             .map(|u| {
-                let voucher_id = <[u8; core::VOUCHER_ID_LEN]>::try_from(&u.voucher_id[..])
-                    .map_err(|_| {
-                        input(format!(
-                            "voucher id: {} bytes, expected {}",
-                            u.voucher_id.len(),
-                            core::VOUCHER_ID_LEN
-                        ))
-                    })?;
-                let item =
-                    blindmatch_protocol::Item::new(u.item_type.into(), &u.value).map_err(input)?;
-                Ok(core::Upload {
-                    voucher_id,
-                    item,
-                    associated_data: u.associated_data,
-                })
+                let item = core::Item::new(u.item_type.into(), &u.value)?;
+                core::Upload::new(&u.voucher_id, item, u.associated_data)
+                    .map_err(|e| core::Error::Input(e).into())
             })
             .collect::<Result<Vec<_>, BlindmatchError>>()?;
-        Ok(submission(core::Submission::for_account(
-            manifest,
-            &self.table,
+        Ok(submission(self.0.account_submission(
             &account.0,
             &uploads,
             &mut rand::rng(),
@@ -601,16 +589,15 @@ impl Table {
 
 /// A `DownloadTable` in progress: each chunk checked as it arrives.
 #[derive(uniffi::Object)]
-pub struct TableDownload(Mutex<Option<(core::TableDownload, core::VerifiedManifest)>>);
+pub struct TableDownload(Mutex<Option<core::TableDownload>>);
 
 #[uniffi::export]
 impl TableDownload {
     /// Starts the download of `manifest`'s table from offset 0.
     #[uniffi::constructor]
     pub fn new(manifest: Arc<Manifest>) -> Arc<Self> {
-        Arc::new(TableDownload(Mutex::new(Some((
-            core::TableDownload::new(&manifest.0),
-            manifest.0.clone(),
+        Arc::new(TableDownload(Mutex::new(Some(core::TableDownload::new(
+            &manifest.0,
         )))))
     }
 
@@ -618,17 +605,16 @@ impl TableDownload {
     /// are kept, the rest dropped).
     #[uniffi::constructor]
     pub fn resume(manifest: Arc<Manifest>, kept: Vec<u8>) -> Result<Arc<Self>, BlindmatchError> {
-        Ok(Arc::new(TableDownload(Mutex::new(Some((
+        Ok(Arc::new(TableDownload(Mutex::new(Some(
             core::TableDownload::resume(&manifest.0, kept)?,
-            manifest.0.clone(),
-        ))))))
+        )))))
     }
 
     /// The offset to request next.
     pub fn offset(&self) -> Result<u64, BlindmatchError> {
         let d = lock(&self.0);
         d.as_ref()
-            .map(|(d, _)| d.offset())
+            .map(core::TableDownload::offset)
             .ok_or_else(|| finished("download"))
     }
 
@@ -641,18 +627,14 @@ impl TableDownload {
         proof: Vec<Vec<u8>>,
     ) -> Result<(), BlindmatchError> {
         let mut d = lock(&self.0);
-        let (d, _) = d.as_mut().ok_or_else(|| finished("download"))?;
+        let d = d.as_mut().ok_or_else(|| finished("download"))?;
         Ok(d.push(offset, &slots, &proof)?)
     }
 
     /// The validated table, once every chunk is in. Raises `Invalid`.
     pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
-        let mut d = lock(&self.0);
-        let (download, manifest) = d.take().ok_or_else(|| finished("download"))?;
-        Ok(Arc::new(Table {
-            table: download.finish()?,
-            manifest: Some(manifest),
-        }))
+        let download = lock(&self.0).take().ok_or_else(|| finished("download"))?;
+        Ok(Arc::new(Table(download.finish()?)))
     }
 }
 
@@ -660,7 +642,6 @@ impl TableDownload {
 #[derive(uniffi::Object)]
 pub struct DeltaDownload {
     held: Arc<Table>,
-    to: Arc<Manifest>,
     delta: Mutex<Option<core::DeltaDownload>>,
 }
 
@@ -670,10 +651,9 @@ impl DeltaDownload {
     /// with `from_table_id = held.table_id()`, `to_table_id = to.table_id()`.
     #[uniffi::constructor]
     pub fn new(held: Arc<Table>, to: Arc<Manifest>) -> Arc<Self> {
-        let delta = core::DeltaDownload::new(&held.table, &to.0);
+        let delta = core::DeltaDownload::new(&held.0, &to.0);
         Arc::new(DeltaDownload {
             held,
-            to,
             delta: Mutex::new(Some(delta)),
         })
     }
@@ -689,10 +669,7 @@ impl DeltaDownload {
     /// (keep the table held, download in full instead).
     pub fn finish(&self) -> Result<Arc<Table>, BlindmatchError> {
         let d = lock(&self.delta).take().ok_or_else(|| finished("delta"))?;
-        Ok(Table::checked(
-            d.finish(&self.held.table, &self.to.0)?,
-            &self.to,
-        ))
+        Ok(Arc::new(Table(d.finish(&self.held.0)?)))
     }
 }
 
@@ -726,24 +703,37 @@ impl Backoff {
 /// for apps that hold hashes as text. Raises `Input`.
 #[uniffi::export]
 pub fn item_from_hex(item_type: ItemType, hex: String) -> Result<Vec<u8>, BlindmatchError> {
-    blindmatch_protocol::Item::parse(item_type.into(), &hex)
-        .map(|i| i.value().to_vec())
-        .map_err(input)
+    Ok(core::Item::parse(item_type.into(), &hex)?.value().to_vec())
 }
 
 /// The table id of an encoded table (header and slots), without validating
 /// it: for checking a saved copy or a test vector.
 #[uniffi::export]
 pub fn table_id_of(encoded: Vec<u8>) -> Result<Vec<u8>, BlindmatchError> {
-    blindmatch_protocol::BlindedTable::decode(&encoded)
-        .map(|t| t.id().0.to_vec())
-        .map_err(|e| BlindmatchError::Invalid {
-            reason: format!("table: {e}"),
-        })
+    Ok(core::table_id_of(&encoded)?.0.to_vec())
 }
 
 /// The protocol version this library speaks (`Manifest.protocol_version`).
 #[uniffi::export]
 pub fn protocol_version() -> u32 {
     u32::from(blindmatch_protocol::PROTOCOL_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind the core lists has its own variant, named as the core
+    /// names it, with the core's message.
+    #[test]
+    fn every_core_error_kind_maps_to_its_own_variant_with_the_cores_message() {
+        let examples = core::Error::one_of_each_kind();
+        assert_eq!(examples.len(), core::ErrorKind::ALL.len());
+        for e in examples {
+            let (kind, message) = (e.kind(), e.to_string());
+            let mapped = BlindmatchError::from(e);
+            assert_eq!(mapped.kind(), kind.name(), "{message}");
+            assert_eq!(mapped.to_string(), message);
+        }
+    }
 }

@@ -6,32 +6,59 @@
 //! JavaScript names; bytes are `Uint8Array`s, versions and offsets are
 //! numbers (exact: both stay far below 2^53).
 //!
-//! A refusal is thrown as an `Error` whose `name` is `"BlindmatchError"` and
-//! whose `kind` says which: `"BadSignature"`, `"Rollback"` (with `offered`
-//! and `seen`), `"Equivocation"`, `"TooOld"`, `"Invalid"`, `"Malformed"`,
-//! `"Input"`, `"History"` or `"State"`. Its message never holds an item, a
-//! key or associated data.
+//! A refusal is thrown as an `Error` whose `name` is `"BlindmatchError"`,
+//! whose `kind` is one of the core's [`core::ErrorKind`]s (`"BadSignature"`,
+//! `"Rollback"` with `offered` and `seen`, `"Equivocation"` with `version`,
+//! `"TooOld"` with `version`, `ageSeconds` and `maxSeconds`, `"Invalid"`,
+//! `"Malformed"`, `"Input"`, `"History"`, `"Mode"` with `threshold` when
+//! the table is in threshold mode, `"Account"`, `"State"`), and whose
+//! message is the core's. It never holds an item, a key or associated data.
 //!
 //! Randomness: rand's thread-local generator (ChaCha12), seeded from
 //! `crypto.getRandomValues` through getrandom.
 
 use blindmatch_client_core as core;
-use blindmatch_protocol::{BlindedTable, ClientTable, Item, ItemType};
+use blindmatch_protocol::{Item, ItemType};
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-/// A JavaScript `Error` named `BlindmatchError`, with `kind` and the
-/// variant's fields.
-fn error(kind: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
-    let e = js_sys::Error::new(message);
-    e.set_name("BlindmatchError");
-    let obj: &JsValue = e.as_ref();
+/// What a thrown `BlindmatchError` carries: its kind (the core's name),
+/// the core's message, and the kind's fields as numbers. Pure, so that it
+/// is tested natively for every kind.
+fn describe(e: &core::Error) -> (&'static str, String, Vec<(&'static str, f64)>) {
+    let fields = match e {
+        core::Error::Rollback { offered, seen } => {
+            vec![("offered", num(*offered)), ("seen", num(*seen))]
+        }
+        core::Error::Equivocation { version, .. } => vec![("version", num(*version))],
+        core::Error::TooOld {
+            version,
+            age_seconds,
+            max_seconds,
+        } => vec![
+            ("version", num(*version)),
+            ("ageSeconds", num(*age_seconds)),
+            ("maxSeconds", num(*max_seconds)),
+        ],
+        core::Error::ThresholdMode { t } => vec![("threshold", f64::from(*t))],
+        _ => Vec::new(),
+    };
+    (e.kind().name(), e.to_string(), fields)
+}
+
+/// The JavaScript `Error` for a core refusal: named `BlindmatchError`, with
+/// `kind` and the kind's fields.
+fn from_core(e: core::Error) -> JsValue {
+    let (kind, message, fields) = describe(&e);
+    let error = js_sys::Error::new(&message);
+    error.set_name("BlindmatchError");
+    let obj: &JsValue = error.as_ref();
     // Setting a property on a fresh Error object cannot fail.
     let _ = Reflect::set(obj, &"kind".into(), &kind.into());
     for (k, v) in fields {
-        let _ = Reflect::set(obj, &(*k).into(), v);
+        let _ = Reflect::set(obj, &k.into(), &v.into());
     }
-    e.into()
+    error.into()
 }
 
 #[allow(
@@ -42,40 +69,14 @@ fn num(v: u64) -> f64 {
     v as f64
 }
 
-fn from_core(e: core::Error) -> JsValue {
-    let message = e.to_string();
-    match e {
-        core::Error::BadSignature => error("BadSignature", &message, &[]),
-        core::Error::Rollback { offered, seen } => error(
-            "Rollback",
-            &message,
-            &[("offered", num(offered).into()), ("seen", num(seen).into())],
-        ),
-        core::Error::Equivocation { version, .. } => error(
-            "Equivocation",
-            &message,
-            &[("version", num(version).into())],
-        ),
-        core::Error::TooOld { .. } => error("TooOld", &message, &[]),
-        core::Error::Malformed(_) => error("Malformed", &message, &[]),
-        core::Error::Input(_) => error("Input", &message, &[]),
-        core::Error::History(_) => error("History", &message, &[]),
-        core::Error::ThresholdMode { t } => error("Mode", &message, &[("threshold", t.into())]),
-        core::Error::NotThresholdMode => error("Mode", &message, &[]),
-        _ => error("Invalid", &message, &[]),
-    }
+fn finished(what: &'static str) -> JsValue {
+    from_core(core::Error::Finished(what))
 }
 
-fn input(e: impl std::fmt::Display) -> JsValue {
-    error("Input", &e.to_string(), &[])
-}
-
-fn finished(what: &str) -> JsValue {
-    error(
-        "State",
-        &format!("this {what} is finished: start a new one"),
-        &[],
-    )
+/// An item type named by JavaScript: `"sha256"`, ...; `Input` otherwise.
+fn item_type_arg(name: &str) -> Result<ItemType, JsValue> {
+    name.parse()
+        .map_err(|e: blindmatch_protocol::ItemError| from_core(e.into()))
 }
 
 /// `offset` from JavaScript: a whole number from 0.
@@ -88,11 +89,9 @@ fn offset_arg(offset: f64) -> Result<u64, JsValue> {
         )]
         Ok(offset as u64)
     } else {
-        Err(error(
-            "Malformed",
+        Err(from_core(core::Error::Malformed(
             "a chunk offset is not a whole number",
-            &[],
-        ))
+        )))
     }
 }
 
@@ -105,17 +104,17 @@ impl OperatorKey {
     /// From 64 hex digits, as `blindmatch-server keygen --signing` prints it.
     #[wasm_bindgen(js_name = fromHex)]
     pub fn from_hex(hex: &str) -> Result<OperatorKey, JsValue> {
-        let bytes =
-            hex::decode(hex.trim()).map_err(|e| input(format!("operator key: not hex ({e})")))?;
-        Self::from_bytes(&bytes)
+        core::operator_key_from_hex(hex)
+            .map(OperatorKey)
+            .map_err(from_core)
     }
 
     /// From its 32 bytes.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<OperatorKey, JsValue> {
-        blindmatch_protocol::OperatorVerifyingKey::from_bytes(bytes)
+        core::operator_key(bytes)
             .map(OperatorKey)
-            .map_err(input)
+            .map_err(from_core)
     }
 
     /// Its 32 bytes, in hex.
@@ -240,20 +239,36 @@ impl History {
         OperatorKey(*self.0.operator())
     }
 
-    /// Throws `Rollback` or `Equivocation` if `manifest` must be refused.
-    pub fn check(&self, manifest: &Manifest) -> Result<(), JsValue> {
-        self.0.check(&manifest.0).map_err(from_core)
+    /// Throws `Rollback` or `Equivocation` if `manifest` must be refused;
+    /// otherwise returns what `record` takes once its table is in hand.
+    pub fn check(&self, manifest: &Manifest) -> Result<Accepted, JsValue> {
+        self.0.check(&manifest.0).map(Accepted).map_err(from_core)
     }
 
-    /// Records `manifest` as the newest (once its table is in hand).
-    pub fn record(&mut self, manifest: &Manifest) {
-        self.0.record(&manifest.0);
+    /// Records the manifest `check` accepted as the newest (once its table
+    /// is in hand).
+    pub fn record(&mut self, accepted: &Accepted) {
+        self.0.record(accepted.0.clone());
     }
 
     /// The newest version recorded, or undefined.
     #[wasm_bindgen(getter, js_name = newestVersion)]
     pub fn newest_version(&self) -> Option<f64> {
         self.0.newest().map(|m| num(m.version()))
+    }
+}
+
+/// A manifest `History.check` accepted: the only thing `History.record`
+/// takes, so a manifest is never recorded without having been checked.
+#[wasm_bindgen]
+pub struct Accepted(core::Accepted);
+
+#[wasm_bindgen]
+impl Accepted {
+    /// The manifest accepted.
+    #[wasm_bindgen(getter)]
+    pub fn manifest(&self) -> Manifest {
+        Manifest(self.0.manifest().clone())
     }
 }
 
@@ -265,35 +280,20 @@ impl History {
 #[wasm_bindgen]
 pub struct Account(core::AccountSecret);
 
-fn account_error(e: impl std::fmt::Display) -> JsValue {
-    error("Account", &format!("account secret: {e}"), &[])
-}
-
 #[wasm_bindgen]
 impl Account {
     /// A new secret for `accountId` (1 to 64 bytes, the platform's opaque
     /// name for the account) with `syntheticRate`, the probability (0 to 1)
     /// that a voucher is synthetic, kept secret. Throws `Account`.
     pub fn generate(account_id: &[u8], synthetic_rate: f64) -> Result<Account, JsValue> {
-        if !(0.0..=1.0).contains(&synthetic_rate) {
-            return Err(account_error(format!(
-                "synthetic rate {synthetic_rate} is not between 0 and 1"
-            )));
-        }
-        core::AccountSecret::generate(
-            account_id,
-            core::SyntheticRate::from_probability(synthetic_rate),
-            &mut rand::rng(),
-        )
-        .map(Account)
-        .map_err(account_error)
+        core::generate_account(account_id, synthetic_rate, &mut rand::rng())
+            .map(Account)
+            .map_err(from_core)
     }
 
     /// A secret saved with `encode()`. Throws `Account` for a damaged one.
     pub fn decode(saved: &[u8]) -> Result<Account, JsValue> {
-        core::AccountSecret::decode(saved)
-            .map(Account)
-            .map_err(account_error)
+        core::decode_account(saved).map(Account).map_err(from_core)
     }
 
     /// The 106 bytes to keep (secret).
@@ -312,19 +312,7 @@ impl Account {
 /// checked against (none for `openUnverified`), which says whether the
 /// table is in threshold mode.
 #[wasm_bindgen]
-pub struct Table {
-    table: ClientTable,
-    manifest: Option<core::VerifiedManifest>,
-}
-
-impl Table {
-    fn checked(table: ClientTable, manifest: &core::VerifiedManifest) -> Table {
-        Table {
-            table,
-            manifest: Some(manifest.clone()),
-        }
-    }
-}
+pub struct Table(core::Table);
 
 #[wasm_bindgen]
 impl Table {
@@ -332,39 +320,36 @@ impl Table {
     /// validated. Throws `Invalid` for a damaged or stale copy.
     pub fn open(saved: &[u8], manifest: &Manifest) -> Result<Table, JsValue> {
         core::open_table(saved, &manifest.0)
-            .map(|t| Table::checked(t, &manifest.0))
+            .map(Table)
             .map_err(from_core)
     }
 
     /// A table validated but checked against no signed manifest: only for
     /// test vectors and tables verified some other way (whoever made the
-    /// table can open vouchers made with it).
+    /// table can open vouchers made with it); version-1 submissions only.
     #[wasm_bindgen(js_name = openUnverified)]
     pub fn open_unverified(encoded: &[u8]) -> Result<Table, JsValue> {
-        BlindedTable::decode(encoded)
-            .and_then(ClientTable::new)
-            .map(|table| Table {
-                table,
-                manifest: None,
-            })
-            .map_err(|e| error("Invalid", &format!("table: {e}"), &[]))
+        core::Table::decode_unverified(encoded)
+            .map(Table)
+            .map_err(from_core)
     }
 
     /// The encoding to save (header and slots; public).
     pub fn encode(&self) -> Vec<u8> {
-        self.table.table().encode()
+        self.0.encode()
     }
 
     /// The table id.
     #[wasm_bindgen(getter, js_name = tableId)]
     pub fn table_id(&self) -> Vec<u8> {
-        self.table.table().id().0.to_vec()
+        self.0.id().0.to_vec()
     }
 
-    /// The length of every voucher made for this table.
+    /// The length of every voucher this table's submissions hold (version
+    /// 1's, or in threshold mode version 2's).
     #[wasm_bindgen(getter, js_name = voucherLen)]
     pub fn voucher_len(&self) -> usize {
-        blindmatch_protocol::voucher_len(self.table.table().header().k)
+        self.0.voucher_len()
     }
 
     /// A new batch of items to submit together.
@@ -376,13 +361,10 @@ impl Table {
     /// `Input` for associated data over 1 KiB, `Mode` for a table in
     /// threshold mode.
     pub fn submission(&self, batch: &Batch) -> Result<Submission, JsValue> {
-        let rng = &mut rand::rng();
-        match &self.manifest {
-            Some(m) => core::Submission::for_manifest(m, &self.table, &batch.items, rng),
-            None => core::Submission::new(&self.table, &batch.items, rng),
-        }
-        .map(Submission)
-        .map_err(from_core)
+        self.0
+            .submission(&batch.items, &mut rand::rng())
+            .map(Submission)
+            .map_err(from_core)
     }
 
     /// A new batch of uploads to submit together in threshold mode.
@@ -404,22 +386,10 @@ impl Table {
         account: &Account,
         batch: &AccountBatch,
     ) -> Result<Submission, JsValue> {
-        let manifest = self.manifest.as_ref().ok_or_else(|| {
-            error(
-                "Mode",
-                "this table was opened without its manifest, which says whether it is in threshold mode: open it with Table.open",
-                &[],
-            )
-        })?;
-        core::Submission::for_account(
-            manifest,
-            &self.table,
-            &account.0,
-            &batch.uploads,
-            &mut rand::rng(),
-        )
-        .map(Submission)
-        .map_err(from_core)
+        self.0
+            .account_submission(&account.0, &batch.uploads, &mut rand::rng())
+            .map(Submission)
+            .map_err(from_core)
     }
 }
 
@@ -442,20 +412,10 @@ impl AccountBatch {
         value: &[u8],
         associated_data: &[u8],
     ) -> Result<(), JsValue> {
-        let voucher_id = <[u8; core::VOUCHER_ID_LEN]>::try_from(voucher_id).map_err(|_| {
-            input(format!(
-                "voucher id: {} bytes, expected {}",
-                voucher_id.len(),
-                core::VOUCHER_ID_LEN
-            ))
-        })?;
-        let t: ItemType = item_type.parse().map_err(input)?;
-        let item = Item::new(t, value).map_err(input)?;
-        self.uploads.push(core::Upload {
-            voucher_id,
-            item,
-            associated_data: associated_data.to_vec(),
-        });
+        let item = Item::new(item_type_arg(item_type)?, value).map_err(|e| from_core(e.into()))?;
+        let upload = core::Upload::new(voucher_id, item, associated_data.to_vec())
+            .map_err(|e| from_core(core::Error::Input(e)))?;
+        self.uploads.push(upload);
         Ok(())
     }
 
@@ -484,8 +444,7 @@ impl Batch {
         value: &[u8],
         associated_data: &[u8],
     ) -> Result<(), JsValue> {
-        let t: ItemType = item_type.parse().map_err(input)?;
-        let item = Item::new(t, value).map_err(input)?;
+        let item = Item::new(item_type_arg(item_type)?, value).map_err(|e| from_core(e.into()))?;
         self.items.push((item, associated_data.to_vec()));
         Ok(())
     }
@@ -541,23 +500,20 @@ impl Submission {
 
 /// A `DownloadTable` in progress: each chunk checked as it arrives.
 #[wasm_bindgen]
-pub struct TableDownload(Option<(core::TableDownload, core::VerifiedManifest)>);
+pub struct TableDownload(Option<core::TableDownload>);
 
 #[wasm_bindgen]
 impl TableDownload {
     /// Starts the download of `manifest`'s table from offset 0.
     #[wasm_bindgen(constructor)]
     pub fn new(manifest: &Manifest) -> TableDownload {
-        TableDownload(Some((
-            core::TableDownload::new(&manifest.0),
-            manifest.0.clone(),
-        )))
+        TableDownload(Some(core::TableDownload::new(&manifest.0)))
     }
 
     /// Resumes from the slots of the chunks accepted before.
     pub fn resume(manifest: &Manifest, kept: Vec<u8>) -> Result<TableDownload, JsValue> {
         core::TableDownload::resume(&manifest.0, kept)
-            .map(|d| TableDownload(Some((d, manifest.0.clone()))))
+            .map(|d| TableDownload(Some(d)))
             .map_err(from_core)
     }
 
@@ -566,14 +522,14 @@ impl TableDownload {
     pub fn offset(&self) -> Result<f64, JsValue> {
         self.0
             .as_ref()
-            .map(|(d, _)| num(d.offset()))
+            .map(|d| num(d.offset()))
             .ok_or_else(|| finished("download"))
     }
 
     /// Checks and keeps one `TableChunk` (`proof`: an array of 32-byte
     /// `Uint8Array`s). Throws `Invalid` (nothing kept) or `Malformed`.
     pub fn push(&mut self, offset: f64, slots: &[u8], proof: Array) -> Result<(), JsValue> {
-        let (d, _) = self.0.as_mut().ok_or_else(|| finished("download"))?;
+        let d = self.0.as_mut().ok_or_else(|| finished("download"))?;
         let proof: Vec<Vec<u8>> = proof.iter().map(|h| Uint8Array::new(&h).to_vec()).collect();
         d.push(offset_arg(offset)?, slots, &proof)
             .map_err(from_core)
@@ -581,13 +537,8 @@ impl TableDownload {
 
     /// The validated table, once every chunk is in. Throws `Invalid`.
     pub fn finish(&mut self) -> Result<Table, JsValue> {
-        let (d, manifest) = self.0.take().ok_or_else(|| finished("download"))?;
-        d.finish()
-            .map(|table| Table {
-                table,
-                manifest: Some(manifest),
-            })
-            .map_err(from_core)
+        let d = self.0.take().ok_or_else(|| finished("download"))?;
+        d.finish().map(Table).map_err(from_core)
     }
 }
 
@@ -600,7 +551,7 @@ impl DeltaDownload {
     /// Starts receiving the delta from `held` to `to`'s table.
     #[wasm_bindgen(constructor)]
     pub fn new(held: &Table, to: &Manifest) -> DeltaDownload {
-        DeltaDownload(Some(core::DeltaDownload::new(&held.table, &to.0)))
+        DeltaDownload(Some(core::DeltaDownload::new(&held.0, &to.0)))
     }
 
     /// Adds one `DeltaChunk`. Throws `Malformed`.
@@ -612,13 +563,12 @@ impl DeltaDownload {
             .map_err(from_core)
     }
 
-    /// The new table, checked against `to`. Throws `Invalid`: keep the
-    /// table held and download in full instead.
-    pub fn finish(&mut self, held: &Table, to: &Manifest) -> Result<Table, JsValue> {
+    /// The new table: `held` (the table the delta was started from) with
+    /// the delta applied, checked against the new manifest. Throws
+    /// `Invalid`: keep the table held and download in full instead.
+    pub fn finish(&mut self, held: &Table) -> Result<Table, JsValue> {
         let d = self.0.take().ok_or_else(|| finished("delta"))?;
-        d.finish(&held.table, &to.0)
-            .map(|t| Table::checked(t, &to.0))
-            .map_err(from_core)
+        d.finish(&held.0).map(Table).map_err(from_core)
     }
 }
 
@@ -650,16 +600,37 @@ impl Backoff {
 /// Parses a hash given as hex; throws `Input`.
 #[wasm_bindgen(js_name = itemFromHex)]
 pub fn item_from_hex(item_type: &str, hex: &str) -> Result<Vec<u8>, JsValue> {
-    let t: ItemType = item_type.parse().map_err(input)?;
-    Item::parse(t, hex)
+    Item::parse(item_type_arg(item_type)?, hex)
         .map(|i| i.value().to_vec())
-        .map_err(input)
+        .map_err(|e| from_core(e.into()))
 }
 
 /// The table id of an encoded table, without validating it.
 #[wasm_bindgen(js_name = tableIdOf)]
 pub fn table_id_of(encoded: &[u8]) -> Result<Vec<u8>, JsValue> {
-    BlindedTable::decode(encoded)
-        .map(|t| t.id().0.to_vec())
-        .map_err(|e| error("Invalid", &format!("table: {e}"), &[]))
+    core::table_id_of(encoded)
+        .map(|id| id.0.to_vec())
+        .map_err(from_core)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind the core lists is thrown under its own name, with the
+    /// core's message and (for the kinds that have them) its fields.
+    #[test]
+    fn every_core_error_kind_is_thrown_by_its_name_with_the_cores_message() {
+        let examples = core::Error::one_of_each_kind();
+        let names: Vec<&str> = examples.iter().map(|e| describe(e).0).collect();
+        let expected: Vec<&str> = core::ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, expected);
+        for e in &examples {
+            let (_, message, fields) = describe(e);
+            assert_eq!(message, e.to_string());
+            if let core::Error::Rollback { .. } = e {
+                assert_eq!(fields, [("offered", 1.0), ("seen", 2.0)]);
+            }
+        }
+    }
 }

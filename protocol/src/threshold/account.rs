@@ -60,6 +60,19 @@ impl SyntheticRate {
         })
     }
 
+    /// The rate of probability `p`, which must be a number from 0 to 1:
+    /// what an app or a binding passes on from a user or a setting.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSyntheticRate`] for NaN or a number outside [0, 1].
+    pub fn try_from_probability(p: f64) -> Result<Self, Error> {
+        if (0.0..=1.0).contains(&p) {
+            Ok(Self::from_probability(p))
+        } else {
+            Err(Error::InvalidSyntheticRate)
+        }
+    }
+
     /// The probability this rate stands for.
     pub fn probability(self) -> f64 {
         f64::from(self.0) / 4_294_967_296.0

@@ -228,15 +228,13 @@ fn threshold_vectors() -> Result<Value, Error> {
             nonce,
             synthetic_inner: synthetic_inner.clone(),
         };
-        let v = client.create_threshold_voucher_with(
-            &keys,
-            secret.account_id(),
-            &id,
-            item,
-            ad,
-            &weights,
-            &r,
-        )?;
+        let sender = super::VoucherAccount {
+            keys: &keys,
+            account_id: secret.account_id(),
+            weights: &weights,
+        };
+        let upload = super::Upload::new(&id, item.clone(), ad.to_vec())?;
+        let v = client.create_threshold_voucher_with(&sender, &upload, &r)?;
         let opened = matcher
             .open_threshold_batch(s, &[(secret.account_id(), &v)])
             .pop()
@@ -349,15 +347,9 @@ fn threshold_vectors() -> Result<Value, Error> {
     // operator key of blindmatch-v1.json.
     let operator_seed = crate::vectors::label_bytes("blindmatch-v1 test vectors: operator key");
     let operator = crate::manifest::OperatorSigningKey::from_seed(operator_seed);
-    let manifest = crate::manifest::Manifest {
-        version: 1,
-        created: 1_790_000_000,
-        table_id: *built.table.id(),
-        digest: *crate::merkle::MerkleTree::new(built.table.slots()).root(),
-        chunk_slots: crate::merkle::CHUNK_SLOTS,
-        header: *built.table.header(),
-        threshold: Some(crate::manifest::ThresholdParams::new(t, s, &weights)?),
-    };
+    let threshold = crate::manifest::ThresholdParams::new(t, s, &weights)?;
+    let manifest =
+        crate::manifest::Manifest::for_table(&built.table, 1, 1_790_000_000, Some(threshold));
     let signed = manifest.sign(&operator);
 
     Ok(json!({

@@ -174,36 +174,80 @@ fn draw(weights: &[u32], r: u64) -> u8 {
     j
 }
 
+/// Who makes threshold vouchers, under which manifest (SPEC 14.7): the
+/// account's keys for the manifest's t and s, the account id every voucher
+/// is bound to, and the manifest's placement weights.
+#[derive(Clone, Copy)]
+pub struct VoucherAccount<'a> {
+    /// [`crate::threshold::AccountSecret::keys`] for the manifest's t and s.
+    pub keys: &'a AccountKeys,
+    /// The account id (`SubmitRequest.account_id`).
+    pub account_id: &'a [u8],
+    /// The manifest's placement weights
+    /// ([`crate::manifest::ThresholdParams::weights`]).
+    pub weights: &'a [u32],
+}
+
+/// One upload in threshold mode (SPEC Section 14.4): the platform's id for
+/// it, the item, and its associated data. The same upload sent again must
+/// keep its voucher id: one id gives one share, so a resubmission counts
+/// once toward t. An app without an asset id of 16 bytes hashes the one it
+/// has (the first 16 bytes of its SHA-256, say), or draws 16 random bytes
+/// and keeps them with the upload.
+#[derive(Clone)]
+pub struct Upload {
+    /// 16 bytes naming the upload, unique among the account's uploads.
+    pub voucher_id: [u8; VOUCHER_ID_LEN],
+    /// The item.
+    pub item: Item,
+    /// Its associated data (at most 1 KiB), sealed in the inner layer.
+    pub associated_data: Vec<u8>,
+}
+
+impl Upload {
+    /// An upload whose voucher id comes as bytes (from an app or a
+    /// binding): it must be [`VOUCHER_ID_LEN`] long.
+    ///
+    /// # Errors
+    /// [`Error::Length`] for a voucher id of another length.
+    pub fn new(voucher_id: &[u8], item: Item, associated_data: Vec<u8>) -> Result<Self, Error> {
+        let voucher_id = voucher_id.try_into().map_err(|_| Error::Length {
+            what: "voucher id",
+            expected: VOUCHER_ID_LEN,
+            got: voucher_id.len(),
+        })?;
+        Ok(Upload {
+            voucher_id,
+            item,
+            associated_data,
+        })
+    }
+}
+
+impl core::fmt::Debug for Upload {
+    /// Nothing of the upload: its item and associated data are the user's.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Upload").finish_non_exhaustive()
+    }
+}
+
 impl ClientTable {
-    /// Makes a threshold voucher for `item` under `account`'s keys for this
-    /// manifest's t and s (SPEC Section 14.7). `voucher_id` names the upload
-    /// (Section 14.4): whether the voucher is synthetic follows from it and
-    /// the account's rate. `weights` are the manifest's placement weights.
+    /// Makes a threshold voucher for `upload` under `account`'s keys for
+    /// this manifest's t and s (SPEC Section 14.7). The upload's voucher id
+    /// (Section 14.4) and the account's rate decide whether the voucher is
+    /// synthetic.
     ///
     /// # Errors
     /// [`Error::AssociatedDataTooLong`] beyond 1024 bytes.
-    #[allow(clippy::too_many_arguments)]
     pub fn create_threshold_voucher<R: CryptoRng + ?Sized>(
         &self,
-        account: &AccountKeys,
-        account_id: &[u8],
-        voucher_id: &[u8; VOUCHER_ID_LEN],
-        item: &Item,
-        associated_data: &[u8],
-        weights: &[u32],
+        account: &VoucherAccount<'_>,
+        upload: &Upload,
         rng: &mut R,
     ) -> Result<ThresholdVoucher, Error> {
         loop {
             let r = VoucherRandomness::random(self.table().header().k, rng);
-            match self.create_threshold_voucher_with(
-                account,
-                account_id,
-                voucher_id,
-                item,
-                associated_data,
-                weights,
-                &r,
-            ) {
+            match self.create_threshold_voucher_with(account, upload, &r) {
                 // Q = identity has probability ~2^-252; draw again.
                 Err(Error::IdentityPoint(_)) => continue,
                 other => return other,
@@ -213,17 +257,22 @@ impl ClientTable {
 
     /// [`ClientTable::create_threshold_voucher`] with every random value
     /// given: for the test vectors, and the one place the work is done.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create_threshold_voucher_with(
         &self,
-        account: &AccountKeys,
-        account_id: &[u8],
-        voucher_id: &[u8; VOUCHER_ID_LEN],
-        item: &Item,
-        associated_data: &[u8],
-        weights: &[u32],
+        sender: &VoucherAccount<'_>,
+        upload: &Upload,
         r: &VoucherRandomness,
     ) -> Result<ThresholdVoucher, Error> {
+        let VoucherAccount {
+            keys: account,
+            account_id,
+            weights,
+        } = *sender;
+        let Upload {
+            voucher_id,
+            item,
+            associated_data,
+        } = upload;
         let synthetic = Choice::from(u8::from(account.choose(voucher_id).synthetic));
         let real_share = Share::real_with(account, voucher_id, item, associated_data, r.nonce)?;
         let synthetic_share = Share::synthetic_with(account, voucher_id, r.synthetic_inner.clone());
@@ -446,8 +495,14 @@ mod tests {
         for i in 0..40u32 {
             // Even ids: listed items; odd ids: unlisted ones.
             let it = if i % 2 == 0 { item(i) } else { item(1000 + i) };
+            let sender = VoucherAccount {
+                keys: &keys,
+                account_id: b"acct",
+                weights: &weights,
+            };
+            let upload = Upload::new(&id(i), it, b"ad".to_vec()).unwrap();
             let v = client
-                .create_threshold_voucher(&keys, b"acct", &id(i), &it, b"ad", &weights, &mut rng)
+                .create_threshold_voucher(&sender, &upload, &mut rng)
                 .unwrap();
             let wire = v.encode();
             assert_eq!(wire.len(), threshold_voucher_len(3, s));

@@ -7,8 +7,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use blindmatch_client::{Client, TableCache};
-use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey};
+use blindmatch_client::core::{Submission, SubmissionId};
+use blindmatch_client::{Client, Table, TableCache};
+use blindmatch_protocol::{Item, ItemType, OperatorVerifyingKey, TableId};
 use blindmatch_server::{BuildOptions, ServeConfig, ServerHandle};
 use sha2::{Digest, Sha256};
 
@@ -62,9 +63,11 @@ impl Fixture {
         }
         drop(f);
         let key = dir.path().join("server.key");
-        blindmatch_server::keygen(&key).unwrap();
+        blindmatch_server::keyfile::write_new(&key).unwrap();
         let signing_key = dir.path().join("operator.sign");
-        let operator = blindmatch_server::signing_keygen(&signing_key).unwrap();
+        let operator = blindmatch_server::keyfile::write_new_signing(&signing_key)
+            .unwrap()
+            .verifying_key();
         let table = dir.path().join("table.bmt");
         let opts = BuildOptions {
             threshold,
@@ -140,11 +143,48 @@ pub(crate) async fn channel(server: &ServerHandle) -> tonic::transport::Channel 
 pub(crate) async fn connected(
     fx: &Fixture,
     server: &ServerHandle,
-) -> (Client, blindmatch_client::Manifest, ClientTable) {
+) -> (Client, blindmatch_client::Manifest, Table) {
     let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
     let manifest = client.manifest().await.unwrap();
     let table = client.table(&manifest, &fx.cache("cache")).await.unwrap();
     (client, manifest, table)
+}
+
+/// Encoded version-1 vouchers for `items` under `table`, whatever its mode:
+/// what an honest client's submission holds, for tests that send vouchers
+/// by hand (to a threshold table, or cut, or under an id of their own).
+pub(crate) fn vouchers_for(table: &Table, items: &[(Item, Vec<u8>)]) -> Vec<Vec<u8>> {
+    Table::unverified(table.client_table().clone())
+        .submission(items, &mut rand::rng())
+        .unwrap()
+        .vouchers
+}
+
+/// `vouchers` for `table_id` as one submission under a fresh id, with no
+/// account: what [`Client::submit`] sends, whatever the vouchers hold.
+pub(crate) fn submission(table_id: &TableId, vouchers: Vec<Vec<u8>>) -> Submission {
+    account_submission(table_id, &[], vouchers)
+}
+
+/// [`submission`] bound to `account_id` (threshold mode).
+pub(crate) fn account_submission(
+    table_id: &TableId,
+    account_id: &[u8],
+    vouchers: Vec<Vec<u8>>,
+) -> Submission {
+    Submission {
+        id: SubmissionId::random(&mut rand::rng()),
+        table_id: *table_id,
+        account_id: account_id.to_vec(),
+        vouchers,
+        // Informational on the client side: the server computes its own.
+        digest: [0; 32],
+    }
+}
+
+/// `submission` under the id `id` (a retry, or a reuse).
+pub(crate) fn with_id(submission: Submission, id: SubmissionId) -> Submission {
+    Submission { id, ..submission }
 }
 
 pub(crate) fn with_ad(items: &[Item], tag: &str) -> Vec<(Item, Vec<u8>)> {

@@ -12,11 +12,12 @@
 use std::time::Duration;
 
 use blindmatch_client_core::{
-    AccountSecret, Backoff, DeltaDownload, Error, GrpcCode, History, Submission, SyntheticRate,
-    TableDownload, Upload, VerifiedManifest, open_table,
+    AccountSecret, Backoff, DeltaDownload, Error, ErrorKind, GrpcCode, History, SyntheticRate,
+    Table, TableDownload, Upload, VerifiedManifest, generate_account, open_table,
+    operator_key_from_hex,
 };
 use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey, ThresholdParams};
-use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
+use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::table::CHUNK_LEN;
 use blindmatch_protocol::threshold::{
     Opened, Outcome, ThresholdVoucher, placement_weights, reveal, threshold_voucher_len,
@@ -31,7 +32,7 @@ use sha2::{Digest, Sha256};
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../protocol/vectors/blindmatch-v1.json"
+        "/../protocol/vectors/blindmatch-v1.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -41,7 +42,7 @@ fn unhex(v: &Value) -> Vec<u8> {
 }
 
 /// The vectors' version-1 table, and version 2's manifest (SPEC 13).
-fn vector_tables(v: &Value) -> (ClientTable, VerifiedManifest, History) {
+fn vector_tables(v: &Value) -> (Table, VerifiedManifest, History) {
     let t = &v["table"];
     let mut encoded = unhex(&t["header"]);
     for s in t["slots"].as_array().unwrap() {
@@ -55,7 +56,7 @@ fn vector_tables(v: &Value) -> (ClientTable, VerifiedManifest, History) {
     let manifest =
         VerifiedManifest::verify(&unhex(&m["statement"]), &unhex(&m["signature"]), &key).unwrap();
     (
-        ClientTable::new(table).unwrap(),
+        Table::unverified(ClientTable::new(table).unwrap()),
         manifest,
         History::new(key),
     )
@@ -106,15 +107,16 @@ fn the_vectors_delta_gives_version_two() {
         let slot = d["slot"].as_u64().unwrap() as u32;
         let at = slot as usize * 32;
         assert_eq!(
-            v1.table().slots()[at..at + 32].to_vec(),
+            v1.client_table().table().slots()[at..at + 32].to_vec(),
             unhex(&d["before"])
         );
         delta
             .push(&slot.to_be_bytes(), &unhex(&d["after"]))
             .unwrap();
     }
-    let v2 = delta.finish(&v1, &manifest).unwrap();
-    assert_eq!(v2.table().id(), manifest.table_id());
+    let v2 = delta.finish(&v1).unwrap();
+    assert_eq!(v2.id(), manifest.table_id());
+    assert_eq!(v2.manifest(), Some(&manifest));
 
     // Any other slot content is refused, and the table held is unchanged.
     let mut bad = DeltaDownload::new(&v1, &manifest);
@@ -124,7 +126,7 @@ fn the_vectors_delta_gives_version_two() {
     let slot = d["slot"].as_u64().unwrap() as u32;
     bad.push(&slot.to_be_bytes(), &after).unwrap();
     assert!(matches!(
-        bad.finish(&v1, &manifest),
+        bad.finish(&v1),
         Err(Error::Invalid { what: "delta", .. })
     ));
     let mut cut = DeltaDownload::new(&v1, &manifest);
@@ -176,16 +178,7 @@ fn sign_with(
     table: &BlindedTable,
     threshold: Option<ThresholdParams>,
 ) -> VerifiedManifest {
-    let signed = Manifest {
-        version,
-        created: 1_800_000_000,
-        table_id: *table.id(),
-        digest: *MerkleTree::new(table.slots()).root(),
-        chunk_slots: CHUNK_SLOTS,
-        header: *table.header(),
-        threshold,
-    }
-    .sign(&f.operator);
+    let signed = Manifest::for_table(table, version, 1_800_000_000, threshold).sign(&f.operator);
     VerifiedManifest::verify(
         &signed.manifest.encode(),
         &signed.signature,
@@ -248,7 +241,7 @@ fn a_download_checks_every_chunk_and_resumes_from_the_last_good_one() {
         download.push(*o, s, &[vec![0u8; 31]]),
         Err(Error::Malformed("a proof hash is not 32 bytes"))
     );
-    assert!(!download.is_complete(&manifest));
+    assert!(!download.is_complete());
     assert!(matches!(
         TableDownload::resume(&manifest, kept.clone())
             .unwrap()
@@ -266,12 +259,13 @@ fn a_download_checks_every_chunk_and_resumes_from_the_last_good_one() {
     for (o, s, p) in &chunks[1..] {
         resumed.push(*o, s, p).unwrap();
     }
-    assert!(resumed.is_complete(&manifest));
+    assert!(resumed.is_complete());
     let table = resumed.finish().unwrap();
-    assert_eq!(table.table().id(), &f.built.table.id().clone());
+    assert_eq!(table.id(), f.built.table.id());
+    assert_eq!(table.manifest(), Some(&manifest));
 
     // A saved copy opens only as its own table.
-    let saved = table.table().encode();
+    let saved = table.encode();
     assert!(open_table(&saved, &manifest).is_ok());
     let mut damaged = saved.clone();
     let last = damaged.len() - 1;
@@ -293,15 +287,17 @@ fn history_refuses_rollback_and_equivocation_and_survives_a_restart() {
     let mut history = History::new(f.operator.verifying_key());
     assert!(history.newest().is_none());
     assert!(history.encode().is_empty());
-    history.check(&v1).unwrap();
-    history.record(&v1);
+    let accepted_v1 = history.check(&v1).unwrap();
+    assert_eq!(accepted_v1.manifest(), &v1);
+    history.record(accepted_v1.clone());
     assert!(matches!(
         history.check(&v1_other),
         Err(Error::Equivocation { version: 1, .. })
     ));
-    history.check(&v2).unwrap();
-    history.record(&v2);
-    history.record(&v1); // an older one never replaces the newest
+    let accepted_v2 = history.check(&v2).unwrap();
+    history.record(accepted_v2);
+    // An older one accepted before never replaces the newest.
+    history.record(accepted_v1);
     assert_eq!(
         history.check(&v1),
         Err(Error::Rollback {
@@ -344,16 +340,16 @@ fn history_refuses_rollback_and_equivocation_and_survives_a_restart() {
 #[test]
 fn a_submission_opens_on_the_server_and_carries_its_digest() {
     let f = fixture();
-    let table = ClientTable::new(f.built.table.clone()).unwrap();
+    let table = Table::unverified(ClientTable::new(f.built.table.clone()).unwrap());
     let unlisted = item(1_000_000);
     let items = vec![
         (f.listed[17].clone(), b"upload 17".to_vec()),
         (unlisted, b"upload x".to_vec()),
         (f.listed[4999].clone(), Vec::new()),
     ];
-    let batch = Submission::new(&table, &items, &mut rand::rng()).unwrap();
+    let batch = table.submission(&items, &mut rand::rng()).unwrap();
     assert_eq!(batch.table_id, *f.built.table.id());
-    let again = Submission::new(&table, &items, &mut rand::rng()).unwrap();
+    let again = table.submission(&items, &mut rand::rng()).unwrap();
     assert_ne!(batch.id, again.id, "a fresh id per batch");
     assert_ne!(batch.vouchers, again.vouchers, "fresh blinds per voucher");
 
@@ -369,6 +365,7 @@ fn a_submission_opens_on_the_server_and_carries_its_digest() {
 
     let header: &TableHeader = f.built.table.header();
     let len = blindmatch_protocol::voucher_len(header.k);
+    assert_eq!(table.voucher_len(), len);
     assert!(batch.vouchers.iter().all(|v| v.len() == len));
     let matcher = Matcher::new(&f.key, &f.built.table, f.built.index.clone()).unwrap();
     let opened: Vec<_> = batch
@@ -390,7 +387,7 @@ fn a_submission_opens_on_the_server_and_carries_its_digest() {
 
     let too_long = vec![(f.listed[0].clone(), vec![0u8; 1025])];
     assert!(matches!(
-        Submission::new(&table, &too_long, &mut rand::rng()),
+        table.submission(&too_long, &mut rand::rng()),
         Err(Error::Input(_))
     ));
 }
@@ -398,22 +395,23 @@ fn a_submission_opens_on_the_server_and_carries_its_digest() {
 #[test]
 fn an_account_submission_reveals_at_t_and_refuses_the_wrong_mode() {
     let f = fixture();
-    let table = ClientTable::new(f.built.table.clone()).unwrap();
     let (t, s) = (3u16, 2u16);
     let params = ThresholdParams::new(t, s, &placement_weights(&f.built)).unwrap();
     let v2 = sign_with(&f, 1, &f.built.table, Some(params));
     let v1 = sign(&f, 1, &f.built.table);
+    let saved = f.built.table.encode();
+    let table = open_table(&saved, &v2).unwrap();
     assert_eq!(v2.threshold().map(ThresholdParams::threshold), Some(3));
     let account =
         AccountSecret::generate(b"user-7", SyntheticRate::NONE, &mut rand::rng()).unwrap();
-    let upload = |i: u32, listed: bool| Upload {
-        voucher_id: [u8::try_from(i).unwrap(); 16],
-        item: if listed {
+    let upload = |i: u32, listed: bool| {
+        let item = if listed {
             f.listed[i as usize].clone()
         } else {
             item(1_000_000 + i)
-        },
-        associated_data: format!("upload {i}").into_bytes(),
+        };
+        let voucher_id = [u8::try_from(i).unwrap(); 16];
+        Upload::new(&voucher_id, item, format!("upload {i}").into_bytes()).unwrap()
     };
     let uploads: Vec<Upload> = vec![
         upload(1, true),
@@ -421,9 +419,12 @@ fn an_account_submission_reveals_at_t_and_refuses_the_wrong_mode() {
         upload(3, true),
         upload(4, true),
     ];
-    let batch = Submission::for_account(&v2, &table, &account, &uploads, &mut rand::rng()).unwrap();
+    let batch = table
+        .account_submission(&account, &uploads, &mut rand::rng())
+        .unwrap();
     assert_eq!(batch.account_id, b"user-7");
     let len = threshold_voucher_len(f.built.table.header().k, s);
+    assert_eq!(table.voucher_len(), len);
     assert!(batch.vouchers.iter().all(|v| v.len() == len));
 
     // The server's side: open, then reveal over the account's shares.
@@ -480,35 +481,86 @@ fn an_account_submission_reveals_at_t_and_refuses_the_wrong_mode() {
         batch.digest,
         blindmatch_protocol::threshold::submission_digest(&batch.table_id, b"user-7", &decoded)
     );
-    // Each mode refuses the other's submission, and another table.
+    // Each mode refuses the other's submission; an account submission
+    // needs the manifest that says which mode the table is in.
     assert_eq!(
-        Submission::for_manifest(
-            &v2,
-            &table,
-            &[(f.listed[0].clone(), vec![])],
-            &mut rand::rng()
-        )
-        .unwrap_err(),
+        table
+            .submission(&[(f.listed[0].clone(), vec![])], &mut rand::rng())
+            .unwrap_err(),
         Error::ThresholdMode { t: 3 }
     );
+    let v1_table = open_table(&saved, &v1).unwrap();
     assert_eq!(
-        Submission::for_account(&v1, &table, &account, &uploads, &mut rand::rng()).unwrap_err(),
+        v1_table
+            .account_submission(&account, &uploads, &mut rand::rng())
+            .unwrap_err(),
         Error::NotThresholdMode
     );
-    let other = TableBuilder::new([10; 32])
-        .build(&f.key, vec![item(1)])
-        .unwrap();
-    let other = ClientTable::new(other.table).unwrap();
-    assert!(matches!(
-        Submission::for_account(&v2, &other, &account, &uploads, &mut rand::rng()),
-        Err(Error::Malformed(_))
-    ));
+    let unverified = Table::decode_unverified(&saved).unwrap();
+    assert_eq!(
+        unverified
+            .account_submission(&account, &uploads, &mut rand::rng())
+            .unwrap_err(),
+        Error::NoManifest
+    );
     let mut too_long = upload(9, true);
     too_long.associated_data = vec![0; 1025];
     assert!(matches!(
-        Submission::for_account(&v2, &table, &account, &[too_long], &mut rand::rng()),
+        table.account_submission(&account, &[too_long], &mut rand::rng()),
         Err(Error::Input(_))
     ));
+    assert!(matches!(
+        Upload::new(&[0; 15], item(1), Vec::new()),
+        Err(blindmatch_protocol::Error::Length {
+            what: "voucher id",
+            expected: 16,
+            got: 15
+        })
+    ));
+}
+
+/// The list every binding maps: each kind once, in `ErrorKind::ALL`, with
+/// one error of each; every message says what is wrong, once.
+#[test]
+fn every_error_kind_is_listed_and_every_message_reads_once() {
+    let examples = Error::one_of_each_kind();
+    let kinds: Vec<ErrorKind> = examples.iter().map(Error::kind).collect();
+    assert_eq!(kinds, ErrorKind::ALL, "one example per kind, in order");
+    let names: std::collections::HashSet<&str> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), ErrorKind::ALL.len(), "names are distinct");
+
+    // Real refusals from the core, beside the examples.
+    let mut errors = examples;
+    errors.push(operator_key_from_hex("zz").unwrap_err());
+    errors.push(operator_key_from_hex(&"00".repeat(32)).unwrap_err());
+    errors.push(generate_account(b"", 0.1, &mut rand::rng()).unwrap_err());
+    errors.push(generate_account(b"u", 1.5, &mut rand::rng()).unwrap_err());
+    errors.push(generate_account(b"u", f64::NAN, &mut rand::rng()).unwrap_err());
+    let f = fixture();
+    let manifest = sign(&f, 1, &f.built.table);
+    let chunks = chunks(&f.built.table);
+    let mut download = TableDownload::new(&manifest);
+    let (o, s, p) = &chunks[0];
+    errors.push(download.push(*o, &s[..100], p).unwrap_err());
+    errors.push(download.push(*o + 32, s, p).unwrap_err());
+    errors.push(TableDownload::new(&manifest).finish().unwrap_err());
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|e| e.kind() == ErrorKind::Account)
+            .count(),
+        4
+    );
+    for e in &errors {
+        let message = e.to_string();
+        assert!(!message.is_empty(), "{e:?}");
+        // "table chunk: table chunk: ..." says one thing twice.
+        let words: Vec<&str> = message.split(": ").collect();
+        assert!(
+            words.windows(2).all(|w| !w[1].starts_with(w[0])),
+            "{message}"
+        );
+    }
 }
 
 #[test]

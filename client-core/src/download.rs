@@ -4,7 +4,7 @@
 use blindmatch_protocol::merkle::Hash;
 use blindmatch_protocol::{BlindedTable, ClientTable, TableAssembler, TableDelta, TableId};
 
-use crate::{Error, VerifiedManifest};
+use crate::{Error, Table, VerifiedManifest};
 
 /// A `DownloadTable` in progress: each chunk is checked against the signed
 /// digest by its Merkle proof as it arrives (SPEC Section 13.2), so a bad
@@ -16,6 +16,7 @@ use crate::{Error, VerifiedManifest};
 /// [`TableDownload::resume`].
 pub struct TableDownload {
     assembler: TableAssembler,
+    manifest: VerifiedManifest,
 }
 
 impl TableDownload {
@@ -28,6 +29,7 @@ impl TableDownload {
                 Ok(a) => a,
                 Err(_) => unreachable_empty_prefix(),
             },
+            manifest: manifest.clone(),
         }
     }
 
@@ -49,7 +51,10 @@ impl TableDownload {
         }
         let assembler = TableAssembler::new(manifest.statement(), kept)
             .map_err(Error::invalid("resumed table download"))?;
-        Ok(TableDownload { assembler })
+        Ok(TableDownload {
+            assembler,
+            manifest: manifest.clone(),
+        })
     }
 
     /// How many of `len` bytes kept from an interrupted download can be
@@ -89,24 +94,34 @@ impl TableDownload {
     }
 
     /// Whether every chunk has arrived.
-    pub fn is_complete(&self, manifest: &VerifiedManifest) -> bool {
-        self.offset() >= manifest.header().slots_len()
+    pub fn is_complete(&self) -> bool {
+        self.offset() >= self.manifest.header().slots_len()
     }
 
     /// The table, checked whole against the digest and the table id, and
     /// every slot validated ([`ClientTable::new`]: up front, so that whether
-    /// a client can submit never depends on its item).
+    /// a client can submit never depends on its item), with its manifest.
     ///
     /// # Errors
     /// [`Error::Invalid`]: the download is incomplete, or its content is
     /// not the manifest's table (a damaged resumed part: start again), or a
     /// slot is not a valid element.
-    pub fn finish(self) -> Result<ClientTable, Error> {
-        let table = self
-            .assembler
+    pub fn finish(self) -> Result<Table, Error> {
+        let manifest = self.manifest.clone();
+        let table = ClientTable::new(self.into_table()?).map_err(Error::invalid("table"))?;
+        Ok(Table::verified(table, manifest))
+    }
+
+    /// The table, checked whole against the digest and the table id but its
+    /// slots not yet validated: for an app that keeps a copy on disk (as
+    /// the Rust client's cache does) and validates it when it uses it.
+    ///
+    /// # Errors
+    /// As [`TableDownload::finish`], but for the slots' validation.
+    pub fn into_table(self) -> Result<BlindedTable, Error> {
+        self.assembler
             .finish()
-            .map_err(Error::invalid("table download"))?;
-        ClientTable::new(table).map_err(Error::invalid("table"))
+            .map_err(Error::invalid("table download"))
     }
 }
 
@@ -124,6 +139,7 @@ fn unreachable_empty_prefix() -> ! {
 /// slots (the rest were validated with the table held).
 pub struct DeltaDownload {
     delta: TableDelta,
+    to: VerifiedManifest,
     received: u64,
     limit: u64,
 }
@@ -132,8 +148,8 @@ impl DeltaDownload {
     /// Starts receiving the delta from `held` to `to`'s table. Request it
     /// with `from_table_id = held.table().id()` and `to_table_id =
     /// to.table_id()`.
-    pub fn new(held: &ClientTable, to: &VerifiedManifest) -> Self {
-        Self::for_base(*held.table().id(), to)
+    pub fn new(held: &Table, to: &VerifiedManifest) -> Self {
+        Self::for_base(*held.id(), to)
     }
 
     /// As [`DeltaDownload::new`], for a base the app holds as a table id
@@ -145,6 +161,7 @@ impl DeltaDownload {
                 indices: Vec::new(),
                 slots: Vec::new(),
             },
+            to: to.clone(),
             received: 0,
             // A delta larger than the table is not worth receiving.
             limit: to.header().slots_len(),
@@ -181,15 +198,20 @@ impl DeltaDownload {
         self.delta.indices.len()
     }
 
-    /// The new table: `held` with the delta applied, checked against `to`.
+    /// The new table: `held` with the delta applied, checked against the
+    /// new manifest; only the changed slots are validated (the rest were
+    /// when `held` was made).
     ///
     /// # Errors
     /// [`Error::Invalid`] if the delta is for another base, or the result is
-    /// not `to`'s table, or a changed slot is not a valid element. The table
-    /// held is unchanged; fall back to a full download.
-    pub fn finish(self, held: &ClientTable, to: &VerifiedManifest) -> Result<ClientTable, Error> {
-        held.updated(&self.delta, to.statement())
-            .map_err(Error::invalid("delta"))
+    /// not the new manifest's table, or a changed slot is not a valid
+    /// element. The table held is unchanged; fall back to a full download.
+    pub fn finish(self, held: &Table) -> Result<Table, Error> {
+        let table = held
+            .client_table()
+            .updated(&self.delta, self.to.statement())
+            .map_err(Error::invalid("delta"))?;
+        Ok(Table::verified(table, self.to))
     }
 
     /// The received delta, for an app that keeps an unvalidated copy of the
@@ -205,13 +227,26 @@ impl DeltaDownload {
 /// # Errors
 /// [`Error::Invalid`] if it does not decode, is another table (a damaged or
 /// stale copy: download again), or has an invalid slot.
-pub fn open_table(saved: &[u8], manifest: &VerifiedManifest) -> Result<ClientTable, Error> {
+pub fn open_table(saved: &[u8], manifest: &VerifiedManifest) -> Result<Table, Error> {
     let table = BlindedTable::decode(saved).map_err(Error::invalid("saved table"))?;
     if table.id() != manifest.table_id() {
+        // Before the validation, which costs far more than the id.
         return Err(Error::Invalid {
             what: "saved table",
             source: blindmatch_protocol::Error::TableIdMismatch,
         });
     }
-    ClientTable::new(table).map_err(Error::invalid("saved table"))
+    let table = ClientTable::new(table).map_err(Error::invalid("saved table"))?;
+    Ok(Table::verified(table, manifest.clone()))
+}
+
+/// The table id of an encoded table (header and slots), without validating
+/// its slots: for naming a saved copy or a test vector's table.
+///
+/// # Errors
+/// [`Error::Invalid`] if it does not decode.
+pub fn table_id_of(encoded: &[u8]) -> Result<TableId, Error> {
+    Ok(*BlindedTable::decode(encoded)
+        .map_err(Error::invalid("table"))?
+        .id())
 }

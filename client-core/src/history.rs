@@ -48,8 +48,10 @@ impl VerifiedManifest {
         self.signed.manifest.threshold.as_ref()
     }
 
-    /// A manifest verified before, as the protocol crate holds it.
-    pub fn from_signed(signed: SignedManifest) -> Self {
+    /// A manifest this crate verified before (a [`History`]'s record,
+    /// verified when it was restored). Never public: a `VerifiedManifest`
+    /// is made only by checking a signature.
+    pub(crate) fn from_signed(signed: SignedManifest) -> Self {
         VerifiedManifest { signed }
     }
 
@@ -174,34 +176,37 @@ impl History {
     }
 
     /// Refuses `offered` if it is older than the newest manifest recorded,
-    /// or another table under the same version number.
+    /// or another table under the same version number; otherwise returns
+    /// the token that [`History::record`] takes once the table is in hand.
     ///
     /// # Errors
     /// [`Error::Rollback`] or [`Error::Equivocation`].
-    pub fn check(&self, offered: &VerifiedManifest) -> Result<(), Error> {
-        let Some(seen) = &self.newest else {
-            return Ok(());
-        };
-        let seen = &seen.manifest;
-        if offered.version() < seen.version {
-            return Err(Error::Rollback {
-                offered: offered.version(),
-                seen: seen.version,
-            });
+    pub fn check(&self, offered: &VerifiedManifest) -> Result<Accepted, Error> {
+        if let Some(seen) = &self.newest {
+            let seen = &seen.manifest;
+            if offered.version() < seen.version {
+                return Err(Error::Rollback {
+                    offered: offered.version(),
+                    seen: seen.version,
+                });
+            }
+            if offered.version() == seen.version && *offered.table_id() != seen.table_id {
+                return Err(Error::Equivocation {
+                    version: seen.version,
+                    offered: hex::encode(offered.table_id().0),
+                    seen: hex::encode(seen.table_id.0),
+                });
+            }
         }
-        if offered.version() == seen.version && *offered.table_id() != seen.table_id {
-            return Err(Error::Equivocation {
-                version: seen.version,
-                offered: hex::encode(offered.table_id().0),
-                seen: hex::encode(seen.table_id.0),
-            });
-        }
-        Ok(())
+        Ok(Accepted {
+            manifest: offered.clone(),
+        })
     }
 
-    /// Records `manifest` as the newest, once its table is in hand, unless
-    /// a newer one is recorded. Call [`History::check`] first.
-    pub fn record(&mut self, manifest: &VerifiedManifest) {
+    /// Records the manifest [`History::check`] accepted as the newest, once
+    /// its table is in hand, unless a newer one was recorded meanwhile.
+    pub fn record(&mut self, accepted: Accepted) {
+        let manifest = accepted.manifest;
         if self
             .newest
             .as_ref()
@@ -209,5 +214,21 @@ impl History {
         {
             self.newest = Some(manifest.signed);
         }
+    }
+}
+
+/// A manifest a [`History`] checked and did not refuse: the only thing
+/// [`History::record`] takes, so a manifest cannot be recorded without
+/// having been checked against the history first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "record it with History::record once the table is in hand"]
+pub struct Accepted {
+    manifest: VerifiedManifest,
+}
+
+impl Accepted {
+    /// The manifest accepted.
+    pub fn manifest(&self) -> &VerifiedManifest {
+        &self.manifest
     }
 }

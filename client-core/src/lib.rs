@@ -15,35 +15,38 @@
 //!
 //! 1. `GetManifest` → [`VerifiedManifest::verify`] checks the operator's
 //!    signature over the statement (SPEC Section 13.3); every other field
-//!    of the response is a convenience copy and is not used. [`History`]
-//!    then refuses a rollback or a second table under one version number;
-//!    the app persists [`History::encode`] between runs.
+//!    of the response is a convenience copy and is not used. [`History::check`]
+//!    then refuses a rollback or a second table under one version number,
+//!    and returns the [`Accepted`] token that [`History::record`] takes once
+//!    the table is in hand; the app persists [`History::encode`] between
+//!    runs.
 //! 2. `DownloadTable` → [`TableDownload`] checks each chunk against the
 //!    signed digest as it arrives (SPEC Section 13.2) and resumes from what
 //!    an interrupted download kept. Or `DownloadDelta` → [`DeltaDownload`]
 //!    brings the table held up to the new version (SPEC Section 13.4).
-//! 3. `Submit` ← [`Submission::for_manifest`] makes one voucher per item
-//!    (SPEC Section 6) under a fresh [`SubmissionId`], with the batch's
-//!    digest (SPEC Section 12.3); in threshold mode (a manifest with
-//!    [`VerifiedManifest::threshold`]) [`Submission::for_account`] makes
-//!    them under the account's [`AccountSecret`] (SPEC Section 14).
-//!    [`Backoff`] says whether and when a failed call may be sent again,
-//!    unchanged.
+//!    Either gives a [`Table`]: the validated table and its manifest.
+//! 3. `Submit` ← [`Table::submission`] makes one voucher per item (SPEC
+//!    Section 6) under a fresh [`SubmissionId`], with the batch's digest
+//!    (SPEC Section 12.3); in threshold mode (a manifest with
+//!    [`VerifiedManifest::threshold`]) [`Table::account_submission`] makes
+//!    them under the account's [`AccountSecret`] (SPEC Section 14). Each
+//!    refuses the other mode's table. [`Backoff`] says whether and when a
+//!    failed call may be sent again, unchanged.
+//!
+//! Every refusal is an [`Error`] whose [`Error::kind`] is one of the flat
+//! [`ErrorKind`]s each binding maps one to one, with this crate's message.
 //!
 //! ```
 //! # use blindmatch_protocol::{ServerKey, TableBuilder, OperatorSigningKey, Manifest};
-//! # use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
-//! use blindmatch_client_core::{History, Submission, TableDownload, VerifiedManifest};
+//! # use blindmatch_protocol::merkle::MerkleTree;
+//! use blindmatch_client_core::{History, TableDownload, VerifiedManifest};
 //! use blindmatch_protocol::{Item, ItemType};
 //! # let key = ServerKey::generate(&mut rand::rng());
 //! # let operator = OperatorSigningKey::generate(&mut rand::rng());
 //! # let item = Item::parse(ItemType::Sha256, &"ab".repeat(32))?;
 //! # let built = TableBuilder::new([7u8; 32]).build(&key, vec![item.clone()])?;
 //! # let tree = MerkleTree::new(built.table.slots());
-//! # let signed = Manifest { version: 1, created: 0, table_id: *built.table.id(),
-//! #     digest: *tree.root(), chunk_slots: CHUNK_SLOTS, header: *built.table.header(),
-//! #     threshold: None }
-//! #     .sign(&operator);
+//! # let signed = Manifest::for_table(&built.table, 1, 0, None).sign(&operator);
 //! # let (statement, signature) = (signed.manifest.encode(), signed.signature);
 //! # let chunks = vec![(0u64, built.table.slots().to_vec(), tree.proof(0).unwrap().to_vec())];
 //! let operator_key = operator.verifying_key(); // pinned in the app
@@ -51,7 +54,7 @@
 //!
 //! // GetManifest: trust only the signed statement.
 //! let manifest = VerifiedManifest::verify(&statement, &signature, history.operator())?;
-//! history.check(&manifest)?;
+//! let accepted = history.check(&manifest)?;
 //!
 //! // DownloadTable: every chunk is checked as it arrives.
 //! let mut download = TableDownload::new(&manifest);
@@ -59,10 +62,10 @@
 //!     download.push(offset, &slots, &proof)?;
 //! }
 //! let table = download.finish()?;
-//! history.record(&manifest);
+//! history.record(accepted);
 //!
 //! // Submit: one voucher per item, the same size whatever it holds.
-//! let batch = Submission::for_manifest(&manifest, &table, &[(item, b"upload 42".to_vec())], &mut rand::rng())?;
+//! let batch = table.submission(&[(item, b"upload 42".to_vec())], &mut rand::rng())?;
 //! assert_eq!(batch.vouchers.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -70,12 +73,20 @@
 mod download;
 mod error;
 mod history;
+#[cfg(feature = "json")]
+mod json;
+mod keys;
 mod submit;
+mod table;
 
 pub use blindmatch_protocol as protocol;
 pub use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate, VOUCHER_ID_LEN};
 pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
-pub use download::{DeltaDownload, TableDownload, open_table};
-pub use error::Error;
-pub use history::{History, VerifiedManifest};
-pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload, threshold_vouchers};
+pub use download::{DeltaDownload, TableDownload, open_table, table_id_of};
+pub use error::{Error, ErrorKind};
+pub use history::{Accepted, History, VerifiedManifest};
+#[cfg(feature = "json")]
+pub use json::manifest_json;
+pub use keys::{decode_account, generate_account, operator_key, operator_key_from_hex};
+pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload};
+pub use table::Table;

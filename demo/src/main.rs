@@ -1,4 +1,7 @@
-//! `blindmatch-server demo`: the main job on a built-in list, in one command.
+//! `blindmatch-demo`: the main job on a built-in list, in one command
+//! (`cargo run --release -p blindmatch-demo`). It exits 0 only if the server
+//! recorded exactly the listed items submitted, and on day 3 exactly those
+//! of the account that crossed t.
 //!
 //! In a temporary directory it writes a sample list (by default 100,000
 //! generated SHA-256 values plus known values of every item type), runs
@@ -21,19 +24,22 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use blindmatch_client::{Client, TableCache, Upload};
+use blindmatch_client::{Client, Table, TableCache, Upload};
 use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate};
 use blindmatch_protocol::{Item, ItemType};
+use blindmatch_server::{BuildKind, BuildOptions, ServeConfig, keyfile, store};
+use clap::Parser;
 use sha2::{Digest, Sha256};
 
-use crate::{BuildOptions, ServeConfig};
-
-/// Flags of `demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
+/// Run everything on a built-in sample list over loopback, and show what
+/// each side saw. Exits 0 only if exactly the listed items submitted were
+/// recorded.
+#[derive(Debug, Parser)]
+#[command(name = "blindmatch-demo", version)]
+struct Args {
     /// Number of generated SHA-256 list entries (the known ones are added).
     #[arg(long, default_value_t = 100_000)]
-    pub entries: usize,
+    entries: usize,
 }
 
 /// One thing the sample client submits.
@@ -145,7 +151,7 @@ fn sample_submissions() -> anyhow::Result<Vec<Submission>> {
 async fn check_each(
     client: &mut Client,
     manifest: &blindmatch_client::Manifest,
-    table: &blindmatch_protocol::ClientTable,
+    table: &Table,
     submissions: impl Iterator<Item = &Submission>,
 ) -> anyhow::Result<Vec<String>> {
     let mut saw = Vec::new();
@@ -288,10 +294,7 @@ fn write_list(
 
 /// Runs the demo; `Ok(true)` if the server recorded exactly the listed items
 /// that were submitted.
-///
-/// # Errors
-/// On an internal failure (files, the server, the client).
-pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+async fn run(args: &Args) -> anyhow::Result<bool> {
     let submissions = sample_submissions()?;
     let dir = tempfile::tempdir().context("temporary directory")?;
     let (list, key, table, data) = (
@@ -303,9 +306,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
 
     // The operator's side: a list file, two keys, a table.
     write_list(&list, args.entries, &submissions, false)?;
-    crate::keyfile::write_new(&key)?;
+    keyfile::write_new(&key)?;
     let signing_key = dir.path().join("operator.sign");
-    let operator = crate::keyfile::write_new_signing(&signing_key)?.verifying_key();
+    let operator = keyfile::write_new_signing(&signing_key)?.verifying_key();
     let opts = BuildOptions {
         default_type: None,
         k: None,
@@ -317,7 +320,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         threshold: None,
     };
     let (l, k, t, o) = (list.clone(), key.clone(), table.clone(), opts.clone());
-    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
+    let report =
+        tokio::task::spawn_blocking(move || blindmatch_server::build(&l, &k, &t, &o)).await??;
     let header = *report.bundle.table.header();
     println!(
         "== server: built and signed table version 1 of {} entries in {:.2} s: {} slots, k = {}",
@@ -325,7 +329,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     drop(report);
 
-    let server = crate::serve::start(ServeConfig::new(
+    let server = blindmatch_server::serve::start(ServeConfig::new(
         table.clone(),
         key.clone(),
         data.clone(),
@@ -361,10 +365,11 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             ..opts.clone()
         },
     );
-    let report = tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
+    let report =
+        tokio::task::spawn_blocking(move || blindmatch_server::build(&l, &k, &t, &o)).await??;
     std::fs::rename(&next, &table).context("publishing version 2")?;
     let swap = server.reload().await?;
-    if let crate::BuildKind::Update { added, changed, .. } = report.kind {
+    if let BuildKind::Update { added, changed, .. } = report.kind {
         println!(
             "== server: day 2: built version 2 in place ({added} entry added, {changed} slot{} changed) and {swap}",
             if changed == 1 { "" } else { "s" }
@@ -375,7 +380,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     if let blindmatch_client::Fetched::Delta { slots, bytes, .. } = fetched {
         println!(
             "== client: caught up to version {} with a delta of {slots} slot{} ({bytes} bytes, against {:.1} MB in full), verified against the signed digest, only those slots validated",
-            manifest.version,
+            manifest.version(),
             if slots == 1 { "" } else { "s" },
             header.slots_len() as f64 / 1e6
         );
@@ -405,7 +410,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             ..opts
         },
     );
-    tokio::task::spawn_blocking(move || crate::build(&l, &k, &t, &o)).await??;
+    tokio::task::spawn_blocking(move || blindmatch_server::build(&l, &k, &t, &o)).await??;
     std::fs::rename(&next, &table).context("publishing version 3")?;
     let swap = server.reload().await?;
     println!(
@@ -430,8 +435,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     {
         bail!("the server did not process the day-3 vouchers within 30 s");
     }
-    let records = crate::store::read_all(&data)?;
-    let accounts = crate::store::sqlite::read_accounts(&data)?;
+    let records = store::read_all(&data)?;
+    let accounts = store::sqlite::read_accounts(&data)?;
     server.shutdown().await?;
     let (records, threshold_records): (Vec<_>, Vec<_>) =
         records.into_iter().partition(|r| r.account_hex.is_none());
@@ -508,8 +513,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
 /// than t real listed vouchers, and every real listed upload of one with t.
 fn show_threshold(
     runs: &[AccountRun],
-    records: &[crate::store::MatchRecord],
-    accounts: &[crate::store::AccountSummary],
+    records: &[store::MatchRecord],
+    accounts: &[store::AccountSummary],
 ) -> bool {
     println!();
     println!("day 3, threshold mode (t = {DEMO_T}, s = {DEMO_S}):");
@@ -588,4 +593,25 @@ fn show_threshold(
         })
         .count();
     ok && crossed == 1
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    // The demo tells its own story on stdout; the service's log shows
+    // warnings only (RUST_LOG overrides).
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+    match run(&args).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -4,11 +4,12 @@
 use core::time::Duration;
 
 use blindmatch_protocol::manifest::ThresholdParams;
-use blindmatch_protocol::threshold::{self, AccountSecret, ThresholdVoucher, VOUCHER_ID_LEN};
+pub use blindmatch_protocol::threshold::Upload;
+use blindmatch_protocol::threshold::{self, AccountSecret, ThresholdVoucher, VoucherAccount};
 use blindmatch_protocol::{ClientTable, Item, TableId, Voucher, submission_digest};
 use rand_core::CryptoRng;
 
-use crate::{Error, VerifiedManifest};
+use crate::Error;
 
 /// Names one batch of vouchers: 16 random bytes the client picks and sends
 /// again with every retry of that batch, so the server stores it once
@@ -37,22 +38,6 @@ impl core::fmt::Debug for SubmissionId {
     }
 }
 
-/// One upload in threshold mode (SPEC Section 14.4): the platform's id for
-/// it, the item, and its associated data. The same upload sent again must
-/// keep its voucher id: one id gives one share, so a resubmission counts
-/// once toward t. An app without an asset id of 16 bytes hashes the one it
-/// has (the first 16 bytes of its SHA-256, say), or draws 16 random bytes
-/// and keeps them with the upload.
-#[derive(Clone, Debug)]
-pub struct Upload {
-    /// 16 bytes naming the upload, unique among the account's uploads.
-    pub voucher_id: [u8; VOUCHER_ID_LEN],
-    /// The item.
-    pub item: Item,
-    /// Its associated data (at most 1 KiB), sealed in the inner layer.
-    pub associated_data: Vec<u8>,
-}
-
 /// One `SubmitRequest`: send `table_id`, `vouchers`, `id` and `account_id`
 /// as they are, and the same again on every retry.
 #[derive(Clone, Debug)]
@@ -74,13 +59,9 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// One voucher per `(item, associated data)` (SPEC Section 6), under a
-    /// fresh id. Split items into batches of the manifest response's
-    /// `max_batch` first.
-    ///
-    /// # Errors
-    /// [`Error::Input`] for associated data over 1 KiB.
-    pub fn new<R: CryptoRng + ?Sized>(
+    /// Version 1 (SPEC Section 6): one voucher per `(item, associated
+    /// data)` under a fresh id, with the batch's digest (SPEC 12.3).
+    pub(crate) fn v1<R: CryptoRng + ?Sized>(
         table: &ClientTable,
         items: &[(Item, Vec<u8>)],
         rng: &mut R,
@@ -100,47 +81,29 @@ impl Submission {
         })
     }
 
-    /// [`Submission::new`] for `table` as `manifest` signs it: what a
-    /// binding calls, so that a table in threshold mode is never sent
-    /// version-1 vouchers (the server would refuse each of them).
-    ///
-    /// # Errors
-    /// [`Error::ThresholdMode`] for a version-2 manifest,
-    /// [`Error::Malformed`] if `table` is not the manifest's, or as
-    /// [`Submission::new`].
-    pub fn for_manifest<R: CryptoRng + ?Sized>(
-        manifest: &VerifiedManifest,
-        table: &ClientTable,
-        items: &[(Item, Vec<u8>)],
-        rng: &mut R,
-    ) -> Result<Self, Error> {
-        check_table(manifest, table)?;
-        if let Some(p) = manifest.threshold() {
-            return Err(Error::ThresholdMode { t: p.threshold() });
-        }
-        Self::new(table, items, rng)
-    }
-
     /// Threshold mode (SPEC Section 14.5): one version-2 voucher per upload
-    /// under `account`'s keys for the manifest's t and s, real or (at the
-    /// account's secret rate) synthetic, in one batch bound to the account
-    /// id (its digest is SPEC Section 14.10's). The server learns nothing
-    /// of the account's matches until t of its real ones are in.
-    ///
-    /// # Errors
-    /// [`Error::NotThresholdMode`] for a version-1 manifest,
-    /// [`Error::Malformed`] if `table` is not the manifest's, or
-    /// [`Error::Input`] for associated data over 1 KiB.
-    pub fn for_account<R: CryptoRng + ?Sized>(
-        manifest: &VerifiedManifest,
+    /// under `account`'s keys for `params`, bound to the account id, with
+    /// the batch's digest (SPEC 14.10).
+    pub(crate) fn threshold<R: CryptoRng + ?Sized>(
         table: &ClientTable,
+        params: &ThresholdParams,
         account: &AccountSecret,
         uploads: &[Upload],
         rng: &mut R,
     ) -> Result<Self, Error> {
-        check_table(manifest, table)?;
-        let p = manifest.threshold().ok_or(Error::NotThresholdMode)?;
-        let vouchers = threshold_vouchers(table, p, account, uploads, rng).map_err(Error::Input)?;
+        let keys = account
+            .keys(params.threshold(), params.synthetic_bound())
+            .map_err(Error::Account)?;
+        let sender = VoucherAccount {
+            keys: &keys,
+            account_id: account.account_id(),
+            weights: params.weights(),
+        };
+        let vouchers = uploads
+            .iter()
+            .map(|u| table.create_threshold_voucher(&sender, u, rng))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::Input)?;
         let table_id = *table.table().id();
         Ok(Submission {
             id: SubmissionId::random(rng),
@@ -149,48 +112,6 @@ impl Submission {
             account_id: account.account_id().to_vec(),
             vouchers: vouchers.iter().map(ThresholdVoucher::encode).collect(),
         })
-    }
-}
-
-/// One version-2 voucher per upload under `account`'s keys for `params`
-/// (SPEC Section 14.5): the loop [`Submission::for_account`] and the Rust
-/// client's parallel batches share.
-///
-/// # Errors
-/// [`blindmatch_protocol::Error::AssociatedDataTooLong`] beyond 1 KiB, or
-/// [`blindmatch_protocol::Error::InvalidParameter`] for parameters the
-/// account's key schedule refuses.
-pub fn threshold_vouchers<R: CryptoRng + ?Sized>(
-    table: &ClientTable,
-    params: &ThresholdParams,
-    account: &AccountSecret,
-    uploads: &[Upload],
-    rng: &mut R,
-) -> Result<Vec<ThresholdVoucher>, blindmatch_protocol::Error> {
-    let keys = account.keys(params.threshold(), params.synthetic_bound())?;
-    uploads
-        .iter()
-        .map(|u| {
-            table.create_threshold_voucher(
-                &keys,
-                account.account_id(),
-                &u.voucher_id,
-                &u.item,
-                &u.associated_data,
-                params.weights(),
-                rng,
-            )
-        })
-        .collect()
-}
-
-fn check_table(manifest: &VerifiedManifest, table: &ClientTable) -> Result<(), Error> {
-    if table.table().id() == manifest.table_id() {
-        Ok(())
-    } else {
-        Err(Error::Malformed(
-            "the table is not the one this manifest signs: download the manifest's table",
-        ))
     }
 }
 
