@@ -4,10 +4,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use blindmatch_protocol::ItemType;
 use blindmatch_server::store::{self, Location};
-use blindmatch_server::{BuildOptions, keyfile};
-use clap::{Parser, Subcommand};
+use blindmatch_server::{BuildOptions, ServeConfig, keyfile};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -122,7 +123,7 @@ enum Command {
     },
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen {
             out,
@@ -191,7 +192,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             println!("{report}");
         }
-        Command::Serve(args) => blindmatch_server::serve::run(args.resolve()?).await?,
+        Command::Serve(args) => {
+            // Which settings a flag or the environment gave: the config file
+            // fills in the rest.
+            let given = matches
+                .subcommand_matches("serve")
+                .context("the serve subcommand's flags")?;
+            let config = ServeConfig::try_from(args.layered(given)?)?;
+            blindmatch_server::serve::run(config).await?;
+        }
         Command::Matches {
             data,
             store,
@@ -258,7 +267,8 @@ fn print_matches(location: &Location, json: bool, accounts_only: bool) -> anyhow
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt()
@@ -269,7 +279,7 @@ async fn main() -> std::process::ExitCode {
     } else {
         logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
-    match run(cli).await {
+    match run(cli, &matches).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -103,13 +103,6 @@ impl Retention {
 /// How long submission ids are remembered unless configured otherwise.
 pub(crate) const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-impl Default for Retention {
-    /// Match records kept, ids for 24 h, pruning every minute.
-    fn default() -> Self {
-        Retention::new(None, DEFAULT_DEDUP_WINDOW)
-    }
-}
-
 /// Why a submission was not stored.
 #[derive(Debug, Clone)]
 pub(crate) enum Refused {

@@ -191,23 +191,6 @@ pub struct Limits {
 /// Default in-flight budget: 128 MiB, safe on a machine of 1 GiB.
 pub const DEFAULT_MAX_INFLIGHT_MIB: usize = 128;
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            request_timeout: Duration::from_secs(30),
-            max_concurrent_per_connection: 64,
-            submissions_per_second_per_ip: None,
-            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_MIB << 20,
-            connections: crate::ConnectionLimits {
-                max_total: 1024,
-                max_per_source: 32,
-                idle_timeout: Duration::from_secs(60),
-            },
-            body_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
 /// HTTP/2 receive windows: what a client may send before the server reads
 /// it. They bound what hyper buffers per connection (the connection window)
 /// whatever the client does; 64 KiB per stream still lets a maximal batch
@@ -217,31 +200,6 @@ const CONNECTION_WINDOW: u32 = 256 << 10;
 /// Largest header list a client may send: gRPC's headers are a few hundred
 /// bytes.
 const MAX_HEADER_LIST: u32 = 16 << 10;
-
-impl ServeConfig {
-    /// A configuration with the defaults for everything but the paths and
-    /// the address, on the SQLite store in `data`.
-    pub fn new(table: PathBuf, key: PathBuf, data: PathBuf, listen: SocketAddr) -> Self {
-        ServeConfig {
-            table,
-            key,
-            store: crate::store::Location::Sqlite(data),
-            lease: crate::store::DEFAULT_LEASE,
-            listen,
-            max_batch: DEFAULT_MAX_BATCH,
-            retention: Retention::default(),
-            max_store_bytes: None,
-            admin_listen: None,
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            limits: Limits::default(),
-            tls: None,
-            grace: DEFAULT_GRACE,
-            previous: None,
-            operator_key: None,
-            grpc_web_origins: Vec::new(),
-        }
-    }
-}
 
 /// What loading produced: the match workers and the store writer.
 type Loaded = Vec<std::thread::JoinHandle<()>>;

@@ -31,7 +31,7 @@ export async function fetchTable({ tables }, history, held) {
   const response = await unary(tables, "GetManifest", {});
   // Only the signed statement is trusted; the other fields are copies.
   const manifest = Manifest.verify(response.statement, response.signature, history.operator());
-  history.check(manifest);
+  const accepted = history.check(manifest); // throws Rollback or Equivocation
   let table;
   if (held && Buffer.from(held.tableId).equals(Buffer.from(manifest.tableId))) {
     table = held;
@@ -40,7 +40,7 @@ export async function fetchTable({ tables }, history, held) {
       const delta = new DeltaDownload(held, manifest);
       const stream = tables.DownloadDelta({ fromTableId: held.tableId, toTableId: manifest.tableId });
       for await (const chunk of stream) delta.push(chunk.indices, chunk.slots);
-      table = delta.finish(held, manifest);
+      table = delta.finish(held);
     } catch {
       table = undefined; // no usable delta: download in full
     }
@@ -51,7 +51,7 @@ export async function fetchTable({ tables }, history, held) {
     for await (const chunk of stream) download.push(chunk.offset, chunk.slots, chunk.proof);
     table = download.finish();
   }
-  history.record(manifest);
+  history.record(accepted); // once the table is in hand
   return { manifest, maxBatch: response.maxBatch, table };
 }
 

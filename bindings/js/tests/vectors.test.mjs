@@ -40,7 +40,7 @@ test("table id and the delta to version 2", () => {
     new DataView(index.buffer).setUint32(0, d.slot);
     delta.push(index, h(d.after));
   }
-  const v2 = delta.finish(held, manifest);
+  const v2 = delta.finish(held);
   assert.deepEqual(v2.tableId, h(v.lifecycle.update.table_id));
   assert.deepEqual(Table.open(v2.encode(), manifest).tableId, v2.tableId);
   assert.equal(v2.voucherLen, 1 + 32 + 3 * 80 + 1108);

@@ -27,7 +27,7 @@ def fetch_table(channel, history, held=None):
     manifest = blindmatch.Manifest.verify(
         response.statement, response.signature, history.operator()
     )
-    history.check(manifest)  # raises Rollback or Equivocation
+    accepted = history.check(manifest)  # raises Rollback or Equivocation
     table = None
     if held is not None and held.table_id() == manifest.table_id():
         table = held
@@ -50,7 +50,7 @@ def fetch_table(channel, history, held=None):
         for chunk in tables.DownloadTable(request, timeout=300):
             download.push(chunk.offset, chunk.slots, list(chunk.proof))
         table = download.finish()
-    history.record(manifest)
+    history.record(accepted)  # once the table is in hand
     return manifest, response.max_batch, table
 
 

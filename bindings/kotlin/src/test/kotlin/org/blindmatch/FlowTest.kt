@@ -65,10 +65,11 @@ class FlowTest {
                 val table2 = delta.finish()
                 assertArrayEquals(v2.tableId(), table2.tableId())
                 assertThrows<BlindmatchException.State> { delta.finish() }
-                history.check(v2)
-                history.record(v2)
+                history.record(history.check(v2))
                 val rollback = assertThrows<BlindmatchException.Rollback> { history.check(fetched.manifest) }
                 assertEquals(1uL to 2uL, rollback.offered to rollback.seen)
+                // The core's words, as every binding shows them.
+                assert(rollback.reason.contains("older than version 2 seen before: refused (rollback)"))
                 val (t, v) = server.listed("listed-v2.txt").single()
                 assertEquals(1, submit(channel, table2, listOf(item(t, v, "kt new in v2")), 64))
                 assertEquals(listed.size + 1, server.matches(listed.size + 1).size)

@@ -42,7 +42,7 @@ fun fetchTable(channel: Channel, history: History, held: Table? = null): Fetched
     val manifest = Manifest.verify(
         response.statement.toByteArray(), response.signature.toByteArray(), history.operator()
     )
-    history.check(manifest)
+    val accepted = history.check(manifest) // throws Rollback or Equivocation
     var table: Table? = null
     if (held != null && held.tableId().contentEquals(manifest.tableId())) {
         table = held
@@ -76,7 +76,7 @@ fun fetchTable(channel: Channel, history: History, held: Table? = null): Fetched
         }
         table = download.finish()
     }
-    history.record(manifest)
+    history.record(accepted) // once the table is in hand
     return Fetched(manifest, response.maxBatch, table)
 }
 
