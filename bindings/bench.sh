@@ -9,14 +9,15 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 entries="${1:-1000000}" vouchers="${2:-4096}"
-work="$root/target/bindings/bench"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bindings/bench"
 mkdir -p "$work"
 cargo build --quiet --locked --release -p blindmatch-benches --bin blindmatch-bindings-bench \
   --manifest-path "$root/Cargo.toml"
-"$root/target/release/blindmatch-bindings-bench" --entries "$entries" --out "$work/table.bin" \
+"$target/release/blindmatch-bindings-bench" --entries "$entries" --out "$work/table.bin" \
   --vouchers "$vouchers"
-"$root/target/bindings/python/venv/bin/python" "$here/bench/bench.py" "$work/table.bin" "$vouchers"
-cp "$here/bench/bench.mjs" "$root/target/bindings/js/scratch/"
-(cd "$root/target/bindings/js/scratch" && node bench.mjs "$work/table.bin" "$vouchers")
-gz="$(gzip -9 -c "$root/target/bindings/js/package/web/blindmatch_wasm_bg.wasm" | wc -c)"
+"$target/bindings/python/venv/bin/python" "$here/bench/bench.py" "$work/table.bin" "$vouchers"
+cp "$here/bench/bench.mjs" "$target/bindings/js/scratch/"
+(cd "$target/bindings/js/scratch" && node bench.mjs "$work/table.bin" "$vouchers")
+gz="$(gzip -9 -c "$target/bindings/js/package/web/blindmatch_wasm_bg.wasm" | wc -c)"
 echo "{\"binding\": \"wasm\", \"wasm_gzip_bytes\": $gz}"

@@ -32,15 +32,19 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd fuzz
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^blindmatch-fuzz$')
+# cargo-fuzz picks fuzz/target unless told: honour CARGO_TARGET_DIR (CI keeps
+# it in its cache, outside the clone).
+target_dir=()
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then target_dir=(--target-dir "$CARGO_TARGET_DIR"); fi
 # Build once, then run each.
-cargo +nightly fuzz build 2>&1 | tail -n 3
+cargo +nightly fuzz build "${target_dir[@]}" 2>&1 | tail -n 3
 ran=0
 for t in $targets; do
   mkdir -p "$scratch/$t"
   echo "== fuzz $t (${seconds} s)"
   # The first corpus directory receives new inputs; the seeds are read only.
   status=0
-  cargo +nightly fuzz run "$t" "$scratch/$t" "corpus/$t" -- \
+  cargo +nightly fuzz run "${target_dir[@]}" "$t" "$scratch/$t" "corpus/$t" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
     >"$scratch/$t.log" 2>&1 || status=$?
   grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$scratch/$t.log" || true

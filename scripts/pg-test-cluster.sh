@@ -10,7 +10,7 @@
 # The port is $BLINDMATCH_PG_PORT (default 55432); everything lives in
 # ${TMPDIR:-/tmp}/blindmatch-pg-PORT. Run the PostgreSQL tests locally with:
 #
-#   eval "$(scripts/pg-test-cluster.sh start)" && cargo test -p blindmatch-server; scripts/pg-test-cluster.sh stop
+#   eval "$(scripts/pg-test-cluster.sh start)" && cargo test --release -p blindmatch-server; scripts/pg-test-cluster.sh stop
 set -euo pipefail
 port="${BLINDMATCH_PG_PORT:-55432}"
 root="${TMPDIR:-/tmp}/blindmatch-pg-$port"

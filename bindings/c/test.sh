@@ -6,7 +6,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
-work="$root/target/bindings/c"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bindings/c"
 # The profile the library is built with: dist, what ships, unless
 # BLINDMATCH_BINDINGS_PROFILE says otherwise (.ci/run: release, which the
 # server build has already compiled; the two differ only in debug info).
@@ -34,7 +35,7 @@ print("static const uint32_t VECTOR_DELTA_SLOTS[] = {%s};" % ", ".join(str(d["sl
 print("static const char *VECTOR_DELTA_AFTER[] = {%s};" % ", ".join('"%s"' % d["after"] for d in u["delta"]))
 PY
 cc -std=c11 -Wall -Wextra -Werror -I "$here/include" -I "$work" "$here/tests/test.c" \
-  -L "$root/target/$profile" -lblindmatch -Wl,-rpath,"$root/target/$profile" -o "$work/test"
+  -L "$target/$profile" -lblindmatch -Wl,-rpath,"$target/$profile" -o "$work/test"
 if command -v valgrind >/dev/null; then
   # rayon's global pool keeps its threads to exit: "possibly lost", not leaks.
   valgrind --quiet --error-exitcode=1 --leak-check=full --show-leak-kinds=definite \

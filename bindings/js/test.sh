@@ -8,7 +8,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-work="$root/target/bindings/js"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bindings/js"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -23,7 +24,7 @@ fi
 
 cargo build --quiet --locked --target wasm32-unknown-unknown --profile dist-wasm -p blindmatch-wasm \
   --manifest-path "$root/Cargo.toml"
-wasm="$root/target/wasm32-unknown-unknown/dist-wasm/blindmatch_wasm.wasm"
+wasm="$target/wasm32-unknown-unknown/dist-wasm/blindmatch_wasm.wasm"
 rm -rf "$work" && mkdir -p "$work/package"
 wasm-bindgen --target nodejs --out-dir "$work/package/node" "$wasm"
 wasm-bindgen --target web --out-dir "$work/package/web" "$wasm"

@@ -7,10 +7,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
-work="$root/target/bindings/kotlin"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bindings/kotlin"
 rm -rf "$work" && mkdir -p "$work/generated" "$work/native/linux-x86-64"
 "$here/../uniffi/generate.sh" kotlin "$work/generated"
-lib="$root/target/${BLINDMATCH_BINDINGS_PROFILE:-dist}/libblindmatch_uniffi.so"
+lib="$target/${BLINDMATCH_BINDINGS_PROFILE:-dist}/libblindmatch_uniffi.so"
 cp "$lib" "$work/native/linux-x86-64/"
 cd "$here"
 mvn --batch-mode --no-transfer-progress -q verify \

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
-work="$root/target/bindings/python"
+work="${CARGO_TARGET_DIR:-$root/target}/bindings/python"
 rm -rf "$work/venv" "$work/wheels"
 mkdir -p "$work"
 python3 -m venv "$work/venv"

@@ -23,7 +23,7 @@
 # `serve` (the browser test: --grpc-web-origin).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="${BLINDMATCH_BIN:-$here/../../target/release}"
+bin="${BLINDMATCH_BIN:-${CARGO_TARGET_DIR:-$here/../../target}/release}"
 server="$bin/blindmatch-server"
 cmd="${1:?usage: server.sh start|publish|matches|accounts|stop DIR}"
 dir="${2:?usage: server.sh $cmd DIR}"

@@ -42,6 +42,7 @@
 
 pub mod account;
 mod cache;
+pub mod cli;
 
 // Compile the README's Rust examples as doctests.
 #[doc = include_str!("../../README.md")]

@@ -4,7 +4,7 @@
 //! into an operator's tools and a service. `src/main.rs` parses flags,
 //! calls these, and prints what they return; nothing here prints.
 //!
-//! The operator's tools:
+//! The operator's tools ([`cli`] declares their flags):
 //!
 //! - [`keyfile`]: the server's blinding key and the operator's Ed25519
 //!   signing key, in files of mode 0600 that are never overwritten.
@@ -34,6 +34,7 @@
 mod admission;
 pub mod build;
 pub mod bundle;
+pub mod cli;
 pub mod config;
 mod connections;
 mod generation;

@@ -237,7 +237,7 @@ fn wire_vector_file_is_exactly_what_the_service_encodes() {
     assert!(
         on_disk == fresh,
         "{path} differs from what the service encodes; if intended, regenerate with \
-         `BLINDMATCH_BLESS=1 cargo test -p blindmatch-server --test wire_vectors`"
+         `BLINDMATCH_BLESS=1 cargo test --release -p blindmatch-server --test wire_vectors`"
     );
 }
 

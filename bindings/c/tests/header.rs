@@ -23,6 +23,6 @@ fn header_matches_the_source() {
     assert!(
         committed == fresh,
         "{path} is not what cbindgen generates from src/lib.rs: regenerate with \
-         BLINDMATCH_BLESS=1 cargo test -p blindmatch-ffi --test header"
+         BLINDMATCH_BLESS=1 cargo test --release -p blindmatch-ffi --test header"
     );
 }

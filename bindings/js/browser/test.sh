@@ -7,7 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-work="$root/target/bindings/js"
+work="${CARGO_TARGET_DIR:-$root/target}/bindings/js"
 chromium="${BLINDMATCH_CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

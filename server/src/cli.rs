@@ -1,0 +1,127 @@
+//! The operator's command line, as clap reads it: `src/main.rs` parses it
+//! and runs what it names; the declarations live here so that tests can
+//! walk every subcommand and flag (the documentation's flags are checked
+//! against them).
+
+use std::path::PathBuf;
+
+use blindmatch_protocol::ItemType;
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeArgs;
+
+/// `blindmatch-server`.
+#[derive(Parser)]
+#[command(
+    name = "blindmatch-server",
+    version,
+    about = "blindmatch list operator: key, table, service, matches"
+)]
+pub struct Cli {
+    /// Log format on stderr: `human` or `json` (one object per line). The level comes from
+    /// RUST_LOG (default info). Logs never contain an item, a point, a key or associated data.
+    #[arg(long, global = true, env = "BLINDMATCH_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a new key (file mode 0600; an existing file is never overwritten): the server's
+    /// blinding key, or with --signing the operator's Ed25519 signing key (its verifying key,
+    /// which clients pin, is printed and written to OUT.pub).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Make the operator's signing key instead of a blinding key.
+        #[arg(long)]
+        signing: bool,
+    },
+    /// Build and sign a version of the blinded table from a hash list. With --base, build the
+    /// next version of that table in place: entries still listed keep their slots, so clients
+    /// holding it catch up with a small delta.
+    Build {
+        /// The complete list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a `type,value` header.
+        #[arg(long)]
+        list: PathBuf,
+        /// The server's blinding key from `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The operator's signing key from `keygen --signing`.
+        #[arg(long, value_name = "PATH")]
+        signing_key: PathBuf,
+        /// The previous version's table file: the new version keeps its slots (a new table is
+        /// built instead, and the output says why, if the list outgrew it or the key changed).
+        #[arg(long, value_name = "PATH")]
+        base: Option<PathBuf>,
+        /// With --base: also give N random empty slots a fresh filler, so that the slots a real
+        /// change touched are harder to tell (papers/SECURITY.md 6.1); each costs 36 bytes of delta.
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "base")]
+        decoys: u32,
+        /// Where to write the table file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Type of bare values: md5, sha1, sha256, pdq or bytes.
+        #[arg(long = "type", value_name = "TYPE")]
+        default_type: Option<ItemType>,
+        /// Hash choices per item (2..=8) [default: 3].
+        #[arg(long)]
+        k: Option<u8>,
+        /// Entries per slot, between 0 and 1 [default: 0.85 for k = 3].
+        #[arg(long)]
+        load_factor: Option<f64>,
+        /// Threshold mode (protocol version 2, SPEC Section 14): the server learns an
+        /// account's matches only once it holds T of them (1..=256; Apple chose 30). 0 signs
+        /// a version-1 table. [default: the base's mode, else version 1]
+        #[arg(long, value_name = "T")]
+        threshold: Option<u16>,
+        /// With --threshold: the most synthetic vouchers among an account's latest t + s
+        /// candidates with which t real ones are still found (0..=256; each costs a client
+        /// 8 bytes per voucher). Clients pick their synthetic rate to stay under it.
+        #[arg(long, value_name = "S", default_value_t = 0, requires = "threshold")]
+        synthetic_bound: u16,
+    },
+    /// Serve the table and receive vouchers over gRPC until SIGINT/SIGTERM.
+    ///
+    /// Every setting is a flag, a BLINDMATCH_* environment variable or a key in the --config
+    /// TOML file, in that order of precedence.
+    Serve(Box<ServeArgs>),
+    /// Print a table file's signed manifest, for anyone to compare with what clients were
+    /// served (`blindmatch manifest --json`).
+    Manifest {
+        /// The table file.
+        #[arg(long)]
+        table: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the recorded matches (of every replica, for a shared store).
+    Matches {
+        /// The data directory given to `serve` (SQLite).
+        #[arg(
+            long,
+            env = "BLINDMATCH_DATA",
+            required_unless_present = "store",
+            conflicts_with = "store"
+        )]
+        data: Option<PathBuf>,
+        /// The store given to `serve`: postgres://USER@HOST/DB (or sqlite:DIR).
+        #[arg(long, env = "BLINDMATCH_STORE", value_name = "URL")]
+        store: Option<String>,
+        /// File holding the PostgreSQL password (mode 0600).
+        #[arg(long, env = "BLINDMATCH_STORE_PASSWORD_FILE", value_name = "PATH")]
+        store_password_file: Option<PathBuf>,
+        /// Print JSON instead of a table (the match records; with --accounts, the accounts).
+        #[arg(long)]
+        json: bool,
+        /// Threshold mode: only the accounts with candidates, and how many each holds
+        /// unrevealed, revealed real, synthetic and rejected.
+        #[arg(long)]
+        accounts: bool,
+    },
+}
