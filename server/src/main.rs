@@ -85,7 +85,11 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 .subcommand_matches("serve")
                 .context("the serve subcommand's flags")?;
             let config = ServeConfig::try_from(args.layered(given)?)?;
-            blindmatch_server::serve::run(config).await?;
+            // Tests and scripts read the address from this line.
+            blindmatch_server::serve::run(config, |server| {
+                println!("blindmatch-server listening on {}", server.url());
+            })
+            .await?;
         }
         Command::Matches {
             data,

@@ -895,11 +895,13 @@ async fn retire(
     }
 }
 
-/// `serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
+/// `serve`: runs until SIGINT or SIGTERM, then shuts down gracefully;
+/// `ready` hears once the table is loaded and the server serves (`main`
+/// prints the address then).
 ///
 /// # Errors
 /// As [`start`], or if the server fails while running.
-pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+pub async fn run(cfg: ServeConfig, ready: impl FnOnce(&ServerHandle)) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // Installed before loading, so an early SIGHUP does not kill the server
     // (the default action); it is acted on once loading is done.
@@ -913,7 +915,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         r = tokio::signal::ctrl_c() => { r?; return handle.shutdown().await; }
         _ = term.recv() => return handle.shutdown().await,
     }
-    println!("blindmatch-server listening on {}", handle.url());
+    ready(&handle);
     loop {
         tokio::select! {
             r = tokio::signal::ctrl_c() => { r?; break; }

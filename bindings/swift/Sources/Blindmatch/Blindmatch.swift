@@ -610,6 +610,137 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * A manifest `History.check` accepted: the only thing `History.record`
+ * takes, so a manifest is never recorded without having been checked.
+ */
+public protocol AcceptedProtocol: AnyObject, Sendable {
+    
+    /**
+     * The manifest accepted.
+     */
+    func manifest()  -> Manifest
+    
+}
+/**
+ * A manifest `History.check` accepted: the only thing `History.record`
+ * takes, so a manifest is never recorded without having been checked.
+ */
+open class Accepted: AcceptedProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_blindmatch_uniffi_fn_clone_accepted(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_blindmatch_uniffi_fn_free_accepted(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The manifest accepted.
+     */
+open func manifest() -> Manifest  {
+    return try!  FfiConverterTypeManifest_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_accepted_manifest(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccepted: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Accepted
+
+    public static func lift(_ handle: UInt64) throws -> Accepted {
+        return Accepted(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Accepted) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Accepted {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Accepted, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccepted_lift(_ handle: UInt64) throws -> Accepted {
+    return try FfiConverterTypeAccepted.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccepted_lower(_ value: Accepted) -> UInt64 {
+    return FfiConverterTypeAccepted.lower(value)
+}
+
+
+
+
+
+
+/**
  * One account's secret in threshold mode (SPEC Section 14.1): an id, a
  * 32-byte seed every key is derived from, and the synthetic rate. Keep
  * `encode()` as the app keeps the account's other secrets (the Keychain,
@@ -1110,9 +1241,10 @@ public func FfiConverterTypeDeltaDownload_lower(_ value: DeltaDownload) -> UInt6
 public protocol HistoryProtocol: AnyObject, Sendable {
     
     /**
-     * Raises `Rollback` or `Equivocation` if `manifest` must be refused.
+     * Raises `Rollback` or `Equivocation` if `manifest` must be refused;
+     * otherwise returns what `record` takes once its table is in hand.
      */
-    func check(manifest: Manifest) throws 
+    func check(manifest: Manifest) throws  -> Accepted
     
     /**
      * The record to persist (nothing secret in it).
@@ -1130,9 +1262,10 @@ public protocol HistoryProtocol: AnyObject, Sendable {
     func `operator`()  -> OperatorKey
     
     /**
-     * Records `manifest` as the newest (once its table is in hand).
+     * Records the manifest `check` accepted as the newest (once its table
+     * is in hand).
      */
-    func record(manifest: Manifest) 
+    func record(accepted: Accepted) 
     
 }
 /**
@@ -1219,15 +1352,17 @@ public static func restore(`operator`: OperatorKey, saved: Data)throws  -> Histo
 
     
     /**
-     * Raises `Rollback` or `Equivocation` if `manifest` must be refused.
+     * Raises `Rollback` or `Equivocation` if `manifest` must be refused;
+     * otherwise returns what `record` takes once its table is in hand.
      */
-open func check(manifest: Manifest)throws   {try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+open func check(manifest: Manifest)throws  -> Accepted  {
+    return try  FfiConverterTypeAccepted_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_history_check(
             self.uniffiCloneHandle(),
         FfiConverterTypeManifest_lower(manifest),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -1267,13 +1402,14 @@ open func `operator`() -> OperatorKey  {
 }
     
     /**
-     * Records `manifest` as the newest (once its table is in hand).
+     * Records the manifest `check` accepted as the newest (once its table
+     * is in hand).
      */
-open func record(manifest: Manifest)  {try! rustCall() {
+open func record(accepted: Accepted)  {try! rustCall() {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_history_record(
             self.uniffiCloneHandle(),
-        FfiConverterTypeManifest_lower(manifest),uniffiCallStatus
+        FfiConverterTypeAccepted_lower(accepted),uniffiCallStatus
     )
 }
 }
@@ -1843,7 +1979,8 @@ public protocol TableProtocol: AnyObject, Sendable {
     func tableId()  -> Data
     
     /**
-     * The length of every voucher made for this table.
+     * The length of every voucher this table's submissions hold (version
+     * 1's, or in threshold mode version 2's).
      */
     func voucherLen()  -> UInt32
     
@@ -1921,9 +2058,10 @@ public static func `open`(saved: Data, manifest: Manifest)throws  -> Table  {
     /**
      * A table validated slot by slot but checked against no signed
      * manifest: vouchers made with it are only as safe as where its bytes
-     * came from (whoever made the table can open them). For test vectors,
-     * and tables the app verified some other way; an app uses
-     * `TableDownload`, `DeltaDownload` or `open`.
+     * came from (whoever made the table can open them), and it makes
+     * version-1 submissions only. For test vectors, and tables the app
+     * verified some other way; an app uses `TableDownload`,
+     * `DeltaDownload` or `open`.
      */
 public static func openUnverified(encoded: Data)throws  -> Table  {
     return try  FfiConverterTypeTable_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
@@ -1996,7 +2134,8 @@ open func tableId() -> Data  {
 }
     
     /**
-     * The length of every voucher made for this table.
+     * The length of every voucher this table's submissions hold (version
+     * 1's, or in threshold mode version 2's).
      */
 open func voucherLen() -> UInt32  {
     return try!  FfiConverterUInt32.lift(try! rustCall() {
@@ -2525,9 +2664,12 @@ public func FfiConverterTypeUpload_lower(_ value: Upload) -> RustBuffer {
 
 
 /**
- * Why a call was refused. Each variant is an exception class (Python), a
- * subclass of the sealed `BlindmatchException` (Kotlin) or an enum case
- * (Swift). Messages never contain an item, a key or associated data.
+ * Why a call was refused: one variant per [`core::ErrorKind`], each with
+ * the core's message in `reason` (the same words as every other binding)
+ * and, where the kind has them, its fields. Each variant is an exception
+ * class (Python), a subclass of the sealed `BlindmatchException` (Kotlin)
+ * or an enum case (Swift). Messages never contain an item, a key or
+ * associated data.
  */
 public 
 enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -2537,11 +2679,18 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     /**
      * The manifest's signature does not verify under the pinned operator key.
      */
-    case BadSignature
+    case BadSignature(
+        /**
+         * The core's message.
+         */reason: String
+    )
     /**
      * A version older than one verified before (a rollback).
      */
     case Rollback(
+        /**
+         * The core's message.
+         */reason: String, 
         /**
          * The version offered.
          */offered: UInt64, 
@@ -2553,6 +2702,9 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      * Another table under a version number seen before (equivocation).
      */
     case Equivocation(
+        /**
+         * The core's message.
+         */reason: String, 
         /**
          * The version number.
          */version: UInt64, 
@@ -2567,6 +2719,9 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      * The manifest is older than the app allows.
      */
     case TooOld(
+        /**
+         * The core's message.
+         */reason: String, 
         /**
          * Its version.
          */version: UInt64, 
@@ -2583,7 +2738,7 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case Invalid(
         /**
-         * What was checked and why it failed.
+         * The core's message: what was checked and why it failed.
          */reason: String
     )
     /**
@@ -2592,16 +2747,16 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case Malformed(
         /**
-         * What is wrong.
+         * The core's message.
          */reason: String
     )
     /**
-     * An item, an operator key or associated data the app gave is not
-     * usable (bad hex, wrong length, associated data over 1 KiB).
+     * An item, an operator key, a voucher id or associated data the app
+     * gave is not usable (bad hex, wrong length, associated data over 1 KiB).
      */
     case Input(
         /**
-         * What is wrong.
+         * The core's message.
          */reason: String
     )
     /**
@@ -2609,17 +2764,18 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case History(
         /**
-         * Why.
+         * The core's message.
          */reason: String
     )
     /**
      * A submission of the wrong mode for the table: version-1 items for a
      * table in threshold mode (use `Table.accountSubmission`), or an
-     * account submission for a version-1 table.
+     * account submission for a version-1 table or one opened without its
+     * manifest.
      */
     case Mode(
         /**
-         * Which mode the table is in.
+         * The core's message.
          */reason: String
     )
     /**
@@ -2628,7 +2784,7 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case Account(
         /**
-         * What is wrong.
+         * The core's message.
          */reason: String
     )
     /**
@@ -2637,7 +2793,7 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case State(
         /**
-         * What was done out of order.
+         * The core's message.
          */reason: String
     )
 
@@ -2669,17 +2825,22 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
         
 
         
-        case 1: return .BadSignature
+        case 1: return .BadSignature(
+            reason: try FfiConverterString.read(from: &buf)
+            )
         case 2: return .Rollback(
+            reason: try FfiConverterString.read(from: &buf), 
             offered: try FfiConverterUInt64.read(from: &buf), 
             seen: try FfiConverterUInt64.read(from: &buf)
             )
         case 3: return .Equivocation(
+            reason: try FfiConverterString.read(from: &buf), 
             version: try FfiConverterUInt64.read(from: &buf), 
             offered: try FfiConverterString.read(from: &buf), 
             seen: try FfiConverterString.read(from: &buf)
             )
         case 4: return .TooOld(
+            reason: try FfiConverterString.read(from: &buf), 
             version: try FfiConverterUInt64.read(from: &buf), 
             ageSeconds: try FfiConverterUInt64.read(from: &buf), 
             maxSeconds: try FfiConverterUInt64.read(from: &buf)
@@ -2717,25 +2878,29 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
 
         
         
-        case .BadSignature:
+        case let .BadSignature(reason):
             writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
         
-        
-        case let .Rollback(offered,seen):
+        case let .Rollback(reason,offered,seen):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
             FfiConverterUInt64.write(offered, into: &buf)
             FfiConverterUInt64.write(seen, into: &buf)
             
         
-        case let .Equivocation(version,offered,seen):
+        case let .Equivocation(reason,version,offered,seen):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
             FfiConverterUInt64.write(version, into: &buf)
             FfiConverterString.write(offered, into: &buf)
             FfiConverterString.write(seen, into: &buf)
             
         
-        case let .TooOld(version,ageSeconds,maxSeconds):
+        case let .TooOld(reason,version,ageSeconds,maxSeconds):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
             FfiConverterUInt64.write(version, into: &buf)
             FfiConverterUInt64.write(ageSeconds, into: &buf)
             FfiConverterUInt64.write(maxSeconds, into: &buf)
@@ -3129,6 +3294,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_func_table_id_of() != 63811) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_accepted_manifest() != 59190) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_account_account_id() != 58282) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3144,7 +3312,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_deltadownload_push() != 53232) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_history_check() != 64612) {
+    if (uniffi_blindmatch_uniffi_checksum_method_history_check() != 22799) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_history_encode() != 57079) {
@@ -3156,7 +3324,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_history_operator() != 42776) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_history_record() != 58511) {
+    if (uniffi_blindmatch_uniffi_checksum_method_history_record() != 16198) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_check_age() != 34327) {
@@ -3207,7 +3375,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_table_table_id() != 1502) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_table_voucher_len() != 60388) {
+    if (uniffi_blindmatch_uniffi_checksum_method_table_voucher_len() != 52710) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_tabledownload_finish() != 2249) {
@@ -3249,7 +3417,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_constructor_table_open() != 19477) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_constructor_table_open_unverified() != 30807) {
+    if (uniffi_blindmatch_uniffi_checksum_constructor_table_open_unverified() != 53154) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_tabledownload_new() != 59990) {

@@ -243,6 +243,21 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCEPTED
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCEPTED
+uint64_t uniffi_blindmatch_uniffi_fn_clone_accepted(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_ACCEPTED
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_ACCEPTED
+void uniffi_blindmatch_uniffi_fn_free_accepted(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCEPTED_MANIFEST
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_ACCEPTED_MANIFEST
+uint64_t uniffi_blindmatch_uniffi_fn_method_accepted_manifest(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCOUNT
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_ACCOUNT
 uint64_t uniffi_blindmatch_uniffi_fn_clone_account(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -340,7 +355,7 @@ uint64_t uniffi_blindmatch_uniffi_fn_constructor_history_restore(uint64_t operat
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_CHECK
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_CHECK
-void uniffi_blindmatch_uniffi_fn_method_history_check(uint64_t ptr, uint64_t manifest, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_blindmatch_uniffi_fn_method_history_check(uint64_t ptr, uint64_t manifest, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_ENCODE
@@ -360,7 +375,7 @@ uint64_t uniffi_blindmatch_uniffi_fn_method_history_operator(uint64_t ptr, RustC
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_RECORD
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_RECORD
-void uniffi_blindmatch_uniffi_fn_method_history_record(uint64_t ptr, uint64_t manifest, RustCallStatus *_Nonnull out_status
+void uniffi_blindmatch_uniffi_fn_method_history_record(uint64_t ptr, uint64_t accepted, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_MANIFEST
@@ -829,6 +844,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_func_protocol_version(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_FUNC_TABLE_ID_OF
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_FUNC_TABLE_ID_OF
 uint16_t uniffi_blindmatch_uniffi_checksum_func_table_id_of(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCEPTED_MANIFEST
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_ACCEPTED_MANIFEST
+uint16_t uniffi_blindmatch_uniffi_checksum_method_accepted_manifest(void
     
 );
 #endif
