@@ -47,11 +47,12 @@ pub enum Error {
         /// The newest version seen.
         seen: u64,
     },
-    /// The server offered a different table under a version number this
-    /// client has seen: two tables signed as the same version, which is how
-    /// one user would be singled out. Both manifests are evidence.
+    /// The server offered another signed statement under a version number
+    /// this client has seen (another table, or the same one signed again),
+    /// or a table it has seen under other parameters (mode, t, s): how one
+    /// user would be singled out. Both manifests are evidence.
     #[error(
-        "the server offers table {offered} as version {version}, which was table {seen} before: two tables under one version (equivocation); refused"
+        "the server offers table {offered} as version {version}, but this client verified table {seen} under other signed terms before: two statements for one version or one table (equivocation); refused"
     )]
     Equivocation {
         /// The version number.

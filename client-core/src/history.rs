@@ -176,8 +176,9 @@ impl History {
     }
 
     /// Refuses `offered` if it is older than the newest manifest recorded,
-    /// or another table under the same version number; otherwise returns
-    /// the token that [`History::record`] takes once the table is in hand.
+    /// another statement under the same version number, or the same table
+    /// under other parameters (mode, t, s, weights); otherwise returns the
+    /// token that [`History::record`] takes once the table is in hand.
     ///
     /// # Errors
     /// [`Error::Rollback`] or [`Error::Equivocation`].
@@ -190,9 +191,18 @@ impl History {
                     seen: seen.version,
                 });
             }
-            if offered.version() == seen.version && *offered.table_id() != seen.table_id {
+            // One statement per version, and one set of parameters per
+            // table (SPEC 13.3 rule 4): a server that signs a second
+            // statement for a version, or signs a table again in another
+            // mode, could give one user a list (or a threshold) nobody
+            // else has.
+            let another_statement =
+                offered.version() == seen.version && offered.statement() != seen;
+            let other_parameters = *offered.table_id() == seen.table_id
+                && offered.threshold() != seen.threshold.as_ref();
+            if another_statement || other_parameters {
                 return Err(Error::Equivocation {
-                    version: seen.version,
+                    version: offered.version(),
                     offered: hex::encode(offered.table_id().0),
                     seen: hex::encode(seen.table_id.0),
                 });

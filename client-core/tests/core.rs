@@ -306,6 +306,22 @@ fn history_refuses_rollback_and_equivocation_and_survives_a_restart() {
         })
     );
 
+    // Version 2 signed again (here in threshold mode), and the same table
+    // under other parameters in a later version: equivocation too.
+    let params = ThresholdParams::new(3, 2, &placement_weights(&other)).unwrap();
+    let v2_again = sign_with(&f, 2, &other.table, Some(params));
+    assert!(matches!(
+        history.check(&v2_again),
+        Err(Error::Equivocation { version: 2, .. })
+    ));
+    let v3_same_table = sign_with(&f, 3, &other.table, Some(params));
+    assert!(matches!(
+        history.check(&v3_same_table),
+        Err(Error::Equivocation { version: 3, .. })
+    ));
+    // The same statement again is no equivocation.
+    assert!(history.check(&v2).is_ok());
+
     let saved = history.encode();
     let restored = History::restore(f.operator.verifying_key(), &saved).unwrap();
     assert_eq!(restored.newest(), Some(v2.clone()));

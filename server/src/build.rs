@@ -203,7 +203,21 @@ pub fn build(
             index: &base.index,
             placement,
         };
-        match blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts) {
+        let mut updated =
+            blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
+        if let Ok(u) = &updated
+            && u.table.id() == base.table.id()
+        {
+            // A list that did not change gives the base's slots, and so its
+            // table id. Every version has a table id of its own (SPEC 13.1):
+            // the server swaps versions by table id, clients bind a
+            // statement's parameters (mode, t, s) to it, and vouchers are
+            // bound to it. One decoy (a fresh filler in an empty slot,
+            // SECURITY 6.1) gives this version its own.
+            update_opts.decoys = update_opts.decoys.max(1);
+            updated = blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
+        }
+        match updated {
             Ok(u) => {
                 let history = bundle::History::next(
                     base.manifest.manifest.version,

@@ -27,7 +27,7 @@ use blindmatch_proto::v1::{
     TableChunk,
 };
 use blindmatch_protocol::{Item, ItemType};
-use blindmatch_server::{BuildKind, Swap};
+use blindmatch_server::{BuildKind, BuildOptions, Swap};
 use sha2::{Digest, Sha256};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -1066,4 +1066,58 @@ async fn a_replica_behind_the_stores_version_is_not_ready_until_it_follows() {
             && ads[2].starts_with("v2 at B"),
         "{ads:?}"
     );
+}
+
+/// Every version has a table id of its own (SPEC 13.1): built from a list
+/// that did not change, or changing only the mode (threshold mode on), the
+/// next version gets one decoy, so the server swaps to it and its
+/// statement's parameters are bound to a table nobody signed otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_of_an_unchanged_list_or_only_a_new_mode_has_a_table_id_of_its_own() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let list = fx.dir.path().join("list.txt");
+    let base_id = *blindmatch_server::bundle::read(&fx.table, false)
+        .unwrap()
+        .table
+        .id();
+    let next = fx.dir.path().join("same.bmt");
+    let report = build_next(&fx, &list, &fx.key, &next);
+    let BuildKind::Update {
+        added,
+        removed,
+        changed,
+        ..
+    } = report.kind
+    else {
+        panic!("{:?}", report.kind)
+    };
+    assert_eq!((added, removed, changed), (0, 0, 1), "one decoy");
+    let same_list_id = *report.bundle.table.id();
+    assert_ne!(same_list_id, base_id);
+    publish(&next, &fx.table);
+    assert!(matches!(
+        server.reload().await.unwrap(),
+        Swap::Swapped { from: 1, to: 2, .. }
+    ));
+    // Only the mode changes: threshold mode on, the same list.
+    let next = fx.dir.path().join("mode.bmt");
+    let report = blindmatch_server::build(
+        &list,
+        &fx.key,
+        &next,
+        &BuildOptions {
+            threshold: Some((3, 2)),
+            ..build_options(&fx.signing_key, Some(fx.table.clone()))
+        },
+    )
+    .unwrap();
+    assert!(report.bundle.manifest.manifest.threshold.is_some());
+    assert_ne!(*report.bundle.table.id(), same_list_id);
+    publish(&next, &fx.table);
+    assert!(matches!(
+        server.reload().await.unwrap(),
+        Swap::Swapped { from: 2, to: 3, .. }
+    ));
+    server.shutdown().await.unwrap();
 }
