@@ -256,27 +256,17 @@ struct Figures {
 impl Figures {
     /// Prints the comparison, and returns it as JSON.
     fn report(&self, args: &Args) -> serde_json::Value {
-        let Figures {
-            n_slots,
-            changed,
-            delta_bytes,
-            delta_fetch,
-            full_build,
-            update_build,
-            rss_before,
-            rss_grace,
-            ..
-        } = *self;
-        let (full_bytes, full_fetch, full_validate) =
-            (self.full.bytes, self.full.fetch, self.full.validate);
+        let (full_bytes, delta_bytes, changed) = (self.full.bytes, self.delta_bytes, self.changed);
         let floor = changed * SLOT_LEN;
         let ratio = delta_bytes as f64 / floor.max(1) as f64;
         println!("\nbytes received by the client:");
         println!(
-            "  full download of version 1: {full_bytes:>12} B  ({full_fetch:.2} s, proofs included)"
+            "  full download of version 1: {full_bytes:>12} B  ({:.2} s, proofs included)",
+            self.full.fetch
         );
         println!(
-            "  delta 1 -> 2:               {delta_bytes:>12} B  ({delta_fetch:.3} s, refresh: applied, verified, changed slots validated)"
+            "  delta 1 -> 2:               {delta_bytes:>12} B  ({:.3} s, refresh: applied, verified, changed slots validated)",
+            self.delta_fetch
         );
         println!("  changed slots' own size:    {floor:>12} B  (the floor: {changed} x 32)");
         println!(
@@ -284,33 +274,36 @@ impl Figures {
             full_bytes as f64 / delta_bytes.max(1) as f64
         );
         println!(
-            "  build: full {full_build:.1} s, update {update_build:.2} s ({:.0}x faster)",
-            full_build / update_build.max(1e-9)
+            "  build: full {:.1} s, update {:.2} s ({:.0}x faster)",
+            self.full_build,
+            self.update_build,
+            self.full_build / self.update_build.max(1e-9)
         );
         let k = f64::from(self.k);
-        let ratio_touched = f64::from(n_slots) / (k * changed as f64).max(1.0);
+        let ratio_touched = f64::from(self.n_slots) / (k * changed as f64).max(1.0);
         println!(
             "  a client testing whether an update touched an item it holds: likelihood ratio ~ n_slots / (k x changed) = {ratio_touched:.1}"
         );
         println!(
             "  server resident set: {:.0} MiB serving version 1; {:.0} MiB holding both during the grace period",
-            rss_before as f64 / 1048576.0,
-            rss_grace as f64 / 1048576.0
+            self.rss_before as f64 / 1048576.0,
+            self.rss_grace as f64 / 1048576.0
         );
         println!(
-            "  client: validating a whole table {full_validate:.2} s; refreshing by delta (fetch, apply, digest, validate the changed slots) {delta_fetch:.3} s"
+            "  client: validating a whole table {:.2} s; refreshing by delta (fetch, apply, digest, validate the changed slots) {:.3} s",
+            self.full.validate, self.delta_fetch
         );
         json!({
             "machine": {"cpu": machine::cpu_model(), "cores": machine::cores(), "backend": machine::backend()},
-            "entries": args.served.entries, "added": self.added, "removed": self.removed, "decoys": args.decoys, "n_slots": n_slots,
+            "entries": args.served.entries, "added": self.added, "removed": self.removed, "decoys": args.decoys, "n_slots": self.n_slots,
             "changed_slots": changed,
             "changed_per_change": changed as f64 / (self.added + self.removed).max(1) as f64,
             "bytes": {"full": full_bytes, "delta": delta_bytes, "floor": floor},
             "delta_over_floor": ratio,
             "touched_likelihood_ratio": ratio_touched,
-            "server_rss_bytes": {"serving_v1": rss_before, "grace_both": rss_grace},
+            "server_rss_bytes": {"serving_v1": self.rss_before, "grace_both": self.rss_grace},
             "full_over_delta": full_bytes as f64 / delta_bytes.max(1) as f64,
-            "seconds": {"full_build": full_build, "update_build": update_build, "full_fetch": full_fetch, "full_validate": full_validate, "delta_refresh": delta_fetch},
+            "seconds": {"full_build": self.full_build, "update_build": self.update_build, "full_fetch": self.full.fetch, "full_validate": self.full.validate, "delta_refresh": self.delta_fetch},
         })
     }
 }
