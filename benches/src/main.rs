@@ -138,11 +138,7 @@ async fn main() -> anyhow::Result<()> {
     drop(server);
 
     // 5. Peers, in the same run.
-    let peer = if args.peers {
-        Some(peer(args.quick)?)
-    } else {
-        None
-    };
+    let peer = args.peers.then(|| peer(args.quick)).transpose()?;
 
     // 6. Report.
     let figures = Figures {
