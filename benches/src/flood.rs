@@ -28,13 +28,15 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blindmatch_benches::args::{Json, Load, Markdown, Served};
 use blindmatch_benches::items::sha_items;
+use blindmatch_benches::report::Printed;
 use blindmatch_benches::stats::percentile;
 use blindmatch_benches::{machine, service};
 use blindmatch_client::SubmissionId;
@@ -51,20 +53,21 @@ use tonic::transport::Endpoint;
     name = "blindmatch-flood",
     about = "One source floods the server with maximal submissions; an honest client measures"
 )]
+#[command(mut_arg("batch", |a| a
+    .help("Vouchers per flooding submission (the server's --max-batch, so the largest message it accepts)")
+    .default_value("1024")))]
+#[command(mut_arg("duration", |a| a.help("Seconds of flood")))]
 struct Args {
-    /// Entries in the table.
-    #[arg(long, default_value_t = 100_000)]
-    entries: usize,
+    #[command(flatten)]
+    served: Served,
     /// Flooding connections.
     #[arg(long, default_value_t = 60)]
     connections: usize,
     /// Concurrent `Submit` calls on each flooding connection.
     #[arg(long, default_value_t = 64)]
     streams: usize,
-    /// Vouchers per flooding submission (the server's --max-batch, so the
-    /// largest message it accepts).
-    #[arg(long, default_value_t = 1024)]
-    batch: usize,
+    #[command(flatten)]
+    load: Load,
     /// Slow senders (slow-POST), held open by the flooding source.
     #[arg(long, default_value_t = 0)]
     slow: usize,
@@ -72,9 +75,6 @@ struct Args {
     /// the slow senders' address.
     #[arg(long, default_value_t = 0)]
     idle: usize,
-    /// Seconds of flood.
-    #[arg(long, default_value_t = 20.0)]
-    duration: f64,
     /// Vouchers per honest submission.
     #[arg(long, default_value_t = 16)]
     honest_batch: usize,
@@ -95,15 +95,10 @@ struct Args {
     /// More flags for `serve` (repeat; e.g. `--serve-arg=--max-inflight-mib=64`).
     #[arg(long, allow_hyphen_values = true)]
     serve_arg: Vec<String>,
-    /// Write the figures as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Write the Markdown report here (it is always printed).
-    #[arg(long)]
-    markdown: Option<PathBuf>,
-    /// The server binary [default: blindmatch-server next to this binary].
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    json: Json,
+    #[command(flatten)]
+    markdown: Markdown,
 }
 
 /// Calls by outcome: "OK", or the gRPC code's name; and the first message
@@ -392,96 +387,18 @@ async fn honest(
     Ok(out)
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / f64::from(1u32 << 20)
-}
-
-fn latency_json(v: &[f64]) -> serde_json::Value {
-    json!({
-        "n": v.len(),
-        "p50_ms": percentile(v, 50.0),
-        "p99_ms": percentile(v, 99.0),
-        "max_ms": percentile(v, 100.0),
-    })
-}
-
-fn statuses(m: &BTreeMap<String, u64>) -> String {
-    if m.is_empty() {
-        return "none".into();
-    }
-    m.iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**missed**" }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.entries == 0 || args.batch == 0 || args.honest_batch == 0 {
+    if args.served.entries == 0 || args.load.batch == 0 || args.honest_batch == 0 {
         anyhow::bail!("--entries, --batch and --honest-batch must be at least 1");
     }
-    let server_bin = service::server_bin(args.server_bin.as_deref())?;
+    let server_bin = args.served.bin()?;
     let dir = tempfile::tempdir()?;
-    let key = blindmatch_server::keyfile::write_new(&dir.path().join("server.key"))?;
-    let mut table_seed = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut table_seed);
-    let entries = sha_items(args.entries, "flood entry");
-    let built = TableBuilder::new(table_seed).build(&key, entries.clone())?;
-    let table = ClientTable::new(built.table.clone())?;
-    service::write_table(dir.path(), &built)?;
-    let table_id = built.table.id().0.to_vec();
-    drop(built);
-    let mut rng = rand::rng();
-    // The flood: distinct non-matching vouchers, one maximal batch, sent
-    // again and again under fresh ids (each is stored and evaluated anew).
-    let probes = sha_items(args.batch, "flood probe");
-    // No submission id: the server names each copy itself, so every copy is
-    // stored and evaluated anew (copies under one client-chosen id would be
-    // retries, stored once: the cheap path). Encoded and framed once, and
-    // shared by every call.
-    let flood_body = prost::Message::encode_to_vec(&SubmitRequest {
-        table_id: table_id.clone(),
-        vouchers: probes
-            .iter()
-            .map(|p| Ok(table.create_voucher(p, &[0u8; 1024], &mut rng)?.encode()))
-            .collect::<anyhow::Result<_>>()?,
-        submission_id: Vec::new(),
-        account_id: Vec::new(),
-    });
-    let message_len = flood_body.len();
-    let message = {
-        let mut framed = Vec::with_capacity(message_len + 5);
-        framed.push(0);
-        framed.extend_from_slice(&u32::try_from(message_len).unwrap_or(u32::MAX).to_be_bytes());
-        framed.extend_from_slice(&flood_body);
-        bytes::Bytes::from(framed)
-    };
-    drop(flood_body);
-    // The honest client: half listed items, half not.
-    let honest_request = SubmitRequest {
-        table_id,
-        account_id: Vec::new(),
-        vouchers: (0..args.honest_batch)
-            .map(|i| {
-                let item = if i % 2 == 0 {
-                    entries[i % entries.len()].clone()
-                } else {
-                    sha_items(i + 1, "honest probe")[i].clone()
-                };
-                Ok(table.create_voucher(&item, b"honest", &mut rng)?.encode())
-            })
-            .collect::<anyhow::Result<_>>()?,
-        submission_id: Vec::new(),
-    };
-    let table_file = std::fs::metadata(dir.path().join("table.bmt"))?.len();
-    drop(table);
+    let messages = Messages::new(&args, dir.path())?;
 
-    let mut server = service::start_with(&server_bin, dir.path(), args.batch, &args.serve_arg)?;
+    let mut server =
+        service::start_with(&server_bin, dir.path(), args.load.batch, &args.serve_arg)?;
     let pid = server.child.id();
     let addr: SocketAddr = server
         .url
@@ -491,23 +408,135 @@ async fn main() -> anyhow::Result<()> {
     // Loaded and serving: this is the table's footprint plus the idle server.
     let base_rss = machine::rss_bytes(pid).unwrap_or(0);
     let cpu_before = machine::cpu_seconds(pid).unwrap_or(0.0);
+    let (sampled, sampler) = sample_rss(pid, base_rss);
+    let seen = run(&args, &server.url, addr, &messages).await?;
+    sampler.abort();
+    let alive = server.child.try_wait()?.is_none();
+    let peak_rss = machine::peak_rss_bytes(pid)
+        .unwrap_or(0)
+        .max(sampled.load(Ordering::Relaxed));
+    let cpu = machine::cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
+    drop(server);
 
-    // Memory, sampled; the kernel's high-water mark is read at the end too.
-    let sampling = Arc::new(AtomicU64::new(base_rss));
-    let sampler = {
-        let peak = Arc::clone(&sampling);
-        tokio::spawn(async move {
-            loop {
-                if let Some(r) = machine::rss_bytes(pid) {
-                    peak.fetch_max(r, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+    let figures = Figures::new(&messages, base_rss, peak_rss, cpu, alive, seen);
+    let md = figures.markdown(&args);
+    args.markdown.write(md.text())?;
+    args.json
+        .write(&serde_json::to_string_pretty(&figures.json(&args))?)
+}
+
+/// What the flood and the honest client send, made before the server starts.
+struct Messages {
+    /// One maximal submission, encoded and framed once, shared by every call.
+    flood: bytes::Bytes,
+    /// Its length unframed.
+    flood_len: usize,
+    /// The honest client's submission (a fresh id each time).
+    honest: SubmitRequest,
+    /// The size of the table file the server loads.
+    table_file: u64,
+}
+
+impl Messages {
+    /// Builds the table under a new key in `dir`, writes it for the server,
+    /// and makes the messages.
+    fn new(args: &Args, dir: &Path) -> anyhow::Result<Messages> {
+        let key = blindmatch_server::keyfile::write_new(&dir.join("server.key"))?;
+        let mut table_seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut table_seed);
+        let entries = sha_items(args.served.entries, "flood entry");
+        let built = TableBuilder::new(table_seed).build(&key, entries.clone())?;
+        let table = ClientTable::new(built.table.clone())?;
+        service::write_table(dir, &built)?;
+        let table_id = built.table.id().0.to_vec();
+        drop(built);
+        let mut rng = rand::rng();
+        // The flood: distinct non-matching vouchers, one maximal batch, sent
+        // again and again under fresh ids (each is stored and evaluated anew).
+        let probes = sha_items(args.load.batch, "flood probe");
+        // No submission id: the server names each copy itself, so every copy is
+        // stored and evaluated anew (copies under one client-chosen id would be
+        // retries, stored once: the cheap path). Encoded and framed once, and
+        // shared by every call.
+        let flood_body = prost::Message::encode_to_vec(&SubmitRequest {
+            table_id: table_id.clone(),
+            vouchers: probes
+                .iter()
+                .map(|p| Ok(table.create_voucher(p, &[0u8; 1024], &mut rng)?.encode()))
+                .collect::<anyhow::Result<_>>()?,
+            submission_id: Vec::new(),
+            account_id: Vec::new(),
+        });
+        let flood_len = flood_body.len();
+        let mut framed = Vec::with_capacity(flood_len + 5);
+        framed.push(0);
+        framed.extend_from_slice(&u32::try_from(flood_len).unwrap_or(u32::MAX).to_be_bytes());
+        framed.extend_from_slice(&flood_body);
+        drop(flood_body);
+        // The honest client: half listed items, half not.
+        let honest = SubmitRequest {
+            table_id,
+            account_id: Vec::new(),
+            vouchers: (0..args.honest_batch)
+                .map(|i| {
+                    let item = if i % 2 == 0 {
+                        entries[i % entries.len()].clone()
+                    } else {
+                        sha_items(i + 1, "honest probe")[i].clone()
+                    };
+                    Ok(table.create_voucher(&item, b"honest", &mut rng)?.encode())
+                })
+                .collect::<anyhow::Result<_>>()?,
+            submission_id: Vec::new(),
+        };
+        Ok(Messages {
+            flood: bytes::Bytes::from(framed),
+            flood_len,
+            honest,
+            table_file: std::fs::metadata(dir.join("table.bmt"))?.len(),
         })
-    };
+    }
+}
 
+/// Samples the resident memory of `pid` every 50 ms into the returned
+/// maximum (from `base`) until the task is aborted; the kernel's high-water
+/// mark is read at the end too.
+fn sample_rss(pid: u32, base: u64) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let sampling = Arc::new(AtomicU64::new(base));
+    let peak = Arc::clone(&sampling);
+    let sampler = tokio::spawn(async move {
+        loop {
+            if let Some(r) = machine::rss_bytes(pid) {
+                peak.fetch_max(r, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (sampling, sampler)
+}
+
+/// What the run's participants saw; read once the server is gone.
+struct Seen {
+    honest: Honest,
+    /// Seconds until the server closed each idle connection it closed.
+    idle_closed: Vec<f64>,
+    idle_open: usize,
+    outcomes: Arc<Outcomes>,
+    refused_connects: Arc<AtomicU64>,
+    slow: Arc<SlowReport>,
+}
+
+/// The flood for `--duration`, with the slow senders, idle connections and
+/// the honest client beside it; returns once the honest client and the slow
+/// senders are done and the flood's last calls have ended (or 10 s more).
+async fn run(
+    args: &Args,
+    url: &str,
+    addr: SocketAddr,
+    messages: &Messages,
+) -> anyhow::Result<Seen> {
     let t0 = Instant::now();
-    let end = t0 + Duration::from_secs_f64(args.duration);
+    let end = t0 + Duration::from_secs_f64(args.load.duration);
     let outcomes = Arc::new(Outcomes::default());
     let refused_connects = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -516,7 +545,7 @@ async fn main() -> anyhow::Result<()> {
             addr,
             args.flood_addr,
             args.streams,
-            message.clone(),
+            messages.flood.clone(),
             end,
             Arc::clone(&outcomes),
             Arc::clone(&refused_connects),
@@ -529,6 +558,7 @@ async fn main() -> anyhow::Result<()> {
     let others = {
         let (slow, slow_addr, n_slow, n_idle) =
             (Arc::clone(&slow), args.slow_addr, args.slow, args.idle);
+        let message_len = messages.flood_len;
         std::thread::spawn(move || -> anyhow::Result<Vec<Option<f64>>> {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -560,14 +590,15 @@ async fn main() -> anyhow::Result<()> {
     };
     // The honest client starts once the flood is under way.
     let honest = {
-        let endpoint = channel(&server.url, args.honest_addr)?;
+        let endpoint = channel(url, args.honest_addr)?;
         let pause = Duration::from_millis(args.honest_pause_ms);
-        let start_at = t0 + Duration::from_secs_f64((args.duration / 10.0).min(2.0));
+        let start_at = t0 + Duration::from_secs_f64((args.load.duration / 10.0).min(2.0));
+        let request = messages.honest.clone();
         std::thread::spawn(move || -> anyhow::Result<Honest> {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(honest(endpoint, honest_request, pause, start_at, end))
+                .block_on(honest(endpoint, request, pause, start_at, end))
         })
     };
     let honest = honest
@@ -591,165 +622,238 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
-    sampler.abort();
-    let alive = server.child.try_wait()?.is_none();
-    let peak_rss = machine::peak_rss_bytes(pid)
-        .unwrap_or(0)
-        .max(sampling.load(Ordering::Relaxed));
-    let cpu = machine::cpu_seconds(pid).unwrap_or(f64::NAN) - cpu_before;
-    drop(server);
+    Ok(Seen {
+        honest,
+        idle_closed,
+        idle_open,
+        outcomes,
+        refused_connects,
+        slow,
+    })
+}
 
-    let flood = outcomes.snapshot();
-    let flood_examples = outcomes.examples();
-    let slow_statuses = slow.statuses.snapshot();
-    let slow_cut = slow.cut_ms.lock().map(|v| v.clone()).unwrap_or_default();
-    let growth = peak_rss.saturating_sub(base_rss);
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
+}
 
-    let mut md = String::new();
-    let mut line = |s: String| {
-        println!("{s}");
-        md.push_str(&s);
-        md.push('\n');
-    };
-    line(format!(
-        "blindmatch-flood: {} ({} cores, backend {}), {} entries; {} connections x {} streams of {}-voucher submissions ({:.2} MiB each) from {} for {:.0} s, {} slow senders and {} idle connections from {}; honest client from {} (GetManifest, then {} vouchers, every {} ms); serve flags: {}",
-        machine::cpu_model(),
-        machine::cores(),
-        machine::backend(),
-        args.entries,
-        args.connections,
-        args.streams,
-        args.batch,
-        mib(message_len as u64),
-        args.flood_addr,
-        args.duration,
-        args.slow,
-        args.idle,
-        args.slow_addr,
-        args.honest_addr,
-        args.honest_batch,
-        args.honest_pause_ms,
-        if args.serve_arg.is_empty() {
-            "defaults".into()
-        } else {
-            args.serve_arg.join(" ")
-        },
-    ));
-    line(String::new());
-    line("| figure | measured | target | |".into());
-    line("| --- | ---: | ---: | --- |".into());
-    line(format!(
-        "| server alive at the end | {} | yes | {} |",
-        if alive { "yes" } else { "**no**" },
-        verdict(alive)
-    ));
-    line(format!(
-        "| server RSS: loaded, peak (growth) | {:.0} MiB, {:.0} MiB (+{:.0} MiB) | growth < 300 MiB | {} |",
-        mib(base_rss),
-        mib(peak_rss),
-        mib(growth),
-        verdict(growth < 300 << 20)
-    ));
-    let latency_row = |what: &str, v: &[f64], target_ms: f64| {
-        let p99 = percentile(v, 99.0);
-        format!(
-            "| honest {what} p50 / p99 / max | {:.1} / {p99:.1} / {:.1} ms (n = {}) | p99 < {target_ms:.0} ms | {} |",
-            percentile(v, 50.0),
-            percentile(v, 100.0),
-            v.len(),
-            verdict(p99 < target_ms)
-        )
-    };
-    line(latency_row("GetManifest", &honest.manifest_ms, 250.0));
-    line(latency_row("Submit", &honest.submit_ms, 500.0));
-    line(String::new());
-    line(format!(
-        "- table file: {:.1} MiB; server CPU during the flood: {cpu:.1} s",
-        mib(table_file)
-    ));
-    line(format!(
-        "- honest GetManifest by status: {}",
-        statuses(&honest.manifest)
-    ));
-    line(format!(
-        "- honest Submit by status: {}",
-        statuses(&honest.submit)
-    ));
-    line(format!(
-        "- flood Submit by status: {}; flood connections refused or closed before use: {}",
-        statuses(&flood),
-        refused_connects.load(Ordering::Relaxed)
-    ));
-    for (code, message) in &flood_examples {
-        line(format!("  - flood {code}, e.g.: {message}"));
+fn latency_json(v: &[f64]) -> serde_json::Value {
+    json!({
+        "n": v.len(),
+        "p50_ms": percentile(v, 50.0),
+        "p99_ms": percentile(v, 99.0),
+        "max_ms": percentile(v, 100.0),
+    })
+}
+
+fn statuses(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
     }
-    if args.slow > 0 {
-        line(format!(
-            "- slow senders: {} opened, {} ended by the server (after p50 {:.1} s, max {:.1} s); outcomes: {}",
-            slow.opened.load(Ordering::Relaxed),
-            slow_cut.len(),
-            percentile(&slow_cut, 50.0) / 1e3,
-            percentile(&slow_cut, 100.0) / 1e3,
-            statuses(&slow_statuses)
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+/// Every figure of the run, read once the server is gone.
+struct Figures {
+    message_len: usize,
+    table_file: u64,
+    base_rss: u64,
+    peak_rss: u64,
+    /// Server CPU seconds during the run.
+    cpu: f64,
+    alive: bool,
+    honest: Honest,
+    idle_closed: Vec<f64>,
+    idle_open: usize,
+    flood: BTreeMap<String, u64>,
+    flood_examples: BTreeMap<String, String>,
+    refused_connects: u64,
+    slow_opened: u64,
+    slow_statuses: BTreeMap<String, u64>,
+    /// Milliseconds until the server ended each slow sender it ended.
+    slow_cut: Vec<f64>,
+}
+
+impl Figures {
+    fn new(
+        messages: &Messages,
+        base_rss: u64,
+        peak_rss: u64,
+        cpu: f64,
+        alive: bool,
+        seen: Seen,
+    ) -> Figures {
+        Figures {
+            message_len: messages.flood_len,
+            table_file: messages.table_file,
+            base_rss,
+            peak_rss,
+            cpu,
+            alive,
+            honest: seen.honest,
+            idle_closed: seen.idle_closed,
+            idle_open: seen.idle_open,
+            flood: seen.outcomes.snapshot(),
+            flood_examples: seen.outcomes.examples(),
+            refused_connects: seen.refused_connects.load(Ordering::Relaxed),
+            slow_opened: seen.slow.opened.load(Ordering::Relaxed),
+            slow_statuses: seen.slow.statuses.snapshot(),
+            slow_cut: seen
+                .slow
+                .cut_ms
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The Markdown report, printed as it is written, with the targets
+    /// beside each figure.
+    fn markdown(&self, args: &Args) -> Printed {
+        let mut md = Printed::default();
+        let growth = self.peak_rss.saturating_sub(self.base_rss);
+        md.line(format!(
+            "blindmatch-flood: {}, {} entries; {} connections x {} streams of {}-voucher submissions ({:.2} MiB each) from {} for {:.0} s, {} slow senders and {} idle connections from {}; honest client from {} (GetManifest, then {} vouchers, every {} ms); serve flags: {}",
+            machine::summary(),
+            args.served.entries,
+            args.connections,
+            args.streams,
+            args.load.batch,
+            mib(self.message_len as u64),
+            args.flood_addr,
+            args.load.duration,
+            args.slow,
+            args.idle,
+            args.slow_addr,
+            args.honest_addr,
+            args.honest_batch,
+            args.honest_pause_ms,
+            if args.serve_arg.is_empty() {
+                "defaults".into()
+            } else {
+                args.serve_arg.join(" ")
+            },
         ));
-    }
-    if args.idle > 0 {
-        line(format!(
-            "- idle connections: {} closed by the server (after p50 {:.1} s, max {:.1} s), {} still open at the end",
-            idle_closed.len(),
-            percentile(&idle_closed, 50.0),
-            percentile(&idle_closed, 100.0),
-            idle_open
+        md.line("");
+        md.line("| figure | measured | target | |");
+        md.line("| --- | ---: | ---: | --- |");
+        md.line(format!(
+            "| server alive at the end | {} | yes | {} |",
+            if self.alive { "yes" } else { "**no**" },
+            verdict(self.alive)
         ));
+        md.line(format!(
+            "| server RSS: loaded, peak (growth) | {:.0} MiB, {:.0} MiB (+{:.0} MiB) | growth < 300 MiB | {} |",
+            mib(self.base_rss),
+            mib(self.peak_rss),
+            mib(growth),
+            verdict(growth < 300 << 20)
+        ));
+        let latency_row = |what: &str, v: &[f64], target_ms: f64| {
+            let p99 = percentile(v, 99.0);
+            format!(
+                "| honest {what} p50 / p99 / max | {:.1} / {p99:.1} / {:.1} ms (n = {}) | p99 < {target_ms:.0} ms | {} |",
+                percentile(v, 50.0),
+                percentile(v, 100.0),
+                v.len(),
+                verdict(p99 < target_ms)
+            )
+        };
+        md.line(latency_row("GetManifest", &self.honest.manifest_ms, 250.0));
+        md.line(latency_row("Submit", &self.honest.submit_ms, 500.0));
+        md.line("");
+        md.line(format!(
+            "- table file: {:.1} MiB; server CPU during the flood: {:.1} s",
+            mib(self.table_file),
+            self.cpu
+        ));
+        md.line(format!(
+            "- honest GetManifest by status: {}",
+            statuses(&self.honest.manifest)
+        ));
+        md.line(format!(
+            "- honest Submit by status: {}",
+            statuses(&self.honest.submit)
+        ));
+        md.line(format!(
+            "- flood Submit by status: {}; flood connections refused or closed before use: {}",
+            statuses(&self.flood),
+            self.refused_connects
+        ));
+        for (code, message) in &self.flood_examples {
+            md.line(format!("  - flood {code}, e.g.: {message}"));
+        }
+        if args.slow > 0 {
+            md.line(format!(
+                "- slow senders: {} opened, {} ended by the server (after p50 {:.1} s, max {:.1} s); outcomes: {}",
+                self.slow_opened,
+                self.slow_cut.len(),
+                percentile(&self.slow_cut, 50.0) / 1e3,
+                percentile(&self.slow_cut, 100.0) / 1e3,
+                statuses(&self.slow_statuses)
+            ));
+        }
+        if args.idle > 0 {
+            md.line(format!(
+                "- idle connections: {} closed by the server (after p50 {:.1} s, max {:.1} s), {} still open at the end",
+                self.idle_closed.len(),
+                percentile(&self.idle_closed, 50.0),
+                percentile(&self.idle_closed, 100.0),
+                self.idle_open
+            ));
+        }
+        md
     }
-    if let Some(p) = &args.markdown {
-        std::fs::write(p, &md).with_context(|| format!("--markdown {}", p.display()))?;
-    }
-    if let Some(p) = &args.json {
-        let out = json!({
+
+    /// The figures as JSON (`--json`).
+    fn json(&self, args: &Args) -> serde_json::Value {
+        json!({
             "cpu": machine::cpu_model(),
             "cores": machine::cores(),
             "backend": machine::backend(),
-            "entries": args.entries,
+            "entries": args.served.entries,
             "connections": args.connections,
             "streams": args.streams,
-            "batch": args.batch,
-            "message_bytes": message_len,
+            "batch": args.load.batch,
+            "message_bytes": self.message_len,
             "slow_senders": args.slow,
             "idle_connections": args.idle,
-            "duration_s": args.duration,
+            "duration_s": args.load.duration,
             "serve_args": args.serve_arg,
-            "server_alive": alive,
-            "table_file_bytes": table_file,
-            "rss_loaded_bytes": base_rss,
-            "rss_peak_bytes": peak_rss,
-            "server_cpu_s": cpu,
-            "honest_get_manifest": latency_json(&honest.manifest_ms),
-            "honest_submit": latency_json(&honest.submit_ms),
-            "honest_get_manifest_by_status": honest.manifest,
-            "honest_submit_by_status": honest.submit,
-            "flood_submit_by_status": flood,
-            "flood_submit_example_messages": flood_examples,
-            "flood_connections_refused": refused_connects.load(Ordering::Relaxed),
+            "server_alive": self.alive,
+            "table_file_bytes": self.table_file,
+            "rss_loaded_bytes": self.base_rss,
+            "rss_peak_bytes": self.peak_rss,
+            "server_cpu_s": self.cpu,
+            "honest_get_manifest": latency_json(&self.honest.manifest_ms),
+            "honest_submit": latency_json(&self.honest.submit_ms),
+            "honest_get_manifest_by_status": self.honest.manifest,
+            "honest_submit_by_status": self.honest.submit,
+            "flood_submit_by_status": self.flood,
+            "flood_submit_example_messages": self.flood_examples,
+            "flood_connections_refused": self.refused_connects,
             "slow": {
-                "opened": slow.opened.load(Ordering::Relaxed),
-                "ended_by_server": slow_cut.len(),
-                "ended_after_p50_ms": percentile(&slow_cut, 50.0),
-                "by_outcome": slow_statuses,
+                "opened": self.slow_opened,
+                "ended_by_server": self.slow_cut.len(),
+                "ended_after_p50_ms": percentile(&self.slow_cut, 50.0),
+                "by_outcome": self.slow_statuses,
             },
             "idle": {
-                "closed_by_server": idle_closed.len(),
-                "closed_after_p50_s": percentile(&idle_closed, 50.0),
-                "still_open": idle_open,
+                "closed_by_server": self.idle_closed.len(),
+                "closed_after_p50_s": percentile(&self.idle_closed, 50.0),
+                "still_open": self.idle_open,
             },
             "targets": {
                 "rss_growth_bytes_below": 300u64 << 20,
                 "get_manifest_p99_ms_below": 250,
                 "submit_p99_ms_below": 500,
             },
-        });
-        std::fs::write(p, serde_json::to_string_pretty(&out)?)
-            .with_context(|| format!("--json {}", p.display()))?;
+        })
     }
-    Ok(())
 }

@@ -13,6 +13,11 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// "CPU (N cores, backend B)": the line every benchmark's report starts with.
+pub fn summary() -> String {
+    format!("{} ({} cores, backend {})", cpu_model(), cores(), backend())
+}
+
 /// Cores this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

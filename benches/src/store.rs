@@ -21,13 +21,15 @@
 //! N here, and the CPU per voucher is the figure that carries to larger
 //! machines.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blindmatch_benches::args::{Markdown, Served};
 use blindmatch_benches::items::sha_items;
+use blindmatch_benches::report::Printed;
 use blindmatch_benches::{machine, service};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
@@ -39,6 +41,7 @@ use clap::Parser;
 
 #[derive(Parser)]
 #[command(about = "Store cost (SQLite vs PostgreSQL) and replica throughput")]
+#[command(mut_arg("entries", |a| a.help("Entries in the table the replicas serve")))]
 struct Args {
     /// A PostgreSQL URL of a role that may create databases (the test
     /// cluster: scripts/pg-test-cluster.sh); without it only SQLite runs.
@@ -59,15 +62,10 @@ struct Args {
     /// Seconds of load per replica count.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Entries in the table the replicas serve.
-    #[arg(long, default_value_t = 100_000)]
-    entries: usize,
-    /// Write the Markdown summary here too.
-    #[arg(long)]
-    markdown: Option<PathBuf>,
-    /// The server binary [default: blindmatch-server next to this binary].
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    served: Served,
+    #[command(flatten)]
+    markdown: Markdown,
 }
 
 const BATCH: usize = 64;
@@ -399,151 +397,158 @@ async fn main() -> anyhow::Result<()> {
         args.submissions > 0 && args.group > 0,
         "--submissions and --group must be at least 1"
     );
-    let mut out = String::new();
-    let say = |out: &mut String, line: String| {
-        println!("{line}");
-        out.push_str(&line);
-        out.push('\n');
-    };
-    say(
-        &mut out,
-        format!(
-            "store bench: {} ({} cores), {} submissions of {BATCH} vouchers in groups of {}",
-            machine::cpu_model(),
-            machine::cores(),
-            args.submissions,
-            args.group
-        ),
-    );
+    let mut out = Printed::default();
+    out.line(format!(
+        "store bench: {} ({} cores), {} submissions of {BATCH} vouchers in groups of {}",
+        machine::cpu_model(),
+        machine::cores(),
+        args.submissions,
+        args.group
+    ));
     if args.postgres.is_none() {
-        say(&mut out, "SKIPPED the PostgreSQL figures: give --postgres URL or BLINDMATCH_TEST_POSTGRES (scripts/pg-test-cluster.sh start)".into());
+        out.line("SKIPPED the PostgreSQL figures: give --postgres URL or BLINDMATCH_TEST_POSTGRES (scripts/pg-test-cluster.sh start)");
     }
 
     // 1. Store cost.
     let dir = tempfile::tempdir()?;
+    let costs = store_costs(&args, dir.path())?;
+    cost_table(&mut out, &costs);
+
+    // 2. Replicas.
+    let counts: Vec<usize> = args.replicas.iter().copied().filter(|&n| n > 0).collect();
+    if !counts.is_empty() {
+        let rows = replica_rows(&args, dir.path(), counts).await?;
+        replica_table(&mut out, &args, &rows);
+    }
+    args.markdown.write(out.text())
+}
+
+/// The store-cost part on SQLite, and on a fresh PostgreSQL database if
+/// `--postgres` is given.
+fn store_costs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Cost>> {
     let mut costs = vec![tokio::task::block_in_place(|| {
-        store_cost(
-            "SQLite",
-            &Location::Sqlite(dir.path().join("cost")),
-            &args,
-            None,
-        )
+        store_cost("SQLite", &Location::Sqlite(dir.join("cost")), args, None)
     })?];
     if let Some(pg) = &args.postgres {
         let db = fresh_database(pg, "cost")?;
         let location = Location::parse(&db, None).map_err(|e| anyhow::anyhow!(e))?;
         let _ = sql(&db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         costs.push(tokio::task::block_in_place(|| {
-            store_cost("PostgreSQL", &location, &args, Some(&db))
+            store_cost("PostgreSQL", &location, args, Some(&db))
         })?);
     }
-    say(&mut out, String::new());
-    say(&mut out, "| store | vouchers | ingest, wall µs/voucher | record, wall µs/voucher | machine CPU µs/voucher | statements / submission | transactions / submission | WAL bytes / voucher |".into());
-    say(&mut out, "|---|---:|---:|---:|---:|---:|---:|---:|".into());
+    Ok(costs)
+}
+
+fn cost_table(out: &mut Printed, costs: &[Cost]) {
+    out.line("");
+    out.line("| store | vouchers | ingest, wall µs/voucher | record, wall µs/voucher | machine CPU µs/voucher | statements / submission | transactions / submission | WAL bytes / voucher |");
+    out.line("|---|---:|---:|---:|---:|---:|---:|---:|");
     let show = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-    for c in &costs {
-        say(
-            &mut out,
-            format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
-                c.backend,
-                c.vouchers,
-                c.ingest_wall_us,
-                c.record_wall_us,
-                c.cpu_us,
-                show(c.statements),
-                show(c.transactions),
-                c.wal_bytes.map_or("n/a".to_owned(), |w| format!("{w:.0}"))
-            ),
+    for c in costs {
+        out.line(format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            c.backend,
+            c.vouchers,
+            c.ingest_wall_us,
+            c.record_wall_us,
+            c.cpu_us,
+            show(c.statements),
+            show(c.transactions),
+            c.wal_bytes.map_or("n/a".to_owned(), |w| format!("{w:.0}"))
+        ));
+    }
+}
+
+/// The replica part: one server on SQLite, then `counts` replicas on one
+/// fresh PostgreSQL database each (with `--postgres`).
+async fn replica_rows(
+    args: &Args,
+    dir: &Path,
+    counts: Vec<usize>,
+) -> anyhow::Result<Vec<Throughput>> {
+    let bin = args.served.bin()?;
+    let request = Arc::new(replica_request(args, dir)?);
+    let mut rows = Vec::new();
+    {
+        let data = dir.join("sqlite-replica");
+        let pending_at = data.clone();
+        rows.push(
+            replicas(
+                &bin,
+                dir,
+                vec![vec!["--data".into(), data.display().to_string()]],
+                "1 server, SQLite".into(),
+                move || Ok(store::stats(&pending_at).map(|s| s.pending).unwrap_or(1)),
+                args,
+                Arc::clone(&request),
+            )
+            .await?,
         );
     }
-
-    // 2. Replicas.
-    let counts: Vec<usize> = args.replicas.iter().copied().filter(|&n| n > 0).collect();
-    if !counts.is_empty() {
-        let bin = service::server_bin(args.server_bin.as_deref())?;
-        let key = blindmatch_server::keyfile::write_new(&dir.path().join("server.key"))?;
-        let entries = sha_items(args.entries, "store bench entry");
-        let built = TableBuilder::new(rand::random()).build(&key, entries.clone())?;
-        let table = ClientTable::new(built.table.clone())?;
-        service::write_table(dir.path(), &built)?;
-        let table_id = built.table.id().0.to_vec();
-        drop(built);
-        // One listed voucher per submission, as in the store-cost part.
-        let probes = sha_items(BATCH, "store bench probe");
-        let mut rng = rand::rng();
-        let request = Arc::new(SubmitRequest {
-            table_id,
-            account_id: Vec::new(),
-            vouchers: (0..BATCH)
-                .map(|i| {
-                    let item = if i == 0 { &entries[0] } else { &probes[i] };
-                    Ok(table
-                        .create_voucher(item, b"store bench", &mut rng)?
-                        .encode())
-                })
-                .collect::<anyhow::Result<_>>()?,
-            submission_id: Vec::new(),
-        });
-        let mut rows = Vec::new();
-        {
-            let data = dir.path().join("sqlite-replica");
-            let pending_at = data.clone();
+    if let Some(pg) = &args.postgres {
+        for n in counts {
+            let db = fresh_database(pg, &format!("r{n}"))?;
+            let location = Location::parse(&db, None).map_err(|e| anyhow::anyhow!(e))?;
+            let extra = vec!["--store".into(), db.clone()];
             rows.push(
                 replicas(
                     &bin,
-                    dir.path(),
-                    vec![vec!["--data".into(), data.display().to_string()]],
-                    "1 server, SQLite".into(),
-                    move || Ok(store::stats(&pending_at).map(|s| s.pending).unwrap_or(1)),
-                    &args,
+                    dir,
+                    vec![extra; n],
+                    format!("{n} replica{}, PostgreSQL", if n == 1 { "" } else { "s" }),
+                    move || Ok(store::read_stats(&location).map(|s| s.pending).unwrap_or(1)),
+                    args,
                     Arc::clone(&request),
                 )
                 .await?,
             );
         }
-        if let Some(pg) = &args.postgres {
-            for n in counts {
-                let db = fresh_database(pg, &format!("r{n}"))?;
-                let location = Location::parse(&db, None).map_err(|e| anyhow::anyhow!(e))?;
-                let extra = vec!["--store".into(), db.clone()];
-                rows.push(
-                    replicas(
-                        &bin,
-                        dir.path(),
-                        vec![extra; n],
-                        format!("{n} replica{}, PostgreSQL", if n == 1 { "" } else { "s" }),
-                        move || Ok(store::read_stats(&location).map(|s| s.pending).unwrap_or(1)),
-                        &args,
-                        Arc::clone(&request),
-                    )
-                    .await?,
-                );
-            }
-        }
-        say(&mut out, String::new());
-        say(
-            &mut out,
-            format!(
-                "replicas: {} streams of {BATCH}-voucher submissions for {} s, then until evaluated; table of {} entries",
-                args.concurrency, args.duration, args.entries
-            ),
-        );
-        say(&mut out, String::new());
-        say(&mut out, "| setup | vouchers | vouchers/s end to end | server CPU µs/voucher | PostgreSQL CPU µs/voucher |".into());
-        say(&mut out, "|---|---:|---:|---:|---:|".into());
-        for r in &rows {
-            say(
-                &mut out,
-                format!(
-                    "| {} | {} | {:.0} | {:.1} | {:.1} |",
-                    r.setup, r.vouchers, r.per_second, r.server_cpu_us, r.postgres_cpu_us
-                ),
-            );
-        }
     }
-    if let Some(path) = &args.markdown {
-        std::fs::write(path, &out).with_context(|| path.display().to_string())?;
+    Ok(rows)
+}
+
+/// Builds the replicas' table under a new key in `dir`, writes it, and
+/// makes the one submission every stream sends: one listed voucher in 64,
+/// as in the store-cost part.
+fn replica_request(args: &Args, dir: &Path) -> anyhow::Result<SubmitRequest> {
+    let key = blindmatch_server::keyfile::write_new(&dir.join("server.key"))?;
+    let entries = sha_items(args.served.entries, "store bench entry");
+    let built = TableBuilder::new(rand::random()).build(&key, entries.clone())?;
+    let table = ClientTable::new(built.table.clone())?;
+    service::write_table(dir, &built)?;
+    let table_id = built.table.id().0.to_vec();
+    drop(built);
+    let probes = sha_items(BATCH, "store bench probe");
+    let mut rng = rand::rng();
+    Ok(SubmitRequest {
+        table_id,
+        account_id: Vec::new(),
+        vouchers: (0..BATCH)
+            .map(|i| {
+                let item = if i == 0 { &entries[0] } else { &probes[i] };
+                Ok(table
+                    .create_voucher(item, b"store bench", &mut rng)?
+                    .encode())
+            })
+            .collect::<anyhow::Result<_>>()?,
+        submission_id: Vec::new(),
+    })
+}
+
+fn replica_table(out: &mut Printed, args: &Args, rows: &[Throughput]) {
+    out.line("");
+    out.line(format!(
+        "replicas: {} streams of {BATCH}-voucher submissions for {} s, then until evaluated; table of {} entries",
+        args.concurrency, args.duration, args.served.entries
+    ));
+    out.line("");
+    out.line("| setup | vouchers | vouchers/s end to end | server CPU µs/voucher | PostgreSQL CPU µs/voucher |");
+    out.line("|---|---:|---:|---:|---:|");
+    for r in rows {
+        out.line(format!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} |",
+            r.setup, r.vouchers, r.per_second, r.server_cpu_us, r.postgres_cpu_us
+        ));
     }
-    Ok(())
 }

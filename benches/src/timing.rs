@@ -22,12 +22,13 @@
     reason = "benchmark arithmetic on counts and times"
 )]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blindmatch_benches::args::{Json, Load, Served};
 use blindmatch_benches::items::sha_items;
 use blindmatch_benches::stats::{KsTest, ks_two_sample, percentile};
 use blindmatch_benches::submit::submit_admitted;
@@ -35,7 +36,7 @@ use blindmatch_benches::{machine, service};
 use blindmatch_client::{Client, SubmissionId};
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
-use blindmatch_protocol::{ClientTable, TableBuilder};
+use blindmatch_protocol::{ClientTable, OperatorVerifyingKey, TableBuilder};
 use clap::Parser;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
@@ -45,31 +46,23 @@ use serde_json::json;
     name = "blindmatch-timing",
     about = "Response times of all-matching against all-non-matching batches, compared"
 )]
+#[command(mut_arg("duration", |a| a.help("Seconds of each run (after one second of warm-up)")))]
 struct Args {
-    /// Entries in the table.
-    #[arg(long, default_value_t = 100_000)]
-    entries: usize,
-    /// Vouchers per batch.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
+    #[command(flatten)]
+    served: Served,
+    #[command(flatten)]
+    load: Load,
     /// Concurrent streams in the loaded run.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Seconds of each run (after one second of warm-up).
-    #[arg(long, default_value_t = 20.0)]
-    duration: f64,
     /// Pause between requests in the low-load run, milliseconds.
     #[arg(long, default_value_t = 3)]
     pause_ms: u64,
     /// Seed of the coin flips (random by default; printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Write the figures as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// The server binary [default: blindmatch-server next to this binary].
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    json: Json,
 }
 
 /// What a request carried.
@@ -275,32 +268,84 @@ fn report(name: &str, (samples, refused): &(Vec<Sample>, u64)) -> serde_json::Va
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.batch < 2 || args.concurrency == 0 || args.entries == 0 {
+    let (entries, batch) = (args.served.entries, args.load.batch);
+    if batch < 2 || args.concurrency == 0 || entries == 0 {
         anyhow::bail!("--batch must be at least 2, --concurrency and --entries at least 1");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let server_bin = service::server_bin(args.server_bin.as_deref())?;
+    let server_bin = args.served.bin()?;
     println!(
-        "blindmatch-timing: {} ({} cores, backend {}), {} entries, batches of {}, seed {seed}",
-        machine::cpu_model(),
-        machine::cores(),
-        machine::backend(),
-        args.entries,
-        args.batch
+        "blindmatch-timing: {}, {entries} entries, batches of {batch}, seed {seed}",
+        machine::summary()
     );
 
     let dir = tempfile::tempdir()?;
-    let key = blindmatch_server::keyfile::write_new(&dir.path().join("server.key"))?;
+    let (operator, pools) = prepare(entries, dir.path())?;
+    let server = service::start(&server_bin, dir.path(), batch)?;
+    let manifest = Client::connect(&server.url, operator)
+        .await?
+        .manifest()
+        .await?;
+    let target = Target {
+        url: server.url.clone(),
+        table_id: manifest.table_id().0.to_vec(),
+        pools: Arc::new(pools),
+        batch,
+    };
+
+    let duration = args.load.duration;
+    let loaded = run(&target, args.concurrency, Duration::ZERO, duration, seed)
+        .await
+        .context("loaded run")?;
+    let pause = Duration::from_millis(args.pause_ms);
+    let idle = run(&target, 1, pause, duration, seed.rotate_left(17))
+        .await
+        .context("low-load run")?;
+    let cpu = machine::cpu_seconds(server.child.id()).unwrap_or(f64::NAN);
+    drop(server);
+
+    let loaded_json = report(
+        &format!("Under load: {} streams back to back", args.concurrency),
+        &loaded,
+    );
+    let idle_json = report(
+        &format!(
+            "Low load: one stream, {} ms between requests",
+            args.pause_ms
+        ),
+        &idle,
+    );
+    println!("\nserver CPU over both runs: {cpu:.1} s");
+    let out = json!({
+        "cpu": machine::cpu_model(),
+        "cores": machine::cores(),
+        "backend": machine::backend(),
+        "entries": entries,
+        "batch": batch,
+        "concurrency": args.concurrency,
+        "duration_s": duration,
+        "pause_ms": args.pause_ms,
+        "seed": seed,
+        "loaded": loaded_json,
+        "low_load": idle_json,
+    });
+    args.json.write(&serde_json::to_string_pretty(&out)?)
+}
+
+/// Builds a table of `entries` entries under a new key in `dir` and writes
+/// it for the server; returns the operator's key and the pools: 2,048
+/// distinct vouchers of each kind, every matching one a different listed
+/// entry with its own associated data.
+fn prepare(entries: usize, dir: &Path) -> anyhow::Result<(OperatorVerifyingKey, Pools)> {
+    let key = blindmatch_server::keyfile::write_new(&dir.join("server.key"))?;
     let mut table_seed = [0u8; 32];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut table_seed);
-    let entries = sha_items(args.entries, "timing entry");
+    let entries = sha_items(entries, "timing entry");
     let built = TableBuilder::new(table_seed).build(&key, entries.clone())?;
     let table = ClientTable::new(built.table.clone())?;
-    let operator = service::write_table(dir.path(), &built)?;
+    let operator = service::write_table(dir, &built)?;
     drop(built);
 
-    // Distinct vouchers, 2,048 of each kind: every matching one is a
-    // different listed entry with its own associated data.
     let mut rng = rand::rng();
     let pool_size = 2048;
     let matching = entries
@@ -323,72 +368,11 @@ async fn main() -> anyhow::Result<()> {
                 .encode())
         })
         .collect::<anyhow::Result<_>>()?;
-    let pools = Arc::new(Pools {
-        matching,
-        non_matching,
-    });
-
-    let server = service::start(&server_bin, dir.path(), args.batch)?;
-    let manifest = Client::connect(&server.url, operator)
-        .await?
-        .manifest()
-        .await?;
-    let target = Target {
-        url: server.url.clone(),
-        table_id: manifest.table_id().0.to_vec(),
-        pools,
-        batch: args.batch,
-    };
-
-    let loaded = run(
-        &target,
-        args.concurrency,
-        Duration::ZERO,
-        args.duration,
-        seed,
-    )
-    .await
-    .context("loaded run")?;
-    let idle = run(
-        &target,
-        1,
-        Duration::from_millis(args.pause_ms),
-        args.duration,
-        seed.rotate_left(17),
-    )
-    .await
-    .context("low-load run")?;
-    let cpu = machine::cpu_seconds(server.child.id()).unwrap_or(f64::NAN);
-    drop(server);
-
-    let loaded_json = report(
-        &format!("Under load: {} streams back to back", args.concurrency),
-        &loaded,
-    );
-    let idle_json = report(
-        &format!(
-            "Low load: one stream, {} ms between requests",
-            args.pause_ms
-        ),
-        &idle,
-    );
-    println!("\nserver CPU over both runs: {cpu:.1} s");
-    if let Some(path) = &args.json {
-        let out = json!({
-            "cpu": machine::cpu_model(),
-            "cores": machine::cores(),
-            "backend": machine::backend(),
-            "entries": args.entries,
-            "batch": args.batch,
-            "concurrency": args.concurrency,
-            "duration_s": args.duration,
-            "pause_ms": args.pause_ms,
-            "seed": seed,
-            "loaded": loaded_json,
-            "low_load": idle_json,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&out)?)
-            .with_context(|| format!("--json {}", path.display()))?;
-    }
-    Ok(())
+    Ok((
+        operator,
+        Pools {
+            matching,
+            non_matching,
+        },
+    ))
 }

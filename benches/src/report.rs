@@ -1,0 +1,27 @@
+//! Pieces of the reports the benchmarks print.
+
+/// Lines printed to standard output as they come (a long run shows its
+/// progress) and kept whole, for `--markdown`.
+#[derive(Debug, Default)]
+pub struct Printed(String);
+
+impl Printed {
+    /// Prints `line` and keeps it.
+    pub fn line(&mut self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        println!("{line}");
+        self.0.push_str(line);
+        self.0.push('\n');
+    }
+
+    /// Everything printed so far, a line each.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `x` rounded to `digits` decimals, for JSON that reads well.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
