@@ -123,7 +123,8 @@ pub enum ErrorKind {
     BadSignature,
     /// [`Error::Rollback`]: an older version than one seen before.
     Rollback,
-    /// [`Error::Equivocation`]: another table under a version seen.
+    /// [`Error::Equivocation`]: another statement under a version seen, or
+    /// a table seen under other terms.
     Equivocation,
     /// [`Error::TooOld`]: built longer ago than the app allows.
     TooOld,

@@ -43,7 +43,7 @@ impl VerifiedManifest {
     }
 
     /// Threshold mode's parameters (t, s and the placement weights), for a
-    /// version-2 statement (SPEC Section 14.11); `None` in version 1.
+    /// version-2 statement (SPEC Section 14.8); `None` in version 1.
     pub fn threshold(&self) -> Option<&blindmatch_protocol::manifest::ThresholdParams> {
         self.signed.manifest.threshold.as_ref()
     }

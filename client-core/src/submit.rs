@@ -83,7 +83,7 @@ impl Submission {
 
     /// Threshold mode (SPEC Section 14.5): one version-2 voucher per upload
     /// under `account`'s keys for `params`, bound to the account id, with
-    /// the batch's digest (SPEC 14.10).
+    /// the batch's digest (SPEC 14.9).
     pub(crate) fn threshold<R: CryptoRng + ?Sized>(
         table: &ClientTable,
         params: &ThresholdParams,

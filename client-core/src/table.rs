@@ -130,7 +130,7 @@ impl Table {
     /// Threshold mode (SPEC Section 14.5): one version-2 voucher per upload
     /// under `account`'s keys for the manifest's t and s, real or (at the
     /// account's secret rate) synthetic, in one batch bound to the account
-    /// id (its digest is SPEC Section 14.10's). The server learns nothing
+    /// id (its digest is SPEC Section 14.9's). The server learns nothing
     /// of the account's matches until t of its real ones are in.
     ///
     /// # Errors

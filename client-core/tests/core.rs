@@ -492,7 +492,7 @@ fn an_account_submission_reveals_at_t_and_refuses_the_wrong_mode() {
         ]
     );
 
-    // SPEC 14.10's digest binds the account id.
+    // SPEC 14.9's digest binds the account id.
     assert_eq!(
         batch.digest,
         blindmatch_protocol::threshold::submission_digest(&batch.table_id, b"user-7", &decoded)

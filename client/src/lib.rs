@@ -452,8 +452,9 @@ impl Client {
     ///
     /// 1. The cache's record of the newest manifest verified before (a
     ///    [`History`]) is checked first: an older version is refused
-    ///    ([`core::Error::Rollback`]), and so is another table under a
-    ///    version seen ([`core::Error::Equivocation`]).
+    ///    ([`core::Error::Rollback`]), and so is another statement under a
+    ///    version seen, or a table seen under other terms
+    ///    ([`core::Error::Equivocation`]).
     /// 2. A cached copy of this table is used as is.
     /// 3. Otherwise, if the cache holds the previous version with the same
     ///    header, only the changed slots are fetched and applied; the result

@@ -254,7 +254,7 @@ pub(crate) fn inner_key(a0: &Scalar, nonce: &[u8; INNER_NONCE_LEN]) -> Zeroizing
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
     /// The inner layer opened: the item and the associated data. The
-    /// server still checks the item against its list (SPEC 14.6, step 6).
+    /// server still checks the item against its list (SPEC 14.6, step 8).
     Item {
         /// The share's index in the slice given to [`reveal`].
         index: usize,

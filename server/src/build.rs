@@ -39,7 +39,8 @@ pub struct BuildOptions {
     /// The previous version's table file: build the next version in place.
     pub base: Option<PathBuf>,
     /// With a base: empty slots given a fresh filler besides the real
-    /// changes, to blur which slots those touched (SECURITY.md 6.1).
+    /// changes, to blur which slots those touched (SECURITY.md 6.1); at
+    /// least one is placed whatever this says (SPEC 13.1).
     pub decoys: u32,
     /// Threshold mode (SPEC Section 14): `Some((t, s))` signs a version-2
     /// manifest with threshold t and synthetic bound s; `Some((0, _))`
@@ -197,26 +198,20 @@ pub fn build(
         if let Some(l) = opts.load_factor {
             update_opts.max_load = l + blindmatch_protocol::table::UPDATE_LOAD_MARGIN;
         }
-        update_opts.decoys = opts.decoys;
+        // Every version has a table id no earlier version had (SPEC 13.1):
+        // the server swaps versions by table id, clients bind a statement's
+        // terms (mode, t, s) to it, and vouchers are bound to it. A fresh
+        // filler is a value its slot never held, so one decoy (SECURITY
+        // 6.1) per version guarantees it, also when the list did not
+        // change, only the mode did, or the list came back to an earlier
+        // version's; it costs 36 bytes of delta.
+        update_opts.decoys = opts.decoys.max(1);
         let from = Base {
             table: &base.table,
             index: &base.index,
             placement,
         };
-        let mut updated =
-            blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
-        if let Ok(u) = &updated
-            && u.table.id() == base.table.id()
-        {
-            // A list that did not change gives the base's slots, and so its
-            // table id. Every version has a table id of its own (SPEC 13.1):
-            // the server swaps versions by table id, clients bind a
-            // statement's parameters (mode, t, s) to it, and vouchers are
-            // bound to it. One decoy (a fresh filler in an empty slot,
-            // SECURITY 6.1) gives this version its own.
-            update_opts.decoys = update_opts.decoys.max(1);
-            updated = blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
-        }
+        let updated = blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
         match updated {
             Ok(u) => {
                 let history = bundle::History::next(

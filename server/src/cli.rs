@@ -58,9 +58,10 @@ pub enum Command {
         /// built instead, and the output says why, if the list outgrew it or the key changed).
         #[arg(long, value_name = "PATH")]
         base: Option<PathBuf>,
-        /// With --base: also give N random empty slots a fresh filler, so that the slots a real
-        /// change touched are harder to tell (papers/SECURITY.md 6.1); each costs 36 bytes of delta.
-        #[arg(long, value_name = "N", default_value_t = 0, requires = "base")]
+        /// With --base: give N random empty slots a fresh filler, so that the slots a real change
+        /// touched are harder to tell (papers/SECURITY.md 6.1); each costs 36 bytes of delta. At
+        /// least one: it gives every version a table id no earlier version had (SPEC 13.1).
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "base", value_parser = clap::value_parser!(u32).range(1..))]
         decoys: u32,
         /// Where to write the table file.
         #[arg(long)]

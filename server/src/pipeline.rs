@@ -53,8 +53,9 @@ use crate::store::{
 };
 use crate::submission::{Batch, Submission};
 
-/// Accounts examined per round (a harvest or a claim): a flood of new
-/// accounts delays the next ones' examination, never the harvest.
+/// Accounts examined per round (after a harvest that recorded candidates,
+/// at a claim, and at every harvest while a round came back full): a flood
+/// of new accounts delays the next ones' examination, never the harvest.
 const EXAMINE_PER_ROUND: usize = 64;
 
 /// Submissions handed to the workers at a time, per worker. The rest wait in
@@ -262,6 +263,7 @@ pub(crate) fn start(
                     evaluated: Vec::new(),
                     store_failing: false,
                     more_to_claim: true,
+                    more_to_examine: false,
                     unheld_logged: false,
                 }
                 .run(&ingest_rx, &control_rx, &done_rx);
@@ -348,6 +350,9 @@ struct Writer {
     store_failing: bool,
     /// The last claim took as much as it asked for: claim again soon.
     more_to_claim: bool,
+    /// The last examination took a full round: accounts remain for the
+    /// next harvest's.
+    more_to_examine: bool,
     /// Whether the claim found work for versions not held, already said.
     unheld_logged: bool,
 }
@@ -427,6 +432,9 @@ impl Writer {
                 recv(prune) -> _ => self.prune(),
                 recv(harvest) -> _ => {
                     self.record();
+                    if self.more_to_examine {
+                        self.examine();
+                    }
                 }
                 recv(beat) -> _ => self.heartbeat(),
                 recv(claim) -> _ => self.more_to_claim = true,
@@ -682,7 +690,10 @@ impl Writer {
     /// crossing, once.
     fn examine(&mut self) {
         let accounts = match self.store.unexamined(EXAMINE_PER_ROUND) {
-            Ok(a) => a,
+            Ok(a) => {
+                self.more_to_examine = a.len() == EXAMINE_PER_ROUND;
+                a
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the accounts to examine; will try again");
                 return;

@@ -140,7 +140,7 @@ impl Batch {
     }
 
     /// The digest a client-chosen submission id is remembered with (SPEC
-    /// 12.3; 14.10 in threshold mode, which also binds the account).
+    /// 12.3; 14.9 in threshold mode, which also binds the account).
     pub(crate) fn digest(&self, table: &TableId) -> [u8; 32] {
         match self {
             Batch::V1(v) => blindmatch_protocol::submission_digest(table, v),

@@ -673,7 +673,7 @@ unsafe fn values<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], 
 /// Writes the vouchers one after the other to `vouchers_out` (which must
 /// hold `n` × [`bm_table_voucher_len`] bytes), a fresh submission id to
 /// `submission_id_out` (16 bytes), and, if `digest_out` is not NULL, the
-/// batch's digest (32 bytes, SPEC Section 14.10; loggable). Send them with
+/// batch's digest (32 bytes, SPEC Section 14.9; loggable). Send them with
 /// the account id ([`bm_account_id`]) as `SubmitRequest`'s `vouchers`,
 /// `submission_id` and `account_id`, and the same again on every retry.
 /// Split uploads into batches of the manifest response's `max_batch` first.

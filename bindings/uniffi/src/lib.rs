@@ -42,7 +42,8 @@ pub enum BlindmatchError {
         /// The newest version seen.
         seen: u64,
     },
-    /// Another table under a version number seen before (equivocation).
+    /// Another signed statement under a version number seen before, or a
+    /// table seen before under other terms (equivocation).
     #[error("{reason}")]
     Equivocation {
         /// The core's message.
