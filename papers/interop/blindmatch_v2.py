@@ -7,8 +7,9 @@ tag, inner key and inner layer and its share encoding, and for every prefix of t
 the server's outcome (detection by the kernel's support over F_p, interpolation over the
 scalar field, opening of the inner layers); the version-2 outer layer and manifest; the
 version-2 submission digests; Section 14.6 over other lists (an inconsistent window, a
-tampered share at |R| = t); the share decoder's refusals and a voucher carrying a refused
-share; and vouchers at a server of the other version.
+tampered share at |R| = t); the share decoder's refusals, each altered encoding made here
+from vouchers[0]'s by the rule its case names (SPEC 14.11) and compared with the file's, and
+a voucher carrying a refused share; and vouchers at a server of the other version.
 
 The primitives (HKDF, AES-256-GCM, the payload layout) are those of blindmatch_v1.py beside
 it, which checks them against published vectors first; nothing here shares code with the Rust
@@ -325,12 +326,54 @@ def check_reveal_cases(c, doc, a, encodings):  # SPEC 14.6 on other lists of sha
         c.eq(f"reveal case {n}: outcome ({case['what'][:40]}...)", got, case["outcome"])
 
 
-def check_share_decoding(c, doc, encodings):  # SPEC 14.3
+SHARE_VALUES = {"0": 0, "p": P61, "p - 1": P61 - 1, "l": ELL, "2^64 - 1": 2**64 - 1, "2^256 - 1": 2**256 - 1}
+
+
+def alter_share(base, what, s):
+    """The alteration a share_decoding case names (SPEC 14.11), applied to `base`; None for a
+    name this script does not know."""
+    if what == "vouchers[0]'s share encoding":
+        return base
+    if what == "one byte short":
+        return base[:-1]
+    if what == "one byte long":
+        return base + b"\x00"
+    if what.startswith("the inner layer") and what.endswith(f"{INNER_LEN} zero bytes"):
+        return base[:len(base) - INNER_LEN] + bytes(INNER_LEN)
+    out = bytearray(base)
+    # "x = 0 and share = l: x is checked first", "x = p - 1 (the largest x)": the text after
+    # a colon and in parentheses comments on the rule.
+    for term in what.split(":")[0].split(" (")[0].split(" and "):
+        field, _, value = term.partition(" = ")
+        v = SHARE_VALUES.get(value)
+        if v is None:
+            return None
+        if field == "x" and v < 2**64:
+            out[0:8] = i2osp(v, 8)
+        elif field == "share" and v < 2**256:
+            out[8:40] = v.to_bytes(32, "little")
+        elif field.startswith("tag_") and field[4:].isdigit() and 1 <= int(field[4:]) <= s and v < 2**64:
+            j = int(field[4:])
+            out[40 + 8 * (j - 1):48 + 8 * (j - 1)] = i2osp(v, 8)
+        else:
+            return None
+    return bytes(out)
+
+
+def check_share_decoding(c, doc, encodings):  # SPEC 14.3, and 14.11's alterations
     s = doc["s"]
-    c.eq("share decoding: the base case is vouchers[0]'s", v1.hx(doc["share_decoding"][0]["share_encoding"]),
-         encodings[0])
-    for case in doc["share_decoding"]:
-        c.eq(f"share decoding: {case['what']}", classify_share(v1.hx(case["share_encoding"]), s), case["result"])
+    cases = doc["share_decoding"]
+    c.eq("share decoding: the base case is vouchers[0]'s", v1.hx(cases[0]["share_encoding"]), encodings[0])
+    for case in cases:
+        what = case["what"]
+        # Each encoding is made here from vouchers[0]'s by the rule `what` names, then
+        # compared with the file's bytes; the result word is the decoder's on those bytes.
+        altered = alter_share(encodings[0], what, s)
+        if altered is None:
+            c.eq(f"share decoding: {what}: a rule SPEC 14.11 names", "unknown", "known")
+            continue
+        c.eq(f"share decoding: {what}: bytes", altered, v1.hx(case["share_encoding"]))
+        c.eq(f"share decoding: {what}", classify_share(altered, s), case["result"])
 
 
 def table_of(v1doc):
