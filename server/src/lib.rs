@@ -8,7 +8,7 @@
 //!
 //! - [`keyfile`]: the server's blinding key and the operator's Ed25519
 //!   signing key, in files of mode 0600 that are never overwritten.
-//! - [`build`]: a hash list ([`list`]: text, bare hex or CSV) into a table
+//! - [`mod@build`]: a hash list ([`list`]: text, bare hex or CSV) into a table
 //!   file ([`bundle`]): the public blinded table, the private entry index,
 //!   the signed manifest and, for a version built from the previous one,
 //!   the changes since.
