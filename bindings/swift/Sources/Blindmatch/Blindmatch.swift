@@ -2699,7 +2699,8 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */seen: UInt64
     )
     /**
-     * Another table under a version number seen before (equivocation).
+     * Another signed statement under a version number seen before, or a
+     * table seen before under other terms (equivocation).
      */
     case Equivocation(
         /**
