@@ -13,7 +13,7 @@ cargo build --quiet --locked --release -p blindmatch-server --manifest-path "$ro
 
 passed=0 failed=0 skipped=()
 run() { # name, count-regex, command...
-  local name="$1" pattern="$2"; shift 2
+  local name="$1" pattern="$2" started=$SECONDS; shift 2
   echo "-- $name"
   local out rc
   out="$(mktemp)"
@@ -23,10 +23,10 @@ run() { # name, count-regex, command...
   n="$(grep -oE "$pattern" "$out" | tail -1 | grep -oE '[0-9]+' | tail -1 || true)"
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + ${n:-1}))
-    echo "bindings: $name: ${n:-1} passed"
+    echo "bindings: $name: ${n:-1} passed ($((SECONDS - started)) s)"
   else
     failed=$((failed + 1))
-    echo "bindings: $name: FAILED (exit $rc)"
+    echo "bindings: $name: FAILED (exit $rc, $((SECONDS - started)) s)"
   fi
   rm -f "$out"
 }
