@@ -14,9 +14,13 @@
 //! (four per lease) and, twice per lease, claims the pending work nobody
 //! live holds: at start, what it or an earlier process left (a submission
 //! evaluated but not yet harvested is among it); with several replicas on
-//! one PostgreSQL store, the work of a replica that died. Claimed work is
-//! evaluated in turn with the sources, so every acknowledged voucher is
-//! evaluated, and the store records it exactly once (`store`).
+//! one PostgreSQL store, the work of a replica that died. After a store
+//! write that failed, it also takes back its own rows that it does not hold:
+//! a commit can go through while its answer is lost (the database stopped
+//! at that moment), and the client's retry of such a batch is acknowledged
+//! as a duplicate. Claimed work is evaluated in turn with the sources, so
+//! every acknowledged voucher is evaluated, and the store records it exactly
+//! once (`store`).
 //!
 //! Threshold mode (SPEC Section 14.9): a version-2 voucher that opens is a
 //! candidate, stored with its submission's retirement in the harvest. After
@@ -42,14 +46,14 @@ use blindmatch_protocol::Match;
 use blindmatch_protocol::threshold::{Opened, Outcome, Share, reveal, share_len};
 
 use crate::admission::{Reservation, Source};
-use crate::generation::Generations;
+use crate::generation::{Generation, Generations};
 use crossbeam_channel::{Receiver, Sender, bounded, never, select, tick, unbounded};
 use tokio::sync::oneshot;
 
 use crate::metrics::{Kind, Metrics};
 use crate::store::{
-    Account, CandidateState, Evaluated, Findings, Ingested, NewSubmission, Published, Receipt,
-    Store, StoreError, StoredCandidate, Verdict, now_ms,
+    Account, CandidateState, Evaluated, Findings, Ingested, NewSubmission, PendingSubmission,
+    Published, Receipt, Store, StoreError, StoredCandidate, Verdict, now_ms,
 };
 use crate::submission::{Batch, Submission};
 
@@ -265,6 +269,7 @@ pub(crate) fn start(
                     more_to_claim: true,
                     more_to_examine: false,
                     unheld_logged: false,
+                    ingest_in_doubt: false,
                 }
                 .run(&ingest_rx, &control_rx, &done_rx);
             })?,
@@ -355,6 +360,11 @@ struct Writer {
     more_to_examine: bool,
     /// Whether the claim found work for versions not held, already said.
     unheld_logged: bool,
+    /// An ingest failed since the last reclaim: its commit may have gone
+    /// through with only the answer lost, storing rows claimed by this
+    /// replica that it does not hold (and a retry of them is acknowledged
+    /// as a duplicate). The next claim looks for them.
+    ingest_in_doubt: bool,
 }
 
 impl Writer {
@@ -500,11 +510,31 @@ impl Writer {
     }
 
     /// Claims pending work nobody live holds, for the versions held, and
-    /// queues it (as a source of its own, served in turn with the others).
+    /// queues it (as a source of its own, served in turn with the others);
+    /// after a failed ingest, first the rows it may have stored all the same.
     fn claim(&mut self) {
         self.more_to_claim = false;
         let versions = self.generations.held();
         let tables: Vec<String> = versions.iter().map(|g| g.id_hex.clone()).collect();
+        if self.ingest_in_doubt {
+            let held: Vec<i64> = self.held.iter().copied().collect();
+            match self.store.reclaim(&tables, &held, self.claim_batch) {
+                Ok(found) => {
+                    self.ingest_in_doubt = found.len() == self.claim_batch;
+                    self.more_to_claim = self.ingest_in_doubt;
+                    if !found.is_empty() {
+                        tracing::warn!(
+                            submissions = found.len(),
+                            "evaluating submissions stored by a write whose answer was lost (it reported an error)"
+                        );
+                    }
+                    self.hold(&versions, found);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look for the rows of a failed write; will try again");
+                }
+            }
+        }
         let claimed = match self.store.claim(&tables, self.claim_batch) {
             Ok(c) => c,
             Err(e) => {
@@ -512,9 +542,35 @@ impl Writer {
                 return;
             }
         };
-        self.more_to_claim = claimed.len() == self.claim_batch;
-        let mut undecodable = 0usize;
+        self.more_to_claim |= claimed.len() == self.claim_batch;
         let n = claimed.len();
+        self.hold(&versions, claimed);
+        // Accounts whose candidates an earlier process stored and never
+        // examined (it stopped between the two), or another replica's.
+        self.examine();
+        if n > 0 {
+            tracing::info!(
+                submissions = n,
+                "evaluating pending work no live replica holds (acknowledged before a restart or by a replica that stopped)"
+            );
+        }
+        if !self.unheld_logged
+            && let Ok(pending) = self.store.pending()
+            && pending > self.in_flight as u64
+            && n == 0
+        {
+            tracing::debug!(
+                pending,
+                "pending submissions remain in the store for other replicas or for a table version not loaded here"
+            );
+            self.unheld_logged = true;
+        }
+    }
+
+    /// Queues claimed rows for the workers, except those already held and
+    /// those of versions not held.
+    fn hold(&mut self, versions: &[Arc<Generation>], claimed: Vec<PendingSubmission>) {
+        let mut undecodable = 0usize;
         for pending in claimed {
             if self.held.contains(&pending.row) {
                 continue;
@@ -548,31 +604,11 @@ impl Writer {
             );
             self.in_flight += 1;
         }
-        // Accounts whose candidates an earlier process stored and never
-        // examined (it stopped between the two), or another replica's.
-        self.examine();
-        if n > 0 {
-            tracing::info!(
-                submissions = n,
-                "evaluating pending work no live replica holds (acknowledged before a restart or by a replica that stopped)"
-            );
-        }
         if undecodable > 0 {
             tracing::error!(
                 submissions = undecodable,
                 "claimed pending submissions whose vouchers do not decode for their table; they stay stored"
             );
-        }
-        if !self.unheld_logged
-            && let Ok(pending) = self.store.pending()
-            && pending > self.in_flight as u64
-            && n == 0
-        {
-            tracing::debug!(
-                pending,
-                "pending submissions remain in the store for other replicas or for a table version not loaded here"
-            );
-            self.unheld_logged = true;
         }
     }
 
@@ -643,6 +679,7 @@ impl Writer {
                 for ingest in ingests {
                     let _ = ingest.stored.send(Err(Refused::Store(e.clone())));
                 }
+                self.ingest_in_doubt = true;
                 return;
             }
         };
@@ -869,6 +906,183 @@ fn verdicts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generation::Generation;
+    use crate::store::{Account, Location, Pruned, Replica, StoreStats};
+    use blindmatch_protocol::{Item, ItemType};
+
+    /// A store whose ingests, while `lose` is set, commit and then report an
+    /// error: a database that stopped between a commit and its answer.
+    struct LostAnswers {
+        inner: Box<dyn Store>,
+        lose: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Store for LostAnswers {
+        fn ingest(&mut self, s: &[NewSubmission<'_>]) -> Result<Vec<Ingested>, StoreError> {
+            let stored = self.inner.ingest(s)?;
+            if self.lose.load(Ordering::Relaxed) {
+                return Err(StoreError::Unreachable(
+                    "the answer to a commit was lost".into(),
+                ));
+            }
+            Ok(stored)
+        }
+        fn complete(&mut self, e: &[Evaluated<'_>]) -> Result<Vec<i64>, StoreError> {
+            self.inner.complete(e)
+        }
+        fn claim(&mut self, t: &[String], l: usize) -> Result<Vec<PendingSubmission>, StoreError> {
+            self.inner.claim(t, l)
+        }
+        fn reclaim(
+            &mut self,
+            t: &[String],
+            h: &[i64],
+            l: usize,
+        ) -> Result<Vec<PendingSubmission>, StoreError> {
+            self.inner.reclaim(t, h, l)
+        }
+        fn heartbeat(&mut self) -> Result<(), StoreError> {
+            self.inner.heartbeat()
+        }
+        fn leave(&mut self) -> Result<(), StoreError> {
+            self.inner.leave()
+        }
+        fn prune(&mut self, m: Option<i64>, i: i64) -> Result<Option<Pruned>, StoreError> {
+            self.inner.prune(m, i)
+        }
+        fn publish(&mut self, t: &str, v: u64) -> Result<Vec<Published>, StoreError> {
+            self.inner.publish(t, v)
+        }
+        fn versions(&mut self) -> Result<Vec<Published>, StoreError> {
+            self.inner.versions()
+        }
+        fn stats(&mut self) -> Result<StoreStats, StoreError> {
+            self.inner.stats()
+        }
+        fn pending(&mut self) -> Result<u64, StoreError> {
+            self.inner.pending()
+        }
+        fn unexamined(&mut self, l: usize) -> Result<Vec<Account>, StoreError> {
+            self.inner.unexamined(l)
+        }
+        fn candidates(&mut self, a: &Account) -> Result<Vec<StoredCandidate>, StoreError> {
+            self.inner.candidates(a)
+        }
+        fn settle(&mut self, a: &Account, v: &[(i64, Verdict)]) -> Result<usize, StoreError> {
+            self.inner.settle(a, v)
+        }
+    }
+
+    /// A batch stored by a write that reported an error is refused to its
+    /// client, and its retry is acknowledged as a duplicate: the replica
+    /// that stored it (and whose heartbeat nobody else overrides) must
+    /// evaluate it all the same. Found by the replica harness, where
+    /// PostgreSQL stopped between a commit and its answer.
+    #[test]
+    fn a_batch_stored_by_a_write_that_reported_an_error_is_evaluated() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let listed = Item::new(ItemType::Sha256, &[7; 32]).unwrap();
+        let list = dir.path().join("list.txt");
+        let mut f = std::fs::File::create(&list).unwrap();
+        for i in 0..50u8 {
+            writeln!(f, "{}", hex::encode([i.wrapping_add(100); 32])).unwrap();
+        }
+        writeln!(f, "{}", listed.to_hex()).unwrap();
+        drop(f);
+        let (key, signing, table) = (
+            dir.path().join("server.key"),
+            dir.path().join("operator.sign"),
+            dir.path().join("table.bmt"),
+        );
+        crate::keyfile::write_new(&key).unwrap();
+        crate::keyfile::write_new_signing(&signing).unwrap();
+        let opts = crate::BuildOptions {
+            default_type: Some(ItemType::Sha256),
+            k: None,
+            load_factor: None,
+            progress: false,
+            signing_key: signing,
+            base: None,
+            decoys: 0,
+            threshold: None,
+        };
+        crate::build(&list, &key, &table, &opts).unwrap();
+        let generations = Arc::new(Generations::new(
+            Generation::load(&table, &key, None).unwrap(),
+        ));
+        let generation = generations.current();
+
+        let data = dir.path().join("data");
+        let lease = Duration::from_millis(400);
+        let lose = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let store = LostAnswers {
+            inner: crate::store::open(&Location::Sqlite(data.clone()), Replica::new(lease), None)
+                .unwrap(),
+            lose: Arc::clone(&lose),
+        };
+        let (pipeline, threads) = start(
+            Box::new(store),
+            lease,
+            generations,
+            Retention::new(None, DEFAULT_DEDUP_WINDOW),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+
+        let client =
+            blindmatch_client_core::Table::decode_unverified(&generation.table.encode()).unwrap();
+        let items = [(listed, b"the match record's".to_vec())];
+        let vouchers = client
+            .submission(&items, &mut rand::rng())
+            .unwrap()
+            .vouchers;
+        let batch = Batch::decode(&generation, Vec::new(), &vouchers).unwrap();
+        let (tx, rx) = oneshot::channel();
+        pipeline
+            .ingest
+            .send(Ingest {
+                submission: Submission {
+                    receipt: Receipt {
+                        submission_id: "in doubt".into(),
+                        received_at_ms: now_ms(),
+                        table_id: generation.id_hex.clone(),
+                    },
+                    batch,
+                    generation: Arc::clone(&generation),
+                },
+                encoded: vouchers,
+                digest: None,
+                reservation: None,
+                stored: tx,
+            })
+            .unwrap();
+        let refused = rx.blocking_recv().unwrap();
+        assert!(matches!(refused, Err(Refused::Store(_))), "{refused:?}");
+        lose.store(false, Ordering::Relaxed);
+
+        // Acknowledged to nobody, stored all the same: evaluated within a
+        // few claims (two per lease).
+        let location = Location::Sqlite(data);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let stats = crate::store::read_stats(&location).unwrap();
+            if stats.pending == 0 {
+                assert_eq!(stats.matches, 1);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the batch stayed pending: {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(pipeline);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
 
     #[test]
     fn the_fair_queue_serves_sources_in_turn() {

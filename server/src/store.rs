@@ -231,7 +231,12 @@ pub fn read_stats(location: &Location) -> anyhow::Result<StoreStats> {
 }
 
 /// The store, as the pipeline's writer thread uses it. Every method is one
-/// transaction: it happened entirely, or (on an error) not at all.
+/// transaction: it happened entirely, or (on an error) not at all, with one
+/// exception a networked database cannot rule out: a commit that went
+/// through while its answer was lost (the database stopped, or the deadline
+/// passed, between the two) is an error here too. For [`Store::ingest`]
+/// that leaves rows claimed by this replica that it does not hold;
+/// [`Store::reclaim`] finds them.
 pub trait Store: Send {
     /// Stores submissions as pending, claimed by this replica, all in one
     /// transaction (group commit: one flush for every submission in the
@@ -240,7 +245,8 @@ pub trait Store: Send {
     /// [`Ingested::Duplicate`] (same digest) or [`Ingested::Conflict`].
     ///
     /// # Errors
-    /// On a database error; nothing is stored then.
+    /// On a database error; nothing is stored then, unless the commit went
+    /// through and only its answer was lost (see [`Store::reclaim`]).
     fn ingest(&mut self, submissions: &[NewSubmission<'_>]) -> Result<Vec<Ingested>, StoreError>;
 
     /// Records evaluated submissions: deletes their pending rows and inserts
@@ -263,6 +269,22 @@ pub trait Store: Send {
     fn claim(
         &mut self,
         tables: &[String],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError>;
+
+    /// Returns up to `limit` pending submissions for the tables in `tables`
+    /// that this replica claims but does not hold (`held`, its rows queued,
+    /// evaluating or awaiting the harvest): those an [`Store::ingest`]
+    /// stored although it reported an error. Oldest first. Nobody else
+    /// claims them while this replica's heartbeat is live, so without this
+    /// they would wait for its end.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn reclaim(
+        &mut self,
+        tables: &[String],
+        held: &[i64],
         limit: usize,
     ) -> Result<Vec<PendingSubmission>, StoreError>;
 

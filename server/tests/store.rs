@@ -77,6 +77,7 @@ conformance!(
     a_submission_recorded_once_is_not_recorded_again,
     a_named_batch_is_stored_once_and_a_reused_id_is_a_conflict,
     claims_take_only_the_tables_held_and_never_this_replicas_own,
+    a_reclaim_finds_this_replicas_rows_that_it_does_not_hold,
     pruning_forgets_old_matches_and_ids_but_not_pending_ones,
     a_version_is_recorded_once_at_its_first_publication,
     stats_count_the_whole_store,
@@ -312,6 +313,44 @@ fn claims_take_only_the_tables_held_and_never_this_replicas_own(b: &Backend) {
             .map(|s| s.receipt.submission_id.as_str())
             .collect::<Vec<_>>(),
         ["old3", "old4", "new"]
+    );
+}
+
+/// After an ingest that reported an error (its commit went through, its
+/// answer did not), a replica finds its own rows that it does not hold,
+/// for the versions it holds, oldest first; never another replica's.
+fn a_reclaim_finds_this_replicas_rows_that_it_does_not_hold(b: &Backend) {
+    let mut first = b.open();
+    let rows: Vec<i64> = (0..4)
+        .map(|i| ingest_one(&mut *first, &format!("mine{i}"), 1, "t").row)
+        .collect();
+    ingest_one(&mut *first, "other version", 1, "u");
+    let ids = |got: Vec<PendingSubmission>| -> Vec<String> {
+        got.into_iter().map(|s| s.receipt.submission_id).collect()
+    };
+    assert_eq!(
+        ids(first
+            .reclaim(&["t".into()], &[rows[0], rows[2]], 10)
+            .unwrap()),
+        ["mine1", "mine3"]
+    );
+    assert_eq!(
+        ids(first.reclaim(&["t".into()], &[rows[0]], 1).unwrap()),
+        ["mine1"]
+    );
+    let whole = first.reclaim(&["t".into(), "u".into()], &rows, 10).unwrap();
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].receipt.submission_id, "other version");
+    assert_eq!(whole[0].vouchers, submission("x", 1, "u").vouchers);
+    assert!(first.reclaim(&["t".into()], &rows, 10).unwrap().is_empty());
+    first.leave().unwrap();
+    drop(first);
+    // Another replica's claims (here a replica that left) are not its own.
+    let mut next = b.open();
+    assert!(
+        next.reclaim(&["t".into(), "u".into()], &[], 10)
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -771,28 +771,30 @@ impl Store for PgStore {
                      RETURNING p.id, p.submission_id, p.received_at_ms, p.table_id, p.voucher_count, p.voucher_len, p.vouchers, p.account"
                 ))
                 .await?;
-            let rows = client
-                .query(&stmt, &[&replica, &tables, &lease, &limit])
+            pending_rows(&client.query(&stmt, &[&replica, &tables, &lease, &limit]).await?)
+        })
+    }
+
+    fn reclaim(
+        &mut self,
+        tables: &[String],
+        held: &[i64],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError> {
+        let replica = self.replica.id.clone();
+        let (tables, held) = (tables.to_vec(), held.to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, account
+                     FROM blindmatch.pending
+                     WHERE claimed_by = $1 AND table_id = ANY($2) AND NOT (id = ANY($3))
+                     ORDER BY id LIMIT $4",
+                )
                 .await?;
-            let mut out = rows
-                .iter()
-                .map(|r| {
-                    let receipt = Receipt {
-                        submission_id: r.get(1),
-                        received_at_ms: r.get(2),
-                        table_id: r.get(3),
-                    };
-                    PendingSubmission::from_row(
-                        r.get(0),
-                        receipt,
-                        r.get(7),
-                        (i64::from(r.get::<_, i32>(4)), i64::from(r.get::<_, i32>(5))),
-                        r.get::<_, &[u8]>(6),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            out.sort_by_key(|s| s.row);
-            Ok(out)
+            pending_rows(&client.query(&stmt, &[&replica, &tables, &held, &limit]).await?)
         })
     }
 
@@ -1034,6 +1036,31 @@ impl Store for PgStore {
             Ok(inserted)
         })
     }
+}
+
+/// Pending rows as `claim` and `reclaim` return them (`id, submission_id,
+/// received_at_ms, table_id, voucher_count, voucher_len, vouchers,
+/// account`), oldest first.
+fn pending_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<PendingSubmission>, StoreError> {
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            let receipt = Receipt {
+                submission_id: r.get(1),
+                received_at_ms: r.get(2),
+                table_id: r.get(3),
+            };
+            PendingSubmission::from_row(
+                r.get(0),
+                receipt,
+                r.get(7),
+                (i64::from(r.get::<_, i32>(4)), i64::from(r.get::<_, i32>(5))),
+                r.get::<_, &[u8]>(6),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|s| s.row);
+    Ok(out)
 }
 
 async fn versions(client: &tokio_postgres::Client) -> Result<Vec<Published>, StoreError> {

@@ -364,9 +364,6 @@ impl Store for SqliteStore {
     ) -> Result<Vec<PendingSubmission>, StoreError> {
         let tx = self.conn.transaction()?;
         let live_since = now_ms().saturating_sub(millis(self.replica.lease));
-        // SQLite has no array parameter: the table ids go in as JSON.
-        let tables_json = serde_json::to_string(tables)
-            .map_err(|e| StoreError::Failed(format!("table ids: {e}")))?;
         let claimed = {
             let mut stmt = tx.prepare_cached(
                 "UPDATE pending SET claimed_by = ?1
@@ -379,49 +376,38 @@ impl Store for SqliteStore {
                      ORDER BY p.id LIMIT ?4)
                  RETURNING id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, account",
             )?;
-            let rows = stmt.query_map(
-                params![
-                    self.replica.id,
-                    tables_json,
-                    live_since,
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, Option<Vec<u8>>>(7)?,
-                    ))
-                },
-            )?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (row, submission_id, received_at_ms, table_id, count, len, blob, account) =
-                    row?;
-                let receipt = Receipt {
-                    submission_id,
-                    received_at_ms,
-                    table_id,
-                };
-                out.push(PendingSubmission::from_row(
-                    row,
-                    receipt,
-                    account,
-                    (count, len),
-                    &blob,
-                )?);
-            }
-            out
+            read_pending(
+                &mut stmt,
+                params![self.replica.id, json(tables)?, live_since, sql_limit(limit)],
+            )?
         };
         tx.commit()?;
-        let mut claimed = claimed;
-        claimed.sort_by_key(|s| s.row);
         Ok(claimed)
+    }
+
+    fn reclaim(
+        &mut self,
+        tables: &[String],
+        held: &[i64],
+        limit: usize,
+    ) -> Result<Vec<PendingSubmission>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, submission_id, received_at_ms, table_id, voucher_count, voucher_len, vouchers, account
+             FROM pending
+             WHERE claimed_by = ?1
+               AND table_id IN (SELECT value FROM json_each(?2))
+               AND id NOT IN (SELECT value FROM json_each(?3))
+             ORDER BY id LIMIT ?4",
+        )?;
+        read_pending(
+            &mut stmt,
+            params![
+                self.replica.id,
+                json(tables)?,
+                json(held)?,
+                sql_limit(limit)
+            ],
+        )
     }
 
     fn heartbeat(&mut self) -> Result<(), StoreError> {
@@ -580,6 +566,46 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(inserted)
     }
+}
+
+/// SQLite has no array parameter: lists go in as JSON, read by `json_each`.
+fn json<T: serde::Serialize>(values: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(values).map_err(|e| StoreError::Failed(format!("a query's list: {e}")))
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Runs a statement that returns pending rows (`id, submission_id,
+/// received_at_ms, table_id, voucher_count, voucher_len, vouchers,
+/// account`), oldest first.
+fn read_pending(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PendingSubmission>, StoreError> {
+    let rows = stmt.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            Receipt {
+                submission_id: r.get(1)?,
+                received_at_ms: r.get(2)?,
+                table_id: r.get(3)?,
+            },
+            (r.get::<_, i64>(4)?, r.get::<_, i64>(5)?),
+            r.get::<_, Vec<u8>>(6)?,
+            r.get::<_, Option<Vec<u8>>>(7)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (row, receipt, shape, blob, account) = row?;
+        out.push(PendingSubmission::from_row(
+            row, receipt, account, shape, &blob,
+        )?);
+    }
+    out.sort_by_key(|s| s.row);
+    Ok(out)
 }
 
 fn read_only(dir: &Path) -> anyhow::Result<Connection> {
