@@ -57,10 +57,17 @@ pub(crate) fn decode_element(
         .ok_or(Error::InvalidPoint(what))
 }
 
+/// A canonical scalar, zero allowed (a proof's c and s).
+pub(crate) fn decode_scalar_allow_zero(
+    bytes: [u8; SCALAR_LEN],
+    what: &'static str,
+) -> Result<Scalar, Error> {
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes)).ok_or(Error::InvalidScalar(what))
+}
+
 /// A canonical, non-zero scalar.
 pub(crate) fn decode_scalar(bytes: [u8; SCALAR_LEN], what: &'static str) -> Result<Scalar, Error> {
-    let s: Option<Scalar> = Scalar::from_canonical_bytes(bytes).into();
-    let s = s.ok_or(Error::InvalidScalar(what))?;
+    let s = decode_scalar_allow_zero(bytes, what)?;
     if s == Scalar::ZERO {
         return Err(Error::ZeroScalar(what));
     }

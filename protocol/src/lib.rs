@@ -136,6 +136,7 @@
 //! The `test-vectors` feature adds deterministic entry points and the interop
 //! vector generator. Never enable it in a deployed build.
 
+pub mod audit;
 pub mod delta;
 pub mod download;
 pub mod encoding;

@@ -175,3 +175,79 @@ fn gcm_aes256_known_answers() {
         assert_eq!(buf, hx(&v["plaintext"]));
     }
 }
+
+/// RFC 9497's batched DLEQ proof (Section 2.2), which the list audit uses
+/// with its own context string and index width: every VOPRF and POPRF
+/// vector of Appendix A.1.2 and A.1.3 (batches of 1 and 2), proved from
+/// the vector's `ProofRandomScalar` and verified; one changed element or
+/// proof byte fails.
+#[test]
+fn rfc9497_a1_batched_dleq_proofs() {
+    use blindmatch_protocol::audit::dleq::{Pair, Proof, Suite};
+    let file = load("rfc9497_voprf_poprf_ristretto255_sha512.json");
+    let mut checked = 0;
+    for (mode, context) in [
+        ("VOPRF", &b"OPRFV1-\x01-ristretto255-SHA512"[..]),
+        ("POPRF", &b"OPRFV1-\x02-ristretto255-SHA512"[..]),
+    ] {
+        let m = &file[mode];
+        assert_eq!(hx(&m["contextString_hex"]), context);
+        // The suites are constants: a context string of the test's own.
+        let suite = Suite {
+            context: Box::leak(context.to_vec().into_boxed_slice()),
+            index_len: 2,
+        };
+        if mode == "VOPRF" {
+            assert_eq!(suite.context, Suite::RFC9497_VOPRF.context);
+        }
+        let sk = Scalar::from_canonical_bytes(arr(&m["skSm"])).unwrap();
+        for v in list(&m["vectors"]) {
+            let split = |f: &str| -> Vec<[u8; 32]> {
+                v[f].as_str()
+                    .unwrap()
+                    .split(',')
+                    .map(|h| hex::decode(h).unwrap().try_into().unwrap())
+                    .collect()
+            };
+            let point = |b: &[u8; 32]| CompressedRistretto(*b).decompress().unwrap();
+            let (blinded, evaluated) = (split("BlindedElement"), split("EvaluationElement"));
+            // VOPRF proves evaluated = sk·blinded; POPRF proves blinded =
+            // t·evaluated with t = sk + HashToScalar("Info" || len || info).
+            let (k, cs, ds) = if mode == "VOPRF" {
+                (sk, blinded, evaluated)
+            } else {
+                let info = hx(&v["Info"]);
+                let len = u16::try_from(info.len()).unwrap().to_be_bytes();
+                let t = sk + suite.hash_to_scalar(&[b"Info", &len, &info]);
+                (t, evaluated, blinded)
+            };
+            let pairs: Vec<Pair> = cs
+                .iter()
+                .zip(&ds)
+                .map(|(c, d)| Pair::new(point(c), point(d), *d))
+                .collect();
+            let r = Scalar::from_canonical_bytes(arr(&v["ProofRandomScalar"])).unwrap();
+            let proving = suite.prove_with(&k, &pairs, &r).unwrap();
+            assert_eq!(
+                proving.proof.encode().to_vec(),
+                hx(&v["Proof"]),
+                "{mode} {}",
+                v["name"]
+            );
+            let b = RistrettoPoint::mul_base(&k);
+            let proof = Proof::decode(&hx(&v["Proof"])).unwrap();
+            assert!(suite.verify(&b, &pairs, &proof).unwrap());
+            let mut bad = pairs.clone();
+            let last = bad.len() - 1;
+            bad[last] = Pair::new(bad[last].c, bad[last].c, bad[last].c_bytes);
+            assert!(!suite.verify(&b, &bad, &proof).unwrap());
+            let mut tampered = proof.encode();
+            tampered[40] ^= 1;
+            if let Ok(t) = Proof::decode(&tampered) {
+                assert!(!suite.verify(&b, &pairs, &t).unwrap());
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
