@@ -77,7 +77,11 @@ impl Suite {
         let mut h = sha2::Sha512::new();
         h.update(32u16.to_be_bytes());
         h.update(bm.as_bytes());
-        h.update(u16::try_from(seed_dst.len()).unwrap_or(u16::MAX).to_be_bytes());
+        h.update(
+            u16::try_from(seed_dst.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
         h.update(&seed_dst);
         h.finalize().into()
     }

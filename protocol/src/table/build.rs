@@ -201,6 +201,7 @@ impl TableBuilder {
                 k: self.k,
                 next_entry,
                 positions,
+                fresh: Some(Vec::new()),
             },
         })
     }
@@ -297,7 +298,7 @@ pub(crate) fn filler_key(key: &ServerKey, seed: &[u8; 32]) -> Zeroizing<[u8; 32]
 /// Half the element stored in empty slot `i`:
 /// `hash_to_ristretto255(filler_key || I2OSP(i, 4), FILLER_DST)`; the slot
 /// holds its double, like real slots, because of the batch compression below.
-fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
+pub(crate) fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
     hash_to_ristretto255(&[filler_key, &i.to_be_bytes()], FILLER_DST)
 }
 

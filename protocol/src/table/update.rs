@@ -24,6 +24,8 @@ pub const PLACEMENT_MAGIC: [u8; 4] = *b"BMPL";
 /// Length of an encoded [`Placement`]'s header: magic, version, k, slot
 /// count, next entry number.
 pub(crate) const PLACEMENT_HEADER_LEN: usize = 4 + 1 + 1 + 4 + 4;
+/// The encoding's version: 2 adds the fresh fillers' versions.
+const PLACEMENT_VERSION: u8 = 2;
 
 /// How far past its build load factor an update may fill a table before it
 /// must be rebuilt larger: 4 points, still ~3 below the k = 3 threshold.
@@ -80,6 +82,13 @@ pub struct Placement {
     pub(crate) next_entry: u32,
     /// k positions per slot; [`EMPTY`] for an empty slot.
     pub(crate) positions: Vec<u32>,
+    /// The empty slots holding a *fresh* filler (SPEC Section 5.4), with
+    /// the version whose update wrote it, ascending by slot; every other
+    /// empty slot holds its first build's filler. What the list audit tells
+    /// an organisation (SPEC Section 15). `None` for a placement written
+    /// before this was recorded (encoding version 1): unknown, and so it
+    /// stays through updates until a first build.
+    pub(crate) fresh: Option<Vec<(u32, u64)>>,
 }
 
 impl Placement {
@@ -98,19 +107,41 @@ impl Placement {
         w
     }
 
-    /// `"BMPL" || 0x01 || k || I2OSP(n_slots, 4) || I2OSP(next_entry, 4) ||
-    /// per slot k × I2OSP(position, 4)`.
+    /// The fresh fillers, `(slot, version)` ascending by slot, if known
+    /// (see the field).
+    pub fn fresh_fillers(&self) -> Option<&[(u32, u64)]> {
+        self.fresh.as_deref()
+    }
+
+    /// `"BMPL" || 0x02 || k || I2OSP(n_slots, 4) || I2OSP(next_entry, 4) ||
+    /// per slot k × I2OSP(position, 4) || I2OSP(n_fresh, 4) || n_fresh ×
+    /// (I2OSP(slot, 4) || I2OSP(version, 8))`; a placement whose fresh
+    /// fillers are unknown keeps version 1's encoding (without the list).
     pub fn encode(&self) -> Vec<u8> {
         let k = usize::from(self.k).max(1);
         let n = u32::try_from(self.positions.len() / k).unwrap_or(u32::MAX);
-        let mut out = Vec::with_capacity(PLACEMENT_HEADER_LEN + self.positions.len() * 4);
+        let fresh = self.fresh.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(
+            PLACEMENT_HEADER_LEN + self.positions.len() * 4 + 4 + fresh.len() * 12,
+        );
         out.extend_from_slice(&PLACEMENT_MAGIC);
-        out.push(PROTOCOL_VERSION);
+        out.push(if self.fresh.is_some() {
+            PLACEMENT_VERSION
+        } else {
+            PROTOCOL_VERSION
+        });
         out.push(self.k);
         out.extend_from_slice(&n.to_be_bytes());
         out.extend_from_slice(&self.next_entry.to_be_bytes());
         for p in &self.positions {
             out.extend_from_slice(&p.to_be_bytes());
+        }
+        if self.fresh.is_some() {
+            out.extend_from_slice(&u32::try_from(fresh.len()).unwrap_or(u32::MAX).to_be_bytes());
+            for (slot, version) in fresh {
+                out.extend_from_slice(&slot.to_be_bytes());
+                out.extend_from_slice(&version.to_be_bytes());
+            }
         }
         out
     }
@@ -129,19 +160,36 @@ impl Placement {
                 expected: PLACEMENT_HEADER_LEN,
                 got: bytes.len(),
             })?;
-        check_magic_version(&head, &PLACEMENT_MAGIC, PROTOCOL_VERSION, "placement")?;
+        let with_fresh = head[4] == PLACEMENT_VERSION;
+        if !with_fresh {
+            check_magic_version(&head, &PLACEMENT_MAGIC, PROTOCOL_VERSION, "placement")?;
+        } else if head[..4] != PLACEMENT_MAGIC {
+            return Err(Error::BadMagic("placement"));
+        }
         let k = head[5];
         let n = u32::from_be_bytes(array(&head[6..10], "placement")?);
         let next_entry = u32::from_be_bytes(array(&head[10..14], "placement")?);
         let body = &bytes[PLACEMENT_HEADER_LEN..];
         let want = u64::from(n) * u64::from(k) * 4;
+        let too_short = || Error::Length {
+            what: "placement",
+            expected: usize::try_from(want).unwrap_or(usize::MAX),
+            got: body.len(),
+        };
+        let (body, rest) = if with_fresh {
+            let at = usize::try_from(want).map_err(|_| too_short())?;
+            body.split_at_checked(at).ok_or_else(too_short)?
+        } else {
+            (body, &[][..])
+        };
         if body.len() as u64 != want {
-            return Err(Error::Length {
-                what: "placement",
-                expected: usize::try_from(want).unwrap_or(usize::MAX),
-                got: body.len(),
-            });
+            return Err(too_short());
         }
+        let fresh = if with_fresh {
+            Some(decode_fresh(rest, n)?)
+        } else {
+            None
+        };
         let positions: Vec<u32> = body
             .chunks_exact(4)
             .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
@@ -157,8 +205,42 @@ impl Placement {
             k,
             next_entry,
             positions,
+            fresh,
         })
     }
+}
+
+/// The fresh fillers' list of an encoded placement: a count, then
+/// ascending `(slot, version)` records of 12 bytes, slots below `n`.
+fn decode_fresh(bytes: &[u8], n: u32) -> Result<Vec<(u32, u64)>, Error> {
+    let count = bytes.get(..4).ok_or(Error::Length {
+        what: "placement fresh fillers",
+        expected: 4,
+        got: bytes.len(),
+    })?;
+    let count = u32::from_be_bytes(array(count, "placement fresh fillers")?) as usize;
+    let records = &bytes[4..];
+    if records.len() as u64 != count as u64 * 12 {
+        return Err(Error::Length {
+            what: "placement fresh fillers",
+            expected: count.saturating_mul(12),
+            got: records.len(),
+        });
+    }
+    let mut out = Vec::with_capacity(count);
+    for r in records.chunks_exact(12) {
+        let slot = u32::from_be_bytes(array(&r[..4], "placement fresh fillers")?);
+        let version = u64::from_be_bytes(array(&r[4..], "placement fresh fillers")?);
+        if slot >= n || out.last().is_some_and(|&(last, _)| last >= slot) || version == 0 {
+            return Err(Error::InvalidParameter {
+                name: "placement fresh filler",
+                value: u64::from(slot),
+                allowed: "ascending slots below the slot count, versions from 1",
+            });
+        }
+        out.push((slot, version));
+    }
+    Ok(out)
 }
 
 impl core::fmt::Debug for Placement {
@@ -417,6 +499,23 @@ pub fn update(
         })
         .collect();
 
+    // The fresh fillers: the base's in slots still empty and unchanged,
+    // and this version's in every changed slot left empty.
+    let fresh = placement.fresh.as_ref().map(|base_fresh| {
+        let mut next: Vec<(u32, u64)> = base_fresh
+            .iter()
+            .copied()
+            .filter(|&(s, _)| entry[s as usize] == EMPTY && changed.binary_search(&s).is_err())
+            .chain(
+                changed
+                    .iter()
+                    .filter(|&&s| entry[s as usize] == EMPTY)
+                    .map(|&s| (s, version)),
+            )
+            .collect();
+        next.sort_unstable_by_key(|&(s, _)| s);
+        next
+    });
     Ok(UpdatedTable {
         table: BlindedTable::from_parts(header, new_slots)?,
         index: EntryIndex { entry, fingerprint },
@@ -424,6 +523,7 @@ pub fn update(
             k: header.k,
             next_entry,
             positions: slot_positions,
+            fresh,
         },
         changed,
         kept,
