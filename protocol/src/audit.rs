@@ -9,11 +9,15 @@
 //!   ([`AuditBundle`]), made by [`AuditBundle::prove`] and checked by
 //!   [`AuditBundle::verify`], in full or as a delta from the version the
 //!   organisation audited before ([`AuditState`]).
+//! - [`cosign`]: the organisation's co-signature of the table's statement
+//!   ([`CoSignature`]), and the quorum a client requires ([`Quorum`]).
 
 pub mod bundle;
+pub mod cosign;
 pub mod dleq;
 
 pub use bundle::{AuditBundle, AuditList, AuditState, Audited, EntrySlot, ProveReport};
+pub use cosign::{CoSignature, OrgName, Quorum, QuorumCount};
 
 use core::fmt;
 

@@ -384,6 +384,14 @@ impl OperatorSigningKey {
         OperatorSigningKey(SigningKey::from_bytes(&seed))
     }
 
+    /// Ed25519 over `message` (RFC 8032 Section 5.1.6); callers prefix a
+    /// label of their own, so that no signature reads as one on anything
+    /// else.
+    pub(crate) fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        use ed25519_dalek::Signer as _;
+        self.0.sign(message).to_bytes()
+    }
+
     /// The key whose public half clients pin.
     pub fn verifying_key(&self) -> OperatorVerifyingKey {
         OperatorVerifyingKey(self.0.verifying_key())
@@ -427,6 +435,14 @@ impl OperatorVerifyingKey {
     /// The 32-byte encoding (RFC 8032 Section 5.1.5).
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
+    }
+
+    /// Strict Ed25519 verification of `signature` over `message` (SPEC
+    /// 13.3, rule 1).
+    pub(crate) fn verify_message(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        self.0
+            .verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
     }
 
     /// Decodes 32 bytes; refuses weak (small-order) keys.
