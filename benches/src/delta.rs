@@ -179,6 +179,7 @@ fn write_v2(dir: &Path, v1: &BuiltTable, v2: &UpdatedTable) -> anyhow::Result<()
         &blindmatch_server::sign_version(&v2.table, 2, None, &signing),
         &history,
         &v2.placement,
+        &[],
     )?;
     Ok(())
 }

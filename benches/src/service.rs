@@ -70,6 +70,7 @@ pub fn write_table_with(
         &signed,
         &blindmatch_server::bundle::History::default(),
         &built.placement,
+        &[],
     )?;
     let operator = signing.verifying_key();
     let manifest = blindmatch_client_core::VerifiedManifest::verify(

@@ -62,6 +62,29 @@ pub enum Error {
         /// The table id seen before (hex).
         seen: String,
     },
+    /// Fewer of the organisations this client pins co-signed the table's
+    /// statement than it requires (SPEC Section 15.6): the list was not
+    /// audited by enough of them, or this table is not the one they
+    /// audited.
+    #[error(
+        "the table version {version} has {found} valid co-signature(s) from the organisations this client pins ({cosigners}), {required} required: refused (not audited by enough organisations){}",
+        not_counted(*unpinned, invalid)
+    )]
+    BelowQuorum {
+        /// The table version.
+        version: u64,
+        /// Distinct pinned organisations whose co-signature verified.
+        found: usize,
+        /// How many are required.
+        required: usize,
+        /// Their names, comma-separated, or "none".
+        cosigners: String,
+        /// Co-signatures from keys this client does not pin.
+        unpinned: usize,
+        /// Names on co-signatures from pinned keys that do not verify over
+        /// this statement, comma-separated (empty if none).
+        invalid: String,
+    },
     /// The manifest was built longer ago than the app allows: the list may
     /// have stopped being updated.
     #[error(
@@ -128,6 +151,8 @@ pub enum ErrorKind {
     Equivocation,
     /// [`Error::TooOld`]: built longer ago than the app allows.
     TooOld,
+    /// [`Error::BelowQuorum`]: too few pinned organisations co-signed.
+    Quorum,
     /// [`Error::Invalid`]: not what the signed manifest describes.
     Invalid,
     /// [`Error::Malformed`]: a malformed message.
@@ -147,11 +172,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order bindings list them.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::BadSignature,
         ErrorKind::Rollback,
         ErrorKind::Equivocation,
         ErrorKind::TooOld,
+        ErrorKind::Quorum,
         ErrorKind::Invalid,
         ErrorKind::Malformed,
         ErrorKind::Input,
@@ -169,6 +195,7 @@ impl ErrorKind {
             ErrorKind::Rollback => "Rollback",
             ErrorKind::Equivocation => "Equivocation",
             ErrorKind::TooOld => "TooOld",
+            ErrorKind::Quorum => "Quorum",
             ErrorKind::Invalid => "Invalid",
             ErrorKind::Malformed => "Malformed",
             ErrorKind::Input => "Input",
@@ -197,6 +224,7 @@ impl Error {
             Error::Rollback { .. } => ErrorKind::Rollback,
             Error::Equivocation { .. } => ErrorKind::Equivocation,
             Error::TooOld { .. } => ErrorKind::TooOld,
+            Error::BelowQuorum { .. } => ErrorKind::Quorum,
             Error::Invalid { .. } => ErrorKind::Invalid,
             Error::Malformed(_) => ErrorKind::Malformed,
             Error::Input(_) => ErrorKind::Input,
@@ -228,6 +256,14 @@ impl Error {
                 age_seconds: 100,
                 max_seconds: 10,
             },
+            Error::BelowQuorum {
+                version: 3,
+                found: 1,
+                required: 2,
+                cosigners: "Hotline A".into(),
+                unpinned: 1,
+                invalid: "Hotline B".into(),
+            },
             Error::Invalid {
                 what: "table chunk",
                 source: P::DigestMismatch,
@@ -247,6 +283,20 @@ impl Error {
     pub(crate) fn invalid(what: &'static str) -> impl FnOnce(blindmatch_protocol::Error) -> Self {
         move |source| Error::Invalid { what, source }
     }
+}
+
+/// What a quorum did not count, for [`Error::BelowQuorum`]'s message.
+fn not_counted(unpinned: usize, invalid: &str) -> String {
+    let mut out = String::new();
+    if unpinned > 0 {
+        out.push_str(&format!("; {unpinned} from keys not pinned"));
+    }
+    if !invalid.is_empty() {
+        out.push_str(&format!(
+            "; pinned but not valid over this statement: {invalid}"
+        ));
+    }
+    out
 }
 
 /// `what: reason`, or the reason alone when it already starts with `what`

@@ -1,6 +1,7 @@
 //! Manifests: the operator's signed statement of a table version, and the
 //! client's memory of the newest one it verified (SPEC Section 13.3).
 
+use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
 use blindmatch_protocol::manifest::{
     Manifest as Statement, OperatorVerifyingKey, SIGNATURE_LEN, SignedManifest,
 };
@@ -17,6 +18,9 @@ use crate::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedManifest {
     signed: SignedManifest,
+    /// The organisations whose co-signatures [`VerifiedManifest::require_quorum`]
+    /// counted (empty until then).
+    cosigners: Vec<(OperatorVerifyingKey, OrgName)>,
 }
 
 impl VerifiedManifest {
@@ -32,7 +36,7 @@ impl VerifiedManifest {
         operator: &OperatorVerifyingKey,
     ) -> Result<Self, Error> {
         SignedManifest::verify(statement, signature, operator)
-            .map(|signed| VerifiedManifest { signed })
+            .map(VerifiedManifest::from_signed)
             .map_err(|e| match e {
                 blindmatch_protocol::Error::BadSignature => Error::BadSignature,
                 e => Error::Invalid {
@@ -52,7 +56,48 @@ impl VerifiedManifest {
     /// verified when it was restored). Never public: a `VerifiedManifest`
     /// is made only by checking a signature.
     pub(crate) fn from_signed(signed: SignedManifest) -> Self {
-        VerifiedManifest { signed }
+        VerifiedManifest {
+            signed,
+            cosigners: Vec::new(),
+        }
+    }
+
+    /// Requires at least `quorum.required()` of the organisations it pins
+    /// to have co-signed this exact statement (SPEC Section 15.6), each
+    /// counted once; `cosignatures` are the manifest's (a `GetManifest`
+    /// response's). Returns the manifest with its co-signers
+    /// ([`VerifiedManifest::cosigners`]). A client pinning no organisation
+    /// skips this step.
+    ///
+    /// # Errors
+    /// [`Error::BelowQuorum`], naming who co-signed and what was not
+    /// counted.
+    pub fn require_quorum(
+        mut self,
+        quorum: &Quorum,
+        cosignatures: &[CoSignature],
+    ) -> Result<Self, Error> {
+        let count = quorum.count(&self.statement_bytes(), cosignatures);
+        if !quorum.reached(&count) {
+            let invalid: Vec<&str> = count.invalid.iter().map(OrgName::as_str).collect();
+            return Err(Error::BelowQuorum {
+                version: self.version(),
+                found: count.counted.len(),
+                required: quorum.required(),
+                cosigners: count.names(),
+                unpinned: count.unpinned,
+                invalid: invalid.join(", "),
+            });
+        }
+        self.cosigners = count.counted;
+        Ok(self)
+    }
+
+    /// The pinned organisations whose co-signatures
+    /// [`VerifiedManifest::require_quorum`] counted, with the names they
+    /// signed under: who audited this table.
+    pub fn cosigners(&self) -> &[(OperatorVerifyingKey, OrgName)] {
+        &self.cosigners
     }
 
     /// The statement and signature.

@@ -70,6 +70,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cosign;
 mod download;
 mod error;
 mod history;
@@ -80,8 +81,10 @@ mod submit;
 mod table;
 
 pub use blindmatch_protocol as protocol;
+pub use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
 pub use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate, VOUCHER_ID_LEN};
 pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
+pub use cosign::{cosignatures, quorum};
 pub use download::{DeltaDownload, TableDownload, open_table, table_id_of};
 pub use error::{Error, ErrorKind};
 pub use history::{Accepted, History, VerifiedManifest};

@@ -55,6 +55,24 @@ pub struct Server {
     /// updated [default: no bound]
     #[arg(long, env = "BLINDMATCH_MAX_TABLE_AGE", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub max_table_age: Option<std::time::Duration>,
+    /// A list organisation's verifying key (64 hex digits, or a file holding them); repeat for
+    /// each organisation, or give them comma-separated in the environment. A table is then used
+    /// only if --org-quorum of them co-signed it (SPEC 15.6)
+    #[arg(
+        long = "org-key",
+        env = "BLINDMATCH_ORG_KEYS",
+        value_name = "HEX|PATH",
+        value_delimiter = ','
+    )]
+    pub org_keys: Vec<String>,
+    /// How many of the --org-key organisations must have co-signed the table [default: all of them]
+    #[arg(
+        long,
+        env = "BLINDMATCH_ORG_QUORUM",
+        value_name = "K",
+        requires = "org_keys"
+    )]
+    pub org_quorum: Option<usize>,
     /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
     #[arg(long, env = "BLINDMATCH_CACHE")]
     pub cache: Option<PathBuf>,

@@ -57,6 +57,7 @@ use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
 use blindmatch_proto::v1::{
     DownloadDeltaRequest, DownloadTableRequest, GetManifestRequest, SubmitRequest,
 };
+use blindmatch_protocol::audit::{OrgName, Quorum};
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest, ThresholdParams};
 use blindmatch_protocol::threshold::AccountSecret;
 use blindmatch_protocol::{BlindedTable, Item, TableDelta, TableHeader, TableId};
@@ -224,6 +225,12 @@ impl Manifest {
         &self.verified
     }
 
+    /// The pinned organisations whose co-signatures the quorum counted
+    /// (empty for a client without one, [`Client::set_quorum`]).
+    pub fn cosigners(&self) -> &[(OperatorVerifyingKey, OrgName)] {
+        self.verified.cosigners()
+    }
+
     /// The statement and signature, as verified.
     pub fn signed(&self) -> &SignedManifest {
         self.verified.signed()
@@ -303,6 +310,7 @@ pub struct Client {
     attempts: u32,
     retry_delay: Duration,
     max_age: Option<Duration>,
+    quorum: Option<Quorum>,
 }
 
 /// TLS settings for [`Client::connect_with`]. An `https://` URL always uses
@@ -388,6 +396,7 @@ impl Client {
             attempts: 5,
             retry_delay: Duration::from_millis(200),
             max_age: None,
+            quorum: None,
         }
     }
 
@@ -396,8 +405,10 @@ impl Client {
     /// # Errors
     /// [`ClientError::Status`]; [`ClientError::Refused`] for a signature
     /// that does not verify, a bad statement or (with
-    /// [`Client::set_max_age`]) one too old; [`ClientError::BadManifest`]
-    /// if its fields disagree with the statement.
+    /// [`Client::set_max_age`]) one too old or (with [`Client::set_quorum`])
+    /// one too few pinned organisations co-signed
+    /// ([`core::Error::BelowQuorum`]); [`ClientError::BadManifest`] if its
+    /// fields disagree with the statement.
     pub async fn manifest(&mut self) -> Result<Manifest, ClientError> {
         let mut backoff = Backoff::new(self.attempts, self.retry_delay);
         let m = loop {
@@ -415,11 +426,26 @@ impl Client {
                 },
             }
         };
-        let manifest = Manifest::verify(&m, &self.operator)?;
+        let mut manifest = Manifest::verify(&m, &self.operator)?;
         if let Some(max_age) = self.max_age {
             manifest.check_age(max_age, std::time::SystemTime::now())?;
         }
+        if let Some(quorum) = &self.quorum {
+            let cosignatures = core::cosignatures(
+                m.cosignatures
+                    .iter()
+                    .map(|c| (&c.org_key[..], c.name.as_str(), &c.signature[..])),
+            );
+            manifest.verified = manifest.verified.require_quorum(quorum, &cosignatures)?;
+        }
         Ok(manifest)
+    }
+
+    /// Requires a quorum of co-signatures by the list organisations it pins
+    /// on every manifest (SPEC Section 15.6); `None`, the default, ignores
+    /// co-signatures.
+    pub fn set_quorum(&mut self, quorum: Option<Quorum>) {
+        self.quorum = quorum;
     }
 
     /// Refuses manifests built more than `max_age` ago (`None`, the

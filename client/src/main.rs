@@ -61,6 +61,16 @@ fn operator_key(value: &str) -> anyhow::Result<OperatorVerifyingKey> {
     Ok(blindmatch_client::core::operator_key_from_hex(&text)?)
 }
 
+/// Who co-signed the table, for a client that requires a quorum.
+fn cosigned_by(manifest: &blindmatch_client::Manifest) -> Option<String> {
+    let names: Vec<&str> = manifest
+        .cosigners()
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect();
+    (!names.is_empty()).then(|| format!("co-signed by: {}", names.join(", ")))
+}
+
 async fn connect(
     server: &Server,
 ) -> anyhow::Result<(Client, blindmatch_client::Manifest, TableCache)> {
@@ -78,6 +88,17 @@ async fn connect(
     let operator = operator_key(&server.operator_key).context("--operator-key")?;
     let mut client = Client::connect_with(&server.server, operator, tls).await?;
     client.set_max_age(server.max_table_age);
+    if !server.org_keys.is_empty() {
+        let orgs = server
+            .org_keys
+            .iter()
+            .map(|k| operator_key(k).with_context(|| format!("--org-key {k}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let required = server.org_quorum.unwrap_or(orgs.len());
+        let quorum =
+            blindmatch_client::core::Quorum::new(&orgs, required).context("--org-quorum")?;
+        client.set_quorum(Some(quorum));
+    }
     let manifest = client.manifest().await?;
     let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
     Ok((client, manifest, cache))
@@ -112,6 +133,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 manifest.header().n_slots,
                 manifest.header().k
             );
+            if let Some(line) = cosigned_by(&manifest) {
+                println!("{line}");
+            }
         }
         Command::Manifest { server, json } => {
             let (_, manifest, _) = connect(&server).await?;
@@ -133,6 +157,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         p.threshold(),
                         p.synthetic_bound()
                     );
+                }
+                if let Some(line) = cosigned_by(&manifest) {
+                    println!("{line}");
                 }
             }
         }

@@ -145,6 +145,7 @@ pub mod hash_to_group;
 pub mod item;
 pub mod kdf;
 pub mod key;
+pub mod list;
 pub mod manifest;
 pub mod matcher;
 pub mod merkle;

@@ -119,35 +119,22 @@ pub fn sign_version(
     Manifest::for_table(table, version, now, threshold).sign(key)
 }
 
-/// Parses a list file, refusing it whole if any line is bad or it is empty.
-fn read_list(list_path: &Path, default_type: Option<ItemType>) -> anyhow::Result<Vec<Item>> {
+/// Parses a list file, refusing it whole if any line is bad or it is empty;
+/// `nothing` says what was then not done ("no table was built").
+///
+/// # Errors
+/// An unreadable file, or [`list::ListError`] with the file's name.
+pub(crate) fn read_list(
+    list_path: &Path,
+    default_type: Option<ItemType>,
+    nothing: &str,
+) -> anyhow::Result<Vec<Item>> {
     let file = std::fs::File::open(list_path)
         .with_context(|| format!("--list {}", list_path.display()))?;
-    let parsed = list::parse(BufReader::new(file), default_type)
-        .with_context(|| format!("reading {}", list_path.display()))?;
-    if !parsed.bad.is_empty() {
-        const SHOWN: usize = 20;
-        let mut msg = format!(
-            "{}: {} bad line(s); no table was built",
-            list_path.display(),
-            parsed.bad.len()
-        );
-        for b in parsed.bad.iter().take(SHOWN) {
-            msg.push_str(&format!("\n  line {}: {}", b.line, b.message));
-        }
-        if parsed.bad.len() > SHOWN {
-            msg.push_str(&format!("\n  ... and {} more", parsed.bad.len() - SHOWN));
-        }
-        bail!(msg);
-    }
-    if parsed.items.is_empty() {
-        // Almost surely the wrong file; a table of fillers alone matches nothing.
-        bail!(
-            "{}: no entries (only blank lines and comments); no table was built",
-            list_path.display()
-        );
-    }
-    Ok(parsed.items)
+    list::parse(BufReader::new(file), default_type)
+        .with_context(|| format!("reading {}", list_path.display()))?
+        .into_items()
+        .map_err(|e| anyhow::anyhow!("{}: {nothing}: {e}", list_path.display()))
 }
 
 /// `build --list FILE --key PATH --signing-key PATH --out PATH [--base PATH]`:
@@ -173,7 +160,7 @@ pub fn build(
     }
     let key = keyfile::read(key_path)?;
     let signing = keyfile::read_signing(&opts.signing_key)?;
-    let items = read_list(list_path, opts.default_type)?;
+    let items = read_list(list_path, opts.default_type, "no table was built")?;
     let lines = items.len();
     let base = match &opts.base {
         Some(b) => Some(bundle::read(b, true).with_context(|| format!("--base {}", b.display()))?),
@@ -234,6 +221,7 @@ pub fn build(
                     index: u.index,
                     manifest,
                     history,
+                    cosignatures: Vec::new(),
                     placement: Some(u.placement),
                 };
                 let seconds = started.elapsed().as_secs_f64();
@@ -286,6 +274,7 @@ pub fn build(
         manifest,
         history: bundle::History::default(),
         placement: Some(built.placement),
+        cosignatures: Vec::new(),
     };
     bundle::write(out, &bundle)?;
     Ok(BuildReport {

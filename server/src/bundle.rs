@@ -11,15 +11,20 @@
 //! | `MNFS` | the signed manifest, `statement || signature` (SPEC 13.3)     | serve, clients |
 //! | `HIST` | which slots changed since each earlier version (deltas)       | serve |
 //! | `PLCE` | where each entry may move (`Placement::encode`)               | the next `build --base` |
+//! | `COSG` | organisations' co-signatures of the manifest (optional)       | serve, clients |
 //!
 //! `HIST` is `I2OSP(count, 4)` then per earlier version `I2OSP(version, 8)
 //! || table_id || I2OSP(n, 4) || n × I2OSP(slot, 4)` (ascending slots).
+//! `COSG` is `I2OSP(count, 2)` then per co-signature `I2OSP(len, 2) ||
+//! CoSignature::encode()` (SPEC 15.5), each verified over the manifest's
+//! statement whenever the file is read.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use blindmatch_protocol::audit::CoSignature;
 use blindmatch_protocol::manifest::SignedManifest;
 use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::table::{
@@ -34,6 +39,7 @@ const INDEX: &[u8; 4] = b"INDX";
 const MANIFEST: &[u8; 4] = b"MNFS";
 const HISTORY: &[u8; 4] = b"HIST";
 const PLACEMENT: &[u8; 4] = b"PLCE";
+const COSIGNATURES: &[u8; 4] = b"COSG";
 
 /// Earlier versions a table file remembers changes since: a client up to
 /// this many versions behind gets a delta, an older one the full table.
@@ -193,6 +199,9 @@ pub struct Bundle {
     pub history: History,
     /// Where entries may move; read only for `build --base`.
     pub placement: Option<Placement>,
+    /// Organisations' co-signatures of the manifest, each verified, one
+    /// per organisation key.
+    pub cosignatures: Vec<CoSignature>,
 }
 
 /// Writes a table file atomically (a temporary file in the same directory,
@@ -211,6 +220,7 @@ pub fn write(path: &Path, bundle: &Bundle) -> anyhow::Result<()> {
         &bundle.manifest,
         &bundle.history,
         placement,
+        &bundle.cosignatures,
     )
 }
 
@@ -225,6 +235,7 @@ pub fn write_parts(
     manifest: &SignedManifest,
     history: &History,
     placement: &Placement,
+    cosignatures: &[CoSignature],
 ) -> anyhow::Result<()> {
     let dir = path
         .parent()
@@ -249,7 +260,10 @@ pub fn write_parts(
         (MANIFEST, manifest.encode()),
         (HISTORY, history.encode()),
         (PLACEMENT, placement.encode()),
-    ] {
+    ]
+    .into_iter()
+    .chain((!cosignatures.is_empty()).then(|| (COSIGNATURES, encode_cosignatures(cosignatures))))
+    {
         w.write_all(tag)?;
         w.write_all(&(body.len() as u64).to_be_bytes())?;
         w.write_all(&body)?;
@@ -326,6 +340,7 @@ fn parse(
     }
     let (mut table, mut index, mut manifest, mut history, mut placement) =
         (None, None, None, None, None);
+    let mut cosignatures = None;
     let mut seen = Vec::new();
     loop {
         let mut tag = [0u8; 4];
@@ -380,6 +395,7 @@ fn parse(
                     bail!("{p}: truncated inside the PLCE section");
                 }
             }
+            COSIGNATURES => cosignatures = Some(body(&mut r)?),
             _ => bail!("{p}: unknown section {name}"),
         }
     }
@@ -410,12 +426,17 @@ fn parse(
     if m.digest != *tree.root() {
         bail!("{p}: the table does not hash to its manifest's digest");
     }
+    let cosignatures = match cosignatures {
+        Some(body) => decode_cosignatures(&body, &manifest).with_context(ctx)?,
+        None => Vec::new(),
+    };
     let bundle = Bundle {
         table,
         index,
         manifest,
         history,
         placement,
+        cosignatures,
     };
     Ok((bundle, tree))
 }
@@ -445,6 +466,73 @@ fn read_index(r: &mut impl Read, len: u64, path: &Path) -> anyhow::Result<EntryI
     decoder.finish().with_context(ctx)
 }
 
+fn encode_cosignatures(cosignatures: &[CoSignature]) -> Vec<u8> {
+    let mut out = u16::try_from(cosignatures.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
+        .to_vec();
+    for c in cosignatures {
+        let bytes = c.encode();
+        out.extend_from_slice(&u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// Decodes the `COSG` section and checks every co-signature over the
+/// manifest's statement: a table whose co-signature does not verify is
+/// refused, with the organisation's name (SPEC 15.5).
+fn decode_cosignatures(
+    mut b: &[u8],
+    manifest: &SignedManifest,
+) -> anyhow::Result<Vec<CoSignature>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> anyhow::Result<&'a [u8]> {
+        if b.len() < n {
+            bail!("the co-signatures section is truncated");
+        }
+        let (head, rest) = b.split_at(n);
+        *b = rest;
+        Ok(head)
+    }
+    let count = take(&mut b, 2)?;
+    let count = u16::from_be_bytes([count[0], count[1]]);
+    let statement = manifest.manifest.encode();
+    let mut out: Vec<CoSignature> = Vec::new();
+    for _ in 0..count {
+        let len = take(&mut b, 2)?;
+        let c = CoSignature::decode(take(
+            &mut b,
+            usize::from(u16::from_be_bytes([len[0], len[1]])),
+        )?)
+        .context("a co-signature")?;
+        check_cosignature(&c, &statement, manifest.manifest.version)?;
+        if out.iter().any(|o| o.org_key == c.org_key) {
+            bail!("two co-signatures by one organisation key ({})", c.name);
+        }
+        out.push(c);
+    }
+    if !b.is_empty() {
+        bail!("unexpected bytes after the co-signatures");
+    }
+    Ok(out)
+}
+
+/// Refuses a co-signature that does not verify over `statement`, naming
+/// the organisation.
+///
+/// # Errors
+/// If it does not verify.
+pub fn check_cosignature(c: &CoSignature, statement: &[u8], version: u64) -> anyhow::Result<()> {
+    if !c.verifies(statement) {
+        bail!(
+            "the co-signature of {} (key {}) does not verify over this table's statement (version {version}): it co-signs another table or version, or it was altered",
+            c.name,
+            hex::encode(c.org_key.to_bytes())
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +559,7 @@ mod tests {
                 changed: vec![1, 5, 7],
             }]),
             placement: Some(built.placement),
+            cosignatures: Vec::new(),
         };
         write(&path, &bundle).unwrap();
         let back = read(&path, true).unwrap();

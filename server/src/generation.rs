@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blindmatch_protocol::audit::CoSignature;
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
 use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::{BlindedTable, Matcher};
@@ -24,6 +25,8 @@ pub(crate) struct Generation {
     pub(crate) table: Arc<BlindedTable>,
     pub(crate) tree: MerkleTree,
     pub(crate) manifest: SignedManifest,
+    /// Organisations' co-signatures of the manifest, verified on load.
+    pub(crate) cosignatures: Vec<CoSignature>,
     pub(crate) history: History,
     pub(crate) matcher: Arc<Matcher>,
     /// The table id in hex, as the store records it.
@@ -57,6 +60,7 @@ impl Generation {
             table: Arc::new(bundle.table),
             tree,
             manifest: bundle.manifest,
+            cosignatures: bundle.cosignatures,
             history: bundle.history,
             matcher: Arc::new(matcher),
         })
@@ -80,6 +84,14 @@ pub enum Swap {
     Unchanged {
         /// Its version number.
         version: u64,
+    },
+    /// The files hold the version already served with other co-signatures
+    /// (`cosign --add`): served from now on.
+    CoSigned {
+        /// Its version number.
+        version: u64,
+        /// How many organisations co-signed it now.
+        cosignatures: usize,
     },
     /// A new version is current; the previous one is accepted until its
     /// grace period ends.
@@ -163,8 +175,17 @@ impl Generations {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if next.id_hex == s.current.id_hex {
-            return Ok(Swap::Unchanged {
-                version: s.current.version(),
+            let version = s.current.version();
+            if next.cosignatures == s.current.cosignatures {
+                return Ok(Swap::Unchanged { version });
+            }
+            // The same table and key: only the co-signatures differ, and
+            // submissions evaluated against either copy are alike.
+            let cosignatures = next.cosignatures.len();
+            s.current = Arc::new(next);
+            return Ok(Swap::CoSigned {
+                version,
+                cosignatures,
             });
         }
         if next.version() <= s.current.version() {

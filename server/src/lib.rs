@@ -12,6 +12,8 @@
 //!   file ([`bundle`]): the public blinded table, the private entry index,
 //!   the signed manifest and, for a version built from the previous one,
 //!   the changes since.
+//! - [`audit`]: the list audit (SPEC Section 15): an organisation's audit
+//!   bundle, and the organisations' co-signatures attached to a table file.
 //!
 //! The service, started by [`serve::start`] from a [`ServeConfig`] that
 //! [`config`] resolves from flags, environment and a file:
@@ -32,6 +34,7 @@
 //! - [`metrics`]: Prometheus metrics on the admin listener.
 
 mod admission;
+pub mod audit;
 pub mod build;
 pub mod bundle;
 pub mod cli;
@@ -40,7 +43,8 @@ mod connections;
 mod generation;
 pub mod keyfile;
 mod limits;
-pub mod list;
+/// List files, as `build` and the audit read them.
+pub use blindmatch_protocol::list;
 pub mod metrics;
 mod pipeline;
 pub mod serve;

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
+use blindmatch_server::audit::BundleOptions;
 use blindmatch_server::cli::{Cli, Command};
 use blindmatch_server::store::{self, Location};
 use blindmatch_server::{BuildOptions, ServeConfig, keyfile};
@@ -30,6 +31,29 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 "also written to {}",
                 keyfile::public_key_path(&out).display()
             );
+        }
+        Command::AuditBundle {
+            table,
+            key,
+            list,
+            default_type,
+            base,
+            out,
+            public_table,
+        } => {
+            let report = blindmatch_server::audit::make_bundle(&BundleOptions {
+                table,
+                key,
+                list,
+                default_type,
+                base,
+                out,
+                public_table,
+            })?;
+            print!("{report}");
+        }
+        Command::Cosign { table, add } => {
+            print!("{}", blindmatch_server::audit::attach(&table, &add)?);
         }
         Command::Manifest { table, json } => {
             let bundle = blindmatch_server::bundle::read(&table, false)?;

@@ -611,7 +611,7 @@ fn load(
                         "previous version loaded: accepted for the grace period"
                     );
                 }
-                Swap::Unchanged { .. } => {
+                Swap::Unchanged { .. } | Swap::CoSigned { .. } => {
                     anyhow::bail!("--previous-table holds the same table as --table")
                 }
             }
@@ -707,9 +707,15 @@ impl Reloader {
         let previous = shared.generations.current();
         let new_id = next.id_hex.clone();
         if new_id == previous.id_hex {
-            return Ok(Swap::Unchanged {
-                version: previous.version(),
-            });
+            let swap = shared.generations.install(next, self.grace)?;
+            if let Swap::CoSigned {
+                version,
+                cosignatures,
+            } = swap
+            {
+                tracing::info!(version, cosignatures, "co-signatures updated");
+            }
+            return Ok(swap);
         }
         if next.version() <= previous.version() {
             anyhow::bail!(
@@ -834,7 +840,7 @@ async fn follow_store(
                     behind_logged = None;
                     to >= n.version
                 }
-                Ok(Swap::Unchanged { .. }) | Err(_) => {
+                Ok(Swap::Unchanged { .. } | Swap::CoSigned { .. }) | Err(_) => {
                     if behind_logged != Some(n.version) {
                         tracing::warn!(
                             serving = current.version(),
@@ -859,6 +865,13 @@ impl std::fmt::Display for Swap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Swap::Unchanged { version } => write!(f, "unchanged: version {version} is served"),
+            Swap::CoSigned {
+                version,
+                cosignatures,
+            } => write!(
+                f,
+                "version {version} is served with {cosignatures} co-signature(s) now"
+            ),
             Swap::Swapped { from, to, rotated } => write!(
                 f,
                 "swapped: version {to} is served; version {from} is accepted for the grace period{}",

@@ -162,7 +162,7 @@ impl Shared {
 
     pub(crate) fn manifest(&self) -> Manifest {
         let g = self.generations.current();
-        crate::wire::manifest(&g.manifest, self.max_batch)
+        crate::wire::manifest(&g.manifest, &g.cosignatures, self.max_batch)
     }
 }
 

@@ -5,6 +5,7 @@
 //! implementation written from the SPEC can compare its bytes with ours.
 
 use blindmatch_proto::v1::{DeltaChunk, Manifest, TableChunk};
+use blindmatch_protocol::audit::CoSignature;
 use blindmatch_protocol::manifest::SignedManifest;
 use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::table::{CHUNK_LEN, SLOT_LEN};
@@ -16,9 +17,14 @@ pub const DELTA_SLOTS: usize = 2048;
 /// `GetManifest`'s answer (SPEC 13.3, 14.8): the signed statement, its
 /// fields spelled out, and the server's `max_batch`, which is not signed.
 ///
-/// Every field but `max_batch` comes from the statement, so the message
-/// agrees with it by construction (what SPEC 13.3 step 2 has a client check).
-pub fn manifest(signed: &SignedManifest, max_batch: usize) -> Manifest {
+/// Every field but `max_batch` and the co-signatures (SPEC 15.5) comes
+/// from the statement, so the message agrees with it by construction (what
+/// SPEC 13.3 step 2 has a client check).
+pub fn manifest(
+    signed: &SignedManifest,
+    cosignatures: &[CoSignature],
+    max_batch: usize,
+) -> Manifest {
     let m = &signed.manifest;
     let h = &m.header;
     let threshold = m.threshold.as_ref();
@@ -41,6 +47,14 @@ pub fn manifest(signed: &SignedManifest, max_batch: usize) -> Manifest {
         threshold: threshold.map_or(0, |p| u32::from(p.threshold())),
         synthetic_bound: threshold.map_or(0, |p| u32::from(p.synthetic_bound())),
         placement_weights: threshold.map_or_else(Vec::new, |p| p.weights().to_vec()),
+        cosignatures: cosignatures
+            .iter()
+            .map(|c| blindmatch_proto::v1::CoSignature {
+                org_key: c.org_key.to_bytes().to_vec(),
+                name: c.name.as_str().to_owned(),
+                signature: c.signature.to_vec(),
+            })
+            .collect(),
     }
 }
 

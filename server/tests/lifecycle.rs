@@ -1121,3 +1121,78 @@ async fn a_version_of_an_unchanged_list_or_only_a_new_mode_has_a_table_id_of_its
     ));
     server.shutdown().await.unwrap();
 }
+
+/// Co-signatures (SPEC 15.5, 15.6): attached to the table file with
+/// `cosign` (each checked, a bad one named), served in `GetManifest`, and
+/// counted by a client's quorum: distinct pinned organisations only, and a
+/// client below its quorum refuses the table, saying who co-signed.
+#[tokio::test]
+async fn a_client_requires_its_quorum_of_organisations_co_signatures() {
+    use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
+    use blindmatch_protocol::manifest::OperatorSigningKey;
+    let fx = Fixture::new();
+    let statement = blindmatch_server::bundle::read(&fx.table, false)
+        .unwrap()
+        .manifest
+        .manifest
+        .encode();
+    let orgs: Vec<OperatorSigningKey> = (0..3)
+        .map(|_| OperatorSigningKey::generate(&mut rand::rng()))
+        .collect();
+    let file = |i: usize, name: &str, over: &[u8]| {
+        let path = fx.dir.path().join(format!("{name}.cosig"));
+        let c = CoSignature::sign(&orgs[i], OrgName::new(name).unwrap(), over);
+        std::fs::write(&path, c.encode()).unwrap();
+        path
+    };
+    // One over another statement is refused, naming the organisation.
+    let wrong = file(2, "Hotline C", b"another statement");
+    let e = blindmatch_server::audit::attach(&fx.table, &[wrong]).unwrap_err();
+    assert!(format!("{e:#}").contains("Hotline C"), "{e:#}");
+    let attached = blindmatch_server::audit::attach(
+        &fx.table,
+        &[
+            file(0, "Hotline A", &statement),
+            file(1, "Hotline B", &statement),
+        ],
+    )
+    .unwrap();
+    assert_eq!(attached.now.len(), 2);
+
+    let server = fx.start().await;
+    let keys: Vec<_> = orgs.iter().map(OperatorSigningKey::verifying_key).collect();
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
+    // Pinning nobody: co-signatures are ignored.
+    assert!(client.manifest().await.unwrap().cosigners().is_empty());
+    client.set_quorum(Some(Quorum::new(&keys[..2], 2).unwrap()));
+    let m = client.manifest().await.unwrap();
+    let names: Vec<&str> = m.cosigners().iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["Hotline A", "Hotline B"]);
+    // C never co-signed: 2 of A, B, C is met, 3 is not.
+    client.set_quorum(Some(Quorum::new(&keys, 2).unwrap()));
+    client.manifest().await.unwrap();
+    client.set_quorum(Some(Quorum::new(&keys, 3).unwrap()));
+    let e = client.manifest().await.unwrap_err();
+    match &e {
+        ClientError::Refused(CoreError::BelowQuorum {
+            found,
+            required,
+            cosigners,
+            ..
+        }) => {
+            assert_eq!((*found, *required), (2, 3));
+            assert_eq!(cosigners, "Hotline A, Hotline B");
+        }
+        other => panic!("not refused for the quorum: {other}"),
+    }
+    assert!(e.to_string().contains("3 required"), "{e}");
+    // A client pinning only C refuses, whatever A and B signed.
+    client.set_quorum(Some(Quorum::new(&keys[2..], 1).unwrap()));
+    assert!(matches!(
+        client.manifest().await,
+        Err(ClientError::Refused(CoreError::BelowQuorum {
+            found: 0,
+            ..
+        }))
+    ));
+}

@@ -55,6 +55,9 @@ enum BmStatus {
   // An object was used after the step that finished it (a download or a
   // delta finished before).
   BM_STATUS_STATE = 15,
+  // Fewer of the organisations the app pins co-signed the table than it
+  // requires: not audited by enough of them (the message names who did).
+  BM_STATUS_QUORUM = 16,
 };
 
 // A manifest [`bm_history_check`] accepted: what [`bm_history_record`]
@@ -83,6 +86,24 @@ struct BmManifest;
 // A validated table, with the manifest it was checked against (none when
 // opened unverified): the manifest says which vouchers it takes.
 struct BmTable;
+
+// One co-signature of a `GetManifest` response (`Manifest.cosignatures`,
+// SPEC 15.5): the organisation's key, the name it signed under (UTF-8,
+// not NUL-terminated) and the signature, each as a buffer and its length.
+struct BmCoSignature {
+  // The organisation's verifying key (32 bytes).
+  const uint8_t *org_key;
+  // Its length.
+  size_t org_key_len;
+  // The name, UTF-8.
+  const uint8_t *name;
+  // Its length in bytes.
+  size_t name_len;
+  // The signature (64 bytes).
+  const uint8_t *signature;
+  // Its length.
+  size_t signature_len;
+};
 
 #ifdef __cplusplus
 extern "C" {
@@ -128,6 +149,33 @@ uint16_t bm_manifest_threshold(const struct BmManifest *m);
 // # Safety
 // `m` is NULL or a live manifest; `out` valid for writing 32 bytes.
 enum BmStatus bm_manifest_table_id(const struct BmManifest *m, uint8_t *out);
+
+// Requires `required` of the `n_orgs` organisations whose keys
+// `org_keys` holds (32 bytes each, one after the other; a key given twice
+// counts once) to have co-signed `m`'s statement (SPEC 15.6);
+// `cosignatures` are the response's. On success `m` now carries its
+// co-signers ([`bm_manifest_cosigners`]); on failure it is unchanged.
+// `BM_STATUS_QUORUM` if too few did (the message says how many and who),
+// `BM_STATUS_INPUT` for a bad key or a `required` out of range.
+//
+// # Safety
+// `m` live and not used by another thread meanwhile; `org_keys` valid for
+// `32 * n_orgs` bytes; `cosignatures` NULL with 0, or valid for
+// `n_cosignatures` records whose buffers are valid as their lengths say.
+enum BmStatus bm_manifest_require_quorum(struct BmManifest *m,
+                                         const uint8_t *org_keys,
+                                         size_t n_orgs,
+                                         size_t required,
+                                         const struct BmCoSignature *cosignatures,
+                                         size_t n_cosignatures);
+
+// The names of the organisations [`bm_manifest_require_quorum`] counted,
+// one per line (UTF-8, `\n` after each), copied to `(out, cap)` if it
+// fits; returns its length (0 for NULL, or before the quorum was checked).
+//
+// # Safety
+// `m` NULL or live; `out` NULL or valid for writing `cap` bytes.
+size_t bm_manifest_cosigners(const struct BmManifest *m, uint8_t *out, size_t cap);
 
 // Frees a manifest.
 //

@@ -69,6 +69,9 @@ pub enum BmStatus {
     /// An object was used after the step that finished it (a download or a
     /// delta finished before).
     State = 15,
+    /// Fewer of the organisations the app pins co-signed the table than it
+    /// requires: not audited by enough of them (the message names who did).
+    Quorum = 16,
 }
 
 thread_local! {
@@ -88,6 +91,7 @@ fn status(kind: core::ErrorKind) -> BmStatus {
         K::Rollback => BmStatus::Rollback,
         K::Equivocation => BmStatus::Equivocation,
         K::TooOld => BmStatus::TooOld,
+        K::Quorum => BmStatus::Quorum,
         K::Malformed => BmStatus::Malformed,
         K::Input => BmStatus::Input,
         K::History => BmStatus::History,
@@ -285,6 +289,120 @@ pub unsafe extern "C" fn bm_manifest_table_id(m: *const BmManifest, out: *mut u8
         unsafe { write_out(&m.0.table_id().0, out, 32) };
         Ok(())
     })
+}
+
+/// One co-signature of a `GetManifest` response (`Manifest.cosignatures`,
+/// SPEC 15.5): the organisation's key, the name it signed under (UTF-8,
+/// not NUL-terminated) and the signature, each as a buffer and its length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BmCoSignature {
+    /// The organisation's verifying key (32 bytes).
+    pub org_key: *const u8,
+    /// Its length.
+    pub org_key_len: usize,
+    /// The name, UTF-8.
+    pub name: *const u8,
+    /// Its length in bytes.
+    pub name_len: usize,
+    /// The signature (64 bytes).
+    pub signature: *const u8,
+    /// Its length.
+    pub signature_len: usize,
+}
+
+/// Requires `required` of the `n_orgs` organisations whose keys
+/// `org_keys` holds (32 bytes each, one after the other; a key given twice
+/// counts once) to have co-signed `m`'s statement (SPEC 15.6);
+/// `cosignatures` are the response's. On success `m` now carries its
+/// co-signers ([`bm_manifest_cosigners`]); on failure it is unchanged.
+/// `BM_STATUS_QUORUM` if too few did (the message says how many and who),
+/// `BM_STATUS_INPUT` for a bad key or a `required` out of range.
+///
+/// # Safety
+/// `m` live and not used by another thread meanwhile; `org_keys` valid for
+/// `32 * n_orgs` bytes; `cosignatures` NULL with 0, or valid for
+/// `n_cosignatures` records whose buffers are valid as their lengths say.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_require_quorum(
+    m: *mut BmManifest,
+    org_keys: *const u8,
+    n_orgs: usize,
+    required: usize,
+    cosignatures: *const BmCoSignature,
+    n_cosignatures: usize,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let m = unsafe { object_mut(m, "manifest")? };
+        let len = n_orgs
+            .checked_mul(32)
+            .ok_or_else(|| fail(BmStatus::Input, "n_orgs is too large"))?;
+        // SAFETY: the caller's contract.
+        let keys = unsafe { bytes(org_keys, len)? };
+        let orgs = keys
+            .chunks_exact(32)
+            .map(operator_key)
+            .collect::<Result<Vec<_>, _>>()?;
+        let quorum = core::quorum(&orgs, required).map_err(|e| from_core(&e))?;
+        let records: &[BmCoSignature] = if n_cosignatures == 0 {
+            &[]
+        } else if cosignatures.is_null() {
+            return Err(fail(BmStatus::Null, "cosignatures is NULL"));
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { std::slice::from_raw_parts(cosignatures, n_cosignatures) }
+        };
+        let mut fields = Vec::with_capacity(records.len());
+        for r in records {
+            // SAFETY: the caller's contract, for each buffer.
+            let (key, name, sig) = unsafe {
+                (
+                    bytes(r.org_key, r.org_key_len)?,
+                    bytes(r.name, r.name_len)?,
+                    bytes(r.signature, r.signature_len)?,
+                )
+            };
+            // A name that is not UTF-8 cannot be the one signed: left out,
+            // as the core leaves out any co-signature that does not decode.
+            if let Ok(name) = std::str::from_utf8(name) {
+                fields.push((key, name, sig));
+            }
+        }
+        let cosignatures = core::cosignatures(fields);
+        m.0 =
+            m.0.clone()
+                .require_quorum(&quorum, &cosignatures)
+                .map_err(|e| from_core(&e))?;
+        Ok(())
+    })
+}
+
+/// The names of the organisations [`bm_manifest_require_quorum`] counted,
+/// one per line (UTF-8, `\n` after each), copied to `(out, cap)` if it
+/// fits; returns its length (0 for NULL, or before the quorum was checked).
+///
+/// # Safety
+/// `m` NULL or live; `out` NULL or valid for writing `cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_cosigners(
+    m: *const BmManifest,
+    out: *mut u8,
+    cap: usize,
+) -> usize {
+    // SAFETY: the caller's contract.
+    match unsafe { m.as_ref() } {
+        Some(m) => {
+            let names: String =
+                m.0.cosigners()
+                    .iter()
+                    .map(|(_, n)| format!("{}\n", n.as_str()))
+                    .collect();
+            // SAFETY: the caller's contract.
+            unsafe { write_out(names.as_bytes(), out, cap) }
+        }
+        None => 0,
+    }
 }
 
 /// Frees a manifest.

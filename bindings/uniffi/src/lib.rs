@@ -67,6 +67,18 @@ pub enum BlindmatchError {
         /// The bound.
         max_seconds: u64,
     },
+    /// Fewer of the organisations the app pins co-signed the table than
+    /// it requires (`Manifest.requireQuorum`): not audited by enough of
+    /// them.
+    #[error("{reason}")]
+    Quorum {
+        /// The core's message: who co-signed, and what was not counted.
+        reason: String,
+        /// Distinct pinned organisations whose co-signature verified.
+        found: u64,
+        /// How many are required.
+        required: u64,
+    },
     /// A chunk, table, delta or statement is not what the signed manifest
     /// describes; nothing of it was kept.
     #[error("{reason}")]
@@ -151,6 +163,13 @@ impl From<core::Error> for BlindmatchError {
                 age_seconds,
                 max_seconds,
             },
+            core::Error::BelowQuorum {
+                found, required, ..
+            } => BlindmatchError::Quorum {
+                reason,
+                found: u64::try_from(found).unwrap_or(u64::MAX),
+                required: u64::try_from(required).unwrap_or(u64::MAX),
+            },
             e => match e.kind() {
                 K::BadSignature => BlindmatchError::BadSignature { reason },
                 K::Malformed => BlindmatchError::Malformed { reason },
@@ -181,6 +200,7 @@ impl BlindmatchError {
             BlindmatchError::Rollback { .. } => "Rollback",
             BlindmatchError::Equivocation { .. } => "Equivocation",
             BlindmatchError::TooOld { .. } => "TooOld",
+            BlindmatchError::Quorum { .. } => "Quorum",
             BlindmatchError::Invalid { .. } => "Invalid",
             BlindmatchError::Malformed { .. } => "Malformed",
             BlindmatchError::Input { .. } => "Input",
@@ -299,6 +319,36 @@ impl OperatorKey {
     }
 }
 
+/// A list organisation's co-signature of a manifest's statement, as a
+/// `GetManifest` response carries it (`Manifest.cosignatures`, SPEC 15.5).
+#[derive(uniffi::Record)]
+pub struct CoSignature {
+    /// The organisation's verifying key (32 bytes).
+    pub org_key: Vec<u8>,
+    /// The name it signed under.
+    pub name: String,
+    /// The signature (64 bytes).
+    pub signature: Vec<u8>,
+}
+
+/// The list organisations an app pins and how many of them must have
+/// co-signed a table (SPEC 15.6).
+#[derive(uniffi::Object)]
+pub struct Quorum(core::Quorum);
+
+#[uniffi::export]
+impl Quorum {
+    /// At least `required` of `orgs` (a key given twice counts once).
+    ///
+    /// Raises `Input` unless 1 ≤ `required` ≤ the number of distinct keys.
+    #[uniffi::constructor]
+    pub fn new(orgs: Vec<Arc<OperatorKey>>, required: u32) -> Result<Arc<Self>, BlindmatchError> {
+        let keys: Vec<_> = orgs.iter().map(|k| k.0).collect();
+        let required = usize::try_from(required).unwrap_or(usize::MAX);
+        Ok(Arc::new(Quorum(core::quorum(&keys, required)?)))
+    }
+}
+
 /// A manifest whose signature verified under the operator key. Only the
 /// signed statement is used: the other fields of a `GetManifest` response
 /// are copies nobody signed.
@@ -321,6 +371,37 @@ impl Manifest {
             &signature,
             &operator.0,
         )?)))
+    }
+
+    /// Requires `quorum` of the organisations it pins to have co-signed
+    /// this exact statement; `cosignatures` are the response's
+    /// (`Manifest.cosignatures`). Returns the manifest with its co-signers
+    /// (`cosigners()`); use it from here on.
+    ///
+    /// Raises `Quorum`, saying how many co-signed and who.
+    pub fn require_quorum(
+        &self,
+        quorum: Arc<Quorum>,
+        cosignatures: Vec<CoSignature>,
+    ) -> Result<Arc<Manifest>, BlindmatchError> {
+        let cosignatures = core::cosignatures(
+            cosignatures
+                .iter()
+                .map(|c| (&c.org_key[..], c.name.as_str(), &c.signature[..])),
+        );
+        Ok(Arc::new(Manifest(
+            self.0.clone().require_quorum(&quorum.0, &cosignatures)?,
+        )))
+    }
+
+    /// The names of the organisations `require_quorum` counted: who
+    /// audited this table (empty before `require_quorum`).
+    pub fn cosigners(&self) -> Vec<String> {
+        self.0
+            .cosigners()
+            .iter()
+            .map(|(_, name)| name.as_str().to_owned())
+            .collect()
     }
 
     /// The version number.

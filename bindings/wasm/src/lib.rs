@@ -41,6 +41,15 @@ fn describe(e: &core::Error) -> (&'static str, String, Vec<(&'static str, f64)>)
             ("maxSeconds", num(*max_seconds)),
         ],
         core::Error::ThresholdMode { t } => vec![("threshold", f64::from(*t))],
+        core::Error::BelowQuorum {
+            found, required, ..
+        } => vec![
+            ("found", num(u64::try_from(*found).unwrap_or(u64::MAX))),
+            (
+                "required",
+                num(u64::try_from(*required).unwrap_or(u64::MAX)),
+            ),
+        ],
         _ => Vec::new(),
     };
     (e.kind().name(), e.to_string(), fields)
@@ -124,6 +133,38 @@ impl OperatorKey {
     }
 }
 
+/// The list organisations an app pins and how many of them must have
+/// co-signed a table (SPEC 15.6).
+#[wasm_bindgen]
+pub struct Quorum(core::Quorum);
+
+#[wasm_bindgen]
+impl Quorum {
+    /// At least `required` of the organisations whose verifying keys
+    /// `orgKeysHex` holds (64 hex digits each; a key given twice counts
+    /// once). Throws `Input` for a bad key, or unless 1 ≤ `required` ≤ the
+    /// number of distinct keys.
+    #[wasm_bindgen(constructor)]
+    pub fn new(org_keys_hex: Vec<String>, required: u32) -> Result<Quorum, JsValue> {
+        let keys = org_keys_hex
+            .iter()
+            .map(|h| core::operator_key_from_hex(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(from_core)?;
+        let required = usize::try_from(required).unwrap_or(usize::MAX);
+        core::quorum(&keys, required).map(Quorum).map_err(from_core)
+    }
+}
+
+/// The bytes field `name` of a JavaScript object, or empty.
+fn bytes_field(obj: &JsValue, name: &str) -> Vec<u8> {
+    Reflect::get(obj, &name.into())
+        .ok()
+        .filter(|v| v.is_instance_of::<Uint8Array>())
+        .map(|v| Uint8Array::from(v).to_vec())
+        .unwrap_or_default()
+}
+
 /// A manifest whose signature verified; only the signed statement is used.
 #[wasm_bindgen]
 pub struct Manifest(core::VerifiedManifest);
@@ -140,6 +181,51 @@ impl Manifest {
         core::VerifiedManifest::verify(statement, signature, &operator.0)
             .map(Manifest)
             .map_err(from_core)
+    }
+
+    /// Requires `quorum` of the organisations it pins to have co-signed
+    /// this exact statement (SPEC 15.6); `cosignatures` is the response's
+    /// `cosignatures` array (objects with `orgKey`, `name`, `signature`).
+    /// Returns the manifest with its co-signers (`cosigners`); use it from
+    /// here on. Throws `Quorum`, saying how many co-signed and who.
+    #[wasm_bindgen(js_name = requireQuorum)]
+    pub fn require_quorum(
+        &self,
+        quorum: &Quorum,
+        cosignatures: Array,
+    ) -> Result<Manifest, JsValue> {
+        let fields: Vec<(Vec<u8>, String, Vec<u8>)> = cosignatures
+            .iter()
+            .map(|c| {
+                let name = Reflect::get(&c, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+                    .unwrap_or_default();
+                (
+                    bytes_field(&c, "orgKey"),
+                    name,
+                    bytes_field(&c, "signature"),
+                )
+            })
+            .collect();
+        let cosignatures =
+            core::cosignatures(fields.iter().map(|(k, n, s)| (&k[..], n.as_str(), &s[..])));
+        self.0
+            .clone()
+            .require_quorum(&quorum.0, &cosignatures)
+            .map(Manifest)
+            .map_err(from_core)
+    }
+
+    /// The names of the organisations `requireQuorum` counted: who audited
+    /// this table.
+    #[wasm_bindgen(getter)]
+    pub fn cosigners(&self) -> Vec<String> {
+        self.0
+            .cosigners()
+            .iter()
+            .map(|(_, n)| n.as_str().to_owned())
+            .collect()
     }
 
     /// Threshold mode's t (SPEC Section 14), or undefined for a table in

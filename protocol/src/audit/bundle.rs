@@ -16,6 +16,8 @@ use crate::error::Error;
 use crate::hash_to_group::hash_item;
 use crate::item::{Item, ItemType};
 use crate::key::ServerKey;
+use crate::manifest::SignedManifest;
+use crate::merkle::MerkleTree;
 use crate::table::{
     BlindedTable, EntryIndex, Fingerprinter, Placement, SLOT_LEN, TableId, dedup, filler_half,
     filler_half_at, filler_key,
@@ -90,8 +92,9 @@ pub struct EntrySlot {
 /// audited; the others keep what that audit found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditBundle {
-    /// The table audited.
-    pub table_id: TableId,
+    /// The operator's signed statement of the table audited (SPEC 13.3):
+    /// what the organisation co-signs.
+    pub manifest: SignedManifest,
     /// For a delta bundle, the table audited before.
     pub base: Option<TableId>,
     /// The [`AuditList::digest`] of the list the bundle numbers.
@@ -130,8 +133,13 @@ impl AuditBundle {
     /// fillers were recorded; [`AuditError::Mismatch`] if `index`,
     /// `placement` or `base` do not fit `table`; an [`Error`] from the
     /// proof.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the operator's whole record of one version"
+    )]
     pub fn prove<R: CryptoRng + ?Sized>(
         key: &ServerKey,
+        manifest: &SignedManifest,
         table: &BlindedTable,
         index: &EntryIndex,
         placement: &Placement,
@@ -143,6 +151,9 @@ impl AuditBundle {
         let n = header.n_slots as usize;
         if header.public_key != *key.public_key() {
             return Err(AuditError::Mismatch("the key is not the table's"));
+        }
+        if manifest.manifest.table_id != *table.id() {
+            return Err(AuditError::Mismatch("the manifest names another table"));
         }
         if index.n_slots() != n {
             return Err(AuditError::Mismatch(
@@ -203,12 +214,12 @@ impl AuditBundle {
             .copied()
             .filter(|&(s, _)| changed(s))
             .collect();
-        let pairs = entry_pairs(table, list, &entries).map_err(AuditError::Bundle)?;
+        let pairs = entry_pairs(table, list, &entries);
         let proof = Suite::AUDIT
             .prove(key.scalar(), &pairs, rng)
             .map_err(AuditError::Bundle)?;
         let bundle = AuditBundle {
-            table_id: *table.id(),
+            manifest: *manifest,
             base: base.map(|b| *b.id()),
             list_digest: *list.digest(),
             filler_key: *filler_key(key, &header.seed),
@@ -238,9 +249,16 @@ impl AuditBundle {
     ) -> Result<Audited, AuditError> {
         let header = *table.header();
         let n = header.n_slots;
-        if self.table_id != *table.id() {
+        let statement = &self.manifest.manifest;
+        if statement.table_id != *table.id() {
             return Err(AuditError::Mismatch(
                 "the bundle was made for another table",
+            ));
+        }
+        if statement.header != header || statement.digest != *MerkleTree::new(table.slots()).root()
+        {
+            return Err(AuditError::Mismatch(
+                "the bundle's statement does not describe this table (header or digest differ)",
             ));
         }
         if self.list_digest != *list.digest() {
@@ -426,8 +444,8 @@ impl AuditBundle {
         Ok(())
     }
 
-    /// `"BMAU" || 0x01 || table_id || base (32 bytes, zero for a full
-    /// bundle) || list_digest || filler_key || I2OSP(n_entries, 4) ||
+    /// `"BMAU" || 0x01 || I2OSP(len(manifest), 2) || manifest (statement ||
+    /// signature) || base (32 bytes, zero for a full bundle) || list_digest || filler_key || I2OSP(n_entries, 4) ||
     /// n_entries × (I2OSP(slot, 4) || I2OSP(list_index, 4)) ||
     /// I2OSP(n_fresh, 4) || n_fresh × (I2OSP(slot, 4) || I2OSP(version, 8))
     /// || proof` (SPEC 15.2).
@@ -435,9 +453,15 @@ impl AuditBundle {
         let mut out = Vec::with_capacity(
             5 + 4 * 32 + 8 + self.entries.len() * 8 + self.fresh.len() * 12 + PROOF_LEN,
         );
+        let manifest = self.manifest.encode();
         out.extend_from_slice(&BUNDLE_MAGIC);
         out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.table_id.0);
+        out.extend_from_slice(
+            &u16::try_from(manifest.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
+        out.extend_from_slice(&manifest);
         out.extend_from_slice(&self.base.map_or([0u8; 32], |b| b.0));
         out.extend_from_slice(&self.list_digest);
         out.extend_from_slice(&self.filler_key);
@@ -464,7 +488,8 @@ impl AuditBundle {
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, "audit bundle");
         r.magic_version(&BUNDLE_MAGIC)?;
-        let table_id = TableId(r.array()?);
+        let len = usize::from(u16::from_be_bytes(r.array()?));
+        let manifest = SignedManifest::decode_unverified(r.take(len)?)?;
         let base: [u8; 32] = r.array()?;
         let list_digest = r.array()?;
         let filler_key = r.array()?;
@@ -484,7 +509,7 @@ impl AuditBundle {
         let proof = Proof::decode(r.take(PROOF_LEN)?)?;
         r.end()?;
         Ok(AuditBundle {
-            table_id,
+            manifest,
             base: (base != [0u8; 32]).then_some(TableId(base)),
             list_digest,
             filler_key,
@@ -651,23 +676,14 @@ fn len32(n: usize) -> [u8; 4] {
 }
 
 /// The operator's pairs `(H(y), T[slot])`: the slots were found by the
-/// index, so they decode.
-fn entry_pairs(
-    table: &BlindedTable,
-    list: &AuditList,
-    entries: &[EntrySlot],
-) -> Result<Vec<Pair>, Error> {
+/// index, and the prover reads them only as bytes.
+fn entry_pairs(table: &BlindedTable, list: &AuditList, entries: &[EntrySlot]) -> Vec<Pair> {
     crate::map_slice(entries, |e| {
-        let bytes = slot_bytes(table, e.slot);
-        let d = decode_element(&bytes, "table slot")?;
-        Ok(Pair::new(
+        Pair::for_prover(
             hash_item(&list.items()[e.list_index as usize]),
-            d,
-            bytes,
-        ))
+            slot_bytes(table, e.slot),
+        )
     })
-    .into_iter()
-    .collect()
 }
 
 /// The organisation's pairs, and a failure for each entry slot that does
@@ -815,6 +831,12 @@ mod tests {
     struct Fixture {
         key: ServerKey,
         built: crate::table::BuiltTable,
+        manifest: SignedManifest,
+    }
+
+    fn signed(table: &BlindedTable, version: u64) -> SignedManifest {
+        crate::manifest::Manifest::for_table(table, version, 1_700_000_000, None)
+            .sign(&crate::manifest::OperatorSigningKey::from_seed([5; 32]))
     }
 
     /// A table of items 0..100; the organisation's list is items 0..150.
@@ -823,8 +845,13 @@ mod tests {
         let built = TableBuilder::new([3; 32])
             .build(&key, items(0..100))
             .unwrap();
+        let manifest = signed(&built.table, 1);
         (
-            Fixture { key, built },
+            Fixture {
+                key,
+                built,
+                manifest,
+            },
             AuditList::new(items(0..150)).unwrap(),
         )
     }
@@ -832,6 +859,7 @@ mod tests {
     fn prove(fx: &Fixture, list: &AuditList) -> (AuditBundle, ProveReport) {
         AuditBundle::prove(
             &fx.key,
+            &fx.manifest,
             &fx.built.table,
             &fx.built.index,
             &fx.built.placement,
@@ -974,8 +1002,10 @@ mod tests {
                 .all(|&(s, v)| v == 2 && v2.index.entry_at(s).is_none())
         );
         assert!((3..=13).contains(&fresh.len()), "{}", fresh.len());
+        let v2_manifest = signed(&v2.table, 2);
         let (delta, report) = AuditBundle::prove(
             &fx.key,
+            &v2_manifest,
             &v2.table,
             &v2.index,
             &v2.placement,
@@ -1001,6 +1031,7 @@ mod tests {
                     entries: Vec::new(),
                     placement: v2.placement.clone(),
                 },
+                manifest: v2_manifest,
             },
             &list,
         )
@@ -1023,6 +1054,7 @@ mod tests {
             AuditList::new(items(0..150).into_iter().filter(|i| *i != items(50..51)[0])).unwrap();
         let (delta, _) = AuditBundle::prove(
             &fx.key,
+            &v2_manifest,
             &v2.table,
             &v2.index,
             &v2.placement,

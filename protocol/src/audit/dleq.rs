@@ -152,7 +152,8 @@ impl Suite {
     /// drawn from `rng`.
     ///
     /// # Errors
-    /// As [`Suite::weights`].
+    /// [`Error::InvalidParameter`] for more pairs than the index width
+    /// numbers.
     pub fn prove<R: CryptoRng + ?Sized>(
         &self,
         k: &Scalar,
@@ -168,7 +169,8 @@ impl Suite {
     /// `r` for two proofs under one key: it reveals k.
     ///
     /// # Errors
-    /// As [`Suite::weights`].
+    /// [`Error::InvalidParameter`] for more pairs than the index width
+    /// numbers.
     pub fn prove_with(&self, k: &Scalar, pairs: &[Pair], r: &Scalar) -> Result<Proving, Error> {
         let b = RistrettoPoint::mul_base(k);
         let weights = self.weights(&b, pairs)?;
@@ -194,7 +196,8 @@ impl Suite {
     /// every pair.
     ///
     /// # Errors
-    /// As [`Suite::weights`]; a proof that does not verify is `Ok(false)`.
+    /// [`Error::InvalidParameter`] for more pairs than the index width
+    /// numbers; a proof that does not verify is `Ok(false)`.
     pub fn verify(&self, b: &RistrettoPoint, pairs: &[Pair], proof: &Proof) -> Result<bool, Error> {
         let weights = self.weights(b, pairs)?;
         let m = sum_of_products(&weights, pairs.iter().map(|p| p.c));
@@ -226,6 +229,18 @@ impl Pair {
         Pair {
             c,
             d,
+            c_bytes: c.compress().to_bytes(),
+            d_bytes,
+        }
+    }
+
+    /// A pair as the prover needs it: [`Suite::prove`] reads D only as the
+    /// bytes the weights hash (it computes `Z = k·M`), so D is not decoded
+    /// (a decompression saved per pair; `d` is the identity here).
+    pub fn for_prover(c: RistrettoPoint, d_bytes: [u8; 32]) -> Self {
+        Pair {
+            c,
+            d: RistrettoPoint::identity(),
             c_bytes: c.compress().to_bytes(),
             d_bytes,
         }

@@ -1478,6 +1478,12 @@ public protocol ManifestProtocol: AnyObject, Sendable {
     func checkAge(maxAgeSeconds: UInt64, nowUnixSeconds: UInt64) throws 
     
     /**
+     * The names of the organisations `require_quorum` counted: who
+     * audited this table (empty before `require_quorum`).
+     */
+    func cosigners()  -> [String]
+    
+    /**
      * When the table was built (seconds since the Unix epoch).
      */
     func created()  -> UInt64
@@ -1496,6 +1502,16 @@ public protocol ManifestProtocol: AnyObject, Sendable {
      * Slots in the table.
      */
     func nSlots()  -> UInt32
+    
+    /**
+     * Requires `quorum` of the organisations it pins to have co-signed
+     * this exact statement; `cosignatures` are the response's
+     * (`Manifest.cosignatures`). Returns the manifest with its co-signers
+     * (`cosigners()`); use it from here on.
+     *
+     * Raises `Quorum`, saying how many co-signed and who.
+     */
+    func requireQuorum(quorum: Quorum, cosignatures: [CoSignature]) throws  -> Manifest
     
     /**
      * The signature.
@@ -1619,6 +1635,19 @@ open func checkAge(maxAgeSeconds: UInt64, nowUnixSeconds: UInt64)throws   {try r
 }
     
     /**
+     * The names of the organisations `require_quorum` counted: who
+     * audited this table (empty before `require_quorum`).
+     */
+open func cosigners() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_cosigners(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * When the table was built (seconds since the Unix epoch).
      */
 open func created() -> UInt64  {
@@ -1662,6 +1691,25 @@ open func nSlots() -> UInt32  {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_manifest_n_slots(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Requires `quorum` of the organisations it pins to have co-signed
+     * this exact statement; `cosignatures` are the response's
+     * (`Manifest.cosignatures`). Returns the manifest with its co-signers
+     * (`cosigners()`); use it from here on.
+     *
+     * Raises `Quorum`, saying how many co-signed and who.
+     */
+open func requireQuorum(quorum: Quorum, cosignatures: [CoSignature])throws  -> Manifest  {
+    return try  FfiConverterTypeManifest_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_require_quorum(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeQuorum_lower(quorum),
+        FfiConverterSequenceTypeCoSignature.lower(cosignatures),uniffiCallStatus
     )
 })
 }
@@ -1936,6 +1984,135 @@ public func FfiConverterTypeOperatorKey_lift(_ handle: UInt64) throws -> Operato
 #endif
 public func FfiConverterTypeOperatorKey_lower(_ value: OperatorKey) -> UInt64 {
     return FfiConverterTypeOperatorKey.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The list organisations an app pins and how many of them must have
+ * co-signed a table (SPEC 15.6).
+ */
+public protocol QuorumProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * The list organisations an app pins and how many of them must have
+ * co-signed a table (SPEC 15.6).
+ */
+open class Quorum: QuorumProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_blindmatch_uniffi_fn_clone_quorum(self.handle, $0) }
+    }
+    /**
+     * At least `required` of `orgs` (a key given twice counts once).
+     *
+     * Raises `Input` unless 1 ≤ `required` ≤ the number of distinct keys.
+     */
+public convenience init(orgs: [OperatorKey], required: UInt32)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_constructor_quorum_new(
+        FfiConverterSequenceTypeOperatorKey.lower(orgs),
+        FfiConverterUInt32.lower(required),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_blindmatch_uniffi_fn_free_quorum(handle, $0) }
+    }
+
+    
+
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuorum: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Quorum
+
+    public static func lift(_ handle: UInt64) throws -> Quorum {
+        return Quorum(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Quorum) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Quorum {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Quorum, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuorum_lift(_ handle: UInt64) throws -> Quorum {
+    return try FfiConverterTypeQuorum.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuorum_lower(_ value: Quorum) -> UInt64 {
+    return FfiConverterTypeQuorum.lower(value)
 }
 
 
@@ -2388,6 +2565,86 @@ public func FfiConverterTypeTableDownload_lower(_ value: TableDownload) -> UInt6
 
 
 /**
+ * A list organisation's co-signature of a manifest's statement, as a
+ * `GetManifest` response carries it (`Manifest.cosignatures`, SPEC 15.5).
+ */
+public struct CoSignature: Equatable, Hashable {
+    /**
+     * The organisation's verifying key (32 bytes).
+     */
+    public var orgKey: Data
+    /**
+     * The name it signed under.
+     */
+    public var name: String
+    /**
+     * The signature (64 bytes).
+     */
+    public var signature: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The organisation's verifying key (32 bytes).
+         */orgKey: Data, 
+        /**
+         * The name it signed under.
+         */name: String, 
+        /**
+         * The signature (64 bytes).
+         */signature: Data) {
+        self.orgKey = orgKey
+        self.name = name
+        self.signature = signature
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CoSignature: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCoSignature: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CoSignature {
+        return
+            try CoSignature(
+                orgKey: FfiConverterData.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                signature: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CoSignature, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.orgKey, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterData.write(value.signature, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCoSignature_lift(_ buf: RustBuffer) throws -> CoSignature {
+    return try FfiConverterTypeCoSignature.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCoSignature_lower(_ value: CoSignature) -> RustBuffer {
+    return FfiConverterTypeCoSignature.lower(value)
+}
+
+
+/**
  * One item to check: its hash and what the server records with it if it
  * is on the list (at most 1 KiB; the server sees it only on a match).
  */
@@ -2734,6 +2991,22 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */maxSeconds: UInt64
     )
     /**
+     * Fewer of the organisations the app pins co-signed the table than
+     * it requires (`Manifest.requireQuorum`): not audited by enough of
+     * them.
+     */
+    case Quorum(
+        /**
+         * The core's message: who co-signed, and what was not counted.
+         */reason: String, 
+        /**
+         * Distinct pinned organisations whose co-signature verified.
+         */found: UInt64, 
+        /**
+         * How many are required.
+         */required: UInt64
+    )
+    /**
      * A chunk, table, delta or statement is not what the signed manifest
      * describes; nothing of it was kept.
      */
@@ -2846,25 +3119,30 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
             ageSeconds: try FfiConverterUInt64.read(from: &buf), 
             maxSeconds: try FfiConverterUInt64.read(from: &buf)
             )
-        case 5: return .Invalid(
+        case 5: return .Quorum(
+            reason: try FfiConverterString.read(from: &buf), 
+            found: try FfiConverterUInt64.read(from: &buf), 
+            required: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 6: return .Invalid(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Malformed(
+        case 7: return .Malformed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Input(
+        case 8: return .Input(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .History(
+        case 9: return .History(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Mode(
+        case 10: return .Mode(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Account(
+        case 11: return .Account(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .State(
+        case 12: return .State(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2907,38 +3185,45 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
             FfiConverterUInt64.write(maxSeconds, into: &buf)
             
         
-        case let .Invalid(reason):
+        case let .Quorum(reason,found,required):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
+            FfiConverterUInt64.write(found, into: &buf)
+            FfiConverterUInt64.write(required, into: &buf)
             
         
-        case let .Malformed(reason):
+        case let .Invalid(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Input(reason):
+        case let .Malformed(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .History(reason):
+        case let .Input(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Mode(reason):
+        case let .History(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Account(reason):
+        case let .Mode(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .State(reason):
+        case let .Account(reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .State(reason):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3164,6 +3449,31 @@ fileprivate struct FfiConverterOptionTypeManifest: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
     typealias SwiftType = [Data]
 
@@ -3181,6 +3491,56 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOperatorKey: FfiConverterRustBuffer {
+    typealias SwiftType = [OperatorKey]
+
+    public static func write(_ value: [OperatorKey], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOperatorKey.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OperatorKey] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OperatorKey]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOperatorKey.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeCoSignature: FfiConverterRustBuffer {
+    typealias SwiftType = [CoSignature]
+
+    public static func write(_ value: [CoSignature], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCoSignature.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CoSignature] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CoSignature]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCoSignature.read(from: &buf))
         }
         return seq
     }
@@ -3331,6 +3691,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_check_age() != 34327) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_cosigners() != 62148) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_created() != 39217) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3341,6 +3704,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_n_slots() != 15586) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_quorum() != 19847) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_signature() != 32723) {
@@ -3413,6 +3779,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_operatorkey_from_hex() != 38858) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_constructor_quorum_new() != 50190) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_table_open() != 19477) {

@@ -398,6 +398,11 @@ uint64_t uniffi_blindmatch_uniffi_fn_constructor_manifest_verify(RustBuffer stat
 void uniffi_blindmatch_uniffi_fn_method_manifest_check_age(uint64_t ptr, uint64_t max_age_seconds, uint64_t now_unix_seconds, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_COSIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_COSIGNERS
+RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_cosigners(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_CREATED
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_CREATED
 uint64_t uniffi_blindmatch_uniffi_fn_method_manifest_created(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -416,6 +421,11 @@ uint8_t uniffi_blindmatch_uniffi_fn_method_manifest_k(uint64_t ptr, RustCallStat
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_N_SLOTS
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_N_SLOTS
 uint32_t uniffi_blindmatch_uniffi_fn_method_manifest_n_slots(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_REQUIRE_QUORUM
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_REQUIRE_QUORUM
+uint64_t uniffi_blindmatch_uniffi_fn_method_manifest_require_quorum(uint64_t ptr, uint64_t quorum, RustBuffer cosignatures, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_SIGNATURE
@@ -471,6 +481,21 @@ uint64_t uniffi_blindmatch_uniffi_fn_constructor_operatorkey_from_hex(RustBuffer
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_OPERATORKEY_TO_HEX
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_OPERATORKEY_TO_HEX
 RustBuffer uniffi_blindmatch_uniffi_fn_method_operatorkey_to_hex(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_QUORUM
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_QUORUM
+uint64_t uniffi_blindmatch_uniffi_fn_clone_quorum(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_QUORUM
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_QUORUM
+void uniffi_blindmatch_uniffi_fn_free_quorum(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_QUORUM_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_QUORUM_NEW
+uint64_t uniffi_blindmatch_uniffi_fn_constructor_quorum_new(RustBuffer orgs, uint32_t required, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_TABLE
@@ -919,6 +944,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_check_age(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_COSIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_COSIGNERS
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_cosigners(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_CREATED
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_CREATED
 uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_created(void
@@ -940,6 +971,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_k(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_N_SLOTS
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_N_SLOTS
 uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_n_slots(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_REQUIRE_QUORUM
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_REQUIRE_QUORUM
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_require_quorum(void
     
 );
 #endif
@@ -1084,6 +1121,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_constructor_operatorkey_from_bytes(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_OPERATORKEY_FROM_HEX
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_OPERATORKEY_FROM_HEX
 uint16_t uniffi_blindmatch_uniffi_checksum_constructor_operatorkey_from_hex(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_QUORUM_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_QUORUM_NEW
+uint16_t uniffi_blindmatch_uniffi_checksum_constructor_quorum_new(void
     
 );
 #endif

@@ -1,6 +1,7 @@
 //! The flags README.md and papers/SPEC.md name are flags the binaries
-//! take: every `--flag` in them must be one of `blindmatch-server`'s or
-//! `blindmatch`'s (any subcommand, as their `--help` lists them), except on
+//! take: every `--flag` in them must be one of `blindmatch-server`'s,
+//! `blindmatch`'s or `blindmatch-audit`'s (any subcommand, as their
+//! `--help` lists them; here, in the crate that depends on all three), except on
 //! lines that run another program (cargo, a benchmark, a script), whose
 //! flags are that program's business. A renamed flag left in the docs fails
 //! here, naming the file and line; so does a config-file key in README's
@@ -28,6 +29,7 @@ fn known() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     flags(&blindmatch_server::cli::Cli::command(), &mut out);
     flags(&blindmatch_client::cli::Cli::command(), &mut out);
+    flags(&blindmatch_audit::cli::Cli::command(), &mut out);
     // clap's own.
     out.extend(["--help".to_string(), "--version".to_string()]);
     out

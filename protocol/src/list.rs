@@ -3,11 +3,13 @@
 //! One entry per line, either `TYPE VALUE` or a bare hex `VALUE` when a
 //! default type is given; or CSV whose first line is the header `type,value`.
 //! `#` starts a comment; blank lines are ignored. Every bad line is reported
-//! with its number, and nothing is built from a list that has one.
+//! with its number, and nothing is built (or audited) from a list that has
+//! one. The operator's `build` and an organisation's audit (SPEC Section
+//! 15.1) read lists with this one parser, so both number a list alike.
 
 use std::io::BufRead;
 
-use blindmatch_protocol::{Item, ItemType};
+use crate::{Item, ItemType};
 
 /// One bad line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,45 @@ pub struct ParsedList {
     pub items: Vec<Item>,
     /// Lines that could not be parsed.
     pub bad: Vec<BadLine>,
+}
+
+/// Why a list is refused whole: its bad lines, or no entries at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// Lines that could not be parsed (the message shows the first 20).
+    #[error("{}", bad_lines(.0))]
+    BadLines(Vec<BadLine>),
+    /// Only blank lines and comments: almost surely the wrong file.
+    #[error("no entries (only blank lines and comments)")]
+    Empty,
+}
+
+fn bad_lines(bad: &[BadLine]) -> String {
+    const SHOWN: usize = 20;
+    let mut msg = format!("{} bad line(s)", bad.len());
+    for b in bad.iter().take(SHOWN) {
+        msg.push_str(&format!("\n  line {}: {}", b.line, b.message));
+    }
+    if bad.len() > SHOWN {
+        msg.push_str(&format!("\n  ... and {} more", bad.len() - SHOWN));
+    }
+    msg
+}
+
+impl ParsedList {
+    /// The entries, or the reason the list is refused whole.
+    ///
+    /// # Errors
+    /// [`ListError`].
+    pub fn into_items(self) -> Result<Vec<Item>, ListError> {
+        if !self.bad.is_empty() {
+            return Err(ListError::BadLines(self.bad));
+        }
+        if self.items.is_empty() {
+            return Err(ListError::Empty);
+        }
+        Ok(self.items)
+    }
 }
 
 /// Parses a list.
