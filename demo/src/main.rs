@@ -18,6 +18,15 @@
 //! (the server holds candidates and nothing else), the other crosses it (its
 //! matches are revealed with their associated data, and its synthetic
 //! vouchers are found out).
+//! Then "day 4", the list audit (SPEC Section 15, [`audit`]): two hotlines
+//! that list the demo's entries and some of their own audit version 3
+//! against their own lists and co-sign it, and a second client pinned to
+//! both requires both co-signatures. The operator then slips a hash only
+//! hotline A lists into version 4: B's audit refuses and names the slot, B
+//! does not co-sign, and the pinned client refuses version 4 while it keeps
+//! submitting against version 3, which it audited.
+
+mod audit;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -435,6 +444,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     {
         bail!("the server did not process the day-3 vouchers within 30 s");
     }
+    let audit_ok = day4(&dir, &server, (&key, operator), (&list, &table, &next)).await?;
     let records = store::read_all(&data)?;
     let accounts = store::sqlite::read_accounts(&data)?;
     server.shutdown().await?;
@@ -488,8 +498,11 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let acks_identical = saw.iter().all(|a| a == &saw[0]);
     let threshold_ok = show_threshold(&runs, &threshold_records, &accounts);
     println!();
-    let ok =
-        recorded == expected && records.len() == expected.len() && acks_identical && threshold_ok;
+    let ok = recorded == expected
+        && records.len() == expected.len()
+        && acks_identical
+        && threshold_ok
+        && audit_ok;
     if ok {
         println!(
             "OK: the server recorded exactly the {} listed items submitted, with their associated data, and \
@@ -502,10 +515,123 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             "OK: in threshold mode the server learned nothing of the account below t but a count of candidates \
              it cannot split into real and synthetic, and, of the account that crossed t, exactly its listed uploads."
         );
+        println!(
+            "OK: the list audit: both hotlines co-signed the table they audited; the version with a hash one of them \
+             does not list was refused by that hotline, naming the slot, and by the client that requires both."
+        );
     } else {
         println!("FAIL: the recorded matches are not exactly the listed items submitted");
     }
     Ok(ok)
+}
+
+/// Day 4: the list audit. Returns whether it went as SPEC Section 15 says:
+/// both hotlines co-sign version 3, the pinned client accepts it; B refuses
+/// version 4 naming the slot of the slipped hash, the pinned client refuses
+/// version 4, and its submissions against version 3 are still acknowledged.
+async fn day4(
+    dir: &tempfile::TempDir,
+    server: &blindmatch_server::ServerHandle,
+    (key, operator): (&std::path::Path, blindmatch_protocol::OperatorVerifyingKey),
+    (list, table, next): (&std::path::Path, &std::path::Path, &std::path::Path),
+) -> anyhow::Result<bool> {
+    use audit::{Organisation, Outcome};
+    let orgs = [
+        Organisation::new(dir.path(), "Hotline A", list)?,
+        Organisation::new(dir.path(), "Hotline B", list)?,
+    ];
+    let v3 = dir.path().join("table.v3");
+    std::fs::copy(table, &v3)?;
+    let mut cosignatures = Vec::new();
+    for org in &orgs {
+        match org.audit(dir.path(), (key, operator), &v3, None)? {
+            Outcome::CoSigned(c) => cosignatures.push(c),
+            Outcome::Refused(why) => bail!("{} refused version 3: {why}", org.name),
+        }
+    }
+    let attached = blindmatch_server::audit::attach(table, &cosignatures)?;
+    server.reload().await?;
+    println!(
+        "== audit: day 4: {} audited version 3 against their own lists (every slot an entry of theirs or a filler) and co-signed it; the operator attached both",
+        orgs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(" and ")
+    );
+    let mut pinned = Client::connect(&server.url(), operator).await?;
+    let keys: Vec<_> = orgs.iter().map(|o| o.key).collect();
+    pinned.set_quorum(Some(blindmatch_client::core::quorum(&keys, 2)?));
+    let m3 = pinned.manifest().await?;
+    let cache = TableCache::new(dir.path().join("pinned-cache"));
+    let t3 = pinned.table(&m3, &cache).await?;
+    let names: Vec<&str> = m3.cosigners().iter().map(|(_, n)| n.as_str()).collect();
+    println!(
+        "== client (pinned to both, 2 of 2): version 3 co-signed by {}: accepted",
+        names.join(", ")
+    );
+
+    // Version 4 slips in a hash only A lists.
+    let slipped = audit::own_item("Hotline A", 7);
+    let mut text = std::fs::read_to_string(list)?;
+    text.push_str(&format!("sha256 {}\n", slipped.to_hex()));
+    std::fs::write(list, text)?;
+    let opts = BuildOptions {
+        default_type: None,
+        k: None,
+        load_factor: None,
+        progress: false,
+        signing_key: dir.path().join("operator.sign"),
+        base: Some(table.to_owned()),
+        decoys: 1,
+        threshold: None,
+    };
+    let (l, k, t) = (list.to_owned(), key.to_owned(), next.to_owned());
+    tokio::task::spawn_blocking(move || blindmatch_server::build(&l, &k, &t, &opts)).await??;
+    let (a, b) = (
+        orgs[0].audit(dir.path(), (key, operator), next, Some(&v3))?,
+        orgs[1].audit(dir.path(), (key, operator), next, Some(&v3))?,
+    );
+    let a_signed = match a {
+        Outcome::CoSigned(c) => c,
+        Outcome::Refused(why) => bail!("A refused version 4, which holds only its entries: {why}"),
+    };
+    let b_refusal = match b {
+        Outcome::Refused(why) => why,
+        Outcome::CoSigned(_) => bail!("B co-signed version 4, which holds a hash it does not list"),
+    };
+    let named = b_refusal.lines().find(|l| l.trim_start().starts_with("slot "));
+    println!(
+        "== audit: day 4: the operator slipped a hash only {} lists into version 4; {} passed its delta audit and co-signed; {} refused: {}",
+        orgs[0].name,
+        orgs[0].name,
+        orgs[1].name,
+        named.map_or("(no slot named)", str::trim)
+    );
+    blindmatch_server::audit::attach(next, &[a_signed])?;
+    std::fs::rename(next, table).context("publishing version 4")?;
+    server.reload().await?;
+    let refused = pinned.manifest().await;
+    let refused_ok = matches!(
+        &refused,
+        Err(blindmatch_client::ClientError::Refused(
+            blindmatch_client::core::Error::BelowQuorum { found: 1, required: 2, .. }
+        ))
+    );
+    match &refused {
+        Err(e) => println!("== client (pinned to both): version 4 refused: {e}"),
+        Ok(m) => println!("== client (pinned to both): version 4 ACCEPTED (v{})", m.version()),
+    }
+    // It keeps working on version 3, still accepted for the grace period.
+    let carol = blindmatch_client::core::generate_account(b"carol", 0.0, &mut rand::rng())?;
+    let mut voucher_id = [0u8; 16];
+    voucher_id.copy_from_slice(&Sha256::digest("day 4 / carol")[..16]);
+    let uploads = [Upload {
+        voucher_id,
+        item: Item::new(ItemType::Sha256, &Sha256::digest("carol's photo"))?,
+        associated_data: b"day 4 / carol".to_vec(),
+    }];
+    let sent = pinned.check_account(&m3, &t3, &carol, &uploads).await?;
+    println!(
+        "== client (pinned to both): still submitting against version 3, which it audited: {sent} voucher(s) acknowledged"
+    );
+    Ok(attached.now.len() == 2 && named.is_some() && refused_ok && sent > 0)
 }
 
 /// Prints day 3 from both sides; returns whether the server recorded
