@@ -7,7 +7,10 @@
 #                           then `serve --plaintext` on a free loopback port.
 #                           Writes DIR/url, DIR/operator.pub, DIR/listed.txt
 #                           (`TYPE HEX` of the listed test items),
-#                           DIR/listed-v2.txt (listed only in version 2).
+#                           DIR/listed-v2.txt (listed only in version 2),
+#                           DIR/org-{a,b,c}.sign.pub: list organisations'
+#                           keys; "Hotline a" and "Hotline b" audited and
+#                           co-signed version 1, c did not.
 #   server.sh publish DIR   swaps to version 2 (SIGHUP): the delta test.
 #   server.sh matches DIR N waits until N matches are recorded (at most 20 s,
 #                           then 1 s more for any extra) and prints them as
@@ -56,6 +59,19 @@ start)
     "${threshold[@]}" --out table.bmt >/dev/null
   "$server" build --list list-v2.txt --key server.key --signing-key operator.sign \
     --base table.bmt --out table.v2 >/dev/null
+  # The list audit (SPEC Section 15): hotlines a and b, whose lists are the
+  # operator's, audit version 1 with the real blindmatch-audit and co-sign
+  # it; c never does. Keys in org-{a,b,c}.pub, for the quorum tests.
+  [ -x "$bin/blindmatch-audit" ] || die "$bin/blindmatch-audit is missing: cargo build --release -p blindmatch-audit"
+  for org in a b c; do "$server" keygen --signing --out "org-$org.sign" >/dev/null; done
+  for org in a b; do
+    "$server" audit-bundle --table table.bmt --key server.key --list list-v1.txt \
+      --out "org-$org.bundle" --public-table table.pub >/dev/null
+    "$bin/blindmatch-audit" cosign --table table.pub --bundle "org-$org.bundle" --list list-v1.txt \
+      --operator-key operator.sign.pub --signing-key "org-$org.sign" --name "Hotline $org" \
+      --out "org-$org.cosig" >/dev/null
+  done
+  "$server" cosign --table table.bmt --add org-a.cosig org-b.cosig >/dev/null
   RUST_LOG=warn "$server" serve --plaintext --listen 127.0.0.1:0 --table table.bmt \
     --key server.key --data data --operator-key operator.sign.pub --max-batch 64 \
     ${BLINDMATCH_SERVE_ARGS:-} > serve.out 2> serve.err &

@@ -18,8 +18,11 @@ use sha2::{Digest, Sha256};
 
 /// An item only organisation `name` lists (its `i`-th).
 pub(crate) fn own_item(name: &str, i: usize) -> Item {
-    Item::new(ItemType::Sha256, &Sha256::digest(format!("{name} only {i}")))
-        .unwrap_or_else(|_| unreachable!("a SHA-256 digest is a valid sha256 item"))
+    Item::new(
+        ItemType::Sha256,
+        &Sha256::digest(format!("{name} only {i}")),
+    )
+    .unwrap_or_else(|_| unreachable!("a SHA-256 digest is a valid sha256 item"))
 }
 
 /// One list organisation: its list, its key, the state of its last audit.

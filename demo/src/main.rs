@@ -553,7 +553,10 @@ async fn day4(
     server.reload().await?;
     println!(
         "== audit: day 4: {} audited version 3 against their own lists (every slot an entry of theirs or a filler) and co-signed it; the operator attached both",
-        orgs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(" and ")
+        orgs.iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
     let mut pinned = Client::connect(&server.url(), operator).await?;
     let keys: Vec<_> = orgs.iter().map(|o| o.key).collect();
@@ -596,7 +599,9 @@ async fn day4(
         Outcome::Refused(why) => why,
         Outcome::CoSigned(_) => bail!("B co-signed version 4, which holds a hash it does not list"),
     };
-    let named = b_refusal.lines().find(|l| l.trim_start().starts_with("slot "));
+    let named = b_refusal
+        .lines()
+        .find(|l| l.trim_start().starts_with("slot "));
     println!(
         "== audit: day 4: the operator slipped a hash only {} lists into version 4; {} passed its delta audit and co-signed; {} refused: {}",
         orgs[0].name,
@@ -611,12 +616,19 @@ async fn day4(
     let refused_ok = matches!(
         &refused,
         Err(blindmatch_client::ClientError::Refused(
-            blindmatch_client::core::Error::BelowQuorum { found: 1, required: 2, .. }
+            blindmatch_client::core::Error::BelowQuorum {
+                found: 1,
+                required: 2,
+                ..
+            }
         ))
     );
     match &refused {
         Err(e) => println!("== client (pinned to both): version 4 refused: {e}"),
-        Ok(m) => println!("== client (pinned to both): version 4 ACCEPTED (v{})", m.version()),
+        Ok(m) => println!(
+            "== client (pinned to both): version 4 ACCEPTED (v{})",
+            m.version()
+        ),
     }
     // It keeps working on version 3, still accepted for the grace period.
     let carol = blindmatch_client::core::generate_account(b"carol", 0.0, &mut rand::rng())?;

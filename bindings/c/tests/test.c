@@ -46,6 +46,20 @@ int main(void) {
   unhex(VECTOR_V2_TABLE_ID, want);
   CHECK(memcmp(id, want, 32) == 0);
 
+  /* SPEC 15.6: pinned to one organisation (here the vector's key stands for
+   * one) that did not co-sign, the manifest is refused and unchanged; a
+   * quorum out of range is the app's input error. */
+  {
+    struct BmCoSignature junk = {key, 31, (const uint8_t *)"x", 1, signature, 64};
+    CHECK(bm_manifest_require_quorum(manifest, key, 1, 1, &junk, 1) == BM_STATUS_QUORUM);
+    char why[512];
+    CHECK(bm_last_error(why, sizeof why) > 0);
+    CHECK(strstr(why, "0 valid co-signature(s)") != NULL);
+    CHECK(bm_manifest_require_quorum(manifest, key, 1, 2, NULL, 0) == BM_STATUS_INPUT);
+    CHECK(bm_manifest_cosigners(manifest, NULL, 0) == 0);
+    CHECK(bm_manifest_version(manifest) == 2);
+  }
+
   /* Threshold mode (SPEC Section 14): the manifest says t; the table takes
    * only account vouchers, made in batches under an account secret. */
   {

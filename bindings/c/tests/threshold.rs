@@ -244,3 +244,85 @@ fn account_submissions_open_and_reveal_at_t_on_the_server() {
         bm_manifest_free(m);
     }
 }
+
+/// SPEC 15.6 through the ABI: two organisations co-signed the statement,
+/// a third did not; the quorum counts the pinned ones that did, once each.
+#[test]
+fn a_quorum_counts_the_pinned_organisations_that_co_signed() {
+    use blindmatch::{BmCoSignature, bm_manifest_cosigners, bm_manifest_require_quorum};
+    use blindmatch_protocol::audit::{CoSignature, OrgName};
+    let key = ServerKey::generate(&mut rand::rng());
+    let built = TableBuilder::new([2; 32])
+        .build(&key, vec![Item::new(ItemType::Sha256, &value(1)).unwrap()])
+        .unwrap();
+    let op = OperatorSigningKey::generate(&mut rand::rng());
+    let signed = Manifest::for_table(&built.table, 1, 0, None).sign(&op);
+    let statement = signed.manifest.encode();
+    let orgs: Vec<OperatorSigningKey> = (0..3)
+        .map(|_| OperatorSigningKey::generate(&mut rand::rng()))
+        .collect();
+    let sigs: Vec<CoSignature> = [(0, "A"), (1, "B"), (0, "A again")]
+        .iter()
+        .map(|&(i, n)| CoSignature::sign(&orgs[i], OrgName::new(n).unwrap(), &statement))
+        .collect();
+    let records: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = sigs
+        .iter()
+        .map(|c| {
+            (
+                c.org_key.to_bytes().to_vec(),
+                c.name.as_str().as_bytes().to_vec(),
+                c.signature.to_vec(),
+            )
+        })
+        .collect();
+    let abi: Vec<BmCoSignature> = records
+        .iter()
+        .map(|(k, n, s)| BmCoSignature {
+            org_key: k.as_ptr(),
+            org_key_len: k.len(),
+            name: n.as_ptr(),
+            name_len: n.len(),
+            signature: s.as_ptr(),
+            signature_len: s.len(),
+        })
+        .collect();
+    let keys: Vec<u8> = orgs
+        .iter()
+        .flat_map(|o| o.verifying_key().to_bytes())
+        .collect();
+    let mut m: *mut BmManifest = null_mut();
+    let op_key = op.verifying_key().to_bytes();
+    assert_eq!(
+        unsafe {
+            bm_manifest_verify(
+                statement.as_ptr(),
+                statement.len(),
+                signed.signature.as_ptr(),
+                64,
+                op_key.as_ptr(),
+                32,
+                &raw mut m,
+            )
+        },
+        BmStatus::Ok
+    );
+    // All three pinned, 3 required: A (once) and B are 2.
+    let st = unsafe { bm_manifest_require_quorum(m, keys.as_ptr(), 3, 3, abi.as_ptr(), abi.len()) };
+    assert_eq!(st, BmStatus::Quorum);
+    assert!(
+        last_error().contains("2 valid co-signature(s)"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(unsafe { bm_manifest_cosigners(m, null_mut(), 0) }, 0);
+    let st = unsafe { bm_manifest_require_quorum(m, keys.as_ptr(), 3, 2, abi.as_ptr(), abi.len()) };
+    assert_eq!(st, BmStatus::Ok, "{}", last_error());
+    let mut names = vec![0u8; 64];
+    let n = unsafe { bm_manifest_cosigners(m, names.as_mut_ptr(), names.len()) };
+    assert_eq!(&names[..n], b"A\nB\n");
+    assert_eq!(
+        unsafe { bm_manifest_require_quorum(m, keys.as_ptr(), 3, 1, null(), 1) },
+        BmStatus::Null
+    );
+    unsafe { bm_manifest_free(m) };
+}

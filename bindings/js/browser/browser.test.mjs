@@ -40,8 +40,11 @@ before(async () => {
   });
   page = await browser.newPage();
   page.on("console", (m) => console.log(`page: ${m.text()}`));
-  await page.goto(`${origin}/index.html?server=http://${server.target}&operator=${server.operatorHex}`);
+  // Pinned to hotlines a and b, which audited and co-signed the table.
+  const orgs = ["a", "b"].map((n) => readFileSync(join(server.dir, `org-${n}.sign.pub`), "utf8").trim()).join(",");
+  await page.goto(`${origin}/index.html?server=http://${server.target}&operator=${server.operatorHex}&orgs=${orgs}&quorum=2`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("verified"), null, { timeout: 30000 });
+  assert.match(await page.textContent("#status"), /co-signed by Hotline a, Hotline b/);
 });
 
 after(async () => {

@@ -4,10 +4,11 @@
 // is stored once, and a delta brings a held table to version 2.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { DeltaDownload, History, Manifest, OperatorKey, itemFromHex } from "blindmatch";
+import { DeltaDownload, History, Manifest, OperatorKey, Quorum, itemFromHex } from "blindmatch";
 import { connect, fetchTable, submit } from "./check.mjs";
 import { ROOT, TestServer } from "./server.mjs";
 
@@ -23,6 +24,24 @@ after(() => {
   clients?.tables.close();
   clients?.vouchers.close();
   server?.stop();
+});
+
+// SPEC 15.6: hotlines a and b audited version 1 with blindmatch-audit and
+// co-signed it; c did not. (Before the test below publishes version 2.)
+test("a quorum of pinned organisations must have co-signed", async () => {
+  const operator = OperatorKey.fromHex(server.operatorHex);
+  const org = (n) => readFileSync(join(server.dir, `org-${n}.sign.pub`), "utf8").trim();
+  const response = await new Promise((ok, no) =>
+    clients.tables.GetManifest({}, (e, r) => (e ? no(e) : ok(r))),
+  );
+  const manifest = Manifest.verify(response.statement, response.signature, operator);
+  const audited = manifest.requireQuorum(new Quorum([org("a"), org("b")], 2), response.cosignatures);
+  assert.deepEqual(audited.cosigners, ["Hotline a", "Hotline b"]);
+  assert.throws(
+    () => manifest.requireQuorum(new Quorum([org("a"), org("b"), org("c")], 3), response.cosignatures),
+    (e) => e.kind === "Quorum" && e.found === 2 && e.required === 3 && e.message.includes("(Hotline a, Hotline b), 3 required"),
+  );
+  assert.throws(() => new Quorum([org("a"), org("a")], 2), (e) => e.kind === "Input");
 });
 
 test("listed items are recorded with their data, unlisted never, a delta reaches version 2", async () => {

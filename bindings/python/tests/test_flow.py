@@ -115,3 +115,32 @@ def test_a_delta_brings_the_table_to_version_2_and_old_versions_are_refused(
         (kind, value), = server.listed("listed-v2.txt")
         assert check.submit(channel, v2, [item(kind, value, b"new in v2")], 64) == 1
     assert [m["associated_data"] for m in server.matches(1)] == ["new in v2"]
+
+
+def test_a_quorum_of_pinned_organisations_must_have_co_signed(server):
+    """SPEC 15.6: hotlines a and b audited version 1 with blindmatch-audit
+    and co-signed it; c did not. A manifest below the quorum raises Quorum
+    with the core's words."""
+    operator = blindmatch.OperatorKey.from_hex(server.operator_hex)
+    org = {
+        n: blindmatch.OperatorKey.from_hex(
+            (server.dir / f"org-{n}.sign.pub").read_text().strip()
+        )
+        for n in "abc"
+    }
+    target = server.url.removeprefix("http://")
+    with grpc.insecure_channel(target) as channel:
+        response = check.rpc.TableServiceStub(channel).GetManifest(check.pb.GetManifestRequest())
+    manifest = blindmatch.Manifest.verify(response.statement, response.signature, operator)
+    cosignatures = [
+        blindmatch.CoSignature(org_key=c.org_key, name=c.name, signature=c.signature)
+        for c in response.cosignatures
+    ]
+    audited = manifest.require_quorum(blindmatch.Quorum([org["a"], org["b"]], 2), cosignatures)
+    assert audited.cosigners() == ["Hotline a", "Hotline b"]
+    with pytest.raises(blindmatch.BlindmatchError.Quorum) as e:
+        manifest.require_quorum(blindmatch.Quorum([org["a"], org["b"], org["c"]], 3), cosignatures)
+    assert (e.value.found, e.value.required) == (2, 3)
+    assert "(Hotline a, Hotline b), 3 required" in str(e.value)
+    with pytest.raises(blindmatch.BlindmatchError.Input):
+        blindmatch.Quorum([org["a"], org["a"]], 2)

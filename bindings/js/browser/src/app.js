@@ -1,7 +1,7 @@
 // The page's flow: verify the operator's manifest, download the table (each
 // chunk checked), then for a picked file: SHA-256 with WebCrypto, a voucher
 // in WebAssembly, Submit over gRPC-Web (Connect's transport).
-import init, { History, Manifest, OperatorKey, TableDownload } from "blindmatch";
+import init, { History, Manifest, OperatorKey, Quorum, TableDownload } from "blindmatch";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { TableService, VoucherService } from "../gen/blindmatch/v1/blindmatch_pb.js";
@@ -19,7 +19,14 @@ async function main() {
   const history = new History(OperatorKey.fromHex(params.get("operator")));
 
   const response = await tables.getManifest({});
-  const manifest = Manifest.verify(response.statement, response.signature, history.operator());
+  let manifest = Manifest.verify(response.statement, response.signature, history.operator());
+  // An app that pins list organisations (`orgs`: their keys, comma-separated)
+  // requires `quorum` of them (default: all) to have co-signed (SPEC 15.6).
+  const orgs = params.get("orgs")?.split(",").filter(Boolean) ?? [];
+  if (orgs.length > 0) {
+    const quorum = new Quorum(orgs, Number(params.get("quorum") ?? orgs.length));
+    manifest = manifest.requireQuorum(quorum, response.cosignatures); // throws Quorum
+  }
   const accepted = history.check(manifest);
   const download = new TableDownload(manifest);
   for await (const chunk of tables.downloadTable({ tableId: manifest.tableId, offset: 0n })) {
@@ -27,7 +34,8 @@ async function main() {
   }
   const table = download.finish();
   history.record(accepted);
-  show(`table version ${manifest.version} verified; pick a file`);
+  const cosigners = manifest.cosigners.length ? `, co-signed by ${manifest.cosigners.join(", ")}` : "";
+  show(`table version ${manifest.version} verified${cosigners}; pick a file`);
 
   const button = document.getElementById("check");
   button.disabled = false;

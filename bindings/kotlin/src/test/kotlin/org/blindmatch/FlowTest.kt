@@ -79,4 +79,31 @@ class FlowTest {
             }
         }
     }
+
+    /** SPEC 15.6: hotlines a and b audited version 1 and co-signed it; c did not. */
+    @Test
+    fun aQuorumOfPinnedOrganisationsMustHaveCoSigned() {
+        TestServer().use { server ->
+            val channel = ManagedChannelBuilder.forTarget(server.target).usePlaintext().build()
+            try {
+                val org = listOf("a", "b", "c").associateWith {
+                    OperatorKey.fromHex(java.io.File(server.dir, "org-$it.sign.pub").readText().trim())
+                }
+                val r = TableServiceGrpc.newBlockingStub(channel).getManifest(GetManifestRequest.getDefaultInstance())
+                val manifest = Manifest.verify(r.statement.toByteArray(), r.signature.toByteArray(), server.operator)
+                val cosignatures = r.cosignaturesList.map {
+                    CoSignature(it.orgKey.toByteArray(), it.name, it.signature.toByteArray())
+                }
+                val audited = manifest.requireQuorum(Quorum(listOf(org["a"]!!, org["b"]!!), 2u), cosignatures)
+                assertEquals(listOf("Hotline a", "Hotline b"), audited.cosigners())
+                val below = assertThrows<BlindmatchException.Quorum> {
+                    manifest.requireQuorum(Quorum(org.values.toList(), 3u), cosignatures)
+                }
+                assertEquals(2uL to 3uL, below.found to below.required)
+                assert(below.reason.contains("(Hotline a, Hotline b), 3 required"))
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
+            }
+        }
+    }
 }
