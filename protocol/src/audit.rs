@@ -15,6 +15,8 @@
 pub mod bundle;
 pub mod cosign;
 pub mod dleq;
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
 
 pub use bundle::{AuditBundle, AuditList, AuditState, Audited, EntrySlot, ProveReport};
 pub use cosign::{CoSignature, OrgName, Quorum, QuorumCount};

@@ -147,6 +147,26 @@ impl AuditBundle {
         base: Option<&BlindedTable>,
         rng: &mut R,
     ) -> Result<(AuditBundle, ProveReport), AuditError> {
+        let r = zeroize::Zeroizing::new(curve25519_dalek::Scalar::random(rng));
+        Self::prove_with_r(key, manifest, table, index, placement, list, base, &r)
+    }
+
+    /// [`AuditBundle::prove`] with the proof's random scalar given (the
+    /// test vectors'). Never use one `r` for two proofs under one key.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the operator's whole record of one version"
+    )]
+    pub(crate) fn prove_with_r(
+        key: &ServerKey,
+        manifest: &SignedManifest,
+        table: &BlindedTable,
+        index: &EntryIndex,
+        placement: &Placement,
+        list: &AuditList,
+        base: Option<&BlindedTable>,
+        r: &curve25519_dalek::Scalar,
+    ) -> Result<(AuditBundle, ProveReport), AuditError> {
         let header = table.header();
         let n = header.n_slots as usize;
         if header.public_key != *key.public_key() {
@@ -216,8 +236,9 @@ impl AuditBundle {
             .collect();
         let pairs = entry_pairs(table, list, &entries);
         let proof = Suite::AUDIT
-            .prove(key.scalar(), &pairs, rng)
-            .map_err(AuditError::Bundle)?;
+            .prove_with(key.scalar(), &pairs, r)
+            .map_err(AuditError::Bundle)?
+            .proof;
         let bundle = AuditBundle {
             manifest: *manifest,
             base: base.map(|b| *b.id()),
@@ -677,7 +698,11 @@ fn len32(n: usize) -> [u8; 4] {
 
 /// The operator's pairs `(H(y), T[slot])`: the slots were found by the
 /// index, and the prover reads them only as bytes.
-fn entry_pairs(table: &BlindedTable, list: &AuditList, entries: &[EntrySlot]) -> Vec<Pair> {
+pub(crate) fn entry_pairs(
+    table: &BlindedTable,
+    list: &AuditList,
+    entries: &[EntrySlot],
+) -> Vec<Pair> {
     crate::map_slice(entries, |e| {
         Pair::for_prover(
             hash_item(&list.items()[e.list_index as usize]),

@@ -69,7 +69,7 @@ impl Suite {
     /// The seed of `ComputeComposites`: `Hash(I2OSP(len(Bm), 2) || Bm ||
     /// I2OSP(len(seedDST), 2) || seedDST)` with `seedDST = "Seed-" ||
     /// contextString` and Hash SHA-512.
-    fn seed(&self, b: &RistrettoPoint) -> [u8; 64] {
+    pub(crate) fn seed(&self, b: &RistrettoPoint) -> [u8; 64] {
         use sha2::Digest as _;
         let bm = b.compress();
         let mut seed_dst = b"Seed-".to_vec();
@@ -111,7 +111,7 @@ impl Suite {
     /// # Errors
     /// [`Error::InvalidParameter`] if the batch has more pairs than the
     /// index width can number.
-    fn weights(&self, b: &RistrettoPoint, pairs: &[Pair]) -> Result<Vec<Scalar>, Error> {
+    pub(crate) fn weights(&self, b: &RistrettoPoint, pairs: &[Pair]) -> Result<Vec<Scalar>, Error> {
         let max = 1u64 << (8 * self.index_len.min(7));
         if pairs.len() as u64 > max {
             return Err(Error::InvalidParameter {
