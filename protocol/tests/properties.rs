@@ -264,3 +264,105 @@ proptest! {
         let _ = t.parse::<ItemType>();
     }
 }
+
+/// The list audit (SPEC 15.4) over random lists: an honest bundle passes,
+/// and one tampered slot, one proof scalar, one fresh filler's version or
+/// one entry's claim is always refused (and never panics).
+mod audit {
+    use blindmatch_protocol::audit::{AuditBundle, AuditError, AuditList, EntrySlot};
+    use blindmatch_protocol::hash_to_group::hash_item;
+    use blindmatch_protocol::manifest::{Manifest, OperatorSigningKey};
+    use blindmatch_protocol::table::{UpdateOptions, update};
+    use blindmatch_protocol::{BlindedTable, Item, ItemType, ServerKey, TableBuilder};
+    use proptest::prelude::*;
+
+    fn item(salt: u64, i: usize) -> Item {
+        let mut v = [0u8; 32];
+        v[..8].copy_from_slice(&salt.to_be_bytes());
+        v[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        Item::new(ItemType::Sha256, &v).unwrap()
+    }
+
+    fn refused(r: Result<blindmatch_protocol::audit::Audited, AuditError>) -> bool {
+        matches!(r, Err(AuditError::Refused { .. }))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_tampering_is_refused(
+            salt in any::<u64>(),
+            n in 1usize..60,
+            extra in 0usize..20,
+            what in 0u8..5,
+            pick in any::<u32>(),
+        ) {
+            let key = ServerKey::generate(&mut rand::rng());
+            let built = TableBuilder::new([salt as u8; 32]).build(&key, (0..n).map(|i| item(salt, i))).unwrap();
+            // Version 2 removes one entry and adds one: fresh fillers.
+            // (A small table can lack room for the insertion: skipped.)
+            let v2 = update(&key, (&built).into(), (1..=n).map(|i| item(salt, i)), &UpdateOptions { decoys: 2, ..UpdateOptions::new(2, 3) });
+            prop_assume!(v2.is_ok());
+            let v2 = v2.unwrap();
+            let manifest = Manifest::for_table(&v2.table, 2, 0, None).sign(&OperatorSigningKey::generate(&mut rand::rng()));
+            let list = AuditList::new((0..n + 1 + extra).map(|i| item(salt, i))).unwrap();
+            let (bundle, _) = AuditBundle::prove(&key, &manifest, &v2.table, &v2.index, &v2.placement, &list, None, &mut rand::rng()).unwrap();
+            prop_assert!(bundle.verify(&v2.table, &list, None).is_ok());
+            let n_slots = v2.table.header().n_slots;
+            let slot = pick % n_slots;
+            match what {
+                // One slot replaced by α·H(z), z on no list, in a table the
+                // operator signs anew; the bundle otherwise as before.
+                0 => {
+                    let z = item(salt ^ 0x5555, 7);
+                    let mut slots = v2.table.slots().to_vec();
+                    let at = slot as usize * 32;
+                    slots[at..at + 32].copy_from_slice((hash_item(&z) * key_scalar(&key)).compress().as_bytes());
+                    let t = BlindedTable::from_parts(*v2.table.header(), slots).unwrap();
+                    let m = Manifest::for_table(&t, 2, 0, None).sign(&OperatorSigningKey::generate(&mut rand::rng()));
+                    let b = AuditBundle { manifest: m, ..bundle.clone() };
+                    prop_assert!(refused(b.verify(&t, &list, None)));
+                }
+                // One proof scalar changed.
+                1 => {
+                    let mut b = bundle.clone();
+                    if pick % 2 == 0 { b.proof.c += curve25519_dalek::Scalar::ONE } else { b.proof.s += curve25519_dalek::Scalar::ONE }
+                    prop_assert!(refused(b.verify(&v2.table, &list, None)));
+                }
+                // A fresh filler claimed under another version, or as a first filler.
+                2 if !bundle.fresh.is_empty() => {
+                    let mut b = bundle.clone();
+                    let i = pick as usize % b.fresh.len();
+                    if pick % 2 == 0 { b.fresh[i].1 += 1 } else { b.fresh.remove(i); }
+                    prop_assert!(refused(b.verify(&v2.table, &list, None)));
+                }
+                // An entry claimed for another item of the list.
+                3 if !bundle.entries.is_empty() && list.items().len() >= 2 => {
+                    let mut b = bundle.clone();
+                    let i = pick as usize % b.entries.len();
+                    let EntrySlot { list_index, .. } = b.entries[i];
+                    b.entries[i].list_index = (list_index + 1) % list.items().len() as u32;
+                    prop_assert!(refused(b.verify(&v2.table, &list, None)));
+                }
+                // A filler slot claimed as an entry.
+                _ => {
+                    let empty = (0..n_slots).map(|s| (s + slot) % n_slots).find(|&s| v2.index.entry_at(s).is_none());
+                    if let Some(s) = empty {
+                        let mut b = bundle.clone();
+                        b.fresh.retain(|&(f, _)| f != s);
+                        b.entries.push(EntrySlot { slot: s, list_index: pick % list.items().len() as u32 });
+                        b.entries.sort_by_key(|e| e.slot);
+                        prop_assert!(refused(b.verify(&v2.table, &list, None)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// α as a scalar, from the key file's encoding (SPEC 4: bytes 5..37).
+    fn key_scalar(key: &ServerKey) -> curve25519_dalek::Scalar {
+        let bytes = key.to_bytes();
+        curve25519_dalek::Scalar::from_canonical_bytes(bytes[5..37].try_into().unwrap()).unwrap()
+    }
+}

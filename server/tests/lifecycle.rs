@@ -1196,3 +1196,50 @@ async fn a_client_requires_its_quorum_of_organisations_co_signatures() {
         }))
     ));
 }
+
+/// Co-signatures attached to the table file being served are served after
+/// a reload (SIGHUP or `POST /reload`), with the same table.
+#[tokio::test]
+async fn co_signatures_attached_while_serving_are_served_after_a_reload() {
+    use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
+    use blindmatch_protocol::manifest::OperatorSigningKey;
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let org = OperatorSigningKey::generate(&mut rand::rng());
+    let mut client = Client::connect(&server.url(), fx.operator).await.unwrap();
+    client.set_quorum(Some(Quorum::new(&[org.verifying_key()], 1).unwrap()));
+    assert!(matches!(
+        client.manifest().await,
+        Err(ClientError::Refused(CoreError::BelowQuorum {
+            found: 0,
+            ..
+        }))
+    ));
+    let statement = blindmatch_server::bundle::read(&fx.table, false)
+        .unwrap()
+        .manifest
+        .manifest
+        .encode();
+    let path = fx.dir.path().join("late.cosig");
+    let c = CoSignature::sign(&org, OrgName::new("Late Hotline").unwrap(), &statement);
+    std::fs::write(&path, c.encode()).unwrap();
+    blindmatch_server::audit::attach(&fx.table, &[path]).unwrap();
+    let swap = server.reload().await.unwrap();
+    assert!(
+        matches!(
+            swap,
+            blindmatch_server::Swap::CoSigned {
+                version: 1,
+                cosignatures: 1
+            }
+        ),
+        "{swap}"
+    );
+    let m = client.manifest().await.unwrap();
+    assert_eq!(m.cosigners()[0].1.as_str(), "Late Hotline");
+    // Reloading again changes nothing.
+    assert!(matches!(
+        server.reload().await.unwrap(),
+        blindmatch_server::Swap::Unchanged { version: 1 }
+    ));
+}
