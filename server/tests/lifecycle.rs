@@ -1228,7 +1228,7 @@ async fn co_signatures_attached_while_serving_are_served_after_a_reload() {
     assert!(
         matches!(
             swap,
-            blindmatch_server::Swap::CoSigned {
+            Swap::CoSigned {
                 version: 1,
                 cosignatures: 1
             }
@@ -1240,6 +1240,6 @@ async fn co_signatures_attached_while_serving_are_served_after_a_reload() {
     // Reloading again changes nothing.
     assert!(matches!(
         server.reload().await.unwrap(),
-        blindmatch_server::Swap::Unchanged { version: 1 }
+        Swap::Unchanged { version: 1 }
     ));
 }
