@@ -6,7 +6,6 @@
 use std::sync::OnceLock;
 
 use blindmatch_protocol::manifest::Manifest;
-use blindmatch_protocol::merkle::{CHUNK_SLOTS, MerkleTree};
 use blindmatch_protocol::{ClientTable, Item, ItemType, ServerKey, TableBuilder, TableDelta};
 use libfuzzer_sys::fuzz_target;
 

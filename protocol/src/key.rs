@@ -46,11 +46,12 @@ impl ServerKey {
         }
     }
 
-    /// A key from the 32-byte little-endian encoding of α, for test vectors.
+    /// A key from the 32-byte little-endian encoding of α, for test vectors
+    /// and the fuzz targets' fixed tables.
     ///
     /// # Errors
     /// [`Error::InvalidScalar`] or [`Error::ZeroScalar`].
-    #[cfg(any(test, feature = "test-vectors"))]
+    #[cfg(any(test, feature = "test-vectors", feature = "fuzzing"))]
     pub fn from_scalar_bytes(bytes: [u8; SCALAR_LEN]) -> Result<Self, Error> {
         Ok(Self::from_scalar(decode_scalar(bytes, "server key")?))
     }
