@@ -65,7 +65,7 @@ pub struct Inputs {
     #[arg(long = "type", value_name = "TYPE")]
     pub default_type: Option<ItemType>,
     /// The operator's verifying key (64 hex digits or a file holding them): the statement's
-    /// signature is checked.
+    /// signature is checked (`cosign` requires it).
     #[arg(long, value_name = "HEX|PATH", env = "BLINDMATCH_OPERATOR_KEY")]
     pub operator_key: Option<String>,
     /// The state your audit of the earlier version saved (--save-state): needed for a delta

@@ -12,12 +12,10 @@
 pub mod cli;
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use blindmatch_protocol::audit::{
     AuditBundle, AuditError, AuditList, AuditState, CoSignature, OrgName, SlotFailure,
 };
@@ -177,7 +175,7 @@ pub fn verify(inputs: &AuditInputs) -> Result<Passed, Failed> {
         Err(e) => return Err(anyhow::Error::new(e).into()),
     };
     if let Some(path) = &inputs.save_state {
-        write_private(path, &audited.state.encode())?;
+        keyfile::write_private(path, &audited.state.encode(), "--save-state")?;
     }
     Ok(Passed {
         manifest: bundle.manifest,
@@ -254,6 +252,12 @@ pub struct CoSigned {
 /// As [`verify`]; an unreadable signing key or a bad name (checked before
 /// the audit, which may take a minute).
 pub fn cosign(inputs: &AuditInputs, signing: &CoSigning) -> Result<CoSigned, Failed> {
+    if inputs.operator.is_none() {
+        return Err(anyhow::anyhow!(
+            "cosign needs --operator-key: a co-signature vouches for the operator's statement, which must be checked first"
+        )
+        .into());
+    }
     let name = OrgName::new(&signing.name).context("--name")?;
     let key = keyfile::read_signing(&signing.signing_key)?;
     let passed = verify(inputs)?;
@@ -284,21 +288,4 @@ impl fmt::Display for CoSigned {
             self.path.display()
         )
     }
-}
-
-/// Writes `bytes` to `path`, readable by its owner only, replacing it.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("--save-state {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    if f.metadata()?.len() != bytes.len() as u64 {
-        bail!("{}: short write", path.display());
-    }
-    Ok(())
 }

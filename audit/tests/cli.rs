@@ -276,6 +276,31 @@ fn bad_inputs_are_named_and_never_panic() {
             "{expect}: {text}"
         );
     }
+    // A co-signature vouches for the operator's statement: not without its key.
+    let signing = op.path("org.sign");
+    blindmatch_server::keyfile::write_new_signing(&signing).unwrap();
+    let out = op.path("org.cosig");
+    let (ok, text) = audit(&[
+        "cosign",
+        "--table",
+        s(&table),
+        "--bundle",
+        s(&bundle),
+        "--list",
+        s(&list),
+        "--type",
+        "sha256",
+        "--signing-key",
+        s(&signing),
+        "--name",
+        "Hotline",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        !ok && text.contains("--operator-key") && !out.exists(),
+        "{text}"
+    );
     // The table file of the operator is not a public table.
     let (ok, text) = audit(&[
         "verify",

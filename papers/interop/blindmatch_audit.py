@@ -98,9 +98,11 @@ def encode_bundle(bd):
     return out + bd["c"].to_bytes(32, "little") + bd["s"].to_bytes(32, "little")
 
 
-def composites(l_enc, pairs):  # SPEC 15.3: seed, weights, M, Z
+def composites(l_enc, pairs):  # SPEC 15.3: seed (binding the batch), weights, M, Z
     seed_dst = b"Seed-" + CONTEXT
-    seed = hashlib.sha512(i2osp(32, 2) + l_enc + i2osp(len(seed_dst), 2) + seed_dst).digest()
+    batch = hashlib.sha512(b"blindmatch-v1/audit-batch" + i2osp(len(pairs), 4)
+                           + b"".join(c + d for c, d in pairs)).digest()
+    seed = hashlib.sha512(i2osp(32, 2) + l_enc + i2osp(len(seed_dst), 2) + seed_dst + batch).digest()
     m, z, weights = v1.IDENTITY, v1.IDENTITY, []
     for j, (c_enc, d_enc) in enumerate(pairs):
         d = hash_to_scalar(i2osp(64, 2) + seed + i2osp(j, 4) + i2osp(32, 2) + c_enc + i2osp(32, 2) + d_enc + b"Composite")

@@ -283,8 +283,10 @@ mod audit {
         Item::new(ItemType::Sha256, &v).unwrap()
     }
 
+    /// Refused: a slot or the proof fails, or the bundle breaks its own
+    /// rules (an item claimed in two slots).
     fn refused(r: Result<blindmatch_protocol::audit::Audited, AuditError>) -> bool {
-        matches!(r, Err(AuditError::Refused { .. }))
+        matches!(r, Err(AuditError::Refused { .. } | AuditError::Bundle(_)))
     }
 
     proptest! {

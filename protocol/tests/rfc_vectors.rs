@@ -193,12 +193,9 @@ fn rfc9497_a1_batched_dleq_proofs() {
         let m = &file[mode];
         assert_eq!(hx(&m["contextString_hex"]), context);
         // The suites are constants: a context string of the test's own.
-        let suite = Suite {
-            context: Box::leak(context.to_vec().into_boxed_slice()),
-            index_len: 2,
-        };
+        let suite = Suite::rfc9497(Box::leak(context.to_vec().into_boxed_slice()));
         if mode == "VOPRF" {
-            assert_eq!(suite.context, Suite::RFC9497_VOPRF.context);
+            assert_eq!(suite.context(), Suite::RFC9497_VOPRF.context());
         }
         let sk = Scalar::from_canonical_bytes(arr(&m["skSm"])).unwrap();
         for v in list(&m["vectors"]) {

@@ -4,8 +4,6 @@
 //! table file (`cosign`), which `serve` checks and serves.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -96,7 +94,7 @@ pub fn make_bundle(opts: &BundleOptions) -> anyhow::Result<BundleReport> {
     )
     .with_context(|| format!("audit bundle for {}", opts.table.display()))?;
     let encoded = audit.encode();
-    write_private(&opts.out, &encoded)?;
+    keyfile::write_private(&opts.out, &encoded, "--out")?;
     if let Some(path) = &opts.public_table {
         std::fs::write(path, file.table.encode())
             .with_context(|| format!("--public-table {}", path.display()))?;
@@ -113,20 +111,6 @@ pub fn make_bundle(opts: &BundleOptions) -> anyhow::Result<BundleReport> {
         foreign: report.foreign,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Writes `bytes` to `path`, readable by its owner only, replacing it.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("--out {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 impl fmt::Display for BundleReport {

@@ -496,6 +496,14 @@ fn decode_cosignatures(
     }
     let count = take(&mut b, 2)?;
     let count = u16::from_be_bytes([count[0], count[1]]);
+    // Clients read at most this many: a pinned organisation's co-signature
+    // past it would be ignored.
+    if usize::from(count) > blindmatch_protocol::audit::cosign::MAX_COSIGNATURES {
+        bail!(
+            "{count} co-signatures: a manifest carries at most {}",
+            blindmatch_protocol::audit::cosign::MAX_COSIGNATURES
+        );
+    }
     let statement = manifest.manifest.encode();
     let mut out: Vec<CoSignature> = Vec::new();
     for _ in 0..count {

@@ -176,6 +176,11 @@ impl Generations {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if next.id_hex == s.current.id_hex {
             let version = s.current.version();
+            if next.manifest != s.current.manifest {
+                anyhow::bail!(
+                    "the table file holds the table served (version {version}) under another signed statement: not swapped (a new version needs a table id of its own, SPEC 13.1)"
+                );
+            }
             if next.cosignatures == s.current.cosignatures {
                 return Ok(Swap::Unchanged { version });
             }

@@ -97,6 +97,38 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing key file {}", path.display()))
 }
 
+/// Writes `bytes` to `path`, replacing it, readable by its owner only: a
+/// temporary file of mode 0600 in the same directory, synced, then renamed
+/// over `path`, so that a crash leaves the old file or the new one, and a
+/// file that was readable by others before is not reused. For files that
+/// are not keys but must stay private (an audit bundle, which holds a filler
+/// key; an organisation's audit state).
+///
+/// # Errors
+/// On I/O failure; `what` names the file in the message.
+pub fn write_private(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "{what} {}: creating a file in {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("{what} {}", path.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {what} {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("{what} {}", path.display()))?;
+    Ok(())
+}
+
 /// Refuses a secret file that group or others may read.
 ///
 /// # Errors

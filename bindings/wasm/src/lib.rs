@@ -196,6 +196,7 @@ impl Manifest {
     ) -> Result<Manifest, JsValue> {
         let fields: Vec<(Vec<u8>, String, Vec<u8>)> = cosignatures
             .iter()
+            .take(blindmatch_protocol::audit::cosign::MAX_COSIGNATURES)
             .map(|c| {
                 let name = Reflect::get(&c, &"name".into())
                     .ok()

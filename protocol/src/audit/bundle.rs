@@ -90,7 +90,7 @@ pub struct EntrySlot {
 /// hold its first build's filler. A *delta* bundle (`base` set) names only
 /// the slots whose bytes changed since the version the organisation
 /// audited; the others keep what that audit found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuditBundle {
     /// The operator's signed statement of the table audited (SPEC 13.3):
     /// what the organisation co-signs.
@@ -110,6 +110,19 @@ pub struct AuditBundle {
     /// The batched DLEQ proof ([`Suite::AUDIT`]) that every entry slot
     /// holds `α·H(y)`, with `L = α·G` from the table's header.
     pub proof: Proof,
+}
+
+impl core::fmt::Debug for AuditBundle {
+    /// Everything but the filler key, which is for one organisation's eyes
+    /// (it tells which slots are empty) and never belongs in a log.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AuditBundle")
+            .field("table_id", &self.manifest.manifest.table_id)
+            .field("base", &self.base)
+            .field("entries", &self.entries.len())
+            .field("fresh", &self.fresh.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`AuditBundle::prove`] found besides the bundle.
@@ -427,40 +440,55 @@ impl AuditBundle {
     /// ascending, each named once; list numbers within the list; fresh
     /// versions from 1.
     fn check_structure(&self, n: u32, list: &AuditList) -> Result<(), AuditError> {
-        let bad = |what: &'static str| {
+        let rule = |name: &'static str, value: u64, allowed: &'static str| {
             AuditError::Bundle(Error::InvalidParameter {
-                name: what,
-                value: 0,
-                allowed: "ascending slots below the slot count, each named once",
+                name,
+                value,
+                allowed,
             })
         };
         let ascending = |slots: &[u32]| {
             slots.windows(2).all(|w| w[0] < w[1]) && slots.last().is_none_or(|&s| s < n)
         };
+        const SLOTS: &str = "ascending slots below the slot count, each named once";
         if !ascending(&self.entries.iter().map(|e| e.slot).collect::<Vec<_>>()) {
-            return Err(bad("bundle entry slots"));
+            return Err(rule("bundle entry slots", u64::from(n), SLOTS));
         }
         if !ascending(&self.fresh.iter().map(|f| f.0).collect::<Vec<_>>()) {
-            return Err(bad("bundle fresh filler slots"));
+            return Err(rule("bundle fresh filler slots", u64::from(n), SLOTS));
         }
-        if let Some(e) = self
-            .entries
-            .iter()
-            .find(|e| e.list_index as usize >= list.items().len())
-        {
-            return Err(AuditError::Bundle(Error::InvalidParameter {
-                name: "bundle list index",
-                value: u64::from(e.list_index),
-                allowed: "below the list's length",
-            }));
+        let mut items = std::collections::HashSet::with_capacity(self.entries.len());
+        for e in &self.entries {
+            if e.list_index as usize >= list.items().len() {
+                return Err(rule(
+                    "bundle list index",
+                    u64::from(e.list_index),
+                    "below the list's length",
+                ));
+            }
+            if !items.insert(e.list_index) {
+                return Err(rule(
+                    "bundle list index",
+                    u64::from(e.list_index),
+                    "each list item in one slot at most (a table holds an entry once)",
+                ));
+            }
         }
-        if self.fresh.iter().any(|&(_, v)| v == 0) {
-            return Err(bad("bundle fresh filler version 0"));
+        if let Some(&(slot, _)) = self.fresh.iter().find(|&&(_, v)| v == 0) {
+            return Err(rule(
+                "bundle fresh filler version",
+                u64::from(slot),
+                "versions from 1 (the value is the slot)",
+            ));
         }
         let entry_slots: std::collections::HashSet<u32> =
             self.entries.iter().map(|e| e.slot).collect();
-        if self.fresh.iter().any(|(s, _)| entry_slots.contains(s)) {
-            return Err(bad("a slot named both an entry and a fresh filler"));
+        if let Some(&(slot, _)) = self.fresh.iter().find(|(s, _)| entry_slots.contains(s)) {
+            return Err(rule(
+                "bundle slot named both an entry and a fresh filler",
+                u64::from(slot),
+                "each slot named once",
+            ));
         }
         Ok(())
     }

@@ -27,31 +27,55 @@ use crate::error::Error;
 use crate::hash_to_group::expand_message_xmd_sha512;
 
 /// The encoding choices of one use of the proof: its context string (which
-/// names the DSTs, RFC 9497 Section 2.2) and how many bytes each element's
-/// index takes in `ComputeComposites`.
+/// names the DSTs, RFC 9497 Section 2.2), how many bytes each element's
+/// index takes in `ComputeComposites`, and whether the seed binds the whole
+/// batch.
+///
+/// **Why the audit binds the batch.** RFC 9497 derives each weight `d_i`
+/// from `(seed, i, C_i, D_i)` with a seed of B alone. There the client
+/// chooses C and a batch is small. In the audit the prover chooses every D
+/// (it builds the table) for a batch of up to 2^32 pairs: with per-pair
+/// weights it could try many values of extra slots, each contributing an
+/// independent `d_j·e_j` to the error, and solve for a subset that cancels
+/// one false slot's error (a k-sum problem: Wagner, CRYPTO 2002; about 2^33
+/// work with 2^10 extra pairs). Hashing every `C_i || D_i` into the seed
+/// first makes every weight depend on every pair, so changing any slot
+/// draws all the weights anew.
 #[derive(Clone, Copy, Debug)]
 pub struct Suite {
-    /// RFC 9497's `contextString`.
-    pub context: &'static [u8],
-    /// `I2OSP(i, index_len)` in `ComputeComposites`: 2 in RFC 9497, 4 here.
-    pub index_len: usize,
+    context: &'static [u8],
+    index_len: usize,
+    bind_batch: bool,
 }
 
 impl Suite {
     /// RFC 9497's VOPRF mode for ristretto255-SHA512 (Section 3.1,
     /// `contextString = "OPRFV1-" || I2OSP(1, 1) || "-ristretto255-SHA512"`):
     /// only to check this code against the RFC's vectors.
-    pub const RFC9497_VOPRF: Suite = Suite {
-        context: b"OPRFV1-\x01-ristretto255-SHA512",
-        index_len: 2,
-    };
+    pub const RFC9497_VOPRF: Suite = Suite::rfc9497(b"OPRFV1-\x01-ristretto255-SHA512");
 
     /// The list audit's proof (SPEC Section 15.3): `T[slot_i] = α·H(y_i)`
     /// with `L = α·G`.
     pub const AUDIT: Suite = Suite {
         context: b"blindmatch-v1/audit-dleq",
         index_len: 4,
+        bind_batch: true,
     };
+
+    /// RFC 9497's encoding under `context` (a two-byte index, a seed of B
+    /// alone): for its vectors, of any mode (POPRF's context differs).
+    pub const fn rfc9497(context: &'static [u8]) -> Suite {
+        Suite {
+            context,
+            index_len: 2,
+            bind_batch: false,
+        }
+    }
+
+    /// The context string.
+    pub fn context(&self) -> &'static [u8] {
+        self.context
+    }
 
     /// `HashToScalar(x)` of RFC 9497 Section 4.1 under this suite's
     /// context: `expand_message_xmd(x, "HashToScalar-" || contextString,
@@ -68,8 +92,10 @@ impl Suite {
 
     /// The seed of `ComputeComposites`: `Hash(I2OSP(len(Bm), 2) || Bm ||
     /// I2OSP(len(seedDST), 2) || seedDST)` with `seedDST = "Seed-" ||
-    /// contextString` and Hash SHA-512.
-    pub(crate) fn seed(&self, b: &RistrettoPoint) -> [u8; 64] {
+    /// contextString` and Hash SHA-512; for the audit, followed by the
+    /// batch's digest (SPEC 15.3): `SHA-512("blindmatch-v1/audit-batch" ||
+    /// I2OSP(m, 4) || C_0 || D_0 || ... || C_{m−1} || D_{m−1})`.
+    pub(crate) fn seed(&self, b: &RistrettoPoint, pairs: &[Pair]) -> [u8; 64] {
         use sha2::Digest as _;
         let bm = b.compress();
         let mut seed_dst = b"Seed-".to_vec();
@@ -83,6 +109,16 @@ impl Suite {
                 .to_be_bytes(),
         );
         h.update(&seed_dst);
+        if self.bind_batch {
+            let mut batch = sha2::Sha512::new();
+            batch.update(b"blindmatch-v1/audit-batch");
+            batch.update(u32::try_from(pairs.len()).unwrap_or(u32::MAX).to_be_bytes());
+            for p in pairs {
+                batch.update(p.c_bytes);
+                batch.update(p.d_bytes);
+            }
+            h.update(batch.finalize());
+        }
         h.finalize().into()
     }
 
@@ -120,7 +156,7 @@ impl Suite {
                 allowed: "at most 2^(8 · index bytes) pairs",
             });
         }
-        let seed = self.seed(b);
+        let seed = self.seed(b, pairs);
         let indexed: Vec<(usize, &Pair)> = pairs.iter().enumerate().collect();
         Ok(crate::map_slice(&indexed, |(i, p)| {
             self.weight(&seed, *i, &p.c_bytes, &p.d_bytes)
@@ -167,6 +203,7 @@ impl Suite {
     /// [`Suite::prove`] with a given `r` (RFC 9497's `ProofRandomScalar`),
     /// and every intermediate value, for test vectors. Never use a fixed
     /// `r` for two proofs under one key: it reveals k.
+    #[doc(hidden)]
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for more pairs than the index width

@@ -107,7 +107,7 @@ fn proved(
         "entries": entries,
         "fresh": bundle.fresh.iter().map(|(s, v)| json!({"slot": s, "version": v})).collect::<Vec<_>>(),
         "proof": {
-            "seed": h(suite.seed(&l)),
+            "seed": h(suite.seed(&l, &pairs)),
             "M": p(&proving.composite_m),
             "Z": p(&proving.composite_z),
             "r": h(r.as_bytes()),
