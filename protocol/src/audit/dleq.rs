@@ -63,7 +63,9 @@ impl Suite {
     };
 
     /// RFC 9497's encoding under `context` (a two-byte index, a seed of B
-    /// alone): for its vectors, of any mode (POPRF's context differs).
+    /// alone): for its vectors, of any mode (POPRF's context differs). Not
+    /// for a batch whose D the prover chooses (see the type's doc).
+    #[doc(hidden)]
     pub const fn rfc9497(context: &'static [u8]) -> Suite {
         Suite {
             context,
@@ -112,6 +114,7 @@ impl Suite {
         if self.bind_batch {
             let mut batch = sha2::Sha512::new();
             batch.update(b"blindmatch-v1/audit-batch");
+            // `weights` refuses a bound batch of more than 2^32 − 1 pairs.
             batch.update(u32::try_from(pairs.len()).unwrap_or(u32::MAX).to_be_bytes());
             for p in pairs {
                 batch.update(p.c_bytes);
@@ -148,12 +151,17 @@ impl Suite {
     /// [`Error::InvalidParameter`] if the batch has more pairs than the
     /// index width can number.
     pub(crate) fn weights(&self, b: &RistrettoPoint, pairs: &[Pair]) -> Result<Vec<Scalar>, Error> {
-        let max = 1u64 << (8 * self.index_len.min(7));
+        // Indices 0..m fit the index width; a bound batch also writes m
+        // itself in four bytes.
+        let mut max = 1u64 << (8 * self.index_len.min(7));
+        if self.bind_batch {
+            max = max.min(u64::from(u32::MAX));
+        }
         if pairs.len() as u64 > max {
             return Err(Error::InvalidParameter {
                 name: "proof batch size",
                 value: pairs.len() as u64,
-                allowed: "at most 2^(8 · index bytes) pairs",
+                allowed: "at most 2^(8 · index bytes) pairs (2^32 − 1 for the audit)",
             });
         }
         let seed = self.seed(b, pairs);
