@@ -116,6 +116,23 @@ fn audit(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `blindmatch-audit CMD --table T --bundle B --list L --type sha256 EXTRA...`.
+fn audit_on(cmd: &str, table: &Path, bundle: &Path, list: &Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
+        cmd,
+        "--table",
+        s(table),
+        "--bundle",
+        s(bundle),
+        "--list",
+        s(list),
+        "--type",
+        "sha256",
+    ];
+    args.extend_from_slice(extra);
+    audit(&args)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -137,27 +154,24 @@ fn two_organisations_audit_the_intersection_and_one_refuses_a_slipped_hash() {
         let (bundle, table) = op.bundle(&v1, list, &format!("{org}-v1"), None);
         let state = op.path(&format!("{org}-v1.state"));
         let out = op.path(&format!("{org}-v1.cosig"));
-        let (ok, text) = audit(&[
+        let (ok, text) = audit_on(
             "cosign",
-            "--table",
-            s(&table),
-            "--bundle",
-            s(&bundle),
-            "--list",
-            s(list),
-            "--type",
-            "sha256",
-            "--operator-key",
-            &op.operator_pub,
-            "--save-state",
-            s(&state),
-            "--signing-key",
-            s(&signing),
-            "--name",
-            &format!("Hotline {org}"),
-            "--out",
-            s(&out),
-        ]);
+            &table,
+            &bundle,
+            list,
+            &[
+                "--operator-key",
+                &op.operator_pub,
+                "--save-state",
+                s(&state),
+                "--signing-key",
+                s(&signing),
+                "--name",
+                &format!("Hotline {org}"),
+                "--out",
+                s(&out),
+            ],
+        );
         assert!(ok, "{text}");
         assert!(
             text.contains("PASSED (full audit)") && text.contains("200 entry slot(s) proved"),
@@ -174,19 +188,13 @@ fn two_organisations_audit_the_intersection_and_one_refuses_a_slipped_hash() {
     op.build(&slipped, "v2.bmt", Some("v1.bmt"));
     let v2 = op.path("v2.bmt");
     let (bundle, table) = op.bundle(&v2, &list_b, "B-v2", Some("v1.bmt"));
-    let (ok, text) = audit(&[
+    let (ok, text) = audit_on(
         "verify",
-        "--table",
-        s(&table),
-        "--bundle",
-        s(&bundle),
-        "--list",
-        s(&list_b),
-        "--type",
-        "sha256",
-        "--state",
-        s(&op.path("B-v1.state")),
-    ]);
+        &table,
+        &bundle,
+        &list_b,
+        &["--state", s(&op.path("B-v1.state"))],
+    );
     assert!(!ok, "{text}");
     let file = blindmatch_server::bundle::read(&v2, false).unwrap();
     let fp = blindmatch_protocol::Item::parse(ItemType::Sha256, &hash(999)).unwrap();
@@ -214,25 +222,22 @@ fn two_organisations_audit_the_intersection_and_one_refuses_a_slipped_hash() {
         "{text}"
     );
     // B refuses to co-sign it.
-    let (ok, text) = audit(&[
+    let (ok, text) = audit_on(
         "cosign",
-        "--table",
-        s(&table),
-        "--bundle",
-        s(&bundle),
-        "--list",
-        s(&list_b),
-        "--type",
-        "sha256",
-        "--state",
-        s(&op.path("B-v1.state")),
-        "--signing-key",
-        s(&op.path("B.sign")),
-        "--name",
-        "Hotline B",
-        "--out",
-        s(&op.path("B-v2.cosig")),
-    ]);
+        &table,
+        &bundle,
+        &list_b,
+        &[
+            "--state",
+            s(&op.path("B-v1.state")),
+            "--signing-key",
+            s(&op.path("B.sign")),
+            "--name",
+            "Hotline B",
+            "--out",
+            s(&op.path("B-v2.cosig")),
+        ],
+    );
     assert!(!ok && !op.path("B-v2.cosig").exists(), "{text}");
     // A co-signature of version 1 does not attach to version 2.
     let e = blindmatch_server::audit::attach(&v2, &cosignatures[..1]).unwrap_err();
@@ -256,21 +261,8 @@ fn bad_inputs_are_named_and_never_panic() {
         (&bundle, &other_list, None, "another list"),
         (&bundle, &list, Some(op_key.as_str()), "operator key"),
     ] {
-        let mut args = vec![
-            "verify",
-            "--table",
-            s(&table),
-            "--bundle",
-            s(bundle_arg),
-            "--list",
-            s(list_arg),
-            "--type",
-            "sha256",
-        ];
-        if let Some(k) = extra {
-            args.extend(["--operator-key", k]);
-        }
-        let (ok, text) = audit(&args);
+        let extra: Vec<&str> = extra.map_or(vec![], |k| vec!["--operator-key", k]);
+        let (ok, text) = audit_on("verify", &table, bundle_arg, list_arg, &extra);
         assert!(
             !ok && text.contains(expect) && !text.contains("panicked"),
             "{expect}: {text}"
@@ -280,38 +272,25 @@ fn bad_inputs_are_named_and_never_panic() {
     let signing = op.path("org.sign");
     blindmatch_server::keyfile::write_new_signing(&signing).unwrap();
     let out = op.path("org.cosig");
-    let (ok, text) = audit(&[
+    let (ok, text) = audit_on(
         "cosign",
-        "--table",
-        s(&table),
-        "--bundle",
-        s(&bundle),
-        "--list",
-        s(&list),
-        "--type",
-        "sha256",
-        "--signing-key",
-        s(&signing),
-        "--name",
-        "Hotline",
-        "--out",
-        s(&out),
-    ]);
+        &table,
+        &bundle,
+        &list,
+        &[
+            "--signing-key",
+            s(&signing),
+            "--name",
+            "Hotline",
+            "--out",
+            s(&out),
+        ],
+    );
     assert!(
         !ok && text.contains("--operator-key") && !out.exists(),
         "{text}"
     );
     // The table file of the operator is not a public table.
-    let (ok, text) = audit(&[
-        "verify",
-        "--table",
-        s(&v1),
-        "--bundle",
-        s(&bundle),
-        "--list",
-        s(&list),
-        "--type",
-        "sha256",
-    ]);
+    let (ok, text) = audit_on("verify", &v1, &bundle, &list, &[]);
     assert!(!ok && text.contains("not a public table"), "{text}");
 }

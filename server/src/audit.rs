@@ -13,24 +13,32 @@ use blindmatch_protocol::audit::{AuditBundle, AuditList, CoSignature, OrgName};
 
 use crate::{bundle, keyfile};
 
-/// Options of `audit-bundle`.
-#[derive(Debug, Clone)]
+/// Options of `audit-bundle`, as its flags declare them (once: the CLI
+/// flattens this struct).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BundleOptions {
-    /// The table file of the version audited.
+    /// The table file of the version to audit.
+    #[arg(long, value_name = "PATH")]
     pub table: PathBuf,
-    /// The server's blinding key.
+    /// The server's blinding key (the table's).
+    #[arg(long, value_name = "PATH")]
     pub key: PathBuf,
-    /// The organisation's list, as it sent it.
+    /// The organisation's list, as it sent it (the formats `build` reads).
+    #[arg(long, value_name = "PATH")]
     pub list: PathBuf,
-    /// Type of bare values in the list.
+    /// Type of bare values in the list: md5, sha1, sha256, pdq or bytes.
+    #[arg(long = "type", value_name = "TYPE")]
     pub default_type: Option<ItemType>,
-    /// The table file of the version the organisation audited before: a
-    /// delta bundle (only the slots changed since).
+    /// The table file of the version this organisation audited before: a delta bundle,
+    /// naming only the slots changed since (the organisation keeps its audit state).
+    #[arg(long, value_name = "PATH")]
     pub base: Option<PathBuf>,
-    /// Where to write the bundle (mode 0600: it holds the filler key).
+    /// Where to write the bundle (mode 0600: it holds the table's filler key, for this
+    /// organisation only).
+    #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
-    /// Where to write the public table (`header || slots`, what clients
-    /// download), if the organisation does not have it.
+    /// Also write the public table (header and slots, what clients download) here.
+    #[arg(long, value_name = "PATH")]
     pub public_table: Option<PathBuf>,
 }
 

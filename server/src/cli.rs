@@ -89,31 +89,7 @@ pub enum Command {
     /// Make the audit bundle for one list organisation (SPEC Section 15): which slots of the
     /// table hold entries of its list, with a proof, and which filler every other slot holds.
     /// The organisation checks it with `blindmatch-audit verify` and co-signs.
-    AuditBundle {
-        /// The table file of the version to audit.
-        #[arg(long, value_name = "PATH")]
-        table: PathBuf,
-        /// The server's blinding key (the table's).
-        #[arg(long, value_name = "PATH")]
-        key: PathBuf,
-        /// The organisation's list, as it sent it (the formats `build` reads).
-        #[arg(long, value_name = "PATH")]
-        list: PathBuf,
-        /// Type of bare values in the list: md5, sha1, sha256, pdq or bytes.
-        #[arg(long = "type", value_name = "TYPE")]
-        default_type: Option<ItemType>,
-        /// The table file of the version this organisation audited before: a delta bundle,
-        /// naming only the slots changed since (the organisation keeps its audit state).
-        #[arg(long, value_name = "PATH")]
-        base: Option<PathBuf>,
-        /// Where to write the bundle (mode 0600: it holds the table's filler key, for this
-        /// organisation only).
-        #[arg(long, value_name = "PATH")]
-        out: PathBuf,
-        /// Also write the public table (header and slots, what clients download) here.
-        #[arg(long, value_name = "PATH")]
-        public_table: Option<PathBuf>,
-    },
+    AuditBundle(crate::audit::BundleOptions),
     /// Attach organisations' co-signatures (from `blindmatch-audit cosign`) to a table file:
     /// each is checked over the table's signed statement, and `serve` serves them in
     /// GetManifest (reloaded on SIGHUP).

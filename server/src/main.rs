@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use blindmatch_server::audit::BundleOptions;
 use blindmatch_server::cli::{Cli, Command};
 use blindmatch_server::store::{self, Location};
 use blindmatch_server::{BuildOptions, ServeConfig, keyfile};
@@ -32,25 +31,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 keyfile::public_key_path(&out).display()
             );
         }
-        Command::AuditBundle {
-            table,
-            key,
-            list,
-            default_type,
-            base,
-            out,
-            public_table,
-        } => {
-            let report = blindmatch_server::audit::make_bundle(&BundleOptions {
-                table,
-                key,
-                list,
-                default_type,
-                base,
-                out,
-                public_table,
-            })?;
-            print!("{report}");
+        Command::AuditBundle(options) => {
+            print!("{}", blindmatch_server::audit::make_bundle(&options)?);
         }
         Command::Cosign { table, add } => {
             print!("{}", blindmatch_server::audit::attach(&table, &add)?);
