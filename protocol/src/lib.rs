@@ -151,6 +151,7 @@ pub mod matcher;
 pub mod merkle;
 pub mod table;
 pub mod threshold;
+pub mod tlog;
 #[cfg(feature = "test-vectors")]
 pub mod vectors;
 pub mod voucher;

@@ -147,14 +147,24 @@ pub fn verify(
     chunk: &[u8],
     path: &[Hash],
 ) -> Result<(), Error> {
+    if verify_inclusion(root, index, size, &leaf_hash(chunk), path) {
+        Ok(())
+    } else {
+        Err(Error::DigestMismatch)
+    }
+}
+
+/// Whether `leaf` (a leaf hash) is leaf `index` of the `size`-leaf tree
+/// whose root is `root`, given its audit path (RFC 9162 Section 2.1.3.2).
+pub fn verify_inclusion(root: &Hash, index: u64, size: u64, leaf: &Hash, path: &[Hash]) -> bool {
     if index >= size {
-        return Err(Error::DigestMismatch);
+        return false;
     }
     let (mut fn_, mut sn) = (index, size - 1);
-    let mut r = leaf_hash(chunk);
+    let mut r = *leaf;
     for p in path {
         if sn == 0 {
-            return Err(Error::DigestMismatch);
+            return false;
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
@@ -168,11 +178,122 @@ pub fn verify(
         fn_ >>= 1;
         sn >>= 1;
     }
-    if sn == 0 && r == *root {
-        Ok(())
-    } else {
-        Err(Error::DigestMismatch)
+    sn == 0 && r == *root
+}
+
+/// The audit path of leaf `index` in the tree over `leaves`: `PATH(m, D[n])`
+/// of RFC 9162 Section 2.1.3.1, leaf level first. Empty for an index out of
+/// range.
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
+    let mut path = Vec::new();
+    if index < leaves.len() {
+        path_into(leaves, index, &mut path);
     }
+    path
+}
+
+fn path_into(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
+    if leaves.len() <= 1 {
+        return;
+    }
+    let k = split(leaves.len());
+    if m < k {
+        path_into(&leaves[..k], m, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        path_into(&leaves[k..], m - k, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// The consistency proof from the tree over the first `old` leaves to the
+/// tree over all of `leaves`: `PROOF(m, D[n])` of RFC 9162 Section
+/// 2.1.4.1. Empty when `old` is 0 or the whole tree (nothing to prove), or
+/// out of range.
+pub fn consistency_proof(leaves: &[Hash], old: usize) -> Vec<Hash> {
+    let mut proof = Vec::new();
+    if old > 0 && old < leaves.len() {
+        subproof(old, leaves, true, &mut proof);
+    }
+    proof
+}
+
+/// `SUBPROOF(m, D[n], b)` (RFC 9162 Section 2.1.4.1).
+fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if m == n {
+        if !whole {
+            out.push(root(leaves));
+        }
+        return;
+    }
+    let k = split(n);
+    if m <= k {
+        subproof(m, &leaves[..k], whole, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        subproof(m - k, &leaves[k..], false, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// Whether `proof` shows that the `old`-leaf tree with root `old_root` is a
+/// prefix of the `new`-leaf tree with root `new_root` (RFC 9162 Section
+/// 2.1.4.2). Equal sizes need an empty proof and equal roots; from the
+/// empty tree there is nothing to prove.
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if old > new {
+        return false;
+    }
+    if old == new {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old == 0 {
+        return proof.is_empty();
+    }
+    // Step 1: if `old` is a power of two, the old root is the proof's
+    // implicit first element.
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(*old_root);
+    }
+    path.extend_from_slice(proof);
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    // Steps 2-4.
+    let (mut fn_, mut sn) = (old - 1, new - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut fr, mut sr) = (*first, *first);
+    // Step 5.
+    for c in rest {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // Step 6.
+    fr == *old_root && sr == *new_root && sn == 0
 }
 
 #[cfg(test)]
@@ -215,5 +336,68 @@ mod tests {
     fn three_leaves_split_two_and_one() {
         let l: Vec<Hash> = [b"a", b"b", b"c"].iter().map(|d| leaf_hash(*d)).collect();
         assert_eq!(root(&l), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
+    }
+
+    /// Every inclusion and consistency proof between every pair of sizes up
+    /// to 40 verifies, and no proof verifies for a wrong size, root or
+    /// truncated path.
+    #[test]
+    fn inclusion_and_consistency_for_every_size() {
+        let all: Vec<Hash> = (0u32..40).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for n in 1..=all.len() {
+            let leaves = &all[..n];
+            let r = root(leaves);
+            for i in 0..n {
+                let p = inclusion_proof(leaves, i);
+                assert!(verify_inclusion(&r, i as u64, n as u64, &leaves[i], &p));
+                assert!(!verify_inclusion(
+                    &r,
+                    i as u64,
+                    n as u64,
+                    &leaf_hash(b"absent"),
+                    &p
+                ));
+                if n > 1 {
+                    let j = (i + 1) % n;
+                    assert!(!verify_inclusion(&r, j as u64, n as u64, &leaves[i], &p));
+                }
+                if !p.is_empty() {
+                    assert!(!verify_inclusion(
+                        &r,
+                        i as u64,
+                        n as u64,
+                        &leaves[i],
+                        &p[1..]
+                    ));
+                }
+            }
+            for m in 0..=n {
+                let old_root = root(&leaves[..m]);
+                let p = consistency_proof(leaves, m);
+                assert!(
+                    verify_consistency(m as u64, n as u64, &old_root, &r, &p),
+                    "{m} -> {n}"
+                );
+                if m > 0 && m < n {
+                    let wrong = root(&all[1..=m]);
+                    assert!(!verify_consistency(m as u64, n as u64, &wrong, &r, &p));
+                    assert!(!verify_consistency(
+                        m as u64, n as u64, &old_root, &old_root, &p
+                    ));
+                    assert!(!verify_consistency(
+                        m as u64 + 1,
+                        n as u64,
+                        &old_root,
+                        &r,
+                        &p
+                    ));
+                    let mut short = p.clone();
+                    short.pop();
+                    assert!(!verify_consistency(
+                        m as u64, n as u64, &old_root, &r, &short
+                    ));
+                }
+            }
+        }
     }
 }
