@@ -39,7 +39,7 @@ pub mod tiles;
 pub use checkpoint::Checkpoint;
 pub use entry::LogEntry;
 pub use note::{CosignerKey, LogSigningKey, LogVerifyingKey, Note};
-pub use policy::{LogPolicy, VerifiedCheckpoint};
+pub use policy::{LogPolicy, VerifiedCheckpoint, Witness};
 pub use proof::{AddCheckpoint, TlogProof};
 
 /// A SHA-256 output, as the log's tree uses it.
@@ -67,17 +67,17 @@ pub enum LogError {
     /// No valid signature by the log's key (or one that fails).
     #[error("the checkpoint carries no valid signature by the pinned log key {0}")]
     LogSignature(String),
-    /// Fewer valid cosignatures from pinned witnesses than the quorum.
+    /// The pinned witnesses that cosigned do not make the quorum.
     #[error(
-        "witness quorum not met: {} of {pinned} pinned witnesses cosigned the checkpoint ({}), {required} required",
+        "witness quorum not met: {} of {pinned} pinned witnesses cosigned the checkpoint ({}); the quorum is {rule}",
         found.len(), names(found)
     )]
     Quorum {
         /// The witnesses whose cosignatures verified.
         found: Vec<String>,
-        /// How many the client requires.
-        required: usize,
-        /// How many it pins.
+        /// The quorum rule (`2 of (a, b, c)`).
+        rule: String,
+        /// How many witnesses the policy pins.
         pinned: usize,
     },
     /// A cosignature from a pinned witness that does not verify.

@@ -227,7 +227,7 @@ fn key_id(name: &str, kind: u8, key: &[u8; 32]) -> u32 {
 /// returns the name, type and key.
 fn parse_vkey(text: &str) -> Result<(String, u8, [u8; 32]), LogError> {
     let text = text.trim();
-    let mut parts = text.split('+');
+    let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -334,7 +334,7 @@ impl LogSigningKey {
                 "expected PRIVATE+KEY+<name>+<key ID>+<key>",
             )
         })?;
-        let mut parts = rest.split('+');
+        let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id), Some(key), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -438,6 +438,11 @@ impl LogVerifyingKey {
         &self.name
     }
 
+    /// Whether `other` wraps the same Ed25519 key (whatever its name).
+    pub fn same_key(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+
     /// Whether this key made a valid signature on `note`: `Ok(true)` if
     /// one of its signatures verifies and none fails, `Ok(false)` if it did
     /// not sign, an error if a signature of its fails (the note is bad).
@@ -508,6 +513,11 @@ impl CosignerKey {
     /// The witness's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether `other` wraps the same Ed25519 key (whatever its name).
+    pub fn same_key(&self, other: &Self) -> bool {
+        self.key == other.key
     }
 
     /// The newest valid cosignature of this witness on `note` (whose text

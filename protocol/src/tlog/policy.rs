@@ -8,14 +8,48 @@ use super::note::{CosignerKey, LogVerifyingKey, Note};
 use super::{Checkpoint, Hash, LogEntry, LogError, TlogProof, malformed};
 use crate::merkle;
 
-/// A log's key, the witnesses pinned for it, and how many of them must
-/// have cosigned a checkpoint.
+/// A witness the policy names: its name in the policy, its key, and the
+/// URL of its submission prefix (which only the operator needs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    /// The name the policy gives it.
+    pub name: String,
+    /// Its cosigning key.
+    pub key: CosignerKey,
+    /// Its submission prefix (c2sp.org/tlog-witness), if given.
+    pub url: Option<String>,
+}
+
+/// What a quorum rule or group counts: a witness or a group defined before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Member {
+    Witness(usize),
+    Group(usize),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Group {
+    name: String,
+    k: usize,
+    members: Vec<Member>,
+}
+
+/// A client's trust in a log (c2sp.org/tlog-policy): the log's key, the
+/// witnesses, and the quorum of them that must have cosigned a checkpoint,
+/// a witness or a k-of-n group of witnesses and groups. A blindmatch
+/// policy names exactly one log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogPolicy {
     log: LogVerifyingKey,
-    witnesses: Vec<CosignerKey>,
-    quorum: usize,
+    log_url: Option<String>,
+    witnesses: Vec<Witness>,
+    groups: Vec<Group>,
+    quorum: Option<Member>,
 }
+
+/// The most witnesses, and the most groups, a policy may define (the
+/// specification recommends supporting at least 32 of each).
+pub const MAX_POLICY_WITNESSES: usize = 64;
 
 /// A checkpoint that passed a [`LogPolicy`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +70,8 @@ impl VerifiedCheckpoint {
         &self.note
     }
 
-    /// The pinned witnesses whose cosignatures verified.
+    /// The policy's witnesses whose cosignatures verified, by their names
+    /// in the policy.
     pub fn witnesses(&self) -> &[String] {
         &self.witnesses
     }
@@ -44,23 +79,31 @@ impl VerifiedCheckpoint {
 
 impl LogPolicy {
     /// The log `log` (its origin is the key's name), with `quorum` of
-    /// `witnesses` required (a witness pinned twice counts once).
+    /// `witnesses` required: the policy `--log-key`, `--witness-key` and
+    /// `--witness-quorum` describe. A witness pinned twice counts once.
     ///
     /// # Errors
     /// [`LogError::Malformed`] for a quorum above the number of distinct
-    /// witnesses, or witnesses pinned without a quorum of at least one.
+    /// witnesses, or witnesses pinned with a quorum of 0.
     pub fn new(
         log: LogVerifyingKey,
         witnesses: &[CosignerKey],
         quorum: usize,
     ) -> Result<Self, LogError> {
-        let mut distinct: Vec<CosignerKey> = Vec::with_capacity(witnesses.len());
+        let mut distinct: Vec<Witness> = Vec::with_capacity(witnesses.len());
         for w in witnesses {
-            if !distinct.contains(w) {
-                distinct.push(w.clone());
+            if !distinct.iter().any(|d| d.key == *w) {
+                distinct.push(Witness {
+                    name: w.name().to_owned(),
+                    key: w.clone(),
+                    url: None,
+                });
             }
         }
-        if quorum > distinct.len() || (quorum == 0 && !distinct.is_empty()) {
+        if distinct.len() > MAX_POLICY_WITNESSES
+            || quorum > distinct.len()
+            || (quorum == 0 && !distinct.is_empty())
+        {
             return Err(malformed(
                 "witness quorum",
                 format!(
@@ -69,9 +112,154 @@ impl LogPolicy {
                 ),
             ));
         }
+        let (groups, rule) = if quorum == 0 {
+            (Vec::new(), None)
+        } else {
+            let members = (0..distinct.len()).map(Member::Witness).collect();
+            (
+                vec![Group {
+                    name: format!("{quorum} of the pinned witnesses"),
+                    k: quorum,
+                    members,
+                }],
+                Some(Member::Group(0)),
+            )
+        };
         Ok(LogPolicy {
             log,
+            log_url: None,
             witnesses: distinct,
+            groups,
+            quorum: rule,
+        })
+    }
+
+    /// Parses a policy file (c2sp.org/tlog-policy): `log <vkey> [<url>]`
+    /// (exactly one, here), `witness <name> <vkey> [<url>]`, `group <name>
+    /// all|any|<k> <name>...`, and one `quorum <name>|none`; `#` comments.
+    ///
+    /// # Errors
+    /// [`LogError::Malformed`] naming the line that is wrong.
+    pub fn parse(text: &str) -> Result<Self, LogError> {
+        let mut logs: Vec<(LogVerifyingKey, Option<String>)> = Vec::new();
+        let mut witnesses: Vec<Witness> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut quorum: Option<Option<Member>> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let line_no = n + 1;
+            let bad = |why: String| malformed("log policy", format!("line {line_no}: {why}"));
+            if raw.bytes().any(|b| b < 0x20 && b != b'\t') || raw.bytes().any(|b| b == 0x7f) {
+                return Err(bad("a control character".into()));
+            }
+            let words: Vec<&str> = raw.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+            let Some((&keyword, args)) = words.split_first() else {
+                continue;
+            };
+            if keyword.starts_with('#') {
+                continue;
+            }
+            let defined = |name: &str| -> Option<Member> {
+                if let Some(i) = witnesses.iter().position(|w| w.name == name) {
+                    return Some(Member::Witness(i));
+                }
+                groups
+                    .iter()
+                    .position(|g| g.name == name)
+                    .map(Member::Group)
+            };
+            match (keyword, args) {
+                ("log", [vkey, rest @ ..]) if rest.len() <= 1 => {
+                    let key = LogVerifyingKey::parse(vkey).map_err(|e| bad(e.to_string()))?;
+                    if logs.iter().any(|(k, _)| k.same_key(&key)) {
+                        return Err(bad("a log listed twice".into()));
+                    }
+                    logs.push((key, rest.first().map(|u| (*u).to_owned())));
+                }
+                ("witness", [name, vkey, rest @ ..]) if rest.len() <= 1 => {
+                    if *name == "none" || defined(name).is_some() {
+                        return Err(bad(format!("the name {name} is taken")));
+                    }
+                    let key = CosignerKey::parse(vkey).map_err(|e| bad(e.to_string()))?;
+                    if witnesses.iter().any(|w| w.key.same_key(&key)) {
+                        return Err(bad("a witness key listed twice".into()));
+                    }
+                    if witnesses.len() == MAX_POLICY_WITNESSES {
+                        return Err(bad(format!("more than {MAX_POLICY_WITNESSES} witnesses")));
+                    }
+                    witnesses.push(Witness {
+                        name: (*name).to_owned(),
+                        key,
+                        url: rest.first().map(|u| (*u).to_owned()),
+                    });
+                }
+                ("group", [name, k, names @ ..]) if !names.is_empty() => {
+                    if *name == "none" || defined(name).is_some() {
+                        return Err(bad(format!("the name {name} is taken")));
+                    }
+                    let mut members = Vec::with_capacity(names.len());
+                    for m in names {
+                        let member = defined(m)
+                            .ok_or_else(|| bad(format!("{m} is not defined on an earlier line")))?;
+                        if members.contains(&member) {
+                            return Err(bad(format!("{m} is listed twice")));
+                        }
+                        members.push(member);
+                    }
+                    let k = match *k {
+                        "all" => members.len(),
+                        "any" => 1,
+                        k => crate::tlog::parse_decimal(k)
+                            .and_then(|k| usize::try_from(k).ok())
+                            .filter(|k| (1..=members.len()).contains(k))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "the threshold {k} is not all, any or 1 to {}",
+                                    members.len()
+                                ))
+                            })?,
+                    };
+                    if groups.len() == MAX_POLICY_WITNESSES {
+                        return Err(bad(format!("more than {MAX_POLICY_WITNESSES} groups")));
+                    }
+                    groups.push(Group {
+                        name: (*name).to_owned(),
+                        k,
+                        members,
+                    });
+                }
+                ("quorum", [name]) => {
+                    if quorum.is_some() {
+                        return Err(bad("a second quorum line".into()));
+                    }
+                    quorum = Some(if *name == "none" {
+                        None
+                    } else {
+                        Some(defined(name).ok_or_else(|| {
+                            bad(format!("{name} is not defined on an earlier line"))
+                        })?)
+                    });
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "not a policy line: {keyword} with {} argument(s)",
+                        args.len()
+                    )));
+                }
+            }
+        }
+        let quorum = quorum.ok_or_else(|| malformed("log policy", "no quorum line"))?;
+        let mut logs = logs.into_iter();
+        let (Some((log, log_url)), None) = (logs.next(), logs.next()) else {
+            return Err(malformed(
+                "log policy",
+                "a blindmatch policy names exactly one log",
+            ));
+        };
+        Ok(LogPolicy {
+            log,
+            log_url,
+            witnesses,
+            groups,
             quorum,
         })
     }
@@ -81,14 +269,55 @@ impl LogPolicy {
         &self.log
     }
 
-    /// The pinned witnesses.
-    pub fn witnesses(&self) -> &[CosignerKey] {
+    /// The log's URL, if the policy gives one.
+    pub fn log_url(&self) -> Option<&str> {
+        self.log_url.as_deref()
+    }
+
+    /// The witnesses the policy defines.
+    pub fn witnesses(&self) -> &[Witness] {
         &self.witnesses
     }
 
-    /// How many must cosign.
-    pub fn quorum(&self) -> usize {
-        self.quorum
+    /// Whether the policy requires any cosignature at all.
+    pub fn requires_witnesses(&self) -> bool {
+        self.quorum.is_some()
+    }
+
+    /// The quorum rule, for messages: `none`, a witness's name, or a
+    /// group's `k of (members)`.
+    pub fn rule(&self) -> String {
+        match self.quorum {
+            None => "none".to_owned(),
+            Some(m) => self.describe(m),
+        }
+    }
+
+    fn describe(&self, m: Member) -> String {
+        match m {
+            Member::Witness(i) => self.witnesses[i].name.clone(),
+            Member::Group(i) => {
+                let g = &self.groups[i];
+                let names: Vec<String> = g.members.iter().map(|&m| self.describe(m)).collect();
+                format!("{} of ({})", g.k, names.join(", "))
+            }
+        }
+    }
+
+    /// Whether the witnesses in `cosigned` (one flag per witness) satisfy
+    /// `m`.
+    fn satisfied(&self, m: Member, cosigned: &[bool]) -> bool {
+        match m {
+            Member::Witness(i) => cosigned[i],
+            Member::Group(i) => {
+                let g = &self.groups[i];
+                g.members
+                    .iter()
+                    .filter(|&&m| self.satisfied(m, cosigned))
+                    .count()
+                    >= g.k
+            }
+        }
     }
 
     /// Checks a signed checkpoint: the pinned log's, signed by its key,
@@ -109,16 +338,23 @@ impl LogPolicy {
                 found: checkpoint.origin,
             });
         }
-        let mut witnesses = Vec::new();
+        let mut cosigned = Vec::with_capacity(self.witnesses.len());
         for w in &self.witnesses {
-            if w.cosigned(note)?.is_some() {
-                witnesses.push(w.name().to_owned());
-            }
+            cosigned.push(w.key.cosigned(note)?.is_some());
         }
-        if witnesses.len() < self.quorum {
+        let witnesses: Vec<String> = self
+            .witnesses
+            .iter()
+            .zip(&cosigned)
+            .filter(|(_, c)| **c)
+            .map(|(w, _)| w.name.clone())
+            .collect();
+        if let Some(rule) = self.quorum
+            && !self.satisfied(rule, &cosigned)
+        {
             return Err(LogError::Quorum {
                 found: witnesses,
-                required: self.quorum,
+                rule: self.rule(),
                 pinned: self.witnesses.len(),
             });
         }
@@ -255,9 +491,7 @@ mod tests {
         // One witness is not a quorum of two; an unpinned one counts for nothing.
         match policy.verify_inclusion(&proof(3, 2, &[1, 4]), &entries[2]) {
             Err(LogError::Quorum {
-                found,
-                required: 2,
-                pinned: 3,
+                found, pinned: 3, ..
             }) => assert_eq!(found, ["w1.example"]),
             other => panic!("{other:?}"),
         }
@@ -314,6 +548,62 @@ mod tests {
                 .witnesses()
                 .len(),
             1
+        );
+    }
+
+    /// The two-level example of c2sp.org/tlog-policy: two of the X
+    /// witnesses and one of the Y witnesses.
+    #[test]
+    fn a_policy_file_with_groups_is_evaluated_as_the_specification_says() {
+        let log = LogSigningKey::from_seed("log.example/bm", [1; 32]).unwrap();
+        let mut text = format!(
+            "# a comment\nlog {} https://log.example/bm\n",
+            log.verifying_key()
+        );
+        for (name, w) in [("X1", 11), ("X2", 12), ("X3", 13), ("Y1", 21), ("Y2", 22)] {
+            text.push_str(&format!(
+                "witness {name} {} http://127.0.0.1:1/\n",
+                witness(w)
+            ));
+        }
+        text.push_str("group X 2 X1 X2 X3\ngroup Y any Y1 Y2\ngroup XY all X Y\n\t quorum XY \n");
+        let policy = LogPolicy::parse(&text).unwrap();
+        assert_eq!(policy.rule(), "2 of (2 of (X1, X2, X3), 1 of (Y1, Y2))");
+        assert_eq!(
+            policy.witnesses()[0].url.as_deref(),
+            Some("http://127.0.0.1:1/")
+        );
+        let leaves = [merkle::leaf_hash(b"e")];
+        let ok = |ws: &[u8]| {
+            policy
+                .verify_checkpoint(&checkpoint(&log, &leaves, ws))
+                .is_ok()
+        };
+        assert!(ok(&[11, 13, 22]));
+        assert!(!ok(&[11, 21, 22]));
+        assert!(!ok(&[11, 12, 13]));
+        for bad in [
+            text.replace("quorum XY", "quorum XYZ"),
+            text.replace("group X 2", "group X 4"),
+            text.replace("group Y any Y1 Y2", "group Y any Y1 Y1"),
+            text.replace("\t quorum XY \n", ""),
+            format!("{text}quorum none\n"),
+            text.replace("witness Y2", "witness X1"),
+            format!(
+                "log {}\n{text}",
+                LogSigningKey::from_seed("other", [2; 32])
+                    .unwrap()
+                    .verifying_key()
+            ),
+        ] {
+            assert!(LogPolicy::parse(&bad).is_err(), "{bad}");
+        }
+        let none = format!("log {}\nquorum none\n", log.verifying_key());
+        assert!(
+            LogPolicy::parse(&none)
+                .unwrap()
+                .verify_checkpoint(&checkpoint(&log, &leaves, &[]))
+                .is_ok()
         );
     }
 }
