@@ -85,6 +85,13 @@ pub enum Error {
         /// this statement, comma-separated (empty if none).
         invalid: String,
     },
+    /// The manifest is not proved to be in the operator's transparency log
+    /// under a checkpoint the app's policy accepts (SPEC Section 16.6), or
+    /// that checkpoint does not extend the one this client accepted before:
+    /// no proof, a proof that fails, too few witnesses (m of n), or an
+    /// inconsistent (forked) log. The table held stays.
+    #[error("transparency log: {0}")]
+    Log(#[source] blindmatch_protocol::tlog::LogError),
     /// The manifest was built longer ago than the app allows: the list may
     /// have stopped being updated.
     #[error(
@@ -153,6 +160,9 @@ pub enum ErrorKind {
     TooOld,
     /// [`Error::BelowQuorum`]: too few pinned organisations co-signed.
     Quorum,
+    /// [`Error::Log`]: not proved to be in the transparency log, or the
+    /// log's view forked.
+    Log,
     /// [`Error::Invalid`]: not what the signed manifest describes.
     Invalid,
     /// [`Error::Malformed`]: a malformed message.
@@ -172,12 +182,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order bindings list them.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::BadSignature,
         ErrorKind::Rollback,
         ErrorKind::Equivocation,
         ErrorKind::TooOld,
         ErrorKind::Quorum,
+        ErrorKind::Log,
         ErrorKind::Invalid,
         ErrorKind::Malformed,
         ErrorKind::Input,
@@ -196,6 +207,7 @@ impl ErrorKind {
             ErrorKind::Equivocation => "Equivocation",
             ErrorKind::TooOld => "TooOld",
             ErrorKind::Quorum => "Quorum",
+            ErrorKind::Log => "Log",
             ErrorKind::Invalid => "Invalid",
             ErrorKind::Malformed => "Malformed",
             ErrorKind::Input => "Input",
@@ -225,6 +237,7 @@ impl Error {
             Error::Equivocation { .. } => ErrorKind::Equivocation,
             Error::TooOld { .. } => ErrorKind::TooOld,
             Error::BelowQuorum { .. } => ErrorKind::Quorum,
+            Error::Log(_) => ErrorKind::Log,
             Error::Invalid { .. } => ErrorKind::Invalid,
             Error::Malformed(_) => ErrorKind::Malformed,
             Error::Input(_) => ErrorKind::Input,
@@ -264,6 +277,7 @@ impl Error {
                 unpinned: 1,
                 invalid: "Hotline B".into(),
             },
+            Error::Log(blindmatch_protocol::tlog::LogError::Inconsistent { old: 5, new: 7 }),
             Error::Invalid {
                 what: "table chunk",
                 source: P::DigestMismatch,

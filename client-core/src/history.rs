@@ -5,6 +5,10 @@ use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
 use blindmatch_protocol::manifest::{
     Manifest as Statement, OperatorVerifyingKey, SIGNATURE_LEN, SignedManifest,
 };
+use blindmatch_protocol::tlog::policy::verify_consistency;
+use blindmatch_protocol::tlog::{
+    Checkpoint, Hash, LogEntry, LogError, LogPolicy, Note, TlogProof, VerifiedCheckpoint,
+};
 use blindmatch_protocol::{TableHeader, TableId};
 
 use crate::Error;
@@ -21,6 +25,10 @@ pub struct VerifiedManifest {
     /// The organisations whose co-signatures [`VerifiedManifest::require_quorum`]
     /// counted (empty until then).
     cosigners: Vec<(OperatorVerifyingKey, OrgName)>,
+    /// The log checkpoint [`VerifiedManifest::require_logged`] proved the
+    /// manifest's entry in, and the consistency proof the server sent from
+    /// the checkpoint the client held.
+    logged: Option<(VerifiedCheckpoint, Vec<Hash>)>,
 }
 
 impl VerifiedManifest {
@@ -59,7 +67,53 @@ impl VerifiedManifest {
         VerifiedManifest {
             signed,
             cosigners: Vec::new(),
+            logged: None,
         }
+    }
+
+    /// Requires the manifest to be in the operator's transparency log
+    /// (SPEC Section 16.6): `log_proof` (a `GetManifest` response's, a
+    /// c2sp.org/tlog-proof) proves the entry of this statement with
+    /// `cosignatures` (the response's, as served) under a checkpoint signed
+    /// by the policy's log and cosigned by its quorum of witnesses.
+    /// `log_consistency` is the response's consistency proof from the
+    /// checkpoint this client holds ([`History::log_size`], sent in the
+    /// request), which [`History::check`] verifies. A client with no log
+    /// policy skips this step.
+    ///
+    /// # Errors
+    /// [`Error::Log`]: no proof, a malformed or failing one, or a quorum not
+    /// met (naming the witnesses that cosigned).
+    pub fn require_logged(
+        mut self,
+        policy: &LogPolicy,
+        log_proof: &[u8],
+        log_consistency: &[Vec<u8>],
+        cosignatures: &[CoSignature],
+    ) -> Result<Self, Error> {
+        if log_proof.is_empty() {
+            return Err(Error::Log(LogError::Missing(
+                "the server sent none for this manifest (it keeps no log, or an old server)",
+            )));
+        }
+        let proof = TlogProof::parse(log_proof).map_err(Error::Log)?;
+        let entry = LogEntry::new(self.signed, cosignatures.to_vec()).map_err(Error::Log)?;
+        let checkpoint = policy
+            .verify_inclusion(&proof, &entry)
+            .map_err(Error::Log)?;
+        let consistency = log_consistency
+            .iter()
+            .map(|h| <Hash>::try_from(h.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::Malformed("a log consistency hash is not 32 bytes"))?;
+        self.logged = Some((checkpoint, consistency));
+        Ok(self)
+    }
+
+    /// The log checkpoint [`VerifiedManifest::require_logged`] proved this
+    /// manifest in: its size, and which witnesses cosigned it.
+    pub fn log_checkpoint(&self) -> Option<&VerifiedCheckpoint> {
+        self.logged.as_ref().map(|(c, _)| c)
     }
 
     /// Requires at least `quorum.required()` of the organisations it pins
@@ -174,7 +228,13 @@ impl VerifiedManifest {
 pub struct History {
     operator: OperatorVerifyingKey,
     newest: Option<SignedManifest>,
+    /// The newest log checkpoint accepted (SPEC 16.6): every later one
+    /// must extend it.
+    log: Option<Note>,
 }
+
+/// Marks the log checkpoint in a saved history, after the manifest.
+const LOG_RECORD: &[u8; 4] = b"BMHL";
 
 impl History {
     /// An empty history pinned to `operator`.
@@ -182,6 +242,7 @@ impl History {
         History {
             operator,
             newest: None,
+            log: None,
         }
     }
 
@@ -195,19 +256,61 @@ impl History {
         if saved.is_empty() {
             return Ok(Self::new(operator));
         }
-        let newest = SignedManifest::verify_encoded(saved, &operator).map_err(Error::History)?;
+        // The manifest, then (if the client checks a log) the checkpoint.
+        let manifest_len = Statement::statement_len(saved)
+            .map_or(saved.len(), |n| (n + SIGNATURE_LEN).min(saved.len()));
+        let (manifest, rest) = saved.split_at(manifest_len);
+        let newest = SignedManifest::verify_encoded(manifest, &operator).map_err(Error::History)?;
+        let log = match rest {
+            [] => None,
+            [m0, m1, m2, m3, note @ ..] if [*m0, *m1, *m2, *m3] == *LOG_RECORD => {
+                let note = Note::parse(note).map_err(|_| {
+                    Error::History(blindmatch_protocol::Error::InvalidParameter {
+                        name: "saved log checkpoint",
+                        value: note.len() as u64,
+                        allowed: "a signed checkpoint",
+                    })
+                })?;
+                Some(note)
+            }
+            _ => {
+                return Err(Error::History(blindmatch_protocol::Error::Length {
+                    what: "saved history",
+                    expected: manifest_len,
+                    got: saved.len(),
+                }));
+            }
+        };
         Ok(History {
             operator,
             newest: Some(newest),
+            log,
         })
     }
 
     /// The record to persist: the newest manifest's statement and
-    /// signature (empty if none). It holds nothing secret.
+    /// signature (empty if none), then the newest log checkpoint accepted
+    /// if any. It holds nothing secret.
     pub fn encode(&self) -> Vec<u8> {
-        self.newest
+        let mut out = self
+            .newest
             .as_ref()
-            .map_or_else(Vec::new, SignedManifest::encode)
+            .map_or_else(Vec::new, SignedManifest::encode);
+        if let (false, Some(note)) = (out.is_empty(), &self.log) {
+            out.extend_from_slice(LOG_RECORD);
+            out.extend_from_slice(note.encode().as_bytes());
+        }
+        out
+    }
+
+    /// The size of the newest log checkpoint accepted, 0 if none: what a
+    /// `GetManifestRequest` sends as `log_size`, so that the server answers
+    /// with a consistency proof from it.
+    pub fn log_size(&self) -> u64 {
+        self.log
+            .as_ref()
+            .and_then(|n| Checkpoint::parse(n.text()).ok())
+            .map_or(0, |c| c.size)
     }
 
     /// The operator key this history is pinned to.
@@ -225,9 +328,32 @@ impl History {
     /// under other parameters (mode, t, s, weights); otherwise returns the
     /// token that [`History::record`] takes once the table is in hand.
     ///
+    /// Once this history has accepted a logged manifest (SPEC 16.6), every
+    /// later one must be logged too ([`VerifiedManifest::require_logged`])
+    /// under a checkpoint that extends the one accepted: its consistency
+    /// proof must verify, so this client's view of the log only grows.
+    ///
     /// # Errors
-    /// [`Error::Rollback`] or [`Error::Equivocation`].
+    /// [`Error::Rollback`], [`Error::Equivocation`], or [`Error::Log`] for
+    /// a manifest not logged, a checkpoint behind the one accepted, or one
+    /// that does not extend it (a forked log).
     pub fn check(&self, offered: &VerifiedManifest) -> Result<Accepted, Error> {
+        if let Some(held) = &self.log {
+            let Some((checkpoint, consistency)) = &offered.logged else {
+                return Err(Error::Log(LogError::Missing(
+                    "this client accepted logged versions before; check the log (require_logged) for every manifest",
+                )));
+            };
+            let old = Checkpoint::parse(held.text()).map_err(Error::Log)?;
+            let new = checkpoint.checkpoint();
+            if new.size < old.size {
+                return Err(Error::Log(LogError::Behind {
+                    offered: new.size,
+                    seen: old.size,
+                }));
+            }
+            verify_consistency(&old, new, consistency).map_err(Error::Log)?;
+        }
         if let Some(seen) = &self.newest {
             let seen = &seen.manifest;
             if offered.version() < seen.version {
@@ -262,6 +388,11 @@ impl History {
     /// its table is in hand, unless a newer one was recorded meanwhile.
     pub fn record(&mut self, accepted: Accepted) {
         let manifest = accepted.manifest;
+        if let Some((checkpoint, _)) = &manifest.logged
+            && checkpoint.checkpoint().size >= self.log_size()
+        {
+            self.log = Some(checkpoint.note().clone());
+        }
         if self
             .newest
             .as_ref()

@@ -73,6 +73,40 @@ pub struct Server {
         requires = "org_keys"
     )]
     pub org_quorum: Option<usize>,
+    /// The operator's transparency log policy (c2sp.org/tlog-policy: `log VKEY`, `witness NAME
+    /// VKEY`, `group ...`, `quorum ...`): a table is used only if its version is in the log under
+    /// a checkpoint the policy accepts, and each checkpoint extends the last one accepted
+    /// (SPEC 16.6)
+    #[arg(
+        long,
+        env = "BLINDMATCH_LOG_POLICY",
+        value_name = "PATH",
+        conflicts_with = "log_key"
+    )]
+    pub log_policy: Option<PathBuf>,
+    /// Instead of --log-policy: the log's verifier key (`origin+keyid+key`, as `blindmatch-server
+    /// log init` prints it)
+    #[arg(long, env = "BLINDMATCH_LOG_KEY", value_name = "VKEY")]
+    pub log_key: Option<String>,
+    /// With --log-key: a witness's verifier key (`name+keyid+key`); repeat for each witness, or
+    /// give them comma-separated in the environment
+    #[arg(
+        long = "witness-key",
+        env = "BLINDMATCH_WITNESS_KEYS",
+        value_name = "VKEY",
+        value_delimiter = ',',
+        requires = "log_key"
+    )]
+    pub witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned the log's checkpoint
+    /// [default: all of them]
+    #[arg(
+        long,
+        env = "BLINDMATCH_WITNESS_QUORUM",
+        value_name = "K",
+        requires = "witness_keys"
+    )]
+    pub witness_quorum: Option<usize>,
     /// Table cache directory [default: $XDG_CACHE_HOME/blindmatch or ~/.cache/blindmatch]
     #[arg(long, env = "BLINDMATCH_CACHE")]
     pub cache: Option<PathBuf>,

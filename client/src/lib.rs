@@ -60,8 +60,11 @@ use blindmatch_proto::v1::{
 use blindmatch_protocol::audit::{OrgName, Quorum};
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest, ThresholdParams};
 use blindmatch_protocol::threshold::AccountSecret;
+use blindmatch_protocol::tlog::LogPolicy;
 use blindmatch_protocol::{BlindedTable, Item, TableDelta, TableHeader, TableId};
 use prost::Message;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -311,6 +314,11 @@ pub struct Client {
     retry_delay: Duration,
     max_age: Option<Duration>,
     quorum: Option<Quorum>,
+    /// The transparency log policy every manifest must pass (SPEC 16.6).
+    log: Option<LogPolicy>,
+    /// The size of the newest log checkpoint this client's history holds:
+    /// what `GetManifest` asks a consistency proof from. Shared by clones.
+    log_size: Arc<AtomicU64>,
 }
 
 /// TLS settings for [`Client::connect_with`]. An `https://` URL always uses
@@ -397,6 +405,8 @@ impl Client {
             retry_delay: Duration::from_millis(200),
             max_age: None,
             quorum: None,
+            log: None,
+            log_size: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -414,7 +424,9 @@ impl Client {
         let m = loop {
             match self
                 .tables
-                .get_manifest(GetManifestRequest {})
+                .get_manifest(GetManifestRequest {
+                    log_size: self.log_size.load(Ordering::Relaxed),
+                })
                 .await
                 .map_err(status("GetManifest"))
             {
@@ -438,7 +450,40 @@ impl Client {
             );
             manifest.verified = manifest.verified.require_quorum(quorum, &cosignatures)?;
         }
+        if let Some(policy) = &self.log {
+            let cosignatures = core::cosignatures(
+                m.cosignatures
+                    .iter()
+                    .map(|c| (&c.org_key[..], c.name.as_str(), &c.signature[..])),
+            );
+            manifest.verified = manifest.verified.require_logged(
+                policy,
+                m.log_proof.as_bytes(),
+                &m.log_consistency,
+                &cosignatures,
+            )?;
+        }
         Ok(manifest)
+    }
+
+    /// Requires every manifest to be in the operator's transparency log
+    /// (SPEC Section 16.6) under a checkpoint `policy` accepts (signed by
+    /// its log, cosigned by its quorum of witnesses), and every checkpoint
+    /// to extend the newest one accepted before, which `cache`'s history
+    /// holds; `None`, the default, does not check a log (but a history that
+    /// accepted a logged version keeps requiring one).
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] if the cache's history is damaged.
+    pub fn set_log_policy(
+        &mut self,
+        policy: Option<LogPolicy>,
+        cache: &TableCache,
+    ) -> Result<(), ClientError> {
+        let history = cache.history(&self.operator)?;
+        self.log_size.store(history.log_size(), Ordering::Relaxed);
+        self.log = policy;
+        Ok(())
     }
 
     /// Requires a quorum of co-signatures by the list organisations it pins
@@ -632,6 +677,7 @@ impl Client {
         let current = *accepted.manifest().table_id();
         history.record(accepted);
         cache.save_history(&history)?;
+        self.log_size.store(history.log_size(), Ordering::Relaxed);
         if let Some(p) = previous.filter(|p| *p.table_id() != current) {
             cache.remove(p.table_id())?;
         }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use blindmatch_client::cli::{AccountCommand, Cli, Command, Server};
 use blindmatch_client::{Client, Fetched, TableCache, Upload};
+use blindmatch_protocol::tlog::{CosignerKey, LogPolicy, LogVerifyingKey};
 use blindmatch_protocol::{Item, ItemType, OperatorVerifyingKey};
 use clap::Parser;
 use sha2::{Digest, Sha256};
@@ -99,9 +100,52 @@ async fn connect(
             blindmatch_client::core::Quorum::new(&orgs, required).context("--org-quorum")?;
         client.set_quorum(Some(quorum));
     }
-    let manifest = client.manifest().await?;
     let cache = TableCache::new(server.cache.clone().unwrap_or_else(TableCache::default_dir));
+    if let Some(policy) = log_policy(server)? {
+        client.set_log_policy(Some(policy), &cache)?;
+    }
+    let manifest = client.manifest().await?;
     Ok((client, manifest, cache))
+}
+
+/// `--log-policy FILE`, or `--log-key` with `--witness-key` and
+/// `--witness-quorum`.
+fn log_policy(server: &Server) -> anyhow::Result<Option<LogPolicy>> {
+    if let Some(path) = &server.log_policy {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--log-policy {}", path.display()))?;
+        return Ok(Some(
+            LogPolicy::parse(&text).with_context(|| format!("--log-policy {}", path.display()))?,
+        ));
+    }
+    let Some(log) = &server.log_key else {
+        return Ok(None);
+    };
+    let log = LogVerifyingKey::parse(log).context("--log-key")?;
+    let witnesses = server
+        .witness_keys
+        .iter()
+        .map(|k| CosignerKey::parse(k).with_context(|| format!("--witness-key {k}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let quorum = server.witness_quorum.unwrap_or(witnesses.len());
+    Ok(Some(
+        LogPolicy::new(log, &witnesses, quorum).context("--witness-quorum")?,
+    ))
+}
+
+/// Where the table is logged, for a client that checks the log.
+fn logged_at(manifest: &blindmatch_client::Manifest) -> Option<String> {
+    let c = manifest.verified().log_checkpoint()?;
+    let witnesses = if c.witnesses().is_empty() {
+        "no witnesses".to_owned()
+    } else {
+        format!("witnessed by: {}", c.witnesses().join(", "))
+    };
+    Some(format!(
+        "in the transparency log {} (checkpoint of size {}), {witnesses}",
+        c.checkpoint().origin,
+        c.checkpoint().size
+    ))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -136,6 +180,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(line) = cosigned_by(&manifest) {
                 println!("{line}");
             }
+            if let Some(line) = logged_at(&manifest) {
+                println!("{line}");
+            }
         }
         Command::Manifest { server, json } => {
             let (_, manifest, _) = connect(&server).await?;
@@ -159,6 +206,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 if let Some(line) = cosigned_by(&manifest) {
+                    println!("{line}");
+                }
+                if let Some(line) = logged_at(&manifest) {
                     println!("{line}");
                 }
             }

@@ -93,6 +93,20 @@ pub enum LogError {
         /// The checkpoint's tree size.
         size: u64,
     },
+    /// The server sent no proof that the manifest is logged.
+    #[error("no log proof: {0}")]
+    Missing(&'static str),
+    /// The server's checkpoint is smaller than one this client accepted
+    /// before: the server is behind (or shows a shorter view of the log).
+    #[error(
+        "the server serves the log's checkpoint of size {offered}, older than the checkpoint of size {seen} this client accepted: the server is behind; the table held stays"
+    )]
+    Behind {
+        /// The size served.
+        offered: u64,
+        /// The size accepted before.
+        seen: u64,
+    },
     /// The new checkpoint does not extend the one seen before: the log has
     /// forked, or rewritten its history.
     #[error(

@@ -101,6 +101,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
         add: Vec<PathBuf>,
     },
+    /// The transparency log of the table versions (SPEC Section 16): create it, append a
+    /// version, collect the witnesses' cosignatures.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Serve the table and receive vouchers over gRPC until SIGINT/SIGTERM.
     ///
     /// Every setting is a flag, a BLINDMATCH_* environment variable or a key in the --config
@@ -139,5 +143,56 @@ pub enum Command {
         /// unrevealed, revealed real, synthetic and rejected.
         #[arg(long)]
         accounts: bool,
+    },
+}
+
+/// `log`'s subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum LogCommand {
+    /// Create an empty log in a directory (its static files: `checkpoint` and `tile/...`), and
+    /// the log's signing key (mode 0600; its verifier key, which clients, witnesses and monitors
+    /// pin, is printed and written to KEY_OUT.pub).
+    Init {
+        /// The log directory (created); publish it as it is with any web server, or let
+        /// `serve --log` serve it.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The log's name, its checkpoints' origin line: a schema-less URL such as
+        /// `blindmatch.example.org/log` (no spaces, no `+`).
+        #[arg(long)]
+        origin: String,
+        /// Where to write the log's signing key (never overwritten).
+        #[arg(long, value_name = "PATH")]
+        key_out: PathBuf,
+    },
+    /// Log a table version (its signed statement and the co-signatures attached to it: attach
+    /// them first) as the log's next entry, and sign the new checkpoint. A version already
+    /// logged with another table is refused: that would be equivocation, in public.
+    Append {
+        /// The log directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The log's signing key from `log init`.
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// The table file of the version to log.
+        #[arg(long, value_name = "PATH")]
+        table: PathBuf,
+    },
+    /// Ask the witnesses of a policy to cosign the log's checkpoint (c2sp.org/tlog-witness),
+    /// and write their cosignatures into it. Exits non-zero unless the policy's quorum is met.
+    Witness {
+        /// The log directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The policy (c2sp.org/tlog-policy) with each witness's URL: `witness NAME VKEY URL`.
+        #[arg(long, value_name = "PATH")]
+        policy: PathBuf,
+        /// Requests per witness when it does not answer, or answers 5xx or 429.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+        attempts: u32,
+        /// Each request's timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: humantime::Duration,
     },
 }

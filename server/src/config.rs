@@ -124,6 +124,15 @@ pub struct TableSettings {
     /// The replaced version's key file (with --previous-table).
     #[arg(long, env = "BLINDMATCH_PREVIOUS_KEY", value_name = "PATH")]
     pub previous_key: Option<PathBuf>,
+    /// The transparency log's directory (`log init`; SPEC Section 16), with --log-policy: every
+    /// version served must be logged under a checkpoint that meets the policy; GetManifest
+    /// serves its proofs, and the admin listener its files under /log/.
+    #[arg(long, env = "BLINDMATCH_LOG", value_name = "DIR")]
+    pub log: Option<PathBuf>,
+    /// The log's policy (c2sp.org/tlog-policy: the log key, the witnesses, the quorum), the one
+    /// clients pin (with --log).
+    #[arg(long, env = "BLINDMATCH_LOG_POLICY", value_name = "PATH")]
+    pub log_policy: Option<PathBuf>,
 }
 
 /// The store, and how long it keeps what it keeps.
@@ -419,6 +428,14 @@ impl TryFrom<ServeArgs> for ServeConfig {
             (None, None) => None,
             _ => bail!("--previous-table and --previous-key go together: give both"),
         };
+        let log = match (t.log, t.log_policy) {
+            (Some(dir), Some(policy)) => Some(crate::tlog::LogSettings {
+                dir,
+                policy: crate::tlog::read_policy(&policy).context("--log-policy")?,
+            }),
+            (None, None) => None,
+            _ => bail!("--log and --log-policy go together: give both"),
+        };
         let operator_key = match t.operator_key {
             Some(v) => Some(crate::keyfile::operator_key(&v).context("--operator-key")?),
             None => None,
@@ -511,6 +528,7 @@ impl TryFrom<ServeArgs> for ServeConfig {
             grace: t.grace.into(),
             previous,
             operator_key,
+            log,
             grpc_web_origins: l.grpc_web_origins,
         })
     }

@@ -25,8 +25,12 @@ pub(crate) struct Generation {
     pub(crate) table: Arc<BlindedTable>,
     pub(crate) tree: MerkleTree,
     pub(crate) manifest: SignedManifest,
-    /// Organisations' co-signatures of the manifest, verified on load.
-    pub(crate) cosignatures: Vec<CoSignature>,
+    /// Organisations' co-signatures of the manifest, verified on load
+    /// (with a log, the ones logged: see [`Generation::cosignatures`]).
+    cosignatures: Vec<CoSignature>,
+    /// With a transparency log: the version's entry, its proof, and the
+    /// log's leaves for consistency proofs.
+    pub(crate) log: Option<crate::tlog::Snapshot>,
     pub(crate) history: History,
     pub(crate) matcher: Arc<Matcher>,
     /// The table id in hex, as the store records it.
@@ -37,10 +41,15 @@ impl Generation {
     /// Reads a table file and its key and checks they belong together, and,
     /// given the operator's verifying key, that the operator signed the
     /// table's manifest (a table clients would refuse is never served).
+    ///
+    /// With a transparency log, the version must be logged with this exact
+    /// statement, and the log's checkpoint must meet the policy's quorum;
+    /// the co-signatures served are the ones logged.
     pub(crate) fn load(
         table: &Path,
         key: &Path,
         operator: Option<&OperatorVerifyingKey>,
+        log: Option<&crate::tlog::LogSettings>,
     ) -> anyhow::Result<Self> {
         let key_value = crate::keyfile::read(key)?;
         let (bundle, tree) = crate::bundle::read_with_tree(table, false)?;
@@ -52,6 +61,30 @@ impl Generation {
                 )
             })?;
         }
+        let mut cosignatures = bundle.cosignatures;
+        let log = match log {
+            None => None,
+            Some(l) => {
+                let version = bundle.manifest.manifest.version;
+                let snapshot = crate::tlog::Snapshot::load(&l.dir, &l.policy, version)?;
+                if snapshot.entry.manifest != bundle.manifest {
+                    anyhow::bail!(
+                        "table file {}: the log's entry for version {version} is another signed statement (another table, or re-signed): not the version logged",
+                        table.display()
+                    );
+                }
+                if snapshot.entry.cosignatures() != cosignatures.as_slice() {
+                    tracing::warn!(
+                        version,
+                        logged = snapshot.entry.cosignatures().len(),
+                        in_file = cosignatures.len(),
+                        "the table file's co-signatures differ from the ones logged: serving the logged ones (a version is logged once)"
+                    );
+                    cosignatures = snapshot.entry.cosignatures().to_vec();
+                }
+                Some(snapshot)
+            }
+        };
         let matcher = Matcher::new(&key_value, &bundle.table, bundle.index)
             .with_context(|| format!("table {} and key {}", table.display(), key.display()))?;
         drop(key_value);
@@ -60,7 +93,8 @@ impl Generation {
             table: Arc::new(bundle.table),
             tree,
             manifest: bundle.manifest,
-            cosignatures: bundle.cosignatures,
+            cosignatures,
+            log,
             history: bundle.history,
             matcher: Arc::new(matcher),
         })
@@ -68,6 +102,16 @@ impl Generation {
 
     pub(crate) fn version(&self) -> u64 {
         self.manifest.manifest.version
+    }
+
+    /// The co-signatures served.
+    pub(crate) fn cosignatures(&self) -> &[CoSignature] {
+        &self.cosignatures
+    }
+
+    /// The log's checkpoint note, if logged (what a reload compares).
+    fn log_note(&self) -> Option<&blindmatch_protocol::tlog::Note> {
+        self.log.as_ref().map(|l| l.checkpoint.note())
     }
 }
 
@@ -92,6 +136,15 @@ pub enum Swap {
         version: u64,
         /// How many organisations co-signed it now.
         cosignatures: usize,
+    },
+    /// The files hold the version already served, and the transparency
+    /// log a newer checkpoint (more entries, or new cosignatures): its
+    /// proofs are served from now on.
+    LogUpdated {
+        /// Its version number.
+        version: u64,
+        /// The log's size now.
+        log_size: u64,
     },
     /// A new version is current; the previous one is accepted until its
     /// grace period ends.
@@ -182,7 +235,15 @@ impl Generations {
                 );
             }
             if next.cosignatures == s.current.cosignatures {
-                return Ok(Swap::Unchanged { version });
+                if next.log_note() == s.current.log_note() {
+                    return Ok(Swap::Unchanged { version });
+                }
+                let log_size = next
+                    .log
+                    .as_ref()
+                    .map_or(0, |l| l.checkpoint.checkpoint().size);
+                s.current = Arc::new(next);
+                return Ok(Swap::LogUpdated { version, log_size });
             }
             // The same table and key: only the co-signatures differ, and
             // submissions evaluated against either copy are alike.

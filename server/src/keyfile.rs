@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use blindmatch_protocol::ServerKey;
 use blindmatch_protocol::manifest::{OperatorSigningKey, OperatorVerifyingKey};
+use blindmatch_protocol::tlog::LogSigningKey;
 use zeroize::Zeroizing;
 
 /// Generates a key and writes it to `path` (mode 0600), refusing to overwrite.
@@ -83,6 +84,47 @@ pub fn read_signing(path: &Path) -> anyhow::Result<OperatorSigningKey> {
     );
     OperatorSigningKey::decode(&bytes)
         .with_context(|| format!("signing key file {}", path.display()))
+}
+
+/// Generates the transparency log's signing key for the log `origin` and
+/// writes it to `path` (mode 0600, in the text form of signed notes), and
+/// its verifier key, which clients and witnesses pin, to
+/// [`public_key_path`]`(path)`; refuses to overwrite either.
+///
+/// # Errors
+/// If a file exists or cannot be written, or `origin` is not a valid key
+/// name.
+pub fn write_new_log_key(path: &Path, origin: &str) -> anyhow::Result<LogSigningKey> {
+    let key = LogSigningKey::generate(origin, &mut rand::rng()).context("--origin")?;
+    let public = public_key_path(path);
+    if public.exists() {
+        bail!(
+            "verifier key file {} exists (it is never overwritten)",
+            public.display()
+        );
+    }
+    write_secret(path, key.to_text().as_bytes())?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&public)
+        .and_then(|mut f| f.write_all(format!("{}\n", key.verifying_key()).as_bytes()))
+        .with_context(|| format!("verifier key file {}", public.display()))?;
+    Ok(key)
+}
+
+/// Reads the transparency log's signing key, refusing a file that group
+/// or others may read.
+///
+/// # Errors
+/// If the file is missing, too open, or not a log key.
+pub fn read_log_key(path: &Path) -> anyhow::Result<LogSigningKey> {
+    check_private(path, "log key file")?;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("log key file {}", path.display()))?,
+    );
+    LogSigningKey::from_text(&text).with_context(|| format!("log key file {}", path.display()))
 }
 
 fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -14,6 +14,8 @@
 //!   the changes since.
 //! - [`audit`]: the list audit (SPEC Section 15): an organisation's audit
 //!   bundle, and the organisations' co-signatures attached to a table file.
+//! - [`tlog`]: the transparency log (SPEC Section 16): a directory of
+//!   static tiles, appended to once per version and cosigned by witnesses.
 //!
 //! The service, started by [`serve::start`] from a [`ServeConfig`] that
 //! [`config`] resolves from flags, environment and a file:
@@ -51,6 +53,7 @@ pub mod serve;
 mod service;
 pub mod store;
 mod submission;
+pub mod tlog;
 pub mod wire;
 
 pub use blindmatch_protocol as protocol;

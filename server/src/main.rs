@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use blindmatch_server::cli::{Cli, Command};
+use blindmatch_server::cli::{Cli, Command, LogCommand};
 use blindmatch_server::store::{self, Location};
 use blindmatch_server::{BuildOptions, ServeConfig, keyfile};
 use clap::{CommandFactory, FromArgMatches};
@@ -33,6 +33,39 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         }
         Command::AuditBundle(options) => {
             print!("{}", blindmatch_server::audit::make_bundle(&options)?);
+        }
+        Command::Log(LogCommand::Init {
+            dir,
+            origin,
+            key_out,
+        }) => {
+            print!(
+                "{}",
+                blindmatch_server::tlog::init(&dir, &origin, &key_out)?
+            );
+        }
+        Command::Log(LogCommand::Append { dir, key, table }) => {
+            let key = keyfile::read_log_key(&key)?;
+            println!("{}", blindmatch_server::tlog::append(&dir, &key, &table)?);
+        }
+        Command::Log(LogCommand::Witness {
+            dir,
+            policy,
+            attempts,
+            timeout,
+        }) => {
+            let policy = blindmatch_server::tlog::read_policy(&policy)?;
+            let options = blindmatch_server::tlog::WitnessOptions {
+                attempts,
+                timeout: timeout.into(),
+            };
+            let report = blindmatch_server::tlog::witness(&dir, &policy, options).await?;
+            println!("{report}");
+            if !report.quorum_met {
+                anyhow::bail!(
+                    "the checkpoint does not meet the policy's quorum: clients that pin this policy refuse it"
+                );
+            }
         }
         Command::Cosign { table, add } => {
             print!("{}", blindmatch_server::audit::attach(&table, &add)?);

@@ -205,8 +205,9 @@ pub type ReloadFn = Arc<
 >;
 
 /// Serves `/metrics`, `/live` and `/ready` on `addr` until `shutdown`
-/// resolves, and `POST /reload` if `reload` is given; returns the address
-/// bound.
+/// resolves, `POST /reload` if `reload` is given, and the transparency
+/// log's files under `/log/` (read-only) if `log_dir` is; returns the
+/// address bound.
 ///
 /// # Errors
 /// If the address cannot be bound.
@@ -214,6 +215,7 @@ pub async fn serve_admin(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     reload: Option<ReloadFn>,
+    log_dir: Option<std::path::PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::http::{StatusCode, header};
@@ -268,6 +270,18 @@ pub async fn serve_admin(
         ),
         None => app,
     };
+    let app = match log_dir {
+        Some(dir) => app.route(
+            "/log/{*path}",
+            get(
+                move |axum::extract::Path(path): axum::extract::Path<String>| {
+                    let dir = dir.clone();
+                    async move { log_file(&dir, &path).await }
+                },
+            ),
+        ),
+        None => app,
+    };
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
@@ -277,4 +291,103 @@ pub async fn serve_admin(
         }
     });
     Ok((bound, task))
+}
+
+/// One file of the log directory (c2sp.org/tlog-tiles): `checkpoint`, or a
+/// tile or entry bundle. Any other path is refused before the file system
+/// is touched, so nothing outside the log's files can be read.
+async fn log_file(dir: &std::path::Path, path: &str) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let (content_type, cache) = if path == "checkpoint" {
+        ("text/plain; charset=utf-8", "no-cache")
+    } else if is_tile_path(path) {
+        (
+            "application/octet-stream",
+            "public, max-age=31536000, immutable",
+        )
+    } else {
+        return (StatusCode::NOT_FOUND, "not a log file\n").into_response();
+    };
+    match tokio::fs::read(dir.join(path)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, cache),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (StatusCode::NOT_FOUND, "no such log file\n").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, path, "reading a log file");
+            (StatusCode::INTERNAL_SERVER_ERROR, "log file unreadable\n").into_response()
+        }
+    }
+}
+
+/// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, with `N` in
+/// 3-digit groups of which all but the last start with `x`.
+fn is_tile_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("tile/") else {
+        return false;
+    };
+    let (rest, width) = match rest.split_once(".p/") {
+        Some((r, w)) => (r, Some(w)),
+        None => (rest, None),
+    };
+    if width.is_some_and(|w| {
+        w.parse::<u16>().map_or(true, |n| !(1..=255).contains(&n)) || w.starts_with('0')
+    }) {
+        return false;
+    }
+    let mut parts = rest.split('/');
+    let level_ok = parts.next().is_some_and(|l| {
+        l == "entries"
+            || (l.parse::<u8>().is_ok_and(|n| n < 64) && (l == "0" || !l.starts_with('0')))
+    });
+    let groups: Vec<&str> = parts.collect();
+    let digits = |g: &str| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit());
+    level_ok
+        && !groups.is_empty()
+        && groups.iter().enumerate().all(|(i, g)| {
+            if i + 1 == groups.len() {
+                digits(g)
+            } else {
+                g.strip_prefix('x').is_some_and(digits)
+            }
+        })
+}
+
+#[cfg(test)]
+mod log_path_tests {
+    use super::is_tile_path;
+
+    #[test]
+    fn only_tile_paths_are_served() {
+        for ok in [
+            "tile/0/000",
+            "tile/0/x001/x234/067",
+            "tile/entries/000.p/3",
+            "tile/1/000.p/255",
+        ] {
+            assert!(is_tile_path(ok), "{ok}");
+        }
+        for bad in [
+            "tile/0/../checkpoint",
+            "tile/0/00",
+            "tile/0/000.p/0",
+            "tile/0/000.p/256",
+            "tile/64/000",
+            "tile/00/000",
+            "tile/entries/x000",
+            "tile/0/000/",
+            "../etc/passwd",
+            "tile/0/000.p/01",
+        ] {
+            assert!(!is_tile_path(bad), "{bad}");
+        }
+    }
 }

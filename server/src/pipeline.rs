@@ -1009,7 +1009,7 @@ mod tests {
         };
         crate::build(&list, &key, &table, &opts).unwrap();
         let generations = Arc::new(Generations::new(
-            Generation::load(&table, &key, None).unwrap(),
+            Generation::load(&table, &key, None, None).unwrap(),
         ));
         let generation = generations.current();
 

@@ -84,6 +84,10 @@ pub struct ServeConfig {
     /// The operator's verifying key: if given, a table file whose manifest
     /// it did not sign is refused at start and at reload.
     pub operator_key: Option<blindmatch_protocol::OperatorVerifyingKey>,
+    /// The transparency log (SPEC Section 16): every version served must be
+    /// in it, under a checkpoint that meets the policy; `GetManifest`
+    /// serves its proofs and the admin listener its files (`/log/...`).
+    pub log: Option<crate::tlog::LogSettings>,
     /// Browser origins allowed to call over gRPC-Web (`*`: any); empty,
     /// the default: no gRPC-Web and no HTTP/1.1.
     pub grpc_web_origins: Vec<String>,
@@ -367,6 +371,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         key: cfg.key.clone(),
         grace: cfg.grace,
         operator: cfg.operator_key,
+        log: cfg.log.clone(),
         one_at_a_time: tokio::sync::Mutex::new(()),
     });
     // The admin listener outlives the gRPC one: during the drain, `/ready`
@@ -383,6 +388,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
                 a,
                 Arc::clone(&metrics),
                 Some(reload),
+                cfg.log.as_ref().map(|l| l.dir.clone()),
                 std::future::pending(),
             )
             .await?;
@@ -574,7 +580,17 @@ fn load(
     processed: Arc<AtomicU64>,
 ) -> anyhow::Result<(Shared, Loaded)> {
     let operator = cfg.operator_key.as_ref();
-    let generation = Generation::load(&cfg.table, &cfg.key, operator)?;
+    let log = cfg.log.as_ref();
+    let generation = Generation::load(&cfg.table, &cfg.key, operator, log)?;
+    if let Some(l) = &generation.log {
+        tracing::info!(
+            log = l.checkpoint.checkpoint().origin,
+            size = l.checkpoint.checkpoint().size,
+            entry = l.proof.index,
+            witnesses = l.checkpoint.witnesses().join(","),
+            "table version logged: its inclusion proof is served"
+        );
+    }
     let replica = crate::store::Replica::new(cfg.lease);
     let replica_id = replica.id.clone();
     let mut store = crate::store::open(&cfg.store, replica, cfg.max_store_bytes)?;
@@ -599,7 +615,8 @@ fn load(
     let generations = match &cfg.previous {
         None => Generations::new(generation),
         Some((table, key)) => {
-            let previous = Generation::load(table, key, operator).context("--previous-table")?;
+            let previous =
+                Generation::load(table, key, operator, log).context("--previous-table")?;
             show_table(metrics, &previous, 2);
             let (from, to) = (previous.version(), generation.version());
             let g = Generations::new(previous);
@@ -611,7 +628,7 @@ fn load(
                         "previous version loaded: accepted for the grace period"
                     );
                 }
-                Swap::Unchanged { .. } | Swap::CoSigned { .. } => {
+                Swap::Unchanged { .. } | Swap::CoSigned { .. } | Swap::LogUpdated { .. } => {
                     anyhow::bail!("--previous-table holds the same table as --table")
                 }
             }
@@ -686,6 +703,7 @@ struct Reloader {
     key: PathBuf,
     grace: Duration,
     operator: Option<blindmatch_protocol::OperatorVerifyingKey>,
+    log: Option<crate::tlog::LogSettings>,
     /// Two reloads at once would race to install.
     one_at_a_time: tokio::sync::Mutex<()>,
 }
@@ -700,20 +718,25 @@ impl Reloader {
             anyhow::bail!("the server is still loading its table");
         };
         let (table, key, operator) = (self.table.clone(), self.key.clone(), self.operator);
-        let next =
-            tokio::task::spawn_blocking(move || Generation::load(&table, &key, operator.as_ref()))
-                .await
-                .context("reload task")??;
+        let log = self.log.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            Generation::load(&table, &key, operator.as_ref(), log.as_ref())
+        })
+        .await
+        .context("reload task")??;
         let previous = shared.generations.current();
         let new_id = next.id_hex.clone();
         if new_id == previous.id_hex {
             let swap = shared.generations.install(next, self.grace)?;
-            if let Swap::CoSigned {
-                version,
-                cosignatures,
-            } = swap
-            {
-                tracing::info!(version, cosignatures, "co-signatures updated");
+            match swap {
+                Swap::CoSigned {
+                    version,
+                    cosignatures,
+                } => tracing::info!(version, cosignatures, "co-signatures updated"),
+                Swap::LogUpdated { version, log_size } => {
+                    tracing::info!(version, log_size, "log checkpoint updated");
+                }
+                _ => {}
             }
             return Ok(swap);
         }
@@ -840,7 +863,8 @@ async fn follow_store(
                     behind_logged = None;
                     to >= n.version
                 }
-                Ok(Swap::Unchanged { .. } | Swap::CoSigned { .. }) | Err(_) => {
+                Ok(Swap::Unchanged { .. } | Swap::CoSigned { .. } | Swap::LogUpdated { .. })
+                | Err(_) => {
                     if behind_logged != Some(n.version) {
                         tracing::warn!(
                             serving = current.version(),
@@ -871,6 +895,10 @@ impl std::fmt::Display for Swap {
             } => write!(
                 f,
                 "version {version} is served with {cosignatures} co-signature(s) now"
+            ),
+            Swap::LogUpdated { version, log_size } => write!(
+                f,
+                "version {version} is served with the log's newer checkpoint (size {log_size})"
             ),
             Swap::Swapped { from, to, rotated } => write!(
                 f,

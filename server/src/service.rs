@@ -160,9 +160,22 @@ impl Shared {
             })
     }
 
-    pub(crate) fn manifest(&self) -> Manifest {
+    /// `GetManifest`'s answer for a client holding a log checkpoint of
+    /// `log_size` entries (0: none).
+    pub(crate) fn manifest(&self, log_size: u64) -> Manifest {
         let g = self.generations.current();
-        crate::wire::manifest(&g.manifest, &g.cosignatures, self.max_batch)
+        match &g.log {
+            Some(log) => {
+                let consistency = log.consistency(log_size);
+                crate::wire::manifest(
+                    &g.manifest,
+                    g.cosignatures(),
+                    self.max_batch,
+                    Some((&log.proof, &consistency)),
+                )
+            }
+            None => crate::wire::manifest(&g.manifest, g.cosignatures(), self.max_batch, None),
+        }
     }
 }
 
@@ -174,10 +187,12 @@ impl TableService for Tables {
     #[tracing::instrument(skip_all)]
     async fn get_manifest(
         &self,
-        _: Request<GetManifestRequest>,
+        request: Request<GetManifestRequest>,
     ) -> Result<Response<Manifest>, Status> {
         let shared = self.0.shared().map_err(|e| self.0.refuse(e))?;
-        Ok(Response::new(shared.manifest()))
+        Ok(Response::new(
+            shared.manifest(request.into_inner().log_size),
+        ))
     }
 
     type DownloadTableStream = Pin<Box<dyn Stream<Item = Result<TableChunk, Status>> + Send>>;

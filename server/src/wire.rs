@@ -9,6 +9,7 @@ use blindmatch_protocol::audit::CoSignature;
 use blindmatch_protocol::manifest::SignedManifest;
 use blindmatch_protocol::merkle::MerkleTree;
 use blindmatch_protocol::table::{CHUNK_LEN, SLOT_LEN};
+use blindmatch_protocol::tlog::{Hash, TlogProof};
 
 /// Slots per `DeltaChunk` message (SPEC 13.4): 72 KiB messages, of 2,048
 /// slot numbers and slots.
@@ -17,13 +18,14 @@ pub const DELTA_SLOTS: usize = 2048;
 /// `GetManifest`'s answer (SPEC 13.3, 14.8): the signed statement, its
 /// fields spelled out, and the server's `max_batch`, which is not signed.
 ///
-/// Every field but `max_batch` and the co-signatures (SPEC 15.5) comes
-/// from the statement, so the message agrees with it by construction (what
-/// SPEC 13.3 step 2 has a client check).
+/// Every field but `max_batch`, the co-signatures (SPEC 15.5) and the log's
+/// proofs (SPEC 16.5) comes from the statement, so the message agrees with
+/// it by construction (what SPEC 13.3 step 2 has a client check).
 pub fn manifest(
     signed: &SignedManifest,
     cosignatures: &[CoSignature],
     max_batch: usize,
+    log: Option<(&TlogProof, &[Hash])>,
 ) -> Manifest {
     let m = &signed.manifest;
     let h = &m.header;
@@ -55,6 +57,10 @@ pub fn manifest(
                 signature: c.signature.to_vec(),
             })
             .collect(),
+        log_proof: log.map(|(p, _)| p.encode()).unwrap_or_default(),
+        log_consistency: log
+            .map(|(_, c)| c.iter().map(|h| h.to_vec()).collect())
+            .unwrap_or_default(),
     }
 }
 
