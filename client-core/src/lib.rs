@@ -19,7 +19,11 @@
 //!    then refuses a rollback or a second table under one version number,
 //!    and returns the [`Accepted`] token that [`History::record`] takes once
 //!    the table is in hand; the app persists [`History::encode`] between
-//!    runs.
+//!    runs. An app that pins list organisations first calls
+//!    [`VerifiedManifest::require_quorum`] (SPEC 15.6); one that pins the
+//!    operator's transparency log calls [`VerifiedManifest::require_logged`]
+//!    (SPEC 16.6) with the response's proofs, having sent
+//!    [`History::log_size`] in the request.
 //! 2. `DownloadTable` → [`TableDownload`] checks each chunk against the
 //!    signed digest as it arrives (SPEC Section 13.2) and resumes from what
 //!    an interrupted download kept. Or `DownloadDelta` → [`DeltaDownload`]
@@ -77,12 +81,14 @@ mod history;
 #[cfg(feature = "json")]
 mod json;
 mod keys;
+mod log;
 mod submit;
 mod table;
 
 pub use blindmatch_protocol as protocol;
 pub use blindmatch_protocol::audit::{CoSignature, OrgName, Quorum};
 pub use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate, VOUCHER_ID_LEN};
+pub use blindmatch_protocol::tlog::{LogError, LogPolicy, VerifiedCheckpoint};
 pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
 pub use cosign::{cosignatures, quorum};
 pub use download::{DeltaDownload, TableDownload, open_table, table_id_of};
@@ -91,5 +97,6 @@ pub use history::{Accepted, History, VerifiedManifest};
 #[cfg(feature = "json")]
 pub use json::manifest_json;
 pub use keys::{decode_account, generate_account, operator_key, operator_key_from_hex};
+pub use log::{log_policy, log_policy_from_keys};
 pub use submit::{Backoff, GrpcCode, Submission, SubmissionId, Upload};
 pub use table::Table;

@@ -58,6 +58,11 @@ enum BmStatus {
   // Fewer of the organisations the app pins co-signed the table than it
   // requires: not audited by enough of them (the message names who did).
   BM_STATUS_QUORUM = 16,
+  // The manifest is not proved to be in the operator's transparency log
+  // under a checkpoint the app's policy accepts (no proof, a failing one,
+  // too few witnesses), or the log's checkpoint does not extend the one
+  // accepted before (a forked log). The message says which.
+  BM_STATUS_LOG = 17,
 };
 
 // A manifest [`bm_history_check`] accepted: what [`bm_history_record`]
@@ -79,6 +84,9 @@ struct BmDownload;
 
 // The newest manifest verified, against rollback and equivocation.
 struct BmHistory;
+
+// The operator's transparency log an app pins (SPEC 16.6).
+struct BmLogPolicy;
 
 // A manifest whose signature verified.
 struct BmManifest;
@@ -169,6 +177,51 @@ enum BmStatus bm_manifest_require_quorum(struct BmManifest *m,
                                          const struct BmCoSignature *cosignatures,
                                          size_t n_cosignatures);
 
+// Parses a policy file's text (c2sp.org/tlog-policy: `log VKEY`,
+// `witness NAME VKEY`, `group ...`, `quorum ...`; UTF-8, `len` bytes) into
+// `*out` (free it with [`bm_log_policy_free`]). `BM_STATUS_LOG` naming the
+// line that is wrong.
+//
+// # Safety
+// `text` valid for `len` bytes; `out` valid for writing a pointer.
+enum BmStatus bm_log_policy_parse(const uint8_t *text, size_t len, struct BmLogPolicy **out);
+
+// Frees a log policy.
+//
+// # Safety
+// `p` is NULL or a policy not freed before.
+void bm_log_policy_free(struct BmLogPolicy *p);
+
+// Requires `m` to be in the operator's transparency log under a checkpoint
+// `policy` accepts (SPEC 16.6): `proof` is the response's `log_proof`
+// (`proof_len` bytes), `consistency` its `log_consistency` hashes (32
+// bytes each, `n_consistency` of them, one after the other), for the
+// request's `log_size` ([`bm_history_log_size`]); `cosignatures` are the
+// response's. On success `m` carries the checkpoint, which
+// [`bm_history_check`] requires to extend the one accepted before; on
+// failure it is unchanged. `BM_STATUS_LOG`: no proof, a failing one, or
+// too few witnesses (the message says which).
+//
+// # Safety
+// `m` live and not used by another thread meanwhile; `policy` live;
+// buffers as their lengths say; `cosignatures` as for
+// [`bm_manifest_require_quorum`].
+enum BmStatus bm_manifest_require_logged(struct BmManifest *m,
+                                         const struct BmLogPolicy *policy,
+                                         const uint8_t *proof,
+                                         size_t proof_len,
+                                         const uint8_t *consistency,
+                                         size_t n_consistency,
+                                         const struct BmCoSignature *cosignatures,
+                                         size_t n_cosignatures);
+
+// The size of the log checkpoint [`bm_manifest_require_logged`] proved
+// `m` in (0 for NULL, or before it was checked).
+//
+// # Safety
+// `m` NULL or live.
+uint64_t bm_manifest_log_size(const struct BmManifest *m);
+
 // The names of the organisations [`bm_manifest_require_quorum`] counted,
 // one per line (UTF-8, `\n` after each), copied to `(out, cap)` if it
 // fits; returns its length (0 for NULL, or before the quorum was checked).
@@ -194,7 +247,16 @@ enum BmStatus bm_history_new(const uint8_t *operator_key_bytes,
                              size_t saved_len,
                              struct BmHistory **out);
 
-// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused;
+// The size of the newest log checkpoint `h` accepted (0 for NULL or
+// none): send it as the `GetManifest` request's `log_size`.
+//
+// # Safety
+// `h` NULL or live.
+uint64_t bm_history_log_size(const struct BmHistory *h);
+
+// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused,
+// `BM_STATUS_LOG` if `h` accepted a logged manifest before and `m` is not
+// logged or its checkpoint does not extend that one;
 // otherwise writes to `*out` the token [`bm_history_record`] takes (or
 // [`bm_accepted_free`] frees, if the table never arrives).
 //

@@ -72,6 +72,11 @@ pub enum BmStatus {
     /// Fewer of the organisations the app pins co-signed the table than it
     /// requires: not audited by enough of them (the message names who did).
     Quorum = 16,
+    /// The manifest is not proved to be in the operator's transparency log
+    /// under a checkpoint the app's policy accepts (no proof, a failing one,
+    /// too few witnesses), or the log's checkpoint does not extend the one
+    /// accepted before (a forked log). The message says which.
+    Log = 17,
 }
 
 thread_local! {
@@ -92,6 +97,7 @@ fn status(kind: core::ErrorKind) -> BmStatus {
         K::Equivocation => BmStatus::Equivocation,
         K::TooOld => BmStatus::TooOld,
         K::Quorum => BmStatus::Quorum,
+        K::Log => BmStatus::Log,
         K::Malformed => BmStatus::Malformed,
         K::Input => BmStatus::Input,
         K::History => BmStatus::History,
@@ -345,37 +351,148 @@ pub unsafe extern "C" fn bm_manifest_require_quorum(
             .map(operator_key)
             .collect::<Result<Vec<_>, _>>()?;
         let quorum = core::quorum(&orgs, required).map_err(|e| from_core(&e))?;
-        let records: &[BmCoSignature] = if n_cosignatures == 0 {
-            &[]
-        } else if cosignatures.is_null() {
-            return Err(fail(BmStatus::Null, "cosignatures is NULL"));
-        } else {
-            // SAFETY: the caller's contract.
-            unsafe { std::slice::from_raw_parts(cosignatures, n_cosignatures) }
-        };
-        let mut fields = Vec::with_capacity(records.len());
-        for r in records {
-            // SAFETY: the caller's contract, for each buffer.
-            let (key, name, sig) = unsafe {
-                (
-                    bytes(r.org_key, r.org_key_len)?,
-                    bytes(r.name, r.name_len)?,
-                    bytes(r.signature, r.signature_len)?,
-                )
-            };
-            // A name that is not UTF-8 cannot be the one signed: left out,
-            // as the core leaves out any co-signature that does not decode.
-            if let Ok(name) = std::str::from_utf8(name) {
-                fields.push((key, name, sig));
-            }
-        }
-        let cosignatures = core::cosignatures(fields);
+        // SAFETY: the caller's contract.
+        let cosignatures = unsafe { cosignature_records(cosignatures, n_cosignatures)? };
         m.0 =
             m.0.clone()
                 .require_quorum(&quorum, &cosignatures)
                 .map_err(|e| from_core(&e))?;
         Ok(())
     })
+}
+
+/// The co-signatures of `n` records (NULL with 0 for none).
+///
+/// # Safety
+/// `records` NULL with 0, or valid for `n` records whose buffers are valid
+/// as their lengths say.
+unsafe fn cosignature_records(
+    records: *const BmCoSignature,
+    n: usize,
+) -> Result<Vec<core::CoSignature>, BmStatus> {
+    let records: &[BmCoSignature] = if n == 0 {
+        &[]
+    } else if records.is_null() {
+        return Err(fail(BmStatus::Null, "cosignatures is NULL"));
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(records, n) }
+    };
+    let mut fields = Vec::with_capacity(records.len());
+    for r in records {
+        // SAFETY: the caller's contract, for each buffer.
+        let (key, name, sig) = unsafe {
+            (
+                bytes(r.org_key, r.org_key_len)?,
+                bytes(r.name, r.name_len)?,
+                bytes(r.signature, r.signature_len)?,
+            )
+        };
+        // A name that is not UTF-8 cannot be the one signed: left out, as
+        // the core leaves out any co-signature that does not decode.
+        if let Ok(name) = std::str::from_utf8(name) {
+            fields.push((key, name, sig));
+        }
+    }
+    Ok(core::cosignatures(fields))
+}
+
+/// The operator's transparency log an app pins (SPEC 16.6).
+pub struct BmLogPolicy(core::LogPolicy);
+
+/// Parses a policy file's text (c2sp.org/tlog-policy: `log VKEY`,
+/// `witness NAME VKEY`, `group ...`, `quorum ...`; UTF-8, `len` bytes) into
+/// `*out` (free it with [`bm_log_policy_free`]). `BM_STATUS_LOG` naming the
+/// line that is wrong.
+///
+/// # Safety
+/// `text` valid for `len` bytes; `out` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_log_policy_parse(
+    text: *const u8,
+    len: usize,
+    out: *mut *mut BmLogPolicy,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let text = unsafe { bytes(text, len)? };
+        let text = std::str::from_utf8(text)
+            .map_err(|_| fail(BmStatus::Input, "the log policy is not UTF-8"))?;
+        let policy = core::log_policy(text).map_err(|e| from_core(&e))?;
+        // SAFETY: the caller's contract.
+        unsafe { put(out, BmLogPolicy(policy)) }
+    })
+}
+
+/// Frees a log policy.
+///
+/// # Safety
+/// `p` is NULL or a policy not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_log_policy_free(p: *mut BmLogPolicy) {
+    // SAFETY: the caller's contract.
+    unsafe { free(p) }
+}
+
+/// Requires `m` to be in the operator's transparency log under a checkpoint
+/// `policy` accepts (SPEC 16.6): `proof` is the response's `log_proof`
+/// (`proof_len` bytes), `consistency` its `log_consistency` hashes (32
+/// bytes each, `n_consistency` of them, one after the other), for the
+/// request's `log_size` ([`bm_history_log_size`]); `cosignatures` are the
+/// response's. On success `m` carries the checkpoint, which
+/// [`bm_history_check`] requires to extend the one accepted before; on
+/// failure it is unchanged. `BM_STATUS_LOG`: no proof, a failing one, or
+/// too few witnesses (the message says which).
+///
+/// # Safety
+/// `m` live and not used by another thread meanwhile; `policy` live;
+/// buffers as their lengths say; `cosignatures` as for
+/// [`bm_manifest_require_quorum`].
+#[unsafe(no_mangle)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a C function takes its buffers one by one"
+)]
+pub unsafe extern "C" fn bm_manifest_require_logged(
+    m: *mut BmManifest,
+    policy: *const BmLogPolicy,
+    proof: *const u8,
+    proof_len: usize,
+    consistency: *const u8,
+    n_consistency: usize,
+    cosignatures: *const BmCoSignature,
+    n_cosignatures: usize,
+) -> BmStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (m, policy) = unsafe { (object_mut(m, "manifest")?, object(policy, "log policy")?) };
+        let len = n_consistency
+            .checked_mul(32)
+            .ok_or_else(|| fail(BmStatus::Input, "n_consistency is too large"))?;
+        // SAFETY: the caller's contract, for each buffer.
+        let (proof, consistency) = unsafe { (bytes(proof, proof_len)?, bytes(consistency, len)?) };
+        let hashes: Vec<Vec<u8>> = consistency.chunks_exact(32).map(<[u8]>::to_vec).collect();
+        // SAFETY: the caller's contract.
+        let cosignatures = unsafe { cosignature_records(cosignatures, n_cosignatures)? };
+        m.0 =
+            m.0.clone()
+                .require_logged(&policy.0, proof, &hashes, &cosignatures)
+                .map_err(|e| from_core(&e))?;
+        Ok(())
+    })
+}
+
+/// The size of the log checkpoint [`bm_manifest_require_logged`] proved
+/// `m` in (0 for NULL, or before it was checked).
+///
+/// # Safety
+/// `m` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_log_size(m: *const BmManifest) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { m.as_ref() }
+        .and_then(|m| m.0.log_checkpoint())
+        .map_or(0, |c| c.checkpoint().size)
 }
 
 /// The names of the organisations [`bm_manifest_require_quorum`] counted,
@@ -445,11 +562,24 @@ pub unsafe extern "C" fn bm_history_new(
     })
 }
 
+/// The size of the newest log checkpoint `h` accepted (0 for NULL or
+/// none): send it as the `GetManifest` request's `log_size`.
+///
+/// # Safety
+/// `h` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_history_log_size(h: *const BmHistory) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { h.as_ref() }.map_or(0, |h| h.0.log_size())
+}
+
 /// A manifest [`bm_history_check`] accepted: what [`bm_history_record`]
 /// takes once the table is in hand.
 pub struct BmAccepted(core::Accepted);
 
-/// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused;
+/// `BM_STATUS_ROLLBACK` or `BM_STATUS_EQUIVOCATION` if `m` must be refused,
+/// `BM_STATUS_LOG` if `h` accepted a logged manifest before and `m` is not
+/// logged or its checkpoint does not extend that one;
 /// otherwise writes to `*out` the token [`bm_history_record`] takes (or
 /// [`bm_accepted_free`] frees, if the table never arrives).
 ///

@@ -79,6 +79,15 @@ pub enum BlindmatchError {
         /// How many are required.
         required: u64,
     },
+    /// The manifest is not proved to be in the operator's transparency log
+    /// under a checkpoint the app's `LogPolicy` accepts (no proof, a proof
+    /// that fails, too few witnesses), or the log's checkpoint does not
+    /// extend the one accepted before (a forked log). The table held stays.
+    #[error("{reason}")]
+    Log {
+        /// The core's message: what was missing or failed.
+        reason: String,
+    },
     /// A chunk, table, delta or statement is not what the signed manifest
     /// describes; nothing of it was kept.
     #[error("{reason}")]
@@ -172,6 +181,7 @@ impl From<core::Error> for BlindmatchError {
             },
             e => match e.kind() {
                 K::BadSignature => BlindmatchError::BadSignature { reason },
+                K::Log => BlindmatchError::Log { reason },
                 K::Malformed => BlindmatchError::Malformed { reason },
                 K::Input => BlindmatchError::Input { reason },
                 K::History => BlindmatchError::History { reason },
@@ -201,6 +211,7 @@ impl BlindmatchError {
             BlindmatchError::Equivocation { .. } => "Equivocation",
             BlindmatchError::TooOld { .. } => "TooOld",
             BlindmatchError::Quorum { .. } => "Quorum",
+            BlindmatchError::Log { .. } => "Log",
             BlindmatchError::Invalid { .. } => "Invalid",
             BlindmatchError::Malformed { .. } => "Malformed",
             BlindmatchError::Input { .. } => "Input",
@@ -349,6 +360,40 @@ impl Quorum {
     }
 }
 
+/// The operator's transparency log an app pins (SPEC 16.6): the log's key,
+/// the witnesses' keys and the quorum of them that must have cosigned.
+#[derive(uniffi::Object)]
+pub struct LogPolicy(core::LogPolicy);
+
+#[uniffi::export]
+impl LogPolicy {
+    /// A policy file's text (c2sp.org/tlog-policy: `log VKEY`, `witness
+    /// NAME VKEY`, `group ...`, `quorum ...`).
+    ///
+    /// Raises `Log` naming the line that is wrong.
+    #[uniffi::constructor]
+    pub fn parse(text: String) -> Result<Arc<Self>, BlindmatchError> {
+        Ok(Arc::new(LogPolicy(core::log_policy(&text)?)))
+    }
+
+    /// The log `log_key` (`origin+keyid+key`) with `quorum` of the
+    /// witnesses `witness_keys` (`name+keyid+key`) required.
+    ///
+    /// Raises `Log` for a key that does not parse or a quorum out of range.
+    #[uniffi::constructor]
+    pub fn from_keys(
+        log_key: String,
+        witness_keys: Vec<String>,
+        quorum: u32,
+    ) -> Result<Arc<Self>, BlindmatchError> {
+        let keys: Vec<&str> = witness_keys.iter().map(String::as_str).collect();
+        let quorum = usize::try_from(quorum).unwrap_or(usize::MAX);
+        Ok(Arc::new(LogPolicy(core::log_policy_from_keys(
+            &log_key, &keys, quorum,
+        )?)))
+    }
+}
+
 /// A manifest whose signature verified under the operator key. Only the
 /// signed statement is used: the other fields of a `GetManifest` response
 /// are copies nobody signed.
@@ -392,6 +437,50 @@ impl Manifest {
         Ok(Arc::new(Manifest(
             self.0.clone().require_quorum(&quorum.0, &cosignatures)?,
         )))
+    }
+
+    /// Requires the manifest to be in the operator's transparency log under
+    /// a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
+    /// the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
+    /// for the request's `log_size`, `History.logSize()`), `cosignatures`
+    /// its co-signatures as served. Returns the manifest to use from here
+    /// on; `History.check` then requires its checkpoint to extend the one
+    /// accepted before.
+    ///
+    /// Raises `Log`: no proof, one that fails, or too few witnesses.
+    pub fn require_logged(
+        &self,
+        policy: Arc<LogPolicy>,
+        log_proof: String,
+        log_consistency: Vec<Vec<u8>>,
+        cosignatures: Vec<CoSignature>,
+    ) -> Result<Arc<Manifest>, BlindmatchError> {
+        let cosignatures = core::cosignatures(
+            cosignatures
+                .iter()
+                .map(|c| (&c.org_key[..], c.name.as_str(), &c.signature[..])),
+        );
+        Ok(Arc::new(Manifest(self.0.clone().require_logged(
+            &policy.0,
+            log_proof.as_bytes(),
+            &log_consistency,
+            &cosignatures,
+        )?)))
+    }
+
+    /// The size of the log checkpoint `require_logged` proved this
+    /// manifest in (none before `require_logged`).
+    pub fn log_size(&self) -> Option<u64> {
+        self.0.log_checkpoint().map(|c| c.checkpoint().size)
+    }
+
+    /// The witnesses whose cosignatures of that checkpoint verified, by
+    /// their names in the policy.
+    pub fn log_witnesses(&self) -> Vec<String> {
+        self.0
+            .log_checkpoint()
+            .map(|c| c.witnesses().to_vec())
+            .unwrap_or_default()
     }
 
     /// The names of the organisations `require_quorum` counted: who
@@ -497,13 +586,21 @@ impl History {
         lock(&self.0).encode()
     }
 
+    /// The size of the newest log checkpoint accepted (0 if none): send it
+    /// as `GetManifestRequest.log_size`.
+    pub fn log_size(&self) -> u64 {
+        lock(&self.0).log_size()
+    }
+
     /// The operator key this history is pinned to.
     pub fn operator(&self) -> Arc<OperatorKey> {
         Arc::new(OperatorKey(*lock(&self.0).operator()))
     }
 
-    /// Raises `Rollback` or `Equivocation` if `manifest` must be refused;
-    /// otherwise returns what `record` takes once its table is in hand.
+    /// Raises `Rollback` or `Equivocation` if `manifest` must be refused, or
+    /// `Log` if this history accepted a logged manifest before and this one
+    /// is not logged, or its checkpoint does not extend that one; otherwise
+    /// returns what `record` takes once its table is in hand.
     pub fn check(&self, manifest: Arc<Manifest>) -> Result<Arc<Accepted>, BlindmatchError> {
         Ok(Arc::new(Accepted(lock(&self.0).check(&manifest.0)?)))
     }

@@ -41,6 +41,9 @@ fn describe(e: &core::Error) -> (&'static str, String, Vec<(&'static str, f64)>)
             ("maxSeconds", num(*max_seconds)),
         ],
         core::Error::ThresholdMode { t } => vec![("threshold", f64::from(*t))],
+        core::Error::Log(core::LogError::Inconsistent { old, new }) => {
+            vec![("oldSize", num(*old)), ("newSize", num(*new))]
+        }
         core::Error::BelowQuorum {
             found, required, ..
         } => vec![
@@ -156,6 +159,58 @@ impl Quorum {
     }
 }
 
+/// The operator's transparency log an app pins (SPEC 16.6): the log's key,
+/// the witnesses' keys and the quorum of them that must have cosigned.
+#[wasm_bindgen]
+pub struct LogPolicy(core::LogPolicy);
+
+#[wasm_bindgen]
+impl LogPolicy {
+    /// A policy file's text (c2sp.org/tlog-policy: `log VKEY`, `witness
+    /// NAME VKEY`, `group ...`, `quorum ...`). Throws `Log` naming the line
+    /// that is wrong.
+    pub fn parse(text: &str) -> Result<LogPolicy, JsValue> {
+        core::log_policy(text).map(LogPolicy).map_err(from_core)
+    }
+
+    /// The log `logKey` (`origin+keyid+key`) with `quorum` of the witnesses
+    /// `witnessKeys` (`name+keyid+key`) required. Throws `Log` for a key
+    /// that does not parse or a quorum out of range.
+    #[wasm_bindgen(js_name = fromKeys)]
+    pub fn from_keys(
+        log_key: &str,
+        witness_keys: Vec<String>,
+        quorum: u32,
+    ) -> Result<LogPolicy, JsValue> {
+        let keys: Vec<&str> = witness_keys.iter().map(String::as_str).collect();
+        let quorum = usize::try_from(quorum).unwrap_or(usize::MAX);
+        core::log_policy_from_keys(log_key, &keys, quorum)
+            .map(LogPolicy)
+            .map_err(from_core)
+    }
+}
+
+/// The co-signatures of a response's `cosignatures` array (objects with
+/// `orgKey`, `name`, `signature`).
+fn cosignatures_of(cosignatures: &Array) -> Vec<core::CoSignature> {
+    let fields: Vec<(Vec<u8>, String, Vec<u8>)> = cosignatures
+        .iter()
+        .take(blindmatch_protocol::audit::cosign::MAX_COSIGNATURES)
+        .map(|c| {
+            let name = Reflect::get(&c, &"name".into())
+                .ok()
+                .and_then(|n| n.as_string())
+                .unwrap_or_default();
+            (
+                bytes_field(&c, "orgKey"),
+                name,
+                bytes_field(&c, "signature"),
+            )
+        })
+        .collect();
+    core::cosignatures(fields.iter().map(|(k, n, s)| (&k[..], n.as_str(), &s[..])))
+}
+
 /// The bytes field `name` of a JavaScript object, or empty.
 fn bytes_field(obj: &JsValue, name: &str) -> Vec<u8> {
     Reflect::get(obj, &name.into())
@@ -194,28 +249,67 @@ impl Manifest {
         quorum: &Quorum,
         cosignatures: Array,
     ) -> Result<Manifest, JsValue> {
-        let fields: Vec<(Vec<u8>, String, Vec<u8>)> = cosignatures
-            .iter()
-            .take(blindmatch_protocol::audit::cosign::MAX_COSIGNATURES)
-            .map(|c| {
-                let name = Reflect::get(&c, &"name".into())
-                    .ok()
-                    .and_then(|n| n.as_string())
-                    .unwrap_or_default();
-                (
-                    bytes_field(&c, "orgKey"),
-                    name,
-                    bytes_field(&c, "signature"),
-                )
-            })
-            .collect();
-        let cosignatures =
-            core::cosignatures(fields.iter().map(|(k, n, s)| (&k[..], n.as_str(), &s[..])));
         self.0
             .clone()
-            .require_quorum(&quorum.0, &cosignatures)
+            .require_quorum(&quorum.0, &cosignatures_of(&cosignatures))
             .map(Manifest)
             .map_err(from_core)
+    }
+
+    /// Requires the manifest to be in the operator's transparency log under
+    /// a checkpoint `policy` accepts (SPEC 16.6): `logProof` and
+    /// `logConsistency` (an array of 32-byte `Uint8Array`s) are the
+    /// response's, for the request's `logSize` (`History.logSize`);
+    /// `cosignatures` its co-signatures as served. Returns the manifest to
+    /// use from here on; `History.check` then requires its checkpoint to
+    /// extend the one accepted before. Throws `Log`: no proof, one that
+    /// fails, or too few witnesses.
+    #[wasm_bindgen(js_name = requireLogged)]
+    pub fn require_logged(
+        &self,
+        policy: &LogPolicy,
+        log_proof: &str,
+        log_consistency: Array,
+        cosignatures: Array,
+    ) -> Result<Manifest, JsValue> {
+        let consistency: Vec<Vec<u8>> = log_consistency
+            .iter()
+            .take(blindmatch_protocol::tlog::proof::MAX_PROOF_HASHES + 1)
+            .map(|h| {
+                if h.is_instance_of::<Uint8Array>() {
+                    Uint8Array::from(h).to_vec()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        self.0
+            .clone()
+            .require_logged(
+                &policy.0,
+                log_proof.as_bytes(),
+                &consistency,
+                &cosignatures_of(&cosignatures),
+            )
+            .map(Manifest)
+            .map_err(from_core)
+    }
+
+    /// The size of the log checkpoint `requireLogged` proved this manifest
+    /// in, or undefined.
+    #[wasm_bindgen(getter, js_name = logSize)]
+    pub fn log_size(&self) -> Option<f64> {
+        self.0.log_checkpoint().map(|c| num(c.checkpoint().size))
+    }
+
+    /// The witnesses whose cosignatures of that checkpoint verified, by
+    /// their names in the policy.
+    #[wasm_bindgen(getter, js_name = logWitnesses)]
+    pub fn log_witnesses(&self) -> Vec<String> {
+        self.0
+            .log_checkpoint()
+            .map(|c| c.witnesses().to_vec())
+            .unwrap_or_default()
     }
 
     /// The names of the organisations `requireQuorum` counted: who audited
@@ -326,8 +420,17 @@ impl History {
         OperatorKey(*self.0.operator())
     }
 
-    /// Throws `Rollback` or `Equivocation` if `manifest` must be refused;
-    /// otherwise returns what `record` takes once its table is in hand.
+    /// The size of the newest log checkpoint accepted (0 if none): send it
+    /// as the `GetManifest` request's `logSize`.
+    #[wasm_bindgen(getter, js_name = logSize)]
+    pub fn log_size(&self) -> f64 {
+        num(self.0.log_size())
+    }
+
+    /// Throws `Rollback` or `Equivocation` if `manifest` must be refused, or
+    /// `Log` if this history accepted a logged manifest before and this one
+    /// is not logged or its checkpoint does not extend that one; otherwise
+    /// returns what `record` takes once its table is in hand.
     pub fn check(&self, manifest: &Manifest) -> Result<Accepted, JsValue> {
         self.0.check(&manifest.0).map(Accepted).map_err(from_core)
     }

@@ -1241,8 +1241,10 @@ public func FfiConverterTypeDeltaDownload_lower(_ value: DeltaDownload) -> UInt6
 public protocol HistoryProtocol: AnyObject, Sendable {
     
     /**
-     * Raises `Rollback` or `Equivocation` if `manifest` must be refused;
-     * otherwise returns what `record` takes once its table is in hand.
+     * Raises `Rollback` or `Equivocation` if `manifest` must be refused, or
+     * `Log` if this history accepted a logged manifest before and this one
+     * is not logged, or its checkpoint does not extend that one; otherwise
+     * returns what `record` takes once its table is in hand.
      */
     func check(manifest: Manifest) throws  -> Accepted
     
@@ -1250,6 +1252,12 @@ public protocol HistoryProtocol: AnyObject, Sendable {
      * The record to persist (nothing secret in it).
      */
     func encode()  -> Data
+    
+    /**
+     * The size of the newest log checkpoint accepted (0 if none): send it
+     * as `GetManifestRequest.log_size`.
+     */
+    func logSize()  -> UInt64
     
     /**
      * The newest manifest recorded, if any.
@@ -1352,8 +1360,10 @@ public static func restore(`operator`: OperatorKey, saved: Data)throws  -> Histo
 
     
     /**
-     * Raises `Rollback` or `Equivocation` if `manifest` must be refused;
-     * otherwise returns what `record` takes once its table is in hand.
+     * Raises `Rollback` or `Equivocation` if `manifest` must be refused, or
+     * `Log` if this history accepted a logged manifest before and this one
+     * is not logged, or its checkpoint does not extend that one; otherwise
+     * returns what `record` takes once its table is in hand.
      */
 open func check(manifest: Manifest)throws  -> Accepted  {
     return try  FfiConverterTypeAccepted_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
@@ -1372,6 +1382,19 @@ open func encode() -> Data  {
     return try!  FfiConverterData.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_history_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The size of the newest log checkpoint accepted (0 if none): send it
+     * as `GetManifestRequest.log_size`.
+     */
+open func logSize() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_history_log_size(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1465,6 +1488,152 @@ public func FfiConverterTypeHistory_lower(_ value: History) -> UInt64 {
 
 
 /**
+ * The operator's transparency log an app pins (SPEC 16.6): the log's key,
+ * the witnesses' keys and the quorum of them that must have cosigned.
+ */
+public protocol LogPolicyProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * The operator's transparency log an app pins (SPEC 16.6): the log's key,
+ * the witnesses' keys and the quorum of them that must have cosigned.
+ */
+open class LogPolicy: LogPolicyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_blindmatch_uniffi_fn_clone_logpolicy(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_blindmatch_uniffi_fn_free_logpolicy(handle, $0) }
+    }
+
+    
+    /**
+     * The log `log_key` (`origin+keyid+key`) with `quorum` of the
+     * witnesses `witness_keys` (`name+keyid+key`) required.
+     *
+     * Raises `Log` for a key that does not parse or a quorum out of range.
+     */
+public static func fromKeys(logKey: String, witnessKeys: [String], quorum: UInt32)throws  -> LogPolicy  {
+    return try  FfiConverterTypeLogPolicy_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_constructor_logpolicy_from_keys(
+        FfiConverterString.lower(logKey),
+        FfiConverterSequenceString.lower(witnessKeys),
+        FfiConverterUInt32.lower(quorum),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A policy file's text (c2sp.org/tlog-policy: `log VKEY`, `witness
+     * NAME VKEY`, `group ...`, `quorum ...`).
+     *
+     * Raises `Log` naming the line that is wrong.
+     */
+public static func parse(text: String)throws  -> LogPolicy  {
+    return try  FfiConverterTypeLogPolicy_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_constructor_logpolicy_parse(
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLogPolicy: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = LogPolicy
+
+    public static func lift(_ handle: UInt64) throws -> LogPolicy {
+        return LogPolicy(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: LogPolicy) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LogPolicy {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: LogPolicy, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogPolicy_lift(_ handle: UInt64) throws -> LogPolicy {
+    return try FfiConverterTypeLogPolicy.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogPolicy_lower(_ value: LogPolicy) -> UInt64 {
+    return FfiConverterTypeLogPolicy.lower(value)
+}
+
+
+
+
+
+
+/**
  * A manifest whose signature verified under the operator key. Only the
  * signed statement is used: the other fields of a `GetManifest` response
  * are copies nobody signed.
@@ -1499,9 +1668,34 @@ public protocol ManifestProtocol: AnyObject, Sendable {
     func k()  -> UInt8
     
     /**
+     * The size of the log checkpoint `require_logged` proved this
+     * manifest in (none before `require_logged`).
+     */
+    func logSize()  -> UInt64?
+    
+    /**
+     * The witnesses whose cosignatures of that checkpoint verified, by
+     * their names in the policy.
+     */
+    func logWitnesses()  -> [String]
+    
+    /**
      * Slots in the table.
      */
     func nSlots()  -> UInt32
+    
+    /**
+     * Requires the manifest to be in the operator's transparency log under
+     * a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
+     * the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
+     * for the request's `log_size`, `History.logSize()`), `cosignatures`
+     * its co-signatures as served. Returns the manifest to use from here
+     * on; `History.check` then requires its checkpoint to extend the one
+     * accepted before.
+     *
+     * Raises `Log`: no proof, one that fails, or too few witnesses.
+     */
+    func requireLogged(policy: LogPolicy, logProof: String, logConsistency: [Data], cosignatures: [CoSignature]) throws  -> Manifest
     
     /**
      * Requires `quorum` of the organisations it pins to have co-signed
@@ -1684,6 +1878,32 @@ open func k() -> UInt8  {
 }
     
     /**
+     * The size of the log checkpoint `require_logged` proved this
+     * manifest in (none before `require_logged`).
+     */
+open func logSize() -> UInt64?  {
+    return try!  FfiConverterOptionUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_log_size(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The witnesses whose cosignatures of that checkpoint verified, by
+     * their names in the policy.
+     */
+open func logWitnesses() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_log_witnesses(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Slots in the table.
      */
 open func nSlots() -> UInt32  {
@@ -1691,6 +1911,30 @@ open func nSlots() -> UInt32  {
         uniffiCallStatus in
     uniffi_blindmatch_uniffi_fn_method_manifest_n_slots(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Requires the manifest to be in the operator's transparency log under
+     * a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
+     * the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
+     * for the request's `log_size`, `History.logSize()`), `cosignatures`
+     * its co-signatures as served. Returns the manifest to use from here
+     * on; `History.check` then requires its checkpoint to extend the one
+     * accepted before.
+     *
+     * Raises `Log`: no proof, one that fails, or too few witnesses.
+     */
+open func requireLogged(policy: LogPolicy, logProof: String, logConsistency: [Data], cosignatures: [CoSignature])throws  -> Manifest  {
+    return try  FfiConverterTypeManifest_lift(try rustCallWithError(FfiConverterTypeBlindmatchError_lift) {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_require_logged(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeLogPolicy_lower(policy),
+        FfiConverterString.lower(logProof),
+        FfiConverterSequenceData.lower(logConsistency),
+        FfiConverterSequenceTypeCoSignature.lower(cosignatures),uniffiCallStatus
     )
 })
 }
@@ -3007,6 +3251,17 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */required: UInt64
     )
     /**
+     * The manifest is not proved to be in the operator's transparency log
+     * under a checkpoint the app's `LogPolicy` accepts (no proof, a proof
+     * that fails, too few witnesses), or the log's checkpoint does not
+     * extend the one accepted before (a forked log). The table held stays.
+     */
+    case Log(
+        /**
+         * The core's message: what was missing or failed.
+         */reason: String
+    )
+    /**
      * A chunk, table, delta or statement is not what the signed manifest
      * describes; nothing of it was kept.
      */
@@ -3124,25 +3379,28 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
             found: try FfiConverterUInt64.read(from: &buf), 
             required: try FfiConverterUInt64.read(from: &buf)
             )
-        case 6: return .Invalid(
+        case 6: return .Log(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Malformed(
+        case 7: return .Invalid(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Input(
+        case 8: return .Malformed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .History(
+        case 9: return .Input(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Mode(
+        case 10: return .History(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Account(
+        case 11: return .Mode(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .State(
+        case 12: return .Account(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 13: return .State(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3192,38 +3450,43 @@ public struct FfiConverterTypeBlindmatchError: FfiConverterRustBuffer {
             FfiConverterUInt64.write(required, into: &buf)
             
         
-        case let .Invalid(reason):
+        case let .Log(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Malformed(reason):
+        case let .Invalid(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Input(reason):
+        case let .Malformed(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .History(reason):
+        case let .Input(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Mode(reason):
+        case let .History(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Account(reason):
+        case let .Mode(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .State(reason):
+        case let .Account(reason):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .State(reason):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3673,10 +3936,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_deltadownload_push() != 53232) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_history_check() != 22799) {
+    if (uniffi_blindmatch_uniffi_checksum_method_history_check() != 39152) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_history_encode() != 57079) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_method_history_log_size() != 30535) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_history_newest() != 33530) {
@@ -3703,7 +3969,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_k() != 54118) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_log_size() != 28973) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_log_witnesses() != 15774) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_n_slots() != 15586) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_logged() != 16012) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_quorum() != 19847) {
@@ -3770,6 +4045,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_history_restore() != 29460) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_constructor_logpolicy_from_keys() != 9620) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_blindmatch_uniffi_checksum_constructor_logpolicy_parse() != 30096) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_constructor_manifest_verify() != 51314) {

@@ -363,6 +363,11 @@ uint64_t uniffi_blindmatch_uniffi_fn_method_history_check(uint64_t ptr, uint64_t
 RustBuffer uniffi_blindmatch_uniffi_fn_method_history_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_LOG_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_LOG_SIZE
+uint64_t uniffi_blindmatch_uniffi_fn_method_history_log_size(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_NEWEST
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_NEWEST
 RustBuffer uniffi_blindmatch_uniffi_fn_method_history_newest(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -376,6 +381,26 @@ uint64_t uniffi_blindmatch_uniffi_fn_method_history_operator(uint64_t ptr, RustC
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_RECORD
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_HISTORY_RECORD
 void uniffi_blindmatch_uniffi_fn_method_history_record(uint64_t ptr, uint64_t accepted, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_LOGPOLICY
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_LOGPOLICY
+uint64_t uniffi_blindmatch_uniffi_fn_clone_logpolicy(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_LOGPOLICY
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_FREE_LOGPOLICY
+void uniffi_blindmatch_uniffi_fn_free_logpolicy(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_LOGPOLICY_FROM_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_LOGPOLICY_FROM_KEYS
+uint64_t uniffi_blindmatch_uniffi_fn_constructor_logpolicy_from_keys(RustBuffer log_key, RustBuffer witness_keys, uint32_t quorum, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_LOGPOLICY_PARSE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CONSTRUCTOR_LOGPOLICY_PARSE
+uint64_t uniffi_blindmatch_uniffi_fn_constructor_logpolicy_parse(RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_CLONE_MANIFEST
@@ -418,9 +443,24 @@ RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_digest(uint64_t ptr, Rust
 uint8_t uniffi_blindmatch_uniffi_fn_method_manifest_k(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_LOG_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_LOG_SIZE
+RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_log_size(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_LOG_WITNESSES
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_LOG_WITNESSES
+RustBuffer uniffi_blindmatch_uniffi_fn_method_manifest_log_witnesses(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_N_SLOTS
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_N_SLOTS
 uint32_t uniffi_blindmatch_uniffi_fn_method_manifest_n_slots(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_REQUIRE_LOGGED
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_REQUIRE_LOGGED
+uint64_t uniffi_blindmatch_uniffi_fn_method_manifest_require_logged(uint64_t ptr, uint64_t policy, RustBuffer log_proof, RustBuffer log_consistency, RustBuffer cosignatures, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_FN_METHOD_MANIFEST_REQUIRE_QUORUM
@@ -920,6 +960,12 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_history_encode(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_HISTORY_LOG_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_HISTORY_LOG_SIZE
+uint16_t uniffi_blindmatch_uniffi_checksum_method_history_log_size(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_HISTORY_NEWEST
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_HISTORY_NEWEST
 uint16_t uniffi_blindmatch_uniffi_checksum_method_history_newest(void
@@ -968,9 +1014,27 @@ uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_k(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_LOG_SIZE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_LOG_SIZE
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_log_size(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_LOG_WITNESSES
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_LOG_WITNESSES
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_log_witnesses(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_N_SLOTS
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_N_SLOTS
 uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_n_slots(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_REQUIRE_LOGGED
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_METHOD_MANIFEST_REQUIRE_LOGGED
+uint16_t uniffi_blindmatch_uniffi_checksum_method_manifest_require_logged(void
     
 );
 #endif
@@ -1103,6 +1167,18 @@ uint16_t uniffi_blindmatch_uniffi_checksum_constructor_history_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_HISTORY_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_HISTORY_RESTORE
 uint16_t uniffi_blindmatch_uniffi_checksum_constructor_history_restore(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_LOGPOLICY_FROM_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_LOGPOLICY_FROM_KEYS
+uint16_t uniffi_blindmatch_uniffi_checksum_constructor_logpolicy_from_keys(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_LOGPOLICY_PARSE
+#define UNIFFI_FFIDEF_UNIFFI_BLINDMATCH_UNIFFI_CHECKSUM_CONSTRUCTOR_LOGPOLICY_PARSE
+uint16_t uniffi_blindmatch_uniffi_checksum_constructor_logpolicy_parse(void
     
 );
 #endif
