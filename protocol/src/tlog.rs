@@ -35,6 +35,8 @@ pub mod note;
 pub mod policy;
 pub mod proof;
 pub mod tiles;
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
 
 pub use checkpoint::Checkpoint;
 pub use entry::LogEntry;

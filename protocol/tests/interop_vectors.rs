@@ -57,3 +57,17 @@ fn audit_vector_file_is_exactly_what_the_generator_produces() {
          protocol/vectors/blindmatch-audit.json`"
     );
 }
+
+#[test]
+fn log_vector_file_is_exactly_what_the_generator_produces() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/blindmatch-log.json");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fresh = blindmatch_protocol::tlog::vectors::generate().unwrap();
+    assert!(
+        on_disk == fresh,
+        "{path} differs from the generator output; if the change is intended, regenerate with \
+         `cargo run -p blindmatch-protocol --features test-vectors --example generate-vectors -- \
+         protocol/vectors/blindmatch-v1.json protocol/vectors/blindmatch-v2-threshold.json \
+         protocol/vectors/blindmatch-audit.json protocol/vectors/blindmatch-log.json`"
+    );
+}
