@@ -45,6 +45,102 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
+    /// Read the operator's whole transparency log (SPEC Section 16.7) and report two tables
+    /// for one version, a version going backwards, an entry whose signatures do not verify or
+    /// whose co-signatures miss the quorum, a checkpoint that does not extend the last one this
+    /// monitor saw (--state), and files that do not agree. Exit 0 if nothing is found, 1 if
+    /// something is, 2 if the log cannot be read. Run it from cron with --state.
+    Monitor(MonitorArgs),
+}
+
+/// `monitor`'s flags.
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// The log: its directory, or the URL prefix it is published under
+    /// (`https://host/log`, or a server's admin listener `http://host:port/log`).
+    #[arg(long, value_name = "DIR|URL")]
+    pub log: String,
+    /// The log's verifier key (`origin+keyid+key`, as `blindmatch-server log init` prints it).
+    #[arg(
+        long,
+        env = "BLINDMATCH_LOG_KEY",
+        value_name = "VKEY",
+        required_unless_present = "log_policy",
+        conflicts_with = "log_policy"
+    )]
+    pub log_key: Option<String>,
+    /// Instead of --log-key: a policy (c2sp.org/tlog-policy); the checkpoint must also carry
+    /// its quorum of witness cosignatures.
+    #[arg(long, env = "BLINDMATCH_LOG_POLICY", value_name = "PATH")]
+    pub log_policy: Option<PathBuf>,
+    /// The operator's verifying key (64 hex digits or a file holding them): every entry's
+    /// statement must be signed by it.
+    #[arg(long, env = "BLINDMATCH_OPERATOR_KEY", value_name = "HEX|PATH")]
+    pub operator_key: Option<String>,
+    /// A list organisation's verifying key; repeat (or comma-separate) for each. Every entry
+    /// must then carry --org-quorum of their co-signatures.
+    #[arg(long = "org-key", value_name = "HEX|PATH", value_delimiter = ',')]
+    pub org_keys: Vec<String>,
+    /// How many of the --org-key organisations must have co-signed each entry [default: all].
+    #[arg(long, value_name = "K", requires = "org_keys")]
+    pub org_quorum: Option<usize>,
+    /// Where the monitor keeps the newest checkpoint it checked (created on the first run):
+    /// every later checkpoint must extend it.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Each HTTP request's timeout.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: humantime::Duration,
+}
+
+impl MonitorArgs {
+    /// The options with every key and file read.
+    ///
+    /// # Errors
+    /// A key or policy that does not parse, naming the flag.
+    pub fn resolve(self) -> anyhow::Result<crate::monitor::MonitorOptions> {
+        use anyhow::Context;
+        use blindmatch_protocol::tlog::{LogPolicy, LogVerifyingKey};
+        let trust = match (self.log_key, self.log_policy) {
+            (Some(k), _) => {
+                crate::monitor::LogTrust::Key(LogVerifyingKey::parse(&k).context("--log-key")?)
+            }
+            (None, Some(p)) => crate::monitor::LogTrust::Policy({
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("--log-policy {}", p.display()))?;
+                LogPolicy::parse(&text).with_context(|| format!("--log-policy {}", p.display()))?
+            }),
+            (None, None) => anyhow::bail!("give --log-key or --log-policy"),
+        };
+        let operator = self
+            .operator_key
+            .as_deref()
+            .map(blindmatch_server::keyfile::operator_key)
+            .transpose()
+            .context("--operator-key")?;
+        let quorum = if self.org_keys.is_empty() {
+            None
+        } else {
+            let orgs = self
+                .org_keys
+                .iter()
+                .map(|k| {
+                    blindmatch_server::keyfile::operator_key(k)
+                        .with_context(|| format!("--org-key {k}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let required = self.org_quorum.unwrap_or(orgs.len());
+            Some(blindmatch_protocol::audit::Quorum::new(&orgs, required).context("--org-quorum")?)
+        };
+        Ok(crate::monitor::MonitorOptions {
+            log: self.log,
+            trust,
+            operator,
+            quorum,
+            state: self.state,
+            timeout: self.timeout.into(),
+        })
+    }
 }
 
 /// What an audit reads, as flags.

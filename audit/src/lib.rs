@@ -7,9 +7,12 @@
 //! of the table is an entry of that list (proved) or a filler (recomputed),
 //! and keeps what it found as the state the next version's delta audit
 //! starts from; [`cosign`] verifies and then signs the table's statement
-//! with the organisation's key. `src/main.rs` prints what these return.
+//! with the organisation's key. [`monitor::monitor`] reads the operator's
+//! whole transparency log (SPEC Section 16.7) and reports equivocation, a
+//! fork and entries below a quorum. `src/main.rs` prints what these return.
 
 pub mod cli;
+pub mod monitor;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -9,6 +9,25 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
+        Command::Monitor(args) => {
+            return match args
+                .resolve()
+                .and_then(|o| blindmatch_audit::monitor::monitor(&o))
+            {
+                Ok(report) => {
+                    print!("{report}");
+                    if report.findings.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Verify(inputs) => inputs
             .resolve()
             .map_err(Into::into)

@@ -373,7 +373,7 @@ async fn honest(
     }
     while Instant::now() < end {
         let t = Instant::now();
-        let r = tables.get_manifest(GetManifestRequest {}).await;
+        let r = tables.get_manifest(GetManifestRequest::default()).await;
         out.manifest_ms.push(t.elapsed().as_secs_f64() * 1e3);
         count(&mut out.manifest, &r);
         let mut req = request.clone();

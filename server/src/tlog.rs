@@ -118,36 +118,127 @@ impl LogState {
     }
 }
 
-/// Reads the log in `dir`: the checkpoint must be signed by `key` and name
-/// its log, the entry bundles and every tile the checkpoint's size needs
-/// must be present and agree with each other, and the entries' tree must
-/// have the checkpoint's root. Names the file that does not.
+/// Where a log's files are read from: its directory, or the URL prefix it
+/// is published under.
+pub trait LogFiles {
+    /// The file at `path` below the log's prefix (`checkpoint`,
+    /// `tile/...`).
+    ///
+    /// # Errors
+    /// If it cannot be read; the message names it.
+    fn get(&self, path: &str) -> anyhow::Result<Vec<u8>>;
+
+    /// Where the log is, for messages.
+    fn describe(&self, path: &str) -> String;
+}
+
+impl LogFiles for Path {
+    fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        std::fs::read(self.join(path)).with_context(|| self.describe(path))
+    }
+
+    fn describe(&self, path: &str) -> String {
+        self.join(path).display().to_string()
+    }
+}
+
+/// A log published over HTTP(S) under a URL prefix, read with blocking
+/// requests (for the monitor, a command-line tool).
+pub struct HttpLog {
+    prefix: String,
+    client: HttpClient,
+    runtime: tokio::runtime::Runtime,
+    timeout: Duration,
+}
+
+impl HttpLog {
+    /// The log under `prefix` (`https://host/path`, no trailing slash
+    /// needed).
+    ///
+    /// # Errors
+    /// If a runtime cannot be made.
+    pub fn new(prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("an HTTP runtime")?;
+        let client = {
+            let _in = runtime.enter();
+            http_client()
+        };
+        Ok(HttpLog {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            client,
+            runtime,
+            timeout,
+        })
+    }
+}
+
+impl LogFiles for HttpLog {
+    fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let url = self.describe(path);
+        let request = http::Request::get(&url)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .with_context(|| format!("bad URL {url}"))?;
+        self.runtime.block_on(async {
+            let response = tokio::time::timeout(self.timeout, self.client.request(request))
+                .await
+                .with_context(|| format!("{url}: no answer within {:?}", self.timeout))?
+                .with_context(|| url.clone())?;
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .with_context(|| format!("{url}: reading the answer"))?
+                .to_bytes();
+            if !status.is_success() {
+                bail!("{url}: {status}");
+            }
+            // A log's files are small (a bundle of 256 entries is some
+            // hundred kilobytes); nothing larger is a log file.
+            if body.len() > 16 << 20 {
+                bail!("{url}: {} bytes, not a log file", body.len());
+            }
+            Ok(body.to_vec())
+        })
+    }
+
+    fn describe(&self, path: &str) -> String {
+        format!("{}/{path}", self.prefix)
+    }
+}
+
+/// Reads the log in `dir`; see [`read_from`].
+///
+/// # Errors
+/// As [`read_from`].
+pub fn read(dir: &Path, key: &LogVerifyingKey) -> anyhow::Result<LogState> {
+    read_from(dir, key)
+}
+
+/// Reads a log: the checkpoint must be signed by `key` and name its log,
+/// the entry bundles and every tile the checkpoint's size needs must be
+/// present and agree with each other, and the entries' tree must have the
+/// checkpoint's root. Names the file that does not.
 ///
 /// # Errors
 /// On a missing, unreadable or inconsistent file.
-pub fn read(dir: &Path, key: &LogVerifyingKey) -> anyhow::Result<LogState> {
-    let path = dir.join(CHECKPOINT);
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "the log's checkpoint {} (create a log with `log init`)",
-            path.display()
-        )
-    })?;
-    let note = Note::parse(&bytes).with_context(|| path.display().to_string())?;
-    if !key
-        .signed(&note)
-        .with_context(|| path.display().to_string())?
-    {
-        bail!(
-            "{}: not signed by the log key {key} (another log's directory?)",
-            path.display()
-        );
+pub fn read_from(
+    files: &(impl LogFiles + ?Sized),
+    key: &LogVerifyingKey,
+) -> anyhow::Result<LogState> {
+    let path = files.describe(CHECKPOINT);
+    let bytes = files
+        .get(CHECKPOINT)
+        .with_context(|| format!("the log's checkpoint {path} (create a log with `log init`)"))?;
+    let note = Note::parse(&bytes).with_context(|| path.clone())?;
+    if !key.signed(&note).with_context(|| path.clone())? {
+        bail!("{path}: not signed by the log key {key} (another log's directory?)");
     }
-    let checkpoint = Checkpoint::parse(note.text()).with_context(|| path.display().to_string())?;
+    let checkpoint = Checkpoint::parse(note.text()).with_context(|| path.clone())?;
     if checkpoint.origin != key.name() {
         bail!(
-            "{}: the checkpoint is for log {:?}, not {:?}",
-            path.display(),
+            "{path}: the checkpoint is for log {:?}, not {:?}",
             checkpoint.origin,
             key.name()
         );
@@ -155,27 +246,26 @@ pub fn read(dir: &Path, key: &LogVerifyingKey) -> anyhow::Result<LogState> {
     let size = usize::try_from(checkpoint.size).context("the log's size")?;
     let mut raw = Vec::with_capacity(size);
     for id in bundle_ids(size) {
-        let file = dir.join(id.path());
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("entry bundle {}", file.display()))?;
-        raw.extend(tiles::read_bundle(&id, &bytes).with_context(|| file.display().to_string())?);
+        let file = files.describe(&id.path());
+        let bytes = files
+            .get(&id.path())
+            .with_context(|| format!("entry bundle {file}"))?;
+        raw.extend(tiles::read_bundle(&id, &bytes).with_context(|| file.clone())?);
     }
     let leaves: Vec<Hash> = raw.iter().map(|e| merkle::leaf_hash(e)).collect();
     for (id, expected) in tiles::tiles(&leaves) {
-        let file = dir.join(id.path());
-        let bytes = std::fs::read(&file).with_context(|| format!("tile {}", file.display()))?;
+        let file = files.describe(&id.path());
+        let bytes = files
+            .get(&id.path())
+            .with_context(|| format!("tile {file}"))?;
         if bytes != expected {
             bail!(
-                "tile {}: does not hold the hashes of the log's entries (a tampered or mixed-up log directory)",
-                file.display()
+                "tile {file}: does not hold the hashes of the log's entries (a tampered or mixed-up log)"
             );
         }
     }
     if merkle::root(&leaves) != checkpoint.root {
-        bail!(
-            "{}: the entries' tree has another root than the checkpoint signs",
-            path.display()
-        );
+        bail!("{path}: the entries' tree has another root than the checkpoint signs");
     }
     let entries = raw
         .iter()

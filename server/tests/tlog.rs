@@ -538,7 +538,7 @@ async fn proofs_of_every_size_up_to_past_a_full_tile() {
         policy.verify_inclusion(&proof, e).unwrap();
         assert_eq!(&LogEntry::decode(&e.encode()).unwrap(), e);
     }
-    for m in 1..N as usize {
+    for m in 1..usize::try_from(N).unwrap() {
         let old = merkle::root(&state.leaves[..m]);
         assert!(merkle::verify_consistency(
             m as u64,

@@ -78,7 +78,7 @@ fn generate() -> String {
         manifests.push(message(
             what,
             source,
-            &wire::manifest(&signed(m), &[], MAX_BATCH),
+            &wire::manifest(&signed(m), &[], MAX_BATCH, None),
         ));
     }
 
@@ -147,7 +147,11 @@ fn generate() -> String {
         .map(|o| hx(&o["voucher"]))
         .collect();
     let requests = vec![
-        message("GetManifest's request (empty)", "", &GetManifestRequest {}),
+        message(
+            "GetManifest's request (empty)",
+            "",
+            &GetManifestRequest::default(),
+        ),
         message(
             "a resumed table download, at the chunked table's second chunk",
             "blindmatch-v1.json chunked_table",
@@ -245,7 +249,7 @@ fn wire_vector_file_is_exactly_what_the_service_encodes() {
 fn wire_messages_decode_back_to_the_protocol_values() {
     let v1 = load("blindmatch-v1.json");
     let m = signed(&v1["lifecycle"]["manifest"]);
-    let enc = wire::manifest(&m, &[], MAX_BATCH).encode_to_vec();
+    let enc = wire::manifest(&m, &[], MAX_BATCH, None).encode_to_vec();
     let back = blindmatch_proto::v1::Manifest::decode(&enc[..]).unwrap();
     assert_eq!(back.statement, m.manifest.encode());
     assert_eq!(back.table_id, m.manifest.table_id.0);
