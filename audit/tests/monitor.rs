@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use blindmatch_protocol::ItemType;
-use blindmatch_protocol::merkle;
-use blindmatch_protocol::tlog::tiles::{self, TILE_WIDTH, TileId};
-use blindmatch_protocol::tlog::{Checkpoint, LogEntry, LogSigningKey, Note};
+use blindmatch_protocol::tlog::LogEntry;
 use blindmatch_server::BuildOptions;
 
 struct Operator {
@@ -98,37 +96,8 @@ impl Operator {
         let state = blindmatch_server::tlog::read(&self.log, &key.verifying_key()).unwrap();
         let mut raw: Vec<Vec<u8>> = state.entries.iter().map(LogEntry::encode).collect();
         raw.push(entry.encode());
-        let leaves: Vec<_> = raw.iter().map(|e| merkle::leaf_hash(e)).collect();
-        for (i, chunk) in raw.chunks(TILE_WIDTH).enumerate() {
-            let id = TileId {
-                level: None,
-                index: i as u64,
-                width: u16::try_from(chunk.len()).unwrap(),
-            };
-            write(&self.log.join(id.path()), &tiles::bundle(chunk).unwrap());
-        }
-        for (id, bytes) in tiles::tiles(&leaves) {
-            write(&self.log.join(id.path()), &bytes);
-        }
-        sign_checkpoint(&self.log, &key, &leaves);
+        blindmatch_server::tlog::write_log(&self.log, &key, &raw, 0).unwrap();
     }
-}
-
-fn write(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn sign_checkpoint(dir: &Path, key: &LogSigningKey, leaves: &[[u8; 32]]) {
-    let c = Checkpoint {
-        origin: key.name().to_owned(),
-        size: leaves.len() as u64,
-        root: merkle::root(leaves),
-        extensions: Vec::new(),
-    };
-    let mut note = Note::new(&c.text()).unwrap();
-    key.sign(&mut note);
-    write(&dir.join("checkpoint"), note.encode().as_bytes());
 }
 
 fn monitor(args: &[&str]) -> (i32, String) {
@@ -264,7 +233,7 @@ fn a_rewritten_history_is_found_against_the_state_and_a_tampered_tile_is_named()
     let before = blindmatch_server::tlog::read(&op.log, &key.verifying_key()).unwrap();
     std::fs::remove_dir_all(&op.log).unwrap();
     std::fs::create_dir_all(op.log.join("tile")).unwrap();
-    sign_checkpoint(&op.log, &key, &[]);
+    blindmatch_server::tlog::write_log(&op.log, &key, &[], 0).unwrap();
     op.force(&before.entries[0]);
     op.force(&before.entries[1]);
     let other3 = op.build(3, 777, "v3-rewritten");

@@ -25,8 +25,16 @@
 //! hotline A lists into version 4: B's audit refuses and names the slot, B
 //! does not co-sign, and the pinned client refuses version 4 while it keeps
 //! submitting against version 3, which it audited.
+//! Then "day 5", the transparency log (SPEC Section 16, [`tlog`]): versions
+//! 4 and 5 are logged and cosigned by two real witnesses (litewitness and
+//! omniwitness, when `scripts/witnesses.sh install` has built them; the day
+//! is skipped, loudly, when it has not), a client pinned to the log accepts
+//! version 5 with its proof, refuses a version served to it alone, and a
+//! second table for version 5 is refused by `log append` and, forced into
+//! the log by hand, found by the monitor.
 
 mod audit;
+mod tlog;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -445,6 +453,14 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         bail!("the server did not process the day-3 vouchers within 30 s");
     }
     let audit_ok = day4(&dir, &server, (&key, operator), (&list, &table, &next)).await?;
+    let log_ok = tlog::day5(&tlog::Operator {
+        dir: dir.path(),
+        key: &key,
+        operator,
+        list: &list,
+        table: &table,
+    })
+    .await?;
     let records = store::read_all(&data)?;
     let accounts = store::sqlite::read_accounts(&data)?;
     server.shutdown().await?;
@@ -502,7 +518,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         && records.len() == expected.len()
         && acks_identical
         && threshold_ok
-        && audit_ok;
+        && audit_ok
+        && log_ok != Some(false);
     if ok {
         println!(
             "OK: the server recorded exactly the {} listed items submitted, with their associated data, and \
@@ -519,6 +536,13 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
             "OK: the list audit: both hotlines co-signed the table they audited; the version with a hash one of them \
              does not list was refused by that hotline, naming the slot, and by the client that requires both."
         );
+        if log_ok.is_some() {
+            println!(
+                "OK: the transparency log: both versions logged and cosigned by both witnesses; the client accepted the \
+                 logged version with its proof and refused one served to it alone; a second table for a logged version \
+                 was refused by the append and, forced in by hand, found by the monitor."
+            );
+        }
     } else {
         println!("FAIL: the recorded matches are not exactly the listed items submitted");
     }

@@ -320,7 +320,8 @@ impl fmt::Display for Appended {
                 size,
             } => write!(
                 f,
-                "logged table version {version} as entry {index}; the log has {size} entries, its checkpoint is signed by the log only: run `log witness` for the witnesses' cosignatures"
+                "logged table version {version} as entry {index}; the log has {size} {}, its checkpoint is signed by the log only: run `log witness` for the witnesses' cosignatures",
+                if *size == 1 { "entry" } else { "entries" }
             ),
             Appended::AlreadyLogged { version, index } => write!(
                 f,
@@ -372,27 +373,54 @@ pub fn append(dir: &Path, key: &LogSigningKey, table: &Path) -> anyhow::Result<A
         );
     }
 
-    let encoded = entry.encode();
-    let mut leaves = state.leaves;
-    leaves.push(merkle::leaf_hash(&encoded));
+    let old = state.entries.len();
+    let mut raw: Vec<Vec<u8>> = state.entries.iter().map(LogEntry::encode).collect();
+    raw.push(entry.encode());
+    let size = write_log(dir, key, &raw, old)?;
+    Ok(Appended::Added {
+        version,
+        index: old as u64,
+        size,
+    })
+}
+
+/// Writes a log of the encoded `entries` into `dir`, with no check of what
+/// they hold: the entry bundles and tiles that cover entries from `from`
+/// on (those before are unchanged), then the checkpoint signed by `key`
+/// (last: until it is renamed into place, readers see the old log, whose
+/// partial tiles keep their own paths). Returns the new size.
+///
+/// [`append`] checks first; this is what it writes with, and what an
+/// operator holding the log's key can do without its checks (the demo and
+/// the monitor's tests force an equivocation into a log this way, to show
+/// that a monitor finds it).
+///
+/// # Errors
+/// On an entry over 65,535 bytes or I/O failure.
+pub fn write_log(
+    dir: &Path,
+    key: &LogSigningKey,
+    entries: &[Vec<u8>],
+    from: usize,
+) -> anyhow::Result<u64> {
+    let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
     let size = leaves.len();
-    // The last entry bundle, now one entry longer (or a new one).
-    let last = bundle_ids(size)
-        .last()
-        .context("a log with an entry has a bundle")?;
-    let first_in_bundle = usize::try_from(last.index).unwrap_or(usize::MAX) * TILE_WIDTH;
-    let mut bundle_entries: Vec<Vec<u8>> = state.entries[first_in_bundle..]
-        .iter()
-        .map(LogEntry::encode)
-        .collect();
-    bundle_entries.push(encoded);
-    write_public(&dir.join(last.path()), &tiles::bundle(&bundle_entries)?)?;
-    // Every tile the new size has that the old did not (the rightmost of
-    // each level); the full tiles before them are unchanged.
-    let old = size - 1;
+    for id in bundle_ids(size) {
+        let (start, end) = id.span();
+        let (start, end) = (
+            usize::try_from(start).unwrap_or(usize::MAX),
+            usize::try_from(end).unwrap_or(usize::MAX),
+        );
+        if end > from {
+            write_public(
+                &dir.join(id.path()),
+                &tiles::bundle(&entries[start..end.min(size)])?,
+            )?;
+        }
+    }
     for (id, bytes) in tiles::tiles(&leaves) {
         let (_, end) = id.span();
-        if usize::try_from(end).unwrap_or(usize::MAX) > old {
+        if usize::try_from(end).unwrap_or(usize::MAX) > from {
             write_public(&dir.join(id.path()), &bytes)?;
         }
     }
@@ -406,14 +434,8 @@ pub fn append(dir: &Path, key: &LogSigningKey, table: &Path) -> anyhow::Result<A
         .text(),
     )?;
     key.sign(&mut note);
-    // The checkpoint last: until it is renamed into place, readers see the
-    // old log (the new partial tiles have paths of their own).
     write_public(&dir.join(CHECKPOINT), note.encode().as_bytes())?;
-    Ok(Appended::Added {
-        version,
-        index: old as u64,
-        size: size as u64,
-    })
+    Ok(size as u64)
 }
 
 /// How one witness answered.
