@@ -10,7 +10,10 @@
 #                           DIR/listed-v2.txt (listed only in version 2),
 #                           DIR/org-{a,b,c}.sign.pub: list organisations'
 #                           keys; "Hotline a" and "Hotline b" audited and
-#                           co-signed version 1, c did not.
+#                           co-signed version 1, c did not; DIR/log.policy:
+#                           the policy of the server's transparency log,
+#                           which holds versions 1 and 2 (no witnesses), and
+#                           DIR/log-other.policy: another log's.
 #   server.sh publish DIR   swaps to version 2 (SIGHUP): the delta test.
 #   server.sh matches DIR N waits until N matches are recorded (at most 20 s,
 #                           then 1 s more for any extra) and prints them as
@@ -72,9 +75,19 @@ start)
       --out "org-$org.cosig" >/dev/null
   done
   "$server" cosign --table table.bmt --add org-a.cosig org-b.cosig >/dev/null
+  # The transparency log (SPEC Section 16): versions 1 and 2 logged (with
+  # their co-signatures), no witnesses (quorum none: the log's signature,
+  # inclusion and consistency are still checked). log.policy is what the
+  # clients pin; log-other.policy pins another log's key.
+  "$server" log init --dir log --origin testkit.blindmatch.example/log --key-out log.key >/dev/null
+  "$server" log append --dir log --key log.key --table table.bmt >/dev/null
+  "$server" log append --dir log --key log.key --table table.v2 >/dev/null
+  printf 'log %s\nquorum none\n' "$(cat log.key.pub)" > log.policy
+  "$server" log init --dir other-log --origin testkit.blindmatch.example/log --key-out other-log.key >/dev/null
+  printf 'log %s\nquorum none\n' "$(cat other-log.key.pub)" > log-other.policy
   RUST_LOG=warn "$server" serve --plaintext --listen 127.0.0.1:0 --table table.bmt \
     --key server.key --data data --operator-key operator.sign.pub --max-batch 64 \
-    ${BLINDMATCH_SERVE_ARGS:-} > serve.out 2> serve.err &
+    --log log --log-policy log.policy ${BLINDMATCH_SERVE_ARGS:-} > serve.out 2> serve.err &
   echo $! > pid
   for _ in $(seq 1 200); do
     url="$(grep -o 'http://[0-9.:]*' serve.out | head -1 || true)"

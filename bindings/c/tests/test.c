@@ -60,6 +60,29 @@ int main(void) {
     CHECK(bm_manifest_version(manifest) == 2);
   }
 
+  /* SPEC 16.6: pinned to a log (the log vectors' key), a manifest without a
+   * log proof, or with one that does not parse, is refused; a policy that
+   * does not parse is too. */
+  {
+    const char *text =
+        "log blindmatch.example/log+2b91c4ee+AdBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3\n"
+        "quorum none\n";
+    struct BmLogPolicy *policy = NULL;
+    CHECK(bm_log_policy_parse((const uint8_t *)text, strlen(text), &policy) == BM_STATUS_OK);
+    CHECK(bm_manifest_require_logged(manifest, policy, NULL, 0, NULL, 0, NULL, 0) == BM_STATUS_LOG);
+    char why[512];
+    CHECK(bm_last_error(why, sizeof why) > 0);
+    CHECK(strstr(why, "no log proof") != NULL);
+    const char *junk = "c2sp.org/tlog-proof@v1\nindex 0\n\nnot a note\n";
+    CHECK(bm_manifest_require_logged(manifest, policy, (const uint8_t *)junk, strlen(junk), NULL, 0,
+                                     NULL, 0) == BM_STATUS_LOG);
+    CHECK(bm_manifest_log_size(manifest) == 0);
+    const char *bad = "log nobody\nquorum none\n";
+    struct BmLogPolicy *none = NULL;
+    CHECK(bm_log_policy_parse((const uint8_t *)bad, strlen(bad), &none) == BM_STATUS_LOG);
+    bm_log_policy_free(policy);
+  }
+
   /* Threshold mode (SPEC Section 14): the manifest says t; the table takes
    * only account vouchers, made in batches under an account secret. */
   {

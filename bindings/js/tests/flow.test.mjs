@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { DeltaDownload, History, Manifest, OperatorKey, Quorum, itemFromHex } from "blindmatch";
+import { DeltaDownload, History, LogPolicy, Manifest, OperatorKey, Quorum, itemFromHex } from "blindmatch";
 import { connect, fetchTable, submit } from "./check.mjs";
 import { ROOT, TestServer } from "./server.mjs";
 
@@ -42,6 +42,32 @@ test("a quorum of pinned organisations must have co-signed", async () => {
     (e) => e.kind === "Quorum" && e.found === 2 && e.required === 3 && e.message.includes("(Hotline a, Hotline b), 3 required"),
   );
   assert.throws(() => new Quorum([org("a"), org("a")], 2), (e) => e.kind === "Input");
+});
+
+// SPEC 16.6: the server logs versions 1 and 2 (no witnesses).
+test("the manifest must be in the operator's transparency log", async () => {
+  const operator = OperatorKey.fromHex(server.operatorHex);
+  const policy = LogPolicy.parse(readFileSync(join(server.dir, "log.policy"), "utf8"));
+  const other = LogPolicy.parse(readFileSync(join(server.dir, "log-other.policy"), "utf8"));
+  const history = new History(operator);
+  const response = await new Promise((ok, no) =>
+    clients.tables.GetManifest({ logSize: history.logSize }, (e, r) => (e ? no(e) : ok(r))),
+  );
+  const manifest = Manifest.verify(response.statement, response.signature, operator);
+  const logged = manifest.requireLogged(policy, response.logProof, response.logConsistency, response.cosignatures);
+  assert.equal(logged.logSize, 2);
+  assert.deepEqual(logged.logWitnesses, []);
+  history.record(history.check(logged));
+  assert.equal(history.logSize, 2);
+  assert.throws(
+    () => manifest.requireLogged(other, response.logProof, [], response.cosignatures),
+    (e) => e.kind === "Log" && e.message.includes("no valid signature by the pinned log key"),
+  );
+  assert.throws(
+    () => manifest.requireLogged(policy, "", [], response.cosignatures),
+    (e) => e.kind === "Log" && e.message.includes("no log proof"),
+  );
+  assert.throws(() => history.check(manifest), (e) => e.kind === "Log");
 });
 
 test("listed items are recorded with their data, unlisted never, a delta reaches version 2", async () => {

@@ -144,3 +144,42 @@ def test_a_quorum_of_pinned_organisations_must_have_co_signed(server):
     assert "(Hotline a, Hotline b), 3 required" in str(e.value)
     with pytest.raises(blindmatch.BlindmatchError.Input):
         blindmatch.Quorum([org["a"], org["a"]], 2)
+
+
+def test_the_manifest_must_be_in_the_operators_transparency_log(server):
+    """SPEC 16.6: the server logs versions 1 and 2; a manifest whose entry
+    the proof places in the log's checkpoint passes, and one checked against
+    another log's key raises Log with the core's words."""
+    operator = blindmatch.OperatorKey.from_hex(server.operator_hex)
+    policy = blindmatch.LogPolicy.parse((server.dir / "log.policy").read_text())
+    other = blindmatch.LogPolicy.parse((server.dir / "log-other.policy").read_text())
+    history = blindmatch.History(operator)
+    with grpc.insecure_channel(server.url.removeprefix("http://")) as channel:
+        response = check.rpc.TableServiceStub(channel).GetManifest(
+            check.pb.GetManifestRequest(log_size=history.log_size())
+        )
+    cosignatures = [
+        blindmatch.CoSignature(org_key=c.org_key, name=c.name, signature=c.signature)
+        for c in response.cosignatures
+    ]
+    manifest = blindmatch.Manifest.verify(response.statement, response.signature, operator)
+    logged = manifest.require_logged(
+        policy, response.log_proof, list(response.log_consistency), cosignatures
+    )
+    assert logged.log_size() == 2 and logged.log_witnesses() == []
+    history.record(history.check(logged))
+    assert history.log_size() == 2
+    with pytest.raises(blindmatch.BlindmatchError.Log) as e:
+        manifest.require_logged(other, response.log_proof, [], cosignatures)
+    assert "no valid signature by the pinned log key" in str(e.value)
+    # The entry is the statement with its co-signatures: without them it is
+    # not the one logged.
+    with pytest.raises(blindmatch.BlindmatchError.Log) as e:
+        manifest.require_logged(policy, response.log_proof, [], [])
+    assert "inclusion proof" in str(e.value)
+    # A history that accepted a logged version refuses one that is not.
+    with pytest.raises(blindmatch.BlindmatchError.Log):
+        history.check(manifest)
+    with pytest.raises(blindmatch.BlindmatchError.Log) as e:
+        manifest.require_logged(policy, "", [], cosignatures)
+    assert "no log proof" in str(e.value)

@@ -106,4 +106,35 @@ class FlowTest {
             }
         }
     }
+
+    /** SPEC 16.6: the server logs versions 1 and 2 (no witnesses). */
+    @Test
+    fun theManifestMustBeInTheOperatorsTransparencyLog() {
+        TestServer().use { server ->
+            val channel = ManagedChannelBuilder.forTarget(server.target).usePlaintext().build()
+            try {
+                val policy = LogPolicy.parse(java.io.File(server.dir, "log.policy").readText())
+                val other = LogPolicy.parse(java.io.File(server.dir, "log-other.policy").readText())
+                val history = History(server.operator)
+                val r = TableServiceGrpc.newBlockingStub(channel)
+                    .getManifest(GetManifestRequest.newBuilder().setLogSize(history.logSize().toLong()).build())
+                val manifest = Manifest.verify(r.statement.toByteArray(), r.signature.toByteArray(), server.operator)
+                val cosignatures = r.cosignaturesList.map {
+                    CoSignature(it.orgKey.toByteArray(), it.name, it.signature.toByteArray())
+                }
+                val consistency = r.logConsistencyList.map { it.toByteArray() }
+                val logged = manifest.requireLogged(policy, r.logProof, consistency, cosignatures)
+                assertEquals(2uL, logged.logSize())
+                history.record(history.check(logged))
+                assertEquals(2uL, history.logSize())
+                val refused = assertThrows<BlindmatchException.Log> {
+                    manifest.requireLogged(other, r.logProof, consistency, cosignatures)
+                }
+                assert(refused.reason.contains("no valid signature by the pinned log key"))
+                assertThrows<BlindmatchException.Log> { history.check(manifest) }
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
+            }
+        }
+    }
 }
