@@ -238,6 +238,9 @@ def check(c, doc):
         c.eq(f"entry v{e['version']}: co-signatures", len(cos), e["cosignatures"])
         # The statement's version (SPEC 13.3: magic, 1-byte version, 8-byte version).
         c.eq(f"entry v{e['version']}: the statement's version", int.from_bytes(signed[5:13], "big"), e["version"])
+        c.eq(f"entry v{e['version']}: the operator's signature (SPEC 13.3)",
+             v1.ed_verify(v1.hx(doc["operator_verifying_key"]), b"blindmatch-v1/manifest" + signed[:-64],
+                          signed[-64:]), True)
         c.eq(f"entry v{e['version']}: leaf hash", leaf(enc).hex(), e["leaf_hash"])
         leaves.append(leaf(enc))
 

@@ -288,6 +288,7 @@ fn log_vectors() -> Result<Value, LogError> {
             "key_id": vkey.to_string().split('+').nth(1),
             "vkey": vkey.to_string(),
         },
+        "operator_verifying_key": h(OperatorSigningKey::from_seed([5; 32]).verifying_key().to_bytes()),
         "witnesses": witnesses,
         "quorum": 2,
         "entries": entries_json,
