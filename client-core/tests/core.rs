@@ -615,3 +615,115 @@ fn backoff_retries_what_may_pass_and_stops() {
         None
     );
 }
+
+/// SPEC 16.6 on the log vectors (SPEC 16.8): a client accepts version 2 at
+/// the checkpoint of size 3, keeps it across a restart, accepts version 5
+/// at size 5 only with the consistency proof from 3, and refuses a proof
+/// from elsewhere (a fork), a smaller checkpoint (a server behind), and a
+/// manifest with no log proof.
+#[test]
+fn a_logged_history_grows_only_by_consistency_proofs_and_survives_a_restart() {
+    use blindmatch_protocol::audit::CoSignature;
+    use blindmatch_protocol::merkle;
+    use blindmatch_protocol::tlog::{LogEntry, LogError, LogPolicy, Note, TlogProof};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../protocol/vectors/blindmatch-log.json"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let operator = operator_key_from_hex(v["operator_verifying_key"].as_str().unwrap()).unwrap();
+    let mut text = format!("log {}\n", v["log"]["vkey"].as_str().unwrap());
+    for w in v["witnesses"].as_array().unwrap() {
+        text.push_str(&format!(
+            "witness {} {}\n",
+            w["name"].as_str().unwrap(),
+            w["vkey"].as_str().unwrap()
+        ));
+    }
+    text.push_str("group both all witness-a.example witness-b.example\nquorum both\n");
+    let policy = LogPolicy::parse(&text).unwrap();
+    let entries: Vec<LogEntry> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| LogEntry::decode(&unhex(&e["encoding"])).unwrap())
+        .collect();
+    let leaves: Vec<[u8; 32]> = entries.iter().map(LogEntry::leaf_hash).collect();
+    let note = |size: usize| {
+        Note::parse(
+            v["checkpoints"][size - 1]["note"]
+                .as_str()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap()
+    };
+    // Version `i + 1` proved at checkpoint `size`, with `consistency`.
+    let logged = |i: usize, size: usize, consistency: &[[u8; 32]]| {
+        let e = &entries[i];
+        let m = VerifiedManifest::verify(
+            &e.manifest.manifest.encode(),
+            &e.manifest.signature,
+            &operator,
+        )
+        .unwrap();
+        let proof = TlogProof {
+            extra: None,
+            index: i as u64,
+            path: merkle::inclusion_proof(&leaves[..size], i),
+            checkpoint: note(size),
+        };
+        let cosignatures: Vec<CoSignature> = e.cosignatures().to_vec();
+        let hashes: Vec<Vec<u8>> = consistency.iter().map(|h| h.to_vec()).collect();
+        (
+            m.clone(),
+            m.require_logged(&policy, proof.encode().as_bytes(), &hashes, &cosignatures),
+        )
+    };
+
+    let mut history = History::new(operator);
+    let (_, v2) = logged(1, 3, &[]);
+    let v2 = v2.unwrap();
+    assert_eq!(
+        v2.log_checkpoint().unwrap().witnesses(),
+        ["witness-a.example", "witness-b.example"]
+    );
+    history.record(history.check(&v2).unwrap());
+    assert_eq!(history.log_size(), 3);
+    let mut history = History::restore(operator, &history.encode()).unwrap();
+    assert_eq!(history.log_size(), 3);
+
+    // Size 5 from 3: the consistency proof of the vectors.
+    let proof_3_5 = merkle::consistency_proof(&leaves, 3);
+    let (plain_v5, v5) = logged(4, 5, &proof_3_5);
+    let v5 = v5.unwrap();
+    // A proof from another size is a fork as far as this client knows.
+    let (_, forked) = logged(4, 5, &merkle::consistency_proof(&leaves, 2));
+    assert!(matches!(
+        history.check(&forked.unwrap()),
+        Err(Error::Log(LogError::Inconsistent { old: 3, new: 5 }))
+    ));
+    // Unlogged, once a logged version was accepted: refused.
+    assert!(matches!(
+        history.check(&plain_v5),
+        Err(Error::Log(LogError::Missing(_)))
+    ));
+    history.record(history.check(&v5).unwrap());
+    assert_eq!(history.log_size(), 5);
+    // A server behind: the checkpoint of size 4.
+    let (_, v4) = logged(3, 4, &[]);
+    assert!(matches!(
+        history.check(&v4.unwrap()),
+        Err(Error::Log(LogError::Behind {
+            offered: 4,
+            seen: 5
+        }))
+    ));
+    // A damaged saved record is refused, not half-read.
+    let mut saved = history.encode();
+    saved.truncate(saved.len() - 5);
+    assert!(matches!(
+        History::restore(operator, &saved),
+        Err(Error::History(_))
+    ));
+}
