@@ -19,5 +19,8 @@ cargo build --quiet --locked --release -p blindmatch-benches --bin blindmatch-bi
 "$target/bindings/python/venv/bin/python" "$here/bench/bench.py" "$work/table.bin" "$vouchers"
 cp "$here/bench/bench.mjs" "$target/bindings/js/scratch/"
 (cd "$target/bindings/js/scratch" && node bench.mjs "$work/table.bin" "$vouchers")
+# The transparency log's client check (SPEC 16.6) in WebAssembly, on the log vectors.
+cp "$here/bench/log.mjs" "$target/bindings/js/scratch/"
+(cd "$target/bindings/js/scratch" && node log.mjs "$root/protocol/vectors/blindmatch-log.json" 2000)
 gz="$(gzip -9 -c "$target/bindings/js/package/web/blindmatch_wasm_bg.wasm" | wc -c)"
 echo "{\"binding\": \"wasm\", \"wasm_gzip_bytes\": $gz}"

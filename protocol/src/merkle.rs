@@ -296,6 +296,123 @@ pub fn verify_consistency(
     fr == *old_root && sr == *new_root && sn == 0
 }
 
+/// The hashes of every perfect subtree of a tree of leaves, so that the root
+/// of any prefix, and any audit path or consistency proof, costs
+/// O(log² n) hashes instead of O(n): what a server that answers proofs for
+/// every request keeps (SPEC 16.5), so that a client choosing the sizes it
+/// asks about cannot make it rehash the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tree {
+    /// `levels[l][j]` is the hash of leaves `j·2^l .. (j+1)·2^l`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// The tree over `leaves` (leaf hashes).
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        loop {
+            let last = levels.last().map_or(&[][..], Vec::as_slice);
+            if last.len() < 2 {
+                break;
+            }
+            let up: Vec<Hash> = last
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
+            levels.push(up);
+        }
+        Tree { levels }
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The leaf hashes.
+    pub fn leaves(&self) -> &[Hash] {
+        self.levels.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// `MTH(D[start..end])` for a range the RFC's recursion reaches: `start`
+    /// a multiple of the largest power of two not above `end − start`, as
+    /// every left subtree and every range below is.
+    fn range_root(&self, start: usize, end: usize) -> Hash {
+        let n = end - start;
+        if n == 0 {
+            return Sha256::digest([]).into();
+        }
+        if n.is_power_of_two() && start % n == 0 {
+            return self.levels[n.trailing_zeros() as usize][start / n];
+        }
+        let k = split(n);
+        node_hash(
+            &self.range_root(start, start + k),
+            &self.range_root(start + k, end),
+        )
+    }
+
+    /// The root of the first `size` leaves (`size` at most [`Tree::size`]).
+    pub fn root(&self, size: usize) -> Hash {
+        self.range_root(0, size.min(self.size()))
+    }
+
+    /// [`inclusion_proof`] of leaf `index` in the first `size` leaves.
+    pub fn inclusion_proof(&self, index: usize, size: usize) -> Vec<Hash> {
+        let size = size.min(self.size());
+        let mut out = Vec::new();
+        if index < size {
+            self.path_into(index, 0, size, &mut out);
+        }
+        out
+    }
+
+    fn path_into(&self, m: usize, start: usize, end: usize, out: &mut Vec<Hash>) {
+        let n = end - start;
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            self.path_into(m, start, start + k, out);
+            out.push(self.range_root(start + k, end));
+        } else {
+            self.path_into(m - k, start + k, end, out);
+            out.push(self.range_root(start, start + k));
+        }
+    }
+
+    /// [`consistency_proof`] from the first `old` leaves to the first
+    /// `new`.
+    pub fn consistency_proof(&self, old: usize, new: usize) -> Vec<Hash> {
+        let new = new.min(self.size());
+        let mut out = Vec::new();
+        if old > 0 && old < new {
+            self.subproof(old, 0, new, true, &mut out);
+        }
+        out
+    }
+
+    fn subproof(&self, m: usize, start: usize, end: usize, whole: bool, out: &mut Vec<Hash>) {
+        let n = end - start;
+        if m == n {
+            if !whole {
+                out.push(self.range_root(start, end));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof(m, start, start + k, whole, out);
+            out.push(self.range_root(start + k, end));
+        } else {
+            self.subproof(m - k, start + k, end, false, out);
+            out.push(self.range_root(start, start + k));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +514,32 @@ mod tests {
                         m as u64, n as u64, &old_root, &r, &short
                     ));
                 }
+            }
+        }
+    }
+
+    /// The kept tree gives the same roots and proofs as the recursion over
+    /// the leaves, for every size, index and pair of sizes up to 70.
+    #[test]
+    fn the_kept_tree_agrees_with_the_recursion() {
+        let all: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let tree = Tree::new(all.clone());
+        assert_eq!(tree.size(), 70);
+        for n in 0..=all.len() {
+            assert_eq!(tree.root(n), root(&all[..n]), "root {n}");
+            for i in 0..n {
+                assert_eq!(
+                    tree.inclusion_proof(i, n),
+                    inclusion_proof(&all[..n], i),
+                    "path {i} of {n}"
+                );
+            }
+            for m in 0..=n {
+                assert_eq!(
+                    tree.consistency_proof(m, n),
+                    consistency_proof(&all[..n], m),
+                    "{m} -> {n}"
+                );
             }
         }
     }

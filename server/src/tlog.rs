@@ -735,8 +735,10 @@ pub fn read_policy(path: &Path) -> anyhow::Result<LogPolicy> {
 pub struct Snapshot {
     /// The checkpoint, checked against the policy.
     pub checkpoint: VerifiedCheckpoint,
-    /// The leaf hashes up to its size.
-    pub leaves: Vec<Hash>,
+    /// The tree up to its size, every perfect subtree's hash kept: each
+    /// request's consistency proof costs O(log² n) hashes, whatever size a
+    /// client names.
+    pub tree: merkle::Tree,
     /// The served version's entry.
     pub entry: LogEntry,
     /// Its proof (c2sp.org/tlog-proof), what `GetManifest` serves.
@@ -765,16 +767,17 @@ impl Snapshot {
                 dir.display()
             )
         })?;
+        let tree = merkle::Tree::new(state.leaves);
         let proof = TlogProof {
             extra: None,
             index: index as u64,
-            path: merkle::inclusion_proof(&state.leaves, index),
+            path: tree.inclusion_proof(index, tree.size()),
             checkpoint: checkpoint.note().clone(),
         };
         Ok(Snapshot {
             checkpoint,
             entry: state.entries[index].clone(),
-            leaves: state.leaves,
+            tree,
             proof,
         })
     }
@@ -784,7 +787,7 @@ impl Snapshot {
     /// client then checks what it can and refuses what it must).
     pub fn consistency(&self, old_size: u64) -> Vec<Hash> {
         match usize::try_from(old_size) {
-            Ok(old) if old < self.leaves.len() => merkle::consistency_proof(&self.leaves, old),
+            Ok(old) if old < self.tree.size() => self.tree.consistency_proof(old, self.tree.size()),
             _ => Vec::new(),
         }
     }

@@ -163,7 +163,7 @@ pub struct Quorum {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuorumCount {
     /// Valid co-signatures from pinned organisations, one per organisation
-    /// (by key), with the names they signed under.
+    /// (by key), with the names they signed under, ordered by name.
     pub counted: Vec<(OperatorVerifyingKey, OrgName)>,
     /// Co-signatures from keys not pinned (counted for nothing).
     pub unpinned: usize,
@@ -237,6 +237,11 @@ impl Quorum {
                 out.invalid.push(c.name.clone());
             }
         }
+        // By name, so that messages and lists of co-signers read the same
+        // whatever order the manifest carries them in (a logged manifest
+        // carries them by key, SPEC 16.2).
+        out.counted.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+        out.invalid.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         out
     }
 
