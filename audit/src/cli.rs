@@ -48,8 +48,9 @@ pub enum Command {
     /// Read the operator's whole transparency log (SPEC Section 16.7) and report two tables
     /// for one version, a version going backwards, an entry whose signatures do not verify or
     /// whose co-signatures miss the quorum, a checkpoint that does not extend the last one this
-    /// monitor saw (--state), and files that do not agree. Exit 0 if nothing is found, 1 if
-    /// something is, 2 if the log cannot be read. Run it from cron with --state.
+    /// monitor saw (--state), and files that do not agree (or cannot be fetched). Exit 0 if
+    /// nothing is found, 1 if something is, 2 if the log's checkpoint cannot be read. Run it from
+    /// cron with --state.
     Monitor(MonitorArgs),
 }
 

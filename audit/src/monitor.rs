@@ -64,6 +64,16 @@ pub enum Finding {
         /// Their table ids (hex).
         tables: (String, String),
     },
+    /// The same statement logged twice (a version is logged once, SPEC
+    /// 16.2).
+    Twice {
+        /// The version.
+        version: u64,
+        /// The entries.
+        first: u64,
+        /// The later one.
+        second: u64,
+    },
     /// An entry whose version is not above every version before it.
     Backwards {
         /// The entry.
@@ -125,6 +135,14 @@ impl fmt::Display for Finding {
                 f,
                 "EQUIVOCATION: version {version} is logged twice, as entries {first} and {second}, with tables {} and {}",
                 tables.0, tables.1
+            ),
+            Finding::Twice {
+                version,
+                first,
+                second,
+            } => write!(
+                f,
+                "version {version} is logged twice with one statement, as entries {first} and {second} (a version is logged once)"
             ),
             Finding::Backwards {
                 index,
@@ -287,7 +305,13 @@ pub fn monitor(options: &MonitorOptions) -> anyhow::Result<MonitorReport> {
         let version = entry.version();
         let statement = entry.manifest.manifest.encode();
         if let Some((_, first, other)) = seen.iter().find(|(v, _, _)| *v == version) {
-            if **other != entry.manifest {
+            if **other == entry.manifest {
+                report.findings.push(Finding::Twice {
+                    version,
+                    first: *first,
+                    second: index,
+                });
+            } else {
                 report.findings.push(Finding::Equivocation {
                     version,
                     first: *first,

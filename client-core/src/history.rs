@@ -346,13 +346,19 @@ impl History {
             };
             let old = Checkpoint::parse(held.text()).map_err(Error::Log)?;
             let new = checkpoint.checkpoint();
-            if new.size < old.size {
+            // Another log (the app pins a new one): nothing to be
+            // consistent with. A server cannot get here: the checkpoint
+            // passed the pinned policy, which names one log.
+            let same_log = old.origin == new.origin;
+            if same_log && new.size < old.size {
                 return Err(Error::Log(LogError::Behind {
                     offered: new.size,
                     seen: old.size,
                 }));
             }
-            verify_consistency(&old, new, consistency).map_err(Error::Log)?;
+            if same_log {
+                verify_consistency(&old, new, consistency).map_err(Error::Log)?;
+            }
         }
         if let Some(seen) = &self.newest {
             let seen = &seen.manifest;
@@ -381,12 +387,21 @@ impl History {
         }
         Ok(Accepted {
             manifest: offered.clone(),
+            checked_against: self.log.clone(),
         })
     }
 
     /// Records the manifest [`History::check`] accepted as the newest, once
-    /// its table is in hand, unless a newer one was recorded meanwhile.
+    /// its table is in hand, unless a newer one was recorded meanwhile. If
+    /// the log checkpoint held changed since the check (another manifest
+    /// recorded in between), nothing is recorded: this one was proved
+    /// consistent with a checkpoint no longer held, and two checks against
+    /// one checkpoint must not both land (they could be two forks). Check
+    /// it again.
     pub fn record(&mut self, accepted: Accepted) {
+        if accepted.checked_against != self.log {
+            return;
+        }
         let manifest = accepted.manifest;
         if let Some((checkpoint, _)) = &manifest.logged
             && checkpoint.checkpoint().size >= self.log_size()
@@ -410,6 +425,8 @@ impl History {
 #[must_use = "record it with History::record once the table is in hand"]
 pub struct Accepted {
     manifest: VerifiedManifest,
+    /// The log checkpoint held when it was checked.
+    checked_against: Option<Note>,
 }
 
 impl Accepted {

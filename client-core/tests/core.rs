@@ -697,6 +697,18 @@ fn a_logged_history_grows_only_by_consistency_proofs_and_survives_a_restart() {
     let proof_3_5 = merkle::consistency_proof(&leaves, 3);
     let (plain_v5, v5) = logged(4, 5, &proof_3_5);
     let v5 = v5.unwrap();
+    // Two manifests checked against the same held checkpoint: the first
+    // recorded moves the history on, and the second is then not recorded
+    // (it was proved against a checkpoint no longer held).
+    {
+        let mut h = history.clone();
+        let (_, v4) = logged(3, 4, &merkle::consistency_proof(&leaves[..4], 3));
+        let first = h.check(&v5).unwrap();
+        let second = h.check(&v4.unwrap()).unwrap();
+        h.record(first);
+        h.record(second);
+        assert_eq!((h.log_size(), h.newest().unwrap().version()), (5, 5));
+    }
     // A proof from another size is a fork as far as this client knows.
     let (_, forked) = logged(4, 5, &merkle::consistency_proof(&leaves, 2));
     assert!(matches!(

@@ -50,7 +50,7 @@ pub mod cli;
 pub struct ReadmeDoctests;
 
 use blindmatch_client_core::{
-    Accepted, DeltaDownload, History, Submission, TableDownload, VerifiedManifest,
+    Accepted, DeltaDownload, Submission, TableDownload, VerifiedManifest,
 };
 use blindmatch_proto::v1::table_service_client::TableServiceClient;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
@@ -334,10 +334,8 @@ pub struct TlsOptions {
     pub domain: Option<String>,
 }
 
-/// The history of manifests verified under one operator key, as the cache
-/// holds it, and what it accepted of the one offered now.
+/// What the cache's history accepted of the manifest offered now.
 struct Checked {
-    history: History,
     accepted: Accepted,
     /// The newest manifest verified before this one.
     previous: Option<VerifiedManifest>,
@@ -522,7 +520,7 @@ impl Client {
     /// The table of `manifest` (verified), and how it was obtained:
     ///
     /// 1. The cache's record of the newest manifest verified before (a
-    ///    [`History`]) is checked first: an older version is refused
+    ///    [`History`](blindmatch_client_core::History)) is checked first: an older version is refused
     ///    ([`core::Error::Rollback`]), and so is another statement under a
     ///    version seen, or a table seen under other terms
     ///    ([`core::Error::Equivocation`]).
@@ -649,32 +647,41 @@ impl Client {
 
     /// Refuses a manifest older than the newest verified before under this
     /// operator key, or another table under a version seen (the cache's
-    /// [`History`]); returns what [`Client::remember`] records once the
+    /// [`History`](blindmatch_client_core::History)); returns what [`Client::remember`] records once the
     /// table is in hand.
     fn check_history(
         &self,
         manifest: &Manifest,
         cache: &TableCache,
     ) -> Result<Checked, ClientError> {
+        // A manifest that did not come through `Client::manifest` with this
+        // client's checks (`Manifest::verify` is public) is refused here.
+        if self.log.is_some() && manifest.verified.log_checkpoint().is_none() {
+            return Err(ClientError::Refused(blindmatch_client_core::Error::Log(
+                blindmatch_protocol::tlog::LogError::Missing(
+                    "this client checks the log; get the manifest from Client::manifest",
+                ),
+            )));
+        }
+        if self.quorum.is_some() && manifest.cosigners().is_empty() {
+            return Err(ClientError::BadManifest(
+                "this client requires an organisation quorum: get the manifest from Client::manifest",
+            ));
+        }
         let history = cache.history(&self.operator)?;
         let previous = history.newest();
         let accepted = history.check(&manifest.verified)?;
-        Ok(Checked {
-            history,
-            accepted,
-            previous,
-        })
+        Ok(Checked { accepted, previous })
     }
 
     /// Records the accepted manifest as the newest in the cache and removes
     /// the previous version's table: a client keeps one version.
     fn remember(&self, cache: &TableCache, checked: Checked) -> Result<(), ClientError> {
-        let Checked {
-            mut history,
-            accepted,
-            previous,
-        } = checked;
+        let Checked { accepted, previous } = checked;
         let current = *accepted.manifest().table_id();
+        // The cache's record as it is now (another process may have moved
+        // it on since the check): `record` leaves it alone if so.
+        let mut history = cache.history(&self.operator)?;
         history.record(accepted);
         cache.save_history(&history)?;
         self.log_size.store(history.log_size(), Ordering::Relaxed);

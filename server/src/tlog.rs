@@ -187,17 +187,17 @@ impl LogFiles for HttpLog {
                 .with_context(|| format!("{url}: no answer within {:?}", self.timeout))?
                 .with_context(|| url.clone())?;
             let status = response.status();
-            let body = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .with_context(|| format!("{url}: reading the answer"))?
-                .to_bytes();
+            // A log's files are small (a bundle of 256 entries is some
+            // hundred kilobytes): reading stops at 16 MiB.
+            let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                response.into_body(),
+                16 << 20,
+            ))
+            .await
+            .map_err(|e| anyhow::anyhow!("{url}: reading the answer: {e}"))?
+            .to_bytes();
             if !status.is_success() {
                 bail!("{url}: {status}");
-            }
-            // A log's files are small (a bundle of 256 entries is some
-            // hundred kilobytes); nothing larger is a log file.
-            if body.len() > 16 << 20 {
-                bail!("{url}: {} bytes, not a log file", body.len());
             }
             Ok(body.to_vec())
         })
@@ -244,7 +244,9 @@ pub fn read_from(
         );
     }
     let size = usize::try_from(checkpoint.size).context("the log's size")?;
-    let mut raw = Vec::with_capacity(size);
+    // Not sized from the checkpoint: a hostile log may claim any size, and
+    // the bundles it cannot show end the read with an error naming one.
+    let mut raw = Vec::new();
     for id in bundle_ids(size) {
         let file = files.describe(&id.path());
         let bytes = files
@@ -343,6 +345,7 @@ impl fmt::Display for Appended {
 /// On the refusals above, an inconsistent log directory, or I/O failure.
 pub fn append(dir: &Path, key: &LogSigningKey, table: &Path) -> anyhow::Result<Appended> {
     let file = bundle::read(table, false)?;
+    let _lock = lock(dir)?;
     let entry = LogEntry::new(file.manifest, file.cosignatures)
         .with_context(|| format!("table file {}", table.display()))?;
     let state = read(dir, &key.verifying_key())?;
@@ -376,7 +379,7 @@ pub fn append(dir: &Path, key: &LogSigningKey, table: &Path) -> anyhow::Result<A
     let old = state.entries.len();
     let mut raw: Vec<Vec<u8>> = state.entries.iter().map(LogEntry::encode).collect();
     raw.push(entry.encode());
-    let size = write_log(dir, key, &raw, old)?;
+    let size = write_unlocked(dir, key, &raw, old)?;
     Ok(Appended::Added {
         version,
         index: old as u64,
@@ -398,6 +401,32 @@ pub fn append(dir: &Path, key: &LogSigningKey, table: &Path) -> anyhow::Result<A
 /// # Errors
 /// On an entry over 65,535 bytes or I/O failure.
 pub fn write_log(
+    dir: &Path,
+    key: &LogSigningKey,
+    entries: &[Vec<u8>],
+    from: usize,
+) -> anyhow::Result<u64> {
+    let _lock = lock(dir)?;
+    write_unlocked(dir, key, entries, from)
+}
+
+/// The log directory's lock, held by every command that writes it: two at
+/// once could sign two different checkpoints of one size (a fork signed by
+/// the log's key), or put back a checkpoint an append replaced.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("the log's lock {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
+}
+
+fn write_unlocked(
     dir: &Path,
     key: &LogSigningKey,
     entries: &[Vec<u8>],
@@ -515,6 +544,9 @@ pub async fn witness(
     policy: &LogPolicy,
     options: WitnessOptions,
 ) -> anyhow::Result<WitnessReport> {
+    // Held until the cosigned checkpoint is written: an append meanwhile
+    // would otherwise be rolled back by it.
+    let _lock = lock(dir)?;
     let state = read(dir, policy.log())?;
     let client = http_client();
     let asks = policy.witnesses().iter().filter_map(|w| {
@@ -629,10 +661,14 @@ async fn ask(
         let answer = tokio::time::timeout(options.timeout, async {
             let response = client.request(request).await.map_err(|e| format!("{e}"))?;
             let status = response.status();
-            let body = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .map_err(|e| format!("reading the answer: {e}"))?
-                .to_bytes();
+            // A witness answers with signature lines: 64 KiB is plenty.
+            let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                response.into_body(),
+                64 << 10,
+            ))
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
             Ok::<_, String>((status, body))
         })
         .await;

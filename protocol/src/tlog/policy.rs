@@ -92,12 +92,27 @@ impl LogPolicy {
     ) -> Result<Self, LogError> {
         let mut distinct: Vec<Witness> = Vec::with_capacity(witnesses.len());
         for w in witnesses {
-            if !distinct.iter().any(|d| d.key == *w) {
-                distinct.push(Witness {
+            match distinct.iter().find(|d| d.key.same_key(w)) {
+                // The same key under the same name: pinned twice, counted once.
+                Some(d) if d.key == *w => {}
+                // The same key under two names would count one witness twice:
+                // a v1 cosignature does not sign its name, so anyone can copy
+                // a line under the other name.
+                Some(d) => {
+                    return Err(malformed(
+                        "witness keys",
+                        format!(
+                            "{} and {} are one key: a witness is pinned once",
+                            d.name,
+                            w.name()
+                        ),
+                    ));
+                }
+                None => distinct.push(Witness {
                     name: w.name().to_owned(),
                     key: w.clone(),
                     url: None,
-                });
+                }),
             }
         }
         if distinct.len() > MAX_POLICY_WITNESSES
@@ -145,6 +160,9 @@ impl LogPolicy {
         let mut witnesses: Vec<Witness> = Vec::new();
         let mut groups: Vec<Group> = Vec::new();
         let mut quorum: Option<Option<Member>> = None;
+        // tlog-policy: each name is a member of at most one group, so that
+        // a witness counts once and the groups form a tree.
+        let mut used: Vec<Member> = Vec::new();
         for (n, raw) in text.lines().enumerate() {
             let line_no = n + 1;
             let bad = |why: String| malformed("log policy", format!("line {line_no}: {why}"));
@@ -200,11 +218,14 @@ impl LogPolicy {
                     for m in names {
                         let member = defined(m)
                             .ok_or_else(|| bad(format!("{m} is not defined on an earlier line")))?;
-                        if members.contains(&member) {
-                            return Err(bad(format!("{m} is listed twice")));
+                        if members.contains(&member) || used.contains(&member) {
+                            return Err(bad(format!(
+                                "{m} is a member already (of this group or another): each name counts once"
+                            )));
                         }
                         members.push(member);
                     }
+                    used.extend_from_slice(&members);
                     let k = match *k {
                         "all" => members.len(),
                         "any" => 1,
@@ -540,6 +561,12 @@ mod tests {
             .unwrap()
             .verifying_key();
         assert!(LogPolicy::new(log.clone(), &[witness(1), witness(1)], 2).is_err());
+        // One key under two names is refused: it would count twice.
+        let pk = ed25519_dalek::SigningKey::from_bytes(&[1; 32])
+            .verifying_key()
+            .to_bytes();
+        let renamed = CosignerKey::new("another.name", &pk).unwrap();
+        assert!(LogPolicy::new(log.clone(), &[witness(1), renamed], 1).is_err());
         assert!(LogPolicy::new(log.clone(), &[witness(1)], 0).is_err());
         assert!(LogPolicy::new(log.clone(), &[], 0).is_ok());
         assert_eq!(
@@ -586,6 +613,8 @@ mod tests {
             text.replace("quorum XY", "quorum XYZ"),
             text.replace("group X 2", "group X 4"),
             text.replace("group Y any Y1 Y2", "group Y any Y1 Y1"),
+            // X1 in two groups: it would count twice toward XY.
+            text.replace("group XY all X Y", "group Z any X1\ngroup XY all X Y Z"),
             text.replace("\t quorum XY \n", ""),
             format!("{text}quorum none\n"),
             text.replace("witness Y2", "witness X1"),
