@@ -127,6 +127,11 @@ fn log_policy(server: &Server) -> anyhow::Result<Option<LogPolicy>> {
         .iter()
         .map(|k| CosignerKey::parse(k).with_context(|| format!("--witness-key {k}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if witnesses.is_empty() {
+        eprintln!(
+            "warning: --log-key without --witness-key: the log's key alone is trusted (no witness checks that the log shows everyone one history)"
+        );
+    }
     let quorum = server.witness_quorum.unwrap_or(witnesses.len());
     Ok(Some(
         LogPolicy::new(log, &witnesses, quorum).context("--witness-quorum")?,

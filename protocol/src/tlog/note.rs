@@ -110,10 +110,10 @@ impl Note {
             ));
         }
         let all = core::str::from_utf8(bytes).map_err(|_| malformed("signed note", "not UTF-8"))?;
-        if all.chars().any(|c| c.is_control() && c != '\n') {
+        if all.chars().any(|c| c < ' ' && c != '\n') {
             return Err(malformed(
                 "signed note",
-                "a control character other than newline",
+                "an ASCII control character (below U+0020) other than newline",
             ));
         }
         let split = all
@@ -193,10 +193,10 @@ fn check_text(text: &str) -> Result<(), LogError> {
     if !text.ends_with('\n') {
         return Err(malformed("signed note", "the text must end in a newline"));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
+    if text.chars().any(|c| c < ' ' && c != '\n') {
         return Err(malformed(
             "signed note",
-            "a control character other than newline",
+            "an ASCII control character (below U+0020) other than newline",
         ));
     }
     Ok(())
