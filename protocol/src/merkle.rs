@@ -343,7 +343,7 @@ impl Tree {
         if n == 0 {
             return Sha256::digest([]).into();
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.levels[n.trailing_zeros() as usize][start / n];
         }
         let k = split(n);
