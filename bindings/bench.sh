@@ -22,5 +22,5 @@ cp "$here/bench/bench.mjs" "$target/bindings/js/scratch/"
 # The transparency log's client check (SPEC 16.6) in WebAssembly, on the log vectors.
 cp "$here/bench/log.mjs" "$target/bindings/js/scratch/"
 (cd "$target/bindings/js/scratch" && node log.mjs "$root/protocol/vectors/blindmatch-log.json" 2000)
-gz="$(gzip -9 -c "$target/bindings/js/package/web/blindmatch_wasm_bg.wasm" | wc -c)"
+gz="$(gzip -9 -c "$here/js/web/blindmatch_wasm_bg.wasm" | wc -c)"
 echo "{\"binding\": \"wasm\", \"wasm_gzip_bytes\": $gz}"

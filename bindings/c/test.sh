@@ -44,3 +44,34 @@ else
   echo "c: valgrind is not installed; running without memcheck" >&2
   "$work/test"
 fi
+
+# As an app vendors it: the header and the static library, copied into a
+# scratch project that knows nothing of this repository, linked statically.
+scratch="$work/scratch"
+rm -rf "$scratch" && mkdir -p "$scratch/include" "$scratch/lib"
+cp "$here/include/blindmatch.h" "$scratch/include/"
+cp "$target/$profile/libblindmatch.a" "$scratch/lib/"
+cat > "$scratch/main.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "blindmatch.h"
+
+int main(void) {
+    /* A statement that is not one: refused with a message. */
+    const uint8_t key[32] = {0};
+    const uint8_t junk[3] = {1, 2, 3};
+    const uint8_t sig[64] = {0};
+    struct BmManifest *m = NULL;
+    enum BmStatus s = bm_manifest_verify(junk, sizeof junk, sig, sizeof sig, key, sizeof key, &m);
+    char why[256];
+    size_t n = bm_last_error(why, sizeof why);
+    if (s == BM_STATUS_OK || m != NULL || n == 0 || strlen(why) == 0) {
+        fprintf(stderr, "scratch: a junk statement was not refused with a message\n");
+        return 1;
+    }
+    printf("scratch: libblindmatch.a linked; junk refused (status %d): %s\n", (int)s, why);
+    return 0;
+}
+C
+(cd "$scratch" && cc -std=c11 -Wall -Wextra -Werror -I include main.c lib/libblindmatch.a -lpthread -ldl -lm \
+  -o main && ./main)

@@ -15,5 +15,5 @@ cargo build --quiet --profile "$profile" -p blindmatch-uniffi --manifest-path "$
 # rest of CI made already.
 cargo build --quiet --profile "$profile" -p blindmatch-uniffi-bindgen --manifest-path "$root/Cargo.toml"
 target="${CARGO_TARGET_DIR:-$root/target}"
-"$target/$profile/uniffi-bindgen" generate --no-format \
+"$target/$profile/blindmatch-uniffi-bindgen" generate --no-format \
   --library "$target/$profile/libblindmatch_uniffi.so" --language "$language" --out-dir "$out" >/dev/null

@@ -140,7 +140,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Threshold mode: only the accounts with candidates, and how many each holds
-        /// unrevealed, revealed real, synthetic and rejected.
+        /// unrevealed, real, synthetic and rejected (revealed as such).
         #[arg(long)]
         accounts: bool,
     },

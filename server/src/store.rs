@@ -487,7 +487,8 @@ impl Verdict {
     }
 }
 
-/// An account's candidates, counted by state (`matches`).
+/// An account's candidates, counted by state (`matches --accounts`; its
+/// JSON has these fields under these names).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AccountSummary {
     /// The account id, hex.
@@ -702,7 +703,10 @@ pub struct Evaluated<'a> {
     pub findings: &'a Findings,
 }
 
-/// One recorded match.
+/// One recorded match. Its JSON (`matches --json`) is an object with every
+/// field below under the same name, `associated_data` as text (UTF-8, an
+/// invalid byte replaced by U+FFFD) and `associated_data_hex`, the exact
+/// bytes; `account_hex` is `null` in version 1.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MatchRecord {
     /// Row id.
@@ -721,15 +725,22 @@ pub struct MatchRecord {
     pub item_type: String,
     /// Item value, hex.
     pub item_hex: String,
-    /// The client's associated data.
-    #[serde(serialize_with = "serialize_ad")]
+    /// The client's associated data: in JSON as text and as hex.
+    #[serde(flatten, serialize_with = "serialize_ad")]
     pub associated_data: Vec<u8>,
     /// Threshold mode: the account, hex (revealed when it crossed t).
     pub account_hex: Option<String>,
 }
 
+/// `associated_data` (text, for people) and `associated_data_hex` (the
+/// bytes, for programs: the text form cannot carry a byte that is not
+/// UTF-8).
 fn serialize_ad<S: serde::Serializer>(ad: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(ad))
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(2))?;
+    map.serialize_entry("associated_data", &String::from_utf8_lossy(ad))?;
+    map.serialize_entry("associated_data_hex", &hex::encode(ad))?;
+    map.end()
 }
 
 impl MatchRecord {
@@ -767,7 +778,7 @@ impl std::fmt::Display for MatchRecord {
 impl AccountSummary {
     /// The column titles of [`AccountSummary`]'s `Display`.
     pub const HEADER: &'static str =
-        "account (threshold mode)             t  unrevealed  revealed  synthetic  rejected";
+        "account (threshold mode)             t  unrevealed      real  synthetic  rejected";
 }
 
 impl std::fmt::Display for AccountSummary {
@@ -791,4 +802,42 @@ pub fn now_ms() -> i64 {
 /// A duration in milliseconds, saturating.
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `matches --json`: every field under its name, associated data as
+    /// text and as the exact bytes (README, "What `matches` prints").
+    #[test]
+    fn a_match_record_in_json() {
+        let record = MatchRecord {
+            id: 7,
+            submission_id: "00".repeat(16),
+            voucher_index: 3,
+            received_at_ms: 1_700_000_000_000,
+            table_id: "ab".repeat(32),
+            entry: 42,
+            item_type: "sha256".into(),
+            item_hex: "cd".repeat(32),
+            associated_data: b"upload \xff 17".to_vec(),
+            account_hex: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        let expected = serde_json::json!({
+            "id": 7,
+            "submission_id": "00".repeat(16),
+            "voucher_index": 3,
+            "received_at_ms": 1_700_000_000_000_i64,
+            "table_id": "ab".repeat(32),
+            "entry": 42,
+            "item_type": "sha256",
+            "item_hex": "cd".repeat(32),
+            "associated_data": "upload \u{fffd} 17",
+            "associated_data_hex": hex::encode(b"upload \xff 17"),
+            "account_hex": null,
+        });
+        assert_eq!(json, expected);
+    }
 }

@@ -1,5 +1,6 @@
-//! `uniffi-bindgen`, built from the same uniffi version as
-//! `blindmatch-uniffi`: the generator must match the scaffolding exactly.
+//! `blindmatch-uniffi-bindgen`: uniffi's generator, built from the same
+//! uniffi version as `blindmatch-uniffi` (the generator must match the
+//! scaffolding exactly).
 //!
 //! `cargo run -p blindmatch-uniffi-bindgen -- generate --library
 //! target/release/libblindmatch_uniffi.so --language python --out-dir DIR`
