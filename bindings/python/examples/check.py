@@ -1,8 +1,9 @@
 """Check items against a blindmatch server from Python: the whole flow.
 
-The app keeps its own gRPC stack (here grpcio, with stubs generated from
-proto/proto/blindmatch/v1/blindmatch.proto by grpcio-tools); the
-`blindmatch` package decides what to trust and what to send.
+This is the layer below `blindmatch.Client`, for an app that keeps its own
+networking: here grpcio, with the stubs the package carries
+(`blindmatch.v1`); the `blindmatch` core decides what to trust and what to
+send.
 
     python examples/check.py URL OPERATOR_KEY_HEX sha256:HEX[:ASSOCIATED_DATA] ...
 """
@@ -13,8 +14,8 @@ import time
 import grpc
 
 import blindmatch
-import blindmatch_pb2 as pb
-import blindmatch_pb2_grpc as rpc
+from blindmatch.v1 import blindmatch_pb2 as pb
+from blindmatch.v1 import blindmatch_pb2_grpc as rpc
 
 
 def fetch_table(channel, history, held=None):

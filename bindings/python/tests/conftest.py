@@ -1,36 +1,20 @@
-"""A real blindmatch server per test module (bindings/testkit/server.sh),
-and gRPC stubs generated from the repository's .proto with grpcio-tools."""
+"""A real blindmatch server per test module (bindings/testkit/server.sh).
+The gRPC stubs are the installed package's (blindmatch.v1)."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TESTKIT = ROOT / "bindings" / "testkit" / "server.sh"
-PROTO = ROOT / "proto" / "proto" / "blindmatch" / "v1"
 
 
 def pytest_configure(config):
-    out = pathlib.Path(tempfile.mkdtemp(prefix="blindmatch-stubs-"))
-    from grpc_tools import protoc
-
-    code = protoc.main(
-        [
-            "protoc",
-            f"-I{PROTO}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            str(PROTO / "blindmatch.proto"),
-        ]
-    )
-    if code != 0:
-        raise RuntimeError(f"grpc_tools.protoc failed ({code})")
-    sys.path.insert(0, str(out))
+    # The examples are imported as modules (the README's snippets are theirs).
     sys.path.insert(0, str(ROOT / "bindings" / "python" / "examples"))
 
 

@@ -5,6 +5,7 @@ data; version-1 submissions and account submissions are each refused for
 the other mode's table."""
 
 import hashlib
+import time
 
 import grpc
 import pytest
@@ -96,3 +97,22 @@ def test_an_account_submission_is_refused_for_a_version_1_table(server):
             table.account_submission(
                 blindmatch.Account.generate(b"u", 0.0), [upload("x", kind, value, b"")]
             )
+
+
+def test_the_ready_client_in_threshold_mode(threshold_server, tmp_path):
+    """examples/quickstart.py's check_uploads: an account that reaches t
+    through blindmatch.Client has its matches revealed."""
+    import quickstart
+
+    server = threshold_server
+    account = blindmatch.Account.generate(b"py-client", 0.0)
+    listed = server.listed()
+    three = [upload(f"c{i}", k, v, f"client-{i}".encode()) for i, (k, v) in enumerate(listed[:3])]
+    assert quickstart.check_uploads(server.url, server.operator_hex, tmp_path, account, three) == 3
+    # Other tests' accounts are there too: wait for this one's reveal.
+    for _ in range(100):
+        mine = [a for a in server.accounts(1) if a["account_hex"] == b"py-client".hex()]
+        if mine and mine[0]["real"] == 3:
+            break
+        time.sleep(0.2)
+    assert mine and (mine[0]["real"], mine[0]["unrevealed"]) == (3, 0)

@@ -1,0 +1,336 @@
+"""A ready client over grpcio: fetch the manifest, verify it, bring the table
+up to date, submit, retry.
+
+It drives the sans-IO core below it (`Manifest`, `History`, `TableDownload`,
+`DeltaDownload`, `Table`, `Backoff`: the same in every binding) the way the
+Rust client (`blindmatch-client`) does: the manifest is verified against the
+pinned operator key, then the organisations' quorum and the transparency log
+if the app pins them, then the history (no rollback, no equivocation); the
+table comes from the cache, a delta from the table held, or a download that
+checks every chunk and resumes where a broken stream stopped (across
+restarts too, with a cache directory); every submission is retried
+unchanged, under its id, as the core's `Backoff` allows, so the server
+stores it once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+import grpc
+
+from . import _native as core
+from .v1 import blindmatch_pb2 as pb
+from .v1 import blindmatch_pb2_grpc as rpc
+
+__all__ = ["Client", "Refreshed"]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What `Client.refresh` did: the version now held, and how it came."""
+
+    version: int
+    """The table version now held."""
+    how: str
+    """`"held"` (already up to date), `"cached"` (from the cache
+    directory), `"delta"` or `"download"`."""
+
+
+class Client:
+    """Checks items against a blindmatch server.
+
+    `target` is `http://HOST:PORT` (plaintext, for a loopback or a trusted
+    network) or `https://HOST:PORT` (TLS with the system's roots, or
+    `credentials`). `operator_key` is the operator's verifying key: an
+    `OperatorKey`, 32 bytes, or 64 hex digits. With `cache_dir` the history
+    and the table persist across restarts (one directory per operator key;
+    created if missing); without it they live as long as this object.
+
+    `quorum` (a `Quorum` of organisation keys) and `log_policy` (a
+    `LogPolicy`) make it refuse a table not co-signed by enough of the
+    organisations, or not in the operator's transparency log, as SPEC
+    Sections 15.6 and 16.6 say. `max_age_seconds` refuses a stale list.
+
+    Every call has a deadline (`timeout` seconds; `download_timeout` for a
+    whole table), and a transient failure is retried up to `attempts` times,
+    the first after `first_delay_ms`, with the backoff the core computes.
+    Errors are the core's `BlindmatchError` kinds (bindings/ERRORS.md), or
+    `grpc.RpcError` once the retries are spent.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        operator_key: Union["core.OperatorKey", bytes, str],
+        *,
+        cache_dir: Optional[Union[str, os.PathLike]] = None,
+        quorum: Optional["core.Quorum"] = None,
+        log_policy: Optional["core.LogPolicy"] = None,
+        max_age_seconds: Optional[int] = None,
+        timeout: float = 30.0,
+        download_timeout: float = 600.0,
+        attempts: int = 5,
+        first_delay_ms: int = 200,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ) -> None:
+        self._operator = _operator(operator_key)
+        if target.startswith("http://"):
+            if credentials is not None:
+                raise ValueError("credentials were given for a plaintext http:// target")
+            self._channel = grpc.insecure_channel(target[len("http://") :])
+        elif target.startswith("https://"):
+            creds = credentials or grpc.ssl_channel_credentials()
+            self._channel = grpc.secure_channel(target[len("https://") :], creds)
+        else:
+            raise ValueError(f"target {target!r}: expected http://HOST:PORT or https://HOST:PORT")
+        self._tables = rpc.TableServiceStub(self._channel)
+        self._vouchers = rpc.VoucherServiceStub(self._channel)
+        self._quorum = quorum
+        self._log_policy = log_policy
+        self._max_age = max_age_seconds
+        self._timeout = timeout
+        self._download_timeout = download_timeout
+        self._attempts = attempts
+        self._first_delay_ms = first_delay_ms
+        self._dir: Optional[Path] = None
+        if cache_dir is not None:
+            self._dir = Path(cache_dir) / self._operator.to_hex()
+            self._dir.mkdir(parents=True, exist_ok=True)
+        self._history = self._load_history()
+        self._table: Optional[core.Table] = None
+        self._manifest: Optional[core.Manifest] = None
+        self._max_batch = 0
+
+    # -- the calls an app makes -------------------------------------------
+
+    def refresh(self) -> Refreshed:
+        """Fetches the manifest, verifies it and brings the table up to its
+        version. Raises a `BlindmatchError` if the manifest is refused (the
+        table held stays in use)."""
+        request = pb.GetManifestRequest(log_size=self._history.log_size())
+        response = self._retried(lambda: self._tables.GetManifest(request, timeout=self._timeout))
+        manifest = core.Manifest.verify(response.statement, response.signature, self._operator)
+        cosignatures = [
+            core.CoSignature(org_key=c.org_key, name=c.name, signature=c.signature)
+            for c in response.cosignatures
+        ]
+        if self._quorum is not None:
+            manifest = manifest.require_quorum(self._quorum, cosignatures)
+        if self._log_policy is not None:
+            manifest = manifest.require_logged(
+                self._log_policy, response.log_proof, list(response.log_consistency), cosignatures
+            )
+        if self._max_age is not None:
+            manifest.check_age(self._max_age, int(time.time()))
+        accepted = self._history.check(manifest)
+        table, how = self._table_for(manifest)
+        self._history.record(accepted)
+        self._save_history()
+        self._keep(table, manifest)
+        self._max_batch = response.max_batch
+        return Refreshed(version=manifest.version(), how=how)
+
+    def check(self, items: Iterable["core.ItemToCheck"]) -> int:
+        """Submits `items` (version 1; `refresh` first if no table is held)
+        in batches of the server's size; returns how many vouchers were
+        acknowledged. The acknowledgement says nothing about matches."""
+        items = list(items)
+        table = self._current()
+        return self._submit_all(items, lambda chunk: table.submission(chunk))
+
+    def check_account(self, account: "core.Account", uploads: Iterable["core.Upload"]) -> int:
+        """Threshold mode: submits `uploads` under `account` (keep an
+        upload's `voucher_id` across retries and restarts: the same upload
+        counts once)."""
+        uploads = list(uploads)
+        table = self._current()
+        return self._submit_all(uploads, lambda chunk: table.account_submission(account, chunk))
+
+    def manifest(self) -> Optional["core.Manifest"]:
+        """The manifest of the table held, if any."""
+        return self._manifest
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the table ----------------------------------------------------------
+
+    def _table_for(self, manifest: "core.Manifest"):
+        if self._table is not None and self._table.table_id() == manifest.table_id():
+            return self._table, "held"
+        cached = self._read(_table_file(manifest.table_id()))
+        if cached is not None:
+            try:
+                return core.Table.open(cached, manifest), "cached"
+            except core.BlindmatchError:
+                self._remove(_table_file(manifest.table_id()))  # damaged: fetch again
+        held = self._table
+        if held is not None and self._manifest is not None and _same_shape(self._manifest, manifest):
+            try:
+                return self._delta(held, manifest), "delta"
+            except (grpc.RpcError, core.BlindmatchError):
+                pass  # no usable delta: download in full
+        return self._download(manifest), "download"
+
+    def _delta(self, held: "core.Table", manifest: "core.Manifest") -> "core.Table":
+        delta = core.DeltaDownload(held, manifest)
+        request = pb.DownloadDeltaRequest(from_table_id=held.table_id(), to_table_id=manifest.table_id())
+        for chunk in self._tables.DownloadDelta(request, timeout=self._download_timeout):
+            delta.push(chunk.indices, chunk.slots)
+        return delta.finish()
+
+    def _download(self, manifest: "core.Manifest") -> "core.Table":
+        part = _part_file(manifest.table_id())
+        kept = self._read(part) or b""
+        try:
+            download = core.TableDownload.resume(manifest, kept)
+        except core.BlindmatchError:
+            self._remove(part)  # not a prefix of this table: start over
+            download = core.TableDownload(manifest)
+        backoff = core.Backoff(self._attempts, self._first_delay_ms)
+        while True:
+            request = pb.DownloadTableRequest(table_id=manifest.table_id(), offset=download.offset())
+            try:
+                for chunk in self._tables.DownloadTable(request, timeout=self._download_timeout):
+                    # Raises for a chunk that does not verify; what was
+                    # verified before it is kept, and a resume starts there.
+                    download.push(chunk.offset, chunk.slots, list(chunk.proof))
+                    self._append(part, chunk.slots)
+                break
+            except grpc.RpcError as e:
+                _wait(backoff, e)
+        try:
+            table = download.finish()
+        finally:
+            self._remove(part)
+        return table
+
+    def _keep(self, table: "core.Table", manifest: "core.Manifest") -> None:
+        previous = self._table
+        self._table, self._manifest = table, manifest
+        self._write(_table_file(manifest.table_id()), table.encode())
+        if previous is not None and previous.table_id() != manifest.table_id():
+            self._remove(_table_file(previous.table_id()))
+
+    def _current(self) -> "core.Table":
+        if self._table is None:
+            self.refresh()
+        assert self._table is not None
+        return self._table
+
+    # -- submitting ---------------------------------------------------------
+
+    def _submit_all(self, items: list, make) -> int:
+        acknowledged = 0
+        batch = max(1, self._max_batch)
+        for start in range(0, len(items), batch):
+            submission = make(items[start : start + batch])
+            request = pb.SubmitRequest(
+                table_id=submission.table_id,
+                vouchers=submission.vouchers,
+                submission_id=submission.id,
+                account_id=submission.account_id,
+            )
+            # The same request on every try: the server stores it once.
+            response = self._retried(lambda: self._vouchers.Submit(request, timeout=self._timeout))
+            acknowledged += response.accepted
+        return acknowledged
+
+    def _retried(self, call):
+        backoff = core.Backoff(self._attempts, self._first_delay_ms)
+        while True:
+            try:
+                return call()
+            except grpc.RpcError as e:
+                _wait(backoff, e)
+
+    # -- the cache directory ----------------------------------------------
+
+    def _load_history(self) -> "core.History":
+        saved = self._read("history")
+        if saved is None:
+            return core.History(self._operator)
+        # Raises History if it does not verify: starting over silently
+        # would drop the rollback protection it holds (bindings/ERRORS.md).
+        return core.History.restore(self._operator, saved)
+
+    def _save_history(self) -> None:
+        self._write("history", self._history.encode())
+
+    def _read(self, name: str) -> Optional[bytes]:
+        if self._dir is None:
+            return None
+        try:
+            return (self._dir / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _write(self, name: str, data: bytes) -> None:
+        if self._dir is None:
+            return
+        # Whole or not at all: a crash leaves the old file.
+        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._dir / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _append(self, name: str, data: bytes) -> None:
+        if self._dir is not None:
+            with open(self._dir / name, "ab") as f:
+                f.write(data)
+
+    def _remove(self, name: str) -> None:
+        if self._dir is not None:
+            (self._dir / name).unlink(missing_ok=True)
+
+
+def _operator(key) -> "core.OperatorKey":
+    if isinstance(key, core.OperatorKey):
+        return key
+    if isinstance(key, (bytes, bytearray)):
+        return core.OperatorKey.from_bytes(bytes(key))
+    if isinstance(key, str):
+        return core.OperatorKey.from_hex(key.strip())
+    raise TypeError(f"operator_key: expected OperatorKey, bytes or hex, got {type(key).__name__}")
+
+
+def _same_shape(a: "core.Manifest", b: "core.Manifest") -> bool:
+    # A delta is between tables of one shape; for any other the server has
+    # none (NOT_FOUND, SPEC 13.4) and the table is downloaded in full.
+    return a.k() == b.k() and a.n_slots() == b.n_slots()
+
+
+def _wait(backoff: "core.Backoff", e: grpc.RpcError) -> None:
+    """Sleeps as the core's backoff says for `e`, or re-raises it."""
+    trailers = dict(e.trailing_metadata() or ())
+    wait_ms = backoff.retry(e.code().value[0], trailers.get("grpc-retry-pushback-ms"))
+    if wait_ms is None:
+        raise e
+    time.sleep(wait_ms / 1000)
+
+
+def _table_file(table_id: bytes) -> str:
+    return f"table-{table_id.hex()}"
+
+
+def _part_file(table_id: bytes) -> str:
+    return f"table-{table_id.hex()}.part"

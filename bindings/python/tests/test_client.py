@@ -1,0 +1,123 @@
+"""blindmatch.Client, the ready client over grpcio, against a real server:
+a download into the cache, the cache on the next start, a delta to
+version 2, the quorum and the log refusing as the core does, and a damaged
+partial download started over."""
+
+import hashlib
+import time
+
+import pytest
+
+import blindmatch
+
+
+def item(kind, hex_value, ad=b""):
+    t = getattr(blindmatch.ItemType, kind.upper())
+    return blindmatch.ItemToCheck(
+        item_type=t, value=blindmatch.item_from_hex(t, hex_value), associated_data=ad
+    )
+
+
+def org(server, name):
+    return blindmatch.OperatorKey.from_hex((server.dir / f"org-{name}.sign.pub").read_text().strip())
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory):
+    """A server of its own: this test publishes version 2."""
+    from conftest import Server
+
+    s = Server(tmp_path_factory.mktemp("client"))
+    yield s
+    s.stop()
+
+
+def test_check_records_exactly_the_listed_items_then_the_cache_and_a_delta(fresh_server, tmp_path):
+    server = fresh_server
+    cache = tmp_path / "cache"
+    listed = server.listed()
+    items = [item(k, v, f"client-{i}".encode()) for i, (k, v) in enumerate(listed)]
+    items += [item("sha256", hashlib.sha256(f"no-{i}".encode()).hexdigest()) for i in range(70)]
+    with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+        assert client.refresh() == blindmatch.Refreshed(version=1, how="download")
+        # More than one batch (the server's max_batch is 64), all acknowledged.
+        assert client.check(items) == len(items)
+        assert client.refresh().how == "held"
+    got = sorted((m["item_type"], m["item_hex"], m["associated_data"]) for m in server.matches(len(listed)))
+    assert got == sorted((k, v, f"client-{i}") for i, (k, v) in enumerate(listed))
+
+    # The next start: the history and the table come from the cache.
+    client = blindmatch.Client(server.url, server.operator_hex, cache_dir=cache)
+    assert client.refresh() == blindmatch.Refreshed(version=1, how="cached")
+    server.publish()
+    for _ in range(100):  # until the server has swapped (SIGHUP)
+        refreshed = client.refresh()
+        if refreshed.version == 2:
+            break
+        time.sleep(0.1)
+    assert refreshed == blindmatch.Refreshed(version=2, how="delta")
+    client.close()
+    with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as again:
+        assert again.refresh() == blindmatch.Refreshed(version=2, how="cached")
+    # One version is kept: version 1's table is gone.
+    tables = sorted(p.name for p in (cache / server.operator_hex).iterdir() if p.name.startswith("table-"))
+    assert len(tables) == 1
+
+
+def test_a_quorum_and_a_log_refuse_as_the_core_does(server):
+    below = blindmatch.Quorum([org(server, "a"), org(server, "b"), org(server, "c")], 3)
+    with blindmatch.Client(server.url, server.operator_hex, quorum=below) as client:
+        with pytest.raises(blindmatch.BlindmatchError.Quorum) as e:
+            client.refresh()
+        assert (e.value.found, e.value.required) == (2, 3)
+        assert str(e.value) == e.value.reason and "3 required" in str(e.value)
+        assert client.manifest() is None
+    enough = blindmatch.Quorum([org(server, "a"), org(server, "b")], 2)
+    logged = blindmatch.LogPolicy.parse((server.dir / "log.policy").read_text())
+    with blindmatch.Client(server.url, server.operator_hex, quorum=enough, log_policy=logged) as client:
+        client.refresh()
+        assert client.manifest().cosigners() == ["Hotline a", "Hotline b"]
+        assert client.manifest().log_size() == 2
+    other = blindmatch.LogPolicy.parse((server.dir / "log-other.policy").read_text())
+    with blindmatch.Client(server.url, server.operator_hex, log_policy=other) as client:
+        with pytest.raises(blindmatch.BlindmatchError.Log):
+            client.refresh()
+
+
+def test_another_operator_key_is_refused_with_a_message(server):
+    with blindmatch.Client(server.url, org(server, "a").to_hex()) as client:
+        with pytest.raises(blindmatch.BlindmatchError.BadSignature) as e:
+            client.refresh()
+    assert str(e.value) == "manifest signature does not verify under the pinned operator key"
+
+
+def test_a_damaged_partial_download_is_started_over(server, tmp_path):
+    cache = tmp_path / "cache"
+    with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+        client.refresh()
+        table_id = client.manifest().table_id()
+    # A part of a download of that table, not the table's bytes, and no
+    # finished copy: the resumed download does not verify, and is dropped.
+    directory = cache / server.operator_hex
+    for p in directory.glob("table-*"):
+        p.unlink()
+    (directory / f"table-{table_id.hex()}.part").write_bytes(b"\x01" * (32 * 4096))
+    with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+        with pytest.raises(blindmatch.BlindmatchError.Invalid):
+            client.refresh()
+        assert not (directory / f"table-{table_id.hex()}.part").exists()
+        assert client.refresh().how == "download"
+
+
+def test_a_target_without_a_scheme_is_refused(server):
+    with pytest.raises(ValueError, match="expected http://HOST:PORT or https://HOST:PORT"):
+        blindmatch.Client(server.url.removeprefix("http://"), server.operator_hex)
+
+
+def test_the_quickstart_example_runs_as_written(server, tmp_path):
+    import quickstart
+
+    kind, value = server.listed()[0]
+    items = [quickstart.parse_item(f"{kind}:{value}:quickstart"), quickstart.parse_item("sha256:" + "ab" * 32)]
+    assert quickstart.check_items(server.url, server.operator_hex, tmp_path, items) == 2
+    assert ("quickstart", value) in {(m["associated_data"], m["item_hex"]) for m in server.matches(1)}
