@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package's contents in this directory (what `npm pack`
 # ships): the library for wasm32-unknown-unknown (profile dist-wasm) and
-# wasm-bindgen's glue, node/ for Node.js and web/ for browsers and bundlers.
+# wasm-bindgen's glue, node/ for Node.js and web/ for browsers and bundlers,
+# and proto/, the service's .proto for the ready Node client (client/).
 # `npm pack` runs it (prepack), so `npm pack` here makes the working package;
 # `npm run build` runs it alone.
 #
@@ -46,6 +47,10 @@ wasm="$target/wasm32-unknown-unknown/dist-wasm/blindmatch_wasm.wasm"
 rm -rf "$here/node" "$here/web"
 wasm-bindgen --target nodejs --out-dir "$here/node" "$wasm"
 wasm-bindgen --target web --out-dir "$here/web" "$wasm"
+# The ready Node client (client/node.mjs) loads the service's messages
+# from its own copy of the .proto.
+rm -rf "$here/proto" && mkdir -p "$here/proto/blindmatch/v1"
+cp "$root/proto/proto/blindmatch/v1/blindmatch.proto" "$here/proto/blindmatch/v1/"
 bytes="$(wc -c < "$here/web/blindmatch_wasm_bg.wasm")"
 gz="$(gzip -9 -c "$here/web/blindmatch_wasm_bg.wasm" | wc -c)"
 echo "js: blindmatch_wasm_bg.wasm $bytes bytes, $gz gzipped (goal: at most 307200)" >&2

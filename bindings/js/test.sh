@@ -22,7 +22,7 @@ for f in node/blindmatch_wasm.js node/blindmatch_wasm_bg.wasm web/blindmatch_was
 done
 echo "js: $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
 mkdir -p "$work/scratch"
-cp "$here"/tests/*.mjs "$here/examples/check.mjs" "$work/scratch/"
+cp "$here"/tests/*.mjs "$here"/examples/*.mjs "$work/scratch/"
 cat > "$work/scratch/package.json" <<JSON
 { "name": "scratch", "private": true, "type": "module",
   "dependencies": { "blindmatch": "file:$tarball", "@grpc/grpc-js": "1.14.7", "@grpc/proto-loader": "0.8.1" } }

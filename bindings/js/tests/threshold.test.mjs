@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 
 import { Account, History, OperatorKey, itemFromHex } from "blindmatch";
 import { connect, fetchTable, submit } from "./check.mjs";
+import { checkUploads } from "./quickstart.mjs";
 import { ROOT, TestServer } from "./server.mjs";
 
 const proto = join(ROOT, "proto/proto/blindmatch/v1/blindmatch.proto");
@@ -62,4 +63,23 @@ test("an account reveals its matches only at t", async () => {
   damaged[0] ^= 1;
   assert.throws(() => Account.decode(damaged), (e) => e.kind === "Account");
   assert.throws(() => Account.generate(enc("u"), 1.5), (e) => e.kind === "Account");
+});
+
+test("the ready client in threshold mode (quickstart's checkUploads)", async () => {
+  const account = Account.generate(enc("js-client"), 0);
+  const three = server.listed().slice(0, 3).map(([type, hex], i) => ({
+    voucherId: voucherId(`client-${i}`),
+    type,
+    value: itemFromHex(type, hex),
+    associatedData: enc(`client-${i}`),
+  }));
+  assert.equal(await checkUploads(`http://${server.target}`, server.operatorHex, undefined, account, three), 3);
+  // Other tests' accounts are there too: wait for this one's reveal.
+  let mine;
+  for (let i = 0; i < 100; i++) {
+    mine = server.accounts(1).find((a) => a.account_hex === Buffer.from("js-client").toString("hex"));
+    if (mine?.real === 3) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.deepEqual([mine?.real, mine?.unrevealed], [3, 0]);
 });
