@@ -27,3 +27,5 @@ echo "python: built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 # From a directory outside the source tree: `import blindmatch` is the
 # installed package.
 cd "$work" && "$py" -m pytest -q -p no:cacheprovider --rootdir "$here" "$here/tests"
+# The reference page is what the installed package says of itself.
+"$py" "$here/reference.py" --check

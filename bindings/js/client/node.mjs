@@ -12,7 +12,19 @@
 // unchanged, under its id, as the core's `Backoff` allows, so the server
 // stores it once. The messages come from the package's own copy of
 // blindmatch.proto (@grpc/proto-loader): nobody runs protoc.
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,8 +60,11 @@ export class Client {
    * `cacheDir` (the history and the table persist there, one directory per
    * operator key), `quorum` (a `Quorum`), `logPolicy` (a `LogPolicy`),
    * `maxAgeSeconds`, `timeoutMs` (each call, default 30 s),
-   * `downloadTimeoutMs` (a whole table, default 600 s), `attempts` (5) and
-   * `firstDelayMs` (200) for retries, `credentials` (grpc.ChannelCredentials).
+   * `downloadTimeoutMs` (each attempt at a table or a delta, default
+   * 600 s), `attempts` (5) and `firstDelayMs` (200) for retries,
+   * `credentials` (grpc.ChannelCredentials). A cache directory is for one
+   * client at a time: two processes that write one directory can set each
+   * other's history back.
    */
   constructor(url, operatorKey, options = {}) {
     this.operator = typeof operatorKey === "string" ? OperatorKey.fromHex(operatorKey.trim()) : operatorKey;
@@ -77,12 +92,10 @@ export class Client {
     this.dir = undefined;
     if (options.cacheDir !== undefined) {
       this.dir = join(options.cacheDir, this.operator.toHex());
-      mkdirSync(this.dir, { recursive: true });
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     }
-    const saved = this.#read("history");
-    // Throws History if it does not verify: starting over silently would
-    // drop the rollback protection it holds (bindings/ERRORS.md).
-    this.history = saved ? History.restore(this.operator, saved) : new History(this.operator);
+    this.history = new History(this.operator);
+    this.#reloadHistory();
     this.table = undefined;
     this.manifest = undefined;
     this.maxBatch = 0;
@@ -95,6 +108,7 @@ export class Client {
    * is refused (the table held stays in use).
    */
   async refresh() {
+    this.#reloadHistory(); // the cache's record as it is now
     const response = await this.#retried(() =>
       this.#unary(this.tables, "GetManifest", { logSize: this.history.logSize }),
     );
@@ -105,14 +119,20 @@ export class Client {
     }
     if (this.maxAgeSeconds !== undefined) manifest.checkAge(this.maxAgeSeconds, Math.floor(Date.now() / 1000));
     const accepted = this.history.check(manifest);
+    const previous = this.history.newest;
     const { table, how } = await this.#tableFor(manifest);
+    // The table first, then the history that names it: a crash between the
+    // two leaves a table the history does not need yet.
+    if (how === "delta" || how === "download") this.#write(tableFile(manifest.tableId), table.encode());
+    this.#reloadHistory(); // `record` leaves a history that moved on alone
     this.history.record(accepted);
     this.#write("history", this.history.encode());
-    const previous = this.table;
+    // One version is kept.
+    for (const old of [previous, this.manifest]) {
+      if (old && !sameBytes(old.tableId, manifest.tableId)) this.#remove(tableFile(old.tableId));
+    }
     this.table = table;
     this.manifest = manifest;
-    this.#write(tableFile(manifest.tableId), table.encode());
-    if (previous && !sameBytes(previous.tableId, manifest.tableId)) this.#remove(tableFile(previous.tableId));
     this.maxBatch = response.maxBatch;
     return { version: manifest.version, how };
   }
@@ -169,14 +189,31 @@ export class Client {
         this.#remove(tableFile(manifest.tableId)); // damaged: fetch again
       }
     }
-    const held = this.table;
+    let held = this.table;
+    let heldManifest = this.manifest;
+    const newest = this.history.newest;
+    if (!held && newest) {
+      // After a restart: the cache's copy of the version held before.
+      const saved = this.#read(tableFile(newest.tableId));
+      if (saved) {
+        try {
+          held = Table.open(saved, newest);
+          heldManifest = newest;
+        } catch (e) {
+          if (e.name !== "BlindmatchError") throw e;
+        }
+      }
+    }
     // A delta is between tables of one shape; for any other the server has
     // none (NOT_FOUND, SPEC 13.4) and the table is downloaded in full.
-    if (held && this.manifest && this.manifest.k === manifest.k && this.manifest.nSlots === manifest.nSlots) {
+    if (held && heldManifest && heldManifest.k === manifest.k && heldManifest.nSlots === manifest.nSlots) {
       try {
         return { table: await this.#delta(held, manifest), how: "delta" };
       } catch (e) {
-        if (e.name !== "BlindmatchError" && e.code === undefined) throw e; // not a refusal or a gRPC status
+        // No delta for this pair (a gRPC status), or one that does not
+        // verify: download in full. Anything else is the app's or ours.
+        const refused = e.name === "BlindmatchError" && (e.kind === "Invalid" || e.kind === "Malformed");
+        if (!refused && typeof e.code !== "number") throw e;
       }
     }
     return { table: await this.#download(manifest), how: "download" };
@@ -202,6 +239,8 @@ export class Client {
       this.#remove(part); // not a prefix of this table: start over
       download = new TableDownload(manifest);
     }
+    // Only whole chunks were kept: new ones are appended after them.
+    if (this.dir && existsSync(join(this.dir, part))) truncateSync(join(this.dir, part), download.offset);
     const backoff = new Backoff(this.attempts, this.firstDelayMs);
     for (;;) {
       const stream = this.tables.DownloadTable(
@@ -256,6 +295,13 @@ export class Client {
         err ? reject(err) : resolve(response),
       ),
     );
+  }
+
+  #reloadHistory() {
+    const saved = this.#read("history");
+    // Throws History if it does not verify: starting over silently would
+    // drop the rollback protection it holds (bindings/ERRORS.md).
+    if (saved) this.history = History.restore(this.operator, saved);
   }
 
   #read(name) {

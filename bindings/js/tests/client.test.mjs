@@ -108,3 +108,27 @@ test("check records exactly the listed items, then the cache, then a delta", asy
   const tables = readdirSync(join(cacheDir, server.operatorHex)).filter((f) => f.startsWith("table-"));
   assert.equal(tables.length, 1);
 });
+
+test("after a restart the cached table is the delta base, and one version is kept", async () => {
+  const own = new TestServer();
+  try {
+    const cacheDir = scratch();
+    const first = new Client(`http://${own.target}`, own.operatorHex, { cacheDir });
+    assert.equal((await first.refresh()).how, "download");
+    first.close();
+    own.publish();
+    let refreshed;
+    for (let i = 0; i < 100; i++) {
+      const client = new Client(`http://${own.target}`, own.operatorHex, { cacheDir });
+      refreshed = await client.refresh();
+      client.close();
+      if (refreshed.version === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(refreshed, { version: 2, how: "delta" });
+    const tables = readdirSync(join(cacheDir, own.operatorHex)).filter((f) => f.startsWith("table-"));
+    assert.equal(tables.length, 1);
+  } finally {
+    own.stop();
+  }
+});

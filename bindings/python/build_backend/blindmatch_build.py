@@ -18,7 +18,8 @@ PATH. So this workspace's generator is called `blindmatch-uniffi-bindgen`
 it in the wheel's own Cargo profile, where it shares its dependencies with
 the library, and puts it on PATH as `uniffi-bindgen` for maturin.
 Everything else is maturin's: `pip install ./bindings/python`,
-`pip wheel ./bindings/python` and `python -m build` all come here.
+`pip wheel ./bindings/python` and `python -m build --wheel` all come here
+(there is no source distribution: build_sdist says why).
 """
 
 from __future__ import annotations
@@ -31,11 +32,7 @@ import tempfile
 from typing import Any, Mapping
 
 import maturin
-from maturin import (  # noqa: F401  (re-exported: the rest of PEP 517 is maturin's)
-    get_requires_for_build_sdist,
-    get_requires_for_build_wheel,
-    prepare_metadata_for_build_wheel,
-)
+from maturin import get_requires_for_build_sdist  # noqa: F401  (re-exported)
 
 _GENERATOR = "blindmatch-uniffi-bindgen"
 
@@ -72,13 +69,38 @@ def _generate_stubs() -> None:
         f.write('"""The messages and stubs of blindmatch.v1, generated from its .proto as the package was built."""\n')
 
 
-def _with_generator(config_settings: Mapping[str, Any] | None, build):
-    _generate_stubs()
+def _need_cargo() -> None:
+    # Before maturin's hooks, which would fetch a Rust toolchain into a
+    # temporary directory that the generator's build below cannot use.
     if shutil.which("cargo") is None:
         raise RuntimeError(
             "building the blindmatch package needs a Rust toolchain: cargo was not found on "
             "PATH (install it with rustup, https://rustup.rs)"
         )
+
+
+def get_requires_for_build_wheel(config_settings: Mapping[str, Any] | None = None) -> list[str]:
+    _need_cargo()
+    return maturin.get_requires_for_build_wheel(config_settings)
+
+
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: Mapping[str, Any] | None = None
+) -> str:
+    _need_cargo()
+    return maturin.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+
+
+def _cargo_flags(config_settings: Mapping[str, Any] | None) -> list[str]:
+    """The build's --locked, --frozen and --offline, for cargo's own calls
+    here too: a stale Cargo.lock fails as maturin's build would."""
+    args = maturin.get_maturin_pep517_args(config_settings)
+    return [a for a in ("--locked", "--frozen", "--offline") if a in args]
+
+
+def _with_generator(config_settings: Mapping[str, Any] | None, build):
+    _need_cargo()
+    _generate_stubs()
     # PEP 517 runs the hooks in the project's directory, where maturin reads
     # pyproject.toml: the library's crate is its manifest-path, and cargo
     # finds the workspace (and the generator's crate) from there.
@@ -86,11 +108,13 @@ def _with_generator(config_settings: Mapping[str, Any] | None, build):
     profile = _profile(config_settings)
     print(f"blindmatch: building uniffi's generator ({_GENERATOR}, profile {profile})", flush=True)
     subprocess.run(
-        ["cargo", "build", "--quiet", "--profile", profile, "-p", _GENERATOR, "--manifest-path", manifest],
+        ["cargo", "build", "--quiet", *_cargo_flags(config_settings), "--profile", profile, "-p", _GENERATOR,
+         "--manifest-path", manifest],
         check=True,
     )
     metadata = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest],
+        ["cargo", "metadata", *_cargo_flags(config_settings), "--format-version", "1", "--no-deps",
+         "--manifest-path", manifest],
         check=True,
         stdout=subprocess.PIPE,
     )

@@ -14,15 +14,12 @@ import blindmatch
 
 
 def check_items(url, operator_key, cache_dir, items):
-    """Version 1: every listed item is reported to the operator at once."""
+    """Version 1: every listed item is reported to the operator at once.
+    (If the operator moves the list to threshold mode, `check` raises
+    `BlindmatchError.Mode`: uploads then go with an account, check_uploads.)"""
     with blindmatch.Client(url, operator_key, cache_dir=cache_dir) as client:
         client.refresh()  # verify the manifest, bring the table up to date
-        try:
-            return client.check(items)  # how many vouchers were acknowledged
-        except blindmatch.BlindmatchError.Mode:
-            # The operator moved the list to threshold mode: uploads go with
-            # an account (check_uploads).
-            raise
+        return client.check(items)  # how many vouchers were acknowledged
 
 
 def check_uploads(url, operator_key, cache_dir, account, uploads):

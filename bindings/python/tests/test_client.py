@@ -121,3 +121,27 @@ def test_the_quickstart_example_runs_as_written(server, tmp_path):
     items = [quickstart.parse_item(f"{kind}:{value}:quickstart"), quickstart.parse_item("sha256:" + "ab" * 32)]
     assert quickstart.check_items(server.url, server.operator_hex, tmp_path, items) == 2
     assert ("quickstart", value) in {(m["associated_data"], m["item_hex"]) for m in server.matches(1)}
+
+
+def test_after_a_restart_the_cached_table_is_the_delta_base_and_one_version_is_kept(tmp_path_factory, tmp_path):
+    """A process that starts after the operator published a new version
+    brings the cache's copy up to date with a delta, and removes it."""
+    from conftest import Server
+
+    server = Server(tmp_path_factory.mktemp("restart"))
+    try:
+        cache = tmp_path / "cache"
+        with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+            assert client.refresh().how == "download"
+        server.publish()
+        for _ in range(100):
+            with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+                refreshed = client.refresh()
+            if refreshed.version == 2:
+                break
+            time.sleep(0.1)
+        assert refreshed == blindmatch.Refreshed(version=2, how="delta")
+        files = sorted(p.name for p in (cache / server.operator_hex).iterdir())
+        assert len([f for f in files if f.startswith("table-")]) == 1, files
+    finally:
+        server.stop()

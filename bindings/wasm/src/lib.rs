@@ -446,6 +446,13 @@ impl History {
     pub fn newest_version(&self) -> Option<f64> {
         self.0.newest().map(|m| num(m.version()))
     }
+
+    /// The newest manifest recorded, or undefined: after a restart, what
+    /// opens the saved table (`Table.open`) that a delta brings up to date.
+    #[wasm_bindgen(getter)]
+    pub fn newest(&self) -> Option<Manifest> {
+        self.0.newest().map(Manifest)
+    }
 }
 
 /// A manifest `History.check` accepted: the only thing `History.record`

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Literal, Optional, Union
 
 import grpc
 
@@ -37,7 +38,7 @@ class Refreshed:
 
     version: int
     """The table version now held."""
-    how: str
+    how: Literal["held", "cached", "delta", "download"]
     """`"held"` (already up to date), `"cached"` (from the cache
     directory), `"delta"` or `"download"`."""
 
@@ -57,11 +58,15 @@ class Client:
     organisations, or not in the operator's transparency log, as SPEC
     Sections 15.6 and 16.6 say. `max_age_seconds` refuses a stale list.
 
-    Every call has a deadline (`timeout` seconds; `download_timeout` for a
-    whole table), and a transient failure is retried up to `attempts` times,
-    the first after `first_delay_ms`, with the backoff the core computes.
-    Errors are the core's `BlindmatchError` kinds (bindings/ERRORS.md), or
-    `grpc.RpcError` once the retries are spent.
+    Every call has a deadline (`timeout` seconds; `download_timeout` for
+    each attempt at a table or a delta), and a transient failure is retried
+    up to `attempts` times, the first after `first_delay_ms`, with the
+    backoff the core computes. Errors are the core's `BlindmatchError` kinds
+    (bindings/ERRORS.md), or `grpc.RpcError` once the retries are spent.
+
+    One client may be shared between threads (its calls take turns). A
+    cache directory is for one client at a time: two processes that write
+    one directory can set each other's history back.
     """
 
     def __init__(
@@ -101,11 +106,12 @@ class Client:
         self._dir: Optional[Path] = None
         if cache_dir is not None:
             self._dir = Path(cache_dir) / self._operator.to_hex()
-            self._dir.mkdir(parents=True, exist_ok=True)
+            self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._history = self._load_history()
         self._table: Optional[core.Table] = None
         self._manifest: Optional[core.Manifest] = None
         self._max_batch = 0
+        self._lock = threading.RLock()
 
     # -- the calls an app makes -------------------------------------------
 
@@ -113,6 +119,11 @@ class Client:
         """Fetches the manifest, verifies it and brings the table up to its
         version. Raises a `BlindmatchError` if the manifest is refused (the
         table held stays in use)."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> Refreshed:
+        self._reload_history()  # the cache's record as it is now
         request = pb.GetManifestRequest(log_size=self._history.log_size())
         response = self._retried(lambda: self._tables.GetManifest(request, timeout=self._timeout))
         manifest = core.Manifest.verify(response.statement, response.signature, self._operator)
@@ -129,10 +140,21 @@ class Client:
         if self._max_age is not None:
             manifest.check_age(self._max_age, int(time.time()))
         accepted = self._history.check(manifest)
+        previous = self._history.newest()
         table, how = self._table_for(manifest)
+        # The table first, then the history that names it: a crash between
+        # the two leaves a table the history does not need yet.
+        if how in ("delta", "download"):
+            self._write(_table_file(manifest.table_id()), table.encode())
+        # `record` leaves a history that moved on (another client) alone.
+        self._reload_history()
         self._history.record(accepted)
         self._save_history()
-        self._keep(table, manifest)
+        # One version is kept.
+        for old in (previous, self._manifest):
+            if old is not None and old.table_id() != manifest.table_id():
+                self._remove(_table_file(old.table_id()))
+        self._table, self._manifest = table, manifest
         self._max_batch = response.max_batch
         return Refreshed(version=manifest.version(), how=how)
 
@@ -141,16 +163,18 @@ class Client:
         in batches of the server's size; returns how many vouchers were
         acknowledged. The acknowledgement says nothing about matches."""
         items = list(items)
-        table = self._current()
-        return self._submit_all(items, lambda chunk: table.submission(chunk))
+        with self._lock:
+            table = self._current()
+            return self._submit_all(items, lambda chunk: table.submission(chunk))
 
     def check_account(self, account: "core.Account", uploads: Iterable["core.Upload"]) -> int:
         """Threshold mode: submits `uploads` under `account` (keep an
         upload's `voucher_id` across retries and restarts: the same upload
         counts once)."""
         uploads = list(uploads)
-        table = self._current()
-        return self._submit_all(uploads, lambda chunk: table.account_submission(account, chunk))
+        with self._lock:
+            table = self._current()
+            return self._submit_all(uploads, lambda chunk: table.account_submission(account, chunk))
 
     def manifest(self) -> Optional["core.Manifest"]:
         """The manifest of the table held, if any."""
@@ -177,12 +201,21 @@ class Client:
                 return core.Table.open(cached, manifest), "cached"
             except core.BlindmatchError:
                 self._remove(_table_file(manifest.table_id()))  # damaged: fetch again
-        held = self._table
-        if held is not None and self._manifest is not None and _same_shape(self._manifest, manifest):
+        held, held_manifest = self._table, self._manifest
+        newest = self._history.newest()
+        if held is None and newest is not None:
+            # After a restart: the cache's copy of the version held before.
+            saved = self._read(_table_file(newest.table_id()))
+            if saved is not None:
+                try:
+                    held, held_manifest = core.Table.open(saved, newest), newest
+                except core.BlindmatchError:
+                    pass
+        if held is not None and held_manifest is not None and _same_shape(held_manifest, manifest):
             try:
                 return self._delta(held, manifest), "delta"
-            except (grpc.RpcError, core.BlindmatchError):
-                pass  # no usable delta: download in full
+            except (grpc.RpcError, core.BlindmatchError.Invalid, core.BlindmatchError.Malformed):
+                pass  # no delta for this pair, or one that does not verify: download in full
         return self._download(manifest), "download"
 
     def _delta(self, held: "core.Table", manifest: "core.Manifest") -> "core.Table":
@@ -200,6 +233,8 @@ class Client:
         except core.BlindmatchError:
             self._remove(part)  # not a prefix of this table: start over
             download = core.TableDownload(manifest)
+        # Only whole chunks were kept: new ones are appended after them.
+        self._truncate(part, download.offset())
         backoff = core.Backoff(self._attempts, self._first_delay_ms)
         while True:
             request = pb.DownloadTableRequest(table_id=manifest.table_id(), offset=download.offset())
@@ -217,13 +252,6 @@ class Client:
         finally:
             self._remove(part)
         return table
-
-    def _keep(self, table: "core.Table", manifest: "core.Manifest") -> None:
-        previous = self._table
-        self._table, self._manifest = table, manifest
-        self._write(_table_file(manifest.table_id()), table.encode())
-        if previous is not None and previous.table_id() != manifest.table_id():
-            self._remove(_table_file(previous.table_id()))
 
     def _current(self) -> "core.Table":
         if self._table is None:
@@ -267,6 +295,10 @@ class Client:
         # would drop the rollback protection it holds (bindings/ERRORS.md).
         return core.History.restore(self._operator, saved)
 
+    def _reload_history(self) -> None:
+        if self._dir is not None:
+            self._history = self._load_history()
+
     def _save_history(self) -> None:
         self._write("history", self._history.encode())
 
@@ -297,6 +329,10 @@ class Client:
         if self._dir is not None:
             with open(self._dir / name, "ab") as f:
                 f.write(data)
+
+    def _truncate(self, name: str, length: int) -> None:
+        if self._dir is not None and (self._dir / name).exists():
+            os.truncate(self._dir / name, length)
 
     def _remove(self, name: str) -> None:
         if self._dir is not None:

@@ -129,4 +129,21 @@ class ClientTest {
             assertEquals(3 to 0, mine.third to mine.second)
         }
     }
+
+    @Test
+    fun afterARestartTheCachedTableIsTheDeltaBaseAndOneVersionIsKept() {
+        TestServer().use { server ->
+            val cache = scratch()
+            Client(url(server), server.operator, cacheDir = cache).use { assertEquals(Refreshed.DOWNLOAD, it.refresh().how) }
+            server.publish()
+            var r = Client(url(server), server.operator, cacheDir = cache).use { it.refresh() }
+            var tries = 0
+            while (r.version != 2L && tries++ < 100) { // until the server has swapped
+                Thread.sleep(100)
+                r = Client(url(server), server.operator, cacheDir = cache).use { it.refresh() }
+            }
+            assertEquals(Refreshed(2, Refreshed.DELTA), r)
+            assertEquals(1, File(cache, server.operator.toHex()).list()!!.count { it.startsWith("table-") })
+        }
+    }
 }

@@ -27,8 +27,10 @@ import io.grpc.StatusRuntimeException
 import java.io.File
 import java.io.FileNotFoundException
 import java.io.FileOutputStream
+import java.io.RandomAccessFile
 import java.nio.file.Files
 import java.nio.file.StandardCopyOption
+import java.nio.file.attribute.PosixFilePermissions
 import java.util.concurrent.TimeUnit
 import org.blindmatch.Account
 import org.blindmatch.Backoff
@@ -71,10 +73,13 @@ data class Refreshed(
  * enough of the organisations the app pins, or not in the operator's
  * transparency log (SPEC Sections 15.6 and 16.6); [maxAgeSeconds] refuses a
  * stale list. Every call has a deadline ([timeoutMs], [downloadTimeoutMs]
- * for a whole table) and a transient failure is retried up to [attempts]
- * times, the first after [firstDelayMs]. Errors are [BlindmatchException]s
- * (bindings/ERRORS.md), or the last [StatusRuntimeException] once the
- * retries are spent. Not thread-safe: one client per thread, or a lock.
+ * for each attempt at a table or a delta) and a transient failure is
+ * retried up to [attempts] times, the first after [firstDelayMs]. Errors are
+ * [BlindmatchException]s (bindings/ERRORS.md), or the last
+ * [StatusRuntimeException] once the retries are spent. One client may be
+ * shared between threads (its calls take turns). A cache directory is for
+ * one client at a time: two processes that write one directory can set
+ * each other's history back.
  */
 class Client(
     url: String,
@@ -93,11 +98,15 @@ class Client(
         url.startsWith("https://") -> ManagedChannelBuilder.forTarget(url.removePrefix("https://")).useTransportSecurity().build()
         else -> throw IllegalArgumentException("url \"$url\": expected http://HOST:PORT or https://HOST:PORT")
     }
-    private val dir: File? = cacheDir?.let { File(it, operator.toHex()).apply { mkdirs() } }
+    private val dir: File? = cacheDir?.let {
+        File(it, operator.toHex()).apply {
+            mkdirs()
+            // The owner's alone, where the file system has POSIX modes.
+            runCatching { Files.setPosixFilePermissions(toPath(), PosixFilePermissions.fromString("rwx------")) }
+        }
+    }
 
-    // Throws History if it does not verify: starting over silently would
-    // drop the rollback protection it holds (bindings/ERRORS.md).
-    private val history: History = read("history")?.let { History.restore(operator, it) } ?: History(operator)
+    private var history: History = History(operator)
     private var table: Table? = null
     private var maxBatch = 0
 
@@ -105,12 +114,25 @@ class Client(
     var manifest: Manifest? = null
         private set
 
+    init {
+        reloadHistory()
+    }
+
+    /** The cache's history as it is now. */
+    private fun reloadHistory() {
+        // Throws History if it does not verify: starting over silently would
+        // drop the rollback protection it holds (bindings/ERRORS.md).
+        read("history")?.let { history = History.restore(operator, it) }
+    }
+
     /**
      * Fetches the manifest, verifies it and brings the table up to its
      * version. Throws a [BlindmatchException] if the manifest is refused
      * (the table held stays in use).
      */
+    @Synchronized
     fun refresh(): Refreshed {
+        reloadHistory()
         val request = GetManifestRequest.newBuilder().setLogSize(history.logSize().toLong()).build()
         val response = retried { tables(timeoutMs).getManifest(request) }
         var m = Manifest.verify(response.statement.toByteArray(), response.signature.toByteArray(), operator)
@@ -123,14 +145,20 @@ class Client(
         }
         maxAgeSeconds?.let { m.checkAge(it.toULong(), (System.currentTimeMillis() / 1000).toULong()) }
         val accepted = history.check(m)
+        val previous = history.newest()
         val (t, how) = tableFor(m)
+        // The table first, then the history that names it: a crash between
+        // the two leaves a table the history does not need yet.
+        if (how == Refreshed.DELTA || how == Refreshed.DOWNLOAD) write(tableFile(m.tableId()), t.encode())
+        reloadHistory() // `record` leaves a history that moved on alone
         history.record(accepted)
         write("history", history.encode())
-        val previous = table
+        // One version is kept.
+        for (old in listOf(previous, manifest)) {
+            if (old != null && !old.tableId().contentEquals(m.tableId())) remove(tableFile(old.tableId()))
+        }
         table = t
         manifest = m
-        write(tableFile(m.tableId()), t.encode())
-        if (previous != null && !previous.tableId().contentEquals(m.tableId())) remove(tableFile(previous.tableId()))
         maxBatch = response.maxBatch
         return Refreshed(m.version().toLong(), how)
     }
@@ -139,6 +167,7 @@ class Client(
      * Version 1: submits [items] in batches of the server's size; returns
      * how many vouchers were acknowledged, which says nothing about matches.
      */
+    @Synchronized
     fun check(items: List<ItemToCheck>): Int {
         val t = current()
         return items.chunked(batchSize()).sumOf { send(t.submission(it)) }
@@ -148,6 +177,7 @@ class Client(
      * Threshold mode: submits [uploads] under [account] (keep an upload's
      * voucher id across retries and restarts: it counts once).
      */
+    @Synchronized
     fun checkAccount(account: Account, uploads: List<Upload>): Int {
         val t = current()
         return uploads.chunked(batchSize()).sumOf { send(t.accountSubmission(account, it)) }
@@ -174,17 +204,33 @@ class Client(
                 remove(tableFile(m.tableId())) // damaged: fetch again
             }
         }
-        val held = table
-        val heldManifest = manifest
+        var held = table
+        var heldManifest = manifest
+        val newest = history.newest()
+        if (held == null && newest != null) {
+            // After a restart: the cache's copy of the version held before.
+            read(tableFile(newest.tableId()))?.let { saved ->
+                try {
+                    held = Table.open(saved, newest)
+                    heldManifest = newest
+                } catch (e: BlindmatchException) {
+                    // damaged: no delta base
+                }
+            }
+        }
         // A delta is between tables of one shape; for any other the server
         // has none (NOT_FOUND, SPEC 13.4) and the table is downloaded in full.
-        if (held != null && heldManifest != null && heldManifest.k() == m.k() && heldManifest.nSlots() == m.nSlots()) {
+        val base = held
+        val baseManifest = heldManifest
+        if (base != null && baseManifest != null && baseManifest.k() == m.k() && baseManifest.nSlots() == m.nSlots()) {
             try {
-                return delta(held, m) to Refreshed.DELTA
+                return delta(base, m) to Refreshed.DELTA
             } catch (e: StatusRuntimeException) {
                 // no delta for this pair: download in full
-            } catch (e: BlindmatchException) {
+            } catch (e: BlindmatchException.Invalid) {
                 // a delta that does not verify: download in full
+            } catch (e: BlindmatchException.Malformed) {
+                // likewise
             }
         }
         return download(m) to Refreshed.DOWNLOAD
@@ -207,6 +253,10 @@ class Client(
         } catch (e: BlindmatchException) {
             remove(part) // not a prefix of this table: start over
             TableDownload(m)
+        }
+        // Only whole chunks were kept: new ones are appended after them.
+        dir?.let { d ->
+            File(d, part).takeIf { it.exists() }?.let { RandomAccessFile(it, "rw").use { f -> f.setLength(download.offset().toLong()) } }
         }
         val backoff = Backoff(attempts.toUInt(), firstDelayMs.toULong())
         while (true) {
