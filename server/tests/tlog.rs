@@ -175,6 +175,20 @@ impl Logged {
         policy: &Path,
         data: &str,
     ) -> (std::process::Child, String) {
+        spawn(self.serve_command(table, log, policy, data))
+    }
+
+    /// The same `serve`, run to its end: one that must refuse to start.
+    fn serve_refused(&self, table: &Path, log: &Path, policy: &Path, data: &str) -> String {
+        refused(
+            &self
+                .serve_command(table, log, policy, data)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    fn serve_command(&self, table: &Path, log: &Path, policy: &Path, data: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_blindmatch-server"));
         cmd.args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
             .arg("--table")
@@ -187,7 +201,7 @@ impl Logged {
             .arg(log)
             .arg("--log-policy")
             .arg(policy);
-        spawn(cmd)
+        cmd
     }
 
     async fn client(&self, url: &str, policy: Option<&str>, cache: &TableCache) -> Client {
@@ -300,23 +314,7 @@ async fn versions_are_logged_witnessed_served_and_checked() {
     let report = ok(&op.witness(&op.log, &any));
     assert!(report.contains("quorum 1 of (lite, omni): met"), "{report}");
     // A server pinned to both refuses to start on it; one pinned to any serves.
-    let out = server(&[
-        "serve".as_ref(),
-        "--plaintext".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--table".as_ref(),
-        v5.as_os_str(),
-        "--key".as_ref(),
-        op.fx.key.as_os_str(),
-        "--data".as_ref(),
-        op.path("data1").as_os_str(),
-        "--log".as_ref(),
-        op.log.as_os_str(),
-        "--log-policy".as_ref(),
-        both.as_os_str(),
-    ]);
-    let e = refused(&out);
+    let e = op.serve_refused(&v5, &op.log, &both, "data1");
     assert!(
         e.contains("witness quorum not met") && e.contains("lite"),
         "{e}"
@@ -458,23 +456,10 @@ fn a_tampered_log_is_refused_naming_the_file() {
     std::fs::write(&tile, &bytes).unwrap();
     let e = refused(&op.append(&op.log, &v1));
     assert!(e.contains("tile") && e.contains("000.p/1"), "{e}");
-    let out = server(&[
-        "serve".as_ref(),
-        "--plaintext".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--table".as_ref(),
-        v1.as_os_str(),
-        "--key".as_ref(),
-        op.fx.key.as_os_str(),
-        "--data".as_ref(),
-        op.path("data").as_os_str(),
-        "--log".as_ref(),
-        op.log.as_os_str(),
-        "--log-policy".as_ref(),
-        none.as_os_str(),
-    ]);
-    assert!(refused(&out).contains("000.p/1"));
+    assert!(
+        op.serve_refused(&v1, &op.log, &none, "data")
+            .contains("000.p/1")
+    );
     bytes[0] ^= 1;
     std::fs::write(&tile, &bytes).unwrap();
     // A checkpoint altered after signing.
