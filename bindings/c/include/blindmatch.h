@@ -152,6 +152,15 @@ uint64_t bm_manifest_version(const struct BmManifest *m);
 // `m` is NULL or a live manifest.
 uint16_t bm_manifest_threshold(const struct BmManifest *m);
 
+// The manifest's synthetic bound s (SPEC Section 14.3), or 0 for a
+// version-1 manifest (and for NULL). Keep an account's synthetic rate at or
+// below s / 2N for the largest number N of uploads it sends under one
+// threshold (README, "Choosing the synthetic rate").
+//
+// # Safety
+// `m` is NULL or a live manifest.
+uint16_t bm_manifest_synthetic_bound(const struct BmManifest *m);
+
 // Writes the manifest's 32-byte table id to `out`.
 //
 // # Safety

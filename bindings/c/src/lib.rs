@@ -282,6 +282,21 @@ pub unsafe extern "C" fn bm_manifest_threshold(m: *const BmManifest) -> u16 {
         .map_or(0, |p| p.threshold())
 }
 
+/// The manifest's synthetic bound s (SPEC Section 14.3), or 0 for a
+/// version-1 manifest (and for NULL). Keep an account's synthetic rate at or
+/// below s / 2N for the largest number N of uploads it sends under one
+/// threshold (README, "Choosing the synthetic rate").
+///
+/// # Safety
+/// `m` is NULL or a live manifest.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bm_manifest_synthetic_bound(m: *const BmManifest) -> u16 {
+    // SAFETY: the caller's contract.
+    unsafe { m.as_ref() }
+        .and_then(|m| m.0.threshold())
+        .map_or(0, |p| p.synthetic_bound())
+}
+
 /// Writes the manifest's 32-byte table id to `out`.
 ///
 /// # Safety

@@ -68,7 +68,8 @@ pub enum BlindmatchError {
         max_seconds: u64,
     },
     /// Fewer of the organisations the app pins co-signed the table than
-    /// it requires (`Manifest.requireQuorum`): not audited by enough of
+    /// it requires (the manifest's quorum check, `require_quorum` in Python,
+    /// `requireQuorum` in Kotlin and Swift): not audited by enough of
     /// them.
     #[error("{reason}")]
     Quorum {
@@ -116,7 +117,8 @@ pub enum BlindmatchError {
         reason: String,
     },
     /// A submission of the wrong mode for the table: version-1 items for a
-    /// table in threshold mode (use `Table.accountSubmission`), or an
+    /// table in threshold mode (submit under an account: `account_submission`
+    /// in Python, `accountSubmission` in Kotlin and Swift), or an
     /// account submission for a version-1 table or one opened without its
     /// manifest.
     #[error("{reason}")]
@@ -442,7 +444,7 @@ impl Manifest {
     /// Requires the manifest to be in the operator's transparency log under
     /// a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
     /// the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
-    /// for the request's `log_size`, `History.logSize()`), `cosignatures`
+    /// for the request's `log_size`, the history's log size), `cosignatures`
     /// its co-signatures as served. Returns the manifest to use from here
     /// on; `History.check` then requires its checkpoint to extend the one
     /// accepted before.
@@ -500,9 +502,17 @@ impl Manifest {
 
     /// Threshold mode's t (SPEC Section 14), or none for a table in
     /// protocol version 1. With a t, make submissions under an `Account`
-    /// (`Table.accountSubmission`).
+    /// (the table's account submission).
     pub fn threshold(&self) -> Option<u16> {
         self.0.threshold().map(|p| p.threshold())
+    }
+
+    /// Threshold mode's synthetic bound s (SPEC Section 14.3), or none for
+    /// a table in protocol version 1. An account's synthetic rate should
+    /// stay at or below s / 2N for the largest number N of uploads it sends
+    /// under one threshold (README, "Choosing the synthetic rate").
+    pub fn synthetic_bound(&self) -> Option<u16> {
+        self.0.threshold().map(|p| p.synthetic_bound())
     }
 
     /// When the table was built (seconds since the Unix epoch).

@@ -330,6 +330,15 @@ impl Manifest {
         self.0.threshold().map(|p| p.threshold())
     }
 
+    /// Threshold mode's synthetic bound s (SPEC Section 14.3), or undefined
+    /// for a table in protocol version 1. Keep an account's synthetic rate
+    /// at or below s / 2N for the largest number N of uploads it sends under
+    /// one threshold (README, "Choosing the synthetic rate").
+    #[wasm_bindgen(getter, js_name = syntheticBound)]
+    pub fn synthetic_bound(&self) -> Option<u16> {
+        self.0.threshold().map(|p| p.synthetic_bound())
+    }
+
     /// The version number.
     #[wasm_bindgen(getter)]
     pub fn version(&self) -> f64 {

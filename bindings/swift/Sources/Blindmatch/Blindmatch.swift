@@ -1688,7 +1688,7 @@ public protocol ManifestProtocol: AnyObject, Sendable {
      * Requires the manifest to be in the operator's transparency log under
      * a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
      * the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
-     * for the request's `log_size`, `History.logSize()`), `cosignatures`
+     * for the request's `log_size`, the history's log size), `cosignatures`
      * its co-signatures as served. Returns the manifest to use from here
      * on; `History.check` then requires its checkpoint to extend the one
      * accepted before.
@@ -1718,6 +1718,14 @@ public protocol ManifestProtocol: AnyObject, Sendable {
     func statement()  -> Data
     
     /**
+     * Threshold mode's synthetic bound s (SPEC Section 14.3), or none for
+     * a table in protocol version 1. An account's synthetic rate should
+     * stay at or below s / 2N for the largest number N of uploads it sends
+     * under one threshold (README, "Choosing the synthetic rate").
+     */
+    func syntheticBound()  -> UInt16?
+    
+    /**
      * The table id (32 bytes): `DownloadTableRequest.table_id`.
      */
     func tableId()  -> Data
@@ -1730,7 +1738,7 @@ public protocol ManifestProtocol: AnyObject, Sendable {
     /**
      * Threshold mode's t (SPEC Section 14), or none for a table in
      * protocol version 1. With a t, make submissions under an `Account`
-     * (`Table.accountSubmission`).
+     * (the table's account submission).
      */
     func threshold()  -> UInt16?
     
@@ -1919,7 +1927,7 @@ open func nSlots() -> UInt32  {
      * Requires the manifest to be in the operator's transparency log under
      * a checkpoint `policy` accepts: `log_proof` and `log_consistency` are
      * the response's (`Manifest.log_proof`, `Manifest.log_consistency`,
-     * for the request's `log_size`, `History.logSize()`), `cosignatures`
+     * for the request's `log_size`, the history's log size), `cosignatures`
      * its co-signatures as served. Returns the manifest to use from here
      * on; `History.check` then requires its checkpoint to extend the one
      * accepted before.
@@ -1983,6 +1991,21 @@ open func statement() -> Data  {
 }
     
     /**
+     * Threshold mode's synthetic bound s (SPEC Section 14.3), or none for
+     * a table in protocol version 1. An account's synthetic rate should
+     * stay at or below s / 2N for the largest number N of uploads it sends
+     * under one threshold (README, "Choosing the synthetic rate").
+     */
+open func syntheticBound() -> UInt16?  {
+    return try!  FfiConverterOptionUInt16.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_blindmatch_uniffi_fn_method_manifest_synthetic_bound(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The table id (32 bytes): `DownloadTableRequest.table_id`.
      */
 open func tableId() -> Data  {
@@ -2009,7 +2032,7 @@ open func tableLen() -> UInt64  {
     /**
      * Threshold mode's t (SPEC Section 14), or none for a table in
      * protocol version 1. With a t, make submissions under an `Account`
-     * (`Table.accountSubmission`).
+     * (the table's account submission).
      */
 open func threshold() -> UInt16?  {
     return try!  FfiConverterOptionUInt16.lift(try! rustCall() {
@@ -3236,7 +3259,8 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     )
     /**
      * Fewer of the organisations the app pins co-signed the table than
-     * it requires (`Manifest.requireQuorum`): not audited by enough of
+     * it requires (the manifest's quorum check, `require_quorum` in Python,
+     * `requireQuorum` in Kotlin and Swift): not audited by enough of
      * them.
      */
     case Quorum(
@@ -3298,7 +3322,8 @@ enum BlindmatchError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     )
     /**
      * A submission of the wrong mode for the table: version-1 items for a
-     * table in threshold mode (use `Table.accountSubmission`), or an
+     * table in threshold mode (submit under an account: `account_submission`
+     * in Python, `accountSubmission` in Kotlin and Swift), or an
      * account submission for a version-1 table or one opened without its
      * manifest.
      */
@@ -3978,7 +4003,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_n_slots() != 15586) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_logged() != 16012) {
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_logged() != 54143) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_require_quorum() != 19847) {
@@ -3990,13 +4015,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_statement() != 1218) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_synthetic_bound() != 23187) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_table_id() != 20905) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_table_len() != 52547) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_blindmatch_uniffi_checksum_method_manifest_threshold() != 7868) {
+    if (uniffi_blindmatch_uniffi_checksum_method_manifest_threshold() != 29062) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_blindmatch_uniffi_checksum_method_manifest_version() != 24262) {
