@@ -19,12 +19,15 @@ def pytest_configure(config):
 
 
 class Server:
-    def __init__(self, path, threshold=None):
-        """`threshold`: "T:S" for a table in threshold mode."""
+    def __init__(self, path, threshold=None, serve_args=None):
+        """`threshold`: "T:S" for a table in threshold mode; `serve_args`:
+        more of `serve`'s flags (as one string)."""
         self.dir = path
         env = dict(os.environ)
         if threshold:
             env["BLINDMATCH_THRESHOLD"] = threshold
+        if serve_args:
+            env["BLINDMATCH_SERVE_ARGS"] = serve_args
         subprocess.run([TESTKIT, "start", path], check=True, env=env)
         self.url = (path / "url").read_text().strip()
         self.operator_hex = (path / "operator.sign.pub").read_text().strip()

@@ -109,9 +109,164 @@ def test_a_damaged_partial_download_is_started_over(server, tmp_path):
         assert client.refresh().how == "download"
 
 
-def test_a_target_without_a_scheme_is_refused(server):
-    with pytest.raises(ValueError, match="expected http://HOST:PORT or https://HOST:PORT"):
-        blindmatch.Client(server.url.removeprefix("http://"), server.operator_hex)
+@pytest.mark.parametrize(
+    "target, why",
+    [
+        ("127.0.0.1:5000", "the scheme must be http or https"),
+        ("grpc://127.0.0.1:5000", "the scheme must be http or https"),
+        ("http://127.0.0.1:5000/", "no path"),
+        ("http://127.0.0.1:5000/v1", "no path"),
+        ("http://127.0.0.1:5000?x=1", "no path, query"),
+        ("http://user@127.0.0.1:5000", "no user info"),
+        ("http://:5000", "no host"),
+        ("http://127.0.0.1:0", "from 1 to 65535"),
+        ("http://127.0.0.1:65536", "from 1 to 65535"),
+        ("http://127.0.0.1:port", "from 1 to 65535"),
+        ("http://127.0.0.1:", "from 1 to 65535"),
+        ("http://exa_mple.org:1", "not a host name"),
+        ("http://[nothost]:1", "IPv6"),
+    ],
+)
+def test_a_target_that_is_not_a_server_address_is_refused_naming_why(server, target, why):
+    with pytest.raises(ValueError, match="expected http://HOST\\[:PORT\\]") as e:
+        blindmatch.Client(target, server.operator_hex)
+    assert why in str(e.value) and repr(target) in str(e.value)
+
+
+@pytest.mark.parametrize("target", ["http://[::1]:1", "https://list.example.org", "http://localhost:80"])
+def test_server_addresses_are_accepted(server, target):
+    blindmatch.Client(target, server.operator_hex).close()  # channels connect lazily
+
+
+def test_a_channel_excludes_a_target(server):
+    import grpc
+
+    with pytest.raises(ValueError, match="one or the other"):
+        blindmatch.Client(server.url, server.operator_hex, channel=grpc.insecure_channel("127.0.0.1:1"))
+    with pytest.raises(ValueError, match="no target"):
+        blindmatch.Client(None, server.operator_hex)
+
+
+class _Refused(Exception):
+    """What grpcio raises for a failed call, as the client reads it."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self._code = code
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return "refused by the test's interceptor"
+
+    def trailing_metadata(self):
+        return ()
+
+
+def _interceptor(method, fail_calls, code):
+    """Fails the calls of `method` numbered in `fail_calls` (from 1) with `code`."""
+    import grpc
+
+    class Refused(_Refused, grpc.RpcError):
+        pass
+
+    class Interceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        calls = 0
+
+        def _intercept(self, continuation, details, request):
+            if details.method.endswith("/" + method):
+                Interceptor.calls += 1
+                if Interceptor.calls in fail_calls:
+                    raise Refused(code)
+            return continuation(details, request)
+
+        intercept_unary_unary = _intercept
+        intercept_unary_stream = _intercept
+
+    return Interceptor()
+
+
+def test_a_failure_midway_says_what_was_acknowledged_and_the_rest_is_stored_once(server):
+    import grpc
+
+    listed = server.listed()
+    # 64 unlisted items fill the first batch (the server's max_batch); the
+    # listed ones are in the second, which fails.
+    items = [item("sha256", hashlib.sha256(f"midway-{i}".encode()).hexdigest()) for i in range(64)]
+    items += [item(k, v, f"midway-{i}".encode()) for i, (k, v) in enumerate(listed)]
+    failing = _interceptor("Submit", {2}, grpc.StatusCode.UNAVAILABLE)
+    with blindmatch.Client(server.url, server.operator_hex, attempts=1, interceptors=[failing]) as client:
+        with pytest.raises(blindmatch.Incomplete) as e:
+            client.check(items)
+        assert e.value.acknowledged == 64
+        assert e.value.remaining == items[64:]
+        assert isinstance(e.value.__cause__, grpc.RpcError)
+        assert f"64 of {len(items)} items submitted" in str(e.value)
+        assert "refused by the test's interceptor" in str(e.value)
+        assert client.check(e.value.remaining) == len(listed)
+    midway = [m for m in server.matches(len(listed)) if m["associated_data"].startswith("midway-")]
+    # Each listed item once: nothing was submitted twice.
+    assert sorted(m["associated_data"] for m in midway) == sorted(f"midway-{i}" for i in range(len(listed)))
+
+
+def test_a_refused_delta_is_reported_and_the_table_downloaded(tmp_path_factory, tmp_path):
+    import grpc
+
+    from conftest import Server
+
+    server = Server(tmp_path_factory.mktemp("delta-refused"))
+    try:
+        cache = tmp_path / "cache"
+        with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache) as client:
+            client.refresh()
+        server.publish()
+        no_delta = _interceptor("DownloadDelta", range(1, 1000), grpc.StatusCode.NOT_FOUND)
+        for _ in range(100):
+            with blindmatch.Client(server.url, server.operator_hex, cache_dir=cache, interceptors=[no_delta]) as c:
+                refreshed = c.refresh()
+            if refreshed.version == 2:
+                break
+            time.sleep(0.1)
+        assert refreshed == blindmatch.Refreshed(
+            version=2, how="download", delta_refused="NOT_FOUND: refused by the test's interceptor"
+        )
+    finally:
+        server.stop()
+
+
+def test_a_table_replaced_midway_is_fetched_and_the_batch_made_again(tmp_path_factory):
+    """With no grace period the server refuses vouchers for the table it
+    replaced (FAILED_PRECONDITION): the client fetches the new one and
+    submits the batch again, made from it."""
+    from conftest import Server
+
+    server = Server(tmp_path_factory.mktemp("replaced"), serve_args="--grace 0s")
+    try:
+        client = blindmatch.Client(server.url, server.operator_hex)
+        assert client.refresh().version == 1
+        server.publish()
+        for _ in range(100):
+            with blindmatch.Client(server.url, server.operator_hex) as other:
+                if other.refresh().version == 2:
+                    break
+            time.sleep(0.1)
+        (kind, value), = server.listed("listed-v2.txt")
+        assert client.check([item(kind, value, b"replaced")]) == 1
+        assert client.manifest().version() == 2
+        assert [m["associated_data"] for m in server.matches(1)] == ["replaced"]
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_leftover_temporary_files_are_removed(server, tmp_path):
+    directory = tmp_path / "cache" / server.operator_hex
+    directory.mkdir(parents=True)
+    (directory / ".tmp-crashed").write_bytes(b"half a table")
+    (directory / "unrelated").write_bytes(b"kept")
+    blindmatch.Client(server.url, server.operator_hex, cache_dir=tmp_path / "cache").close()
+    assert sorted(p.name for p in directory.iterdir()) == ["unrelated"]
 
 
 def test_the_quickstart_example_runs_as_written(server, tmp_path):

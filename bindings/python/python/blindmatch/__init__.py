@@ -16,7 +16,7 @@ message (`str(e)`, also `e.reason`) is the same in every language.
 
 from ._native import *  # noqa: F401,F403  (the core: uniffi's module)
 from ._native import BlindmatchError
-from .client import Client, Refreshed  # noqa: F401
+from .client import Client, Incomplete, Refreshed  # noqa: F401
 
 
 def _message(self: BaseException) -> str:

@@ -15,13 +15,16 @@ stores it once.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Optional, Union
+from typing import Callable, Iterable, Literal, Optional, Sequence, Union
+from urllib.parse import urlsplit
 
 import grpc
 
@@ -29,7 +32,7 @@ from . import _native as core
 from .v1 import blindmatch_pb2 as pb
 from .v1 import blindmatch_pb2_grpc as rpc
 
-__all__ = ["Client", "Refreshed"]
+__all__ = ["Client", "Incomplete", "Refreshed"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,44 @@ class Refreshed:
     how: Literal["held", "cached", "delta", "download"]
     """`"held"` (already up to date), `"cached"` (from the cache
     directory), `"delta"` or `"download"`."""
+    delta_refused: Optional[str] = None
+    """Why the delta from the table held was not used, when one was tried
+    and the table was downloaded in full instead: the core's refusal or the
+    server's status. None otherwise."""
+
+
+class Incomplete(Exception):
+    """A `check` or `check_account` that failed after submitting began.
+
+    Earlier batches were acknowledged (`acknowledged` vouchers) and are
+    stored; `remaining` are the items (or uploads) of the call that were
+    not, in the order given. Retry with `remaining` only: calling `check`
+    again with every item would submit the acknowledged ones again under new
+    submission ids, and a version-1 server would store them twice. The
+    failure itself is `__cause__` (a `grpc.RpcError` once the retries are
+    spent, or a `BlindmatchError` from a refresh the server asked for).
+    """
+
+    def __init__(self, acknowledged: int, remaining: list, total: int, cause: BaseException) -> None:
+        self.acknowledged = acknowledged
+        self.remaining = remaining
+        detail = cause.details() if isinstance(cause, grpc.RpcError) else str(cause)
+        super().__init__(
+            f"{total - len(remaining)} of {total} items submitted ({acknowledged} vouchers acknowledged); "
+            f"the rest failed: {detail}"
+        )
 
 
 class Client:
     """Checks items against a blindmatch server.
 
-    `target` is `http://HOST:PORT` (plaintext, for a loopback or a trusted
-    network) or `https://HOST:PORT` (TLS with the system's roots, or
-    `credentials`). `operator_key` is the operator's verifying key: an
+    `target` is `http://HOST[:PORT]` (plaintext, for a loopback or a
+    trusted network) or `https://HOST[:PORT]` (TLS with the system's roots,
+    or `credentials`): HOST a name, an IPv4 address or a bracketed IPv6
+    one, no path. An app that makes its own channel (a proxy, its own TLS
+    setup) passes it as `channel` and `None` as `target`; `interceptors`
+    (`grpc.UnaryUnaryClientInterceptor` and its kin) wrap either, for
+    instance to add the metadata that authenticates an account. `operator_key` is the operator's verifying key: an
     `OperatorKey`, 32 bytes, or 64 hex digits. With `cache_dir` the history
     and the table persist across restarts (one directory per operator key;
     created if missing); without it they live as long as this object.
@@ -62,7 +95,9 @@ class Client:
     each attempt at a table or a delta), and a transient failure is retried
     up to `attempts` times, the first after `first_delay_ms`, with the
     backoff the core computes. Errors are the core's `BlindmatchError` kinds
-    (bindings/ERRORS.md), or `grpc.RpcError` once the retries are spent.
+    (bindings/ERRORS.md), `grpc.RpcError` once the retries are spent, or
+    `Incomplete` for a check that failed after some batches were
+    acknowledged.
 
     One client may be shared between threads (its calls take turns). A
     cache directory is for one client at a time: two processes that write
@@ -71,7 +106,7 @@ class Client:
 
     def __init__(
         self,
-        target: str,
+        target: Optional[str],
         operator_key: Union["core.OperatorKey", bytes, str],
         *,
         cache_dir: Optional[Union[str, os.PathLike]] = None,
@@ -83,19 +118,28 @@ class Client:
         attempts: int = 5,
         first_delay_ms: int = 200,
         credentials: Optional[grpc.ChannelCredentials] = None,
+        channel: Optional[grpc.Channel] = None,
+        interceptors: Sequence[object] = (),
     ) -> None:
         self._operator = _operator(operator_key)
-        if target.startswith("http://"):
-            if credentials is not None:
-                raise ValueError("credentials were given for a plaintext http:// target")
-            self._channel = grpc.insecure_channel(target[len("http://") :])
-        elif target.startswith("https://"):
-            creds = credentials or grpc.ssl_channel_credentials()
-            self._channel = grpc.secure_channel(target[len("https://") :], creds)
+        if channel is not None:
+            if target is not None or credentials is not None:
+                raise ValueError("channel was given with a target or credentials: give one or the other")
+        elif target is None:
+            raise ValueError("no target: give http://HOST[:PORT], https://HOST[:PORT] or a channel")
         else:
-            raise ValueError(f"target {target!r}: expected http://HOST:PORT or https://HOST:PORT")
-        self._tables = rpc.TableServiceStub(self._channel)
-        self._vouchers = rpc.VoucherServiceStub(self._channel)
+            secure, address = _parse_target(target)
+            if not secure and credentials is not None:
+                raise ValueError("credentials were given for a plaintext http:// target")
+            if secure:
+                channel = grpc.secure_channel(address, credentials or grpc.ssl_channel_credentials())
+            else:
+                channel = grpc.insecure_channel(address)
+        self._channel = channel
+        if interceptors:
+            channel = grpc.intercept_channel(channel, *interceptors)
+        self._tables = rpc.TableServiceStub(channel)
+        self._vouchers = rpc.VoucherServiceStub(channel)
         self._quorum = quorum
         self._log_policy = log_policy
         self._max_age = max_age_seconds
@@ -107,6 +151,9 @@ class Client:
         if cache_dir is not None:
             self._dir = Path(cache_dir) / self._operator.to_hex()
             self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # What a crash left between writing a file and renaming it.
+            for tmp in self._dir.glob(".tmp-*"):
+                tmp.unlink(missing_ok=True)
         self._history = self._load_history()
         self._table: Optional[core.Table] = None
         self._manifest: Optional[core.Manifest] = None
@@ -123,6 +170,16 @@ class Client:
             return self._refresh()
 
     def _refresh(self) -> Refreshed:
+        try:
+            return self._refresh_once()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            # The server moved to a newer table between the manifest and
+            # its download (SPEC 13.5): once more, from the new manifest.
+            return self._refresh_once()
+
+    def _refresh_once(self) -> Refreshed:
         self._reload_history()  # the cache's record as it is now
         request = pb.GetManifestRequest(log_size=self._history.log_size())
         response = self._retried(lambda: self._tables.GetManifest(request, timeout=self._timeout))
@@ -141,7 +198,7 @@ class Client:
             manifest.check_age(self._max_age, int(time.time()))
         accepted = self._history.check(manifest)
         previous = self._history.newest()
-        table, how = self._table_for(manifest)
+        table, how, delta_refused = self._table_for(manifest)
         # The table first, then the history that names it: a crash between
         # the two leaves a table the history does not need yet.
         if how in ("delta", "download"):
@@ -156,25 +213,28 @@ class Client:
                 self._remove(_table_file(old.table_id()))
         self._table, self._manifest = table, manifest
         self._max_batch = response.max_batch
-        return Refreshed(version=manifest.version(), how=how)
+        return Refreshed(version=manifest.version(), how=how, delta_refused=delta_refused)
 
     def check(self, items: Iterable["core.ItemToCheck"]) -> int:
         """Submits `items` (version 1; `refresh` first if no table is held)
         in batches of the server's size; returns how many vouchers were
-        acknowledged. The acknowledgement says nothing about matches."""
+        acknowledged. The acknowledgement says nothing about matches.
+
+        A table that changed meanwhile (the server refuses the old one's
+        vouchers, SPEC 12.2) is fetched and the batch made again from it. A
+        failure once submitting began raises `Incomplete`, which says what
+        was acknowledged and what to submit again."""
         items = list(items)
         with self._lock:
-            table = self._current()
-            return self._submit_all(items, lambda chunk: table.submission(chunk))
+            return self._submit_all(items, lambda table, chunk: table.submission(chunk))
 
     def check_account(self, account: "core.Account", uploads: Iterable["core.Upload"]) -> int:
         """Threshold mode: submits `uploads` under `account` (keep an
         upload's `voucher_id` across retries and restarts: the same upload
-        counts once)."""
+        counts once). Raises `Incomplete` as `check` does."""
         uploads = list(uploads)
         with self._lock:
-            table = self._current()
-            return self._submit_all(uploads, lambda chunk: table.account_submission(account, chunk))
+            return self._submit_all(uploads, lambda table, chunk: table.account_submission(account, chunk))
 
     def manifest(self) -> Optional["core.Manifest"]:
         """The manifest of the table held, if any."""
@@ -193,12 +253,13 @@ class Client:
     # -- the table ----------------------------------------------------------
 
     def _table_for(self, manifest: "core.Manifest"):
+        """The table for `manifest`, how it came, and why a delta was refused."""
         if self._table is not None and self._table.table_id() == manifest.table_id():
-            return self._table, "held"
+            return self._table, "held", None
         cached = self._read(_table_file(manifest.table_id()))
         if cached is not None:
             try:
-                return core.Table.open(cached, manifest), "cached"
+                return core.Table.open(cached, manifest), "cached", None
             except core.BlindmatchError:
                 self._remove(_table_file(manifest.table_id()))  # damaged: fetch again
         held, held_manifest = self._table, self._manifest
@@ -211,12 +272,16 @@ class Client:
                     held, held_manifest = core.Table.open(saved, newest), newest
                 except core.BlindmatchError:
                     pass
+        refused = None
         if held is not None and held_manifest is not None and _same_shape(held_manifest, manifest):
             try:
-                return self._delta(held, manifest), "delta"
-            except (grpc.RpcError, core.BlindmatchError.Invalid, core.BlindmatchError.Malformed):
-                pass  # no delta for this pair, or one that does not verify: download in full
-        return self._download(manifest), "download"
+                return self._delta(held, manifest), "delta", None
+            except grpc.RpcError as e:
+                refused = f"{e.code().name}: {e.details()}"  # no delta for this pair
+            except (core.BlindmatchError.Invalid, core.BlindmatchError.Malformed) as e:
+                refused = str(e)  # one that does not verify
+            # Either way: download in full.
+        return self._download(manifest), "download", refused
 
     def _delta(self, held: "core.Table", manifest: "core.Manifest") -> "core.Table":
         delta = core.DeltaDownload(held, manifest)
@@ -261,21 +326,41 @@ class Client:
 
     # -- submitting ---------------------------------------------------------
 
-    def _submit_all(self, items: list, make) -> int:
+    def _submit_all(self, items: list, make: Callable[["core.Table", list], "core.Submission"]) -> int:
+        table = self._current()  # before any Submit: its errors are raised as they are
         acknowledged = 0
         batch = max(1, self._max_batch)
-        for start in range(0, len(items), batch):
-            submission = make(items[start : start + batch])
-            request = pb.SubmitRequest(
-                table_id=submission.table_id,
-                vouchers=submission.vouchers,
-                submission_id=submission.id,
-                account_id=submission.account_id,
-            )
-            # The same request on every try: the server stores it once.
-            response = self._retried(lambda: self._vouchers.Submit(request, timeout=self._timeout))
-            acknowledged += response.accepted
+        start = 0
+        try:
+            while start < len(items):
+                chunk = items[start : start + batch]
+                try:
+                    accepted = self._submit(make(table, chunk))
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                        raise
+                    # The server moved to another table and stored nothing
+                    # (SPEC 12.2): fetch it, make the batch again, once.
+                    self._refresh()
+                    table = self._current()
+                    batch = max(1, self._max_batch)
+                    chunk = items[start : start + batch]
+                    accepted = self._submit(make(table, chunk))
+                acknowledged += accepted
+                start += len(chunk)
+        except (grpc.RpcError, core.BlindmatchError) as e:
+            raise Incomplete(acknowledged, items[start:], len(items), e) from e
         return acknowledged
+
+    def _submit(self, submission: "core.Submission") -> int:
+        request = pb.SubmitRequest(
+            table_id=submission.table_id,
+            vouchers=submission.vouchers,
+            submission_id=submission.id,
+            account_id=submission.account_id,
+        )
+        # The same request on every try: the server stores it once.
+        return self._retried(lambda: self._vouchers.Submit(request, timeout=self._timeout)).accepted
 
     def _retried(self, call):
         backoff = core.Backoff(self._attempts, self._first_delay_ms)
@@ -313,7 +398,8 @@ class Client:
     def _write(self, name: str, data: bytes) -> None:
         if self._dir is None:
             return
-        # Whole or not at all: a crash leaves the old file.
+        # Whole or not at all: a crash leaves the old file. mkstemp opens
+        # O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600.
         fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -327,7 +413,8 @@ class Client:
 
     def _append(self, name: str, data: bytes) -> None:
         if self._dir is not None:
-            with open(self._dir / name, "ab") as f:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(self._dir / name, flags, 0o600), "ab") as f:
                 f.write(data)
 
     def _truncate(self, name: str, length: int) -> None:
@@ -347,6 +434,50 @@ def _operator(key) -> "core.OperatorKey":
     if isinstance(key, str):
         return core.OperatorKey.from_hex(key.strip())
     raise TypeError(f"operator_key: expected OperatorKey, bytes or hex, got {type(key).__name__}")
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?")
+
+
+def _parse_target(target: str) -> tuple[bool, str]:
+    """`http://HOST[:PORT]` or `https://HOST[:PORT]` as (TLS?, grpc's
+    `HOST:PORT`), or ValueError naming what is wrong."""
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"target {target!r}: {why} (expected http://HOST[:PORT] or https://HOST[:PORT])")
+
+    try:
+        parts = urlsplit(target.strip())
+    except ValueError as e:  # a bracketed host that is no IPv6 address
+        raise refuse(str(e)) from None
+    if parts.scheme not in ("http", "https"):
+        raise refuse("the scheme must be http or https")
+    if parts.path or "?" in target or "#" in target:
+        raise refuse("a server address has no path, query or fragment")
+    if "@" in parts.netloc:
+        raise refuse("a server address has no user info")
+    host = parts.hostname
+    if not host:
+        raise refuse("no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise refuse("the port must be a number from 1 to 65535") from None
+    if port is None:
+        if parts.netloc.endswith(":"):
+            raise refuse("the port must be a number from 1 to 65535")
+        port = 443 if parts.scheme == "https" else 80
+    if not 1 <= port <= 65535:
+        raise refuse("the port must be a number from 1 to 65535")
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise refuse(f"{host!r} between brackets is not an IPv6 address") from None
+        host = f"[{host}]"
+    elif not _HOST_NAME.fullmatch(host):
+        raise refuse(f"{host!r} is not a host name or an IPv4 address")
+    return parts.scheme == "https", f"{host}:{port}"
 
 
 def _same_shape(a: "core.Manifest", b: "core.Manifest") -> bool:
