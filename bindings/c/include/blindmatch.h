@@ -410,7 +410,7 @@ void bm_account_free(struct BmAccount *a);
 // account's secret rate) synthetic. Upload `i` is `voucher_ids[16 i ..
 // 16 i + 16]` (the platform's 16-byte id for the upload: send the same
 // upload again with the same id, so that it counts once toward t),
-// `item_types[i]`, `(values[i], value_lens[i])` and `(ads[i], ad_lens[i])`
+// `item_types[i]`, `(values_in[i], value_lens[i])` and `(ads[i], ad_lens[i])`
 // (`ads` and `ad_lens` may both be NULL: no associated data).
 //
 // Writes the vouchers one after the other to `vouchers_out` (which must
@@ -425,7 +425,7 @@ void bm_account_free(struct BmAccount *a);
 //
 // # Safety
 // `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
-// `n` 0), each `values[i]` for `value_lens[i]` bytes and `ads[i]` for
+// `n` 0), each `values_in[i]` for `value_lens[i]` bytes and `ads[i]` for
 // `ad_lens[i]`; outputs as the conventions say.
 enum BmStatus bm_account_submission(const struct BmTable *t,
                                     const struct BmAccount *a,

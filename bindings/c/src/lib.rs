@@ -15,7 +15,7 @@
 //!   empty buffer. A function that writes a variable-length result takes a
 //!   capacity and returns the length needed, writing only if it fits.
 //! - Nothing here panics across the boundary: a panic (a bug) is caught and
-//!   reported as [`BmStatus::Internal`].
+//!   reported as `BM_STATUS_INTERNAL` ([`BmStatus::Internal`]).
 
 use std::cell::RefCell;
 use std::ffi::c_char;
@@ -930,7 +930,7 @@ unsafe fn values<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], 
 /// account's secret rate) synthetic. Upload `i` is `voucher_ids[16 i ..
 /// 16 i + 16]` (the platform's 16-byte id for the upload: send the same
 /// upload again with the same id, so that it counts once toward t),
-/// `item_types[i]`, `(values[i], value_lens[i])` and `(ads[i], ad_lens[i])`
+/// `item_types[i]`, `(values_in[i], value_lens[i])` and `(ads[i], ad_lens[i])`
 /// (`ads` and `ad_lens` may both be NULL: no associated data).
 ///
 /// Writes the vouchers one after the other to `vouchers_out` (which must
@@ -945,7 +945,7 @@ unsafe fn values<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], 
 ///
 /// # Safety
 /// `t`, `a` NULL or live; every array valid for `n` entries (or NULL with
-/// `n` 0), each `values[i]` for `value_lens[i]` bytes and `ads[i]` for
+/// `n` 0), each `values_in[i]` for `value_lens[i]` bytes and `ads[i]` for
 /// `ad_lens[i]`; outputs as the conventions say.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bm_account_submission(
