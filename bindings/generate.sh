@@ -4,6 +4,7 @@
 #   bindings/swift/Sources/Blindmatch/Blindmatch.swift      (uniffi)
 #   bindings/swift/Sources/BlindmatchFFI/BlindmatchFFI.h     (uniffi)
 #   bindings/swift/Sources/BlindmatchFFI/module.modulemap    (uniffi)
+#   bindings/swift/REFERENCE.md                               (swift/reference.py)
 #
 #   generate.sh           rewrite them
 #   generate.sh --check   fail, naming each file, if any differs (CI: a
@@ -34,4 +35,12 @@ for f in swift/Sources/Blindmatch/Blindmatch.swift swift/Sources/BlindmatchFFI/B
   fi
 done
 [ "$check" = "--check" ] && [ $status -eq 0 ] && echo "generated: swift sources match the interface"
+# The Swift reference page is generated from those sources, and the example
+# checked against them (no Swift compiler here: names and labels only).
+if [ "$check" = "--check" ]; then
+  python3 "$here/swift/reference.py" --check || status=1
+  python3 "$here/swift/check-example.py" || status=1
+else
+  python3 "$here/swift/reference.py"
+fi
 exit $status
