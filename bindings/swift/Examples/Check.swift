@@ -17,8 +17,8 @@ import Blindmatch
 /// What the app's gRPC client does: the three calls, deadlines and retries
 /// (`Backoff` says how long to wait) included.
 protocol Transport {
-    /// `GetManifest`: the response's `statement`, `signature`, `max_batch`
-    /// and `synthetic_bound` fields.
+    /// `GetManifest`: the response's `statement`, `signature` and
+    /// `max_batch` fields (the rest are unsigned copies of the statement's).
     func getManifest(logSize: UInt64) async throws -> (statement: Data, signature: Data, maxBatch: Int)
     /// `DownloadTable` from `offset`: each chunk's `offset`, `slots`, `proof`.
     func downloadTable(tableId: Data, offset: UInt64) -> AsyncThrowingStream<(UInt64, Data, [Data]), Error>
