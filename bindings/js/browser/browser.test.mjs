@@ -1,8 +1,12 @@
 // A real browser: Debian's Chromium, headless, driven by Playwright. The page
-// (bindings/js/browser) hashes a picked file with WebCrypto, makes its voucher
-// in WebAssembly and submits it over gRPC-Web to a real server run with
-// --grpc-web-origin. A listed file is recorded with its note, an unlisted one
-// is not; the screenshot is kept in target/bindings/js/browser.png.
+// (bindings/js/browser) uses the packaged browser client ("blindmatch/web"):
+// it verifies the manifest (a quorum of co-signers), downloads the table and
+// keeps it in IndexedDB, hashes a picked file with WebCrypto, makes its
+// voucher in WebAssembly and submits it over gRPC-Web to a real server run
+// with --grpc-web-origin. A listed file is recorded with its note, an
+// unlisted one is not; a reload takes the table from IndexedDB; in threshold
+// mode the page's account leaves a candidate. The screenshot is kept in
+// target/bindings/js/browser.png.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -15,7 +19,7 @@ import { TestServer } from "./server.mjs";
 const dist = process.env.BLINDMATCH_PAGE;
 const screenshot = process.env.BLINDMATCH_SCREENSHOT;
 const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-let page, browser, server, web;
+let page, browser, server, thresholdServer, web, origin;
 
 before(async () => {
   // The page's own origin: a static server on a free loopback port.
@@ -30,8 +34,9 @@ before(async () => {
     }
   });
   await new Promise((r) => web.listen(0, "127.0.0.1", r));
-  const origin = `http://127.0.0.1:${web.address().port}`;
+  origin = `http://127.0.0.1:${web.address().port}`;
   server = new TestServer(`--grpc-web-origin ${origin}`);
+  thresholdServer = new TestServer(`--grpc-web-origin ${origin}`, "3:2");
   browser = await chromium.launch({
     executablePath: process.env.BLINDMATCH_CHROMIUM ?? "/usr/bin/chromium",
     // As root, without a user namespace sandbox; no network beyond loopback.
@@ -44,12 +49,13 @@ before(async () => {
   const orgs = ["a", "b"].map((n) => readFileSync(join(server.dir, `org-${n}.sign.pub`), "utf8").trim()).join(",");
   await page.goto(`${origin}/index.html?server=http://${server.target}&operator=${server.operatorHex}&orgs=${orgs}&quorum=2`);
   await page.waitForFunction(() => document.getElementById("status").textContent.includes("verified"), null, { timeout: 30000 });
-  assert.match(await page.textContent("#status"), /co-signed by Hotline a, Hotline b/);
+  assert.equal(await page.textContent("#status"), "table version 1 verified (download), co-signed by Hotline a, Hotline b; pick a file");
 });
 
 after(async () => {
   await browser?.close();
   server?.stop();
+  thresholdServer?.stop();
   web?.close();
 });
 
@@ -69,4 +75,24 @@ test("a listed file is recorded with its note, an unlisted one is not", async ()
   const matches = server.matches(1);
   assert.deepEqual(matches.map((m) => m.associated_data), ["browser: listed"]);
   assert.equal(matches[0].item_type, "sha256");
+});
+
+test("a reload takes the table from IndexedDB", async () => {
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("verified"), null, { timeout: 30000 });
+  assert.equal(await page.textContent("#status"), "table version 1 verified (cached), co-signed by Hotline a, Hotline b; pick a file");
+  assert.equal(await check("again.jpg", "not listed either", "browser: again"), "again.jpg: acknowledged (1 voucher)");
+});
+
+test("threshold mode: the page's account leaves a candidate", async () => {
+  const other = await browser.newPage();
+  page = other;
+  other.on("console", (m) => console.log(`page: ${m.text()}`));
+  await other.goto(`${origin}/index.html?server=http://${thresholdServer.target}&operator=${thresholdServer.operatorHex}&account=browser-account`);
+  await other.waitForFunction(() => /verified|error/.test(document.getElementById("status").textContent), null, { timeout: 30000 });
+  assert.equal(await other.textContent("#status"), "table version 1 verified (download), threshold 3; pick a file");
+  assert.equal(await check("holiday.jpg", "listed-0", "browser: account"), "holiday.jpg: acknowledged (1 voucher)");
+  const mine = thresholdServer.accounts(1).find((a) => a.account_hex === Buffer.from("browser-account").toString("hex"));
+  assert.ok(mine, "the server holds the account's candidate");
+  assert.deepEqual([mine.unrevealed, mine.real], [1, 0]); // below t = 3: nothing revealed
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The browser check: the page built (messages from our .proto by buf and
-# protoc-gen-es, bundled by esbuild with the npm package of bindings/js), a
-# real server with gRPC-Web on, and Debian's Chromium driven by Playwright.
+# The browser check: the page built (bundled by esbuild with the npm package
+# of bindings/js, whose browser client "blindmatch/web" brings Connect and
+# the service's stubs), real servers with gRPC-Web on, and Debian's
+# Chromium driven by Playwright.
 # Run bindings/js/test.sh first (it builds the package). Chromium comes from
 # Debian's packages: installed here when missing and apt-get can (root).
 set -euo pipefail
@@ -18,12 +19,11 @@ fi
 [ -x "$chromium" ] || { echo "browser: $chromium is missing (apt-get install chromium)" >&2; exit 2; }
 tarball="$(ls "$work"/blindmatch-*.tgz)"
 rm -rf "$work/browser" && mkdir -p "$work/browser"
-cp -r "$here/package.json" "$here/buf.gen.yaml" "$here/index.html" "$here/src" "$here/browser.test.mjs" \
+cp -r "$here/package.json" "$here/index.html" "$here/src" "$here/browser.test.mjs" \
   "$here/../tests/server.mjs" "$work/browser/"
 cd "$work/browser"
 npm install --silent --no-audit --no-fund
 npm install --silent --no-audit --no-fund --no-save "blindmatch@file:$tarball"
-npx buf generate "$root/proto/proto"
 mkdir -p dist
 npx esbuild src/app.js --bundle --format=esm --target=es2022 --log-level=warning --outfile=dist/app.js
 cp index.html dist/

@@ -1,55 +1,52 @@
-// The ready Node client (client/node.mjs): types.
-import type { ChannelCredentials } from "@grpc/grpc-js";
-import type { Account, LogPolicy, Manifest, OperatorKey, Quorum } from "../node/blindmatch_wasm.js";
+/**
+ * The ready client for Node, over @grpc/grpc-js, with a cache directory.
+ *
+ * @module blindmatch/client
+ */
+import type { Channel, ChannelCredentials, Interceptor } from "@grpc/grpc-js";
+import type { OperatorKey } from "../web/blindmatch_wasm.js";
+import { Flow, type FlowOptions } from "./flow.js";
 
-export interface ClientOptions {
-  /** The history and the table persist here (one directory per operator key). */
+export { Incomplete } from "./flow.js";
+export type { FlowOptions, Item, Refreshed, Upload } from "./flow.js";
+
+/** The options of the Node client. */
+export interface ClientOptions extends FlowOptions {
+  /**
+   * The history and the table persist here, one directory per operator
+   * key (created, mode 0700). For one client at a time: two processes that
+   * write one directory can set each other's history back.
+   */
   cacheDir?: string;
-  /** Refuse a table not co-signed by enough of these organisations (SPEC 15.6). */
-  quorum?: Quorum;
-  /** Refuse a table not in the operator's transparency log (SPEC 16.6). */
-  logPolicy?: LogPolicy;
-  /** Refuse a table built longer ago than this. */
-  maxAgeSeconds?: number;
-  /** Deadline of each call (default 30,000). */
-  timeoutMs?: number;
-  /** Deadline of a whole table download or delta (default 600,000). */
-  downloadTimeoutMs?: number;
-  /** Tries per call (default 5). */
-  attempts?: number;
-  /** Wait before the second try (default 200); the core's Backoff does the rest. */
-  firstDelayMs?: number;
   /** TLS credentials for an https:// url (default: Node's roots). */
   credentials?: ChannelCredentials;
+  /** grpc-js interceptors on every call (an app that authenticates its account ids adds metadata here). */
+  interceptors?: Interceptor[];
+  /** A channel the app made (grpc-js's `channelOverride`), used instead of one from the url: the url is then null. `close()` leaves it open. */
+  channel?: Channel;
 }
 
-/** An item to check in version 1. */
-export interface Item {
-  /** "sha256", "sha1", "md5", "pdq" or "bytes". */
-  type: string;
-  /** The hash's bytes. */
-  value: Uint8Array;
-  /** At most 1,024 bytes, for the operator's match record. */
-  associatedData?: Uint8Array;
-}
-
-/** An upload in threshold mode. */
-export interface Upload extends Item {
-  /** 16 bytes, the same on every retry: the upload counts once. */
-  voucherId: Uint8Array;
-}
-
-export interface Refreshed {
-  version: number;
-  how: "held" | "cached" | "delta" | "download";
-}
-
-export class Client {
-  constructor(url: string, operatorKey: OperatorKey | string, options?: ClientOptions);
-  /** The manifest of the table held, once refreshed. */
-  readonly manifest: Manifest | undefined;
-  refresh(): Promise<Refreshed>;
-  check(items: Item[]): Promise<number>;
-  checkAccount(account: Account, uploads: Upload[]): Promise<number>;
+/**
+ * Checks items against a blindmatch server from Node, over @grpc/grpc-js.
+ *
+ * ```js
+ * import { Client } from "blindmatch/client";
+ * const client = new Client("https://list.example", operatorKeyHex, { cacheDir });
+ * await client.refresh();
+ * await client.check([{ type: "sha256", value: hashBytes, associatedData }]);
+ * client.close();
+ * ```
+ */
+export class Client extends Flow {
+  /**
+   * `url` is `http://HOST[:PORT]` (plaintext: loopback or a trusted
+   * network) or `https://HOST[:PORT]` (TLS): HOST a name, an IPv4 address or
+   * a bracketed IPv6 address; PORT 1 to 65535 (default 443 for https, 80
+   * for http); no path (not even `/`), query, fragment or user info. Throws
+   * a TypeError naming the url and what is wrong. `operatorKey` is the
+   * operator's verifying key the app pins: an `OperatorKey` or 64 hex digits.
+   */
+  constructor(url: string | null, operatorKey: OperatorKey | string, options?: ClientOptions);
+  /** Closes the channel (not one the app gave as `channel`). */
   close(): void;
 }

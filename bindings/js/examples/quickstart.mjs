@@ -1,7 +1,11 @@
 // The ready Node client, `Client` from "blindmatch/client": check items
 // against a blindmatch server in both modes.
 //
-//   node examples/quickstart.mjs URL OPERATOR_KEY_HEX CACHE_DIR sha256:HEX[:NOTE] ...
+//   node quickstart.mjs URL OPERATOR_KEY_HEX CACHE_DIR sha256:HEX[:NOTE] ...
+//
+// Version 1 (every listed item reported at once); threshold.mjs is the
+// threshold mode with an account, refused.mjs what an app does when a
+// table is refused.
 //
 // The acknowledgement is the same whether an item matched or not: the app
 // learns nothing about the list, and the server only learns the listed items
@@ -47,8 +51,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const n = await checkItems(url, key, cacheDir, texts.map(parseItem));
     console.log(`${n} vouchers acknowledged`);
   } catch (e) {
+    if (e.name === "Incomplete") {
+      // Earlier batches are stored: send only `e.remaining` again, later
+      // (all of them again would record the acknowledged ones twice).
+      console.error(`${e.message}; ${e.remaining.length} items to send again`);
+      process.exit(3);
+    }
     // A refused table (kind BadSignature, Rollback, ...): the table held
-    // stays; report it and try again at the next refresh.
+    // stays; report it and try again at the next refresh (refused.mjs).
     if (e.name !== "BlindmatchError") throw e;
     console.error(`refused (${e.kind}): ${e.message}`);
     process.exit(1);

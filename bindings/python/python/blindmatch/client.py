@@ -66,10 +66,7 @@ class Incomplete(Exception):
         self.acknowledged = acknowledged
         self.remaining = remaining
         detail = cause.details() if isinstance(cause, grpc.RpcError) else str(cause)
-        super().__init__(
-            f"{total - len(remaining)} of {total} items submitted ({acknowledged} vouchers acknowledged); "
-            f"the rest failed: {detail}"
-        )
+        super().__init__(f"{acknowledged} of {total} acknowledged; the rest failed: {detail}")
 
 
 class Client:
