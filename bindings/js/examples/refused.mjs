@@ -18,7 +18,7 @@ import { itemFromHex } from "blindmatch";
 import { Client } from "blindmatch/client";
 
 // The refusals that mean "do not trust this table" (bindings/ERRORS.md).
-const REFUSED = new Set(["BadSignature", "Rollback", "Equivocation", "Quorum", "Log", "Stale", "History", "Invalid"]);
+const REFUSED = new Set(["BadSignature", "Rollback", "Equivocation", "Quorum", "Log", "TooOld", "History", "Invalid"]);
 
 /** One round: refresh (a refusal keeps the table held), then check `queue`; resolves to what is still queued. */
 export async function round(client, queue, say) {

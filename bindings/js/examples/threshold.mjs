@@ -26,7 +26,7 @@ import { Client } from "blindmatch/client";
 export function syntheticRate(manifest, maxUploads) {
   const s = manifest.syntheticBound;
   if (s === undefined) throw new Error("the table is version 1 (no threshold): use quickstart.mjs");
-  return s / (2 * maxUploads);
+  return Math.min(1, s / (2 * maxUploads));
 }
 
 /** The account kept in `file`, made there (mode 0600) the first time. */
