@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """README snippets work as written: every fenced block that follows a
 `<!-- snippet: PATH -->` line must appear, line for line, in PATH, a file
-that the tests compile and run. Exits 1 naming each snippet that does not."""
+that the tests compile and run; and every name the binding sections use
+exists in a binding (below). Exits 1 naming each that does not."""
 
 import pathlib
 import re
@@ -24,4 +25,53 @@ if found == 0:
     print("README.md: no snippets found (marker format changed?)", file=sys.stderr)
     sys.exit(1)
 print(f"snippets: {found} checked, {bad} differ")
-sys.exit(1 if bad else 0)
+
+# Names: every method, function, field or member the README's binding
+# sections name in inline code (`Table.accountSubmission(account, uploads)`,
+# `Upload(voucher_id=...)`, `manifest.synthetic_bound`) is declared by a
+# binding, per the reference pages generated from the code. A snake_case
+# name must be Python's, C's or the protocol's; a camelCase one Kotlin's,
+# Swift's, JavaScript's or the protocol's.
+REFERENCES = {
+    "snake": ["bindings/python/REFERENCE.md", "bindings/c/REFERENCE.md", "proto/proto/blindmatch/v1/blindmatch.proto"],
+    "camel": ["bindings/kotlin/REFERENCE.md", "bindings/swift/REFERENCE.md", "bindings/js/REFERENCE.md",
+              "proto/proto/blindmatch/v1/blindmatch.proto"],
+}
+SECTIONS = ["### Threshold mode", "## The client in other languages (bindings)"]
+declared = {}
+for group, paths in REFERENCES.items():
+    declared[group] = set()
+    for path in paths:
+        if not (root / path).exists():
+            print(f"names: {path} is missing", file=sys.stderr)
+            sys.exit(1)
+        declared[group] |= set(re.findall(r"\w+", (root / path).read_text()))
+# Commands, paths and file extensions are not names; nor is the web
+# platform's own API.
+shell = re.compile(r"^(\$|cargo |pip |npm |mvn |cd |python|node |bash |blindmatch|\.)|/")
+PLATFORM = {"getRandomValues"}
+checked = 0
+missing = []
+for heading in SECTIONS:
+    start = readme.index(heading + "\n")
+    level = heading.split()[0]
+    end = readme.find("\n" + level + " ", start + len(heading))
+    end = len(readme) if end < 0 else end
+    # Inline code only: fenced blocks are the snippets above.
+    prose = re.sub(r"```.*?```", "", readme[start:end], flags=re.S)
+    for span in re.findall(r"`([^`\n]+)`", prose):
+        if shell.search(span):
+            continue
+        names = re.findall(r"(\w+)\(", span) + re.findall(r"\.([A-Za-z_]\w*)", span) + re.findall(r"(\w+)=", span)
+        for name in names:
+            if name.isupper() or name.isdigit() or name in PLATFORM:
+                continue
+            groups = ["snake"] if "_" in name else ["camel"] if re.search(r"[a-z][A-Z]", name) else ["snake", "camel"]
+            checked += 1
+            if not any(name in declared[g] for g in groups):
+                line = readme[: readme.index(span)].count("\n") + 1
+                missing.append(f"README.md:{line}: `{span}`: no binding declares {name}")
+for m in missing:
+    print(m, file=sys.stderr)
+print(f"names: {checked} names in the binding sections checked, {len(missing)} undeclared")
+sys.exit(1 if bad or missing else 0)

@@ -2,8 +2,11 @@
 # The Kotlin/JVM binding, as a user gets it: `mvn install` in
 # bindings/kotlin (native.sh builds the library and uniffi's Kotlin; JUnit
 # against a real server; the jar with the library inside, into the local
-# Maven repository), then a scratch project that depends on
-# org.blindmatch:blindmatch like an app, compiles against it and runs.
+# Maven repository); REFERENCE.md checked against the code's KDoc
+# (reference.py --check); then a scratch project that depends on
+# org.blindmatch:blindmatch like an app, compiles against it with the
+# examples copied in, and runs each example against a real server (and the
+# quickstart again with another gRPC transport in the jar's one's place).
 # Maven fetches its plugins and artifacts from Maven Central into the local
 # repository (BLINDMATCH_M2, else ~/.m2/repository) the first time.
 set -euo pipefail
@@ -22,8 +25,77 @@ grep -qx 'linux-x86-64/libblindmatch_uniffi.so' <<<"$(jar tf "$jar")" \
 ran="$(cat "$here"/target/surefire-reports/TEST-*.xml | grep -o '<testsuite [^>]*' | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*' | awk '{ s += $1 } END { print s + 0 }')"
 [ "${ran:-0}" -gt 0 ] || { echo "kotlin: no tests ran" >&2; exit 1; }
 echo "kotlin: $(basename "$jar") ($(du -k "$jar" | cut -f1) KiB, native library included)"
+# REFERENCE.md is what the code's KDoc gives (Dokka over the client and
+# uniffi's Kotlin, joined by reference.py); it fails naming the file.
+BLINDMATCH_M2="$m2" python3 "$here/reference.py" --check
 
+# The app's project: the jar from the local repository, the examples copied
+# in as a user copies them (src/main/kotlin/org/blindmatch/example/*.kt).
 scratch="$target/bindings/kotlin-scratch"
 rm -rf "$scratch" && mkdir -p "$scratch" && cp -r "$here/scratch/." "$scratch/"
+examples="$here/src/main/kotlin/org/blindmatch/example"
+cp "$examples/Quickstart.kt" "$examples/Threshold.kt" "$examples/Refused.kt" "$scratch/src/main/kotlin/"
 (cd "$scratch" && "${mvn[@]}" package exec:java -Dblindmatch.version="$version")
+
+# Each example against a real server (bindings/testkit/server.sh): version 1
+# and threshold mode (t = 3, s = 2).
+kit="$root/bindings/testkit/server.sh"
+v1="$(mktemp -d)" th="$(mktemp -d)"
+trap '"$kit" stop "$v1" || true; "$kit" stop "$th" || true; rm -rf "$v1" "$th"' EXIT
+"$kit" start "$v1"
+BLINDMATCH_THRESHOLD=3:2 "$kit" start "$th"
+fail() { echo "kotlin: example $*" >&2; exit 1; }
+# run NAME EXPECTED_EXIT ARGS...: `mvn exec:java` in the scratch project;
+# the example's output (less Maven's colour codes) in $out and $err.
+run() {
+  local name="$1" want="$2" rc=0
+  shift 2
+  (cd "$scratch" && "${mvn[@]}" "${profile[@]}" exec:java -Dblindmatch.version="$version" \
+    -Dexec.mainClass="org.blindmatch.example.${name}Kt" -Dexec.args="$*") \
+    > "$scratch/out" 2> "$scratch/err" || rc=$?
+  out="$(sed 's/\x1b\[[0-9;]*m//g' "$scratch/out" | grep -v '^$' || true)"
+  err="$(sed 's/\x1b\[[0-9;]*m//g' "$scratch/err" | grep -v '^$' || true)"
+  [ "$rc" = "$want" ] || fail "$name exited $rc, not $want: $out $err"
+}
+profile=()
+url() { cat "$1/url"; }
+key() { cat "$1/operator.sign.pub"; }
+unlisted="sha256:$(printf 'cd%.0s' $(seq 32))"
+
+run Quickstart 0 "$(url "$v1")" "$(key "$v1")" "$scratch/cache" "$(sed -n 1p "$v1/listed.txt" | tr ' ' ':'):copied-quickstart" "$unlisted"
+[ "$out" = "2 vouchers acknowledged" ] || fail "Quickstart printed: $out"
+"$kit" matches "$v1" 1 | grep -q '"associated_data": "copied-quickstart"' || fail "Quickstart: the listed item was not recorded"
+
+uploads="$(awk '{ printf "%s:%s:copied-threshold-%d ", $1, $2, NR - 1 }' "$th/listed.txt")"
+n="$(wc -l < "$th/listed.txt")"
+for _ in 1 2; do # the second run restores the account from its file
+  # shellcheck disable=SC2086 # one argument per upload
+  run Threshold 0 "$(url "$th")" "$(key "$th")" "$scratch/cache-th" "$scratch/account.secret" 100 $uploads
+  [ "$out" = "t = 3, s = 2: $n vouchers acknowledged" ] || fail "Threshold printed: $out"
+done
+[ "$(stat -c %a "$scratch/account.secret")" = 600 ] || fail "Threshold: the account file is not 0600"
+# Six listed uploads at a synthetic rate of 2 / 200: t = 3 real ones among
+# them unless four or more were synthetic (about 1.5e-7).
+got="$("$kit" matches "$th" 3 | grep -c '"associated_data": "copied-threshold-' || true)"
+[ "$got" -ge 3 ] || fail "Threshold: $got of the account's uploads revealed, not 3 or more"
+run Threshold 1 "$(url "$v1")" "$(key "$v1")" "$scratch/cache" "$scratch/account-v1.secret" 100 "$unlisted"
+[[ "$err" == *"this table is in version 1: use Quickstart.kt"* ]] || fail "Threshold on version 1 said: $err"
+
+# A key that is not the operator's: the table is refused, nothing is sent.
+run Refused 3 "$(url "$v1")" "$(cat "$v1/org-a.sign.pub")" "$scratch/cache-refused" "$unlisted"
+[ "$out" = "no verified table: uploads are not checked until one verifies" ] || fail "Refused printed: $out"
+[[ "$err" == *"refused a table (BadSignature): manifest signature does not verify"* ]] || fail "Refused said: $err"
+run Refused 0 "$(url "$v1")" "$(key "$v1")" "$scratch/cache-refused" "$unlisted"
+[ "$out" = "1 vouchers acknowledged" ] || fail "Refused (the operator's key) printed: $out"
+
+# Another gRPC transport in the place of grpc-netty-shaded (as an Android
+# app puts grpc-okhttp): the url constructor takes whichever is there.
+(cd "$scratch" && "${mvn[@]}" dependency:build-classpath -Pswap-transport -Dblindmatch.version="$version" -Dmdep.outputFile=swap.cp >/dev/null)
+! grep -q grpc-netty-shaded "$scratch/swap.cp" || fail "swap-transport: grpc-netty-shaded is still on the classpath"
+grep -q 'grpc-netty-[0-9]' "$scratch/swap.cp" || fail "swap-transport: grpc-netty is not on the classpath"
+(cd "$scratch" && "${mvn[@]}" -Pswap-transport package -Dblindmatch.version="$version")
+profile=(-Pswap-transport)
+run Quickstart 0 "$(url "$v1")" "$(key "$v1")" "$scratch/cache-swap" "$unlisted"
+[ "$out" = "1 vouchers acknowledged" ] || fail "Quickstart over grpc-netty printed: $out"
+echo "kotlin: examples Quickstart, Threshold, Refused ran from the scratch project; another transport swapped in"
 echo "kotlin: $ran tests passed"

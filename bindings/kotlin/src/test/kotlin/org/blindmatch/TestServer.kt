@@ -3,8 +3,12 @@ package org.blindmatch
 import java.io.File
 import java.nio.file.Files
 
-/** A real server from bindings/testkit/server.sh, in a scratch directory. */
-class TestServer(private val threshold: String = "") : AutoCloseable {
+/**
+ * A real server from bindings/testkit/server.sh, in a scratch directory.
+ * [threshold] is "T:S" for a table in threshold mode; [serveArgs] more of
+ * `serve`'s flags (as one string).
+ */
+class TestServer(private val threshold: String = "", private val serveArgs: String = "") : AutoCloseable {
     val root = File(System.getProperty("blindmatch.root")).canonicalFile
     private val script = File(root, "bindings/testkit/server.sh").path
     val dir: File = Files.createTempDirectory("blindmatch-kotlin").toFile()
@@ -47,11 +51,15 @@ class TestServer(private val threshold: String = "") : AutoCloseable {
         val builder = ProcessBuilder(listOf(script, args[0], dir.path) + args.drop(1))
             .redirectError(ProcessBuilder.Redirect.INHERIT)
         builder.environment()["BLINDMATCH_THRESHOLD"] = threshold
+        builder.environment()["BLINDMATCH_SERVE_ARGS"] = serveArgs
         val p = builder.start()
         val out = p.inputStream.bufferedReader().readText()
         check(p.waitFor() == 0) { "server.sh ${args.joinToString(" ")} failed" }
         return out
     }
+
+    /** Stops the server (SIGTERM, then SIGKILL); [close] after it does nothing more. */
+    fun stop() = run("stop")
 
     override fun close() {
         run("stop")
