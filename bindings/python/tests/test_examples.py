@@ -54,6 +54,10 @@ def test_threshold(threshold_server, project):
         assert out.returncode == 0, out.stderr
         assert out.stdout == f"t = 3, s = 2: {len(listed)} vouchers acknowledged\n"
     assert stat.S_IMODE(account.stat().st_mode) == 0o600
+    # Sent twice, counted once: the account holds six vouchers, not twelve.
+    (held,) = server.accounts(1)
+    assert held["account_hex"] == b"account-1".hex()
+    assert held["unrevealed"] + held.get("real", 0) + held.get("synthetic", 0) + held.get("rejected", 0) == len(listed)
     # Six listed uploads at a synthetic rate of 2 / 200: t = 3 real ones
     # among them unless four or more were synthetic (about 1.5e-7).
     notes = {m["associated_data"] for m in server.matches(3)}

@@ -116,3 +116,14 @@ def test_the_ready_client_in_threshold_mode(threshold_server, tmp_path):
             break
         time.sleep(0.2)
     assert mine and (mine[0]["real"], mine[0]["unrevealed"]) == (3, 0)
+
+
+def test_the_client_raises_a_mode_error_as_it_is_before_anything_was_sent(threshold_server):
+    """Not `Incomplete`: nothing was submitted, the items are the wrong kind."""
+    server = threshold_server
+    kind, value = server.listed()[0]
+    t = getattr(blindmatch.ItemType, kind.upper())
+    item = blindmatch.ItemToCheck(item_type=t, value=blindmatch.item_from_hex(t, value), associated_data=b"")
+    with blindmatch.Client(server.url, server.operator_hex) as client:
+        with pytest.raises(blindmatch.BlindmatchError.Mode):
+            client.check([item])

@@ -15,6 +15,7 @@ stores it once.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -24,7 +25,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Optional, Sequence, Union
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -65,7 +65,9 @@ class Incomplete(Exception):
     def __init__(self, acknowledged: int, remaining: list, total: int, cause: BaseException) -> None:
         self.acknowledged = acknowledged
         self.remaining = remaining
-        detail = cause.details() if isinstance(cause, grpc.RpcError) else str(cause)
+        # As every client words it: the status's name and the server's
+        # message, or the core's message.
+        detail = f"{cause.code().name}: {cause.details()}" if isinstance(cause, grpc.RpcError) else str(cause)
         super().__init__(f"{acknowledged} of {total} acknowledged; the rest failed: {detail}")
 
 
@@ -133,6 +135,8 @@ class Client:
             else:
                 channel = grpc.insecure_channel(address)
         self._channel = channel
+        # A channel the app passed in is the app's to close.
+        self._owns_channel = target is not None
         if interceptors:
             channel = grpc.intercept_channel(channel, *interceptors)
         self._tables = rpc.TableServiceStub(channel)
@@ -208,6 +212,11 @@ class Client:
         for old in (previous, self._manifest):
             if old is not None and old.table_id() != manifest.table_id():
                 self._remove(_table_file(old.table_id()))
+        # And no partial download: one of a version that was replaced
+        # before it finished would stay forever.
+        if self._dir is not None:
+            for part in self._dir.glob("table-*.part"):
+                part.unlink(missing_ok=True)
         self._table, self._manifest = table, manifest
         self._max_batch = response.max_batch
         return Refreshed(version=manifest.version(), how=how, delta_refused=delta_refused)
@@ -238,8 +247,10 @@ class Client:
         return self._manifest
 
     def close(self) -> None:
-        """Closes the channel."""
-        self._channel.close()
+        """Closes the channel the client made (one passed as `channel` is
+        the app's, left open)."""
+        if self._owns_channel:
+            self._channel.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -328,11 +339,14 @@ class Client:
         acknowledged = 0
         batch = max(1, self._max_batch)
         start = 0
+        begun = False  # until a Submit is sent, errors are raised as they are
         try:
             while start < len(items):
                 chunk = items[start : start + batch]
+                submission = make(table, chunk)  # a Mode or Input error: the app's
+                begun = True
                 try:
-                    accepted = self._submit(make(table, chunk))
+                    accepted = self._submit(submission)
                 except grpc.RpcError as e:
                     if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
                         raise
@@ -346,6 +360,8 @@ class Client:
                 acknowledged += accepted
                 start += len(chunk)
         except (grpc.RpcError, core.BlindmatchError) as e:
+            if not begun:
+                raise
             raise Incomplete(acknowledged, items[start:], len(items), e) from e
         return acknowledged
 
@@ -384,11 +400,25 @@ class Client:
     def _save_history(self) -> None:
         self._write("history", self._history.encode())
 
+    def _open(self, name: str, flags: int) -> int:
+        """A file of the cache directory, never through a link: the client
+        makes none, so one there was planted, and is removed (a link to a
+        user's file must not be read, appended to or cut)."""
+        path = self._dir / name
+        try:
+            return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            path.unlink()  # the link itself
+            raise FileNotFoundError(errno.ENOENT, "a link, removed", str(path)) from None
+
     def _read(self, name: str) -> Optional[bytes]:
         if self._dir is None:
             return None
         try:
-            return (self._dir / name).read_bytes()
+            with os.fdopen(self._open(name, os.O_RDONLY), "rb") as f:
+                return f.read()
         except FileNotFoundError:
             return None
 
@@ -410,13 +440,20 @@ class Client:
 
     def _append(self, name: str, data: bytes) -> None:
         if self._dir is not None:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-            with os.fdopen(os.open(self._dir / name, flags, 0o600), "ab") as f:
+            with os.fdopen(self._open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as f:
                 f.write(data)
 
     def _truncate(self, name: str, length: int) -> None:
-        if self._dir is not None and (self._dir / name).exists():
-            os.truncate(self._dir / name, length)
+        if self._dir is None:
+            return
+        try:
+            fd = self._open(name, os.O_WRONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.ftruncate(fd, length)
+        finally:
+            os.close(fd)
 
     def _remove(self, name: str) -> None:
         if self._dir is not None:
@@ -438,43 +475,51 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([
 
 def _parse_target(target: str) -> tuple[bool, str]:
     """`http://HOST[:PORT]` or `https://HOST[:PORT]` as (TLS?, grpc's
-    `HOST:PORT`), or ValueError naming what is wrong."""
+    `HOST:PORT`), or ValueError naming what is wrong. By hand, as the other
+    clients parse it (bindings/testkit/urls.txt holds the cases every
+    client agrees on): urllib is lenient where a server address should not
+    be (spaces, tabs, a scheme in capitals, text after `[::1]`)."""
 
     def refuse(why: str) -> ValueError:
         return ValueError(f"target {target!r}: {why} (expected http://HOST[:PORT] or https://HOST[:PORT])")
 
-    try:
-        parts = urlsplit(target.strip())
-    except ValueError as e:  # a bracketed host that is no IPv6 address
-        raise refuse(str(e)) from None
-    if parts.scheme not in ("http", "https"):
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme not in ("http", "https"):
         raise refuse("the scheme must be http or https")
-    if parts.path or "?" in target or "#" in target:
-        raise refuse("a server address has no path, query or fragment")
-    if "@" in parts.netloc:
-        raise refuse("a server address has no user info")
-    host = parts.hostname
-    if not host:
-        raise refuse("no host")
-    try:
-        port = parts.port
-    except ValueError:
-        raise refuse("the port must be a number from 1 to 65535") from None
-    if port is None:
-        if parts.netloc.endswith(":"):
-            raise refuse("the port must be a number from 1 to 65535")
-        port = 443 if parts.scheme == "https" else 80
-    if not 1 <= port <= 65535:
-        raise refuse("the port must be a number from 1 to 65535")
-    if parts.netloc.startswith("["):
+    for char, why in (("@", "no user info"), ("/", "no path (not even /)"), ("?", "no query"), ("#", "no fragment")):
+        if char in rest:
+            raise refuse(f"a server address has {why}")
+    if rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            raise refuse("an IPv6 address opened with [ is not closed")
+        host, after = rest[: close + 1], rest[close + 1 :]
+        if after and not after.startswith(":"):
+            raise refuse("only :PORT may follow a bracketed IPv6 address")
+        port_text = after[1:] if after else None
         try:
-            ipaddress.IPv6Address(host)
+            ipaddress.IPv6Address(host[1:-1])
         except ValueError:
-            raise refuse(f"{host!r} between brackets is not an IPv6 address") from None
-        host = f"[{host}]"
-    elif not _HOST_NAME.fullmatch(host):
-        raise refuse(f"{host!r} is not a host name or an IPv4 address")
-    return parts.scheme == "https", f"{host}:{port}"
+            raise refuse(f"{host} is not an IPv6 address") from None
+        if "%" in host:  # a zone id names an interface of this host only
+            raise refuse(f"{host} is not an IPv6 address")
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon:
+            host, port_text = rest, None
+        if not host:
+            raise refuse("no host")
+        if not _HOST_NAME.fullmatch(host):
+            raise refuse(f"{host!r} is not a host name or an IPv4 address")
+        labels = host.rstrip(".").split(".")
+        if all(label.isdigit() for label in labels) and (len(labels) != 4 or any(int(l) > 255 for l in labels)):
+            raise refuse(f"{host} is not an IPv4 address")
+    port = 443 if scheme == "https" else 80
+    if port_text is not None:
+        if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 and 1 <= int(port_text) <= 65535):
+            raise refuse("the port must be a number from 1 to 65535")
+        port = int(port_text)
+    return scheme == "https", f"{host}:{port}"
 
 
 def _same_shape(a: "core.Manifest", b: "core.Manifest") -> bool:
