@@ -38,6 +38,25 @@ REFERENCES = {
               "proto/proto/blindmatch/v1/blindmatch.proto"],
 }
 SECTIONS = ["### Threshold mode", "## The client in other languages (bindings)"]
+
+
+def declarations(path):
+    """The words a reference page (or the .proto) writes as code: fenced
+    blocks, inline code, headings, bold and declaration lines (Dokka's
+    `fun ...`), not its prose."""
+    text = (root / path).read_text()
+    if path.endswith(".proto"):
+        return set(re.findall(r"\w+", re.sub(r"//[^\n]*", "", text)))
+    code = re.findall(r"```.*?```", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    code += re.findall(r"`([^`\n]+)`", text)
+    code += re.findall(r"^#+ .*$", text, flags=re.M)
+    code += re.findall(r"\*\*([^*\n]+)\*\*", text)
+    code += re.findall(r"^(?:fun|val|var|constructor|class|data class|sealed class|enum class|object|interface|open class)\b.*$",
+                       text, flags=re.M)
+    return set(re.findall(r"\w+", "\n".join(code)))
+
+
 declared = {}
 for group, paths in REFERENCES.items():
     declared[group] = set()
@@ -45,10 +64,10 @@ for group, paths in REFERENCES.items():
         if not (root / path).exists():
             print(f"names: {path} is missing", file=sys.stderr)
             sys.exit(1)
-        declared[group] |= set(re.findall(r"\w+", (root / path).read_text()))
+        declared[group] |= declarations(path)
 # Commands, paths and file extensions are not names; nor is the web
 # platform's own API.
-shell = re.compile(r"^(\$|cargo |pip |npm |mvn |cd |python|node |bash |blindmatch|\.)|/")
+shell = re.compile(r"^(\$|cargo |pip |npm |mvn |cd |python|node |bash |blindmatch|\.)|/|^[\w.-]+\.(kt|mjs|js|py|c|h|swift|md|ts)$")
 PLATFORM = {"getRandomValues"}
 checked = 0
 missing = []

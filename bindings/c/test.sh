@@ -106,9 +106,10 @@ url="$(cat "$tm/url")" && key="$(cat "$tm/operator.sign.pub")"
 mkdir app-t && transport fetch "$url" app-t
 uploads=() && i=0
 while read -r type value; do uploads+=("$type:$value:c-threshold-$i") && i=$((i + 1)); done < "$tm/listed.txt"
-out="$(./check --account account.secret --max-uploads 100 "$key" app-t "${uploads[@]}" | transport submit "$url")"
+mkdir -p "$scratch/secrets" # an absolute path, as an app keeps its secrets elsewhere
+out="$(./check --account "$scratch/secrets/account.secret" --max-uploads 100 "$key" app-t "${uploads[@]}" | transport submit "$url")"
 expect "accepted ${#uploads[@]}" "$out"
-[ "$(stat -c %a account.secret)" = 600 ] || { echo "c: account.secret is not mode 600" >&2; exit 1; }
+[ "$(stat -c %a "$scratch/secrets/account.secret")" = 600 ] || { echo "c: account.secret is not mode 600" >&2; exit 1; }
 "$testkit" matches "$tm" 3 >/dev/null
 real="$(notes "$tm" | grep -c c-threshold- || true)"
 [ "$real" -ge 3 ] || { echo "c: $real of the account's listed uploads recorded, expected at least 3" >&2; exit 1; }

@@ -1,8 +1,11 @@
 """Checks Examples/Check.swift against the Swift the package generates, as
 far as that is possible without a Swift compiler (none exists where this
-project is built): every call to a name the package declares must use the
-argument labels of one of its declarations (a method, an initializer, a
-record's memberwise initializer or a top-level function).
+project is built): every method called on a value (`history.check(...)`)
+must be one the package declares, one called on a type of the package
+(`Manifest.verify(...)`) one that type declares, and every call of a
+declared name must use the argument labels of one of its declarations (a
+method, an initializer, a record's memberwise initializer or a top-level
+function). Calls on the app's own `transport` are the app's.
 
     python3 check-example.py    exit 1 naming each call that does not fit
 
@@ -38,11 +41,20 @@ def labels_of(params):
     return tuple(out)
 
 
+APPS = {"transport"}  # receivers whose methods are the example's own
+
+
 def declared():
-    """{name: {labels, ...}} of everything the package declares."""
+    """({name: {labels, ...}}, {type: {member names}}) of what the package
+    declares."""
     types, functions = reference.parse()
-    known = {}
+    known, members = {}, {}
     for t in types:
+        names = set()
+        for d, _ in t["members"]:
+            m = re.match(r"(?:static )?(?:func `?(\w+)|(init)|case (\w+)|var (\w+))", d)
+            names |= {n for n in m.groups() if n}
+        members[t["name"]] = names
         for decl, _ in t["members"]:
             if t["kind"] == "enum":
                 continue
@@ -58,14 +70,15 @@ def declared():
     for decl, _ in functions:
         m = re.match(r"func (\w+)\((.*?)\)", decl)
         known.setdefault(m.group(1), set()).add(labels_of(m.group(2)))
-    return known
+    return known, members
 
 
 def calls(source):
-    """(line, name, labels) of every call in `source`, declarations aside."""
+    """(line, receiver or None, name, labels) of every call in `source`,
+    declarations aside."""
     for number, line in enumerate(source.splitlines(), 1):
         code = line.split("//")[0]
-        for m in re.finditer(r"(?<![\w.]func )(?<!case )\b(\w+)\(", code):
+        for m in re.finditer(r"(?<![\w.]func )(?<!case )(?:\b(\w+)\s*\.\s*)?\b(\w+)\(", code):
             if re.search(r"\b(func|init)\s*$", code[: m.start()]) or code[: m.start()].rstrip().endswith("BlindmatchError."):
                 continue
             depth, i = 1, m.end()
@@ -82,20 +95,28 @@ def calls(source):
                 args = args[: j - 1]
             else:
                 args = code[m.end(): i - 1]
-            yield number, m.group(1), labels_of(args)
+            yield number, m.group(1), m.group(2), labels_of(args)
 
 
 def main():
-    known = declared()
+    known, members = declared()
     source = EXAMPLE.read_text()
     bad = []
     used = 0
-    for number, name, labels in calls(source):
+    for number, receiver, name, labels in calls(source):
+        where = f"Examples/Check.swift:{number}"
+        if receiver in members:
+            if name not in members[receiver]:
+                bad.append(f"{where}: {receiver}.{name} is not declared by {receiver}")
+                continue
+        elif receiver and receiver[0].islower() and receiver not in APPS and name not in known:
+            bad.append(f"{where}: {receiver}.{name}(...): the package declares no method {name}")
+            continue
         if name in known:
             used += 1
             if labels not in known[name]:
                 want = " or ".join("(" + ":".join(l) + ":)" for l in sorted(known[name]))
-                bad.append(f"Examples/Check.swift:{number}: {name}({':'.join(labels)}:) is not declared; it takes {want}")
+                bad.append(f"{where}: {name}({':'.join(labels)}:) is not declared; it takes {want}")
     for line in bad:
         print(line, file=sys.stderr)
     if bad:

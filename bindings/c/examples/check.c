@@ -38,10 +38,8 @@ static int fail(const char *what) {
   return 1;
 }
 
-/* The whole file at `dir/name` into a malloc'd buffer. */
-static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+/* The whole file at `path` into a malloc'd buffer (NULL if it is missing). */
+static uint8_t *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   uint8_t *buf = NULL;
@@ -62,18 +60,29 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
   return buf ? buf : malloc(1);
 }
 
+static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return read_file(path, len);
+}
+
 /* Whole or not at all: written beside (the owner's alone, not through a
    link), then renamed over. */
-static int save(const char *dir, const char *name, const uint8_t *bytes, size_t len) {
-  char path[4096], tmp[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name);
+static int save_file(const char *path, const uint8_t *bytes, size_t len) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   unlink(tmp); /* what a crash left */
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (fd < 0) return -1;
   int ok = write(fd, bytes, len) == (ssize_t)len && fsync(fd) == 0;
   if (close(fd) != 0 || !ok) return -1;
   return rename(tmp, path);
+}
+
+static int save(const char *dir, const char *name, const uint8_t *bytes, size_t len) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return save_file(path, bytes, len);
 }
 
 static int unhex(const char *s, size_t n, uint8_t *out) {
@@ -119,7 +128,7 @@ static int parse_item(char *text, struct item *it) {
 static struct BmAccount *load_account(const char *path, const struct BmManifest *m, long max_uploads) {
   struct BmAccount *account = NULL;
   size_t len;
-  uint8_t *saved = slurp(".", path, &len);
+  uint8_t *saved = read_file(path, &len);
   if (saved) {
     enum BmStatus s = bm_account_decode(saved, len, &account);
     free(saved);
@@ -135,7 +144,7 @@ static struct BmAccount *load_account(const char *path, const struct BmManifest 
   uint8_t secret[1024];
   size_t n = bm_account_encode(account, secret, sizeof secret);
   /* A secret: an app keeps it as it keeps the account's other secrets. */
-  if (n > sizeof secret || save(".", path, secret, n) != 0) {
+  if (n > sizeof secret || save_file(path, secret, n) != 0) {
     bm_account_free(account);
     return NULL;
   }
