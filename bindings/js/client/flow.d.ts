@@ -65,8 +65,15 @@ export interface Refreshed {
  * batches were acknowledged and are stored; retry with `remaining` only:
  * checking every item again would submit the acknowledged ones again under
  * new submission ids, and a version-1 server would record them twice.
- * Errors before the first Submit (the refresh that gets the first table)
- * are thrown as they are.
+ * Errors before the first Submit is sent (the refresh that gets the first
+ * table, a `Mode` error for a table of the other mode, an `Input` error or a
+ * TypeError for a bad item in the first batch) are thrown as they are.
+ *
+ * Its message reads the same in every client:
+ * `${acknowledged} of ${total} acknowledged; the rest failed: ${detail}`,
+ * `detail` being `CODE_NAME: details` for a call's status (the gRPC status
+ * name, such as `UNAVAILABLE`, and the server's message) or the core's
+ * message for a `BlindmatchError`.
  */
 export class Incomplete<T = Item | Upload> extends Error {
   /** "Incomplete". */

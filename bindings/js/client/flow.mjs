@@ -30,7 +30,9 @@
 // with numbers as JavaScript numbers. The store holds named byte strings
 // (the history, the table, a partial download): read(name) -> bytes or
 // undefined, write(name, bytes) (whole or not at all), append(name, bytes),
-// truncate(name, length), remove(name); each may return a promise.
+// truncate(name, length), remove(name), and optionally list() -> the names
+// it holds (a store with list() has stale partial downloads cleared after
+// each refresh); each may return a promise.
 
 /** gRPC's status codes by number, for messages. */
 const CODE_NAMES = [
@@ -54,8 +56,12 @@ const isCoreError = (e) => e?.name === "BlindmatchError";
  * server would record them twice.
  */
 export class Incomplete extends Error {
-  constructor(acknowledged, remaining, total, cause) {
-    super(`${acknowledged} of ${total} acknowledged; the rest failed: ${cause?.message ?? cause}`, { cause });
+  /**
+   * `detail` is what failed, as every client words it: `CODE_NAME: details`
+   * for a call's status (the flow passes it), else the cause's message.
+   */
+  constructor(acknowledged, remaining, total, cause, detail = cause?.message ?? String(cause)) {
+    super(`${acknowledged} of ${total} acknowledged; the rest failed: ${detail}`, { cause });
     this.name = "Incomplete";
     this.acknowledged = acknowledged;
     this.remaining = remaining;
@@ -96,7 +102,8 @@ export function parseServerUrl(url) {
     } catch {
       valid = false;
     }
-    if (!valid || !host.includes(":")) throw refuse(`${host} is not an IPv6 address`);
+    // A zone id (`%25eth0`) names an interface of this host only.
+    if (!valid || !host.includes(":") || host.includes("%")) throw refuse(`${host} is not an IPv6 address`);
   } else {
     const colon = rest.lastIndexOf(":");
     host = colon < 0 ? rest : rest.slice(0, colon);
@@ -264,6 +271,15 @@ export class Flow {
     for (const old of [previous, this.#manifest]) {
       if (old && !sameBytes(old.tableId, manifest.tableId)) await this.#store.remove(tableName(old.tableId));
     }
+    // And no partial download of another table: one of a version replaced
+    // before it finished would stay forever. Only a store that can list
+    // its names (the cache directory; an app's store if it gives list()).
+    if (typeof this.#store.list === "function") {
+      const current = partName(manifest.tableId);
+      for (const name of await this.#store.list()) {
+        if (name.startsWith("table-") && name.endsWith(".part") && name !== current) await this.#store.remove(name);
+      }
+    }
     this.#table = table;
     this.#manifest = manifest;
     this.#maxBatch = response.maxBatch;
@@ -328,7 +344,7 @@ export class Flow {
 
   async #download(manifest) {
     const core = this.#core;
-    const part = tableName(manifest.tableId) + ".part";
+    const part = partName(manifest.tableId);
     let download;
     const saved = await this.#store.read(part);
     try {
@@ -364,29 +380,42 @@ export class Flow {
 
   async #submitAll(items, make) {
     items = Array.from(items);
-    // Before any Submit: its errors are raised as they are.
     if (!this.#table) await this.#refresh();
     let acknowledged = 0;
     let start = 0;
+    // Until a Submit is sent, errors (the first table's refresh, a Mode
+    // error for the other mode's table, a bad item) are thrown as they
+    // are: nothing was stored, and the call was wrong or early, not cut
+    // short.
+    let begun = false;
+    const send = (submission) => {
+      begun = true;
+      return this.#submit(submission);
+    };
     try {
       while (start < items.length) {
         let chunk = items.slice(start, start + Math.max(1, this.#maxBatch));
         let accepted;
         try {
-          accepted = await this.#submit(make(this.#table, chunk));
+          accepted = await send(make(this.#table, chunk));
         } catch (e) {
           if (this.#transport.status(e)?.code !== FAILED_PRECONDITION) throw e;
           // The server moved to another table and stored nothing (SPEC
           // 12.2): fetch it and make the batch again, once.
           await this.#refresh();
           chunk = items.slice(start, start + Math.max(1, this.#maxBatch));
-          accepted = await this.#submit(make(this.#table, chunk));
+          accepted = await send(make(this.#table, chunk));
         }
         acknowledged += accepted;
         start += chunk.length;
       }
     } catch (e) {
-      throw new Incomplete(acknowledged, items.slice(start), items.length, e);
+      if (!begun) throw e;
+      // The same words in every client: the status's name and the server's
+      // message, or the core's message.
+      const status = isCoreError(e) ? undefined : this.#transport.status(e);
+      const detail = status ? `${CODE_NAMES[status.code] ?? status.code}: ${status.message}` : undefined;
+      throw new Incomplete(acknowledged, items.slice(start), items.length, e, detail);
     }
     return acknowledged;
   }
@@ -427,4 +456,8 @@ export class Flow {
 
 function tableName(tableId) {
   return `table-${hex(tableId)}`;
+}
+
+function partName(tableId) {
+  return `${tableName(tableId)}.part`;
 }

@@ -15,7 +15,10 @@ export interface ClientOptions extends FlowOptions {
   /**
    * The history and the table persist here, one directory per operator
    * key (created, mode 0700). For one client at a time: two processes that
-   * write one directory can set each other's history back.
+   * write one directory can set each other's history back. No file there is
+   * opened through a symbolic link: the client makes none, and removes one
+   * it finds in a file's place. After each refresh the partial downloads
+   * of other tables are removed.
    */
   cacheDir?: string;
   /** TLS credentials for an https:// url (default: Node's roots). */

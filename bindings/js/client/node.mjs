@@ -6,13 +6,13 @@ import {
   closeSync,
   constants,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
   renameSync,
   rmSync,
-  truncateSync,
   writeSync,
 } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -93,19 +93,37 @@ export class Client extends Flow {
   }
 }
 
-/** The cache directory: one file per name, each replaced whole. */
+/**
+ * The cache directory: one file per name, each replaced whole. No file is
+ * opened through a symbolic link (O_NOFOLLOW): the client makes none, so
+ * one there was planted (a `.part` linked to a file of the user's, to have
+ * it read as a table or cut), and it is removed, the link itself, as if
+ * the file were missing: a partial download starts afresh.
+ */
 function directoryStore(dir) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // What a crash left between writing a file and renaming it.
   for (const name of readdirSync(dir)) if (name.startsWith(".tmp-")) rmSync(join(dir, name), { force: true });
-  const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = constants;
+  const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+  /** `name` opened with `flags`, never through a link; undefined if it is missing (or was a link, now removed). */
+  const open = (name, flags) => {
+    try {
+      return openSync(join(dir, name), flags | O_NOFOLLOW, 0o600);
+    } catch (e) {
+      if (e.code === "ENOENT") return undefined;
+      if (e.code !== "ELOOP") throw e;
+      rmSync(join(dir, name), { force: true }); // unlinks the link, not its target
+      return undefined;
+    }
+  };
   return {
     read(name) {
+      const fd = open(name, O_RDONLY);
+      if (fd === undefined) return undefined;
       try {
-        return new Uint8Array(readFileSync(join(dir, name)));
-      } catch (e) {
-        if (e.code === "ENOENT") return undefined;
-        throw e;
+        return new Uint8Array(readFileSync(fd));
+      } finally {
+        closeSync(fd);
       }
     },
     write(name, bytes) {
@@ -122,7 +140,10 @@ function directoryStore(dir) {
       renameSync(tmp, join(dir, name));
     },
     append(name, bytes) {
-      const fd = openSync(join(dir, name), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
+      // A link removed by the first open: the second creates the file (and
+      // throws its own error if anything is in the way again).
+      const flags = O_WRONLY | O_APPEND | O_CREAT;
+      const fd = open(name, flags) ?? openSync(join(dir, name), flags | O_EXCL | O_NOFOLLOW, 0o600);
       try {
         for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
       } finally {
@@ -130,14 +151,19 @@ function directoryStore(dir) {
       }
     },
     truncate(name, length) {
+      const fd = open(name, O_WRONLY);
+      if (fd === undefined) return;
       try {
-        truncateSync(join(dir, name), length);
-      } catch (e) {
-        if (e.code !== "ENOENT") throw e;
+        ftruncateSync(fd, length);
+      } finally {
+        closeSync(fd);
       }
     },
     remove(name) {
       rmSync(join(dir, name), { force: true });
+    },
+    list() {
+      return readdirSync(dir);
     },
   };
 }

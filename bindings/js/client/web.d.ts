@@ -23,6 +23,12 @@ export interface Store {
   put(name: string, bytes: Uint8Array): Promise<void>;
   /** Removes `name` (nothing if it is not there). */
   remove(name: string): Promise<void>;
+  /**
+   * Every name stored (optional). With it, the client removes the partial
+   * downloads of other tables after each refresh (one of a version replaced
+   * before it finished would stay otherwise); without it they stay.
+   */
+  list?(): Promise<string[]>;
 }
 
 /** The options of the browser client. */

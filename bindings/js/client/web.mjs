@@ -4,8 +4,9 @@
 //
 // A browser has no disk: the history and the table live in the client. An
 // app that wants them across page loads gives a `store` (an object with
-// async get(name), put(name, bytes) and remove(name); IndexedDB, say), and
-// the client keeps the history, the table and a partial download there.
+// async get(name), put(name, bytes) and remove(name), and optionally
+// list(); IndexedDB, say), and the client keeps the history, the table and
+// a partial download there.
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 
@@ -75,6 +76,15 @@ export class Client extends Flow {
 function appStore(store, prefix) {
   const parts = new Map(); // name -> { chunks, length, saved }
   const key = (name) => `${prefix}/${name}`;
+  // The flow clears stale partial downloads only through list(): a store
+  // without one keeps them (an app's store may not be able to list).
+  const list =
+    typeof store.list === "function"
+      ? async () => {
+          const stored = (await store.list()).filter((k) => k.startsWith(`${prefix}/`)).map((k) => k.slice(prefix.length + 1));
+          return [...new Set([...stored, ...parts.keys()])];
+        }
+      : undefined;
   const concat = (chunks, length) => {
     const out = new Uint8Array(length);
     let at = 0;
@@ -113,5 +123,6 @@ function appStore(store, prefix) {
       parts.delete(name);
       await store.remove(key(name));
     },
+    ...(list && { list }),
   };
 }

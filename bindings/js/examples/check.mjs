@@ -6,6 +6,8 @@
 // to send.
 //
 //   node examples/check.mjs URL OPERATOR_KEY_HEX sha256:HEX[:ASSOCIATED_DATA] ...
+import { fileURLToPath, pathToFileURL } from "node:url";
+
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
 import { Backoff, DeltaDownload, History, Manifest, OperatorKey, TableDownload, itemFromHex } from "blindmatch";
@@ -90,9 +92,10 @@ export async function submit({ vouchers }, table, items, maxBatch, account) {
   return acknowledged;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run, not imported (pathToFileURL encodes the path as import.meta.url is).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [url, operatorHex, ...args] = process.argv.slice(2);
-  const proto = new URL("../../../proto/proto/blindmatch/v1/blindmatch.proto", import.meta.url).pathname;
+  const proto = fileURLToPath(new URL("../../../proto/proto/blindmatch/v1/blindmatch.proto", import.meta.url));
   const clients = connect(proto, url.replace(/^http:\/\//, ""));
   const history = new History(OperatorKey.fromHex(operatorHex)); // an app restores its saved one
   const { manifest, maxBatch, table } = await fetchTable(clients, history);

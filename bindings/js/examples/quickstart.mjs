@@ -10,6 +10,8 @@
 // The acknowledgement is the same whether an item matched or not: the app
 // learns nothing about the list, and the server only learns the listed items
 // (in threshold mode, once an account holds t of them).
+import { pathToFileURL } from "node:url";
+
 import { itemFromHex } from "blindmatch";
 import { Client } from "blindmatch/client";
 
@@ -45,7 +47,8 @@ export function parseItem(text) {
   return { type, value: itemFromHex(type, hex), associatedData: new TextEncoder().encode(note) };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run, not imported (pathToFileURL encodes the path as import.meta.url is).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [url, key, cacheDir, ...texts] = process.argv.slice(2);
   try {
     const n = await checkItems(url, key, cacheDir, texts.map(parseItem));

@@ -11,14 +11,22 @@
 // already seen (Rollback), two tables for one version (Equivocation), or
 // a quorum, log or age the app requires and the table lacks. The client
 // then keeps the table it holds and its history: the app alerts and goes
-// on. A check whose submissions the server refused (it holds no such table
-// any more, and the refresh it asks for is refused too) fails as
-// `Incomplete`: the items not acknowledged stay queued for a later round.
+// on. A process that starts with a refused table holds no verified table
+// until a refresh succeeds, and checks nothing until then: it never falls
+// back to an unverified table. A check whose submissions the server
+// refused (it holds no such table any more, and the refresh it asks for is
+// refused too) fails as `Incomplete`: the items not acknowledged stay
+// queued for a later round.
+import { pathToFileURL } from "node:url";
+
 import { itemFromHex } from "blindmatch";
 import { Client } from "blindmatch/client";
 
-// The refusals that mean "do not trust this table" (bindings/ERRORS.md).
-const REFUSED = new Set(["BadSignature", "Rollback", "Equivocation", "Quorum", "Log", "TooOld", "History", "Invalid"]);
+// The refusals that mean "do not trust this table" (bindings/ERRORS.md),
+// as the Python and Kotlin examples have them. Not History or Invalid: a
+// saved history that does not verify or a table whose data does not is a
+// bug or a broken cache, thrown, not a table to refuse and carry on.
+const REFUSED = new Set(["BadSignature", "Rollback", "Equivocation", "Quorum", "Log", "TooOld"]);
 
 /** One round: refresh (a refusal keeps the table held), then check `queue`; resolves to what is still queued. */
 export async function round(client, queue, say) {
@@ -47,7 +55,8 @@ export async function round(client, queue, say) {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run, not imported (pathToFileURL encodes the path as import.meta.url is).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [url, key, every, ...texts] = process.argv.slice(2);
   const items = texts.map((text) => {
     const [type, hex, note = ""] = text.split(":");

@@ -13,6 +13,7 @@
 // upload counts once however often it is sent.
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 
 import { Account, itemFromHex } from "blindmatch";
 import { Client } from "blindmatch/client";
@@ -60,7 +61,8 @@ export function parseUpload(text) {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run, not imported (pathToFileURL encodes the path as import.meta.url is).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [url, key, cacheDir, accountFile, accountId, maxUploads, ...texts] = process.argv.slice(2);
   const client = new Client(url, key, { cacheDir });
   try {

@@ -1,13 +1,25 @@
 // Client from "blindmatch/client", the ready Node client, against a real
 // server: a download into the cache, the cache on the next start, a delta to
 // version 2, the quorum and the log refusing as the core does, a damaged
-// partial download dropped, strict urls, the cache directory's leftovers,
-// a server that moves to another table mid-check (FAILED_PRECONDITION), one
-// that dies mid-check (Incomplete), a refused delta, and the quickstart
-// example.
+// partial download dropped, a planted link never followed, stale partial
+// downloads removed, strict urls (bindings/testkit/urls.txt), the cache
+// directory's leftovers, a server that moves to another table mid-check
+// (FAILED_PRECONDITION), one that dies mid-check (Incomplete, worded as
+// every client words it), errors before the first Submit thrown as they
+// are, a refused delta, and the quickstart and refused examples.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -15,8 +27,9 @@ import { after, before, test } from "node:test";
 import grpc from "@grpc/grpc-js";
 import { Account, LogPolicy, Quorum, itemFromHex } from "blindmatch";
 import { Client, Incomplete } from "blindmatch/client";
-import { checkItems, checkUploads, parseItem } from "./quickstart.mjs";
-import { TestServer } from "./server.mjs";
+import { checkItems, parseItem } from "./quickstart.mjs";
+import { round } from "./refused.mjs";
+import { TestServer, urlCases } from "./server.mjs";
 
 const enc = (s) => new TextEncoder().encode(s);
 const scratch = () => mkdtempSync(join(tmpdir(), "blindmatch-client-"));
@@ -52,35 +65,17 @@ test("another operator key is refused with the core's message", async () => {
   client.close();
 });
 
-test("urls are strict: scheme, host and port only", () => {
-  const refused = {
-    [server.target]: "the scheme must be http or https",
-    "ftp://example.org": "the scheme must be http or https",
-    "http://example.org/": "no path",
-    "https://example.org/v1": "no path",
-    "http://example.org?x=1": "no query",
-    "http://example.org#top": "no fragment",
-    "http://user@example.org": "no user info",
-    "http://example.org:0": "the port must be a number from 1 to 65535",
-    "http://example.org:65536": "the port must be a number from 1 to 65535",
-    "http://example.org:": "the port must be a number from 1 to 65535",
-    "http://example.org:8a": "the port must be a number from 1 to 65535",
-    "http://": "no host",
-    "http://exa mple.org": "is not a host name or an IPv4 address",
-    "http://256.1.1.1": "is not an IPv4 address",
-    "http://[::1": "is not closed",
-    "http://[example]:80": "is not an IPv6 address",
-    "http://[::1]x": "only :PORT may follow",
-  };
-  for (const [url, why] of Object.entries(refused)) {
-    assert.throws(
-      () => new Client(url, server.operatorHex),
-      (e) => e instanceof TypeError && e.message.startsWith(`url ${JSON.stringify(url)}: `) && e.message.includes(why),
-      url,
-    );
-  }
-  for (const url of ["http://127.0.0.1:1", "https://list.example.org", "http://[::1]:8080", "https://a-b.example:443", "http://localhost"]) {
-    new Client(url, server.operatorHex).close();
+test("urls are strict: what bindings/testkit/urls.txt accepts and refuses", () => {
+  for (const [verdict, url] of urlCases()) {
+    if (verdict === "ok") {
+      new Client(url, server.operatorHex).close();
+    } else {
+      assert.throws(
+        () => new Client(url, server.operatorHex),
+        (e) => e instanceof TypeError && e.message.startsWith(`url ${JSON.stringify(url)}: `),
+        JSON.stringify(url),
+      );
+    }
   }
 });
 
@@ -148,7 +143,24 @@ function onStart(fn) {
 }
 const unlisted = (n, tag) =>
   Array.from({ length: n }, (_, i) => ({ type: "sha256", value: createHash("sha256").update(`${tag}-${i}`).digest() }));
-const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** An interceptor that runs `fn(method)` as each call starts and sends the call once its promise settles. */
+function onStartAwait(fn) {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        const go = () => next(metadata, listener);
+        Promise.resolve(fn(options.method_definition.path.split("/").pop())).then(go, go);
+      },
+    });
+}
+/** Refreshes `client` until it holds `version` (a reload after SIGHUP), at most about 10 s. */
+async function untilVersion(client, version) {
+  for (let i = 0; i < 100; i++) {
+    if ((await client.refresh()).version === version) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server did not reach version ${version} in 10 s`);
+}
 
 test("a Submit refused twice for one batch (FAILED_PRECONDITION) is Incomplete", async () => {
   const client = new Client(url(), server.operatorHex, {
@@ -161,7 +173,7 @@ test("a Submit refused twice for one batch (FAILED_PRECONDITION) is Incomplete",
     assert.equal(e.acknowledged, 0);
     assert.deepEqual(e.remaining, items);
     assert.equal(e.cause.code, grpc.status.FAILED_PRECONDITION);
-    assert.equal(e.message, "0 of 10 acknowledged; the rest failed: 9 FAILED_PRECONDITION: not the current table (test)");
+    assert.equal(e.message, "0 of 10 acknowledged; the rest failed: FAILED_PRECONDITION: not the current table (test)");
     return true;
   });
   client.close();
@@ -184,7 +196,8 @@ test("a server that stops mid-check: Incomplete says what was acknowledged", asy
       assert.equal(e.remaining.length, 86);
       assert.equal(e.remaining[0], items[64]);
       assert.equal(e.cause.code, grpc.status.UNAVAILABLE);
-      assert.match(e.message, /^64 of 150 acknowledged; the rest failed: 14 UNAVAILABLE/);
+      assert.ok(e.message.startsWith("64 of 150 acknowledged; the rest failed: UNAVAILABLE: "), e.message);
+      assert.equal(e.message, `64 of 150 acknowledged; the rest failed: UNAVAILABLE: ${e.cause.details}`);
       return true;
     });
   } finally {
@@ -198,12 +211,17 @@ test("a server that moves to another table mid-check: the batch is made again; a
   const own = new TestServer("--grace 0s");
   const target = `http://${own.target}`;
   let submits = 0;
+  // The second Submit is sent once the server serves version 2 (another
+  // client sees it), so that it is refused.
+  const probe = new Client(target, own.operatorHex);
+  let reloaded;
   const client = new Client(target, own.operatorHex, {
     interceptors: [
-      onStart((method) => {
+      onStartAwait(async (method) => {
         if (method === "Submit" && ++submits === 2) {
           own.publish();
-          sleepSync(3000); // the reload takes milliseconds
+          reloaded = untilVersion(probe, 2);
+          await reloaded.catch(() => {});
         }
       }),
     ],
@@ -219,6 +237,7 @@ test("a server that moves to another table mid-check: the batch is made again; a
     // the second (refused, then made again under version 2).
     listed.forEach(([type, hex], i) => items.splice(i < 3 ? i : 64 + i, 0, { type, value: itemFromHex(type, hex), associatedData: enc(`moved-${i}`) }));
     assert.equal(await client.check(items), items.length);
+    await reloaded; // throws if the server never reached version 2
     assert.equal(client.manifest.version, 2);
     assert.equal(submits, 4); // batch 1, batch 2 refused, batch 2 again, batch 3
     const recorded = own.matches(listed.length).map((m) => m.associated_data).sort();
@@ -227,6 +246,7 @@ test("a server that moves to another table mid-check: the batch is made again; a
   } finally {
     client.close();
     noDelta.close();
+    probe.close();
     own.stop();
   }
 });
@@ -245,6 +265,108 @@ test("a damaged partial download is dropped, and the next refresh downloads", as
   assert.ok(!existsSync(join(dir, `table-${id}.part`)));
   assert.equal((await client.refresh()).how, "download");
   client.close();
+});
+
+test("errors before the first Submit are thrown as they are; after it, Incomplete with the core's message", async () => {
+  const client = new Client(url(), server.operatorHex);
+  const good = unlisted(70, "first");
+  // A bad item in the first batch: nothing was sent.
+  const badFirst = [...good.slice(0, 3), { type: "nope", value: new Uint8Array(32) }];
+  await assert.rejects(client.check(badFirst), (e) => {
+    assert.ok(!(e instanceof Incomplete), e.stack);
+    assert.equal(e.name, "BlindmatchError");
+    assert.equal(e.kind, "Input");
+    return true;
+  });
+  // Not an item at all: the TypeError as it is.
+  await assert.rejects(client.check([null]), (e) => e instanceof TypeError && !(e instanceof Incomplete));
+  // A bad item in the second batch (of 64): the first was acknowledged.
+  const badSecond = [...good.slice(0, 64), { type: "nope", value: new Uint8Array(32) }, ...good.slice(64)];
+  await assert.rejects(client.check(badSecond), (e) => {
+    assert.ok(e instanceof Incomplete, e.stack);
+    assert.equal(e.acknowledged, 64);
+    assert.deepEqual(e.remaining, badSecond.slice(64));
+    assert.equal(e.cause.kind, "Input");
+    assert.equal(e.message, `64 of ${badSecond.length} acknowledged; the rest failed: ${e.cause.message}`);
+    return true;
+  });
+  client.close();
+});
+
+test("a planted link in the cache is never followed: its target is untouched, the link removed", async () => {
+  const cacheDir = scratch();
+  const first = new Client(url(), server.operatorHex);
+  await first.refresh();
+  const id = Buffer.from(first.manifest.tableId).toString("hex");
+  first.close();
+  const dir = join(cacheDir, server.operatorHex);
+  mkdirSync(dir, { recursive: true });
+  // A file of the user's, outside the cache: one chunk and a bit (a resume
+  // would keep the chunk and cut the rest).
+  const precious = join(scratch(), "precious");
+  const bytes = Buffer.alloc(32 * 4096 + 1000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
+  writeFileSync(precious, bytes);
+  const noLinks = () => readdirSync(dir).forEach((name) => assert.ok(!lstatSync(join(dir, name)).isSymbolicLink(), name));
+  // As the partial download of the current table: removed, downloaded afresh.
+  symlinkSync(precious, join(dir, `table-${id}.part`));
+  const client = new Client(url(), server.operatorHex, { cacheDir });
+  assert.deepEqual(await client.refresh(), { version: 1, how: "download", deltaRefused: undefined });
+  client.close();
+  assert.ok(readFileSync(precious).equals(bytes), "the link's target is unchanged");
+  noLinks();
+  assert.deepEqual(readdirSync(dir).sort(), ["history", `table-${id}`]);
+  // As the history and the table: not read, removed; the table downloaded.
+  for (const name of ["history", `table-${id}`]) {
+    rmSync(join(dir, name));
+    symlinkSync(precious, join(dir, name));
+  }
+  const again = new Client(url(), server.operatorHex, { cacheDir });
+  assert.deepEqual(await again.refresh(), { version: 1, how: "download", deltaRefused: undefined });
+  again.close();
+  assert.ok(readFileSync(precious).equals(bytes), "the link's target is unchanged");
+  noLinks();
+  assert.deepEqual(readdirSync(dir).sort(), ["history", `table-${id}`]);
+});
+
+test("after a refresh, partial downloads of other tables are removed", async () => {
+  const cacheDir = scratch();
+  const dir = join(cacheDir, server.operatorHex);
+  mkdirSync(dir, { recursive: true });
+  const stale = [`table-${"ab".repeat(32)}.part`, `table-${"cd".repeat(32)}.part`];
+  for (const name of stale) writeFileSync(join(dir, name), new Uint8Array(64).fill(1));
+  writeFileSync(join(dir, "notes.part"), "not ours to remove");
+  const client = new Client(url(), server.operatorHex, { cacheDir });
+  assert.equal((await client.refresh()).how, "download");
+  const id = Buffer.from(client.manifest.tableId).toString("hex");
+  // Again from "held": one left meanwhile goes too.
+  writeFileSync(join(dir, stale[0]), new Uint8Array(64).fill(1));
+  assert.equal((await client.refresh()).how, "held");
+  client.close();
+  assert.deepEqual(readdirSync(dir).sort(), ["history", "notes.part", `table-${id}`]);
+});
+
+test("refused.mjs's round: a refused table with none held checks nothing; a damaged history is thrown", async () => {
+  // Another operator's key: refused, and nothing verified is held.
+  const refusing = new Client(url(), org(server, "a"));
+  const said = [];
+  const queue = unlisted(2, "refused-round");
+  assert.deepEqual(await round(refusing, queue, (t) => said.push(t)), queue);
+  assert.deepEqual(said, [
+    "ALERT: table refused (BadSignature): manifest signature does not verify under the pinned operator key",
+    "no verified table yet: 2 items wait",
+  ]);
+  assert.equal(refusing.manifest, undefined);
+  refusing.close();
+  // A saved history that does not verify is a broken cache, not a refusal.
+  const cacheDir = scratch();
+  const dir = join(cacheDir, server.operatorHex);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "history"), new Uint8Array(100).fill(3));
+  const broken = new Client(url(), server.operatorHex, { cacheDir });
+  await assert.rejects(round(broken, queue, (t) => said.push(t)), (e) => e.name === "BlindmatchError" && e.kind === "History");
+  assert.equal(said.length, 2);
+  broken.close();
 });
 
 test("the quickstart example runs as written", async () => {

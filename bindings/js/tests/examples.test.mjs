@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +39,19 @@ test("quickstart.mjs: version 1", async () => {
   const other = await run("quickstart.mjs", `http://${v1.target}`, threshold.operatorHex, scratch(), `sha256:${sha("x")}`).catch((e) => e);
   assert.equal(other.code, 1);
   assert.equal(other.stderr, "refused (BadSignature): manifest signature does not verify under the pinned operator key\n");
+});
+
+test("an example runs from a path that needs percent-encoding in a URL", async () => {
+  // A space and a % in the directory: import.meta.url has %20 and %25.
+  const odd = join(dir, "my examples 100%");
+  mkdirSync(odd, { recursive: true });
+  for (const f of ["quickstart.mjs", "refused.mjs", "threshold.mjs"]) copyFileSync(join(dir, f), join(odd, f));
+  const { stdout } = await run(join(odd, "quickstart.mjs"), `http://${v1.target}`, v1.operatorHex, scratch(), `sha256:${sha("odd path")}`);
+  assert.equal(stdout, "1 vouchers acknowledged\n");
+  // The others' guards too.
+  const wrong = await run(join(odd, "threshold.mjs"), `http://${v1.target}`, v1.operatorHex, scratch(), join(scratch(), "a"), "x", "10", `p=sha256:${sha("x")}`).catch((e) => e);
+  assert.equal(wrong.stderr, "the table is version 1 (no threshold): use quickstart.mjs\n");
+  assert.equal((await run(join(odd, "refused.mjs"), `http://${v1.target}`, v1.operatorHex, "10")).stdout, "done: 0 items not submitted\n");
 });
 
 test("threshold.mjs: an account made once, its rate from the synthetic bound", async () => {

@@ -1,4 +1,5 @@
-// A real server from bindings/testkit/server.sh, in a scratch directory.
+// A real server from bindings/testkit/server.sh, in a scratch directory;
+// and the testkit's server addresses every ready client accepts or refuses.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,4 +40,21 @@ export class TestServer {
   stop() {
     this.run("stop");
   }
+}
+
+/**
+ * bindings/testkit/urls.txt as [verdict, url] ("ok" or "refuse"), `\s` and
+ * `\t` in a url turned to a space and a tab.
+ */
+export function urlCases() {
+  const lines = readFileSync(join(ROOT, "bindings/testkit/urls.txt"), "utf8").split("\n");
+  const cases = lines
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => {
+      const m = /^(ok|refuse) (.+)$/.exec(l);
+      if (!m) throw new Error(`bindings/testkit/urls.txt: not \`ok URL\` or \`refuse URL\`: ${JSON.stringify(l)}`);
+      return [m[1], m[2].replaceAll("\\s", " ").replaceAll("\\t", "\t")];
+    });
+  if (cases.length === 0) throw new Error("bindings/testkit/urls.txt holds no cases");
+  return cases;
 }

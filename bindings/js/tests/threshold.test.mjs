@@ -2,13 +2,15 @@
 // against a real server whose table has t = 3 and s = 2: an account below t
 // leaves candidates and nothing else, one that reaches t has its matches
 // revealed with their associated data, and each mode refuses the other's
-// submission.
+// submission (the ready client throws that Mode error as it is, not as
+// Incomplete: no Submit was sent).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { Account, History, OperatorKey, itemFromHex } from "blindmatch";
+import { Client, Incomplete } from "blindmatch/client";
 import { connect, fetchTable, submit } from "./check.mjs";
 import { checkUploads } from "./quickstart.mjs";
 import { ROOT, TestServer } from "./server.mjs";
@@ -82,4 +84,20 @@ test("the ready client in threshold mode (quickstart's checkUploads)", async () 
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.deepEqual([mine?.real, mine?.unrevealed], [3, 0]);
+});
+
+test("check() against a threshold table throws the core's Mode error, not Incomplete", async () => {
+  const client = new Client(`http://${server.target}`, server.operatorHex);
+  try {
+    const items = server.listed().slice(0, 2).map(([type, hex]) => ({ type, value: itemFromHex(type, hex) }));
+    await assert.rejects(client.check(items), (e) => {
+      assert.ok(!(e instanceof Incomplete), e.stack);
+      assert.equal(e.name, "BlindmatchError");
+      assert.equal(e.kind, "Mode");
+      assert.equal(e.threshold, 3);
+      return true;
+    });
+  } finally {
+    client.close();
+  }
 });
