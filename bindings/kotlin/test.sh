@@ -68,11 +68,46 @@ run Quickstart 0 "$(url "$v1")" "$(key "$v1")" "$scratch/cache" "$(sed -n 1p "$v
 
 uploads="$(awk '{ printf "%s:%s:copied-threshold-%d ", $1, $2, NR - 1 }' "$th/listed.txt")"
 n="$(wc -l < "$th/listed.txt")"
-for _ in 1 2; do # the second run restores the account from its file
-  # shellcheck disable=SC2086 # one argument per upload
-  run Threshold 0 "$(url "$th")" "$(key "$th")" "$scratch/cache-th" "$scratch/account.secret" 100 $uploads
-  [ "$out" = "t = 3, s = 2: $n vouchers acknowledged" ] || fail "Threshold printed: $out"
-done
+# candidates WANT: how many candidates the example's account holds in all
+# (`matches --accounts --json`, README: unrevealed + real + synthetic +
+# rejected), one per upload that made one: every listed upload does, real
+# or synthetic, and one sent again is not stored again (SPEC 14.9) unless
+# its account secret or voucher id changed. Waits until WANT are in (at
+# most 20 s), then 1 s more for any extra.
+server="${BLINDMATCH_BIN:-$target/release}/blindmatch-server"
+account_hex="$(printf account-1 | od -An -tx1 | tr -d ' \n')" # Threshold.kt's account id
+candidates() {
+  local got=-1
+  for _ in $(seq 1 200); do
+    got="$(counted)"
+    [ "$got" -ge "$1" ] && break
+    sleep 0.1
+  done
+  sleep 1
+  counted
+}
+counted() {
+  "$server" matches --data "$th/data" --accounts --json 2>/dev/null | python3 -c '
+import json, sys
+print(sum(a["unrevealed"] + a["real"] + a["synthetic"] + a["rejected"]
+          for a in json.load(sys.stdin) if a["account_hex"] == sys.argv[1]))' "$account_hex" || echo -1
+}
+# shellcheck disable=SC2086 # one argument per upload
+run Threshold 0 "$(url "$th")" "$(key "$th")" "$scratch/cache-th" "$scratch/account.secret" 100 $uploads
+[ "$out" = "t = 3, s = 2: $n vouchers acknowledged" ] || fail "Threshold printed: $out"
+got="$(candidates "$n")"
+[ "$got" = "$n" ] || fail "Threshold: the account holds $got candidates after the first run, not $n"
+# The second run restores the account from its file and sends the same
+# uploads (the same voucher ids), then one more: a listed item under a new
+# name. All go in one Submit, whose candidates the server stores in one
+# transaction, so once the new one is counted the others were settled too:
+# the same uploads count once if the total is one more than before.
+again="$(sed -n 1p "$th/listed.txt" | tr ' ' ':'):copied-threshold-again"
+# shellcheck disable=SC2086 # one argument per upload
+run Threshold 0 "$(url "$th")" "$(key "$th")" "$scratch/cache-th" "$scratch/account.secret" 100 $uploads "$again"
+[ "$out" = "t = 3, s = 2: $((n + 1)) vouchers acknowledged" ] || fail "Threshold (again) printed: $out"
+got="$(candidates $((n + 1)))"
+[ "$got" = $((n + 1)) ] || fail "Threshold: the account holds $got candidates after the second run, not $((n + 1)): the same uploads counted twice"
 [ "$(stat -c %a "$scratch/account.secret")" = 600 ] || fail "Threshold: the account file is not 0600"
 # Six listed uploads at a synthetic rate of 2 / 200: t = 3 real ones among
 # them unless four or more were synthetic (about 1.5e-7).

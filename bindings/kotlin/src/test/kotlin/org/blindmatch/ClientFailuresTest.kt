@@ -1,10 +1,14 @@
 package org.blindmatch
 
+import blindmatch.v1.Blindmatch.Manifest as ManifestResponse
+import com.google.protobuf.ByteString
 import io.grpc.CallOptions
 import io.grpc.Channel
 import io.grpc.ClientCall
 import io.grpc.ClientInterceptor
 import io.grpc.ClientInterceptors
+import io.grpc.ForwardingClientCall
+import io.grpc.ForwardingClientCallListener
 import io.grpc.Grpc
 import io.grpc.InsecureChannelCredentials
 import io.grpc.ManagedChannel
@@ -14,12 +18,14 @@ import io.grpc.Status
 import io.grpc.StatusRuntimeException
 import java.io.File
 import java.nio.file.Files
+import java.nio.file.LinkOption
 import java.security.MessageDigest
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import org.blindmatch.client.Client
 import org.blindmatch.client.IncompleteException
 import org.blindmatch.client.Refreshed
+import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -33,9 +39,10 @@ import org.junit.jupiter.api.assertThrows
  * table replaced midway is fetched and the batch made again; a table
  * swapped between the manifest and its download starts the refresh over,
  * once; a refused
- * delta says why; server urls are parsed strictly; an app's channel (with
- * its interceptors) is used as given; a crash's temporary files are
- * removed.
+ * delta says why; server urls are parsed strictly (as
+ * bindings/testkit/urls.txt says for every client); an app's channel (with
+ * its interceptors) is used as given; a crash's temporary files and other
+ * tables' partial downloads are removed; no link in the cache is followed.
  */
 class ClientFailuresTest {
     private fun sha256(s: String): ByteArray = MessageDigest.getInstance("SHA-256").digest(s.toByteArray())
@@ -47,21 +54,36 @@ class ClientFailuresTest {
 
     private fun scratch(): File = Files.createTempDirectory("blindmatch-client").toFile()
 
+    private fun hex(bytes: ByteArray) = bytes.joinToString("") { "%02x".format(it) }
+
+    /** 100 KiB of known bytes, in a file outside the cache that a link may name. */
+    private fun elsewhere(): Pair<File, ByteArray> {
+        val known = ByteArray(100 * 1024) { (it * 31 + 7).toByte() }
+        return File(scratch(), "elsewhere").apply { writeBytes(known) } to known
+    }
+
     private fun url(server: TestServer) = "http://" + server.target
 
     private fun channel(server: TestServer): ManagedChannel =
         Grpc.newChannelBuilder(server.target, InsecureChannelCredentials.create()).build()
 
-    /** Fails the calls of [method] numbered in [failing] (from 1) with [code], before they reach the server. */
-    private class Refusing(private val method: String, private val failing: (Int) -> Boolean, private val code: Status.Code) :
-        ClientInterceptor {
+    /**
+     * Fails the calls of [method] numbered in [failing] (from 1) with [code]
+     * and [description], before they reach the server.
+     */
+    private class Refusing(
+        private val method: String,
+        private val failing: (Int) -> Boolean,
+        private val code: Status.Code,
+        private val description: String? = "refused by the test's interceptor",
+    ) : ClientInterceptor {
         val calls = AtomicInteger()
 
         override fun <Q, R> interceptCall(descriptor: MethodDescriptor<Q, R>, options: CallOptions, next: Channel): ClientCall<Q, R> {
             if (descriptor.bareMethodName != method || !failing(calls.incrementAndGet())) return next.newCall(descriptor, options)
             return object : ClientCall<Q, R>() {
                 override fun start(listener: Listener<R>, headers: Metadata) =
-                    listener.onClose(Status.fromCode(code).withDescription("refused by the test's interceptor"), Metadata())
+                    listener.onClose(Status.fromCode(code).withDescription(description), Metadata())
 
                 override fun request(numMessages: Int) {}
 
@@ -70,6 +92,29 @@ class ClientFailuresTest {
                 override fun halfClose() {}
 
                 override fun sendMessage(message: Q) {}
+            }
+        }
+    }
+
+    /** Flips a bit of the operator's signature in the answers to the GetManifest calls numbered in [tampered]. */
+    private class Tampering(private val tampered: (Int) -> Boolean) : ClientInterceptor {
+        val calls = AtomicInteger()
+
+        override fun <Q, R> interceptCall(descriptor: MethodDescriptor<Q, R>, options: CallOptions, next: Channel): ClientCall<Q, R> {
+            val call = next.newCall(descriptor, options)
+            if (descriptor.bareMethodName != "GetManifest" || !tampered(calls.incrementAndGet())) return call
+            return object : ForwardingClientCall.SimpleForwardingClientCall<Q, R>(call) {
+                override fun start(listener: Listener<R>, headers: Metadata) {
+                    val flipping = object : ForwardingClientCallListener.SimpleForwardingClientCallListener<R>(listener) {
+                        override fun onMessage(message: R) {
+                            val response = message as ManifestResponse
+                            val signature = response.signature.toByteArray().also { it[0] = (it[0].toInt() xor 1).toByte() }
+                            @Suppress("UNCHECKED_CAST")
+                            super.onMessage(response.toBuilder().setSignature(ByteString.copyFrom(signature)).build() as R)
+                        }
+                    }
+                    super.start(flipping, headers)
+                }
             }
         }
     }
@@ -91,8 +136,10 @@ class ClientFailuresTest {
                 assertEquals(items.drop(64), e.remainingItems)
                 assertEquals(emptyList<Upload>(), e.remainingUploads)
                 assertEquals(Status.Code.UNAVAILABLE, (e.cause as StatusRuntimeException).status.code)
-                assertTrue(e.message!!.startsWith("64 of ${items.size} acknowledged; the rest failed: "), e.message)
-                assertTrue("refused by the test's interceptor" in e.message!!, e.message)
+                assertEquals(
+                    "64 of ${items.size} acknowledged; the rest failed: UNAVAILABLE: refused by the test's interceptor",
+                    e.message,
+                )
                 assertEquals(listed.size, client.check(e.remainingItems))
             }
             // The app's channel is the app's to shut down: still open.
@@ -113,13 +160,43 @@ class ClientFailuresTest {
                 server.stop()
                 val e = assertThrows<IncompleteException> { client.check(items) }
                 assertEquals(0 to items, e.acknowledged to e.remaining)
-                assertTrue(e.message!!.startsWith("0 of 3 acknowledged; the rest failed: UNAVAILABLE"), e.message)
+                val status = (e.cause as StatusRuntimeException).status
+                assertEquals(Status.Code.UNAVAILABLE, status.code)
+                assertEquals("0 of 3 acknowledged; the rest failed: UNAVAILABLE: ${status.description.orEmpty()}", e.message)
             }
             // No table yet: the refresh check makes first fails as itself.
             Client(url(server), server.operator, attempts = 1).use { client ->
                 val e = assertThrows<StatusRuntimeException> { client.check(items) }
                 assertEquals(Status.Code.UNAVAILABLE, e.status.code)
             }
+        }
+    }
+
+    @Test
+    fun incompleteReadsAsInEveryClient() {
+        TestServer().use { server ->
+            val base = channel(server)
+            val items = (0 until 2).map { ItemToCheck(ItemType.SHA256, sha256("words-$it"), ByteArray(0)) }
+            // A status without a description: its name, a colon, nothing
+            // after it (never "null").
+            val bare = Refusing("Submit", { true }, Status.Code.UNAVAILABLE, description = null)
+            Client(ClientInterceptors.intercept(base, bare), server.operator, attempts = 1).use { client ->
+                val e = assertThrows<IncompleteException> { client.check(items) }
+                assertEquals("0 of 2 acknowledged; the rest failed: UNAVAILABLE: ", e.message)
+            }
+            // The refresh the server asked for (FAILED_PRECONDITION) gets a
+            // manifest that does not verify: the core's message, without
+            // uniffi's "reason=".
+            val moved = Refusing("Submit", { it == 1 }, Status.Code.FAILED_PRECONDITION)
+            val tampering = Tampering { it == 2 }
+            Client(ClientInterceptors.intercept(base, moved, tampering), server.operator).use { client ->
+                val e = assertThrows<IncompleteException> { client.check(items) }
+                val cause = e.cause as BlindmatchException.BadSignature
+                assertEquals("manifest signature does not verify under the pinned operator key", cause.reason)
+                assertEquals("0 of 2 acknowledged; the rest failed: ${cause.reason}", e.message)
+                assertEquals(2 to 1, tampering.calls.get() to moved.calls.get())
+            }
+            base.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
         }
     }
 
@@ -193,38 +270,36 @@ class ClientFailuresTest {
     }
 
     @Test
-    fun aUrlThatIsNotAServerAddressIsRefusedNamingWhy() {
+    fun serverUrlsAreAcceptedAndRefusedAsEveryClientDoes() {
         // RFC 8032's first test key: nothing is verified here.
         val key = OperatorKey.fromHex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-        val refused = listOf(
-            "127.0.0.1:5000" to "the scheme must be http or https",
-            "grpc://127.0.0.1:5000" to "the scheme must be http or https",
-            "http://127.0.0.1:5000/" to "no path",
-            "http://127.0.0.1:5000/v1" to "no path",
-            "http://127.0.0.1:5000?x=1" to "no path, query",
-            "http://127.0.0.1:5000#top" to "or fragment",
-            "http://user@127.0.0.1:5000" to "no user info",
-            "http://:5000" to "no host",
-            "http://" to "no host",
-            "http://127.0.0.1:0" to "from 1 to 65535",
-            "http://127.0.0.1:65536" to "from 1 to 65535",
-            "http://127.0.0.1:port" to "from 1 to 65535",
-            "http://127.0.0.1:" to "from 1 to 65535",
-            "http://[::1]x" to "from 1 to 65535",
-            "http://exa_mple.org:1" to "not a host name",
-            "http://[nothost]:1" to "not an IPv6 address",
-            "http://[::1:1" to "unclosed [",
-        )
-        for ((url, why) in refused) {
-            val e = assertThrows<IllegalArgumentException>(url) { Client(url, key) }
-            assertTrue(e.message!!.startsWith("url \"$url\": "), e.message)
-            assertTrue(why in e.message!!, e.message)
-            assertTrue(e.message!!.endsWith("(expected http://HOST[:PORT] or https://HOST[:PORT])"), e.message)
+        val file = File(TestServer.root, "bindings/testkit/urls.txt")
+        val cases = file.readLines().filter { it.isNotBlank() && !it.startsWith("#") }.map { line ->
+            val parts = line.split(' ', limit = 2)
+            assertTrue(parts.size == 2 && parts[0] in setOf("ok", "refuse"), "$file: not `ok URL` or `refuse URL`: $line")
+            parts[0] to parts[1].replace("\\s", " ").replace("\\t", "\t")
         }
-        // Channels connect lazily: these are made and closed.
-        for (url in listOf("http://[::1]:1", "https://list.example.org", "http://localhost:80", "https://192.0.2.1:8443")) {
-            Client(url, key).close()
+        assertTrue(cases.count { it.first == "ok" } >= 5 && cases.count { it.first == "refuse" } >= 20, "$file: $cases")
+        // Every line is checked; the disagreements are reported together.
+        val wrong = cases.mapNotNull { (verdict, url) ->
+            val refused = try {
+                Client(url, key).close() // channels connect lazily: nothing is dialled
+                null
+            } catch (e: IllegalArgumentException) {
+                e.message!!
+            }
+            when {
+                verdict == "ok" && refused != null -> "accepted in urls.txt, refused: $refused"
+                verdict == "refuse" && refused == null -> "refused in urls.txt, accepted: \"$url\""
+                // The message names the url and what a server address is.
+                refused != null && !(
+                    refused.startsWith("url \"$url\": ") &&
+                        refused.endsWith("(expected http://HOST[:PORT] or https://HOST[:PORT])")
+                    ) -> "not named as every refusal is: $refused"
+                else -> null
+            }
         }
+        assertEquals(emptyList<String>(), wrong)
     }
 
     @Test
@@ -248,21 +323,76 @@ class ClientFailuresTest {
     }
 
     @Test
-    fun aPartialDownloadIsNeverAppendedThroughALink() {
+    fun aLinkInTheCacheIsNeverFollowed() {
         TestServer().use { server ->
             val cache = scratch()
             val id = Client(url(server), server.operator).use { client ->
                 client.refresh()
-                client.manifest!!.tableId().joinToString("") { "%02x".format(it) }
+                hex(client.manifest!!.tableId())
             }
             val dir = File(cache, server.operator.toHex()).apply { mkdirs() }
-            val elsewhere = File(scratch(), "elsewhere").apply { writeBytes(ByteArray(0)) }
-            Files.createSymbolicLink(File(dir, "table-$id.part").toPath(), elsewhere.toPath())
+            val (elsewhere, known) = elsewhere()
+            // A partial download that is a link: resuming through it would
+            // read the file it names, cut it to whole chunks and append
+            // after them. The client makes no link: this one is removed
+            // (the link alone) and the table downloaded afresh.
+            val part = File(dir, "table-$id.part").toPath()
+            Files.createSymbolicLink(part, elsewhere.toPath())
             Client(url(server), server.operator, cacheDir = cache).use { client ->
-                val e = assertThrows<java.io.IOException> { client.refresh() }
-                assertTrue("NOFOLLOW_LINKS" in e.message!!, e.message)
+                assertEquals(Refreshed(1, Refreshed.DOWNLOAD), client.refresh())
             }
-            assertEquals(0L, elsewhere.length())
+            assertFalse(Files.exists(part, LinkOption.NOFOLLOW_LINKS))
+            assertArrayEquals(known, elsewhere.readBytes())
+            // The same for the saved table.
+            val table = File(dir, "table-$id").toPath()
+            Files.delete(table)
+            Files.createSymbolicLink(table, elsewhere.toPath())
+            Client(url(server), server.operator, cacheDir = cache).use { client ->
+                assertEquals(Refreshed(1, Refreshed.DOWNLOAD), client.refresh())
+            }
+            assertTrue(Files.isRegularFile(table, LinkOption.NOFOLLOW_LINKS))
+            assertArrayEquals(known, elsewhere.readBytes())
+            // The history is never read through a link either, nor dropped
+            // (that would drop its rollback protection): the client is not made.
+            val history = File(dir, "history").toPath()
+            Files.delete(history)
+            Files.createSymbolicLink(history, elsewhere.toPath())
+            val e = assertThrows<java.io.IOException> { Client(url(server), server.operator, cacheDir = cache) }
+            assertTrue("NOFOLLOW_LINKS" in e.message!!, e.message)
+            assertTrue(Files.isSymbolicLink(history))
+            assertArrayEquals(known, elsewhere.readBytes())
+        }
+    }
+
+    @Test
+    fun aRefreshRemovesThePartialDownloadsOfOtherTables() {
+        TestServer().use { server ->
+            val cache = scratch()
+            val id = Client(url(server), server.operator, cacheDir = cache).use { client ->
+                client.refresh()
+                hex(client.manifest!!.tableId())
+            }
+            val dir = File(cache, server.operator.toHex())
+            // Left by downloads of versions replaced before they finished
+            // (one a link: removed, not what it names).
+            File(dir, "table-${"ab".repeat(32)}.part").writeBytes(ByteArray(4096) { 1 })
+            val (elsewhere, known) = elsewhere()
+            Files.createSymbolicLink(File(dir, "table-${"cd".repeat(32)}.part").toPath(), elsewhere.toPath())
+            // The current table's, and files that are not partial downloads, stay.
+            File(dir, "table-$id.part").writeBytes(ByteArray(4096) { 2 })
+            File(dir, "unrelated.part").writeBytes(ByteArray(1))
+            Client(url(server), server.operator, cacheDir = cache).use { client ->
+                assertEquals(Refreshed(1, Refreshed.CACHED), client.refresh())
+            }
+            assertEquals(listOf("history", "table-$id", "table-$id.part", "unrelated.part"), dir.list()!!.sorted())
+            assertArrayEquals(known, elsewhere.readBytes())
+            // A refresh that fails removes nothing.
+            File(dir, "table-${"ab".repeat(32)}.part").writeBytes(ByteArray(4096) { 1 })
+            server.stop()
+            Client(url(server), server.operator, cacheDir = cache, attempts = 1).use { client ->
+                assertThrows<StatusRuntimeException> { client.refresh() }
+            }
+            assertTrue(File(dir, "table-${"ab".repeat(32)}.part").exists())
         }
     }
 }

@@ -120,13 +120,13 @@ class ClientTest {
             assertEquals(3, checkUploads(url(server), server.operator, scratch(), account, uploads))
             val hex = "kt-client".toByteArray().joinToString("") { "%02x".format(it) }
             // Until the account's candidates are revealed.
-            var mine = server.accounts(1).single { it.first == hex }
+            var mine = server.accounts(1).single { it.hex == hex }
             var tries = 0
-            while (mine.third != 3 && tries++ < 100) {
+            while (mine.real != 3 && tries++ < 100) {
                 Thread.sleep(200)
-                mine = server.accounts(1).single { it.first == hex }
+                mine = server.accounts(1).single { it.hex == hex }
             }
-            assertEquals(3 to 0, mine.third to mine.second)
+            assertEquals(3 to 0, mine.real to mine.unrevealed)
         }
     }
 

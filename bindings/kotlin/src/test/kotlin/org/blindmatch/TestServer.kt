@@ -9,7 +9,7 @@ import java.nio.file.Files
  * `serve`'s flags (as one string).
  */
 class TestServer(private val threshold: String = "", private val serveArgs: String = "") : AutoCloseable {
-    val root = File(System.getProperty("blindmatch.root")).canonicalFile
+    val root = TestServer.root
     private val script = File(root, "bindings/testkit/server.sh").path
     val dir: File = Files.createTempDirectory("blindmatch-kotlin").toFile()
 
@@ -38,13 +38,23 @@ class TestServer(private val threshold: String = "", private val serveArgs: Stri
         return hex.zip(ad)
     }
 
-    /** The accounts with candidates as (account_hex, unrevealed, real), once [n] are in. */
-    fun accounts(n: Int): List<Triple<String, Int, Int>> {
+    /**
+     * An account's candidates by state (`matches --accounts --json`, README):
+     * [total] is how many the server stored, one per distinct upload that
+     * made one (SPEC 14.9: a resubmitted upload is not stored again).
+     */
+    data class Candidates(val hex: String, val unrevealed: Int, val real: Int, val synthetic: Int, val rejected: Int) {
+        val total get() = unrevealed + real + synthetic + rejected
+    }
+
+    /** The accounts with candidates, once [n] are in. */
+    fun accounts(n: Int): List<Candidates> {
         val json = run("accounts", n.toString())
         val field = { name: String -> Regex("\"$name\": \"?([0-9a-f]+)\"?").findAll(json).map { it.groupValues[1] }.toList() }
-        val (ids, unrevealed, real) = Triple(field("account_hex"), field("unrevealed"), field("real"))
-        check(ids.size == unrevealed.size && ids.size == real.size) { "unexpected accounts output: $json" }
-        return ids.indices.map { Triple(ids[it], unrevealed[it].toInt(), real[it].toInt()) }
+        val ids = field("account_hex")
+        val counts = listOf("unrevealed", "real", "synthetic", "rejected").map { name -> field(name).map { it.toInt() } }
+        check(counts.all { it.size == ids.size }) { "unexpected accounts output: $json" }
+        return ids.indices.map { Candidates(ids[it], counts[0][it], counts[1][it], counts[2][it], counts[3][it]) }
     }
 
     private fun run(vararg args: String): String {
@@ -63,5 +73,10 @@ class TestServer(private val threshold: String = "", private val serveArgs: Stri
 
     override fun close() {
         run("stop")
+    }
+
+    companion object {
+        /** The repository's root (the pom passes it): bindings/testkit is under it. */
+        val root: File = File(System.getProperty("blindmatch.root")).canonicalFile
     }
 }

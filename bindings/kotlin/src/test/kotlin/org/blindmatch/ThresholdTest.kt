@@ -47,9 +47,15 @@ class ThresholdTest {
                 assertEquals(4, submitForAccount(channel, fetched.table, above, four, fetched.maxBatch))
 
                 assertEquals((0 until 4).map { "above-$it" }, server.matches(4).map { it.second }.sorted())
-                val accounts = server.accounts(2).associateBy { it.first }
-                assertEquals(2 to 0, accounts.getValue(hex("kt-below".toByteArray())).let { it.second to it.third })
-                assertEquals(4, accounts.getValue(hex("kt-above".toByteArray())).third)
+                val accounts = server.accounts(2).associateBy { it.hex }
+                val belowCounts = accounts.getValue(hex("kt-below".toByteArray()))
+                assertEquals(2 to 0, belowCounts.unrevealed to belowCounts.real)
+                assertEquals(2, belowCounts.total) // the unlisted uploads made none
+                // Four candidates in all, not six: the two sent twice were
+                // stored once (all four revealed, so both submissions are in).
+                val aboveCounts = accounts.getValue(hex("kt-above".toByteArray()))
+                assertEquals(4, aboveCounts.real)
+                assertEquals(4, aboveCounts.total)
 
                 // Each mode refuses the other's submission; bad input is named.
                 assertThrows<BlindmatchException.Mode> {

@@ -29,7 +29,6 @@ import io.grpc.Status
 import io.grpc.StatusRuntimeException
 import io.grpc.TlsChannelCredentials
 import java.io.File
-import java.io.FileNotFoundException
 import java.net.Inet6Address
 import java.net.InetAddress
 import java.nio.ByteBuffer
@@ -37,6 +36,7 @@ import java.nio.channels.FileChannel
 import java.nio.file.FileSystems
 import java.nio.file.Files
 import java.nio.file.LinkOption
+import java.nio.file.NoSuchFileException
 import java.nio.file.OpenOption
 import java.nio.file.Path
 import java.nio.file.StandardCopyOption
@@ -109,6 +109,11 @@ data class Refreshed(
  * the last [StatusRuntimeException] once the retries are spent, or a
  * [BlindmatchException] from a refresh the server asked for.
  *
+ * The message reads as in every blindmatch client: `N of M acknowledged;
+ * the rest failed: ` and then, for a [StatusRuntimeException], the status
+ * as `CODE_NAME: description` (the description empty when the status has
+ * none), for a [BlindmatchException] the core's message (its `reason`).
+ *
  * @constructor The client makes it: [total] items in the call, [cause]
  *   what failed.
  */
@@ -124,7 +129,7 @@ class IncompleteException(
     total: Int,
     cause: Throwable,
 ) : Exception(
-    "$acknowledged of $total acknowledged; the rest failed: ${cause.message}",
+    "$acknowledged of $total acknowledged; the rest failed: ${detail(cause)}",
     cause,
 ) {
     /** [remaining] of a [Client.check]. */
@@ -132,6 +137,32 @@ class IncompleteException(
 
     /** [remaining] of a [Client.checkAccount]. */
     val remainingUploads: List<Upload> get() = remaining.filterIsInstance<Upload>()
+
+    private companion object {
+        /** What failed, worded as every client words it. */
+        fun detail(cause: Throwable): String = when (cause) {
+            is StatusRuntimeException -> "${cause.status.code.name}: ${cause.status.description.orEmpty()}"
+            is BlindmatchException -> reason(cause)
+            else -> cause.toString()
+        }
+
+        /** The core's message: uniffi's `message` adds the field names (`reason=...`). */
+        fun reason(e: BlindmatchException): String = when (e) {
+            is BlindmatchException.BadSignature -> e.reason
+            is BlindmatchException.Rollback -> e.reason
+            is BlindmatchException.Equivocation -> e.reason
+            is BlindmatchException.TooOld -> e.reason
+            is BlindmatchException.Quorum -> e.reason
+            is BlindmatchException.Log -> e.reason
+            is BlindmatchException.Invalid -> e.reason
+            is BlindmatchException.Malformed -> e.reason
+            is BlindmatchException.Input -> e.reason
+            is BlindmatchException.History -> e.reason
+            is BlindmatchException.Mode -> e.reason
+            is BlindmatchException.Account -> e.reason
+            is BlindmatchException.State -> e.reason
+        }
+    }
 }
 
 /**
@@ -149,13 +180,14 @@ class IncompleteException(
  *
  * With `cacheDir` the history and the table persist across restarts (one
  * directory per operator key; files a crash left half-written are removed
- * when the client is made). `quorum` and `logPolicy` refuse a table not
- * co-signed by enough of the organisations the app pins, or not in the
- * operator's transparency log (SPEC Sections 15.6 and 16.6);
- * `maxAgeSeconds` refuses a stale list. Every call has a deadline
- * (`timeoutMs`; `downloadTimeoutMs` for each attempt at a table or a
- * delta) and a transient failure is retried up to `attempts` times, the
- * first after `firstDelayMs`, as the core's [Backoff] says.
+ * when the client is made, partial downloads of other tables after each
+ * refresh; nothing there is read or written through a link). `quorum` and
+ * `logPolicy` refuse a table not co-signed by enough of the organisations
+ * the app pins, or not in the operator's transparency log (SPEC Sections
+ * 15.6 and 16.6); `maxAgeSeconds` refuses a stale list. Every call has a
+ * deadline (`timeoutMs`; `downloadTimeoutMs` for each attempt at a table
+ * or a delta) and a transient failure is retried up to `attempts` times,
+ * the first after `firstDelayMs`, as the core's [Backoff] says.
  *
  * Errors are [BlindmatchException]s (bindings/ERRORS.md), the last
  * [StatusRuntimeException] once the retries are spent, or an
@@ -178,13 +210,14 @@ class Client private constructor(
 ) : AutoCloseable {
     /**
      * A client of the server at [url], `http://HOST[:PORT]` or
-     * `https://HOST[:PORT]` (HOST a name, an IPv4 address or a bracketed
-     * IPv6 address; PORT from 1 to 65535, by default 80 for http and 443
-     * for https), over a channel it makes and [close] shuts down.
+     * `https://HOST[:PORT]` (HOST a name, a dotted-quad IPv4 address or a
+     * bracketed IPv6 address; PORT from 1 to 65535, by default 80 for http
+     * and 443 for https), over a channel it makes and [close] shuts down.
      * [operator] is the operator's verifying key the app pins.
      *
      * @throws IllegalArgumentException for a url with a path (even `/`), a
-     *   query, a fragment, user info, another scheme or a bad host or port;
+     *   query, a fragment, user info, another scheme or a bad host or port
+     *   (numbers alone, such as `1.2.3`, that are not an IPv4 address);
      *   the message names the url and what is wrong.
      */
     constructor(
@@ -251,7 +284,13 @@ class Client private constructor(
         private set
 
     init {
-        reloadHistory()
+        try {
+            reloadHistory()
+        } catch (e: Throwable) {
+            // No client to close: the channel made for it goes now.
+            owned?.shutdownNow()
+            throw e
+        }
     }
 
     /**
@@ -327,6 +366,11 @@ class Client private constructor(
         for (old in listOf(previous, manifest)) {
             if (old != null && !old.tableId().contentEquals(m.tableId())) remove(tableFile(old.tableId()))
         }
+        // And no partial download but this table's: one of a version that
+        // was replaced before it finished would stay forever.
+        val part = tableFile(m.tableId()) + PART
+        dir?.listFiles { f -> f.name.startsWith(TABLE_PREFIX) && f.name.endsWith(PART) && f.name != part }
+            ?.forEach { it.delete() } // a link: the link itself
         table = t
         manifest = m
         maxBatch = response.maxBatch
@@ -389,7 +433,7 @@ class Client private constructor(
     /** The table for [m], how it came, and why a delta was refused. */
     private fun tableFor(m: Manifest): Triple<Table, String, String?> {
         table?.takeIf { it.tableId().contentEquals(m.tableId()) }?.let { return Triple(it, Refreshed.HELD, null) }
-        read(tableFile(m.tableId()))?.let { saved ->
+        readTable(tableFile(m.tableId()))?.let { saved ->
             try {
                 return Triple(Table.open(saved, m), Refreshed.CACHED, null)
             } catch (e: BlindmatchException) {
@@ -401,7 +445,7 @@ class Client private constructor(
         val newest = history.newest()
         if (held == null && newest != null) {
             // After a restart: the cache's copy of the version held before.
-            read(tableFile(newest.tableId()))?.let { saved ->
+            readTable(tableFile(newest.tableId()))?.let { saved ->
                 try {
                     held = Table.open(saved, newest)
                     heldManifest = newest
@@ -441,9 +485,9 @@ class Client private constructor(
     }
 
     private fun download(m: Manifest): Table {
-        val part = tableFile(m.tableId()) + ".part"
+        val part = tableFile(m.tableId()) + PART
         val download = try {
-            TableDownload.resume(m, read(part) ?: ByteArray(0))
+            TableDownload.resume(m, readTable(part) ?: ByteArray(0))
         } catch (e: BlindmatchException) {
             remove(part) // not a prefix of this table: start over
             TableDownload(m)
@@ -500,12 +544,32 @@ class Client private constructor(
         }
     }
 
-    private fun read(name: String): ByteArray? = dir?.let {
-        try {
-            File(it, name).readBytes()
-        } catch (e: FileNotFoundException) {
+    /**
+     * The bytes of [name] in the cache directory, or null if there is none.
+     * Never through a link (NOFOLLOW_LINKS): the client makes none, so a
+     * link there was planted, and reading through it would take in a file
+     * the client never wrote; for the history that is an error (an
+     * IOException), since starting over without it would drop its
+     * rollback protection.
+     */
+    private fun read(name: String): ByteArray? {
+        val path = dir?.toPath()?.resolve(name) ?: return null
+        return try {
+            Files.newInputStream(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS).use { it.readBytes() }
+        } catch (e: NoSuchFileException) {
             null
         }
+    }
+
+    /**
+     * A table or a partial download, as [read]; a link in its place is
+     * removed (the link, not what it names) and the table fetched afresh,
+     * so that nothing is read from, cut or appended to through it.
+     */
+    private fun readTable(name: String): ByteArray? {
+        val path = dir?.toPath()?.resolve(name) ?: return null
+        if (Files.isSymbolicLink(path)) Files.deleteIfExists(path)
+        return read(name)
     }
 
     /**
@@ -536,10 +600,14 @@ class Client private constructor(
         FileChannel.open(d.toPath().resolve(name), options, *OWNER_ONLY).use { writeAll(it, bytes) }
     }
 
+    /** Cuts [name] (if there is one) to [length], never through a link. */
     private fun truncate(name: String, length: Long) {
         val path: Path = dir?.toPath()?.resolve(name) ?: return
-        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) return
-        FileChannel.open(path, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS).use { it.truncate(length) }
+        try {
+            FileChannel.open(path, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS).use { it.truncate(length) }
+        } catch (e: NoSuchFileException) {
+            // nothing kept: nothing to cut
+        }
     }
 
     private fun remove(name: String) {
@@ -563,6 +631,8 @@ class Client private constructor(
 
     private companion object {
         private const val TMP_PREFIX = ".tmp-"
+        private const val TABLE_PREFIX = "table-"
+        private const val PART = ".part"
         private val RANDOM = SecureRandom()
         private val PUSHBACK: Metadata.Key<String> = Metadata.Key.of("grpc-retry-pushback-ms", Metadata.ASCII_STRING_MARSHALLER)
         private val OWNER_ONLY: Array<FileAttribute<*>> =
@@ -578,6 +648,8 @@ class Client private constructor(
         /**
          * `http://HOST[:PORT]` or `https://HOST[:PORT]` as (TLS?,
          * `HOST:PORT`), or IllegalArgumentException naming what is wrong.
+         * bindings/testkit/urls.txt holds the cases every client agrees on
+         * (ClientFailuresTest checks each).
          */
         fun parseUrl(url: String): Pair<Boolean, String> {
             fun refuse(why: String): Nothing =
@@ -611,6 +683,15 @@ class Client private constructor(
                 port = if (':' in rest) rest.substringAfter(':') else null
                 if (host.isEmpty()) refuse("no host")
                 if (!HOST_NAME.matches(host)) refuse("\"$host\" is not a host name or an IPv4 address")
+                // All-numeric labels are an address, never a name: a dotted
+                // quad (1.2.3 or 256.1.1.1 would be read otherwise, or not
+                // at all, by one resolver or another).
+                val labels = host.removeSuffix(".").split('.')
+                if (labels.all { l -> l.all { it in '0'..'9' } } &&
+                    (labels.size != 4 || labels.any { it.toBigInteger() > 255.toBigInteger() })
+                ) {
+                    refuse("\"$host\" is not an IPv4 address (four numbers from 0 to 255)")
+                }
             }
             val number = when (port) {
                 null -> if (secure) 443 else 80
@@ -628,7 +709,7 @@ class Client private constructor(
 
         fun hex(bytes: ByteArray) = bytes.joinToString("") { "%02x".format(it) }
 
-        fun tableFile(id: ByteArray) = "table-" + hex(id)
+        fun tableFile(id: ByteArray) = TABLE_PREFIX + hex(id)
 
         fun writeAll(out: FileChannel, bytes: ByteArray) {
             val buffer = ByteBuffer.wrap(bytes)

@@ -7,6 +7,10 @@
 //
 // The rule: never check against a table that did not verify. Keep the one
 // held (it verified), tell someone, and try again at the next refresh.
+// A process that starts with a refused table holds no verified table until
+// a refresh succeeds, so it checks nothing until then (a table in the cache
+// directory is taken only for a manifest that verified, in this process);
+// it never falls back to an unverified table.
 // Every kind and what to do: bindings/ERRORS.md. Uses parseItem from
 // Quickstart.kt, next to it.
 package org.blindmatch.example
@@ -49,7 +53,8 @@ fun main(args: Array<String>) {
     }
     val code = Client(args[0], OperatorKey.fromHex(args[1]), cacheDir = File(args[2])).use { client ->
         if (!refreshOrKeep(client)) {
-            // Nothing verified held: nothing is checked, nothing is sent.
+            // Nothing verified held (refused since the process started):
+            // nothing is checked, nothing is sent, until a refresh succeeds.
             println("no verified table: uploads are not checked until one verifies")
             3
         } else {
