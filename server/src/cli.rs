@@ -144,6 +144,25 @@ pub enum Command {
         #[arg(long)]
         accounts: bool,
     },
+    /// Ask a running server's admin listener whether it is ready (exit 0) or not (exit 1): the
+    /// health check of a container image that has no shell or curl (deploy/container).
+    Health {
+        /// The admin listener's address, as given to `serve` (so the same environment serves
+        /// both); an unspecified one (`0.0.0.0:9464`) is asked on loopback.
+        #[arg(
+            long,
+            env = "BLINDMATCH_ADMIN_LISTEN",
+            default_value = "127.0.0.1:9464",
+            value_name = "ADDR"
+        )]
+        admin_listen: std::net::SocketAddr,
+        /// What to ask: `ready` (serving, the store reachable) or `live` (the process answers).
+        #[arg(long, default_value = "ready", value_parser = ["ready", "live"])]
+        endpoint: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "3s", value_name = "DURATION")]
+        timeout: humantime::Duration,
+    },
 }
 
 /// `log`'s subcommands.

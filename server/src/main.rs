@@ -67,6 +67,16 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Health {
+            admin_listen,
+            endpoint,
+            timeout,
+        } => {
+            match blindmatch_server::metrics::probe(admin_listen, &endpoint, timeout.into()).await {
+                Ok(answer) => println!("{answer}"),
+                Err(why) => anyhow::bail!("not healthy: {why}"),
+            }
+        }
         Command::Cosign { table, add } => {
             print!("{}", blindmatch_server::audit::attach(&table, &add)?);
         }

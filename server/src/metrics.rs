@@ -361,6 +361,47 @@ fn is_tile_path(path: &str) -> bool {
         })
 }
 
+/// Asks the admin listener at `addr` for `endpoint` (`ready` or `live`)
+/// over plain HTTP, as `blindmatch-server health` does for a container's
+/// health check (the image has no shell or curl): `Ok` with the answer for
+/// a 200, `Err` naming the status or the failure otherwise. An unspecified
+/// address (the listener bound to every interface) is asked on loopback.
+pub async fn probe(
+    mut addr: SocketAddr,
+    endpoint: &str,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/{endpoint}");
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let answer = tokio::time::timeout(timeout, async {
+        let response = client.get(uri).await.map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        // "ready\n", "not ready\n": a few bytes.
+        let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+            response.into_body(),
+            4 << 10,
+        ))
+        .await
+        .map_err(|e| format!("{url}: reading the answer: {e}"))?
+        .to_bytes();
+        Ok::<_, String>((status, String::from_utf8_lossy(&body).trim().to_owned()))
+    })
+    .await
+    .map_err(|_| format!("{url}: no answer within {timeout:?}"))??;
+    match answer {
+        (status, body) if status == http::StatusCode::OK => Ok(body),
+        (status, body) => Err(format!("{url}: {status} {body}")),
+    }
+}
+
 #[cfg(test)]
 mod log_path_tests {
     use super::is_tile_path;

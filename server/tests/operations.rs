@@ -104,6 +104,15 @@ async fn health_is_not_serving_while_the_table_loads() {
     assert_eq!(health(server.url()).await, ServingStatus::NotServing);
     assert_eq!(get(admin, "/ready").await.0, 503);
     assert_eq!(get(admin, "/live").await.0, 200);
+    // `blindmatch-server health`, the container's health check, says so too.
+    let probe =
+        |endpoint| blindmatch_server::metrics::probe(admin, endpoint, Duration::from_secs(5));
+    let not_ready = probe("ready").await.unwrap_err();
+    assert!(
+        not_ready.ends_with("/ready: 503 Service Unavailable not ready"),
+        "{not_ready}"
+    );
+    assert_eq!(probe("live").await, Ok("live".to_owned()));
     let mut once = Client::connect(&server.url(), fx.operator).await.unwrap();
     once.set_retries(1, Duration::ZERO);
     let err = once.manifest().await.unwrap_err().to_string();
@@ -130,6 +139,7 @@ async fn health_is_not_serving_while_the_table_loads() {
         .unwrap();
     assert_eq!(health(server.url()).await, ServingStatus::Serving);
     assert_eq!(get(admin, "/ready").await.0, 200);
+    assert_eq!(probe("ready").await, Ok("ready".to_owned()));
     waiting
         .await
         .unwrap()
