@@ -25,6 +25,12 @@ else
   echo "!! SKIPPED: systemd-analyze is not installed: the unit was not verified"
 fi
 
+if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "systemd/test.sh: installing Debian's openssl (a throwaway TLS certificate)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl)"
+
 # serve.toml with its files under $work, and free ports.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port="$(free_port)" && admin="$(free_port)"
