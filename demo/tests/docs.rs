@@ -65,13 +65,14 @@ fn foreign(line: &str) -> bool {
         "git ",
         "protoc",
         "-max_total_time",
+        "podman",
     ]
     .iter()
     .any(|w| line.contains(w))
 }
 
-/// Flags of other programs that prose names in passing (cargo's).
-const OTHER_PROGRAMS_FLAGS: [&str; 2] = ["--locked", "--test"];
+/// Flags of other programs that prose names in passing (cargo's, podman's).
+const OTHER_PROGRAMS_FLAGS: [&str; 3] = ["--locked", "--test", "--cgroup-manager"];
 
 /// `--word-word` tokens of `line` (a lone `--` and `---` table rules are
 /// not flags); `--word-*` stands for every flag that starts `--word-`.
