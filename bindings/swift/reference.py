@@ -33,6 +33,18 @@ def code(text):
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
+def doc_block(lines, i, first):
+    """The `/** ... */` comment that starts with `first` (its line's text
+    after `/**`), lines[i] being the line after it: (its text, the index
+    after it)."""
+    block = [first]
+    while "*/" not in (block[-1] if len(block) == 1 else lines[i - 1]):
+        block.append(lines[i])
+        i += 1
+    block[-1] = block[-1].replace("*/", "")
+    return clean_doc(block), i
+
+
 def one_line(text):
     return " ".join(text.split())
 
@@ -48,18 +60,13 @@ def signature(decl):
 def parse():
     lines = SOURCE.read_text().splitlines()
     types, functions = [], []
-    doc, in_doc, current, i = None, [], None, 0
+    doc, current, i = None, None, 0
     while i < len(lines):
         line = lines[i]
         s = line.strip()
         i += 1
         if s.startswith("/**"):
-            in_doc = [s[3:]]
-            while "*/" not in lines[i - 1]:
-                in_doc.append(lines[i])
-                i += 1
-            in_doc[-1] = in_doc[-1].replace("*/", "")
-            doc = clean_doc(in_doc)
+            doc, i = doc_block(lines, i, s[3:])
             continue
         if not s or s.startswith(("#", "@_documentation")):
             continue
@@ -99,12 +106,7 @@ def parse_enum(lines, i, enum):
         s = lines[i].strip()
         i += 1
         if s.startswith("/**") and depth == 1:
-            block = [s[3:]]
-            while "*/" not in lines[i - 1]:
-                block.append(lines[i])
-                i += 1
-            block[-1] = block[-1].replace("*/", "")
-            doc = clean_doc(block)
+            doc, i = doc_block(lines, i, s[3:])
             continue
         if depth == 1 and s.startswith("case "):
             case = s
