@@ -3,8 +3,9 @@
 //! - `benches/protocol.rs`: criterion benches of the protocol core and the
 //!   primitives it is made of (`cargo bench -p blindmatch-benches`).
 //!
-//! Seven binaries run the real thing; all but the last start the real
-//! `blindmatch-server` (found next to them) as a child process on loopback:
+//! The binaries run the real thing; all but `blindmatch-bindings-bench`
+//! start the real `blindmatch-server` (found next to them) as a child
+//! process on loopback:
 //!
 //! - `blindmatch-bench` (`src/main.rs`): the whole service. It measures the
 //!   physical floor (the primitives each operation must compute) and then the
@@ -23,6 +24,12 @@
 //!   senders, idle connections) and an honest client measures.
 //! - `blindmatch-store-bench` (`src/store.rs`): the store's cost per voucher,
 //!   SQLite against PostgreSQL, and what replicas on one PostgreSQL carry.
+//! - `blindmatch-audit-bench` (`src/audit.rs`) and `blindmatch-log-bench`
+//!   (`src/log.rs`): the list audit and the transparency log.
+//! - `blindmatch-scale` (`src/scale.rs`): an operator's whole path at 10^7
+//!   entries with the real binaries (build, the next version, start-up,
+//!   memory, match load) and a client's (`blindmatch fetch`, WebAssembly
+//!   validation in Node), each child's peak memory from `wait4(2)`.
 //! - `blindmatch-bindings-bench` (`src/bindings.rs`): the native side of the
 //!   bindings benchmark (`bindings/bench.sh`); it starts no server.
 //!
