@@ -4,7 +4,7 @@
 //! `blindmatch-server` builds the table from a list file and the next
 //! version from a list with a daily change (`build --base`), serves it, and
 //! takes a load of vouchers; the real `blindmatch` CLI client fetches and
-//! validates it; Node validates it with the WebAssembly binding. Each child
+//! validates it, and so does the Node ready client on the WebAssembly core. Each child
 //! process is timed, and its peak memory read from the kernel when it is
 //! reaped (`wait4(2)`, which gives one child's own peak), so no figure includes this benchmark's own memory.
 //!
@@ -433,32 +433,25 @@ async fn main() -> anyhow::Result<()> {
     };
     (f.delta_slots, f.delta_bytes) = (slots, bytes);
     f.server_peak = machine::peak_rss_bytes(pid).unwrap_or(0);
-    drop(srv);
 
-    // WebAssembly in Node, on the table's public encoding.
-    let wasm_dir = args
-        .wasm_dir
-        .clone()
-        .filter(|_| !args.skip_wasm)
-        .or_else(|| {
-            let d =
-                PathBuf::from(std::env::var_os("CARGO_TARGET_DIR")?).join("bindings/js/scratch");
-            (!args.skip_wasm && d.join("node_modules/blindmatch").exists()).then_some(d)
-        });
+    // WebAssembly: the Node ready client (`blindmatch/client`), from an
+    // empty cache, as an app's first refresh runs it: download, checks,
+    // validation of every slot and the cache write, in one thread.
+    let wasm_dir = args.wasm_dir.clone().or_else(|| {
+        let d = PathBuf::from(std::env::var_os("CARGO_TARGET_DIR")?).join("bindings/js/scratch");
+        (!args.skip_wasm && d.join("node_modules/blindmatch").exists()).then_some(d)
+    });
     match wasm_dir {
         Some(wd) => {
-            let public = dir.join("table.public");
-            std::fs::write(
-                &public,
-                blindmatch_server::bundle::read(&dir.join("v1.bmt"), true)?
-                    .table
-                    .encode(),
-            )?;
-            let script = wd.join("scale-validate.mjs");
+            let script = wd.join("scale-refresh.mjs");
             std::fs::write(&script, WASM_SCRIPT)?;
             let r = run_measured(
-                "node (WebAssembly validation)",
-                Command::new("node").arg(&script).arg(&public),
+                "node (the WebAssembly client's refresh)",
+                Command::new("node")
+                    .arg(&script)
+                    .arg(&srv.url)
+                    .arg(&operator)
+                    .arg(dir.join("node-cache")),
             );
             let _ = std::fs::remove_file(&script);
             let r = r?;
@@ -468,7 +461,7 @@ async fn main() -> anyhow::Result<()> {
                 .parse()
                 .with_context(|| format!("node printed {:?}", r.stdout))?;
             println!(
-                "WebAssembly (Node, one thread): validation {seconds:.1} s, node peak {:.0} MiB",
+                "WebAssembly (Node client's refresh, empty cache): {seconds:.1} s, node peak {:.0} MiB",
                 mib(r.peak_rss)
             );
             f.wasm = Some((seconds, r.peak_rss));
@@ -478,6 +471,7 @@ async fn main() -> anyhow::Result<()> {
             "!! SKIPPED: WebAssembly row: no npm package (run bindings/js/test.sh, or give --wasm-dir)"
         ),
     }
+    drop(srv);
 
     let md = f.report(&args, half);
     print!("\n{md}");
@@ -486,15 +480,14 @@ async fn main() -> anyhow::Result<()> {
         .write(&(serde_json::to_string_pretty(&f.json(&args, half))? + "\n"))
 }
 
-/// Reads the public table and validates it as an app does before its first
-/// voucher; prints the seconds validation took.
-const WASM_SCRIPT: &str = r#"import { readFileSync } from "node:fs";
-import { Table } from "blindmatch";
-const encoded = readFileSync(process.argv[2]);
+/// The Node client's first refresh; prints its seconds.
+const WASM_SCRIPT: &str = r#"import { Client } from "blindmatch/client";
+const [url, operatorKey, cacheDir] = process.argv.slice(2);
+const client = new Client(url, operatorKey, { cacheDir });
 const t = performance.now();
-const table = Table.openUnverified(encoded);
+await client.refresh();
 console.log(((performance.now() - t) / 1000).toFixed(3));
-table.free();
+client.close();
 "#;
 
 impl Figures {
@@ -589,7 +582,7 @@ impl Figures {
         );
         if let Some((secs, peak)) = self.wasm {
             row(
-                "client, WebAssembly (Node, one thread): validation / node peak RSS",
+                "client, WebAssembly (Node `Client.refresh`, empty cache): wall / peak RSS",
                 format!("{secs:.1} s / {:.0} MiB", mib(peak)),
                 format!("< {:.0} MiB", 1.5 * mib(self.table_public)),
                 format!("{:.2} of the table", peak as f64 / table),
@@ -610,7 +603,7 @@ impl Figures {
             "server": {"ready_seconds": self.start_s, "rss_ready": self.rss_ready, "rss_after_load": self.rss_loaded, "rss_grace": self.rss_grace, "peak_rss": self.server_peak},
             "load": {"concurrency": args.concurrency, "batch": args.load.batch, "seconds": args.load.duration, "vouchers_per_s": self.vouchers_per_s, "server_cpu_us_per_voucher": self.cpu_us, "p99_us": self.p99_us},
             "client_native": {"cli_fetch_seconds": self.cli_s, "cli_peak_rss": self.cli_peak, "download_seconds": self.fetch_s, "validate_seconds": self.validate_s},
-            "client_wasm": self.wasm.map(|(s, p)| json!({"validate_seconds": s, "node_peak_rss": p})),
+            "client_wasm": self.wasm.map(|(s, p)| json!({"refresh_seconds": s, "node_peak_rss": p})),
         })
     }
 }

@@ -228,7 +228,19 @@ impl DeltaDownload {
 /// [`Error::Invalid`] if it does not decode, is another table (a damaged or
 /// stale copy: download again), or has an invalid slot.
 pub fn open_table(saved: &[u8], manifest: &VerifiedManifest) -> Result<Table, Error> {
-    let table = BlindedTable::decode(saved).map_err(Error::invalid("saved table"))?;
+    validate_table(
+        BlindedTable::decode(saved).map_err(Error::invalid("saved table"))?,
+        manifest,
+    )
+}
+
+/// [`open_table`] for a table already decoded (a download's, or a cache's
+/// that reads its file into one buffer): the table is kept as it is, not
+/// copied, so a client holds it once (papers/BENCHMARKS.md, "Scale").
+///
+/// # Errors
+/// As [`open_table`].
+pub fn validate_table(table: BlindedTable, manifest: &VerifiedManifest) -> Result<Table, Error> {
     if table.id() != manifest.table_id() {
         // Before the validation, which costs far more than the id.
         return Err(Error::Invalid {

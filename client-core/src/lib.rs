@@ -91,7 +91,7 @@ pub use blindmatch_protocol::threshold::{AccountSecret, SyntheticRate, VOUCHER_I
 pub use blindmatch_protocol::tlog::{LogError, LogPolicy, VerifiedCheckpoint};
 pub use blindmatch_protocol::{ClientTable, Item, ItemType, OperatorVerifyingKey, TableId};
 pub use cosign::{cosignatures, quorum};
-pub use download::{DeltaDownload, TableDownload, open_table, table_id_of};
+pub use download::{DeltaDownload, TableDownload, open_table, table_id_of, validate_table};
 pub use error::{Error, ErrorKind};
 pub use history::{Accepted, History, VerifiedManifest};
 #[cfg(feature = "json")]

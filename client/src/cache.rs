@@ -83,7 +83,10 @@ impl TableCache {
     /// [`ClientError::Cache`].
     pub(crate) fn save_history(&self, history: &History) -> Result<(), ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        write_atomic(&self.manifest_path(history.operator()), &history.encode())
+        write_atomic(
+            &self.manifest_path(history.operator()),
+            &[&history.encode()],
+        )
     }
 
     /// Removes the cached table with id `id`, if there is one.
@@ -110,7 +113,7 @@ impl TableCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        match BlindedTable::decode(&bytes) {
+        match BlindedTable::decode_owned(bytes) {
             Ok(t) if t.id() == id => Ok(Some(t)),
             _ => {
                 fs::remove_file(&path).map_err(io_err(&path))?;
@@ -125,7 +128,12 @@ impl TableCache {
     /// [`ClientError::Cache`].
     pub fn store(&self, table: &BlindedTable) -> Result<(), ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        write_atomic(&self.path(table.id(), "table"), &table.encode())
+        // Header and slots written one after the other: `encode()` would
+        // copy the whole table once more, at the client's peak of memory.
+        write_atomic(
+            &self.path(table.id(), "table"),
+            &[&table.header().encode(), table.slots()],
+        )
     }
 
     /// Opens (or starts) the partial download of `manifest`'s table.
@@ -163,12 +171,14 @@ impl TableCache {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+fn write_atomic(path: &Path, parts: &[&[u8]]) -> Result<(), ClientError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
+    for bytes in parts {
+        f.write_all(bytes).map_err(io_err(&tmp))?;
+    }
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }

@@ -511,8 +511,8 @@ impl Client {
         cache: &TableCache,
     ) -> Result<Table, ClientError> {
         let (table, _) = self.fetch_table(manifest, cache).await?;
-        Ok(blindmatch_client_core::open_table(
-            &table.encode(),
+        Ok(blindmatch_client_core::validate_table(
+            table,
             &manifest.verified,
         )?)
     }
@@ -641,7 +641,7 @@ impl Client {
             }
             None => self.full(manifest, cache, checked, delta_refused).await?,
         };
-        let table = blindmatch_client_core::open_table(&table.encode(), &manifest.verified)?;
+        let table = blindmatch_client_core::validate_table(table, &manifest.verified)?;
         Ok((table, fetched))
     }
 

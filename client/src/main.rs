@@ -158,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch { server } => {
             let (mut client, manifest, cache) = connect(&server).await?;
             let (table, fetched) = client.fetch_table(&manifest, &cache).await?;
-            blindmatch_client::core::open_table(&table.encode(), manifest.verified())
+            blindmatch_client::core::validate_table(table, manifest.verified())
                 .context("validating the table")?;
             let how = match fetched {
                 Fetched::Cached => "already cached".to_string(),

@@ -7,6 +7,10 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::table::{BlindedTable, CHUNK_LEN};
 
+/// The most [`TableAssembler::new`] reserves ahead of the chunks: 2 GiB,
+/// the slots of a table of about 5 x 10^7 entries.
+const MAX_RESERVE: usize = 2 << 30;
+
 /// Receives a table in chunks, as a resumable download does, and checks
 /// each chunk against the signed manifest's Merkle digest as it arrives
 /// (SPEC Section 13.2), and the whole against the digest and table id.
@@ -25,7 +29,7 @@ impl TableAssembler {
     /// # Errors
     /// [`Error::Length`] if `already` is longer than the table or not a whole
     /// number of chunks (see [`TableAssembler::resumable`]).
-    pub fn new(manifest: &Manifest, already: Vec<u8>) -> Result<Self, Error> {
+    pub fn new(manifest: &Manifest, mut already: Vec<u8>) -> Result<Self, Error> {
         let len = manifest.header.slots_len();
         if already.len() as u64 > len
             || (already.len() as u64) < len && !already.len().is_multiple_of(CHUNK_LEN)
@@ -36,6 +40,13 @@ impl TableAssembler {
                 got: already.len(),
             });
         }
+        // The whole table's room at once: grown by doubling as chunks
+        // arrive, the buffer would end up to twice the table, and each
+        // reallocation holds the old and the new one (papers/BENCHMARKS.md,
+        // "Scale"). Capped, so that a signed header naming an absurd size
+        // costs nothing until that many bytes really arrive.
+        let rest = usize::try_from(len).unwrap_or(usize::MAX) - already.len();
+        already.reserve_exact(rest.min(MAX_RESERVE));
         Ok(TableAssembler {
             manifest: *manifest,
             slots: already,
@@ -131,6 +142,24 @@ mod tests {
 
     fn manifest_of(t: &BlindedTable) -> Manifest {
         Manifest::for_table(t, 1, 0, None)
+    }
+
+    #[test]
+    fn assembler_holds_the_table_once() {
+        let key = ServerKey::generate(&mut rand::rng());
+        let built = TableBuilder::new([2; 32]).build(&key, items(4200)).unwrap();
+        let m = manifest_of(&built.table);
+        let tree = crate::merkle::MerkleTree::new(built.table.slots());
+        let len = built.table.slots().len();
+        let mut a = TableAssembler::new(&m, Vec::new()).unwrap();
+        // Room for the whole table before the first chunk, and never more.
+        assert_eq!(a.slots.capacity(), len);
+        for (i, chunk) in (0..).zip(built.table.slots().chunks(CHUNK_LEN)) {
+            a.push(a.offset(), chunk, tree.proof(i).unwrap()).unwrap();
+        }
+        assert_eq!(a.slots.capacity(), len);
+        let table = a.finish().unwrap();
+        assert_eq!(table.encode(), built.table.encode());
     }
 
     #[test]
