@@ -12,7 +12,9 @@
 # dashboard linter can be had here (grafana/dashboard-linter is not on the
 # Go module proxy). Exit status 2: PyYAML cannot be had. Needs the release
 # binaries and curl.
-set -euo pipefail
+set -eEuo pipefail
+# Only skip() exits 2 (CI reads 2 as SKIPPED): any other failure is 1.
+trap 'exit 1' ERR
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -27,7 +29,10 @@ promtool="$cache/deploy-tools/promtool-v0.316.0/promtool"
 if [ ! -x "$promtool" ] && [ ! -e "$promtool.failed" ] && command -v go >/dev/null; then
   echo "observability/test.sh: building $PROMTOOL (once, into the CI cache)" >&2
   # A failed build is remembered: it is not tried again at every run.
-  GOBIN="$(dirname "$promtool")" GOFLAGS=-mod=mod go install -ldflags "-s -w" "$PROMTOOL" >&2 \
+  # remove_all_sd leaves out Prometheus's service discovery (cloud SDKs,
+  # Kubernetes' client), which promtool's rule checks do not use: half the
+  # build (about 4 CPU minutes instead of 10 here).
+  GOBIN="$(dirname "$promtool")" GOFLAGS=-mod=mod go install -tags remove_all_sd -ldflags "-s -w" "$PROMTOOL" >&2 \
     || { mkdir -p "$(dirname "$promtool")" && touch "$promtool.failed"; }
 fi
 venv="$cache/deploy-tools/venv"
