@@ -8,7 +8,9 @@
 # disruption budget. helm is built from the Go module proxy into the CI
 # cache once (pinned). Exit status 2: helm or PyYAML cannot be had.
 # Needs the release binary (cargo build --release).
-set -euo pipefail
+set -eEuo pipefail
+# Only skip() exits 2 (CI reads 2 as SKIPPED): any other failure is 1.
+trap 'exit 1' ERR
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -54,4 +56,7 @@ for values in default test-values.yaml; do
     renders=$((renders + 1))
   done
 done
+# An upgrade that only changes the pods publishes nothing.
+"$helm" template bm "$chart" --is-upgrade --set publish.onUpgrade=false | grep -q 'kind: Job' \
+  && die "publish.onUpgrade=false still renders the publish job"
 echo "helm: lint --strict and $renders renderings checked (default and test-values.yaml, install and upgrade); $((SECONDS - started)) s"
