@@ -66,6 +66,8 @@ fn foreign(line: &str) -> bool {
         "protoc",
         "-max_total_time",
         "podman",
+        "helm ",
+        "kubectl ",
     ]
     .iter()
     .any(|w| line.contains(w))

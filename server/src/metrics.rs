@@ -67,8 +67,18 @@ pub struct Metrics {
     pub table_slots: Gauge,
     /// Version number of the table served.
     pub table_version: Gauge,
+    /// Per replaced version still accepted: when its grace period ends, in
+    /// seconds since the Unix epoch (an alert's clock: the wall clock of
+    /// the moment it was set plus the grace left then).
+    pub table_grace_ends: Family<TableLabel, Gauge>,
+    /// 1 while the match store answers, 0 from an operation that found it
+    /// unreachable until one succeeds (the heartbeat asks it four times per
+    /// lease, so this follows the store with or without traffic).
+    pub store_up: Gauge,
     /// Whether the server is ready: table loaded, not shutting down.
     ready: AtomicBool,
+    /// The same as a metric: what `/ready` answers, for Prometheus.
+    ready_gauge: Gauge,
 }
 
 impl Metrics {
@@ -93,7 +103,10 @@ impl Metrics {
             table: Family::default(),
             table_slots: Gauge::default(),
             table_version: Gauge::default(),
+            table_grace_ends: Family::default(),
+            store_up: Gauge::default(),
             ready: AtomicBool::new(false),
+            ready_gauge: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -164,6 +177,21 @@ impl Metrics {
             "Slots in the table served",
             m.table_slots.clone(),
         );
+        registry.register(
+            "table_grace_ends_timestamp_seconds",
+            "Per replaced table version still accepted: when its grace period ends (Unix time)",
+            m.table_grace_ends.clone(),
+        );
+        registry.register(
+            "store_up",
+            "1 while the match store answers, 0 while it is unreachable",
+            m.store_up.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 while the server is ready (what /ready answers 200 for), else 0",
+            m.ready_gauge.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -175,6 +203,7 @@ impl Metrics {
     /// Marks the server ready or not.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+        self.ready_gauge.set(i64::from(ready));
     }
 
     /// Whether the server is ready.

@@ -233,6 +233,8 @@ pub(crate) fn start(
     processed: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Pipeline, Vec<JoinHandle<()>>)> {
+    // Opened: it answered.
+    metrics.store_up.set(1);
     let (ingest_tx, ingest_rx) = unbounded::<Ingest>();
     let (control_tx, control_rx) = unbounded::<Control>();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -467,6 +469,9 @@ impl Writer {
     /// Notes the outcome of a write, logging only changes: a full disk
     /// under load would otherwise log every group.
     fn note(&mut self, result: Result<(), &StoreError>) {
+        // A full or read-only store answers: only unreachable is down.
+        let up = !matches!(result, Err(StoreError::Unreachable(_)));
+        self.metrics.store_up.set(i64::from(up));
         match (result, self.store_failing) {
             (Err(e), false) => {
                 tracing::error!(error = %e, "the match store cannot write: submissions are refused (not acknowledged) until it can");

@@ -618,6 +618,7 @@ fn load(
             let previous =
                 Generation::load(table, key, operator, log).context("--previous-table")?;
             show_table(metrics, &previous, 2);
+            show_grace(metrics, &previous, grace);
             let (from, to) = (previous.version(), generation.version());
             let g = Generations::new(previous);
             match g.install(generation, grace)? {
@@ -683,6 +684,7 @@ fn show_table(metrics: &Metrics, g: &Generation, state: i64) {
     };
     if state == 0 {
         metrics.table.remove(&label);
+        metrics.table_grace_ends.remove(&label);
         return;
     }
     metrics.table.get_or_create(&label).set(state);
@@ -692,6 +694,21 @@ fn show_table(metrics: &Metrics, g: &Generation, state: i64) {
             .table_version
             .set(i64::try_from(g.version()).unwrap_or(i64::MAX));
     }
+}
+
+/// Sets when the grace period of a replaced version ends, `left` from now,
+/// as Unix time: what an alert compares with its own clock.
+fn show_grace(metrics: &Metrics, g: &Generation, left: Duration) {
+    let ends = std::time::SystemTime::now()
+        .checked_add(left)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    metrics
+        .table_grace_ends
+        .get_or_create(&TableLabel {
+            table_id: g.id_hex.clone(),
+        })
+        .set(ends);
 }
 
 /// Reloads the table files on request (SIGHUP, `POST /reload`).
@@ -750,15 +767,15 @@ impl Reloader {
         // Recorded in the store first: the replaced version's grace period
         // ends at the same moment on every replica.
         let versions = publish(shared, &new_id, next.version()).await?;
-        let swap = shared
-            .generations
-            .install(next, grace_left(&versions, &new_id, self.grace))?;
+        let grace = grace_left(&versions, &new_id, self.grace);
+        let swap = shared.generations.install(next, grace)?;
         if let Swap::Swapped { from, to, rotated } = &swap {
             let metrics = &state.metrics;
             if let Some(g) = shared.generations.by_hex(&new_id) {
                 show_table(metrics, &g, 1);
             }
             show_table(metrics, &previous, 2);
+            show_grace(metrics, &previous, grace);
             tracing::info!(
                 from,
                 to,

@@ -22,6 +22,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/postgres.rs"]
+mod postgres;
 use fixture::*;
 
 /// A plain HTTP/1.0 GET: (status code, body).
@@ -190,6 +192,8 @@ async fn metrics_are_scraped_from_the_admin_listener() {
     assert_eq!(value("blindmatch_errors_total{kind=\"stale_table\"}"), 1.0);
     assert_eq!(value("blindmatch_submit_duration_seconds_count"), 1.0);
     assert_eq!(value("blindmatch_pending_submissions"), 0.0);
+    assert_eq!(value("blindmatch_store_up"), 1.0);
+    assert_eq!(value("blindmatch_ready"), 1.0);
     assert_eq!(
         value("blindmatch_table_slots"),
         f64::from(manifest.header().n_slots)
@@ -661,4 +665,154 @@ async fn readiness_drops_at_shutdown_and_the_submission_in_flight_is_kept() {
         blindmatch_server::store::stats(&fx.data).unwrap().pending,
         0
     );
+}
+
+/// The value of the series `series` (name and labels) in a scrape, if any.
+fn series(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// After a reload the replaced version shows when its grace period ends, as
+/// Unix time (what deploy/observability's alert compares with its clock),
+/// and the series goes with the version when the grace period is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_grace_period_is_a_metric_until_it_ends() {
+    let fx = Fixture::new();
+    let grace = Duration::from_secs(2);
+    let server = fx
+        .start_with(|c| ServeConfig {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            grace,
+            ..c
+        })
+        .await
+        .unwrap();
+    let admin = server.admin_addr().unwrap();
+    let v1 = blindmatch_server::bundle::read(&fx.table, false).unwrap();
+    let v1 = hex::encode(v1.table.id().0);
+    let ends = format!("blindmatch_table_grace_ends_timestamp_seconds{{table_id=\"{v1}\"}}");
+    assert_eq!(series(&get(admin, "/metrics").await.1, &ends), None);
+
+    let next = fx.dir.path().join("v2.bmt");
+    let list = fx.dir.path().join("v2.txt");
+    std::fs::write(&list, format!("sha256 {}\n", "ab".repeat(32))).unwrap();
+    blindmatch_server::build(
+        &list,
+        &fx.key,
+        &next,
+        &build_options(&fx.signing_key, Some(fx.table.clone())),
+    )
+    .unwrap();
+    std::fs::rename(&next, &fx.table).unwrap();
+    let before = unix_now();
+    server.reload().await.unwrap();
+    let after = unix_now();
+    let body = get(admin, "/metrics").await.1;
+    let at = series(&body, &ends).unwrap_or_else(|| panic!("no {ends} in\n{body}"));
+    let grace_s = grace.as_secs();
+    assert!(
+        (before + grace_s - 1) as f64 <= at && at <= (after + grace_s) as f64,
+        "{at} is not {grace_s} s after the reload ({before}..{after})"
+    );
+    let state = format!("blindmatch_table{{table_id=\"{v1}\"}}");
+    assert_eq!(series(&body, &state), Some(2.0));
+
+    let deadline = std::time::Instant::now() + grace + Duration::from_secs(10);
+    loop {
+        let body = get(admin, "/metrics").await.1;
+        if series(&body, &ends).is_none() {
+            assert_eq!(series(&body, &state), None, "retired: {body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grace period's end outlived it"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await.unwrap();
+}
+
+/// A TCP proxy to `upstream` that can be cut (`true`: every connection
+/// through it closed, new ones closed at once) and restored.
+async fn cuttable_proxy(upstream: SocketAddr) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cut, cut_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let mut cut_rx = cut_rx.clone();
+            if *cut_rx.borrow() {
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    _ = cut_rx.wait_for(|c| *c) => {}
+                }
+            });
+        }
+    });
+    (addr, cut)
+}
+
+/// `blindmatch_store_up` (deploy/observability's "store unreachable"
+/// alert) turns 0 when the PostgreSQL store cannot be reached, with no
+/// traffic (the heartbeat finds it), and 1 again when it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_up_follows_a_database_that_goes_away_and_returns() {
+    let Some(url) = postgres::fresh_database("storeup") else {
+        return;
+    };
+    // postgres://USER@HOST:PORT/DB?...: the same through the proxy.
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (host_port, path) = rest.split_once('/').unwrap();
+    let upstream = tokio::net::lookup_host(host_port)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let (proxy, cut) = cuttable_proxy(upstream).await;
+    let via_proxy = format!("{scheme_user}@{proxy}/{path}");
+    let fx = Fixture::new();
+    let server = fx
+        .start_with(|c| ServeConfig {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            store: blindmatch_server::store::Location::parse(&via_proxy, None).unwrap(),
+            // A heartbeat every 250 ms.
+            lease: Duration::from_secs(1),
+            ..c
+        })
+        .await
+        .unwrap();
+    let admin = server.admin_addr().unwrap();
+    let up = || async { series(&get(admin, "/metrics").await.1, "blindmatch_store_up") };
+    assert_eq!(up().await, Some(1.0));
+    for (cut_it, want) in [(true, 0.0), (false, 1.0)] {
+        cut.send(cut_it).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while up().await != Some(want) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "blindmatch_store_up did not turn {want} (store cut: {cut_it})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    server.shutdown().await.unwrap();
 }
