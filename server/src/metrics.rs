@@ -67,6 +67,20 @@ pub struct Metrics {
     pub table_slots: Gauge,
     /// Version number of the table served.
     pub table_version: Gauge,
+    /// Webhook: match records the receiver answered 2xx to.
+    pub webhook_delivered: Counter,
+    /// Webhook: failed attempts, by kind (`status`: an answer but not 2xx;
+    /// `unreachable`; `timeout`).
+    pub webhook_failures: Family<Kind, Counter>,
+    /// Webhook: match records not yet delivered (as of the last look).
+    pub webhook_backlog: Gauge,
+    /// Webhook: how long ago the record being delivered was recorded, in
+    /// seconds (updated at each attempt; 0 when nothing waits).
+    pub webhook_oldest_seconds: Gauge,
+    /// Webhook: Unix time of the last delivery answered 2xx.
+    pub webhook_last_delivered: Gauge,
+    /// Webhook: 1 on the replica that delivers, 0 on the others.
+    pub webhook_deliverer: Gauge,
     /// Whether the server is ready: table loaded, not shutting down.
     ready: AtomicBool,
 }
@@ -93,6 +107,12 @@ impl Metrics {
             table: Family::default(),
             table_slots: Gauge::default(),
             table_version: Gauge::default(),
+            webhook_delivered: Counter::default(),
+            webhook_failures: Family::default(),
+            webhook_backlog: Gauge::default(),
+            webhook_oldest_seconds: Gauge::default(),
+            webhook_last_delivered: Gauge::default(),
+            webhook_deliverer: Gauge::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -163,6 +183,36 @@ impl Metrics {
             "table_slots",
             "Slots in the table served",
             m.table_slots.clone(),
+        );
+        registry.register(
+            "webhook_delivered",
+            "Webhook: match records the receiver answered 2xx to",
+            m.webhook_delivered.clone(),
+        );
+        registry.register(
+            "webhook_failed_attempts",
+            "Webhook: failed attempts by kind (status, unreachable, timeout); each is retried",
+            m.webhook_failures.clone(),
+        );
+        registry.register(
+            "webhook_backlog",
+            "Webhook: match records not yet delivered",
+            m.webhook_backlog.clone(),
+        );
+        registry.register(
+            "webhook_oldest_undelivered_seconds",
+            "Webhook: age of the record being delivered, updated at each attempt (0: none waits)",
+            m.webhook_oldest_seconds.clone(),
+        );
+        registry.register(
+            "webhook_last_delivered_timestamp_seconds",
+            "Webhook: Unix time of the last delivery answered 2xx",
+            m.webhook_last_delivered.clone(),
+        );
+        registry.register(
+            "webhook_deliverer",
+            "Webhook: 1 on the replica that delivers, 0 on the others",
+            m.webhook_deliverer.clone(),
         );
         Metrics { registry, ..m }
     }
