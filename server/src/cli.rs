@@ -141,8 +141,27 @@ pub enum Command {
         json: bool,
         /// Threshold mode: only the accounts with candidates, and how many each holds
         /// unrevealed, real, synthetic and rejected (revealed as such).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "follow")]
         accounts: bool,
+        /// Print each match record as one JSON line, in the order recorded, then wait for new
+        /// ones and print them too, until SIGINT/SIGTERM (README, "Acting on matches").
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: start after this record (a line's `cursor`, or its `id`), whatever the
+        /// cursor file holds.
+        #[arg(long, value_name = "CURSOR", requires = "follow")]
+        after: Option<crate::store::Cursor>,
+        /// With --follow: where the cursor of the last line written is kept; a restart resumes
+        /// after it (at least once: the last line may come again). Absent: from the beginning,
+        /// or with --from-now from the newest record.
+        #[arg(long, value_name = "FILE", requires = "follow")]
+        cursor: Option<PathBuf>,
+        /// With --follow, and no cursor file yet or no --cursor: only records recorded from now.
+        #[arg(long, requires = "follow", conflicts_with = "after")]
+        from_now: bool,
+        /// With --follow: how often to ask the store for new records [default: 1s].
+        #[arg(long, value_name = "DURATION", requires = "follow")]
+        poll: Option<humantime::Duration>,
     },
     /// Ask a running server's admin listener whether it is ready (exit 0) or not (exit 1): the
     /// health check of a container image that has no shell or curl (deploy/container).

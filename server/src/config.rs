@@ -1,7 +1,7 @@
 //! `serve`'s settings, each declared once.
 //!
 //! Every setting is one field of one of the groups below ([`TableSettings`],
-//! [`StoreSettings`], [`ListenSettings`], [`LimitSettings`], flattened into
+//! [`StoreSettings`], [`ListenSettings`], [`LimitSettings`], [`FeedSettings`], flattened into
 //! [`ServeArgs`]): its flag, its `BLINDMATCH_*` environment variable, its
 //! default (shown by `serve --help`) and its parser are that field's
 //! attributes, and nowhere else. A TOML file (`--config`) sets any of them
@@ -35,6 +35,9 @@
 //! tls-client-ca = "/etc/blindmatch/tls/clients-ca.crt"   # mutual TLS
 //! # plaintext = true      # instead of the tls-* keys: no TLS, only when asked for
 //! # grpc-web-origins = ["https://app.example"]
+//! # webhook = "https://hooks.internal/blindmatch"
+//! # webhook-secret-file = "/etc/blindmatch/webhook.secret"
+//! # webhook-max-backoff = "5m"
 //! ```
 //!
 //! The layers merge generically, in one order: a flag, then its environment
@@ -62,6 +65,7 @@ use anyhow::{Context, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches};
 
+use crate::feed::webhook::{DEFAULT_MAX_BACKOFF, WebhookSettings};
 use crate::pipeline::{DEFAULT_DEDUP_WINDOW, Retention};
 use crate::serve::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_GRACE, DEFAULT_MAX_BATCH, DEFAULT_MAX_INFLIGHT_MIB, Limits,
@@ -97,6 +101,26 @@ pub struct ServeArgs {
     /// What one client can make the server hold.
     #[command(flatten, next_help_heading = "Limits")]
     pub limits: LimitSettings,
+    /// Acting on matches: the webhook.
+    #[command(flatten, next_help_heading = "Match feed")]
+    pub feed: FeedSettings,
+}
+
+/// The webhook (README, "Acting on matches").
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedSettings {
+    /// POST each new match record to this http:// or https:// URL, signed as Standard Webhooks
+    /// say (with --webhook-secret-file), retried until it answers 2xx [default: none].
+    #[arg(long, env = "BLINDMATCH_WEBHOOK", value_name = "URL")]
+    pub webhook: Option<String>,
+    /// The webhook's signing secret: `whsec_` and the base64 of 24 to 64 random bytes, in a
+    /// file of mode 0600 (the receiver holds the same).
+    #[arg(long, env = "BLINDMATCH_WEBHOOK_SECRET_FILE", value_name = "PATH")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The longest wait between two attempts to deliver a record (the first retry comes after
+    /// 1 s, each next after twice as long, with jitter).
+    #[arg(long, env = "BLINDMATCH_WEBHOOK_MAX_BACKOFF", value_name = "DURATION", default_value_t = DEFAULT_MAX_BACKOFF.into())]
+    pub webhook_max_backoff: HumanDuration,
 }
 
 /// The table served, its key, and the versions it replaced.
@@ -393,6 +417,7 @@ impl TryFrom<ServeArgs> for ServeConfig {
             store: s,
             listen: l,
             limits: lim,
+            feed: f,
         } = args;
         let table = t.table.ok_or_else(|| missing("table"))?;
         let key = t.key.ok_or_else(|| missing("key"))?;
@@ -501,7 +526,27 @@ impl TryFrom<ServeArgs> for ServeConfig {
                 );
             }
         }
+        let max_backoff: Duration = f.webhook_max_backoff.into();
+        if max_backoff < Duration::from_secs(1) {
+            bail!("--webhook-max-backoff must be at least 1s (the first retry waits 1s)");
+        }
+        let webhook = match (f.webhook, f.webhook_secret_file) {
+            (Some(url), Some(secret_file)) => Some(WebhookSettings {
+                url: WebhookSettings::parse_url(&url)
+                    .map_err(|e| anyhow::anyhow!("--webhook {e}"))?,
+                secret_file,
+                max_backoff,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                bail!("--webhook needs --webhook-secret-file: every delivery is signed")
+            }
+            (None, Some(_)) => {
+                bail!("--webhook-secret-file goes with --webhook (the receiver's URL)")
+            }
+        };
         Ok(ServeConfig {
+            webhook,
             table,
             key,
             store,
@@ -653,6 +698,21 @@ mod tests {
         assert!(e.contains("--grpc-web-origin \"app.example\""), "{e}");
         let e = err("table = \"t\"\nkey = \"k\"\ndata = \"d\"\nstore = \"postgres://u@h/d\"\n");
         assert!(e.contains("--data and --store contradict"), "{e}");
+        let e = err(
+            "table = \"t\"\nkey = \"k\"\ndata = \"d\"\nplaintext = true\nwebhook = \"https://h.example/in\"\n",
+        );
+        assert!(e.contains("--webhook needs --webhook-secret-file"), "{e}");
+        let e = err(
+            "table = \"t\"\nkey = \"k\"\ndata = \"d\"\nplaintext = true\nwebhook = \"ftp://h.example/\"\nwebhook-secret-file = \"s\"\n",
+        );
+        assert!(
+            e.contains("--webhook") && e.contains("http:// or https://"),
+            "{e}"
+        );
+        let e = err(
+            "table = \"t\"\nkey = \"k\"\ndata = \"d\"\nplaintext = true\nwebhook-secret-file = \"s\"\n",
+        );
+        assert!(e.contains("goes with --webhook"), "{e}");
         let e = err("plaintext = \"yes\"\n");
         assert!(
             e.contains("plaintext") && e.contains("true or false"),

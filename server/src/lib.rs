@@ -34,6 +34,8 @@
 //! - `generation`: the versions held (the current one, and the replaced
 //!   ones during their grace period) for hot swaps and key rotation.
 //! - [`metrics`]: Prometheus metrics on the admin listener.
+//! - [`feed`]: acting on matches: `matches --follow` and the webhook
+//!   (`serve --webhook`), both reading the store's match feed from a cursor.
 
 mod admission;
 pub mod audit;
@@ -42,6 +44,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 mod connections;
+pub mod feed;
 mod generation;
 pub mod keyfile;
 mod limits;

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use blindmatch_server::cli::{Cli, Command, LogCommand};
+use blindmatch_server::feed::{FollowOptions, Start, follow};
 use blindmatch_server::store::{self, Location};
 use blindmatch_server::{BuildOptions, ServeConfig, keyfile};
 use clap::{CommandFactory, FromArgMatches};
@@ -146,6 +147,11 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             store_password_file,
             json,
             accounts,
+            follow,
+            after,
+            cursor,
+            from_now,
+            poll,
         } => {
             let location = match (data, store) {
                 (Some(dir), _) => Location::Sqlite(dir),
@@ -153,9 +159,45 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("--store {e}"))?,
                 (None, None) => anyhow::bail!("give --data DIR or --store URL"),
             };
-            print_matches(&location, json, accounts)?;
+            if follow {
+                let start = match (after, from_now) {
+                    (Some(c), _) => Start::After(c),
+                    (None, true) => Start::Now,
+                    (None, false) => Start::Beginning,
+                };
+                let options = FollowOptions {
+                    start,
+                    cursor_file: cursor,
+                    poll: poll.map_or(std::time::Duration::from_secs(1), Into::into),
+                };
+                follow_matches(location, options).await?;
+            } else {
+                print_matches(&location, json, accounts)?;
+            }
         }
     }
+    Ok(())
+}
+
+/// `matches --follow`: the feed on stdout, one JSON line per record, until
+/// SIGINT or SIGTERM.
+async fn follow_matches(location: Location, options: FollowOptions) -> anyhow::Result<()> {
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let follower = tokio::task::spawn_blocking(move || {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        follow(&location, &options, &mut out, &stopped)
+    });
+    tokio::pin!(follower);
+    tokio::select! {
+        r = &mut follower => { r??; return Ok(()); }
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    // The line being written is finished and its cursor saved first.
+    let _ = stop.send(());
+    follower.await??;
     Ok(())
 }
 

@@ -75,6 +75,20 @@ pub struct Metrics {
     /// unreachable until one succeeds (the heartbeat asks it four times per
     /// lease, so this follows the store with or without traffic).
     pub store_up: Gauge,
+    /// Webhook: match records the receiver answered 2xx to.
+    pub webhook_delivered: Counter,
+    /// Webhook: failed attempts, by kind (`status`: an answer but not 2xx;
+    /// `unreachable`; `timeout`).
+    pub webhook_failures: Family<Kind, Counter>,
+    /// Webhook: match records not yet delivered (as of the last look).
+    pub webhook_backlog: Gauge,
+    /// Webhook: how long ago the record being delivered was recorded, in
+    /// seconds (updated at each attempt; 0 when nothing waits).
+    pub webhook_oldest_seconds: Gauge,
+    /// Webhook: Unix time of the last delivery answered 2xx.
+    pub webhook_last_delivered: Gauge,
+    /// Webhook: 1 on the replica that delivers, 0 on the others.
+    pub webhook_deliverer: Gauge,
     /// Whether the server is ready: table loaded, not shutting down.
     ready: AtomicBool,
     /// The same as a metric: what `/ready` answers, for Prometheus.
@@ -105,6 +119,12 @@ impl Metrics {
             table_version: Gauge::default(),
             table_grace_ends: Family::default(),
             store_up: Gauge::default(),
+            webhook_delivered: Counter::default(),
+            webhook_failures: Family::default(),
+            webhook_backlog: Gauge::default(),
+            webhook_oldest_seconds: Gauge::default(),
+            webhook_last_delivered: Gauge::default(),
+            webhook_deliverer: Gauge::default(),
             ready: AtomicBool::new(false),
             ready_gauge: Gauge::default(),
             registry: Registry::default(),
@@ -191,6 +211,36 @@ impl Metrics {
             "ready",
             "1 while the server is ready (what /ready answers 200 for), else 0",
             m.ready_gauge.clone(),
+        );
+        registry.register(
+            "webhook_delivered",
+            "Webhook: match records the receiver answered 2xx to",
+            m.webhook_delivered.clone(),
+        );
+        registry.register(
+            "webhook_failed_attempts",
+            "Webhook: failed attempts by kind (status, unreachable, timeout); each is retried",
+            m.webhook_failures.clone(),
+        );
+        registry.register(
+            "webhook_backlog",
+            "Webhook: match records not yet delivered",
+            m.webhook_backlog.clone(),
+        );
+        registry.register(
+            "webhook_oldest_undelivered_seconds",
+            "Webhook: age of the record being delivered, updated at each attempt (0: none waits)",
+            m.webhook_oldest_seconds.clone(),
+        );
+        registry.register(
+            "webhook_last_delivered_timestamp_seconds",
+            "Webhook: Unix time of the last delivery answered 2xx",
+            m.webhook_last_delivered.clone(),
+        );
+        registry.register(
+            "webhook_deliverer",
+            "Webhook: 1 on the replica that delivers, 0 on the others",
+            m.webhook_deliverer.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -91,6 +91,8 @@ pub struct ServeConfig {
     /// Browser origins allowed to call over gRPC-Web (`*`: any); empty,
     /// the default: no gRPC-Web and no HTTP/1.1.
     pub grpc_web_origins: Vec<String>,
+    /// Post each new match record to this receiver (`--webhook`), if any.
+    pub webhook: Option<crate::feed::webhook::WebhookSettings>,
 }
 
 /// gRPC-Web for browsers (tonic-web), behind CORS for the given origins:
@@ -205,8 +207,13 @@ const CONNECTION_WINDOW: u32 = 256 << 10;
 /// bytes.
 const MAX_HEADER_LIST: u32 = 16 << 10;
 
-/// What loading produced: the match workers and the store writer.
-type Loaded = Vec<std::thread::JoinHandle<()>>;
+/// What loading produced: the match workers and the store writer, and the
+/// webhook's deliverer.
+#[derive(Default)]
+struct Loaded {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    webhook: Option<JoinHandle<()>>,
+}
 
 /// A running server.
 pub struct ServerHandle {
@@ -315,8 +322,13 @@ impl ServerHandle {
                     self.workers = workers;
                 }
             }
-            let workers = std::mem::take(&mut self.workers);
-            tokio::task::spawn_blocking(move || workers.into_iter().try_for_each(|w| w.join()))
+            let Loaded { threads, webhook } = std::mem::take(&mut self.workers);
+            // The deliverer stops at the signal: a record being posted is
+            // posted again after the next start.
+            if let Some(webhook) = webhook {
+                let _ = webhook.await;
+            }
+            tokio::task::spawn_blocking(move || threads.into_iter().try_for_each(|w| w.join()))
                 .await
                 .context("match workers")?
                 .map_err(|_| anyhow::anyhow!("a match worker panicked"))?;
@@ -487,10 +499,21 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         let stopping = shutdown.subscribe();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let (shared, workers) =
+            let (shared, threads, deliverer) =
                 tokio::task::spawn_blocking(move || load(&cfg, &metrics, processed))
                     .await
                     .context("loading task")??;
+            let webhook = deliverer.map(|d| {
+                let mut stop = stopping.clone();
+                tokio::spawn(async move {
+                    // Stops at the signal, even mid-request.
+                    tokio::select! {
+                        () = d.run(stop.clone()) => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                })
+            });
+            let workers = Loaded { threads, webhook };
             let current = shared.generations.current();
             let (table_id, version) = (current.id_hex.clone(), current.version());
             drop(current);
@@ -533,7 +556,7 @@ pub async fn start_loading(cfg: ServeConfig) -> anyhow::Result<ServerHandle> {
         serving,
         admin,
         loading: Some(loading),
-        workers: Vec::new(),
+        workers: Loaded::default(),
         drain_timeout,
     })
 }
@@ -573,12 +596,26 @@ async fn set_serving(reporter: &HealthReporter, serving: bool) {
     }
 }
 
-/// Reads the key and table, opens the store and starts the pipeline.
+/// Reads the key and table, opens the store and starts the pipeline, and
+/// makes the webhook's deliverer if there is a webhook.
+#[allow(clippy::type_complexity, reason = "one caller, which names the parts")]
 fn load(
     cfg: &ServeConfig,
     metrics: &Arc<Metrics>,
     processed: Arc<AtomicU64>,
-) -> anyhow::Result<(Shared, Loaded)> {
+) -> anyhow::Result<(
+    Shared,
+    Vec<std::thread::JoinHandle<()>>,
+    Option<crate::feed::webhook::Deliverer>,
+)> {
+    // The webhook's secret first: a bad file stops the start before the
+    // table is read.
+    let webhook_secret = match &cfg.webhook {
+        Some(w) => Some(
+            crate::feed::webhook::Secret::read(&w.secret_file).context("--webhook-secret-file")?,
+        ),
+        None => None,
+    };
     let operator = cfg.operator_key.as_ref();
     let log = cfg.log.as_ref();
     let generation = Generation::load(&cfg.table, &cfg.key, operator, log)?;
@@ -595,6 +632,19 @@ fn load(
     let replica_id = replica.id.clone();
     let mut store = crate::store::open(&cfg.store, replica, cfg.max_store_bytes)?;
     tracing::info!(store = %cfg.store, replica = replica_id, "store open");
+    // A connection of its own (opened once the store is migrated): the
+    // deliverer never waits for the pipeline's writer, nor it for the
+    // deliverer.
+    let deliverer = match (&cfg.webhook, webhook_secret) {
+        (Some(w), Some(secret)) => Some(crate::feed::webhook::Deliverer::new(
+            crate::store::open_feed(&cfg.store, true)
+                .context("the webhook's connection to the store")?,
+            w.clone(),
+            secret,
+            Arc::clone(metrics),
+        )),
+        _ => None,
+    };
     // Serving a version publishes it: the first replica to serve it records
     // when, and every replica ends the grace period of the version it
     // replaced at that time plus the grace.
@@ -656,6 +706,7 @@ fn load(
             control: pipeline.control,
         },
         workers,
+        deliverer,
     ))
 }
 

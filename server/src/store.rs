@@ -44,6 +44,15 @@
 //!   version number, time) the first time any replica serves it; every
 //!   replica reads the newest and the time each was replaced, so all serve
 //!   the same current version and end a grace period at the same moment.
+//! - **The match feed** ([`Feed`]: `matches --follow`, `serve --webhook`).
+//!   Match records are read in the order their transactions committed,
+//!   from a [`Cursor`], so a reader that resumes from the last cursor it
+//!   handled misses none and sees none twice. Record ids are never reused
+//!   (not even once the newest record has been pruned). On SQLite, one
+//!   writer, ids follow commits; on PostgreSQL, where replicas insert at
+//!   once, they do not, and the cursor holds the inserting transaction too
+//!   ([`postgres`] explains how). The webhook's cursor is kept in the
+//!   store, and one process at a time delivers ([`Feed::lead`]).
 
 pub mod postgres;
 pub mod sqlite;
@@ -203,6 +212,23 @@ pub fn read_matches(location: &Location) -> anyhow::Result<Vec<MatchRecord>> {
             postgres::read_all(url, password_file.as_deref())
         }
     }
+}
+
+/// Opens the match feed at `location`: read-only for `matches --follow`,
+/// or `writable` for the webhook's deliverer in `serve` (its cursor and
+/// its lead are writes). The store must exist, at this code's schema
+/// version (`serve` creates and migrates it).
+///
+/// # Errors
+/// If the store cannot be opened or reached, or its schema is older or
+/// newer than this code's.
+pub fn open_feed(location: &Location, writable: bool) -> anyhow::Result<Box<dyn Feed>> {
+    Ok(match location {
+        Location::Sqlite(dir) => Box::new(sqlite::SqliteFeed::open(dir, writable)?),
+        Location::Postgres { url, password_file } => {
+            Box::new(postgres::PgFeed::open(url, password_file.as_deref())?)
+        }
+    })
 }
 
 /// Every threshold-mode account with candidates at `location`, with their
@@ -369,6 +395,181 @@ pub trait Store: Send {
         account: &Account,
         verdicts: &[(i64, Verdict)],
     ) -> Result<usize, StoreError>;
+}
+
+/// The match feed: the match records in the order they were committed,
+/// each with the [`Cursor`] that resumes after it. One reader is one
+/// connection of its own, never the pipeline's writer: reading the feed
+/// does not slow `Submit`.
+pub trait Feed: Send {
+    /// Up to `limit` records after `after`, in commit order. A record is
+    /// returned only once no record that commits later can sort before it
+    /// (on PostgreSQL, once every transaction that started before its own
+    /// has ended): a reader that resumes from the last cursor returned
+    /// misses nothing.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn read(&mut self, after: Cursor, limit: usize) -> Result<Vec<FeedRecord>, StoreError>;
+
+    /// The cursor of the newest record [`Feed::read`] returns now
+    /// ([`Cursor::START`] for none): where `--from-now` starts.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn head(&mut self) -> Result<Cursor, StoreError>;
+
+    /// A cursor as an operator gave it, exact: on PostgreSQL a bare record
+    /// id (`--after 42`) becomes that record's cursor.
+    ///
+    /// # Errors
+    /// If a bare id names no record (pruned, or never written), a
+    /// PostgreSQL cursor is given to a SQLite store, or on a database
+    /// error.
+    fn resolve(&mut self, given: Cursor) -> Result<Cursor, StoreError>;
+
+    /// How many records there are after `after` (committed or about to be
+    /// readable): the webhook's backlog.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn backlog(&mut self, after: Cursor) -> Result<u64, StoreError>;
+
+    /// Whether this process is the one that delivers the feed now, taking
+    /// the role if nobody holds it. SQLite: always (one server per store).
+    /// PostgreSQL: an advisory lock held by a session of its own, released
+    /// by the database when the session ends (the replica died or stopped),
+    /// so that another replica takes over.
+    ///
+    /// # Errors
+    /// On a database error (the role, if held, is given up then).
+    fn lead(&mut self) -> Result<bool, StoreError>;
+
+    /// The cursor saved under `name`, if any.
+    ///
+    /// # Errors
+    /// On a database error.
+    fn saved(&mut self, name: &str) -> Result<Option<Cursor>, StoreError>;
+
+    /// Saves `cursor` under `name` unless a later one is saved there (a
+    /// cursor never moves back). Only the process that [`Feed::lead`]s may
+    /// save; on PostgreSQL the write goes through the session that holds
+    /// the lock, so it fails if the role was lost.
+    ///
+    /// # Errors
+    /// If this process does not lead, or on a database error.
+    fn save(&mut self, name: &str, cursor: Cursor) -> Result<(), StoreError>;
+}
+
+/// A position in the match feed: after the record `id`, which on
+/// PostgreSQL transaction `xid` inserted. Records are read in the order of
+/// (`xid`, `id`), which is the order in which they became readable
+/// ([`Feed::read`]); on SQLite `xid` is 0 and ids alone are that order (one
+/// writer: ids follow commits).
+///
+/// Printed as `ID` when `xid` is 0, else `XID:ID`: a line's `cursor`, which
+/// consumers keep as an opaque string. [`Cursor::START`] (`0`) is before
+/// every record. A bare id given for a PostgreSQL store is a record's id,
+/// which [`Feed::resolve`] turns into its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Cursor {
+    /// The inserting transaction (PostgreSQL's `xid8`); 0 on SQLite, and
+    /// in a bare id not yet resolved.
+    pub xid: u64,
+    /// The record's id.
+    pub id: i64,
+}
+
+impl Cursor {
+    /// Before every record.
+    pub const START: Cursor = Cursor { xid: 0, id: 0 };
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.xid == 0 {
+            write!(f, "{}", self.id)
+        } else {
+            write!(f, "{}:{}", self.xid, self.id)
+        }
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = String;
+
+    /// `ID` or `XID:ID` (a line's `cursor`), both numbers.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a cursor: give a line's `cursor` (ID, or XID:ID on PostgreSQL) or a record's `id`"
+            )
+        };
+        let (xid, id) = match s.trim().split_once(':') {
+            Some((x, i)) => (x.parse::<u64>().ok().filter(|x| *x > 0).ok_or_else(bad)?, i),
+            None => (0, s.trim()),
+        };
+        let id = id.parse::<i64>().ok().filter(|i| *i >= 0).ok_or_else(bad)?;
+        Ok(Cursor { xid, id })
+    }
+}
+
+impl serde::Serialize for Cursor {
+    /// As a string: its `XID:ID` form is not a JSON number.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What a line of the feed reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedKind {
+    /// Protocol version 1: a voucher matched when it was evaluated.
+    Match,
+    /// Threshold mode: a match revealed when its account held t (the
+    /// record carries the account). The records one crossing reveals are
+    /// written in one transaction and so come together in the feed.
+    Threshold,
+}
+
+/// One record of the feed, with the cursor that resumes after it. Its JSON
+/// (a line of `matches --follow`, the `data` of a webhook) is the match
+/// record's with two fields first: `kind` and `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRecord {
+    /// Where a reader that handled this record resumes.
+    pub cursor: Cursor,
+    /// The match record.
+    pub record: MatchRecord,
+}
+
+impl FeedRecord {
+    /// Whether it is a version-1 match or one a threshold crossing revealed.
+    pub fn kind(&self) -> FeedKind {
+        match self.record.account_hex {
+            Some(_) => FeedKind::Threshold,
+            None => FeedKind::Match,
+        }
+    }
+}
+
+impl serde::Serialize for FeedRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            kind: FeedKind,
+            cursor: Cursor,
+            #[serde(flatten)]
+            record: &'a MatchRecord,
+        }
+        Line {
+            kind: self.kind(),
+            cursor: self.cursor,
+            record: &self.record,
+        }
+        .serialize(s)
+    }
 }
 
 /// A threshold-mode account: the platform's opaque id, and the threshold t
@@ -706,10 +907,11 @@ pub struct Evaluated<'a> {
 /// One recorded match. Its JSON (`matches --json`) is an object with every
 /// field below under the same name, `associated_data` as text (UTF-8, an
 /// invalid byte replaced by U+FFFD) and `associated_data_hex`, the exact
-/// bytes; `account_hex` is `null` in version 1.
+/// bytes; `account_hex` is `null` in version 1, `recorded_at_ms` for the
+/// records of a server older than the feed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MatchRecord {
-    /// Row id.
+    /// Row id: increasing, never reused.
     pub id: i64,
     /// The submission (one Submit call) the voucher came in.
     pub submission_id: String,
@@ -717,6 +919,10 @@ pub struct MatchRecord {
     pub voucher_index: u32,
     /// When the submission was received, milliseconds since the Unix epoch.
     pub received_at_ms: i64,
+    /// When the match was recorded (in threshold mode, revealed), in
+    /// milliseconds since the Unix epoch; `None` for records written before
+    /// the store kept it.
+    pub recorded_at_ms: Option<i64>,
     /// The table the voucher was made for (hex).
     pub table_id: String,
     /// The list entry (index in the deduplicated list the table was built from).
@@ -817,6 +1023,7 @@ mod tests {
             submission_id: "00".repeat(16),
             voucher_index: 3,
             received_at_ms: 1_700_000_000_000,
+            recorded_at_ms: Some(1_700_000_000_250),
             table_id: "ab".repeat(32),
             entry: 42,
             item_type: "sha256".into(),
@@ -830,6 +1037,7 @@ mod tests {
             "submission_id": "00".repeat(16),
             "voucher_index": 3,
             "received_at_ms": 1_700_000_000_000_i64,
+            "recorded_at_ms": 1_700_000_000_250_i64,
             "table_id": "ab".repeat(32),
             "entry": 42,
             "item_type": "sha256",
@@ -839,5 +1047,52 @@ mod tests {
             "account_hex": null,
         });
         assert_eq!(json, expected);
+        // A line of the feed: the same, with its kind and cursor first.
+        let line = FeedRecord {
+            cursor: Cursor { xid: 812, id: 7 },
+            record: MatchRecord {
+                account_hex: Some("0a".into()),
+                ..record
+            },
+        };
+        let json = serde_json::to_string(&line).unwrap();
+        assert!(
+            json.starts_with(r#"{"kind":"threshold","cursor":"812:7","id":7,"#),
+            "{json}"
+        );
+        let mut expected = expected;
+        expected["kind"] = "threshold".into();
+        expected["cursor"] = "812:7".into();
+        expected["account_hex"] = "0a".into();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+            expected
+        );
+    }
+
+    /// A cursor prints as it parses: `ID` on SQLite, `XID:ID` on
+    /// PostgreSQL; anything else is refused with a message.
+    #[test]
+    fn cursors_print_and_parse_alike() {
+        for (text, cursor) in [
+            ("0", Cursor::START),
+            ("42", Cursor { xid: 0, id: 42 }),
+            (
+                "18446744073709551615:3",
+                Cursor {
+                    xid: u64::MAX,
+                    id: 3,
+                },
+            ),
+        ] {
+            assert_eq!(text.parse::<Cursor>().unwrap(), cursor);
+            assert_eq!(cursor.to_string(), text);
+        }
+        assert_eq!(" 7\n".trim().parse::<Cursor>().unwrap().id, 7);
+        for bad in ["", "-1", "x", "0:5", "1:", ":1", "1:2:3", "1.5"] {
+            let e = bad.parse::<Cursor>().unwrap_err();
+            assert!(e.contains("not a cursor"), "{bad}: {e}");
+        }
+        assert!(Cursor { xid: 1, id: 1 } > Cursor { xid: 0, id: 99 });
     }
 }

@@ -612,12 +612,14 @@ fn alone(note: &Note, line: &NoteSignature) -> Result<Note, String> {
     Ok(out)
 }
 
-type HttpClient = hyper_util::client::legacy::Client<
+/// The HTTP(S) client of the witnesses and the webhook: HTTP/1.1 over
+/// rustls, Mozilla roots.
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
 >;
 
-fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use blindmatch_protocol::{Item, ItemType, Match};
 use blindmatch_server::store::{
-    self, Account, CandidateState, Evaluated, Findings, Ingested, Location, NewCandidate,
-    NewSubmission, PendingSubmission, Receipt, Replica, Store, Verdict,
+    self, Account, CandidateState, Cursor, Evaluated, Feed, FeedKind, FeedRecord, Findings,
+    Ingested, Location, NewCandidate, NewSubmission, PendingSubmission, Receipt, Replica, Store,
+    Verdict,
 };
 
 /// One backend under test: opens the same store as any number of replicas.
@@ -55,6 +56,12 @@ impl Backend {
     fn matches(&self) -> Vec<store::MatchRecord> {
         store::read_matches(&self.location).unwrap()
     }
+
+    /// The match feed, as the webhook's deliverer opens it (after a store:
+    /// the feed needs the schema).
+    fn feed(&self) -> Box<dyn Feed> {
+        store::open_feed(&self.location, true).unwrap()
+    }
 }
 
 /// Runs each case on SQLite and on PostgreSQL.
@@ -84,6 +91,9 @@ conformance!(
     candidates_are_stored_once_per_x_with_their_submissions_retirement,
     a_settlement_applies_once_and_only_to_unresolved_candidates,
     candidates_are_kept_per_account_and_threshold_and_pruned_with_the_matches,
+    the_feed_gives_every_record_once_in_order_from_any_cursor,
+    a_pruned_newest_record_leaves_its_id_unused,
+    the_webhooks_cursor_is_kept_in_the_store_and_never_moves_back,
 );
 
 fn submission(id: &str, n: usize, table: &str) -> PendingSubmission {
@@ -619,6 +629,291 @@ fn candidates_are_kept_per_account_and_threshold_and_pruned_with_the_matches(b: 
     s.prune(Some(store::now_ms() + 1), 0).unwrap();
     assert!(s.unexamined(10).unwrap().is_empty());
     assert!(store::read_accounts(&b.location).unwrap().is_empty());
+}
+
+// --- The match feed. ---
+
+/// Reads the feed after `after` until `n` records came (on PostgreSQL a
+/// record is readable once every transaction older than its own has ended,
+/// and other tests' transactions on the cluster count: they delay it, so
+/// this waits for them), then checks nothing more is readable.
+fn read_n(feed: &mut dyn Feed, after: Cursor, n: usize) -> Vec<FeedRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut out: Vec<FeedRecord> = Vec::new();
+    let mut cursor = after;
+    while out.len() < n {
+        let got = feed.read(cursor, 2).unwrap();
+        if let Some(last) = got.last() {
+            cursor = last.cursor;
+        } else {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} records readable: {out:?}",
+                out.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        out.extend(got);
+    }
+    assert_eq!(out.len(), n, "more records than written: {out:?}");
+    assert!(feed.read(cursor, 10).unwrap().is_empty());
+    out
+}
+
+/// Every match record comes once, in the order written, each with a
+/// cursor that resumes after it: version-1 matches and a crossing's
+/// (`threshold`, with the account); a bare id resolves to its cursor; the
+/// head is the last cursor; the backlog counts what is after a cursor.
+fn the_feed_gives_every_record_once_in_order_from_any_cursor(b: &Backend) {
+    let mut s = b.open();
+    let mut feed = b.feed();
+    assert!(feed.read(Cursor::START, 10).unwrap().is_empty());
+    assert_eq!(feed.head().unwrap(), Cursor::START);
+    let before = store::now_ms();
+    let first = ingest_one(&mut *s, "first", 2, "t");
+    let (m1, m2) = (a_match(1), a_match(2));
+    s.complete(&[evaluated(&first, &matched(&[(0, &m1), (1, &m2)]))])
+        .unwrap();
+    let all = read_n(&mut *feed, Cursor::START, 2);
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.kind(), r.record.voucher_index, r.record.entry))
+            .collect::<Vec<_>>(),
+        [
+            (FeedKind::Match, 0, m1.entry),
+            (FeedKind::Match, 1, m2.entry)
+        ]
+    );
+    for r in &all {
+        assert_eq!(r.cursor.id, r.record.id);
+        let at = r.record.recorded_at_ms.unwrap();
+        assert!(
+            at >= before - 5_000 && at <= store::now_ms() + 5_000,
+            "{at}"
+        );
+    }
+    assert!(all[0].cursor < all[1].cursor);
+    // A crossing: its records carry the account.
+    let sub = stored(&mut *s, for_account("x", 2, "gina"));
+    let cands = [candidate(0, 1), candidate(1, 2)];
+    s.complete(&[evaluated(&sub, &candidates_of(&sub, 2, &cands))])
+        .unwrap();
+    let gina = account("gina", 2);
+    let ids: Vec<i64> = s.candidates(&gina).unwrap().iter().map(|c| c.id).collect();
+    let crossing = vec![
+        (ids[0], Verdict::Real(a_match(3))),
+        (ids[1], Verdict::Real(a_match(4))),
+    ];
+    assert_eq!(s.settle(&gina, &crossing).unwrap(), 2);
+    let rest = read_n(&mut *feed, all[1].cursor, 2);
+    for r in &rest {
+        assert_eq!(r.kind(), FeedKind::Threshold);
+        assert_eq!(
+            r.record.account_hex.as_deref(),
+            Some(hex::encode("gina").as_str())
+        );
+    }
+    assert!(rest[0].cursor > all[1].cursor);
+    // From any cursor, the rest; a limit is a limit.
+    let whole: Vec<FeedRecord> = all.iter().chain(&rest).cloned().collect();
+    assert_eq!(feed.read(Cursor::START, 10).unwrap(), whole);
+    assert_eq!(feed.read(whole[1].cursor, 1).unwrap(), whole[2..3]);
+    assert_eq!(feed.head().unwrap(), whole[3].cursor);
+    assert_eq!(feed.backlog(whole[0].cursor).unwrap(), 3);
+    assert_eq!(feed.backlog(whole[3].cursor).unwrap(), 0);
+    // A bare id (`--after 42`) is the record's cursor; an unknown one on
+    // PostgreSQL is an error that says so.
+    let bare = Cursor {
+        xid: 0,
+        id: whole[2].record.id,
+    };
+    assert_eq!(feed.resolve(bare).unwrap(), whole[2].cursor);
+    assert_eq!(feed.resolve(Cursor::START).unwrap(), Cursor::START);
+    // The same records, read-only (`matches --follow`).
+    let mut reader = store::open_feed(&b.location, false).unwrap();
+    assert_eq!(reader.read(Cursor::START, 10).unwrap(), whole);
+}
+
+/// Pruning the newest records does not let the next record take an id a
+/// reader has passed (SQLite would reuse max(id) + 1 without AUTOINCREMENT).
+fn a_pruned_newest_record_leaves_its_id_unused(b: &Backend) {
+    let mut s = b.open();
+    let mut feed = b.feed();
+    let old = |id: &str| {
+        let mut sub = submission(id, 1, "t");
+        sub.receipt.received_at_ms = 1_000;
+        sub
+    };
+    let (m1, m2) = (a_match(1), a_match(2));
+    let a = stored(&mut *s, old("a"));
+    let c = stored(&mut *s, old("c"));
+    s.complete(&[
+        evaluated(&a, &matched(&[(0, &m1)])),
+        evaluated(&c, &matched(&[(0, &m2)])),
+    ])
+    .unwrap();
+    let seen = read_n(&mut *feed, Cursor::START, 2);
+    let last = seen[1].cursor;
+    assert_eq!(s.prune(Some(2_000), 0).unwrap().unwrap().matches, 2);
+    let next = ingest_one(&mut *s, "next", 1, "t");
+    s.complete(&[evaluated(&next, &matched(&[(0, &m1)]))])
+        .unwrap();
+    let after = read_n(&mut *feed, last, 1);
+    assert_eq!(after[0].record.submission_id, "next");
+    assert!(after[0].record.id > seen[1].record.id);
+}
+
+/// The webhook's cursor: none at first, then the last saved, kept by the
+/// store across processes, and never moved back (a deliverer that lost
+/// its role late cannot undo another's progress).
+fn the_webhooks_cursor_is_kept_in_the_store_and_never_moves_back(b: &Backend) {
+    let mut s = b.open();
+    let mut feed = b.feed();
+    let sub = ingest_one(&mut *s, "w", 3, "t");
+    let ms: Vec<Match> = (1..=3).map(a_match).collect();
+    s.complete(&[evaluated(
+        &sub,
+        &matched(&[(0, &ms[0]), (1, &ms[1]), (2, &ms[2])]),
+    )])
+    .unwrap();
+    let records = read_n(&mut *feed, Cursor::START, 3);
+    assert!(feed.lead().unwrap(), "a lone process leads");
+    assert_eq!(feed.saved("webhook").unwrap(), None);
+    feed.save("webhook", records[1].cursor).unwrap();
+    assert_eq!(feed.saved("webhook").unwrap(), Some(records[1].cursor));
+    feed.save("webhook", records[0].cursor).unwrap();
+    assert_eq!(feed.saved("webhook").unwrap(), Some(records[1].cursor));
+    assert_eq!(feed.saved("other").unwrap(), None);
+    drop(feed);
+    let mut again = b.feed();
+    assert_eq!(again.saved("webhook").unwrap(), Some(records[1].cursor));
+    assert!(again.lead().unwrap());
+    again.save("webhook", records[2].cursor).unwrap();
+    assert_eq!(again.saved("webhook").unwrap(), Some(records[2].cursor));
+}
+
+/// A SQLite store's cursor is an id: a PostgreSQL cursor given to it is
+/// refused with a message; a store that was never served has no feed.
+#[test]
+fn sqlite_refuses_a_postgres_cursor_and_a_missing_store() {
+    let b = Backend::sqlite();
+    let e = format!("{:#}", store::open_feed(&b.location, false).err().unwrap());
+    assert!(e.contains("has `serve` run"), "{e}");
+    let _s = b.open();
+    let mut feed = b.feed();
+    let e = feed
+        .resolve(Cursor { xid: 5, id: 1 })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PostgreSQL"), "{e}");
+}
+
+/// Replicas insert at once, so ids do not follow commit order: here the
+/// transaction that took the smaller id commits last. A reader that kept
+/// only the last id read would read the larger one first and skip the
+/// smaller one for good; the feed holds a record back until every older
+/// transaction has ended, and gives both, once each.
+#[test]
+fn the_feed_follows_commit_order_not_id_order() {
+    let Some(b) = Backend::postgres("commitorder") else {
+        return;
+    };
+    let Location::Postgres { url, .. } = &b.location else {
+        unreachable!()
+    };
+    drop(b.open());
+    let mut feed = b.feed();
+    let insert = |tag: &str| {
+        format!(
+            "INSERT INTO blindmatch.matches (submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data)
+             VALUES ('{tag}', 0, 1, 't', 1, 'sha256', '00', '\\x00')"
+        )
+    };
+    let (early, late) = (insert("early"), insert("late"));
+    let url = url.clone();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let connect = || async {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                client
+            };
+            let (first, second) = (connect().await, connect().await);
+            // The first takes the smaller id and stays open...
+            first
+                .batch_execute(&format!("BEGIN; {early}"))
+                .await
+                .unwrap();
+            // ...while the second takes the larger one and commits.
+            second.batch_execute(&late).await.unwrap();
+            done_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || wait.recv()).await;
+            first.batch_execute("COMMIT").await.unwrap();
+            done_tx.send(()).unwrap();
+        });
+    });
+    done.recv().unwrap();
+    let mut seen: Vec<FeedRecord> = feed.read(Cursor::START, 10).unwrap();
+    assert!(
+        seen.iter().all(|r| r.record.submission_id != "early"),
+        "read a record of a transaction still open: {seen:?}"
+    );
+    go.send(()).unwrap();
+    done.recv().unwrap();
+    holder.join().unwrap();
+    let cursor = seen.last().map_or(Cursor::START, |r| r.cursor);
+    let more = 2 - seen.len();
+    seen.extend(read_n(&mut *feed, cursor, more));
+    let tags: Vec<&str> = seen
+        .iter()
+        .map(|r| r.record.submission_id.as_str())
+        .collect();
+    assert_eq!(tags, ["early", "late"], "each record once, in commit order");
+    // The record read first has the smaller id and committed last: its
+    // transaction began first.
+    assert!(seen[0].record.id < seen[1].record.id);
+    assert!(seen[0].cursor < seen[1].cursor);
+}
+
+/// One replica delivers the feed at a time: the first to ask leads, the
+/// others do not until its session ends, and only the leader may save the
+/// cursor.
+#[test]
+fn one_replica_leads_the_feed_at_a_time() {
+    let Some(b) = Backend::postgres("feedlead") else {
+        return;
+    };
+    drop(b.open());
+    let (mut first, mut second) = (b.feed(), b.feed());
+    assert!(first.lead().unwrap());
+    assert!(first.lead().unwrap(), "the leader keeps leading");
+    assert!(!second.lead().unwrap());
+    let e = second
+        .save("webhook", Cursor { xid: 3, id: 1 })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not deliver"), "{e}");
+    first.save("webhook", Cursor { xid: 3, id: 1 }).unwrap();
+    // The leader dies (its sessions close): another takes over.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !second.lead().unwrap() {
+        assert!(std::time::Instant::now() < deadline, "nobody took over");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        second.saved("webhook").unwrap(),
+        Some(Cursor { xid: 3, id: 1 })
+    );
+    second.save("webhook", Cursor { xid: 4, id: 2 }).unwrap();
 }
 
 // --- Several replicas at once: PostgreSQL only. ---

@@ -27,6 +27,22 @@
 //! from anywhere. Each operation has a deadline; a database that does not
 //! answer is [`StoreError::Unreachable`], never an acknowledgement.
 //!
+//! The match feed ([`PgFeed`]) reads records in commit order, which ids do
+//! not follow here: replicas insert at once, so a record with a smaller id
+//! can commit after one with a larger id has been read, and a reader that
+//! kept only the last id read would skip it for good. Each record carries
+//! the id of the transaction that inserted it (`txid xid8`, the column's
+//! default `pg_current_xact_id()`), and a reader takes only records whose
+//! transaction is older than the oldest one still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`), in (txid, id) order, with
+//! both in its cursor. Every transaction below that horizon has ended, so
+//! no record can appear later with a smaller (txid, id): the order read is
+//! final (the transactional-outbox technique). A transaction left open on
+//! the database holds the horizon back: the feed waits for it, and loses
+//! nothing. The webhook's deliverer is one replica at a time: the holder of
+//! an advisory lock on a session of its own, released by the database when
+//! that session ends (the replica stopped or died).
+//!
 //! TLS: `sslmode=require` (or libpq's `verify-ca` / `verify-full`, which
 //! mean the same here) connects over rustls and verifies the server's
 //! certificate and name against the Mozilla roots, or against the CA file
@@ -43,9 +59,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Account, AccountSummary, CandidateState, Evaluated, Findings, Ingested, MatchRecord,
-    NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica, Store, StoreError,
-    StoreStats, StoredCandidate, Verdict, millis,
+    Account, AccountSummary, CandidateState, Cursor, Evaluated, Feed, FeedRecord, Findings,
+    Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica,
+    Store, StoreError, StoreStats, StoredCandidate, Verdict, millis,
 };
 
 /// The schema, one migration per version (`blindmatch.schema_version`).
@@ -118,6 +134,21 @@ ALTER TABLE blindmatch.candidates ALTER COLUMN share SET STORAGE EXTERNAL;
 CREATE INDEX candidates_new ON blindmatch.candidates (account, t) WHERE state = 0;
 CREATE INDEX candidates_by_time ON blindmatch.candidates (received_at_ms);
 ",
+    "
+-- 3: the match feed. Each record keeps the transaction that inserted it, the
+-- order the feed reads in (the module's documentation says why), and the
+-- time it was recorded (NULL for the older ones); the webhook's cursor.
+ALTER TABLE blindmatch.matches ADD COLUMN recorded_at_ms BIGINT;
+ALTER TABLE blindmatch.matches ALTER COLUMN recorded_at_ms
+    SET DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+ALTER TABLE blindmatch.matches ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX matches_feed ON blindmatch.matches (txid, id);
+CREATE TABLE blindmatch.feed_cursors (
+    name             TEXT    PRIMARY KEY,
+    after_txid       xid8    NOT NULL,
+    after_id         BIGINT  NOT NULL
+);
+",
 ];
 
 /// The schema version this code writes.
@@ -131,6 +162,8 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const LOCK_SPACE: i32 = 0x626d_7463; // "bmtc"
 const LOCK_MIGRATE: i32 = 1;
 const LOCK_PRUNE: i32 = 2;
+/// Held (on a session of its own) by the replica that delivers the feed.
+const LOCK_FEED: i32 = 3;
 
 /// Longest any one operation may take before the store counts as
 /// unreachable. A harvest of a full in-flight budget writes well under this.
@@ -468,7 +501,8 @@ impl Pg {
         }
     }
 
-    /// For readers: the schema must exist and not be newer than this code.
+    /// For readers: the schema must exist, at this code's version (`serve`
+    /// migrates it at start).
     fn check_schema(&self) -> anyhow::Result<()> {
         let version = self
             .run(|pool| async move {
@@ -486,6 +520,10 @@ impl Pg {
         match version {
             None => anyhow::bail!(
                 "PostgreSQL store {}: no blindmatch schema (has `serve` run with this --store?)",
+                self.shown
+            ),
+            Some(v) if v < SCHEMA_VERSION => anyhow::bail!(
+                "PostgreSQL store {}: schema version {v} is older than this version's {SCHEMA_VERSION}: start this version's `serve` on it once (it migrates the store at start)",
                 self.shown
             ),
             Some(v) if v > SCHEMA_VERSION => anyhow::bail!(
@@ -1124,31 +1162,242 @@ pub fn read_all(
         let client = pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account
-                 FROM blindmatch.matches ORDER BY id",
+                &format!("SELECT {RECORD} FROM blindmatch.matches ORDER BY id"),
                 &[],
             )
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok(MatchRecord {
-                    id: r.get(0),
-                    submission_id: r.get(1),
-                    voucher_index: u32::try_from(r.get::<_, i32>(2))
-                        .map_err(|_| StoreError::Failed("a negative voucher index".into()))?,
-                    received_at_ms: r.get(3),
-                    table_id: r.get(4),
-                    entry: u32::try_from(r.get::<_, i64>(5))
-                        .map_err(|_| StoreError::Failed("an entry out of range".into()))?,
-                    item_type: r.get(6),
-                    item_hex: r.get(7),
-                    associated_data: r.get(8),
-                    account_hex: r.get::<_, Option<Vec<u8>>>(9).map(hex::encode),
-                })
-            })
+            .map(record)
             .collect::<Result<Vec<_>, StoreError>>()
     })?;
     Ok(rows)
+}
+
+/// The columns of a match record, as [`record`] reads them.
+const RECORD: &str = "id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account, recorded_at_ms";
+
+fn record(r: &tokio_postgres::Row) -> Result<MatchRecord, StoreError> {
+    Ok(MatchRecord {
+        id: r.get(0),
+        submission_id: r.get(1),
+        voucher_index: u32::try_from(r.get::<_, i32>(2))
+            .map_err(|_| StoreError::Failed("a negative voucher index".into()))?,
+        received_at_ms: r.get(3),
+        recorded_at_ms: r.get(10),
+        table_id: r.get(4),
+        entry: u32::try_from(r.get::<_, i64>(5))
+            .map_err(|_| StoreError::Failed("an entry out of range".into()))?,
+        item_type: r.get(6),
+        item_hex: r.get(7),
+        associated_data: r.get(8),
+        account_hex: r.get::<_, Option<Vec<u8>>>(9).map(hex::encode),
+    })
+}
+
+/// An `xid8` as the database prints it (a decimal number).
+fn xid(text: &str) -> Result<u64, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Failed(format!("transaction id {text:?} is not a number")))
+}
+
+/// Only records whose transaction is older than every one still running:
+/// none can commit later with a smaller (txid, id).
+const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// The match feed of a PostgreSQL store: reads on a small pool; the
+/// deliverer's lock, and the cursor it saves, on a session of its own.
+pub struct PgFeed {
+    pg: Pg,
+    /// The session that holds the feed's advisory lock, while this process
+    /// leads. Taken out of the pool: back in it, the lock would stay held
+    /// by an idle connection.
+    leader: Option<Arc<deadpool_postgres::ClientWrapper>>,
+}
+
+impl PgFeed {
+    /// Connects to the store at `url`, which must exist at this code's
+    /// schema version.
+    ///
+    /// # Errors
+    /// If the URL is invalid, the database cannot be reached, or it has no
+    /// schema or one of another version.
+    pub fn open(url: &str, password_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let pg = Pg::connect(url, password_file)?;
+        pg.check_schema()?;
+        Ok(PgFeed { pg, leader: None })
+    }
+}
+
+impl Feed for PgFeed {
+    fn read(&mut self, after: Cursor, limit: usize) -> Result<Vec<FeedRecord>, StoreError> {
+        let (txid, id) = (after.xid.to_string(), after.id);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {RECORD}, txid::text FROM blindmatch.matches
+                     WHERE (txid, id) > ($1::text::xid8, $2) AND {SETTLED}
+                     ORDER BY txid, id LIMIT $3"
+                ))
+                .await?;
+            client
+                .query(&stmt, &[&txid, &id, &limit])
+                .await?
+                .iter()
+                .map(|r| {
+                    let record = record(r)?;
+                    Ok(FeedRecord {
+                        cursor: Cursor {
+                            xid: xid(r.get(11))?,
+                            id: record.id,
+                        },
+                        record,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn head(&mut self) -> Result<Cursor, StoreError> {
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_opt(
+                    &format!(
+                        "SELECT txid::text, id FROM blindmatch.matches WHERE {SETTLED}
+                         ORDER BY txid DESC, id DESC LIMIT 1"
+                    ),
+                    &[],
+                )
+                .await?;
+            match row {
+                Some(r) => Ok(Cursor {
+                    xid: xid(r.get(0))?,
+                    id: r.get(1),
+                }),
+                None => Ok(Cursor::START),
+            }
+        })
+    }
+
+    fn resolve(&mut self, given: Cursor) -> Result<Cursor, StoreError> {
+        if given.xid != 0 || given.id == 0 {
+            return Ok(given);
+        }
+        let id = given.id;
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_opt(
+                    "SELECT txid::text FROM blindmatch.matches WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+            match row {
+                Some(r) => Ok(Cursor {
+                    xid: xid(r.get(0))?,
+                    id,
+                }),
+                None => Err(StoreError::Failed(format!(
+                    "no match record has id {id} (pruned, or never written): give a line's cursor instead"
+                ))),
+            }
+        })
+    }
+
+    fn backlog(&mut self, after: Cursor) -> Result<u64, StoreError> {
+        let (txid, id) = (after.xid.to_string(), after.id);
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT count(*) FROM blindmatch.matches WHERE (txid, id) > ($1::text::xid8, $2)",
+                )
+                .await?;
+            let n: i64 = client.query_one(&stmt, &[&txid, &id]).await?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn lead(&mut self) -> Result<bool, StoreError> {
+        let held = self.leader.take();
+        let leader = self.pg.run(|pool| async move {
+            if let Some(client) = held {
+                // The lock lasts as long as its session: alive, still ours.
+                // Dead (the database restarted, the network dropped it),
+                // released, and perhaps taken by another replica.
+                return match client.simple_query("SELECT 1").await {
+                    Ok(_) => Ok(Some(client)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the feed's lock session ended: no longer delivering");
+                        Ok(None)
+                    }
+                };
+            }
+            let client = pool.get().await?;
+            let mine: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&LOCK_SPACE, &LOCK_FEED],
+                )
+                .await?
+                .get(0);
+            Ok(mine.then(|| Arc::new(deadpool_postgres::Object::take(client))))
+        })?;
+        let leads = leader.is_some();
+        self.leader = leader;
+        Ok(leads)
+    }
+
+    fn saved(&mut self, name: &str) -> Result<Option<Cursor>, StoreError> {
+        let name = name.to_owned();
+        self.pg.run(|pool| async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_opt(
+                    "SELECT after_txid::text, after_id FROM blindmatch.feed_cursors WHERE name = $1",
+                    &[&name],
+                )
+                .await?;
+            row.map(|r| {
+                Ok(Cursor {
+                    xid: xid(r.get(0))?,
+                    id: r.get(1),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn save(&mut self, name: &str, cursor: Cursor) -> Result<(), StoreError> {
+        let Some(leader) = self.leader.clone() else {
+            return Err(StoreError::Failed(
+                "this replica does not deliver the feed (another one holds its lock)".into(),
+            ));
+        };
+        let (name, txid, id) = (name.to_owned(), cursor.xid.to_string(), cursor.id);
+        let out = self.pg.run(|_| async move {
+            // On the lock's session: if it is gone, so is the lock, and the
+            // cursor is another replica's to move now.
+            leader
+                .execute(
+                    "INSERT INTO blindmatch.feed_cursors (name, after_txid, after_id)
+                     VALUES ($1, $2::text::xid8, $3)
+                     ON CONFLICT (name) DO UPDATE
+                     SET after_txid = EXCLUDED.after_txid, after_id = EXCLUDED.after_id
+                     WHERE (feed_cursors.after_txid, feed_cursors.after_id)
+                         < (EXCLUDED.after_txid, EXCLUDED.after_id)",
+                    &[&name, &txid, &id],
+                )
+                .await?;
+            Ok(())
+        });
+        if out.is_err() {
+            self.leader = None;
+        }
+        out
+    }
 }
 
 /// Every account with candidates at `url`, counted by state, read without

@@ -18,8 +18,15 @@
 //! - `replicas` holds the heartbeat of the process that has the store open,
 //!   and `versions` the table versions it published (the same tables as the
 //!   PostgreSQL store, so that one conformance suite covers both).
+//! - `feed_cursors` holds the webhook's cursor: the last record its
+//!   receiver acknowledged.
 //!
 //! Writes are transactions in WAL mode with `synchronous = FULL`.
+//!
+//! The match feed ([`SqliteFeed`]) is a connection of its own (read-only
+//! for `matches --follow`). Its cursor is the record id: one process writes,
+//! so ids are handed out in commit order, and `AUTOINCREMENT` keeps them
+//! from being reused once the newest record has been pruned.
 
 use std::path::{Path, PathBuf};
 
@@ -27,9 +34,9 @@ use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    Account, AccountSummary, CandidateState, Evaluated, Findings, Ingested, MatchRecord,
-    NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica, Store, StoreError,
-    StoreStats, StoredCandidate, Verdict, millis, now_ms,
+    Account, AccountSummary, CandidateState, Cursor, Evaluated, Feed, FeedRecord, Findings,
+    Ingested, MatchRecord, NewSubmission, PendingSubmission, Pruned, Published, Receipt, Replica,
+    Store, StoreError, StoreStats, StoredCandidate, Verdict, millis, now_ms,
 };
 
 /// File name of the database in the data directory.
@@ -103,6 +110,36 @@ CREATE TABLE candidates (
 );
 CREATE INDEX candidates_new ON candidates (account, t) WHERE state = 0;
 CREATE INDEX candidates_by_time ON candidates (received_at_ms);
+",
+    // 4: the match feed. Record ids become AUTOINCREMENT: without it SQLite
+    // gives the next record max(id) + 1, so once the newest records had
+    // been pruned an id a reader already passed would be handed out again
+    // and its record never read. Records get the time they were recorded
+    // (NULL for the older ones). The webhook's cursor.
+    "
+CREATE TABLE matches_v4 (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id    TEXT    NOT NULL,
+    voucher_index    INTEGER NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    table_id         TEXT    NOT NULL,
+    entry            INTEGER NOT NULL,
+    item_type        TEXT    NOT NULL,
+    item_hex         TEXT    NOT NULL,
+    associated_data  BLOB    NOT NULL,
+    account          BLOB,
+    recorded_at_ms   INTEGER DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+);
+INSERT INTO matches_v4 (id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account, recorded_at_ms)
+    SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account, NULL
+    FROM matches;
+DROP TABLE matches;
+ALTER TABLE matches_v4 RENAME TO matches;
+CREATE INDEX matches_by_time ON matches (received_at_ms);
+CREATE TABLE feed_cursors (
+    name             TEXT    PRIMARY KEY,
+    after_id         INTEGER NOT NULL
+) WITHOUT ROWID;
 ",
 ];
 
@@ -608,14 +645,34 @@ fn read_pending(
     Ok(out)
 }
 
+/// A connection that only reads, to a database of this code's schema.
 fn read_only(dir: &Path) -> anyhow::Result<Connection> {
     let path = db_path(dir);
-    Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).with_context(|| {
-        format!(
-            "match database {} (has `serve` run with this --data?)",
-            path.display()
-        )
-    })
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).with_context(
+        || {
+            format!(
+                "match database {} (has `serve` run with this --data?)",
+                path.display()
+            )
+        },
+    )?;
+    check_schema(&conn).with_context(|| format!("match database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// Readers need the schema this code writes: `serve` migrates at start.
+fn check_schema(conn: &Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    match version {
+        0 => anyhow::bail!("no match store here (has `serve` run with this --data?)"),
+        v if v < SCHEMA_VERSION => anyhow::bail!(
+            "schema version {v} is older than this version's {SCHEMA_VERSION}: start this version's `serve` on it once (it migrates the store at start)"
+        ),
+        v if v > SCHEMA_VERSION => anyhow::bail!(
+            "schema version {v} is newer than this version's {SCHEMA_VERSION}: use the newer blindmatch-server"
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn count(conn: &Connection) -> rusqlite::Result<StoreStats> {
@@ -646,25 +703,135 @@ pub fn stats(dir: &Path) -> anyhow::Result<StoreStats> {
 /// If there is no database in `dir` or it cannot be read.
 pub fn read_all(dir: &Path) -> anyhow::Result<Vec<MatchRecord>> {
     let conn = read_only(dir)?;
-    let mut stmt = conn.prepare(
-        "SELECT id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account
-         FROM matches ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(MatchRecord {
-            id: r.get(0)?,
-            submission_id: r.get(1)?,
-            voucher_index: r.get(2)?,
-            received_at_ms: r.get(3)?,
-            table_id: r.get(4)?,
-            entry: r.get(5)?,
-            item_type: r.get(6)?,
-            item_hex: r.get(7)?,
-            associated_data: r.get(8)?,
-            account_hex: r.get::<_, Option<Vec<u8>>>(9)?.map(hex::encode),
-        })
-    })?;
+    let mut stmt = conn.prepare(&format!("SELECT {RECORD} FROM matches ORDER BY id"))?;
+    let rows = stmt.query_map([], record)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The columns of a match record, as [`record`] reads them.
+const RECORD: &str = "id, submission_id, voucher_index, received_at_ms, table_id, entry, item_type, item_hex, associated_data, account, recorded_at_ms";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRecord> {
+    Ok(MatchRecord {
+        id: r.get(0)?,
+        submission_id: r.get(1)?,
+        voucher_index: r.get(2)?,
+        received_at_ms: r.get(3)?,
+        recorded_at_ms: r.get(10)?,
+        table_id: r.get(4)?,
+        entry: r.get(5)?,
+        item_type: r.get(6)?,
+        item_hex: r.get(7)?,
+        associated_data: r.get(8)?,
+        account_hex: r.get::<_, Option<Vec<u8>>>(9)?.map(hex::encode),
+    })
+}
+
+/// The match feed of a SQLite store, on a connection of its own. Written
+/// only by the webhook's deliverer, in the server process that holds the
+/// store (so it always leads); its cursor writes do not wait for the disk
+/// (`synchronous = NORMAL`): one lost in a power cut only has the receiver
+/// get a record again, and the writer's next commit flushes it anyway.
+pub struct SqliteFeed {
+    conn: Connection,
+}
+
+impl SqliteFeed {
+    /// Opens the feed of the store in `dir`, read-only unless `writable`.
+    ///
+    /// # Errors
+    /// If there is no store there, or its schema is not this code's.
+    pub fn open(dir: &Path, writable: bool) -> anyhow::Result<Self> {
+        if !writable {
+            return Ok(SqliteFeed {
+                conn: read_only(dir)?,
+            });
+        }
+        let path = db_path(dir);
+        let context = || format!("match database {}", path.display());
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .with_context(context)?;
+        check_schema(&conn).with_context(context)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .with_context(context)?;
+        Ok(SqliteFeed { conn })
+    }
+}
+
+impl Feed for SqliteFeed {
+    fn read(&mut self, after: Cursor, limit: usize) -> Result<Vec<FeedRecord>, StoreError> {
+        let after = sqlite_cursor(after)?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD} FROM matches WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![after, sql_limit(limit)], record)?;
+        rows.map(|r| {
+            r.map(|record| FeedRecord {
+                cursor: Cursor {
+                    xid: 0,
+                    id: record.id,
+                },
+                record,
+            })
+            .map_err(StoreError::from)
+        })
+        .collect()
+    }
+
+    fn head(&mut self) -> Result<Cursor, StoreError> {
+        let id: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM matches")?
+            .query_row([], |r| r.get(0))?;
+        Ok(Cursor { xid: 0, id })
+    }
+
+    fn resolve(&mut self, given: Cursor) -> Result<Cursor, StoreError> {
+        sqlite_cursor(given).map(|id| Cursor { xid: 0, id })
+    }
+
+    fn backlog(&mut self, after: Cursor) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM matches WHERE id > ?1")?
+            .query_row([sqlite_cursor(after)?], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn lead(&mut self) -> Result<bool, StoreError> {
+        // The server that opened the store holds its lock file: it is the
+        // only process that delivers.
+        Ok(true)
+    }
+
+    fn saved(&mut self, name: &str) -> Result<Option<Cursor>, StoreError> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT after_id FROM feed_cursors WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        Ok(id.map(|id| Cursor { xid: 0, id }))
+    }
+
+    fn save(&mut self, name: &str, cursor: Cursor) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO feed_cursors (name, after_id) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET after_id = max(after_id, excluded.after_id)",
+            )?
+            .execute(params![name, sqlite_cursor(cursor)?])?;
+        Ok(())
+    }
+}
+
+/// The id a cursor stands for on SQLite, where it is the whole cursor.
+fn sqlite_cursor(c: Cursor) -> Result<i64, StoreError> {
+    if c.xid != 0 {
+        return Err(StoreError::Failed(format!(
+            "cursor {c} is a PostgreSQL store's: a SQLite store's cursor is a record id"
+        )));
+    }
+    Ok(c.id)
 }
 
 /// Every account with candidates, counted by state, without writing.
