@@ -66,6 +66,8 @@ fn foreign(line: &str) -> bool {
         "protoc",
         "-max_total_time",
         "podman",
+        // python-threatexchange's CLI, whose CSV export `build` reads.
+        "threatexchange dataset",
     ]
     .iter()
     .any(|w| line.contains(w))

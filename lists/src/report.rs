@@ -122,8 +122,8 @@ impl Report {
 pub struct LeftOut {
     /// Values of types blindmatch cannot match exactly, by name.
     pub unsupported: Vec<(String, u64)>,
-    /// Distinct values tombstoned (and listed by no other source... or by
-    /// another: see `tombstoned_kept`).
+    /// Distinct values tombstoned, summed over sources (those another
+    /// source lists included: see `tombstoned_kept`).
     pub tombstoned: u64,
     /// Tombstoned values kept because another source lists them.
     pub tombstoned_kept: u64,
@@ -246,14 +246,14 @@ impl fmt::Display for Report {
             if s.counts.deletions_without_values > 0 {
                 writeln!(
                     f,
-                    "{}: {} deleted entr(y/ies) with no value in the file: nothing to remove from it",
+                    "{}: deletions of entries with no value in the file (nothing to remove from it): {}",
                     s.name, s.counts.deletions_without_values
                 )?;
             }
             if s.tombstoned_kept > 0 {
                 writeln!(
                     f,
-                    "{}: {} tombstoned value(s) kept: another list lists them",
+                    "{}: tombstoned, but listed by another list, so kept: {}",
                     s.name, s.tombstoned_kept
                 )?;
             }
@@ -261,7 +261,7 @@ impl fmt::Display for Report {
         let listed: u64 = self.sources.iter().map(|s| s.counts.total().listed).sum();
         write!(
             f,
-            "in the table: {} entries ({} listed, {} of them by more than one list)",
+            "in the table: {} entries ({} values listed, {} of them listed by an earlier list too)",
             self.entries,
             listed,
             listed - self.entries

@@ -389,9 +389,9 @@ fn sources_combine_and_the_report_says_what_went_in() {
     for row in [
         "ncmec.xml           ncmec           md5",
         "stopncii.json       stopncii        VideoTMK",
-        "threatexchange.csv: 1 tombstoned value(s) kept",
-        "ncmec.xml: 1 deleted entr(y/ies) with no value in the file",
-        "in the table: 23 entries (26 listed",
+        "threatexchange.csv: tombstoned, but listed by another list, so kept: 1",
+        "ncmec.xml: deletions of entries with no value in the file (nothing to remove from it): 1",
+        "in the table: 23 entries (26 values listed, 3 of them listed by an earlier list too)",
     ] {
         assert!(shown.contains(row), "{row:?} not in\n{shown}");
     }
