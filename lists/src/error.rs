@@ -79,7 +79,7 @@ pub enum Error {
         /// Its bad lines, or no entries.
         source: ListError,
     },
-    /// Records that could not be read: the first [`BAD_KEPT`] of them, and how many in all.
+    /// Records that could not be read: the first 20 of them, and how many in all.
     #[error("{path}: {total} bad record(s){}", shown(.bad, *.total))]
     BadRecords {
         /// The file.
