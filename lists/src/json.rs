@@ -209,7 +209,7 @@ impl<'de> Visitor<'de> for Page<'_> {
         }
         if !found {
             let want = match self.st.format {
-                Some(f) => format!("`{}` ({f:?})", f.records_key()),
+                Some(f) => format!("`{}` ({})", f.records_key(), f.format()),
                 None => "`hashRecords` (StopNCII's FetchHashes) or `results` (TCAP's hash list)"
                     .to_owned(),
             };

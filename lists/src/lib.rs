@@ -89,6 +89,15 @@ pub fn read_from(
     default_type: Option<ItemType>,
 ) -> Result<SourceList, Error> {
     let path = source.path.as_path();
+    let head = reader.fill_buf().map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+        hint: "",
+    })?;
+    // A UTF-8 byte order mark (editors on Windows write one) is not content.
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
     let format = match source.format {
         Some(f) => f,
         None => {

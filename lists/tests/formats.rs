@@ -342,6 +342,11 @@ fn a_named_format_is_checked_and_json_kinds_do_not_mix() {
         e.to_string().contains("not valid JSON") && e.to_string().contains("line 2"),
         "{e}"
     );
+    // A byte order mark is not content, in any format.
+    let s = parse(None, &format!("\u{feff}{stop}")).unwrap();
+    assert_eq!(s.items, vec![item(ItemType::Pdq, PDQ_A)]);
+    let s = parse(None, &format!("\u{feff}type,value\npdq,{PDQ_A}\n")).unwrap();
+    assert_eq!(s.items, vec![item(ItemType::Pdq, PDQ_A)]);
     // An array of pages is read as the pages.
     let s = parse(None, &format!("[{stop}, {stop}]")).unwrap();
     assert_eq!(counts(&s, ItemType::Pdq), (2, 1, 1, 0));

@@ -238,3 +238,32 @@ fn a_bad_record_in_any_list_builds_nothing_and_names_file_entry_line_and_field()
         assert!(err.contains(&fragment), "{fragment:?} not in\n{err}");
     }
 }
+
+/// An organisation's list in its own format is what `audit-bundle` reads
+/// too: the values it lists now (not its tombstoned ones), all in the table.
+#[test]
+fn audit_bundle_reads_an_organisations_list_in_its_format() {
+    let op = Operator::new();
+    let table = op.dir.path().join("table.bmt");
+    let (ok, _, err) = op.build(&[data("ncmec.xml")], None, &table, &[]);
+    assert!(ok, "{err}");
+    let bundle = op.dir.path().join("ncmec.bundle");
+    let list = PathBuf::from(format!("ncmec:{}", data("ncmec.xml").display()));
+    let (ok, out, err) = run(&[
+        "audit-bundle".as_ref(),
+        "--table".as_ref(),
+        table.as_os_str(),
+        "--key".as_ref(),
+        op.key.as_os_str(),
+        "--list".as_ref(),
+        list.as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("11 distinct items listed: 11 entry slot(s) proved, 0 not in the table"),
+        "{out}"
+    );
+    assert!(!out.contains("WARNING"), "{out}");
+}
