@@ -2,8 +2,8 @@
 //!
 //! Every list is read first ([`crate::lists`]: each file is its source's
 //! complete current state; a value any list lists goes in) and nothing is
-//! built if any record of any list is bad. A first version is a new table ([`TableBuilder`]); the
-//! next version of a table file given as its base keeps every entry still
+//! built if any record of any list is bad. A first version is a new table
+//! ([`TableBuilder`]); the next version of a table file given as its base keeps every entry still
 //! listed in its slot (SPEC Section 13.1, [`blindmatch_protocol::table::update`]),
 //! so that clients catch up with a small delta, unless that is impossible
 //! (the list outgrew the table, or the key changed), when a new table is
