@@ -154,11 +154,12 @@ pub struct Inputs {
     /// The operator's audit bundle for your list.
     #[arg(long, value_name = "PATH")]
     pub bundle: PathBuf,
-    /// Your list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a
-    /// `type,value` header (as the operator's `build` reads it).
-    #[arg(long, value_name = "PATH")]
-    pub list: PathBuf,
-    /// Type of bare values: md5, sha1, sha256, pdq or bytes.
+    /// Your list, as the operator's `build` reads it: NCMEC XML, StopNCII or TCAP JSON, a
+    /// ThreatExchange CSV, or text (`TYPE VALUE` lines, bare hex with --type, `type,value`
+    /// CSV); the format read from the file or named (ncmec:FILE, ...).
+    #[arg(long, value_name = "[FORMAT:]FILE", value_parser = blindmatch_server::cli::list_source())]
+    pub list: blindmatch_server::lists::Source,
+    /// Type of bare values in a text list: md5, sha1, sha256, pdq or bytes.
     #[arg(long = "type", value_name = "TYPE")]
     pub default_type: Option<ItemType>,
     /// The operator's verifying key (64 hex digits or a file holding them): the statement's

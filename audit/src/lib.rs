@@ -25,6 +25,7 @@ use blindmatch_protocol::audit::{
 use blindmatch_protocol::manifest::{OperatorVerifyingKey, SignedManifest};
 use blindmatch_protocol::{BlindedTable, ItemType, TableId};
 use blindmatch_server::keyfile;
+use blindmatch_server::lists::Source;
 
 /// What an audit reads.
 #[derive(Debug, Clone)]
@@ -33,9 +34,9 @@ pub struct AuditInputs {
     pub table: PathBuf,
     /// The operator's audit bundle for this organisation.
     pub bundle: PathBuf,
-    /// The organisation's list.
-    pub list: PathBuf,
-    /// Type of bare values in the list.
+    /// The organisation's list, in any format the operator's `build` reads.
+    pub list: Source,
+    /// Type of bare values in a text list.
     pub default_type: Option<ItemType>,
     /// The operator's verifying key: if given, the statement's signature
     /// is checked.
@@ -143,16 +144,11 @@ pub fn verify(inputs: &AuditInputs) -> Result<Passed, Failed> {
             || "the bundle's statement is not signed by the operator key given (--operator-key)",
         )?;
     }
-    let items = blindmatch_server::list::parse(
-        std::io::BufReader::new(
-            std::fs::File::open(&inputs.list)
-                .with_context(|| format!("--list {}", inputs.list.display()))?,
-        ),
-        inputs.default_type,
-    )
-    .with_context(|| format!("reading {}", inputs.list.display()))?
-    .into_items()
-    .map_err(|e| anyhow::anyhow!("{}: nothing was audited: {e}", inputs.list.display()))?;
+    // Read as the operator's build reads it: the values the list lists
+    // now, in order of first occurrence (SPEC 15.1).
+    let items = blindmatch_server::lists::read(&inputs.list, inputs.default_type)
+        .map_err(|e| anyhow::anyhow!("nothing was audited: {e}"))?
+        .items;
     let list = AuditList::new(items).context("the list")?;
     let state = inputs
         .state

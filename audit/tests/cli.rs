@@ -92,7 +92,7 @@ impl Operator {
         blindmatch_server::audit::make_bundle(&BundleOptions {
             table: table.to_owned(),
             key: self.key.clone(),
-            list: org_list.to_owned(),
+            list: org_list.to_owned().into(),
             default_type: Some(ItemType::Sha256),
             base: base.map(|b| self.path(b)),
             out: out.clone(),

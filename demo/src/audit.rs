@@ -79,7 +79,7 @@ impl Organisation {
         blindmatch_server::audit::make_bundle(&BundleOptions {
             table: table.to_owned(),
             key: operator.0.to_owned(),
-            list: self.list.clone(),
+            list: self.list.clone().into(),
             default_type: None,
             base: base.map(Path::to_owned),
             out: bundle.clone(),
@@ -89,7 +89,7 @@ impl Organisation {
         let inputs = AuditInputs {
             table: public,
             bundle,
-            list: self.list.clone(),
+            list: self.list.clone().into(),
             default_type: None,
             operator: Some(operator.1),
             state: base.map(|_| self.state.clone()),

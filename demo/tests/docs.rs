@@ -68,6 +68,8 @@ fn foreign(line: &str) -> bool {
         "podman",
         "helm ",
         "kubectl ",
+        // python-threatexchange's CLI, whose CSV export `build` reads.
+        "threatexchange dataset",
     ]
     .iter()
     .any(|w| line.contains(w))

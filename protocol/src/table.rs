@@ -18,8 +18,8 @@ pub use index::{EntryIndex, EntryIndexDecoder, INDEX_HEADER_LEN, INDEX_MAGIC};
 pub(crate) use index::{FINGERPRINT_LEN, Fingerprinter};
 
 pub use update::{
-    Base, PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdateOptions, UpdatedTable, update,
-    update_max_load,
+    Base, PLACEMENT_MAGIC, Placement, UPDATE_LOAD_MARGIN, UpdateOptions, UpdatedTable,
+    count_in_base, update, update_max_load,
 };
 
 use curve25519_dalek::ristretto::RistrettoPoint;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use blindmatch_lists::Source;
 use blindmatch_protocol::ItemType;
 use blindmatch_protocol::audit::{AuditBundle, AuditList, CoSignature, OrgName};
 
@@ -23,10 +24,11 @@ pub struct BundleOptions {
     /// The server's blinding key (the table's).
     #[arg(long, value_name = "PATH")]
     pub key: PathBuf,
-    /// The organisation's list, as it sent it (the formats `build` reads).
-    #[arg(long, value_name = "PATH")]
-    pub list: PathBuf,
-    /// Type of bare values in the list: md5, sha1, sha256, pdq or bytes.
+    /// The organisation's list, as it sent it, in any format `build` reads (the values it
+    /// lists; its tombstoned values are not on it).
+    #[arg(long, value_name = "[FORMAT:]FILE", value_parser = crate::cli::list_source())]
+    pub list: Source,
+    /// Type of bare values in a text list: md5, sha1, sha256, pdq or bytes.
     #[arg(long = "type", value_name = "TYPE")]
     pub default_type: Option<ItemType>,
     /// The table file of the version this organisation audited before: a delta bundle,

@@ -1,8 +1,9 @@
-//! `build`: a hash list into a signed table file.
+//! `build`: hash lists into a signed table file.
 //!
-//! The whole list is parsed first ([`crate::list`]) and nothing is built if
-//! any line is bad. A first version is a new table ([`TableBuilder`]); the
-//! next version of a table file given as its base keeps every entry still
+//! Every list is read first ([`crate::lists`]: each file is its source's
+//! complete current state; a value any list lists goes in) and nothing is
+//! built if any record of any list is bad. A first version is a new table
+//! ([`TableBuilder`]); the next version of a table file given as its base keeps every entry still
 //! listed in its slot (SPEC Section 13.1, [`blindmatch_protocol::table::update`]),
 //! so that clients catch up with a small delta, unless that is impossible
 //! (the list outgrew the table, or the key changed), when a new table is
@@ -10,23 +11,23 @@
 //! the operator's key, in threshold mode if asked (SPEC 14.8).
 
 use std::fmt;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use blindmatch_lists::{Combined, Report, Source};
 use blindmatch_protocol::manifest::{
     Manifest, OperatorSigningKey, SignedManifest, ThresholdParams,
 };
 use blindmatch_protocol::table::{Base, HEADER_LEN, UpdateOptions};
 use blindmatch_protocol::{BlindedTable, Item, ItemType, TableBuilder};
 
-use crate::{bundle, keyfile, list};
+use crate::{bundle, keyfile};
 
 /// Options of `build`.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// Type of bare values in the list.
+    /// Type of bare values in text lists.
     pub default_type: Option<ItemType>,
     /// Hash choices; the protocol default if `None`.
     pub k: Option<u8>,
@@ -97,8 +98,12 @@ pub struct BuildReport {
     pub bundle: bundle::Bundle,
     /// Entries in the table.
     pub entries: usize,
-    /// Lines that held an entry, duplicates included.
-    pub lines: usize,
+    /// What each list gave, by type, and what was left out; its `Display`
+    /// is the table `build --report` prints.
+    pub lists: Report,
+    /// With a base: of the entries removed, how many a list tombstoned
+    /// (the rest are no longer listed by any list).
+    pub removed_tombstoned: usize,
     /// How.
     pub kind: BuildKind,
     /// Seconds spent building.
@@ -119,26 +124,65 @@ pub fn sign_version(
     Manifest::for_table(table, version, now, threshold).sign(key)
 }
 
-/// Parses a list file, refusing it whole if any line is bad or it is empty;
-/// `nothing` says what was then not done ("no table was built").
+/// Reads every list, refusing them all if any record of any is bad or a
+/// list is empty; `nothing` says what was then not done ("no table was
+/// built").
 ///
 /// # Errors
-/// An unreadable file, or [`list::ListError`] with the file's name.
+/// Every list's error, each naming its file, record or line and field.
+pub(crate) fn read_lists(
+    sources: &[Source],
+    default_type: Option<ItemType>,
+    nothing: &str,
+) -> anyhow::Result<Combined> {
+    let combined = blindmatch_lists::read_all(sources, default_type)
+        .map_err(|e| anyhow::anyhow!("{nothing}: {e}"))?;
+    if combined.items.is_empty() {
+        bail!(
+            "{nothing}: no list lists a value blindmatch can match ({})",
+            combined.report.left_out()
+        );
+    }
+    Ok(combined)
+}
+
+/// Reads one list (an organisation's, for the audit): the values it lists,
+/// in order of first occurrence, as [`read_lists`] reads it.
+///
+/// # Errors
+/// As [`read_lists`].
 pub(crate) fn read_list(
-    list_path: &Path,
+    source: &Source,
     default_type: Option<ItemType>,
     nothing: &str,
 ) -> anyhow::Result<Vec<Item>> {
-    let file = std::fs::File::open(list_path)
-        .with_context(|| format!("--list {}", list_path.display()))?;
-    list::parse(BufReader::new(file), default_type)
-        .with_context(|| format!("reading {}", list_path.display()))?
-        .into_items()
-        .map_err(|e| anyhow::anyhow!("{}: {nothing}: {e}", list_path.display()))
+    let list = blindmatch_lists::read(source, default_type)
+        .map_err(|e| anyhow::anyhow!("{nothing}: {e}"))?;
+    if list.items.is_empty() {
+        bail!(
+            "{nothing}: {} lists no value blindmatch can match",
+            source.path.display()
+        );
+    }
+    Ok(list.items)
 }
 
-/// `build --list FILE --key PATH --signing-key PATH --out PATH [--base PATH]`:
-/// parses the whole list first and builds nothing if any line is bad.
+/// [`build_from`] one list file, its format read from it.
+///
+/// # Errors
+/// As [`build_from`].
+pub fn build(
+    list_path: &Path,
+    key_path: &Path,
+    out: &Path,
+    opts: &BuildOptions,
+) -> anyhow::Result<BuildReport> {
+    build_from(&[Source::from(list_path)], key_path, out, opts)
+}
+
+/// `build --list [FORMAT:]FILE... --key PATH --signing-key PATH --out PATH
+/// [--base PATH]`: reads every list first and builds nothing if any record
+/// is bad. The table holds every value some list lists.
 ///
 /// With a base, the new version keeps every entry of the base that is
 /// still listed in its slot (SPEC Section 13.1) and its history of changes
@@ -147,9 +191,10 @@ pub(crate) fn read_list(
 /// report says why.
 ///
 /// # Errors
-/// Bad lines (each with its number), unreadable files, or a build failure.
-pub fn build(
-    list_path: &Path,
+/// Bad records (each with its file, number and field), unreadable files,
+/// or a build failure.
+pub fn build_from(
+    sources: &[Source],
     key_path: &Path,
     out: &Path,
     opts: &BuildOptions,
@@ -160,8 +205,11 @@ pub fn build(
     }
     let key = keyfile::read(key_path)?;
     let signing = keyfile::read_signing(&opts.signing_key)?;
-    let items = read_list(list_path, opts.default_type, "no table was built")?;
-    let lines = items.len();
+    let Combined {
+        items,
+        tombstoned,
+        report: lists,
+    } = read_lists(sources, opts.default_type, "no table was built")?;
     let base = match &opts.base {
         Some(b) => Some(bundle::read(b, true).with_context(|| format!("--base {}", b.display()))?),
         None => None,
@@ -201,6 +249,10 @@ pub fn build(
         let updated = blindmatch_protocol::table::update(&key, from, items.clone(), &update_opts);
         match updated {
             Ok(u) => {
+                // Tombstoned values are listed by no list, so any the base
+                // held were removed: how many, for the report.
+                let removed_tombstoned =
+                    blindmatch_protocol::table::count_in_base(&key, from, &tombstoned)?;
                 let history = bundle::History::next(
                     base.manifest.manifest.version,
                     *base.table.id(),
@@ -230,7 +282,8 @@ pub fn build(
                     path: out.to_path_buf(),
                     bundle,
                     entries: u.kept + u.added,
-                    lines,
+                    lists,
+                    removed_tombstoned,
                     kind,
                     seconds,
                 });
@@ -281,7 +334,8 @@ pub fn build(
         path: out.to_path_buf(),
         bundle,
         entries,
-        lines,
+        lists,
+        removed_tombstoned: 0,
         kind: rebuilt.map_or(BuildKind::Full, BuildKind::Rebuilt),
         seconds,
     })
@@ -289,7 +343,8 @@ pub fn build(
 
 impl fmt::Display for BuildReport {
     /// What `build` prints: how the version was built, its size and time,
-    /// its mode, its table id and digest.
+    /// what the lists held that was left out, its mode, its table id and
+    /// digest. (`build --report` prints [`BuildReport::lists`] before it.)
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let table = &self.bundle.table;
         let h = table.header();
@@ -301,14 +356,21 @@ impl fmt::Display for BuildReport {
                 added,
                 removed,
                 changed,
-            } => writeln!(
-                f,
-                "built {out} version {} from version {}: {kept} entries kept, {added} added, {removed} removed; {changed} of {} slots changed, in {:.1} s",
-                m.version,
-                m.version - 1,
-                h.n_slots,
-                self.seconds
-            )?,
+            } => {
+                let tombstoned = if *removed > 0 {
+                    format!(" ({} of them tombstoned)", self.removed_tombstoned)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    f,
+                    "built {out} version {} from version {}: {kept} entries kept, {added} added, {removed} removed{tombstoned}; {changed} of {} slots changed, in {:.1} s",
+                    m.version,
+                    m.version - 1,
+                    h.n_slots,
+                    self.seconds
+                )?;
+            }
             kind => {
                 if let BuildKind::Rebuilt(why) = kind {
                     writeln!(
@@ -318,10 +380,9 @@ impl fmt::Display for BuildReport {
                 }
                 writeln!(
                     f,
-                    "built {out} version {}: {} entries ({} duplicate lines collapsed), {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
+                    "built {out} version {}: {} entries, {} slots, k = {}, {:.1} MB, in {:.1} s ({:.0} entries/s)",
                     m.version,
                     self.entries,
-                    self.lines - self.entries,
                     h.n_slots,
                     h.k,
                     (HEADER_LEN + table.slots().len()) as f64 / 1e6,
@@ -330,6 +391,8 @@ impl fmt::Display for BuildReport {
                 )?;
             }
         }
+        // Never silent: what the lists held that is not in the table.
+        writeln!(f, "{}", self.lists.left_out())?;
         if let Some(p) = &m.threshold {
             writeln!(
                 f,

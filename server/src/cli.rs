@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
+use blindmatch_lists::Source;
 use blindmatch_protocol::ItemType;
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use crate::config::ServeArgs;
@@ -41,13 +43,20 @@ pub enum Command {
         #[arg(long)]
         signing: bool,
     },
-    /// Build and sign a version of the blinded table from a hash list. With --base, build the
+    /// Build and sign a version of the blinded table from hash lists. With --base, build the
     /// next version of that table in place: entries still listed keep their slots, so clients
     /// holding it catch up with a small delta.
     Build {
-        /// The complete list: `TYPE VALUE` per line, bare hex values with --type, or CSV with a `type,value` header.
+        /// A list, each its source's complete current state (repeat for several sources): NCMEC
+        /// hash sharing XML, StopNCII or TCAP JSON, a ThreatExchange CSV export, or blindmatch's
+        /// text (`TYPE VALUE` lines, bare hex with --type, `type,value` CSV). The format is read
+        /// from the file, or named: ncmec:FILE, stopncii:, tcap:, threatexchange:, text:.
+        #[arg(long = "list", value_name = "[FORMAT:]FILE", required = true, value_parser = list_source())]
+        lists: Vec<Source>,
+        /// Print, per list and type, what went in and what did not (unsupported types,
+        /// tombstoned, repeated), before the summary.
         #[arg(long)]
-        list: PathBuf,
+        report: bool,
         /// The server's blinding key from `keygen`.
         #[arg(long)]
         key: PathBuf,
@@ -66,7 +75,7 @@ pub enum Command {
         /// Where to write the table file.
         #[arg(long)]
         out: PathBuf,
-        /// Type of bare values: md5, sha1, sha256, pdq or bytes.
+        /// Type of bare values in text lists: md5, sha1, sha256, pdq or bytes.
         #[arg(long = "type", value_name = "TYPE")]
         default_type: Option<ItemType>,
         /// Hash choices per item (2..=8) [default: 3].
@@ -182,6 +191,12 @@ pub enum Command {
         #[arg(long, default_value = "3s", value_name = "DURATION")]
         timeout: humantime::Duration,
     },
+}
+
+/// `--list [FORMAT:]FILE`, parsed once into a [`Source`] (a path need not
+/// be UTF-8).
+pub fn list_source() -> impl TypedValueParser<Value = Source> {
+    OsStringValueParser::new().map(|arg| Source::parse(&arg))
 }
 
 /// `log`'s subcommands.

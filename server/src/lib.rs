@@ -8,10 +8,12 @@
 //!
 //! - [`keyfile`]: the server's blinding key and the operator's Ed25519
 //!   signing key, in files of mode 0600 that are never overwritten.
-//! - [`mod@build`]: a hash list ([`list`]: text, bare hex or CSV) into a table
-//!   file ([`bundle`]): the public blinded table, the private entry index,
-//!   the signed manifest and, for a version built from the previous one,
-//!   the changes since.
+//! - [`mod@build`]: hash lists ([`lists`]: NCMEC's XML, StopNCII's and
+//!   TCAP's JSON, a ThreatExchange CSV, or blindmatch's own text) into a
+//!   table file ([`bundle`]): the public blinded table, the private entry
+//!   index, the signed manifest and, for a version built from the previous
+//!   one, the changes since; with a report of what each list gave and what
+//!   was left out.
 //! - [`audit`]: the list audit (SPEC Section 15): an organisation's audit
 //!   bundle, and the organisations' co-signatures attached to a table file.
 //! - [`tlog`]: the transparency log (SPEC Section 16): a directory of
@@ -48,7 +50,9 @@ pub mod feed;
 mod generation;
 pub mod keyfile;
 mod limits;
-/// List files, as `build` and the audit read them.
+/// List files in every format, as `build` and the audit read them.
+pub use blindmatch_lists as lists;
+/// The protocol's text list parser (the `text` format of [`lists`]).
 pub use blindmatch_protocol::list;
 pub mod metrics;
 mod pipeline;
@@ -60,7 +64,7 @@ pub mod tlog;
 pub mod wire;
 
 pub use blindmatch_protocol as protocol;
-pub use build::{BuildKind, BuildOptions, BuildReport, build, sign_version};
+pub use build::{BuildKind, BuildOptions, BuildReport, build, build_from, sign_version};
 pub use connections::ConnectionLimits;
 pub use generation::Swap;
 pub use pipeline::Retention;

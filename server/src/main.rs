@@ -100,7 +100,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             }
         }
         Command::Build {
-            list,
+            lists,
+            report: print_report,
             key,
             signing_key,
             base,
@@ -123,9 +124,12 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 decoys,
             };
             let report = tokio::task::spawn_blocking(move || {
-                blindmatch_server::build(&list, &key, &out, &opts)
+                blindmatch_server::build_from(&lists, &key, &out, &opts)
             })
             .await??;
+            if print_report {
+                println!("{}\n", report.lists);
+            }
             println!("{report}");
         }
         Command::Serve(args) => {

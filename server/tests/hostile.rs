@@ -459,7 +459,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
     }
 
     // Lists given to build.
-    let lists: [(&str, &[u8], &str); 6] = [
+    let lists: [(&str, &[u8], &str); 12] = [
         ("unknown type", b"sha512 00\n", "unknown item type"),
         ("odd hex", b"sha256 abc\n", "odd number of hex digits"),
         ("wrong length", b"md5 00\n", "expected 16"),
@@ -470,6 +470,37 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         ),
         ("not UTF-8", b"sha256 \xff\xfe\n", "line 1"),
         ("nothing in it", b"# only a comment\n", "no entries"),
+        // The formats operators receive (lists/): each bad record named.
+        (
+            "NCMEC fingerprint",
+            b"<queryResult>\n<images>\n<image><id>a</id>\n<fingerprints><md5>abc</md5></fingerprints></image>\n</images>\n</queryResult>\n",
+            "image 1 (line 4): fingerprint md5: not 32 hex digits: 3 digits",
+        ),
+        (
+            "not NCMEC's XML",
+            b"<?xml version=\"1.0\"?><status/>",
+            "not NCMEC's <queryResult>",
+        ),
+        (
+            "StopNCII status",
+            b"{\"hashRecords\": [{\"signalType\": \"VideoMD5\", \"hashValue\": \"00\", \"hashStatus\": \"?\"}]}",
+            "record 1 (line 1): hashStatus: unknown status",
+        ),
+        (
+            "truncated TCAP JSON",
+            b"{\"results\": [{\"algorithm\": \"MD5\",",
+            "not valid JSON",
+        ),
+        (
+            "ThreatExchange value",
+            b"signal_type,signal_str,collab,category,tags\nvideo_md5,0123,c,POSITIVE_CLASS,\n",
+            "line 2: signal_str: not 32 hex digits: 4 digits",
+        ),
+        (
+            "nothing blindmatch can match",
+            b"signal_type,signal_str\nphoto_dna,\"1,2,3\"\n",
+            "no list lists a value blindmatch can match (left out: 1 value(s) of types blindmatch cannot match exactly (photo_dna 1))",
+        ),
     ];
     for (what, text, fragment) in lists {
         let list = write("list.txt", text, 0o600);
@@ -507,7 +538,7 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
         fx.table.to_str().unwrap().to_string(),
     );
     let stranger = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    let flags: [(&[&str], &str); 16] = [
+    let flags: [(&[&str], &str); 17] = [
         (
             &["serve", "--max-batch", "0"],
             "max-batch must be at least 1",
@@ -539,6 +570,10 @@ fn every_bad_file_and_flag_gets_a_clear_error() {
             "signing key file /nonexistent/op.sign",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &["build", "--list", "ncmc:/nonexistent/list.xml"],
+            "a list's format is given as FORMAT:FILE",
+        ),
     ];
     for (args, fragment) in flags {
         let mut full: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();

@@ -333,6 +333,29 @@ impl UpdateOptions {
     }
 }
 
+/// How many of `items` are entries of `base`, decided as [`update`] decides
+/// which entries it keeps (by the keyed fingerprints of the index, without
+/// the base's list): what a build reports of the entries it removed, such
+/// as how many of them a list tombstoned.
+///
+/// # Errors
+/// [`Error::NeedsRebuild`] if the key is not the base's.
+pub fn count_in_base(key: &ServerKey, base: Base<'_>, items: &[Item]) -> Result<usize, Error> {
+    let header = *base.table.header();
+    if header.public_key != *key.public_key() {
+        return Err(Error::NeedsRebuild("the key is not the base table's key"));
+    }
+    let fingerprinter = Fingerprinter::new(key);
+    let held = crate::map_slice(items, |item| {
+        let fp = fingerprinter.fingerprint(item);
+        positions(&header.seed, header.n_slots, header.k, item)
+            .as_slice()
+            .iter()
+            .any(|&s| base.index.confirm(s, &fp).is_some())
+    });
+    Ok(held.into_iter().filter(|&h| h).count())
+}
+
 /// Builds the next version of a table from its base and the complete new
 /// list.
 ///
@@ -577,6 +600,16 @@ mod tests {
         .unwrap();
         assert_eq!((v2.kept, v2.added, v2.removed), (2800, 150, 200));
         assert_eq!(v2.table.header(), v1.table.header());
+        // Of the removed, those named are counted in the base (v1), not in v2.
+        let named = items(150..260); // 50 removed, 60 kept
+        assert_eq!(count_in_base(&key, (&v1).into(), &named).unwrap(), 110);
+        assert_eq!(count_in_base(&key, (&v2).into(), &named).unwrap(), 60);
+        assert_eq!(
+            count_in_base(&key, (&v2).into(), &items(5000..5010)).unwrap(),
+            0
+        );
+        let stranger = ServerKey::generate(&mut rand::rng());
+        assert!(count_in_base(&stranger, (&v1).into(), &named).is_err());
         // Exactly the slots reported differ.
         let delta = TableDelta::between(&v1.table, &v2.table).unwrap();
         assert_eq!(delta.indices, v2.changed);
