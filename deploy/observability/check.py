@@ -5,8 +5,9 @@ parse; every metric a query names is one the scrape declares (a counter's
 samples end in _total, a histogram's in _bucket, _sum and _count; `up` is
 Prometheus's own); every metric the server exports is on the dashboard;
 every `kind` a query selects is a kind the server's code counts; every
-rule has a severity, a summary and a description; every panel queries the
-dashboard's data source variable.
+rule has a severity, a summary and a description; every panel but a row
+queries the dashboard's data source variable; no two panels share an id or
+overlap on the 24-column grid.
 
     check.py SCRAPE SERVER_SRC_DIR
 
@@ -41,6 +42,9 @@ rules = yaml.safe_load((here / "prometheus-alerts.yaml").read_text())
 queries = []  # (where, expr)
 for p in dashboard["panels"]:
     where = f'dashboard panel {p["id"]} "{p["title"]}"'
+    if p["type"] == "row":
+        # A row only heads the panels below it: no query, no data source.
+        continue
     if p.get("datasource", {}).get("uid") != "${datasource}":
         problems.append(f"{where}: not on the ${{datasource}} variable")
     if not p.get("targets"):
@@ -53,6 +57,20 @@ for v in dashboard["templating"]["list"]:
 ids = [p["id"] for p in dashboard["panels"]]
 if len(ids) != len(set(ids)):
     problems.append("dashboard: two panels share an id")
+cells = {}  # (x, y) -> the panel there
+for p in dashboard["panels"]:
+    g = p["gridPos"]
+    if g["x"] < 0 or g["w"] < 1 or g["x"] + g["w"] > 24:
+        problems.append(f'dashboard panel {p["id"]}: gridPos x {g["x"]} w {g["w"]} is not within the 24 columns')
+    for x in range(g["x"], g["x"] + g["w"]):
+        for y in range(g["y"], g["y"] + g["h"]):
+            if (x, y) in cells:
+                problems.append(f'dashboard panel {p["id"]} overlaps panel {cells[x, y]} at x {x} y {y}')
+                break
+            cells[x, y] = p["id"]
+        else:
+            continue
+        break
 
 alerts = 0
 for group in rules["groups"]:

@@ -2,7 +2,8 @@
 # The dashboard and the alert rules (.ci/run): a server started from the
 # release binary (as deploy/systemd/test.sh does) is given traffic that
 # makes every metric it has show (a match, a refusal, a reload to a
-# threshold-mode version, an account's upload) and scraped, and
+# threshold-mode version, an account's upload, a webhook whose receiver
+# does not listen: failed attempts and a backlog) and scraped, and
 # check.py requires every metric the dashboard and the rules query to be
 # one it exports, every metric it exports to be on the dashboard, and every
 # refusal kind they select to be one the server counts; then promtool
@@ -50,9 +51,13 @@ listed="$(printf 'entry 1' | sha256sum | cut -c1-64)"
 for i in $(seq 1 100); do echo "sha256 $(printf 'entry %d' "$i" | sha256sum | cut -c1-64)"; done > list.txt
 "$bin/blindmatch-server" build --list list.txt --key server.key --signing-key operator.sign --out table.bmt >/dev/null
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port="$(free_port)" && admin="$(free_port)"
+port="$(free_port)" && admin="$(free_port)" && hook="$(free_port)"
+# The webhook's receiver is a port where nothing listens: each attempt fails
+# at once (kind unreachable) and the match waits, the backlog.
+(umask 077; printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64)" > webhook.secret)
 "$bin/blindmatch-server" serve --table table.bmt --key server.key --data data --plaintext \
-  --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" > serve.out 2> serve.err &
+  --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+  --webhook "http://127.0.0.1:$hook/hook" --webhook-secret-file webhook.secret > serve.out 2> serve.err &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 ready=0
@@ -83,7 +88,16 @@ for _ in $(seq 1 100); do scrape | grep -q '^blindmatch_table_version 2$' && bre
 "$bin/blindmatch" account new --out alice.account --id alice --synthetic-rate 0.1 >/dev/null
 "$bin/blindmatch" check "${client[@]}" --account alice.account --sha256 "$listed" >/dev/null
 for _ in $(seq 1 100); do scrape | grep -q '^blindmatch_examinations_total' && break; sleep 0.1; done
-scrape > metrics.txt
+# The match, posted and refused (the deliverer asks the store every second).
+webhook_shows() {
+  scrape > metrics.txt
+  grep -q '^blindmatch_webhook_failed_attempts_total{kind="unreachable"} [1-9]' metrics.txt \
+    && grep -q '^blindmatch_webhook_backlog [1-9]' metrics.txt \
+    && grep -q '^blindmatch_webhook_deliverer 1$' metrics.txt
+}
+shown=0
+for _ in $(seq 1 100); do webhook_shows && shown=1 && break; sleep 0.1; done
+[ "$shown" = 1 ] || die "no failed webhook attempt, backlog or deliverer in 10 s: $(grep '^blindmatch_webhook' metrics.txt; cat serve.err)"
 kill -TERM "$pid" && wait "$pid" || die "the server did not stop cleanly: $(cat serve.err)"
 trap - EXIT
 
