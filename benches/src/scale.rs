@@ -6,7 +6,8 @@
 //! takes a load of vouchers; the real `blindmatch` CLI client fetches and
 //! validates it, and so does the Node ready client on the WebAssembly core. Each child
 //! process is timed, and its peak memory read from the kernel when it is
-//! reaped (`wait4(2)`, which gives one child's own peak), so no figure includes this benchmark's own memory.
+//! reaped (`wait4(2)`, through a fresh copy of this binary: `run_measured`), so
+//! no figure includes this benchmark's own memory.
 //!
 //! The goals (issue 26) are printed next to each figure with their ratio:
 //! build under 5 minutes on 2 cores, server RSS under the table file + 300
@@ -85,29 +86,66 @@ struct Measured {
     stdout: String,
 }
 
+/// The hidden first argument that makes this binary [`measure_child`].
+const MEASURE: &str = "--measure-child";
+/// Where [`measure_child`] writes the child's peak, in bytes.
+const PEAK_FILE: &str = "BLINDMATCH_SCALE_PEAK_FILE";
+
 /// Runs `cmd` to its end; its stdout is captured, its stderr passed on.
+///
+/// Not as our own child: Linux starts a child's `ru_maxrss` at its
+/// parent's peak (exec records the high-water mark of the memory it
+/// replaces, a copy of the parent's), and this process holds a 10^7-entry
+/// table by then. A fresh copy of this binary, small, runs `cmd` instead
+/// and reports its peak ([`measure_child`]).
 fn run_measured(what: &str, cmd: &mut Command) -> anyhow::Result<Measured> {
+    let peak_file = tempfile::NamedTempFile::new()?;
+    let mut via = Command::new(std::env::current_exe()?);
+    via.arg(MEASURE).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => via.env(k, v),
+            None => via.env_remove(k),
+        };
+    }
+    via.env(PEAK_FILE, peak_file.path());
     let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
+    let out = via
         .stderr(Stdio::inherit())
-        .spawn()
+        .output()
         .with_context(|| format!("starting {what}"))?;
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .context("stdout")?
-        .read_to_string(&mut stdout)?;
-    let used = wait4::Wait4::wait4(&mut child).with_context(|| format!("waiting for {what}"))?;
-    let (status, peak_rss) = (used.status, used.rusage.maxrss);
     let seconds = started.elapsed().as_secs_f64();
-    ensure!(status.success(), "{what} failed ({status}):\n{stdout}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}",
+        out.status
+    );
+    let peak_rss = std::fs::read_to_string(peak_file.path())?
+        .trim()
+        .parse()
+        .with_context(|| format!("{what}: no peak reported"))?;
     Ok(Measured {
         seconds,
         peak_rss,
         stdout,
     })
+}
+
+/// `blindmatch-scale --measure-child PROGRAM ARGS...`: runs the program with
+/// this process's stdio, writes its peak resident set (`wait4`) to the file
+/// `$BLINDMATCH_SCALE_PEAK_FILE`, and exits with its status.
+fn measure_child(mut args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
+    let program = args.next().context("--measure-child: no program")?;
+    let mut child = Command::new(&program)
+        .args(args)
+        .env_remove(PEAK_FILE)
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let used = wait4::Wait4::wait4(&mut child).context("wait4")?;
+    let file = std::env::var_os(PEAK_FILE).context("no peak file named")?;
+    std::fs::write(file, used.rusage.maxrss.to_string())?;
+    std::process::exit(used.status.code().unwrap_or(1));
 }
 
 /// The benchmark's entries: SHA-256 of `"{salt} {i}"`, as list lines.
@@ -229,6 +267,10 @@ struct Figures {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == MEASURE) {
+        return measure_child(argv);
+    }
     let args = Args::parse();
     ensure!(args.entries >= 2000, "--entries: at least 2000");
     ensure!(
