@@ -58,6 +58,7 @@ fn foreign(line: &str) -> bool {
         "blindmatch-store-bench",
         "blindmatch-threshold-bench",
         "blindmatch-bindings-bench",
+        "blindmatch-scale",
         "blindmatch-demo",
         "scripts/",
         "bindings/",
