@@ -64,7 +64,7 @@ unlisted="sha256:$(printf 'cd%.0s' $(seq 32))"
 
 run Quickstart 0 "$(url "$v1")" "$(key "$v1")" "$scratch/cache" "$(sed -n 1p "$v1/listed.txt" | tr ' ' ':'):copied-quickstart" "$unlisted"
 [ "$out" = "2 vouchers acknowledged" ] || fail "Quickstart printed: $out"
-"$kit" matches "$v1" 1 | grep -q '"associated_data": "copied-quickstart"' || fail "Quickstart: the listed item was not recorded"
+grep -q '"associated_data": "copied-quickstart"' <<<"$("$kit" matches "$v1" 1)" || fail "Quickstart: the listed item was not recorded"
 
 uploads="$(awk '{ printf "%s:%s:copied-threshold-%d ", $1, $2, NR - 1 }' "$th/listed.txt")"
 n="$(wc -l < "$th/listed.txt")"

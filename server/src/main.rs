@@ -209,10 +209,12 @@ async fn follow_matches(location: Location, options: FollowOptions) -> anyhow::R
 /// candidates and their counts; with `--accounts`, the accounts only; with
 /// `--json`, the match records (or with `--accounts` the accounts) as JSON.
 fn print_matches(location: &Location, json: bool, accounts_only: bool) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let accounts = store::read_accounts(location)?;
     if accounts_only && json {
-        println!("{}", serde_json::to_string_pretty(&accounts)?);
-        return Ok(());
+        writeln!(out, "{}", serde_json::to_string_pretty(&accounts)?)?;
+        return emit(&out);
     }
     let records = if accounts_only {
         Vec::new()
@@ -220,34 +222,45 @@ fn print_matches(location: &Location, json: bool, accounts_only: bool) -> anyhow
         store::read_matches(location)?
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
-        return Ok(());
+        writeln!(out, "{}", serde_json::to_string_pretty(&records)?)?;
+        return emit(&out);
     }
     if !accounts_only {
         if records.is_empty() {
-            println!("no matches recorded");
+            writeln!(out, "no matches recorded")?;
         } else {
-            println!("{}", store::MatchRecord::HEADER);
+            writeln!(out, "{}", store::MatchRecord::HEADER)?;
             for r in &records {
-                println!("{r}");
+                writeln!(out, "{r}")?;
             }
-            println!("{} match(es)", records.len());
+            writeln!(out, "{} match(es)", records.len())?;
         }
     }
     if !accounts.is_empty() {
         // Threshold mode: below t the server holds candidates and nothing
         // else; their count mixes real and synthetic vouchers.
-        println!();
-        println!("{}", store::AccountSummary::HEADER);
+        writeln!(out)?;
+        writeln!(out, "{}", store::AccountSummary::HEADER)?;
         for a in &accounts {
-            println!("{a}");
+            writeln!(out, "{a}")?;
         }
-        println!(
+        writeln!(
+            out,
             "{} account(s) with candidates; below t the count is all the server knows",
             accounts.len()
-        );
+        )?;
     }
-    Ok(())
+    emit(&out)
+}
+
+/// Writes `matches`'s output in one go. A reader that stops early (`| head`,
+/// `| grep -q`) is not an error: `println!` would panic on the broken pipe.
+fn emit(out: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 #[tokio::main]
