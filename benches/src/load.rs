@@ -141,3 +141,25 @@ where
         server_cpu_us_per_voucher: cpu * 1e6 / vouchers.max(1.0),
     })
 }
+
+/// Stream `c`'s payloads for a version-1 load: each submission the next
+/// `batch` vouchers of `pool`, from the stream's own place in it (so that
+/// streams do not send the same vouchers at once).
+pub fn from_pool(
+    pool: &Arc<Vec<Vec<u8>>>,
+    batch: usize,
+    c: usize,
+) -> impl FnMut() -> Payload + Send + 'static {
+    let pool = Arc::clone(pool);
+    let mut at = (c * 7919 * batch) % pool.len();
+    move || {
+        let vouchers = (0..batch)
+            .map(|i| pool[(at + i) % pool.len()].clone())
+            .collect();
+        at = (at + batch) % pool.len();
+        Payload {
+            vouchers,
+            account_id: Vec::new(),
+        }
+    }
+}

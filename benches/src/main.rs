@@ -30,7 +30,7 @@ use blindmatch_benches::args::{Json, Load, Markdown, Served};
 use blindmatch_benches::chart::{self, Panel};
 use blindmatch_benches::floor::Floors;
 use blindmatch_benches::items::sha_items;
-use blindmatch_benches::load::{self, Payload, Window};
+use blindmatch_benches::load::{self, Window};
 use blindmatch_benches::report::round;
 use blindmatch_benches::stats::percentile;
 use blindmatch_benches::{machine, service};
@@ -319,18 +319,7 @@ async fn load_window(
     seconds: f64,
 ) -> anyhow::Result<Window> {
     let w = load::drive(server, table_id, concurrency, seconds, |c| {
-        let pool = Arc::clone(pool);
-        let mut at = (c * 7919 * batch) % pool.len();
-        move || {
-            let vouchers: Vec<Vec<u8>> = (0..batch)
-                .map(|i| pool[(at + i) % pool.len()].clone())
-                .collect();
-            at = (at + batch) % pool.len();
-            Payload {
-                vouchers,
-                account_id: Vec::new(),
-            }
-        }
+        load::from_pool(pool, batch, c)
     })
     .await?;
     eprintln!(

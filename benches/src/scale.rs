@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use blindmatch_benches::args::{Json, Load, Markdown};
-use blindmatch_benches::load::{self, Payload};
+use blindmatch_benches::load;
 use blindmatch_benches::machine;
 use blindmatch_benches::service::{ServerProcess, server_bin};
 use blindmatch_client::{Client, Fetched, TableCache};
@@ -405,20 +405,7 @@ async fn main() -> anyhow::Result<()> {
         &m1.table_id().0,
         args.concurrency,
         args.load.duration,
-        |c| {
-            let pool = Arc::clone(&pool);
-            let mut at = (c * 7919 * batch) % pool.len();
-            move || {
-                let vouchers = (0..batch)
-                    .map(|i| pool[(at + i) % pool.len()].clone())
-                    .collect();
-                at = (at + batch) % pool.len();
-                Payload {
-                    vouchers,
-                    account_id: Vec::new(),
-                }
-            }
-        },
+        |c| load::from_pool(&pool, batch, c),
     )
     .await?;
     (f.vouchers_per_s, f.cpu_us, f.p99_us) =
