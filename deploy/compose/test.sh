@@ -16,24 +16,13 @@
 # goes through; and it needs podman.yaml (its comment says why). Exit status 2: podman, podman-compose or PostgreSQL's
 # binaries missing and not installable. Needs the host's release binaries.
 set -eEuo pipefail
-# Only skip() exits 2 (CI reads 2 as SKIPPED): any other failure is 1.
-trap 'exit 1' ERR
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-bin="$target/release"
-cache="${BLINDMATCH_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blindmatch-ci}"
+name=compose
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 pm() { "$root/deploy/container/podman.sh" "$@"; }
-die() { echo "compose/test.sh: $*" >&2; exit 1; }
-skip() { echo "compose/test.sh: $*" >&2; exit 2; }
-started=$SECONDS
 
 # podman-compose 1.6.0 from PyPI, once, in the cache.
-venv="$cache/deploy-tools/venv"
-if [ ! -x "$venv/bin/podman-compose" ]; then
-  python3 -m venv "$venv" >/dev/null 2>&1 || skip "python3 -m venv failed"
-  "$venv/bin/pip" install -q podman-compose==1.6.0 pyyaml==6.0.3 || skip "podman-compose could not be installed from PyPI"
-fi
+deploy_venv podman-compose podman-compose==1.6.0 pyyaml==6.0.3
 pm --version >/dev/null || skip "podman is missing"
 # Container names on the compose network resolve through aardvark-dns.
 if ! [ -x /usr/lib/podman/aardvark-dns ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

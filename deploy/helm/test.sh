@@ -9,16 +9,10 @@
 # cache once (pinned). Exit status 2: helm or PyYAML cannot be had.
 # Needs the release binary (cargo build --release).
 set -eEuo pipefail
-# Only skip() exits 2 (CI reads 2 as SKIPPED): any other failure is 1.
-trap 'exit 1' ERR
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-cache="${BLINDMATCH_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blindmatch-ci}"
-server="$target/release/blindmatch-server"
-die() { echo "helm/test.sh: $*" >&2; exit 1; }
-skip() { echo "helm/test.sh: $*" >&2; exit 2; }
-started=$SECONDS
+name=helm
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+server="$bin/blindmatch-server"
 
 HELM=helm.sh/helm/v4/cmd/helm@v4.3.2
 helm="$cache/deploy-tools/helm-v4.3.2/helm"
@@ -27,11 +21,7 @@ if [ ! -x "$helm" ]; then
   echo "helm/test.sh: building $HELM (once, into the CI cache)" >&2
   GOBIN="$(dirname "$helm")" GOFLAGS=-mod=mod go install -ldflags "-s -w" "$HELM" >&2 || skip "go install $HELM failed"
 fi
-venv="$cache/deploy-tools/venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null; then
-  python3 -m venv "$venv" >/dev/null 2>&1 || skip "python3 -m venv failed"
-  "$venv/bin/pip" install -q pyyaml==6.0.3 || skip "PyYAML could not be installed from PyPI"
-fi
+deploy_venv yaml pyyaml==6.0.3
 [ -x "$server" ] || die "$server is missing (cargo build --release -p blindmatch-server)"
 
 chart="$here/blindmatch"

@@ -14,16 +14,9 @@
 # Go module proxy). Exit status 2: PyYAML cannot be had. Needs the release
 # binaries and curl.
 set -eEuo pipefail
-# Only skip() exits 2 (CI reads 2 as SKIPPED): any other failure is 1.
-trap 'exit 1' ERR
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-cache="${BLINDMATCH_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blindmatch-ci}"
-bin="$target/release"
-die() { echo "observability/test.sh: $*" >&2; exit 1; }
-skip() { echo "observability/test.sh: $*" >&2; exit 2; }
-started=$SECONDS
+name=observability
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 PROMTOOL=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 promtool="$cache/deploy-tools/promtool-v0.316.0/promtool"
@@ -36,11 +29,7 @@ if [ ! -x "$promtool" ] && [ ! -e "$promtool.failed" ] && command -v go >/dev/nu
   GOBIN="$(dirname "$promtool")" GOFLAGS=-mod=mod go install -tags remove_all_sd -ldflags "-s -w" "$PROMTOOL" >&2 \
     || { mkdir -p "$(dirname "$promtool")" && touch "$promtool.failed"; }
 fi
-venv="$cache/deploy-tools/venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import yaml' 2>/dev/null; then
-  python3 -m venv "$venv" >/dev/null 2>&1 || skip "python3 -m venv failed"
-  "$venv/bin/pip" install -q pyyaml==6.0.3 || skip "PyYAML could not be installed from PyPI"
-fi
+deploy_venv yaml pyyaml==6.0.3
 
 work="$target/observability-test"
 rm -rf "$work" && mkdir -p "$work"
