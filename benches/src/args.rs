@@ -42,6 +42,12 @@ pub struct Load {
     /// Seconds of load.
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
+    /// Loopback source addresses the streams are spread over (127.0.0.1,
+    /// 127.0.0.2, ...), as many clients would send: the server's admission
+    /// holds one source to half its budget by design (its fair share), so a
+    /// single source measures that cap rather than the server.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub sources: u8,
 }
 
 /// `--json`: the figures as JSON, besides what is printed.

@@ -6,7 +6,15 @@
 //! slice of a pool of vouchers, or one account's whole batch and its
 //! account id): that is what each passes in, as a [`Payload`] maker per
 //! stream.
+//!
+//! The streams are spread over S loopback source addresses (127.0.0.1,
+//! 127.0.0.2, ...: on Linux all of 127/8 is loopback), each stream's
+//! socket bound to its source before it connects ([`connect`]). The
+//! server's admission holds one source to half its budget (its fair share,
+//! `server/src/admission.rs`), so a window from one source measures that
+//! cap; from several, the server.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +22,7 @@ use std::time::{Duration, Instant};
 use blindmatch_client::SubmissionId;
 use blindmatch_proto::v1::SubmitRequest;
 use blindmatch_proto::v1::voucher_service_client::VoucherServiceClient;
+use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::machine;
 use crate::service::ServerProcess;
@@ -33,6 +42,8 @@ pub struct Payload {
 pub struct Window {
     /// Concurrent submission streams.
     pub concurrency: usize,
+    /// Source addresses they were spread over (at most one per stream).
+    pub sources: usize,
     /// Tries refused for memory (and sent again after the server's hint).
     pub refused: u64,
     /// Vouchers acknowledged, per second until the server was idle again.
@@ -50,8 +61,8 @@ pub struct Window {
     pub server_cpu_us_per_voucher: f64,
 }
 
-/// Drives `server` with `concurrency` streams for `seconds`: stream `c`
-/// sends what `stream(c)` makes, one submission after the other, each under
+/// Drives `server` with `concurrency` streams for `seconds`, stream `c`
+/// from [`source`]`(c % sources)`: stream `c` sends what `stream(c)` makes, one submission after the other, each under
 /// a fresh submission id (as a real client does: the server remembers it),
 /// to the table `table_id`. A submission refused for memory is sent again
 /// after the server's hint ([`submit_admitted`]).
@@ -66,6 +77,7 @@ pub async fn drive<S>(
     server: &ServerProcess,
     table_id: &[u8],
     concurrency: usize,
+    sources: u8,
     seconds: f64,
     mut stream: impl FnMut(usize) -> S,
 ) -> anyhow::Result<Window>
@@ -80,7 +92,7 @@ where
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let mut client = VoucherServiceClient::connect(server.url.clone())
+        let mut client = connect(&server.url, source(c % usize::from(sources.max(1))))
             .await?
             .max_decoding_message_size(16 << 20);
         let (stop, sent, refused, table_id) = (
@@ -132,6 +144,7 @@ where
     let cpu = machine::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     Ok(Window {
         concurrency,
+        sources: concurrency.min(usize::from(sources.max(1))),
         refused: refused.load(Ordering::Relaxed),
         vouchers_per_s: vouchers / elapsed,
         submissions_per_s: latencies.len() as f64 / elapsed,
@@ -140,6 +153,49 @@ where
         p999_us: percentile(&latencies, 99.9),
         server_cpu_us_per_voucher: cpu * 1e6 / vouchers.max(1.0),
     })
+}
+
+/// The `i`th loopback source address: 127.0.0.1, 127.0.0.2, ... (`i`
+/// below 254, as `--sources` allows).
+pub fn source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, u8::try_from(i % 254 + 1).unwrap_or(1))
+}
+
+/// A submission client of the server at `url` (`http://IP:PORT`) on a
+/// connection from `from` ([`channel`]).
+///
+/// # Errors
+/// As [`channel`].
+pub async fn connect(url: &str, from: Ipv4Addr) -> anyhow::Result<VoucherServiceClient<Channel>> {
+    Ok(VoucherServiceClient::new(channel(url, from).await?))
+}
+
+/// A connection to the server at `url` (`http://IP:PORT`) from `from` (port
+/// chosen by the kernel), so that the server sees `from` as the source, for
+/// its admission and its connection caps.
+///
+/// # Errors
+/// If `url` is not `http://IP:PORT`, or the socket cannot be bound or
+/// connected.
+pub async fn channel(url: &str, from: Ipv4Addr) -> anyhow::Result<Channel> {
+    let endpoint = Endpoint::from_shared(url.to_string())?;
+    let to: SocketAddrV4 = endpoint
+        .uri()
+        .authority()
+        .and_then(|a| a.as_str().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{url}: not http://IPV4:PORT"))?;
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: Uri| async move {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddrV4::new(from, 0).into())?;
+            let stream = socket.connect(to.into()).await?;
+            // What tonic's own connector sets (Endpoint::tcp_nodelay): a
+            // small response is not held back waiting for more.
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }))
+        .await?;
+    Ok(channel)
 }
 
 /// Stream `c`'s payloads for a version-1 load: each submission the next

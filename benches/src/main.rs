@@ -6,8 +6,11 @@
 //! 3. Starts the real `blindmatch-server serve` as a child process on
 //!    loopback, pre-computes a pool of distinct vouchers (so the load
 //!    generator spends little CPU in the window), and drives C concurrent
-//!    streams of batches for D seconds at each concurrency
-//!    ([`blindmatch_benches::load`]).
+//!    streams of batches for D seconds at each concurrency, spread over
+//!    `--sources` loopback addresses ([`blindmatch_benches::load`]); then
+//!    once more from a single source at the best window's concurrency, a
+//!    row of its own: one source is held to half the server's budget by
+//!    design, so that row measures the fair share, the others the server.
 //! 4. Measures single-voucher latency at low load.
 //! 5. Prints a Markdown summary with every figure and its ratio to the floor,
 //!    and writes JSON and an SVG chart when asked.
@@ -124,16 +127,16 @@ async fn main() -> anyhow::Result<()> {
     let single = single_latency(&server.url, &table_id, &pool, args.quick).await?;
     let mut windows = Vec::new();
     for &c in &concurrency {
-        let w = load_window(
-            &server,
-            &table_id,
-            &pool,
-            args.load.batch,
-            c,
-            args.load.duration,
-        );
+        let w = load_window(&server, &table_id, &pool, &args.load, c, args.load.sources);
         windows.push(w.await?);
     }
+    let single_source = match best(&windows)? {
+        w if w.sources > 1 => {
+            let c = w.concurrency;
+            Some(load_window(&server, &table_id, &pool, &args.load, c, 1).await?)
+        }
+        _ => None,
+    };
     let server_peak_rss = machine::peak_rss_bytes(server.child.id()).unwrap_or(0);
     drop(server);
 
@@ -156,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         table_bytes,
         single,
         windows,
+        single_source,
         server_peak_rss,
         peer,
     };
@@ -308,25 +312,35 @@ async fn single_latency(
     Ok(single)
 }
 
-/// One load window at `concurrency`: each stream sends the next `batch`
-/// vouchers of the pool, from its own place in it.
+/// One load window at `concurrency` from `sources` source addresses: each
+/// stream sends the next `--batch` vouchers of the pool, from its own place
+/// in it, for `--duration` seconds.
 async fn load_window(
     server: &service::ServerProcess,
     table_id: &[u8],
     pool: &Arc<Vec<Vec<u8>>>,
-    batch: usize,
+    load: &Load,
     concurrency: usize,
-    seconds: f64,
+    sources: u8,
 ) -> anyhow::Result<Window> {
-    let w = load::drive(server, table_id, concurrency, seconds, |c| {
+    let batch = load.batch;
+    let w = load::drive(server, table_id, concurrency, sources, load.duration, |c| {
         load::from_pool(pool, batch, c)
     })
     .await?;
     eprintln!(
-        "concurrency {concurrency}: {:.0} vouchers/s, p50 {:.0} µs, p99 {:.0} µs, server {:.2} CPU-µs/voucher, {} tries refused for memory",
-        w.vouchers_per_s, w.p50_us, w.p99_us, w.server_cpu_us_per_voucher, w.refused
+        "concurrency {concurrency} from {} sources: {:.0} vouchers/s, p50 {:.0} µs, p99 {:.0} µs, server {:.2} CPU-µs/voucher, {} tries refused for memory",
+        w.sources, w.vouchers_per_s, w.p50_us, w.p99_us, w.server_cpu_us_per_voucher, w.refused
     );
     Ok(w)
+}
+
+/// The window with the most vouchers per second.
+fn best(windows: &[Window]) -> anyhow::Result<&Window> {
+    windows
+        .iter()
+        .max_by(|a, b| a.vouchers_per_s.total_cmp(&b.vouchers_per_s))
+        .context("no load window")
 }
 
 /// OpenMined PSI's figures (`benches/peers/run.sh`), as it prints them.
@@ -366,18 +380,24 @@ struct Figures {
     table_bytes: f64,
     /// Single-voucher latencies at low load, µs.
     single: Vec<f64>,
+    /// The concurrency sweep, from `--sources` source addresses.
     windows: Vec<Window>,
+    /// The best window's concurrency from one source (when `--sources` is
+    /// more than one): the fair share's cap, not the server's.
+    single_source: Option<Window>,
     server_peak_rss: u64,
     peer: Option<serde_json::Value>,
 }
 
 impl Figures {
-    /// The window with the most vouchers per second.
+    /// The sweep's window with the most vouchers per second.
     fn best(&self) -> anyhow::Result<&Window> {
-        self.windows
-            .iter()
-            .max_by(|a, b| a.vouchers_per_s.total_cmp(&b.vouchers_per_s))
-            .context("no load window")
+        best(&self.windows)
+    }
+
+    /// Every window: the sweep, then the single-source one.
+    fn all_windows(&self) -> impl Iterator<Item = &Window> {
+        self.windows.iter().chain(&self.single_source)
     }
 
     /// The served table's build rate, entries per second (all cores).
@@ -456,18 +476,33 @@ impl Figures {
                 "kdf": round(floors.kdf_us, 3),
                 "aead_open": round(floors.aead_open_us, 3),
             },
-            "load": self.windows.iter().map(|w| json!({
+            "load": self.all_windows().map(|w| json!({
                 "concurrency": w.concurrency,
+                "sources": w.sources,
                 "vouchers_per_s": round(w.vouchers_per_s, 0),
                 "submissions_per_s": round(w.submissions_per_s, 1),
                 "latency_p50_us": round(w.p50_us, 0),
                 "latency_p99_us": round(w.p99_us, 0),
                 "latency_p999_us": round(w.p999_us, 0),
                 "server_cpu_us_per_voucher": round(w.server_cpu_us_per_voucher, 2),
+                "server_cpu_over_match": round(w.server_cpu_us_per_voucher / self.server_match_us, 3),
                 "tries_refused_for_memory": w.refused,
             })).collect::<Vec<_>>(),
             "seconds_total": round(started.elapsed().as_secs_f64(), 1),
         });
+        // Beside the others (one json! of them all is past its macro's
+        // recursion limit).
+        doc["e2e_sources"] = json!(best.sources);
+        doc["e2e_server_cpu_us_per_voucher"] = json!(round(best.server_cpu_us_per_voucher, 2));
+        doc["e2e_server_cpu_over_match"] = json!(round(
+            best.server_cpu_us_per_voucher / self.server_match_us,
+            3
+        ));
+        doc["e2e_single_source_vouchers_per_s"] = json!(
+            self.single_source
+                .as_ref()
+                .map(|w| round(w.vouchers_per_s, 0))
+        );
         if let (Some(p), Some((b, m, _, _))) = (&self.peer, self.peer_ratios()?) {
             doc["peer"] = p.clone();
             doc["peer_build_speedup"] = json!(round(b, 2));
@@ -510,8 +545,9 @@ impl Figures {
             1e6 / floor_build_us
         ));
         md.push_str(&format!(
-            "| end to end over loopback gRPC (concurrency {}) | {:.0} vouchers/s | {:.0} vouchers/s ({cores} × floor) | {e2e_ratio:.2} |\n",
+            "| end to end over loopback gRPC (concurrency {}, {} sources) | {:.0} vouchers/s | {:.0} vouchers/s ({cores} × floor) | {e2e_ratio:.2} |\n",
             best.concurrency,
+            best.sources,
             best.vouchers_per_s,
             self.e2e_floor()
         ));
@@ -527,20 +563,26 @@ impl Figures {
             self.build_peak_rss as f64 / 1048576.0,
             self.server_peak_rss as f64 / 1048576.0
         ));
-        md.push_str("| concurrency | vouchers/s | submissions/s | p50 | p99 | p99.9 | server CPU µs/voucher | tries refused for memory |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-        for w in &self.windows {
+        md.push_str("| concurrency | sources | vouchers/s | submissions/s | p50 | p99 | p99.9 | server CPU µs/voucher | × match | tries refused for memory |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for w in self.all_windows() {
             md.push_str(&format!(
-                "| {} | {:.0} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {} |\n",
+                "| {} | {} | {:.0} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {:.2} | {} |\n",
                 w.concurrency,
+                w.sources,
                 w.vouchers_per_s,
                 w.submissions_per_s,
                 w.p50_us,
                 w.p99_us,
                 w.p999_us,
                 w.server_cpu_us_per_voucher,
+                w.server_cpu_us_per_voucher / server_match_us,
                 w.refused
             ));
         }
+        md.push_str(
+            "\n× match: the server's CPU per voucher over its match time in process (the first row above). \
+             One source is held to half the server's memory budget by design (its fair share); a row from one source measures that cap.\n",
+        );
         if let Some((b, m, setup, process)) = self.peer_ratios()? {
             let build_us_per_core = cores as f64 * 1e6 / build_entries_per_s;
             md.push_str(&format!(

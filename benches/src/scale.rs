@@ -404,6 +404,7 @@ async fn main() -> anyhow::Result<()> {
         &srv,
         &m1.table_id().0,
         args.concurrency,
+        args.load.sources,
         args.load.duration,
         |c| load::from_pool(&pool, batch, c),
     )
@@ -412,8 +413,9 @@ async fn main() -> anyhow::Result<()> {
         (w.vouchers_per_s, w.server_cpu_us_per_voucher, w.p99_us);
     f.rss_loaded = machine::rss_bytes(pid).unwrap_or(0);
     println!(
-        "match load ({} streams x {batch}): {:.0} vouchers/s, server {:.1} CPU-us/voucher, p99 {:.0} us, RSS {:.0} MiB",
+        "match load ({} streams x {batch} from {} sources): {:.0} vouchers/s, server {:.1} CPU-us/voucher, p99 {:.0} us, RSS {:.0} MiB",
         args.concurrency,
+        w.sources,
         w.vouchers_per_s,
         w.server_cpu_us_per_voucher,
         w.p99_us,
@@ -630,7 +632,7 @@ impl Figures {
             "update": {"seconds": self.update_s, "peak_rss": self.update_peak, "summary": self.update_line},
             "delta": {"bytes": self.delta_bytes, "slots": self.delta_slots, "refresh_seconds": self.refresh_s},
             "server": {"ready_seconds": self.start_s, "rss_ready": self.rss_ready, "rss_after_load": self.rss_loaded, "rss_grace": self.rss_grace, "peak_rss": self.server_peak},
-            "load": {"concurrency": args.concurrency, "batch": args.load.batch, "seconds": args.load.duration, "vouchers_per_s": self.vouchers_per_s, "server_cpu_us_per_voucher": self.cpu_us, "p99_us": self.p99_us},
+            "load": {"concurrency": args.concurrency, "sources": args.concurrency.min(usize::from(args.load.sources)), "batch": args.load.batch, "seconds": args.load.duration, "vouchers_per_s": self.vouchers_per_s, "server_cpu_us_per_voucher": self.cpu_us, "p99_us": self.p99_us},
             "client_native": {"cli_fetch_seconds": self.cli_s, "cli_peak_rss": self.cli_peak, "download_seconds": self.fetch_s, "validate_seconds": self.validate_s},
             "client_wasm": self.wasm.map(|(s, p)| json!({"refresh_seconds": s, "node_peak_rss": p})),
         })

@@ -179,6 +179,7 @@ impl<'a> Bench<'a> {
             &server,
             &self.built.table.id().0,
             concurrency,
+            args.load.sources,
             args.load.duration,
             |c| {
                 let pool = Arc::clone(&pool);
@@ -298,8 +299,9 @@ fn report(args: &Args, k: u8, floor_server_us: f64, rows: &[Row]) {
     let cores = machine::cores();
     let (entries, t) = (args.served.entries, args.threshold);
     let (concurrency, seconds) = (args.concurrency.unwrap_or(8), args.load.duration);
+    let sources = concurrency.min(usize::from(args.load.sources));
     println!(
-        "### blindmatch-threshold-bench{}\n\n{} · {} cores · backend {} · {entries} entries, k = {k}, t = {t}, {} accounts ({} crossing) × {} uploads, {concurrency} streams, {seconds} s windows\n",
+        "### blindmatch-threshold-bench{}\n\n{} · {} cores · backend {} · {entries} entries, k = {k}, t = {t}, {} accounts ({} crossing) × {} uploads, {concurrency} streams from {sources} source addresses, {seconds} s windows\n",
         if args.quick { " --quick" } else { "" },
         machine::cpu_model(),
         cores,
