@@ -37,8 +37,9 @@
 //! share), [`machine`] (CPU, cores, backend, process memory and CPU time),
 //! [`floor`] (primitive timings), [`items`] (generated entries and probes),
 //! [`service`] (the server as a child process, and its table), [`load`]
-//! (one load window: C streams for D seconds, then until the server is
-//! idle), [`submit`] (retrying a submission the server refused for memory),
+//! (one load window: C streams from S loopback source addresses for D
+//! seconds, then until the server is idle), [`submit`] (retrying a
+//! submission the server refused for memory),
 //! [`stats`] (percentiles and the Kolmogorov–Smirnov test), [`report`]
 //! (printing a report) and [`chart`] (the SVG).
 
