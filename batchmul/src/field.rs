@@ -124,7 +124,9 @@ impl<L: Lanes> Fe<L> {
     /// `rhs` in the lanes where `mask` is set, `self` elsewhere.
     #[inline(always)]
     pub(crate) fn select(&self, rhs: &Self, mask: L) -> Self {
-        Fe(core::array::from_fn(|i| L::select(mask, self.0[i], rhs.0[i])))
+        Fe(core::array::from_fn(|i| {
+            L::select(mask, self.0[i], rhs.0[i])
+        }))
     }
 
     /// `-self` in the lanes where `mask` is set.
@@ -329,7 +331,10 @@ fn fold<L: Lanes>(lo: [L; 10], hi: [L; 10]) -> [L; 5] {
     out_hi[0] = out_hi[0].madd52lo(r19, t);
     // out_lo < 6·2^52 and out_hi < 5·2^52 + 2^10, so lo + 2·hi < 2^56:
     // well within the 64 bits `carry` takes.
-    carry(core::array::from_fn(|i| out_lo[i].add(out_hi[i].shl::<1>()))).0
+    carry(core::array::from_fn(|i| {
+        out_lo[i].add(out_hi[i].shl::<1>())
+    }))
+    .0
 }
 
 /// sqrt(-1) (curve25519-dalek's `constants::SQRT_M1`, checked in the tests).

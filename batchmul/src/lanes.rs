@@ -14,6 +14,8 @@
 //!   then left untested on such a machine is only the one-line mapping of each
 //!   method to its instruction in `ifma.rs`.
 
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
 /// Eight independent 64-bit lanes.
 ///
 /// A *mask* is a value whose every lane is either all ones or all zeros;
@@ -168,8 +170,15 @@ impl Lanes for Portable {
     }
     #[inline(always)]
     fn eq(self, rhs: Self) -> Self {
-        // Branch-free like the instruction: 0 - (a == b) as u64.
-        self.map2(rhs, |a, b| 0u64.wrapping_sub(u64::from(a == b)))
+        // Through `subtle`, whose optimisation barrier keeps the compiler
+        // from knowing that the mask is 0 or all ones: a plain
+        // `0 - (a == b) as u64` let it turn a later `select` into a branch,
+        // which tests/constant_time.rs caught under valgrind.
+        self.map2(rhs, |a, b| {
+            let mut mask = 0u64;
+            mask.conditional_assign(&u64::MAX, a.ct_eq(&b));
+            mask
+        })
     }
 }
 
@@ -195,11 +204,11 @@ mod tests {
         let a = Portable::from_array([0, 1, 2, 3, 4, 5, 6, 7]);
         let b = Portable::from_array([0, 9, 2, 9, 4, 9, 6, 9]);
         let m = a.eq(b);
-        assert_eq!(
-            m.0,
-            [u64::MAX, 0, u64::MAX, 0, u64::MAX, 0, u64::MAX, 0]
-        );
+        assert_eq!(m.0, [u64::MAX, 0, u64::MAX, 0, u64::MAX, 0, u64::MAX, 0]);
         assert_eq!(Portable::select(m, b, a).0, [0, 9, 2, 9, 4, 9, 6, 9]);
-        assert_eq!(Portable::select(m, a, Portable::zero()).0, [0, 1, 0, 3, 0, 5, 0, 7]);
+        assert_eq!(
+            Portable::select(m, a, Portable::zero()).0,
+            [0, 1, 0, 3, 0, 5, 0, 7]
+        );
     }
 }

@@ -197,17 +197,26 @@ impl BatchMul {
             .iter()
             .map(|e| CompressedRistretto(*e).decompress())
             .collect();
-        let halves: Vec<RistrettoPoint> = points
-            .iter()
-            .flatten()
-            .map(|q| *self.half * q)
-            .collect();
+        let halves: Vec<RistrettoPoint> = points.iter().flatten().map(|q| *self.half * q).collect();
         let mut products = RistrettoPoint::double_and_compress_batch(&halves).into_iter();
         points
             .iter()
             .map(|p| p.and_then(|_| products.next().map(|c| c.to_bytes())))
             .collect()
     }
+}
+
+/// One group of eight through the kernel on [`lanes::Portable`], from the
+/// scalar's bytes (below 2^255), with no branch anywhere on the way in or
+/// out: what `tests/constant_time.rs` runs under valgrind with the scalar
+/// and the points marked secret.
+#[doc(hidden)]
+pub fn mul_encoded_x8_portable(
+    scalar: &[u8; 32],
+    encodings: &[[u8; 32]; 8],
+) -> ([[u8; 32]; 8], [bool; 8]) {
+    let digits = Zeroizing::new(point::radix_16(scalar));
+    point::mul_encoded::<lanes::Portable>(&digits, encodings)
 }
 
 /// The kernel on [`lanes::Portable`]: the same arithmetic as the AVX-512

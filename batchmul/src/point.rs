@@ -264,10 +264,7 @@ fn decode<L: Lanes>(encodings: &[[u8; 32]; 8]) -> (Extended<L>, L) {
     let u1 = one.sub(&ss);
     let u2 = one.add(&ss);
     let u2_sqr = u2.square();
-    let v = Fe::splat(EDWARDS_D)
-        .neg()
-        .mul(&u1.square())
-        .sub(&u2_sqr);
+    let v = Fe::splat(EDWARDS_D).neg().mul(&u1.square()).sub(&u2_sqr);
     let (ok, invsqrt) = v.mul(&u2_sqr).invsqrt();
     let den_x = invsqrt.mul(&u2);
     let den_y = invsqrt.mul(&den_x).mul(&v);
@@ -365,7 +362,10 @@ mod tests {
         for l in 0..8 {
             let q = CompressedRistretto(inputs[l]).decompress();
             assert!(valid[l]);
-            assert_eq!(out[l], (scalar * q.unwrap_or_default()).compress().to_bytes());
+            assert_eq!(
+                out[l],
+                (scalar * q.unwrap_or_default()).compress().to_bytes()
+            );
         }
     }
 }

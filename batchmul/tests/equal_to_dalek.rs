@@ -26,14 +26,22 @@ fn dalek(scalar: &Scalar, encodings: &[[u8; 32]]) -> Vec<Option<[u8; 32]>> {
 /// Every way this machine can compute it must agree with dalek.
 fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
     let want = dalek(scalar, encodings);
-    assert_eq!(mul_encoded_portable(scalar, encodings), want, "portable lanes");
+    assert_eq!(
+        mul_encoded_portable(scalar, encodings),
+        want,
+        "portable lanes"
+    );
     for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
         match BatchMul::with_backend(scalar, backend) {
             Ok(m) => assert_eq!(m.mul_encoded(encodings), want, "{backend}"),
             Err(e) => eprintln!("NOT TESTED HERE: {e} (the portable lanes were)"),
         }
     }
-    assert_eq!(BatchMul::new(scalar).mul_encoded(encodings), want, "default");
+    assert_eq!(
+        BatchMul::new(scalar).mul_encoded(encodings),
+        want,
+        "default"
+    );
 }
 
 fn vectors() -> Value {
@@ -94,7 +102,11 @@ fn rfc9496_invalid_encodings_are_refused() {
         .collect();
     assert_eq!(bad.len(), 29);
     let scalar = Scalar::from(7u8);
-    assert!(mul_encoded_portable(&scalar, &bad).iter().all(Option::is_none));
+    assert!(
+        mul_encoded_portable(&scalar, &bad)
+            .iter()
+            .all(Option::is_none)
+    );
     // Mixed with valid ones, so that each group of eight has both.
     let mut rng = rand::rng();
     let mixed: Vec<[u8; 32]> = bad
@@ -129,7 +141,12 @@ fn edge_cases() {
         [0x55; 32],
     ];
     let l_minus_one = -Scalar::ONE;
-    for s in [Scalar::ZERO, Scalar::ONE, l_minus_one, Scalar::from(2u8).invert()] {
+    for s in [
+        Scalar::ZERO,
+        Scalar::ONE,
+        l_minus_one,
+        Scalar::from(2u8).invert(),
+    ] {
         check(&s, &cases);
     }
 }

@@ -15,7 +15,6 @@
 //! selects in constant time.
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
-use curve25519_dalek::ristretto::RistrettoPoint;
 use rand_core::CryptoRng;
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroizing;
@@ -42,7 +41,6 @@ pub const fn threshold_voucher_len(k: u8, s: u16) -> usize {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ThresholdVoucher {
     q: [u8; ELEMENT_LEN],
-    q_point: RistrettoPoint,
     boxes: Vec<PositionBox>,
     /// The encrypted share encoding followed by its tag.
     payload: Vec<u8>,
@@ -72,7 +70,7 @@ impl ThresholdVoucher {
     /// other than 2, or [`Error::InvalidPoint`] / [`Error::IdentityPoint`]
     /// for Q.
     pub fn decode(bytes: &[u8], k: u8, s: u16) -> Result<Self, Error> {
-        let (q, q_point, boxes, rest) = decode_outer(
+        let (q, boxes, rest) = decode_outer(
             bytes,
             k,
             threshold_voucher_len(k, s),
@@ -81,7 +79,6 @@ impl ThresholdVoucher {
         )?;
         Ok(ThresholdVoucher {
             q,
-            q_point,
             boxes,
             payload: rest.to_vec(),
         })
@@ -279,10 +276,11 @@ impl ClientTable {
         let table_id = &self.table().id().0;
         let secrets = &r.secrets;
         // The real outer layer, always.
-        let (mut q, real_q_point, mut boxes, _) = self.outer(item, secrets, None)?;
+        let (mut q, mut boxes, _) = self.outer(item, secrets, None)?;
         // The synthetic one, always: Q = γ·G, S = γ·L, one box of k.
-        let syn_q_point = &secrets.gamma * RISTRETTO_BASEPOINT_TABLE;
-        let syn_q = syn_q_point.compress().to_bytes();
+        let syn_q = (&secrets.gamma * RISTRETTO_BASEPOINT_TABLE)
+            .compress()
+            .to_bytes();
         let shared = (self.l_table() * &secrets.gamma).compress().to_bytes();
         let j_syn = draw(weights, r.draw);
         let keys = SharedSecret::extract(&shared).expand(table_id, &syn_q, j_syn);
@@ -301,7 +299,6 @@ impl ClientTable {
         for (dst, src) in q.iter_mut().zip(syn_q.iter()) {
             dst.conditional_assign(src, synthetic);
         }
-        let q_point = RistrettoPoint::conditional_select(&real_q_point, &syn_q_point, synthetic);
         // The share: both were made; take one.
         let real_bytes = Zeroizing::new(real_share.encode());
         let syn_bytes = Zeroizing::new(synthetic_share.encode());
@@ -313,12 +310,7 @@ impl ClientTable {
         let aad = payload_aad(table_id, account_id, &q, &boxes);
         let tag = seal(&secrets.payload_key, &aad, &mut payload);
         payload.extend_from_slice(&tag);
-        Ok(ThresholdVoucher {
-            q,
-            q_point,
-            boxes,
-            payload,
-        })
+        Ok(ThresholdVoucher { q, boxes, payload })
     }
 }
 
@@ -413,11 +405,12 @@ impl Matcher {
         s: u16,
         vouchers: &[(&[u8], &ThresholdVoucher)],
     ) -> Vec<Result<Option<Candidate>, Error>> {
-        let shared = self.shared_batch(vouchers.iter().map(|(_, v)| &v.q_point));
+        let shared = self.shared_batch(vouchers.iter().map(|(_, v)| &v.q));
         vouchers
             .iter()
             .zip(shared)
             .map(|(&(account_id, v), shared)| {
+                let shared = shared?;
                 if v.k() != self.header().k {
                     return Err(Error::WrongK {
                         expected: usize::from(self.header().k),
