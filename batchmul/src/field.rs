@@ -159,7 +159,7 @@ impl<L: Lanes> Fe<L> {
 
     /// The canonical limbs (the value below p), as `to_bytes` needs them.
     #[inline(always)]
-    pub(crate) fn to_canonical(&self) -> [L; 5] {
+    pub(crate) fn to_canonical(self) -> [L; 5] {
         let mask = L::splat(MASK51);
         let l = self.0;
         // A carried value is below 2^255 + 2^18 < 2p, so subtracting p at

@@ -183,6 +183,7 @@ impl Lanes for Portable {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "the test's products fit")]
 mod tests {
     use super::*;
 

@@ -343,7 +343,7 @@ mod tests {
         assert!(d.iter().all(|&x| (-8..=8).contains(&x)));
         let mut acc = Scalar::ZERO;
         for &x in d.iter().rev() {
-            acc = acc * Scalar::from(16u8);
+            acc *= Scalar::from(16u8);
             let mag = Scalar::from(x.unsigned_abs());
             acc += if x < 0 { -mag } else { mag };
         }

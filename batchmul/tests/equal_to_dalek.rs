@@ -3,6 +3,8 @@
 //! this machine runs, and on the portable lanes (the kernel's arithmetic
 //! without the instructions) everywhere.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test")]
+
 use blindmatch_batchmul::{Backend, BatchMul, mul_encoded_portable};
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::CompressedRistretto;

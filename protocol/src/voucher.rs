@@ -171,6 +171,7 @@ pub(crate) fn outer_prefix(version: u8, q: &[u8; ELEMENT_LEN], boxes: &[Position
 /// Returns Q's encoding, the boxes and the payload bytes after them. Q is
 /// decoded here only to be checked: the server multiplies it by α from its
 /// encoding, eight at a time ([`blindmatch_batchmul`]).
+#[allow(clippy::type_complexity)]
 pub(crate) fn decode_outer<'a>(
     bytes: &'a [u8],
     k: u8,
@@ -403,6 +404,7 @@ impl ClientTable {
     /// The outer layer of a voucher for `item` (SPEC Section 6, steps 2 to
     /// 6): Q's encoding, the k boxes wrapping the payload key, and the
     /// encoding of H(y). Shared by both protocol versions.
+    #[allow(clippy::type_complexity)]
     pub(crate) fn outer(
         &self,
         item: &Item,
