@@ -4,12 +4,12 @@
 //!
 //! - Calling an intrinsic from a method of [`Ifma`]. Those methods carry no
 //!   `#[target_feature]` of their own (trait methods cannot); they are
-//!   `#[inline(always)]` and are only ever inlined into the three functions
-//!   here compiled with `avx512f` and `avx512ifma`: [`mul_encoded`], and
-//!   [`fe_mul`] and [`fe_square`], which it calls. `Ifma` is private to this
+//!   `#[inline(always)]` and are only ever inlined into the functions here
+//!   compiled with `avx512f` and `avx512ifma`: [`mul_encoded`] and
+//!   [`decodes`], and [`fe_mul`] and [`fe_square`], which they call. `Ifma` is private to this
 //!   module and those are its only users, so no `Ifma` value exists outside
 //!   code compiled for those features.
-//! - Calling [`mul_encoded`] itself, which is only done through an
+//! - Calling [`mul_encoded`] or [`decodes`] itself, which is only done through an
 //!   [`Avx512Ifma`] token: the proof that the CPU was asked and said yes.
 
 #![allow(unsafe_code)]
@@ -132,6 +132,18 @@ fn fe_square(x: &[Ifma; 5]) -> [Ifma; 5] {
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn mul_encoded(digits: &[i8; 64], encodings: &[[u8; 32]; 8]) -> ([[u8; 32]; 8], [bool; 8]) {
     crate::point::mul_encoded::<Ifma>(digits, encodings)
+}
+
+/// [`crate::point::decodes`] on AVX-512 IFMA, compiled for it.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn decodes(encodings: &[[u8; 32]; 8]) -> [bool; 8] {
+    crate::point::decodes::<Ifma>(encodings)
+}
+
+/// [`crate::point::decodes`] on AVX-512 IFMA.
+pub(crate) fn decodes_x8(_cpu: Avx512Ifma, encodings: &[[u8; 32]; 8]) -> [bool; 8] {
+    // SAFETY: the token exists only where `detect` found both features.
+    unsafe { decodes(encodings) }
 }
 
 /// [`crate::point::mul_encoded`] on AVX-512 IFMA.

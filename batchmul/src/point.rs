@@ -313,6 +313,12 @@ fn canonical_bytes<L: Lanes>(f: &Fe<L>) -> [[u8; 32]; 8] {
     core::array::from_fn(|l| bytes_from_limbs(&[c[0][l], c[1][l], c[2][l], c[3][l], c[4][l]]))
 }
 
+/// Whether each of eight encodings decodes (RFC 9496, Section 4.3.1).
+#[inline(always)]
+pub(crate) fn decodes<L: Lanes>(encodings: &[[u8; 32]; 8]) -> [bool; 8] {
+    decode::<L>(encodings).1.to_array().map(|m| m != 0)
+}
+
 /// For each of eight encodings: decode it as a ristretto255 element,
 /// multiply by the scalar whose radix-16 digits are `digits`, and encode
 /// the product. Returns the encodings and, per lane, whether the input

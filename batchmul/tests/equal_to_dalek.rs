@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test")]
 
-use blindmatch_batchmul::{Backend, BatchMul, mul_encoded_portable};
+use blindmatch_batchmul::{Backend, BatchMul, decodes, decodes_portable, mul_encoded_portable};
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::scalar::Scalar;
@@ -44,6 +44,13 @@ fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
         want,
         "default"
     );
+    let valid: Vec<bool> = want.iter().map(Option::is_some).collect();
+    assert_eq!(
+        decodes_portable(encodings),
+        valid,
+        "decodes, portable lanes"
+    );
+    assert_eq!(decodes(encodings), valid, "decodes");
 }
 
 fn vectors() -> Value {

@@ -122,7 +122,27 @@ impl Voucher {
     /// [`Error::UnsupportedVersion`], or [`Error::InvalidPoint`] /
     /// [`Error::IdentityPoint`] for Q.
     pub fn decode(bytes: &[u8], k: u8) -> Result<Self, Error> {
-        let (q, boxes, rest) = decode_outer(bytes, k, voucher_len(k), PROTOCOL_VERSION, "voucher")?;
+        Voucher::decode_checking(bytes, k, QCheck::Here)
+    }
+
+    /// [`Voucher::decode`] on each of a submission's vouchers, in order,
+    /// with every Q decoded at once ([`blindmatch_batchmul::decodes`]:
+    /// eight per register on AVX-512 IFMA): the same result for a fraction
+    /// of the work.
+    ///
+    /// # Errors
+    /// The index and error of the first voucher that does not decode.
+    pub fn decode_batch(vouchers: &[impl AsRef<[u8]>], k: u8) -> Result<Vec<Self>, (usize, Error)> {
+        decode_batch(
+            vouchers,
+            |b, check| Voucher::decode_checking(b, k, check),
+            |v| &v.q,
+        )
+    }
+
+    fn decode_checking(bytes: &[u8], k: u8, check: QCheck) -> Result<Self, Error> {
+        let (q, boxes, rest) =
+            decode_outer(bytes, k, voucher_len(k), PROTOCOL_VERSION, "voucher", check)?;
         Ok(Voucher {
             q,
             boxes,
@@ -178,6 +198,7 @@ pub(crate) fn decode_outer<'a>(
     expected: usize,
     version: u8,
     what: &'static str,
+    check: QCheck,
 ) -> Result<([u8; ELEMENT_LEN], Vec<PositionBox>, &'a [u8]), Error> {
     if bytes.len() != expected {
         return Err(Error::Length {
@@ -193,7 +214,15 @@ pub(crate) fn decode_outer<'a>(
         });
     }
     let q: [u8; ELEMENT_LEN] = array(&bytes[1..1 + ELEMENT_LEN], "voucher Q")?;
-    decode_element(&q, "voucher Q")?;
+    match check {
+        QCheck::Here => {
+            decode_element(&q, "voucher Q")?;
+        }
+        QCheck::Batched if q == [0u8; ELEMENT_LEN] => {
+            return Err(Error::IdentityPoint("voucher Q"));
+        }
+        QCheck::Batched => {}
+    }
     let mut rest = &bytes[1 + ELEMENT_LEN..];
     let mut boxes = Vec::with_capacity(usize::from(k));
     for _ in 0..k {
@@ -204,6 +233,46 @@ pub(crate) fn decode_outer<'a>(
         rest = &rest[BOX_LEN..];
     }
     Ok((q, boxes, rest))
+}
+
+/// Who decodes a voucher's Q: [`decode_outer`] itself, or [`decode_batch`]
+/// for every voucher of a submission at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QCheck {
+    /// Decode it here (one decoding per voucher).
+    Here,
+    /// Refuse only the identity here; the caller decodes every Q together.
+    Batched,
+}
+
+/// Decodes `vouchers` in order with `decode` (given [`QCheck::Batched`]),
+/// then every Q at once, and reports what one-by-one decoding would: the
+/// first voucher that does not decode, whether for its Q or otherwise.
+pub(crate) fn decode_batch<T>(
+    vouchers: &[impl AsRef<[u8]>],
+    decode: impl Fn(&[u8], QCheck) -> Result<T, Error>,
+    q: impl Fn(&T) -> &[u8; ELEMENT_LEN],
+) -> Result<Vec<T>, (usize, Error)> {
+    let mut decoded = Vec::with_capacity(vouchers.len());
+    let mut failed = None;
+    for (i, v) in vouchers.iter().enumerate() {
+        match decode(v.as_ref(), QCheck::Batched) {
+            Ok(t) => decoded.push(t),
+            Err(e) => {
+                failed = Some((i, e));
+                break;
+            }
+        }
+    }
+    // Every voucher before the first that failed otherwise: does its Q decode?
+    let qs: Vec<[u8; ELEMENT_LEN]> = decoded.iter().map(|t| *q(t)).collect();
+    if let Some(i) = blindmatch_batchmul::decodes(&qs).iter().position(|ok| !ok) {
+        return Err((i, Error::InvalidPoint("voucher Q")));
+    }
+    match failed {
+        Some(f) => Err(f),
+        None => Ok(decoded),
+    }
 }
 
 /// The per-voucher secrets: β, γ and the payload key. Zeroized on drop.

@@ -27,7 +27,8 @@ use crate::kdf::{CONFIRM_LEN, KEY_LEN, SharedSecret, TAG_LEN, open_balanced, sea
 use crate::matcher::Matcher;
 use crate::table::BuiltTable;
 use crate::voucher::{
-    BOX_LEN, ClientTable, PositionBox, VoucherSecrets, decode_outer, outer_prefix,
+    BOX_LEN, ClientTable, PositionBox, QCheck, VoucherSecrets, decode_batch, decode_outer,
+    outer_prefix,
 };
 
 pub use crate::table::THRESHOLD_VERSION;
@@ -70,12 +71,34 @@ impl ThresholdVoucher {
     /// other than 2, or [`Error::InvalidPoint`] / [`Error::IdentityPoint`]
     /// for Q.
     pub fn decode(bytes: &[u8], k: u8, s: u16) -> Result<Self, Error> {
+        ThresholdVoucher::decode_checking(bytes, k, s, QCheck::Here)
+    }
+
+    /// [`ThresholdVoucher::decode`] on each of a submission's vouchers, with
+    /// every Q decoded at once (as [`crate::Voucher::decode_batch`]).
+    ///
+    /// # Errors
+    /// The index and error of the first voucher that does not decode.
+    pub fn decode_batch(
+        vouchers: &[impl AsRef<[u8]>],
+        k: u8,
+        s: u16,
+    ) -> Result<Vec<Self>, (usize, Error)> {
+        decode_batch(
+            vouchers,
+            |b, check| ThresholdVoucher::decode_checking(b, k, s, check),
+            |v| &v.q,
+        )
+    }
+
+    fn decode_checking(bytes: &[u8], k: u8, s: u16, check: QCheck) -> Result<Self, Error> {
         let (q, boxes, rest) = decode_outer(
             bytes,
             k,
             threshold_voucher_len(k, s),
             THRESHOLD_VERSION,
             "threshold voucher",
+            check,
         )?;
         Ok(ThresholdVoucher {
             q,
