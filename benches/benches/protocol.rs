@@ -15,6 +15,7 @@ use std::hint::black_box;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use blindmatch_batchmul::{Backend, BatchMul};
 use blindmatch_protocol::hash_to_group::hash_item;
 use blindmatch_protocol::{
     BlindedTable, ClientTable, Item, ItemType, Matcher, ServerKey, TableBuilder, Voucher,
@@ -291,9 +292,34 @@ fn threshold(c: &mut Criterion) {
     g.finish();
 }
 
+/// The server's group work per voucher: decode Q, multiply by α, encode;
+/// 64 at a time, on each arithmetic this CPU runs (blindmatch-batchmul's
+/// eight-way AVX-512 IFMA kernel, and curve25519-dalek one point at a time).
+fn batchmul(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batchmul");
+    let mut rng = rand::rng();
+    let alpha = Scalar::random(&mut rng);
+    let encodings: Vec<[u8; 32]> = (0..64)
+        .map(|_| RistrettoPoint::random(&mut rng).compress().to_bytes())
+        .collect();
+    g.throughput(Throughput::Elements(encodings.len() as u64));
+    for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
+        match BatchMul::with_backend(&alpha, backend) {
+            Ok(m) => {
+                g.bench_function(BenchmarkId::new("decode_mul_encode_64", backend), |b| {
+                    b.iter(|| m.mul_encoded(black_box(&encodings)))
+                });
+            }
+            Err(e) => eprintln!("batchmul: not measured here: {e}"),
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     floor,
+    batchmul,
     hash_to_group,
     table_build,
     vouchers,

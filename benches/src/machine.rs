@@ -13,9 +13,23 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// "CPU (N cores, backend B)": the line every benchmark's report starts with.
+/// "CPU (N cores, backend B, arithmetic A)": the line every benchmark's
+/// report starts with.
 pub fn summary() -> String {
-    format!("{} ({} cores, backend {})", cpu_model(), cores(), backend())
+    format!(
+        "{} ({} cores, backend {}, arithmetic {})",
+        cpu_model(),
+        cores(),
+        backend(),
+        arithmetic()
+    )
+}
+
+/// What the server opens vouchers with on this CPU: blindmatch-batchmul's
+/// eight-way AVX-512 IFMA kernel, or curve25519-dalek (chosen once, as the
+/// server does).
+pub fn arithmetic() -> blindmatch_batchmul::Backend {
+    blindmatch_batchmul::Backend::detect()
 }
 
 /// Cores this process may use.

@@ -12,11 +12,11 @@
 //! make a box open for any item it likes, but it cannot make that item be on
 //! the list.
 
-use curve25519_dalek::ristretto::RistrettoPoint;
-use curve25519_dalek::scalar::Scalar;
+use blindmatch_batchmul::{Backend, BatchMul};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroizing;
 
+use crate::encoding::ELEMENT_LEN;
 use crate::error::Error;
 use crate::item::Item;
 use crate::item::ItemType;
@@ -51,7 +51,8 @@ impl core::fmt::Debug for Match {
 
 /// The server's matcher for one table.
 pub struct Matcher {
-    half_alpha: Zeroizing<Scalar>,
+    /// α, as the multiplier the server's hot loop runs on.
+    alpha: BatchMul,
     fingerprinter: Fingerprinter,
     header: TableHeader,
     id: TableId,
@@ -76,7 +77,7 @@ impl Matcher {
             });
         }
         Ok(Matcher {
-            half_alpha: Zeroizing::new(key.scalar() * Scalar::from(2u8).invert()),
+            alpha: BatchMul::new(key.scalar()),
             fingerprinter: Fingerprinter::new(key),
             header: *table.header(),
             id: *table.id(),
@@ -116,16 +117,21 @@ impl Matcher {
             .unwrap_or(Ok(None))
     }
 
-    /// Opens a batch. The k-th power work is one variable-base scalar
-    /// multiplication per voucher; the compressions of the whole batch share
-    /// one field inversion.
+    /// Opens a batch. The group work is one variable-base scalar
+    /// multiplication per voucher, eight at a time where the CPU has
+    /// AVX-512 IFMA ([`Matcher::backend`]).
     pub fn open_batch(&self, vouchers: &[Voucher]) -> Vec<Result<Option<Match>, Error>> {
-        let shared = self.shared_batch(vouchers.iter().map(Voucher::q_point));
+        let shared = self.shared_batch(vouchers.iter().map(Voucher::q));
         vouchers
             .iter()
             .zip(shared)
-            .map(|(v, s)| self.finish(v, s))
+            .map(|(v, s)| s.and_then(|s| self.finish(v, s)))
             .collect()
+    }
+
+    /// The arithmetic the matcher runs on (chosen once, for this CPU).
+    pub fn backend(&self) -> Backend {
+        self.alpha.backend()
     }
 
     /// SPEC Section 7, steps 3 to 5, for either protocol version: compares
@@ -161,16 +167,21 @@ impl Matcher {
         (found, hit, payload_key, key_opened)
     }
 
-    /// Encode(α·Q) for each Q, with one field inversion for the batch:
-    /// (α/2)·Q doubled during batch compression.
+    /// The shared secret of each Q: Encode(α·Q), from Q's encoding. Q was
+    /// checked when its voucher was decoded, so the error (a Q that does
+    /// not decode) is for a voucher that was built by hand.
     pub(crate) fn shared_batch<'a>(
         &self,
-        qs: impl Iterator<Item = &'a RistrettoPoint>,
-    ) -> Vec<SharedSecret> {
-        let halves: Vec<RistrettoPoint> = qs.map(|q| *self.half_alpha * q).collect();
-        RistrettoPoint::double_and_compress_batch(&halves)
+        qs: impl Iterator<Item = &'a [u8; ELEMENT_LEN]>,
+    ) -> Vec<Result<SharedSecret, Error>> {
+        let qs: Vec<[u8; ELEMENT_LEN]> = qs.copied().collect();
+        let products = Zeroizing::new(self.alpha.mul_encoded(&qs));
+        products
             .iter()
-            .map(|s| SharedSecret::extract(s.as_bytes()))
+            .map(|s| match s {
+                Some(s) => Ok(SharedSecret::extract(s)),
+                None => Err(Error::InvalidPoint("voucher Q")),
+            })
             .collect()
     }
 
@@ -244,6 +255,8 @@ mod tests {
     use crate::table::TableBuilder;
     use crate::voucher::{ClientTable, PAYLOAD_CT_LEN, PositionBox, encode_payload};
     use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+    use curve25519_dalek::ristretto::RistrettoPoint;
+    use curve25519_dalek::scalar::Scalar;
 
     fn item(i: u8) -> Item {
         Item::new(ItemType::Sha256, &[i; 32]).unwrap()
@@ -273,7 +286,6 @@ mod tests {
             .collect();
         let mut v = Voucher {
             q,
-            q_point,
             boxes,
             payload: Box::new([0u8; PAYLOAD_CT_LEN]),
         };

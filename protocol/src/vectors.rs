@@ -14,6 +14,7 @@
     reason = "the vector table is tiny; every index fits"
 )]
 
+use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::scalar::Scalar;
 use hkdf::Hkdf;
 use serde_json::{Value, json};
@@ -173,7 +174,10 @@ pub fn generate() -> Result<String, Error> {
         all_wire.push(wire.clone());
         let decoded = Voucher::decode(&wire, header.k)?;
 
-        let server_shared = (key.scalar() * decoded.q_point()).compress().to_bytes();
+        let q_point = CompressedRistretto(*decoded.q())
+            .decompress()
+            .ok_or(Error::InvalidPoint("voucher Q"))?;
+        let server_shared = (key.scalar() * q_point).compress().to_bytes();
         let result = matcher.open(&decoded)?;
         let prks: Vec<Value> = trace
             .shared

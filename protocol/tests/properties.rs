@@ -368,3 +368,41 @@ mod audit {
         curve25519_dalek::Scalar::from_canonical_bytes(bytes[5..37].try_into().unwrap()).unwrap()
     }
 }
+
+/// `Voucher::decode_batch` decodes every Q at once, and must still report
+/// what decoding one by one reports: the first voucher that fails, for its Q
+/// or for anything else, in order.
+#[test]
+fn batch_decoding_reports_what_one_by_one_decoding_does() {
+    let f = fixture();
+    let good: Vec<Vec<u8>> = (0..11)
+        .map(|i| {
+            f.client
+                .create_voucher(&listed(i), b"", &mut rand::rng())
+                .unwrap()
+                .encode()
+        })
+        .collect();
+    let mut bad_q = good[0].clone();
+    bad_q[1..33].copy_from_slice(&[0xff; 32]); // not canonical
+    let mut identity_q = good[0].clone();
+    identity_q[1..33].copy_from_slice(&[0; 32]);
+    let short = good[0][..good[0].len() - 1].to_vec();
+    let cases: Vec<Vec<Vec<u8>>> = vec![
+        good.clone(),
+        [&good[..9], &[bad_q.clone()], &good[9..]].concat(),
+        [&good[..3], &[bad_q.clone()], &good[3..5], &[short.clone()]].concat(),
+        [&good[..3], &[short.clone()], &good[3..5], &[bad_q.clone()]].concat(),
+        [&good[..2], &[identity_q.clone()], &[bad_q.clone()]].concat(),
+        vec![],
+    ];
+    for batch in cases {
+        let one_by_one: Result<Vec<Voucher>, (usize, String)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Voucher::decode(b, k()).map_err(|e| (i, e.to_string())))
+            .collect();
+        let batched = Voucher::decode_batch(&batch, k()).map_err(|(i, e)| (i, e.to_string()));
+        assert_eq!(batched, one_by_one);
+    }
+}

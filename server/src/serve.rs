@@ -619,6 +619,11 @@ fn load(
     let operator = cfg.operator_key.as_ref();
     let log = cfg.log.as_ref();
     let generation = Generation::load(&cfg.table, &cfg.key, operator, log)?;
+    // Chosen once per process, for this CPU (blindmatch-batchmul).
+    tracing::info!(
+        arithmetic = %generation.matcher.backend(),
+        "vouchers are opened with this arithmetic"
+    );
     if let Some(l) = &generation.log {
         tracing::info!(
             log = l.checkpoint.checkpoint().origin,

@@ -84,7 +84,8 @@ impl BatchError {
 impl Batch {
     /// Decodes `vouchers`, sent with `account` (empty: none), for
     /// `generation`'s table: its manifest says which protocol version they
-    /// must be. Every voucher is validated (one decompression each).
+    /// must be. Every voucher is validated, its Q among them (all of them
+    /// decoded at once: `blindmatch_batchmul::decodes`).
     ///
     /// # Errors
     /// [`BatchError`]: an account id where there must be none or none where
@@ -95,25 +96,18 @@ impl Batch {
         vouchers: &[Vec<u8>],
     ) -> Result<Batch, BatchError> {
         let k = generation.table.header().k;
-        let bad = |index| move |source| BatchError::BadVoucher { index, source };
+        let bad = |(index, source)| BatchError::BadVoucher { index, source };
         match generation.manifest.manifest.threshold {
             None if !account.is_empty() => Err(BatchError::UnexpectedAccountId),
-            None => vouchers
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| Voucher::decode(bytes, k).map_err(bad(index)))
-                .collect::<Result<_, _>>()
-                .map(Batch::V1),
+            None => Voucher::decode_batch(vouchers, k)
+                .map(Batch::V1)
+                .map_err(bad),
             Some(params) => {
                 if account.is_empty() || account.len() > MAX_ACCOUNT_ID_LEN {
                     return Err(BatchError::BadAccountId(account.len()));
                 }
                 let s = params.synthetic_bound();
-                let vouchers = vouchers
-                    .iter()
-                    .enumerate()
-                    .map(|(index, bytes)| ThresholdVoucher::decode(bytes, k, s).map_err(bad(index)))
-                    .collect::<Result<_, _>>()?;
+                let vouchers = ThresholdVoucher::decode_batch(vouchers, k, s).map_err(bad)?;
                 Ok(Batch::Threshold {
                     account,
                     params,

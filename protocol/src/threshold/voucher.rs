@@ -15,7 +15,6 @@
 //! selects in constant time.
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
-use curve25519_dalek::ristretto::RistrettoPoint;
 use rand_core::CryptoRng;
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroizing;
@@ -28,7 +27,8 @@ use crate::kdf::{CONFIRM_LEN, KEY_LEN, SharedSecret, TAG_LEN, open_balanced, sea
 use crate::matcher::Matcher;
 use crate::table::BuiltTable;
 use crate::voucher::{
-    BOX_LEN, ClientTable, PositionBox, VoucherSecrets, decode_outer, outer_prefix,
+    BOX_LEN, ClientTable, PositionBox, QCheck, VoucherSecrets, decode_batch, decode_outer,
+    outer_prefix,
 };
 
 pub use crate::table::THRESHOLD_VERSION;
@@ -42,7 +42,6 @@ pub const fn threshold_voucher_len(k: u8, s: u16) -> usize {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ThresholdVoucher {
     q: [u8; ELEMENT_LEN],
-    q_point: RistrettoPoint,
     boxes: Vec<PositionBox>,
     /// The encrypted share encoding followed by its tag.
     payload: Vec<u8>,
@@ -72,16 +71,37 @@ impl ThresholdVoucher {
     /// other than 2, or [`Error::InvalidPoint`] / [`Error::IdentityPoint`]
     /// for Q.
     pub fn decode(bytes: &[u8], k: u8, s: u16) -> Result<Self, Error> {
-        let (q, q_point, boxes, rest) = decode_outer(
+        ThresholdVoucher::decode_checking(bytes, k, s, QCheck::Here)
+    }
+
+    /// [`ThresholdVoucher::decode`] on each of a submission's vouchers, with
+    /// every Q decoded at once (as [`crate::Voucher::decode_batch`]).
+    ///
+    /// # Errors
+    /// The index and error of the first voucher that does not decode.
+    pub fn decode_batch(
+        vouchers: &[impl AsRef<[u8]>],
+        k: u8,
+        s: u16,
+    ) -> Result<Vec<Self>, (usize, Error)> {
+        decode_batch(
+            vouchers,
+            |b, check| ThresholdVoucher::decode_checking(b, k, s, check),
+            |v| &v.q,
+        )
+    }
+
+    fn decode_checking(bytes: &[u8], k: u8, s: u16, check: QCheck) -> Result<Self, Error> {
+        let (q, boxes, rest) = decode_outer(
             bytes,
             k,
             threshold_voucher_len(k, s),
             THRESHOLD_VERSION,
             "threshold voucher",
+            check,
         )?;
         Ok(ThresholdVoucher {
             q,
-            q_point,
             boxes,
             payload: rest.to_vec(),
         })
@@ -279,10 +299,11 @@ impl ClientTable {
         let table_id = &self.table().id().0;
         let secrets = &r.secrets;
         // The real outer layer, always.
-        let (mut q, real_q_point, mut boxes, _) = self.outer(item, secrets, None)?;
+        let (mut q, mut boxes, _) = self.outer(item, secrets, None)?;
         // The synthetic one, always: Q = γ·G, S = γ·L, one box of k.
-        let syn_q_point = &secrets.gamma * RISTRETTO_BASEPOINT_TABLE;
-        let syn_q = syn_q_point.compress().to_bytes();
+        let syn_q = (&secrets.gamma * RISTRETTO_BASEPOINT_TABLE)
+            .compress()
+            .to_bytes();
         let shared = (self.l_table() * &secrets.gamma).compress().to_bytes();
         let j_syn = draw(weights, r.draw);
         let keys = SharedSecret::extract(&shared).expand(table_id, &syn_q, j_syn);
@@ -301,7 +322,6 @@ impl ClientTable {
         for (dst, src) in q.iter_mut().zip(syn_q.iter()) {
             dst.conditional_assign(src, synthetic);
         }
-        let q_point = RistrettoPoint::conditional_select(&real_q_point, &syn_q_point, synthetic);
         // The share: both were made; take one.
         let real_bytes = Zeroizing::new(real_share.encode());
         let syn_bytes = Zeroizing::new(synthetic_share.encode());
@@ -313,12 +333,7 @@ impl ClientTable {
         let aad = payload_aad(table_id, account_id, &q, &boxes);
         let tag = seal(&secrets.payload_key, &aad, &mut payload);
         payload.extend_from_slice(&tag);
-        Ok(ThresholdVoucher {
-            q,
-            q_point,
-            boxes,
-            payload,
-        })
+        Ok(ThresholdVoucher { q, boxes, payload })
     }
 }
 
@@ -413,11 +428,12 @@ impl Matcher {
         s: u16,
         vouchers: &[(&[u8], &ThresholdVoucher)],
     ) -> Vec<Result<Option<Candidate>, Error>> {
-        let shared = self.shared_batch(vouchers.iter().map(|(_, v)| &v.q_point));
+        let shared = self.shared_batch(vouchers.iter().map(|(_, v)| &v.q));
         vouchers
             .iter()
             .zip(shared)
             .map(|(&(account_id, v), shared)| {
+                let shared = shared?;
                 if v.k() != self.header().k {
                     return Err(Error::WrongK {
                         expected: usize::from(self.header().k),
