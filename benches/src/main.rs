@@ -443,6 +443,7 @@ impl Figures {
             "cpu": machine::cpu_model(),
             "cores": cores,
             "backend": machine::backend(),
+            "arithmetic": machine::arithmetic().to_string(),
             "quick": self.quick,
             "entries": entries,
             "k": self.k,
@@ -526,11 +527,12 @@ impl Figures {
         let client_floor_us = self.floors.client_us(k);
         let mut md = String::new();
         md.push_str(&format!(
-            "### blindmatch-bench{}\n\n{} · {} cores · backend {} · {} entries, k = {}, batches of {}, {} s windows\n\n",
+            "### blindmatch-bench{}\n\n{} · {} cores · backend {} · arithmetic {} · {} entries, k = {}, batches of {}, {} s windows\n\n",
             if self.quick { " --quick" } else { "" },
             machine::cpu_model(),
             cores,
             machine::backend(),
+            machine::arithmetic(),
             entries,
             k,
             self.batch,
