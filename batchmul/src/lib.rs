@@ -17,13 +17,13 @@
 //!
 //! ## How it is put together
 //!
-//! - [`lanes`](crate::lanes): the dozen lane operations the arithmetic
+//! - `lanes` (`src/lanes.rs`): the dozen lane operations the arithmetic
 //!   needs, as a trait with two implementations: one AVX-512 instruction
 //!   each (`ifma`), and the same semantics in plain Rust (`Portable`), used by
 //!   the tests on every machine.
-//! - [`field`](crate::field): GF(2^255 - 19) in radix 2^51 on the 52-bit
+//! - `field` (`src/field.rs`): GF(2^255 - 19) in radix 2^51 on the 52-bit
 //!   multiplier, with the bounds that make lazy reduction safe.
-//! - [`point`](crate::point): RFC 9496 decoding and encoding and dalek's
+//! - `point` (`src/point.rs`): RFC 9496 decoding and encoding and dalek's
 //!   fixed-window multiplication, lane by lane.
 //! - `ifma`: the only `unsafe` code, around the intrinsics.
 //!
@@ -38,7 +38,7 @@
 //!
 //! The kernel's code has no branch and no memory index that depends on α or
 //! on a point: every step is the same sequence of lane operations whatever
-//! the values (see [`field`](crate::field) and [`point`](crate::point) for
+//! the values (see `field` (`src/field.rs`) and `point` (`src/point.rs`) for
 //! the two places where a choice is made, both by masks). Which inputs
 //! decoded is computed the same way and looked at only at the end, lane by
 //! lane; it is public anyway (a voucher whose Q does not decode is refused).
@@ -239,7 +239,7 @@ pub fn decodes_portable(encodings: &[[u8; 32]]) -> Vec<bool> {
     eights(encodings, point::decodes::<lanes::Portable>)
 }
 
-/// One group of eight through the kernel on [`lanes::Portable`], from the
+/// One group of eight through the kernel on `lanes::Portable`, from the
 /// scalar's bytes (below 2^255), with no branch anywhere on the way in or
 /// out: what `tests/constant_time.rs` runs under valgrind with the scalar
 /// and the points marked secret.
@@ -252,7 +252,7 @@ pub fn mul_encoded_x8_portable(
     point::mul_encoded::<lanes::Portable>(&digits, encodings)
 }
 
-/// The kernel on [`lanes::Portable`]: the same arithmetic as the AVX-512
+/// The kernel on `lanes::Portable`: the same arithmetic as the AVX-512
 /// path, without the instructions. Slow; for the tests.
 #[doc(hidden)]
 pub fn mul_encoded_portable(scalar: &Scalar, encodings: &[[u8; 32]]) -> Vec<Option<[u8; 32]>> {
