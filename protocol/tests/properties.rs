@@ -390,10 +390,27 @@ fn batch_decoding_reports_what_one_by_one_decoding_does() {
     let short = good[0][..good[0].len() - 1].to_vec();
     let cases: Vec<Vec<Vec<u8>>> = vec![
         good.clone(),
-        [&good[..9], &[bad_q.clone()], &good[9..]].concat(),
-        [&good[..3], &[bad_q.clone()], &good[3..5], &[short.clone()]].concat(),
-        [&good[..3], &[short.clone()], &good[3..5], &[bad_q.clone()]].concat(),
-        [&good[..2], &[identity_q.clone()], &[bad_q.clone()]].concat(),
+        [&good[..9], std::slice::from_ref(&bad_q), &good[9..]].concat(),
+        [
+            &good[..3],
+            std::slice::from_ref(&bad_q),
+            &good[3..5],
+            std::slice::from_ref(&short),
+        ]
+        .concat(),
+        [
+            &good[..3],
+            std::slice::from_ref(&short),
+            &good[3..5],
+            std::slice::from_ref(&bad_q),
+        ]
+        .concat(),
+        [
+            &good[..2],
+            std::slice::from_ref(&identity_q),
+            std::slice::from_ref(&bad_q),
+        ]
+        .concat(),
         vec![],
     ];
     for batch in cases {
