@@ -169,27 +169,16 @@ impl BatchMul {
         }
     }
 
-    /// Eight at a time; a last partial group is padded with the identity's
-    /// encoding, so every group costs the same.
+    /// Eight at a time ([`eights`]).
     fn kernel(
         &self,
         encodings: &[[u8; 32]],
         x8: impl Fn(&[i8; 64], &[[u8; 32]; 8]) -> ([[u8; 32]; 8], [bool; 8]),
     ) -> Vec<Option<[u8; 32]>> {
-        let mut out = Vec::with_capacity(encodings.len());
-        for group in encodings.chunks(8) {
-            let mut lanes = [[0u8; 32]; 8];
-            lanes[..group.len()].copy_from_slice(group);
-            let (products, valid) = x8(&self.digits, &lanes);
-            out.extend(
-                products
-                    .iter()
-                    .zip(valid)
-                    .take(group.len())
-                    .map(|(p, ok)| ok.then_some(*p)),
-            );
-        }
-        out
+        eights(encodings, |lanes| {
+            let (products, valid) = x8(&self.digits, lanes);
+            core::array::from_fn(|l| valid[l].then_some(products[l]))
+        })
     }
 
     fn dalek(&self, encodings: &[[u8; 32]]) -> Vec<Option<[u8; 32]>> {
@@ -222,7 +211,8 @@ pub fn decodes(encodings: &[[u8; 32]]) -> Vec<bool> {
 }
 
 /// Eight at a time, a last partial group padded with the identity's
-/// encoding: `x8` on each group, its first results kept.
+/// encoding (so every group costs the same): `x8` on each group, its first
+/// results kept.
 fn eights<T: Copy>(encodings: &[[u8; 32]], x8: impl Fn(&[[u8; 32]; 8]) -> [T; 8]) -> Vec<T> {
     let mut out = Vec::with_capacity(encodings.len());
     for group in encodings.chunks(8) {
