@@ -57,6 +57,12 @@ const SIXTEEN_P: [u64; 5] = [
 /// 2^51 + 19·2^13 < 2^51 + 2^18 and the others below 2^51 + 2^13.
 #[inline(always)]
 fn carry<L: Lanes>(z: [L; 5]) -> Fe<L> {
+    Fe(L::fe_carry(&z))
+}
+
+/// [`carry`]'s work, on the limbs (called through [`Lanes::fe_carry`]).
+#[inline(always)]
+pub(crate) fn carry_limbs<L: Lanes>(z: &[L; 5]) -> [L; 5] {
     let mask = L::splat(MASK51);
     let c = [
         z[0].shr::<51>(),
@@ -65,13 +71,13 @@ fn carry<L: Lanes>(z: [L; 5]) -> Fe<L> {
         z[3].shr::<51>(),
         z[4].shr::<51>(),
     ];
-    Fe([
+    [
         z[0].and(mask).madd52lo(c[4], L::splat(19)),
         z[1].and(mask).add(c[0]),
         z[2].and(mask).add(c[1]),
         z[3].and(mask).add(c[2]),
         z[4].and(mask).add(c[3]),
-    ])
+    ]
 }
 
 impl<L: Lanes> Fe<L> {
@@ -160,30 +166,7 @@ impl<L: Lanes> Fe<L> {
     /// The canonical limbs (the value below p), as `to_bytes` needs them.
     #[inline(always)]
     pub(crate) fn to_canonical(self) -> [L; 5] {
-        let mask = L::splat(MASK51);
-        let l = self.0;
-        // A carried value is below 2^255 + 2^18 < 2p, so subtracting p at
-        // most once is enough. q = 1 exactly when x ≥ p, i.e. when x + 19
-        // reaches 2^255: propagate the carry of x + 19 through the limbs.
-        let mut q = l[0].add(L::splat(19)).shr::<51>();
-        q = l[1].add(q).shr::<51>();
-        q = l[2].add(q).shr::<51>();
-        q = l[3].add(q).shr::<51>();
-        q = l[4].add(q).shr::<51>();
-        // x - p·q = x + 19·q - 2^255·q: add 19·q, carry through, and drop
-        // bit 255.
-        let mut r = l;
-        r[0] = r[0].madd52lo(q, L::splat(19));
-        r[1] = r[1].add(r[0].shr::<51>());
-        r[0] = r[0].and(mask);
-        r[2] = r[2].add(r[1].shr::<51>());
-        r[1] = r[1].and(mask);
-        r[3] = r[3].add(r[2].shr::<51>());
-        r[2] = r[2].and(mask);
-        r[4] = r[4].add(r[3].shr::<51>());
-        r[3] = r[3].and(mask);
-        r[4] = r[4].and(mask);
-        r
+        L::fe_canonical(&self.0)
     }
 
     /// The mask of the lanes whose value is negative in the sense of
@@ -207,49 +190,94 @@ impl<L: Lanes> Fe<L> {
         self.sub(rhs).is_zero()
     }
 
-    /// `self^((p-5)/8) = self^(2^252 - 3)`, by curve25519-dalek's addition
-    /// chain (`FieldElement::pow_p58`): 250 squarings, 11 multiplications.
+    /// `self^((p-5)/8)` ([`pow_p58`]).
     #[inline(always)]
     fn pow_p58(&self) -> Self {
-        let t0 = self.square(); // 2
-        let t1 = t0.pow2k(2); // 8
-        let t2 = self.mul(&t1); // 9
-        let t3 = t0.mul(&t2); // 11
-        let t4 = t3.square(); // 22
-        let t5 = t2.mul(&t4); // 2^5 - 1
-        let t7 = t5.pow2k(5).mul(&t5); // 2^10 - 1
-        let t9 = t7.pow2k(10).mul(&t7); // 2^20 - 1
-        let t11 = t9.pow2k(20).mul(&t9); // 2^40 - 1
-        let t13 = t11.pow2k(10).mul(&t7); // 2^50 - 1
-        let t15 = t13.pow2k(50).mul(&t13); // 2^100 - 1
-        let t17 = t15.pow2k(100).mul(&t15); // 2^200 - 1
-        let t19 = t17.pow2k(50).mul(&t13); // 2^250 - 1
-        t19.pow2k(2).mul(self) // 2^252 - 3
+        Fe(L::fe_pow_p58(&self.0))
     }
 
     /// `(was_nonzero_square, r)` with `r = |sqrt(1/self)|` where that
-    /// exists: RFC 9496, Section 4.2, `SQRT_RATIO_M1(1, self)`, step for
-    /// step as curve25519-dalek's `FieldElement::sqrt_ratio_i`, so that
-    /// every lane, including zero and non-squares, gives the same `r`.
+    /// exists: `SQRT_RATIO_M1(1, self)` ([`Fe::sqrt_ratio_i`]).
     #[inline(always)]
     pub(crate) fn invsqrt(&self) -> (L, Self) {
-        let v = self;
+        Self::sqrt_ratio_i(&Self::one(), self)
+    }
+
+    /// `(was_square, r)`: RFC 9496, Section 4.2, `SQRT_RATIO_M1(u, v)`,
+    /// step for step as curve25519-dalek's `FieldElement::sqrt_ratio_i`, so
+    /// that every lane, including zero and non-squares, gives the same `r`:
+    /// `|sqrt(u/v)|` where u/v is a non-zero square, `|sqrt(i·u/v)|` where
+    /// it is not, and 0 where u or v is.
+    #[inline(always)]
+    pub(crate) fn sqrt_ratio_i(u: &Self, v: &Self) -> (L, Self) {
         let sqrt_m1 = Self::splat(SQRT_M1);
         let v3 = v.square().mul(v);
         let v7 = v3.square().mul(v);
-        // u = 1: r = (u·v³)·(u·v⁷)^((p-5)/8).
-        let mut r = v3.mul(&v7.pow_p58());
+        // r = (u·v³)·(u·v⁷)^((p-5)/8).
+        let mut r = u.mul(&v3).mul(&u.mul(&v7).pow_p58());
         let check = v.mul(&r.square());
-        let one = Self::one();
-        let minus_one = one.neg();
-        let correct_sign = check.ct_eq(&one);
-        let flipped_sign = check.ct_eq(&minus_one);
-        let flipped_sign_i = check.ct_eq(&minus_one.mul(&sqrt_m1));
+        let minus_u = u.neg();
+        let correct_sign = check.ct_eq(u);
+        let flipped_sign = check.ct_eq(&minus_u);
+        let flipped_sign_i = check.ct_eq(&minus_u.mul(&sqrt_m1));
         let r_prime = sqrt_m1.mul(&r);
         r = r.select(&r_prime, flipped_sign.or(flipped_sign_i));
         r = r.negate_where(r.is_negative());
         (correct_sign.or(flipped_sign), r)
     }
+}
+
+/// [`Fe::to_canonical`]'s work (called through [`Lanes::fe_canonical`]).
+#[inline(always)]
+pub(crate) fn canonical_limbs<L: Lanes>(limbs: &[L; 5]) -> [L; 5] {
+    let mask = L::splat(MASK51);
+    let l = *limbs;
+    // A carried value is below 2^255 + 2^18 < 2p, so subtracting p at
+    // most once is enough. q = 1 exactly when x ≥ p, i.e. when x + 19
+    // reaches 2^255: propagate the carry of x + 19 through the limbs.
+    let mut q = l[0].add(L::splat(19)).shr::<51>();
+    q = l[1].add(q).shr::<51>();
+    q = l[2].add(q).shr::<51>();
+    q = l[3].add(q).shr::<51>();
+    q = l[4].add(q).shr::<51>();
+    // x - p·q = x + 19·q - 2^255·q: add 19·q, carry through, and drop
+    // bit 255.
+    let mut r = l;
+    r[0] = r[0].madd52lo(q, L::splat(19));
+    r[1] = r[1].add(r[0].shr::<51>());
+    r[0] = r[0].and(mask);
+    r[2] = r[2].add(r[1].shr::<51>());
+    r[1] = r[1].and(mask);
+    r[3] = r[3].add(r[2].shr::<51>());
+    r[2] = r[2].and(mask);
+    r[4] = r[4].add(r[3].shr::<51>());
+    r[3] = r[3].and(mask);
+    r[4] = r[4].and(mask);
+    r
+}
+
+/// `x^((p-5)/8) = x^(2^252 - 3)`, by curve25519-dalek's addition chain
+/// (`FieldElement::pow_p58`): 250 squarings, 11 multiplications. Called
+/// through [`Lanes::fe_pow_p58`], out of line: inlined at each of the
+/// three or four inverse square roots of a pipeline, its 261 calls made
+/// functions of hundreds of kilobytes that took rustc many minutes.
+#[inline(always)]
+pub(crate) fn pow_p58<L: Lanes>(x: &[L; 5]) -> [L; 5] {
+    let x = Fe(*x);
+    let t0 = x.square(); // 2
+    let t1 = t0.pow2k(2); // 8
+    let t2 = x.mul(&t1); // 9
+    let t3 = t0.mul(&t2); // 11
+    let t4 = t3.square(); // 22
+    let t5 = t2.mul(&t4); // 2^5 - 1
+    let t7 = t5.pow2k(5).mul(&t5); // 2^10 - 1
+    let t9 = t7.pow2k(10).mul(&t7); // 2^20 - 1
+    let t11 = t9.pow2k(20).mul(&t9); // 2^40 - 1
+    let t13 = t11.pow2k(10).mul(&t7); // 2^50 - 1
+    let t15 = t13.pow2k(50).mul(&t13); // 2^100 - 1
+    let t17 = t15.pow2k(100).mul(&t15); // 2^200 - 1
+    let t19 = t17.pow2k(50).mul(&t13); // 2^250 - 1
+    t19.pow2k(2).mul(&x).0 // 2^252 - 3
 }
 
 /// `x · y`: the limbs of carried elements in, carried limbs out.
@@ -373,6 +401,34 @@ pub(crate) const INVSQRT_A_MINUS_D: [u64; 5] = [
     2118520810568447,
 ];
 
+/// 1 - d² (dalek's `constants::ONE_MINUS_EDWARDS_D_SQUARED`), for the
+/// Elligator map.
+pub(crate) const ONE_MINUS_EDWARDS_D_SQUARED: [u64; 5] = [
+    1136626929484150,
+    1998550399581263,
+    496427632559748,
+    118527312129759,
+    45110755273534,
+];
+
+/// (d - 1)² (dalek's `constants::EDWARDS_D_MINUS_ONE_SQUARED`).
+pub(crate) const EDWARDS_D_MINUS_ONE_SQUARED: [u64; 5] = [
+    1507062230895904,
+    1572317787530805,
+    683053064812840,
+    317374165784489,
+    1572899562415810,
+];
+
+/// sqrt(a·d - 1) with a = -1 (dalek's `constants::SQRT_AD_MINUS_ONE`).
+pub(crate) const SQRT_AD_MINUS_ONE: [u64; 5] = [
+    2241493124984347,
+    425987919032274,
+    2207028919301688,
+    1220490630685848,
+    974799131293748,
+];
+
 /// The five 51-bit limbs of a 32-byte little-endian encoding, bit 255
 /// ignored (as RFC 9496's decoding does before its canonicity check).
 pub(crate) fn limbs_from_bytes(b: &[u8; 32]) -> [u64; 5] {
@@ -404,4 +460,81 @@ pub(crate) fn bytes_from_limbs(l: &[u64; 5]) -> [u8; 32] {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lanes::Portable;
+
+    fn fe(limbs: [u64; 5]) -> Fe<Portable> {
+        Fe::splat(limbs)
+    }
+
+    fn small(x: u64) -> Fe<Portable> {
+        fe([x, 0, 0, 0, 0])
+    }
+
+    fn assert_same(a: &Fe<Portable>, b: &Fe<Portable>, what: &str) {
+        let (a, b) = (a.to_canonical(), b.to_canonical());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.to_array(), y.to_array(), "{what}");
+        }
+    }
+
+    /// The constants copied from curve25519-dalek, checked from their
+    /// definitions rather than against dalek (whose field type is private).
+    #[test]
+    fn constants_are_what_their_names_say() {
+        let one = small(1);
+        let d = fe(EDWARDS_D);
+        // d = -121665/121666.
+        assert_same(&d.mul(&small(121_666)), &small(121_665).neg(), "d");
+        assert_same(&fe(EDWARDS_D2), &d.add(&d), "2d");
+        assert_same(&fe(SQRT_M1).square(), &one.neg(), "sqrt(-1)");
+        assert_same(
+            &fe(ONE_MINUS_EDWARDS_D_SQUARED),
+            &one.sub(&d.square()),
+            "1 - d²",
+        );
+        assert_same(
+            &fe(EDWARDS_D_MINUS_ONE_SQUARED),
+            &d.sub(&one).square(),
+            "(d - 1)²",
+        );
+        // a·d - 1 with a = -1.
+        let ad_minus_one = d.neg().sub(&one);
+        assert_same(
+            &fe(SQRT_AD_MINUS_ONE).square(),
+            &ad_minus_one,
+            "sqrt(a·d - 1)",
+        );
+        // 1/sqrt(a - d): its square times (a - d) is one.
+        let a_minus_d = one.neg().sub(&d);
+        assert_same(
+            &fe(INVSQRT_A_MINUS_D).square().mul(&a_minus_d),
+            &one,
+            "1/sqrt(a - d)",
+        );
+    }
+
+    #[test]
+    fn sqrt_ratio_i_finds_square_roots_and_says_when_there_are_none() {
+        let one = small(1);
+        // 4/1 is a square: |sqrt| = 2 (even, so non-negative).
+        let (ok, r) = Fe::sqrt_ratio_i(&small(4), &one);
+        assert_eq!(ok.to_array(), [u64::MAX; 8]);
+        assert_same(&r, &small(2), "sqrt(4)");
+        // 2 is not a square mod p: r² = i·2 instead.
+        let (ok, r) = Fe::sqrt_ratio_i(&small(2), &one);
+        assert_eq!(ok.to_array(), [0; 8]);
+        assert_same(&r.square(), &fe(SQRT_M1).mul(&small(2)), "sqrt(2i)");
+        // u = 0: the root is zero and counts as found (as in dalek); v = 0
+        // with u ≠ 0 has none.
+        let (ok, r) = Fe::sqrt_ratio_i(&small(0), &one);
+        assert_eq!(ok.to_array(), [u64::MAX; 8]);
+        assert_same(&r, &small(0), "sqrt(0)");
+        let (ok, _) = Fe::sqrt_ratio_i(&one, &small(0));
+        assert_eq!(ok.to_array(), [0; 8]);
+    }
 }

@@ -1,15 +1,16 @@
-//! [`Lanes`] on one AVX-512 register, and the entry point compiled for it.
+//! [`Lanes`] on one AVX-512 register, and the entry points compiled for it.
 //!
 //! This is the crate's only `unsafe` code. Two kinds of operation need it:
 //!
 //! - Calling an intrinsic from a method of [`Ifma`]. Those methods carry no
 //!   `#[target_feature]` of their own (trait methods cannot); they are
 //!   `#[inline(always)]` and are only ever inlined into the functions here
-//!   compiled with `avx512f` and `avx512ifma`: [`mul_encoded`] and
-//!   [`decodes`], and [`fe_mul`] and [`fe_square`], which they call. `Ifma` is private to this
-//!   module and those are its only users, so no `Ifma` value exists outside
-//!   code compiled for those features.
-//! - Calling [`mul_encoded`] or [`decodes`] itself, which is only done through an
+//!   compiled with `avx512f` and `avx512ifma`: the entry points
+//!   ([`mul_encoded`], [`decodes`], [`mul_uniform`], [`double_uniform`]),
+//!   and [`fe_mul`], [`fe_square`] and [`fe_pow_p58`], which they call. `Ifma` is private
+//!   to this module and those are its only users, so no `Ifma` value exists
+//!   outside code compiled for those features.
+//! - Calling an entry point itself, which is only done through an
 //!   [`Avx512Ifma`] token: the proof that the CPU was asked and said yes.
 
 #![allow(unsafe_code)]
@@ -39,7 +40,7 @@ impl Avx512Ifma {
 struct Ifma(__m512i);
 
 // SAFETY (every `unsafe` block in this impl): the intrinsic (or `fe_mul`,
-// `fe_square`) needs avx512f or avx512ifma, and this code only runs inlined
+// `fe_square`, `fe_pow_p58`) needs avx512f or avx512ifma, and this code only runs inlined
 // into functions compiled with both, called only on a CPU that has them
 // (module notes).
 // The transmutes reinterpret 64 bytes as 64 bytes; every bit pattern is a
@@ -113,6 +114,17 @@ impl Lanes for Ifma {
         let f: unsafe fn(&[Ifma; 5]) -> [Ifma; 5] = fe_square;
         unsafe { core::hint::black_box(f)(x) }
     }
+    #[inline(always)]
+    fn fe_pow_p58(x: &[Self; 5]) -> [Self; 5] {
+        let f: unsafe fn(&[Ifma; 5]) -> [Ifma; 5] = fe_pow_p58;
+        unsafe { core::hint::black_box(f)(x) }
+    }
+}
+
+/// [`crate::field::pow_p58`], compiled for the instructions.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn fe_pow_p58(x: &[Ifma; 5]) -> [Ifma; 5] {
+    crate::field::pow_p58(x)
 }
 
 /// [`crate::field::mul`], compiled for the instructions.
@@ -138,6 +150,34 @@ fn mul_encoded(digits: &[i8; 64], encodings: &[[u8; 32]; 8]) -> ([[u8; 32]; 8], 
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn decodes(encodings: &[[u8; 32]; 8]) -> [bool; 8] {
     crate::point::decodes::<Ifma>(encodings)
+}
+
+/// [`crate::point::mul_uniform`] on AVX-512 IFMA, compiled for it.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn mul_uniform(digits: &[i8; 64], uniform: &[[u8; 64]; 8]) -> [[u8; 32]; 8] {
+    crate::point::mul_uniform::<Ifma>(digits, uniform)
+}
+
+/// [`crate::point::double_uniform`] on AVX-512 IFMA, compiled for it.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn double_uniform(uniform: &[[u8; 64]; 8]) -> [[u8; 32]; 8] {
+    crate::point::double_uniform::<Ifma>(uniform)
+}
+
+/// [`crate::point::mul_uniform`] on AVX-512 IFMA.
+pub(crate) fn mul_uniform_x8(
+    _cpu: Avx512Ifma,
+    digits: &[i8; 64],
+    uniform: &[[u8; 64]; 8],
+) -> [[u8; 32]; 8] {
+    // SAFETY: the token exists only where `detect` found both features.
+    unsafe { mul_uniform(digits, uniform) }
+}
+
+/// [`crate::point::double_uniform`] on AVX-512 IFMA.
+pub(crate) fn double_uniform_x8(_cpu: Avx512Ifma, uniform: &[[u8; 64]; 8]) -> [[u8; 32]; 8] {
+    // SAFETY: the token exists only where `detect` found both features.
+    unsafe { double_uniform(uniform) }
 }
 
 /// [`crate::point::decodes`] on AVX-512 IFMA.

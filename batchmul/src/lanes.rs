@@ -6,15 +6,14 @@
 //!
 //! - `Ifma` (in [`crate::ifma`]): one 512-bit register, each operation one
 //!   AVX-512 instruction. This is what runs.
-//! - [`Portable`]: eight `u64`s and a loop per operation, with the
+//! - `Portable`: eight `u64`s and a loop per operation, with the
 //!   instructions' exact semantics written out in plain Rust. It is slow and
-//!   never chosen at run time; it exists so that the arithmetic itself is
+//!   never chosen at run time, and compiled only for the tests (this crate's
+//!   own, and its `test-hooks` feature for those in `tests/`); it exists so that the arithmetic itself is
 //!   tested, byte for byte against curve25519-dalek, on every machine,
 //!   including the many that have no AVX-512 IFMA (CI's among them). What is
 //!   then left untested on such a machine is only the one-line mapping of each
 //!   method to its instruction in `ifma.rs`.
-
-use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// Eight independent 64-bit lanes.
 ///
@@ -66,6 +65,27 @@ pub(crate) trait Lanes: Copy {
         crate::field::square(x)
     }
 
+    /// `x^((p-5)/8)` ([`crate::field::pow_p58`]); see [`Lanes::fe_mul`].
+    #[inline]
+    fn fe_pow_p58(x: &[Self; 5]) -> [Self; 5] {
+        crate::field::pow_p58(x)
+    }
+
+    /// A field element's limbs carried ([`crate::field::carry_limbs`]).
+    /// Inline on the instructions (a dozen of them); out of line on the
+    /// portable lanes, where it is a hundred, for compile time.
+    #[inline(always)]
+    fn fe_carry(z: &[Self; 5]) -> [Self; 5] {
+        crate::field::carry_limbs(z)
+    }
+
+    /// A field element's canonical limbs
+    /// ([`crate::field::canonical_limbs`]); see [`Lanes::fe_carry`].
+    #[inline(always)]
+    fn fe_canonical(x: &[Self; 5]) -> [Self; 5] {
+        crate::field::canonical_limbs(x)
+    }
+
     /// Zero in every lane.
     #[inline(always)]
     fn zero() -> Self {
@@ -79,10 +99,12 @@ pub(crate) trait Lanes: Copy {
     }
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 /// Eight lanes in plain Rust: the reference semantics of [`Lanes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Portable([u64; 8]);
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl Portable {
     #[inline(always)]
     fn map2(self, rhs: Self, f: impl Fn(u64, u64) -> u64) -> Self {
@@ -99,14 +121,17 @@ impl Portable {
     }
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 const LOW52: u64 = (1 << 52) - 1;
 
 /// The 104-bit product of the low 52 bits of `x` and `y`.
+#[cfg(any(test, feature = "test-hooks"))]
 #[inline(always)]
 fn product52(x: u64, y: u64) -> u128 {
     u128::from(x & LOW52) * u128::from(y & LOW52)
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 #[allow(
     clippy::cast_possible_truncation,
     reason = "the 52-bit halves of a 104-bit product fit in u64"
@@ -168,12 +193,36 @@ impl Lanes for Portable {
         }
         Portable(out)
     }
+    // Out of line, as on the instructions (see `ifma.rs`), and more of them:
+    // inlined, each operation is eight scalar ones, and the curve code
+    // became functions of hundreds of kilobytes that took rustc minutes.
+    #[inline(never)]
+    fn fe_mul(x: &[Self; 5], y: &[Self; 5]) -> [Self; 5] {
+        crate::field::mul(x, y)
+    }
+    #[inline(never)]
+    fn fe_square(x: &[Self; 5]) -> [Self; 5] {
+        crate::field::square(x)
+    }
+    #[inline(never)]
+    fn fe_pow_p58(x: &[Self; 5]) -> [Self; 5] {
+        crate::field::pow_p58(x)
+    }
+    #[inline(never)]
+    fn fe_carry(z: &[Self; 5]) -> [Self; 5] {
+        crate::field::carry_limbs(z)
+    }
+    #[inline(never)]
+    fn fe_canonical(x: &[Self; 5]) -> [Self; 5] {
+        crate::field::canonical_limbs(x)
+    }
     #[inline(always)]
     fn eq(self, rhs: Self) -> Self {
         // Through `subtle`, whose optimisation barrier keeps the compiler
         // from knowing that the mask is 0 or all ones: a plain
         // `0 - (a == b) as u64` let it turn a later `select` into a branch,
         // which tests/constant_time.rs caught under valgrind.
+        use subtle::{ConditionallySelectable, ConstantTimeEq};
         self.map2(rhs, |a, b| {
             let mut mask = 0u64;
             mask.conditional_assign(&u64::MAX, a.ct_eq(&b));

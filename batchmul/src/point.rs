@@ -21,7 +21,8 @@
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::field::{
-    EDWARDS_D, EDWARDS_D2, Fe, INVSQRT_A_MINUS_D, SQRT_M1, bytes_from_limbs, limbs_from_bytes,
+    EDWARDS_D, EDWARDS_D_MINUS_ONE_SQUARED, EDWARDS_D2, Fe, INVSQRT_A_MINUS_D,
+    ONE_MINUS_EDWARDS_D_SQUARED, SQRT_AD_MINUS_ONE, SQRT_M1, bytes_from_limbs, limbs_from_bytes,
 };
 use crate::lanes::Lanes;
 
@@ -116,6 +117,24 @@ impl<L: Lanes> Extended<L> {
             z: zz2.add(&tt2d),
             t: zz2.sub(&tt2d),
         }
+    }
+
+    /// self + other (dalek's `EdwardsPoint + EdwardsPoint`).
+    #[inline(always)]
+    fn add(&self, other: &Self) -> Self {
+        self.add_niels(&other.to_niels()).to_extended()
+    }
+
+    /// 2·self (dalek's `EdwardsPoint::double`).
+    #[inline(always)]
+    fn double(&self) -> Self {
+        Projective {
+            x: self.x,
+            y: self.y,
+            z: self.z,
+        }
+        .double()
+        .to_extended()
     }
 
     #[inline(always)]
@@ -306,6 +325,54 @@ fn encode<L: Lanes>(p: &Extended<L>) -> [[u8; 32]; 8] {
     canonical_bytes(&s)
 }
 
+/// RFC 9496, Section 4.3.4's MAP (dalek's
+/// `RistrettoPoint::elligator_ristretto_flavor`), step for step.
+#[inline(always)]
+fn elligator<L: Lanes>(r0: &Fe<L>) -> Extended<L> {
+    let all = L::splat(u64::MAX);
+    let one = Fe::one();
+    let minus_one = one.neg();
+    let d = Fe::splat(EDWARDS_D);
+    let r = Fe::splat(SQRT_M1).mul(&r0.square());
+    let n_s = r.add(&one).mul(&Fe::splat(ONE_MINUS_EDWARDS_D_SQUARED));
+    let den = minus_one.sub(&d.mul(&r)).mul(&r.add(&d));
+    let (ns_d_is_sq, s) = Fe::sqrt_ratio_i(&n_s, &den);
+    // s' = -|s·r0|.
+    let s_prime = s.mul(r0);
+    let s_prime = s_prime.negate_where(s_prime.is_negative().xor(all));
+    let not_square = ns_d_is_sq.xor(all);
+    let s = s.select(&s_prime, not_square);
+    let c = minus_one.select(&r, not_square);
+    let n_t = c
+        .mul(&r.sub(&one))
+        .mul(&Fe::splat(EDWARDS_D_MINUS_ONE_SQUARED))
+        .sub(&den);
+    let s_sq = s.square();
+    // The map's point in completed coordinates, as dalek builds it.
+    Completed {
+        x: s.add(&s).mul(&den),
+        y: one.sub(&s_sq),
+        z: n_t.mul(&Fe::splat(SQRT_AD_MINUS_ONE)),
+        t: one.add(&s_sq),
+    }
+    .to_extended()
+}
+
+/// RFC 9496, Section 4.3.4: the element derived from 64 uniform bytes, the
+/// sum of MAP on each half (each taken mod 2^255, then as a field element,
+/// as RFC 9496 and dalek's `FieldElement::from_bytes` do).
+#[inline(always)]
+fn from_uniform<L: Lanes>(uniform: &[[u8; 64]; 8]) -> Extended<L> {
+    let half = |h: usize| {
+        Fe::<L>::from_limbs(&uniform.map(|u| {
+            let mut b = [0u8; 32];
+            b.copy_from_slice(&u[32 * h..32 * h + 32]);
+            limbs_from_bytes(&b)
+        }))
+    };
+    elligator(&half(0)).add(&elligator(&half(1)))
+}
+
 /// Each lane's canonical 32-byte encoding.
 #[inline(always)]
 fn canonical_bytes<L: Lanes>(f: &Fe<L>) -> [[u8; 32]; 8] {
@@ -331,6 +398,21 @@ pub(crate) fn mul_encoded<L: Lanes>(
     let (p, valid) = decode::<L>(encodings);
     let out = encode(&mul(&p, digits));
     (out, valid.to_array().map(|m| m != 0))
+}
+
+/// For each of eight 64-byte strings: derive the element (RFC 9496,
+/// Section 4.3.4), multiply by the scalar whose radix-16 digits are
+/// `digits`, and encode the product.
+#[inline(always)]
+pub(crate) fn mul_uniform<L: Lanes>(digits: &[i8; 64], uniform: &[[u8; 64]; 8]) -> [[u8; 32]; 8] {
+    encode(&mul(&from_uniform::<L>(uniform), digits))
+}
+
+/// For each of eight 64-byte strings: derive the element, double it and
+/// encode the result (what the table builder puts in a filler slot).
+#[inline(always)]
+pub(crate) fn double_uniform<L: Lanes>(uniform: &[[u8; 64]; 8]) -> [[u8; 32]; 8] {
+    encode(&from_uniform::<L>(uniform).double())
 }
 
 #[cfg(test)]

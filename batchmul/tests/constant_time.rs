@@ -18,9 +18,9 @@
 
 #![allow(unsafe_code, reason = "valgrind's client requests are inline assembly")]
 
-use blindmatch_batchmul::mul_encoded_x8_portable;
+use blindmatch_batchmul::{mul_encoded_x8_portable, uniform_x8_portable};
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
-use curve25519_dalek::ristretto::CompressedRistretto;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 
 /// memcheck's requests (valgrind/memcheck.h: `VG_USERREQ_TOOL_BASE('M','C')`).
@@ -96,5 +96,35 @@ fn no_branch_or_address_depends_on_the_scalar_or_the_points() {
             .decompress()
             .map(|p| (scalar * p).compress().to_bytes());
         assert_eq!(valid[l].then_some(out[l]), want, "lane {l}");
+    }
+}
+
+#[test]
+fn no_branch_or_address_depends_on_the_hashed_items() {
+    // The table builder's path: Elligator twice, an addition, the
+    // multiplication (or a doubling) and the encoding, with the 64-byte
+    // strings (hashes of the confidential list's items) and the scalar
+    // secret.
+    let scalar = Scalar::from_bytes_mod_order([0xa5; 32]);
+    let mut uniform = [[0u8; 64]; 8];
+    for (i, u) in uniform.iter_mut().enumerate() {
+        for (j, b) in u.iter_mut().enumerate() {
+            *b = u8::try_from((i * 64 + j) * 97 % 251).unwrap_or(0);
+        }
+    }
+    let scalar_bytes = scalar.to_bytes();
+
+    secret(&scalar_bytes);
+    secret(&uniform);
+    let (products, doubles) = uniform_x8_portable(&scalar_bytes, &uniform);
+    public(&scalar_bytes);
+    public(&uniform);
+    public(&products);
+    public(&doubles);
+
+    for l in 0..8 {
+        let p = RistrettoPoint::from_uniform_bytes(&uniform[l]);
+        assert_eq!(products[l], (scalar * p).compress().to_bytes(), "lane {l}");
+        assert_eq!(doubles[l], (p + p).compress().to_bytes(), "lane {l}");
     }
 }

@@ -5,9 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test")]
 
-use blindmatch_batchmul::{Backend, BatchMul, decodes, decodes_portable, mul_encoded_portable};
+use blindmatch_batchmul::{
+    Backend, BatchMul, Unavailable, decodes, decodes_portable, double_uniform,
+    double_uniform_portable, mul_encoded_portable, mul_uniform_portable,
+    portable_passes_known_answers,
+};
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
-use curve25519_dalek::ristretto::CompressedRistretto;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use proptest::prelude::*;
 use rand::RngExt;
@@ -34,9 +38,8 @@ fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
         "portable lanes"
     );
     for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
-        match BatchMul::with_backend(scalar, backend) {
-            Ok(m) => assert_eq!(m.mul_encoded(encodings), want, "{backend}"),
-            Err(e) => eprintln!("NOT TESTED HERE: {e} (the portable lanes were)"),
+        if let Some(m) = on(scalar, backend) {
+            assert_eq!(m.mul_encoded(encodings), want, "{backend}");
         }
     }
     assert_eq!(
@@ -51,6 +54,45 @@ fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
         "decodes, portable lanes"
     );
     assert_eq!(decodes(encodings), valid, "decodes");
+}
+
+/// A multiplier on `backend`, or `None` (said loudly) where this machine
+/// does not have the instructions. A kernel that is there but failed its
+/// known-answer test fails the test: that is a wrong result, not a
+/// missing CPU feature.
+fn on(scalar: &Scalar, backend: Backend) -> Option<BatchMul> {
+    match BatchMul::with_backend(scalar, backend) {
+        Ok(m) => Some(m),
+        Err(e @ Unavailable::NoInstructions(_)) => {
+            eprintln!("NOT TESTED HERE: {e} (the portable lanes were)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The same for the table builder's two computations on 64-byte strings.
+fn check_uniform(scalar: &Scalar, uniform: &[[u8; 64]]) {
+    let points: Vec<RistrettoPoint> = uniform
+        .iter()
+        .map(RistrettoPoint::from_uniform_bytes)
+        .collect();
+    let products: Vec<[u8; 32]> = points
+        .iter()
+        .map(|p| (scalar * p).compress().to_bytes())
+        .collect();
+    let doubles: Vec<[u8; 32]> = points
+        .iter()
+        .map(|p| (p + p).compress().to_bytes())
+        .collect();
+    assert_eq!(mul_uniform_portable(scalar, uniform), products, "portable");
+    assert_eq!(double_uniform_portable(uniform), doubles, "portable");
+    for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
+        if let Some(m) = on(scalar, backend) {
+            assert_eq!(m.mul_uniform(uniform), products, "{backend}");
+        }
+    }
+    assert_eq!(double_uniform(uniform), doubles, "default");
 }
 
 fn vectors() -> Value {
@@ -170,6 +212,72 @@ fn batch_lengths_around_the_group_size() {
     }
 }
 
+#[test]
+fn rfc9496_element_derivation() {
+    // RFC 9496, Appendix A.3: the one-way map of Section 4.3.4, against the
+    // RFC's own outputs (the scalar 1 leaves them as they are).
+    let v = vectors();
+    let cases: Vec<([u8; 64], [u8; 32])> = v["element_derivation"]["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                hex::decode(c["input"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+                hex::decode(c["output"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert!(cases.len() >= 5, "{} vectors", cases.len());
+    let inputs: Vec<[u8; 64]> = cases.iter().map(|c| c.0).collect();
+    let outputs: Vec<[u8; 32]> = cases.iter().map(|c| c.1).collect();
+    assert_eq!(mul_uniform_portable(&Scalar::ONE, &inputs), outputs);
+    check_uniform(&Scalar::ONE, &inputs);
+    check_uniform(&Scalar::from(0x0123_4567_89ab_cdefu64), &inputs);
+}
+
+#[test]
+fn uniform_edge_cases_and_batch_lengths() {
+    // All zeros (each half maps to the identity's neighbourhood), all ones
+    // (each half ≥ p and with bit 255 set, which the map ignores), p itself
+    // in each half, and random strings, in every length around eight.
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    let mut p_twice = [0u8; 64];
+    p_twice[..32].copy_from_slice(&p);
+    p_twice[32..].copy_from_slice(&p);
+    let mut rng = rand::rng();
+    let mut uniform = vec![[0u8; 64], [0xff; 64], p_twice];
+    for n in 0..14 {
+        let mut u = [0u8; 64];
+        rng.fill_bytes(&mut u);
+        uniform.push(u);
+        check_uniform(&-Scalar::ONE, &uniform[..n + 3]);
+    }
+    check_uniform(&Scalar::ZERO, &uniform);
+    check_uniform(&Scalar::from(2u8).invert(), &uniform[..0]);
+}
+
+#[test]
+fn the_known_answer_test_passes_a_correct_kernel_and_the_machine_says_what_it_runs() {
+    // The test that decides whether the kernel is used must pass the
+    // kernel's arithmetic (here on the portable lanes); and on a CPU with
+    // the instructions, the kernel must have passed it.
+    assert!(portable_passes_known_answers());
+    match Backend::Avx512Ifma8.availability() {
+        Ok(()) => eprintln!("tested: {}", Backend::Avx512Ifma8),
+        Err(e @ Unavailable::NoInstructions(_)) => eprintln!("NOT TESTED HERE: {e}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -190,5 +298,23 @@ proptest! {
             encodings.insert((i * 3) % (encodings.len() + 1), *n);
         }
         check(&scalar, &encodings);
+    }
+
+    #[test]
+    fn random_uniform_strings(
+        scalar in proptest::array::uniform32(any::<u8>()),
+        uniform in proptest::collection::vec(proptest::array::uniform32(any::<u8>()), 2..24),
+    ) {
+        let scalar = Scalar::from_bytes_mod_order(scalar);
+        let uniform: Vec<[u8; 64]> = uniform
+            .chunks_exact(2)
+            .map(|h| {
+                let mut u = [0u8; 64];
+                u[..32].copy_from_slice(&h[0]);
+                u[32..].copy_from_slice(&h[1]);
+                u
+            })
+            .collect();
+        check_uniform(&scalar, &uniform);
     }
 }

@@ -68,11 +68,18 @@ pub fn expand_message_xmd_sha512(
 
 /// `hash_to_ristretto255(msg)` of RFC 9380 Appendix B under `dst`.
 pub fn hash_to_ristretto255(msg_parts: &[&[u8]], dst: &[u8]) -> RistrettoPoint {
+    RistrettoPoint::from_uniform_bytes(&uniform_bytes(msg_parts, dst))
+}
+
+/// The 64 bytes `hash_to_ristretto255` maps to the group:
+/// `expand_message_xmd(msg, dst, 64)`. The table builder hashes with this
+/// and leaves the map to blindmatch-batchmul, eight at a time.
+pub(crate) fn uniform_bytes(msg_parts: &[&[u8]], dst: &[u8]) -> [u8; 64] {
     let mut uniform = [0u8; 64];
     if expand_message_xmd_sha512(msg_parts, dst, &mut uniform).is_err() {
         unreachable!("64 bytes is a valid expand_message_xmd length");
     }
-    RistrettoPoint::from_uniform_bytes(&uniform)
+    uniform
 }
 
 /// H(item): the item's value hashed under its type's DST.
@@ -80,16 +87,9 @@ pub fn hash_item(item: &Item) -> RistrettoPoint {
     hash_to_ristretto255(&[item.value()], &item_dst(item.item_type()))
 }
 
-/// The 64 uniform bytes behind [`hash_item`], for test vectors.
-#[cfg(feature = "test-vectors")]
+/// The 64 uniform bytes behind [`hash_item`].
 pub(crate) fn item_uniform_bytes(item: &Item) -> [u8; 64] {
-    let mut uniform = [0u8; 64];
-    if expand_message_xmd_sha512(&[item.value()], &item_dst(item.item_type()), &mut uniform)
-        .is_err()
-    {
-        unreachable!("64 bytes is a valid expand_message_xmd length");
-    }
-    uniform
+    uniform_bytes(&[item.value()], &item_dst(item.item_type()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ mod index;
 mod update;
 
 pub use build::{BuiltTable, PlacementTrial, TableBuilder, trial_placement};
-pub(crate) use build::{dedup, filler_half, filler_half_at, filler_key};
+pub(crate) use build::{
+    Unblinded, blind, dedup, filler_half, filler_half_at, filler_key, filler_uniform_at,
+};
 pub use index::{EntryIndex, EntryIndexDecoder, INDEX_HEADER_LEN, INDEX_MAGIC};
 pub(crate) use index::{FINGERPRINT_LEN, Fingerprinter};
 

@@ -1,8 +1,8 @@
 //! Building a table from a list (SPEC Section 5.4): dedup, positions,
 //! cuckoo placement, blinding each entry and deriving the fillers.
 
+use blindmatch_batchmul::BatchMul;
 use curve25519_dalek::ristretto::RistrettoPoint;
-use curve25519_dalek::scalar::Scalar;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -15,7 +15,7 @@ use super::{
 };
 use crate::encoding::array;
 use crate::error::Error;
-use crate::hash_to_group::{hash_item, hash_to_ristretto255};
+use crate::hash_to_group::{item_uniform_bytes, uniform_bytes};
 use crate::item::Item;
 use crate::key::ServerKey;
 use crate::map_slice;
@@ -297,9 +297,15 @@ pub(crate) fn filler_key(key: &ServerKey, seed: &[u8; 32]) -> Zeroizing<[u8; 32]
 
 /// Half the element stored in empty slot `i`:
 /// `hash_to_ristretto255(filler_key || I2OSP(i, 4), FILLER_DST)`; the slot
-/// holds its double, like real slots, because of the batch compression below.
+/// holds its double (the SPEC's filler, kept from when real slots were
+/// computed by halving and doubling too).
 pub(crate) fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
-    hash_to_ristretto255(&[filler_key, &i.to_be_bytes()], FILLER_DST)
+    RistrettoPoint::from_uniform_bytes(&filler_uniform(filler_key, i))
+}
+
+/// The 64 bytes behind [`filler_half`].
+pub(crate) fn filler_uniform(filler_key: &[u8; 32], i: u32) -> [u8; 64] {
+    uniform_bytes(&[filler_key, &i.to_be_bytes()], FILLER_DST)
 }
 
 /// Half the fresh filler an update to `version` puts in slot `i` when it
@@ -308,17 +314,52 @@ pub(crate) fn filler_half(filler_key: &[u8; 32], i: u32) -> RistrettoPoint {
 /// never returns to a value it held before (which would tell a client that
 /// kept both versions that the value in between was a real entry).
 pub(crate) fn filler_half_at(filler_key: &[u8; 32], i: u32, version: u64) -> RistrettoPoint {
-    hash_to_ristretto255(
+    RistrettoPoint::from_uniform_bytes(&filler_uniform_at(filler_key, i, version))
+}
+
+/// The 64 bytes behind [`filler_half_at`].
+pub(crate) fn filler_uniform_at(filler_key: &[u8; 32], i: u32, version: u64) -> [u8; 64] {
+    uniform_bytes(
         &[filler_key, &i.to_be_bytes(), &version.to_be_bytes()],
         FILLER_DST,
     )
 }
 
+/// What a slot holds before it is blinded: the 64 bytes that a real
+/// entry's H(y), or a filler's half, is derived from.
+pub(crate) enum Unblinded {
+    /// A real entry: the slot holds α·H(y).
+    Entry([u8; 64]),
+    /// A filler: the slot holds twice the element derived from these bytes.
+    Filler([u8; 64]),
+}
+
+/// The bytes of many slots, in order: real entries multiplied by α,
+/// fillers doubled, eight at a time where blindmatch-batchmul's kernel runs
+/// (and with curve25519-dalek's batched encoding elsewhere).
+pub(crate) fn blind(alpha: &BatchMul, slots: &[Unblinded], out: &mut [u8]) {
+    let (mut entries, mut fillers) = (Vec::new(), Vec::new());
+    for s in slots {
+        match s {
+            Unblinded::Entry(u) => entries.push(*u),
+            Unblinded::Filler(u) => fillers.push(*u),
+        }
+    }
+    let mut entries = alpha.mul_uniform(&entries).into_iter();
+    let mut fillers = blindmatch_batchmul::double_uniform(&fillers).into_iter();
+    for (s, dst) in slots.iter().zip(out.chunks_exact_mut(SLOT_LEN)) {
+        let bytes = match s {
+            Unblinded::Entry(_) => entries.next(),
+            Unblinded::Filler(_) => fillers.next(),
+        };
+        // Each list has exactly one result per slot of its kind.
+        if let Some(b) = bytes {
+            dst.copy_from_slice(&b);
+        }
+    }
+}
+
 /// Computes every slot's bytes.
-///
-/// A real slot is α·H(y). We compute (α/2)·H(y) and let
-/// `double_and_compress_batch` double it while it compresses a whole chunk
-/// with one field inversion (~0.5 µs a point against ~4 µs for `compress`).
 fn blind_slots(
     key: &ServerKey,
     seed: &[u8; 32],
@@ -327,23 +368,23 @@ fn blind_slots(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Vec<u8> {
     const CHUNK: usize = 1024;
-    let half_alpha = Zeroizing::new(key.scalar() * Scalar::from(2u8).invert());
+    let alpha = BatchMul::new(key.scalar());
     let fkey = filler_key(key, seed);
     let total = slot_entry.len() as u64;
     // Each chunk of slots is computed straight into its place in the output.
     let fill = |(c, (out, chunk)): (usize, (&mut [u8], &[u32]))| {
-        let halves: Vec<RistrettoPoint> = chunk
+        let slots: Vec<Unblinded> = chunk
             .iter()
             .enumerate()
             .map(|(i, &e)| match entries.get(e as usize) {
-                Some(item) => *half_alpha * hash_item(item),
-                None => filler_half(&fkey, u32::try_from(c * CHUNK + i).unwrap_or(u32::MAX)),
+                Some(item) => Unblinded::Entry(item_uniform_bytes(item)),
+                None => Unblinded::Filler(filler_uniform(
+                    &fkey,
+                    u32::try_from(c * CHUNK + i).unwrap_or(u32::MAX),
+                )),
             })
             .collect();
-        let compressed = RistrettoPoint::double_and_compress_batch(&halves);
-        for (dst, point) in out.chunks_exact_mut(SLOT_LEN).zip(&compressed) {
-            dst.copy_from_slice(point.as_bytes());
-        }
+        blind(&alpha, &slots, out);
         progress(chunk.len() as u64, total);
     };
     let mut slots = vec![0u8; slot_entry.len() * SLOT_LEN];

@@ -3,18 +3,16 @@
 //! versions differ only in the slots that really changed and a client can
 //! catch up with a small delta.
 
-use curve25519_dalek::ristretto::RistrettoPoint;
-use curve25519_dalek::scalar::Scalar;
-use zeroize::Zeroizing;
+use blindmatch_batchmul::BatchMul;
 
 use super::cuckoo::{self, EMPTY, Occupant};
 use super::{
-    BlindedTable, EntryIndex, FINGERPRINT_LEN, Fingerprinter, SLOT_LEN, dedup, filler_half_at,
-    filler_key, positions,
+    BlindedTable, EntryIndex, FINGERPRINT_LEN, Fingerprinter, SLOT_LEN, Unblinded, blind, dedup,
+    filler_key, filler_uniform_at, positions,
 };
 use crate::encoding::{array, check_magic_version};
 use crate::error::Error;
-use crate::hash_to_group::hash_item;
+use crate::hash_to_group::item_uniform_bytes;
 use crate::item::Item;
 use crate::key::ServerKey;
 use crate::table::PROTOCOL_VERSION;
@@ -477,7 +475,6 @@ pub fn update(
 
     // New values: moved entries are copied; added entries and fresh
     // fillers are computed, halved and batch-compressed as in a full build.
-    let half_alpha = Zeroizing::new(key.scalar() * Scalar::from(2u8).invert());
     let fkey = filler_key(key, &header.seed);
     if decoys > 0 {
         changed.extend(pick_decoys(&fkey, version, decoys, &entry, &index.entry));
@@ -496,20 +493,21 @@ pub fn update(
             _ => to_compute.push(s),
         }
     }
-    let halves: Vec<RistrettoPoint> = crate::map_slice(&to_compute, |&s| {
+    let unblinded: Vec<Unblinded> = crate::map_slice(&to_compute, |&s| {
         let e = entry[s as usize];
         match e
             .checked_sub(added_from)
             .and_then(|a| additions.get(a as usize))
         {
-            Some(&i) => *half_alpha * hash_item(&entries[i]),
-            None => filler_half_at(&fkey, s, version),
+            Some(&i) => Unblinded::Entry(item_uniform_bytes(&entries[i])),
+            None => Unblinded::Filler(filler_uniform_at(&fkey, s, version)),
         }
     });
-    let compressed = RistrettoPoint::double_and_compress_batch(&halves);
-    for (&s, point) in to_compute.iter().zip(&compressed) {
+    let mut computed = vec![0u8; to_compute.len() * SLOT_LEN];
+    blind(&BatchMul::new(key.scalar()), &unblinded, &mut computed);
+    for (&s, bytes) in to_compute.iter().zip(computed.chunks_exact(SLOT_LEN)) {
         let at = s as usize * SLOT_LEN;
-        new_slots[at..at + SLOT_LEN].copy_from_slice(point.as_bytes());
+        new_slots[at..at + SLOT_LEN].copy_from_slice(bytes);
     }
     // A slot whose occupant changed but whose bytes did not (an entry
     // removed and re-added elsewhere cannot do that; kept for exactness)
@@ -559,6 +557,7 @@ pub fn update(
 #[allow(clippy::cast_possible_truncation, reason = "test sizes are small")]
 mod tests {
     use super::*;
+    use crate::hash_to_group::hash_item;
     use crate::item::ItemType;
     use crate::table::TableBuilder;
     use crate::{ClientTable, Matcher, TableDelta};
