@@ -165,13 +165,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let doc = figures.json(started)?;
     let md = figures.markdown()?;
-    print!("{md}");
+    // The files first: a reader of stdout that goes away must not cost them.
     args.json
         .write(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
     args.markdown.write(&md)?;
     if let Some(p) = &args.svg {
         std::fs::write(p, figures.svg()).with_context(|| format!("--svg {}", p.display()))?;
     }
+    blindmatch_benches::report::print(&md)?;
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

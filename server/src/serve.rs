@@ -624,6 +624,13 @@ fn load(
         arithmetic = %generation.matcher.backend(),
         "vouchers are opened with this arithmetic"
     );
+    // A CPU with the instructions on which the kernel gave a wrong answer
+    // in its known-answer test runs the slower path: the operator must know.
+    if let Err(e @ blindmatch_batchmul::Unavailable::FailedSelfTest(_)) =
+        blindmatch_batchmul::Backend::Avx512Ifma8.availability()
+    {
+        tracing::warn!(error = %e, "the batched kernel is not used");
+    }
     if let Some(l) = &generation.log {
         tracing::info!(
             log = l.checkpoint.checkpoint().origin,
