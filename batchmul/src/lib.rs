@@ -32,7 +32,8 @@
 //! says which it chose ([`BatchMul::backend`]). Both give the same bytes for
 //! every input; the tests check that against dalek on random and edge-case
 //! encodings with the portable lanes on every machine, and with the
-//! instructions themselves where the CPU has them.
+//! instructions themselves where the CPU has them, or where an emulator
+//! does: `emulate-ifma.sh` runs those tests on Bochs's Tiger Lake.
 //!
 //! ## Constant time
 //!
