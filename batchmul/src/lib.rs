@@ -35,9 +35,10 @@
 //! says which it chose ([`BatchMul::backend`]). Both give the same bytes for
 //! every input; the tests check that against dalek on random and edge-case
 //! inputs and RFC 9496's vectors, with the portable lanes on every machine,
-//! and with the instructions themselves where the CPU has them. And before
-//! a process first uses the kernel, the kernel must give dalek's bytes on a
-//! fixed set of inputs on this very CPU (a known-answer test,
+//! and with the instructions themselves where the CPU has them, or where an
+//! emulator does: `emulate-ifma.sh` runs those tests on Bochs's Tiger Lake.
+//! And before a process first uses the kernel, the kernel must give dalek's
+//! bytes on a fixed set of inputs on this very CPU (a known-answer test,
 //! [`Backend::availability`]); if it does not, dalek is used and
 //! [`Unavailable::FailedSelfTest`] says why.
 //!

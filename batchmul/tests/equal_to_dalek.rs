@@ -16,6 +16,8 @@ use curve25519_dalek::scalar::Scalar;
 use proptest::prelude::*;
 use rand::RngExt;
 use serde_json::Value;
+use std::io::Write;
+use std::sync::Once;
 
 /// What curve25519-dalek says, one at a time.
 fn dalek(scalar: &Scalar, encodings: &[[u8; 32]]) -> Vec<Option<[u8; 32]>> {
@@ -29,6 +31,22 @@ fn dalek(scalar: &Scalar, encodings: &[[u8; 32]]) -> Vec<Option<[u8; 32]>> {
         .collect()
 }
 
+/// The backends the tests compare, and whether each has been reported yet.
+const BACKENDS: [Backend; 2] = [Backend::Dalek, Backend::Avx512Ifma8];
+static REPORTED: [Once; 2] = [const { Once::new() }; 2];
+
+/// Once per backend and process, which backends this run really compared
+/// with dalek: `tested: avx512ifma-8way` after its first agreement on a
+/// non-empty batch, or `NOT TESTED HERE: ...`. Written to stderr itself
+/// rather than through `eprintln!`, which the test harness captures, so that
+/// it shows in every run; `batchmul/emulate-ifma.sh` looks for it.
+fn report(backend: Backend, line: impl FnOnce() -> String) {
+    let i = BACKENDS.iter().position(|b| *b == backend).unwrap();
+    REPORTED[i].call_once(|| {
+        let _ = writeln!(std::io::stderr(), "{}", line());
+    });
+}
+
 /// Every way this machine can compute it must agree with dalek.
 fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
     let want = dalek(scalar, encodings);
@@ -37,9 +55,12 @@ fn check(scalar: &Scalar, encodings: &[[u8; 32]]) {
         want,
         "portable lanes"
     );
-    for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
+    for backend in BACKENDS {
         if let Some(m) = on(scalar, backend) {
             assert_eq!(m.mul_encoded(encodings), want, "{backend}");
+            if !encodings.is_empty() {
+                report(backend, || format!("tested: {backend}"));
+            }
         }
     }
     assert_eq!(
@@ -64,7 +85,9 @@ fn on(scalar: &Scalar, backend: Backend) -> Option<BatchMul> {
     match BatchMul::with_backend(scalar, backend) {
         Ok(m) => Some(m),
         Err(e @ Unavailable::NoInstructions(_)) => {
-            eprintln!("NOT TESTED HERE: {e} (the portable lanes were)");
+            report(backend, || {
+                format!("NOT TESTED HERE: {e} (the portable lanes were)")
+            });
             None
         }
         Err(e) => panic!("{e}"),
@@ -87,9 +110,12 @@ fn check_uniform(scalar: &Scalar, uniform: &[[u8; 64]]) {
         .collect();
     assert_eq!(mul_uniform_portable(scalar, uniform), products, "portable");
     assert_eq!(double_uniform_portable(uniform), doubles, "portable");
-    for backend in [Backend::Dalek, Backend::Avx512Ifma8] {
+    for backend in BACKENDS {
         if let Some(m) = on(scalar, backend) {
             assert_eq!(m.mul_uniform(uniform), products, "{backend}");
+            if !uniform.is_empty() {
+                report(backend, || format!("tested: {backend}"));
+            }
         }
     }
     assert_eq!(double_uniform(uniform), doubles, "default");
@@ -272,8 +298,10 @@ fn the_known_answer_test_passes_a_correct_kernel_and_the_machine_says_what_it_ru
     // the instructions, the kernel must have passed it.
     assert!(portable_passes_known_answers());
     match Backend::Avx512Ifma8.availability() {
-        Ok(()) => eprintln!("tested: {}", Backend::Avx512Ifma8),
-        Err(e @ Unavailable::NoInstructions(_)) => eprintln!("NOT TESTED HERE: {e}"),
+        Ok(()) => {}
+        Err(e @ Unavailable::NoInstructions(_)) => {
+            report(Backend::Avx512Ifma8, || format!("NOT TESTED HERE: {e}"));
+        }
         Err(e) => panic!("{e}"),
     }
 }
