@@ -104,7 +104,9 @@ impl Backend {
     /// for a fixed set of inputs on this CPU, once per process (a
     /// known-answer test, as FIPS 140 modules run at power-on): the
     /// instructions are new, and a CPU, an emulator or a hypervisor that
-    /// gets one of them wrong must cost speed, never a wrong result.
+    /// gets one of them wrong in a way these inputs show should cost speed,
+    /// not give wrong bytes. (It is a smoke test, not a proof: the tests in
+    /// `tests/` are what check the kernel on many inputs.)
     ///
     /// # Errors
     /// [`Unavailable`], saying why.
